@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace LazyActors.Host.Commands;
+
+/// <summary>Every verb the host offers. Each verb lives in its own file and is listed here once.</summary>
+internal static class CommandCatalog
+{
+    public static IEnumerable<Command> All()
+    {
+        yield return VersionCommand.Create();
+    }
+}
