@@ -105,7 +105,13 @@ public static class ImageFile
 
         try
         {
-            return parser.ParseFrom(image.Entries[index]);
+            var message = parser.ParseFrom(image.Entries[index]);
+            if (!message.IsInitialized())
+            {
+                throw new ImageFormatException(image.Path, $"bad protobuf in entry {index} ({typeof(T).Name}): a required field is missing");
+            }
+
+            return message;
         }
         catch (InvalidProtocolBufferException ex)
         {
