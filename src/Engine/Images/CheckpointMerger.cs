@@ -13,6 +13,8 @@ public static class CheckpointMerger
     /// <summary>Merges <paramref name="eagerDir"/> and <paramref name="lazyDir"/> into <paramref name="outputDir"/> (created if needed).</summary>
     public static void Merge(string eagerDir, string lazyDir, string outputDir)
     {
+        ImageDirectory.RequireOutsideOf(eagerDir, outputDir);
+        ImageDirectory.RequireOutsideOf(lazyDir, outputDir);
         uint version = ImageDirectory.ReadImgVersion(eagerDir);
         var pagesIds = ImageDirectory.PagesIdsByPagemap(eagerDir, version);
         var producedPages = pagesIds.Values.Select(PagemapFile.PagesFileNameFor).ToHashSet(StringComparer.Ordinal);

@@ -22,6 +22,7 @@ public static class CheckpointSplitter
     /// <summary>Splits <paramref name="sourceDir"/> into <paramref name="eagerDir"/> and <paramref name="lazyDir"/> (created if needed).</summary>
     public static void Split(string sourceDir, string eagerDir, string lazyDir)
     {
+        ImageDirectory.RequireOutsideOf(sourceDir, eagerDir, lazyDir);
         uint version = ImageDirectory.ReadImgVersion(sourceDir);
         var pagesIds = ImageDirectory.PagesIdsByPagemap(sourceDir, version);
         var producedPages = pagesIds.Values.Select(PagemapFile.PagesFileNameFor).ToHashSet(StringComparer.Ordinal);

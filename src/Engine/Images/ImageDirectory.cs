@@ -12,6 +12,20 @@ internal static class ImageDirectory
     public static bool IsPagemapFile(string name) =>
         name.StartsWith(PagemapPrefix, StringComparison.Ordinal) && name.EndsWith(ImageSuffix, StringComparison.Ordinal);
 
+    /// <summary>Refuses outputs equal to or inside <paramref name="source"/> (copying would recurse or overwrite the input).</summary>
+    public static void RequireOutsideOf(string source, params string[] outputs)
+    {
+        string root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(source)) + Path.DirectorySeparatorChar;
+        foreach (string output in outputs)
+        {
+            string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(output)) + Path.DirectorySeparatorChar;
+            if (full.StartsWith(root, StringComparison.Ordinal))
+            {
+                throw new ArgumentException($"output directory {output} must not be {source} or inside it", nameof(outputs));
+            }
+        }
+    }
+
     /// <summary>The inventory's img_version, validated.</summary>
     public static uint ReadImgVersion(string directory)
     {

@@ -22,7 +22,7 @@ internal static class MergeCommand
                 CheckpointMerger.Merge(parseResult.GetValue(eager)!, parseResult.GetValue(lazy)!, parseResult.GetValue(output)!);
                 return 0;
             }
-            catch (ImageFormatException ex)
+            catch (Exception ex) when (ex is ImageFormatException or ArgumentException or IOException)
             {
                 Console.Error.WriteLine($"merge: {ex.Message}");
                 return 1;

@@ -26,7 +26,7 @@ internal static class SplitCommand
                 CheckpointSplitter.Split(parseResult.GetValue(directory)!, parseResult.GetValue(eager)!, parseResult.GetValue(lazy)!);
                 return 0;
             }
-            catch (ImageFormatException ex)
+            catch (Exception ex) when (ex is ImageFormatException or ArgumentException or IOException)
             {
                 Console.Error.WriteLine($"split: {ex.Message}");
                 return 1;
