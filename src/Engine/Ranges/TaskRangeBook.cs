@@ -32,10 +32,11 @@ public sealed class TaskRangeBook
         CopiedPages = copiedPages;
     }
 
-    /// <summary>Ranges still to be fetched (CRIU <c>iovs</c>).</summary>
+    /// <summary>Ranges still to be fetched (CRIU <c>iovs</c>). Read it freely; change it only through the book's
+    /// methods, which keep the counters and the pending/in-flight exclusivity right.</summary>
     public PageRangeSet Pending { get; }
 
-    /// <summary>Ranges with an outstanding read (CRIU <c>reqs</c>).</summary>
+    /// <summary>Ranges with an outstanding read (CRIU <c>reqs</c>). Read-only by convention, like <see cref="Pending"/>.</summary>
     public PageRangeSet InFlight { get; }
 
     /// <summary>Lazy pages registered with <see cref="AddLazy"/> (CRIU <c>total_pages</c>); a fork child inherits it.</summary>
