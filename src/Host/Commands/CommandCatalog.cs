@@ -8,6 +8,10 @@ internal static class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return VersionCommand.Create();
+        yield return InspectCommand.Create();
+        yield return SplitCommand.Create();
+        yield return MergeCommand.Create();
+        yield return SynthCommand.Create();
         yield return RestoreSimCommand.Create();
         yield return RestoreSimTaskCommand.Create();
     }

@@ -1,0 +1,37 @@
+using System.CommandLine;
+using LazyActors.Engine.Images;
+
+namespace LazyActors.Host.Commands;
+
+/// <summary>
+/// <c>split -D DIR --eager-out E --lazy-out L</c>: E is what <c>criu dump --lazy-pages</c> leaves (lazy entries PE_LAZY
+/// only, their data removed); L is an image set with only the lazy entries and their pages, for a page server
+/// (see <see cref="CheckpointSplitter"/>).
+/// </summary>
+internal static class SplitCommand
+{
+    public static Command Create()
+    {
+        var directory = new Option<string>("--images-dir", "-D") { Description = "normal CRIU checkpoint to split", Required = true };
+        var eager = new Option<string>("--eager-out") { Description = "output: lazy-dump-shaped image set (no lazy data)", Required = true };
+        var lazy = new Option<string>("--lazy-out") { Description = "output: the lazy pages as an image set a page server can serve", Required = true };
+        var command = new Command("split", "Split a checkpoint into an eager image set and a lazy page set; merge reverses it byte for byte.");
+        command.Options.Add(directory);
+        command.Options.Add(eager);
+        command.Options.Add(lazy);
+        command.SetAction(parseResult =>
+        {
+            try
+            {
+                CheckpointSplitter.Split(parseResult.GetValue(directory)!, parseResult.GetValue(eager)!, parseResult.GetValue(lazy)!);
+                return 0;
+            }
+            catch (Exception ex) when (ex is ImageFormatException or ArgumentException or IOException)
+            {
+                Console.Error.WriteLine($"split: {ex.Message}");
+                return 1;
+            }
+        });
+        return command;
+    }
+}
