@@ -1,0 +1,26 @@
+namespace LazyActors.Engine.Ranges;
+
+/// <summary>
+/// Page-size arithmetic shared by the range bookkeeping. CRIU lazy pages work in 4 KiB pages on x86_64, and every
+/// range kept by <see cref="PageRangeSet"/> starts and ends on a page boundary.
+/// </summary>
+public static class PageGeometry
+{
+    /// <summary>Bytes in one page (4096).</summary>
+    public const ulong PageSize = 4096;
+
+    /// <summary>log2 of <see cref="PageSize"/>.</summary>
+    public const int PageShift = 12;
+
+    /// <summary>Low bits that must be zero in a page-aligned address.</summary>
+    public const ulong PageMask = PageSize - 1;
+
+    /// <summary>Rounds <paramref name="address"/> down to the start of its page.</summary>
+    public static ulong AlignDown(ulong address) => address & ~PageMask;
+
+    /// <summary>True when <paramref name="value"/> is a multiple of <see cref="PageSize"/>.</summary>
+    public static bool IsAligned(ulong value) => (value & PageMask) == 0;
+
+    /// <summary>Number of whole pages in <paramref name="bytes"/> (bytes must be page-aligned to be exact).</summary>
+    public static ulong PagesIn(ulong bytes) => bytes >> PageShift;
+}
