@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.Json;
@@ -75,7 +76,7 @@ public static class SimulatedTask
 
         using var control = UnixSocket.Connect(args.ControlPath);
         Span<byte> pidBytes = stackalloc byte[4];
-        MemoryMarshal.Write(pidBytes, in args.Pid);
+        BinaryPrimitives.WriteInt32LittleEndian(pidBytes, args.Pid);
         SimControl.Send(control, SimControl.Ready, pidBytes);
         UnixSocket.SendFd(control, uffd.Handle);
         SimControl.Expect(control, SimControl.Handed, Remaining(args.Timeout, deadline));
