@@ -1,0 +1,58 @@
+using System.Collections.Concurrent;
+
+namespace LazyActors.Engine.Actors;
+
+/// <summary>
+/// Live statistics of one restore, readable from any thread while the engine runs and after it finished: one
+/// <see cref="TaskProgress"/> per task and fork child, plus page-cache counters.
+/// </summary>
+public sealed class EngineStatistics
+{
+    private readonly ConcurrentQueue<TaskProgress> _tasks = new();
+    private long _reads;
+    private long _pagesRead;
+    private long _deduplicated;
+    private long _coalesced;
+    private long _zeroCopyReads;
+
+    /// <summary>Every task and fork child seen so far, in arrival order.</summary>
+    public IReadOnlyList<TaskProgress> Tasks => [.. _tasks];
+
+    /// <summary>Reads issued to the page source.</summary>
+    public long Reads => Volatile.Read(ref _reads);
+
+    /// <summary>Pages read from the page source.</summary>
+    public long PagesRead => Volatile.Read(ref _pagesRead);
+
+    /// <summary>Reads served without copying (mapping of the pages files).</summary>
+    public long ZeroCopyReads => Volatile.Read(ref _zeroCopyReads);
+
+    /// <summary>Requests answered by a read already in flight.</summary>
+    public long Deduplicated => Volatile.Read(ref _deduplicated);
+
+    /// <summary>Requests merged into another's read.</summary>
+    public long Coalesced => Volatile.Read(ref _coalesced);
+
+    /// <summary>Total faults over all tasks.</summary>
+    public long Faults => Tasks.Sum(t => t.Faults);
+
+    internal TaskProgress AddTask(TaskProgress progress)
+    {
+        _tasks.Enqueue(progress);
+        return progress;
+    }
+
+    internal void CountRead(long pages, bool zeroCopy)
+    {
+        Interlocked.Increment(ref _reads);
+        Interlocked.Add(ref _pagesRead, pages);
+        if (zeroCopy)
+        {
+            Interlocked.Increment(ref _zeroCopyReads);
+        }
+    }
+
+    internal void CountDeduplicated() => Interlocked.Increment(ref _deduplicated);
+
+    internal void CountCoalesced(long requests) => Interlocked.Add(ref _coalesced, requests);
+}

@@ -1,0 +1,55 @@
+using Akka.Actor;
+using LazyActors.Engine.Interop;
+using LazyActors.Engine.Uffd;
+
+namespace LazyActors.Engine.Actors;
+
+/// <summary>
+/// The real <see cref="IUffdHub"/>: one <see cref="EpollReader"/> thread for every uffd. Each batch of messages is
+/// copied into one <see cref="UffdActor.Events"/> message for the owner (the token is the owner's
+/// <see cref="IActorRef"/>); no decision is taken on the reader thread.
+/// </summary>
+public sealed class EpollUffdHub : IUffdHub, IDisposable
+{
+    private readonly EpollReader _reader;
+
+    /// <summary>Starts the reader thread; <paramref name="onReaderFailure"/> is called if the loop itself dies.</summary>
+    public EpollUffdHub(Action<Exception> onReaderFailure)
+    {
+        _reader = new EpollReader(
+            static (token, messages) => ((IActorRef)token).Tell(new UffdActor.Events(messages.ToArray())),
+            (token, error) =>
+            {
+                if (token is IActorRef owner)
+                {
+                    owner.Tell(new UffdActor.ReadFailed(error));
+                }
+                else
+                {
+                    onReaderFailure(error);
+                }
+            });
+    }
+
+    /// <inheritdoc />
+    public IUffd Open(SafeFdHandle descriptor) => new UserFaultFdAdapter(descriptor);
+
+    /// <inheritdoc />
+    public void Watch(IUffd uffd, IActorRef owner)
+    {
+        var handle = uffd.Handle ?? throw new ArgumentException($"{uffd} has no descriptor to watch", nameof(uffd));
+        _reader.Add(handle, owner);
+    }
+
+    /// <inheritdoc />
+    public void Unwatch(IUffd uffd)
+    {
+        if (uffd.Handle is { } handle)
+        {
+            _reader.Remove(handle);
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _reader.Dispose();
+}

@@ -1,0 +1,22 @@
+using Akka.Actor;
+using LazyActors.Engine.Interop;
+using LazyActors.Engine.Uffd;
+
+namespace LazyActors.Engine.Actors;
+
+/// <summary>
+/// Opens userfaultfds received from the restorer or from FORK events and routes their messages to the owning
+/// UffdActor (as <see cref="UffdActor.Events"/>). The real hub is one epoll reader thread for all uffds; specs use a
+/// fake. Thread-safe.
+/// </summary>
+public interface IUffdHub
+{
+    /// <summary>Wraps a received descriptor (ownership moves to the result).</summary>
+    IUffd Open(SafeFdHandle descriptor);
+
+    /// <summary>Starts delivering the messages of <paramref name="uffd"/> to <paramref name="owner"/>.</summary>
+    void Watch(IUffd uffd, IActorRef owner);
+
+    /// <summary>Stops delivering; safe to call twice.</summary>
+    void Unwatch(IUffd uffd);
+}

@@ -1,0 +1,129 @@
+using Akka.Actor;
+using LazyActors.Engine.Configuration;
+using Protocol = LazyActors.Engine.Actors.BackgroundPusherActor;
+using Task = LazyActors.Engine.Actors.UffdActor;
+
+namespace LazyActors.Engine.Actors.Internal;
+
+/// <summary>The pusher behind <see cref="Protocol"/>.</summary>
+internal sealed class BackgroundPusherActor : ReceiveActor
+{
+    private readonly EngineSettings _settings;
+    private readonly List<Slot> _slots = [];
+    private readonly Dictionary<IActorRef, Slot> _byTask = [];
+    private long _bytesInFlight;
+    private int _next;
+    private bool _started;
+
+    public BackgroundPusherActor(EngineSettings settings)
+    {
+        _settings = settings;
+        Receive<Protocol.AddTask>(add =>
+        {
+            if (_byTask.ContainsKey(add.Task))
+            {
+                return;
+            }
+
+            var slot = new Slot(add.Task, (ulong)_settings.ChunkInitialBytes);
+            _slots.Add(slot);
+            _byTask.Add(add.Task, slot);
+            Context.Watch(add.Task);
+            Fill();
+        });
+        Receive<Protocol.Start>(_ =>
+        {
+            _started = true;
+            Fill();
+        });
+        Receive<Task.ChunkFinished>(done =>
+        {
+            if (_byTask.TryGetValue(done.Task, out var slot))
+            {
+                Settle(slot, done.Bytes);
+                slot.Chunk = done.FaultsSince > 0
+                    ? (ulong)_settings.ChunkInitialBytes
+                    : Math.Min(slot.Chunk * 2, (ulong)_settings.ChunkMaxBytes);
+            }
+
+            Fill();
+        });
+        Receive<Task.NothingToPush>(nothing =>
+        {
+            if (_byTask.TryGetValue(nothing.Task, out var slot))
+            {
+                Settle(slot, nothing.Bytes);
+                slot.Idle = true;
+            }
+
+            Fill();
+        });
+        Receive<Terminated>(t =>
+        {
+            if (_byTask.Remove(t.ActorRef, out var slot))
+            {
+                _bytesInFlight -= slot.BytesInFlight;
+                _slots.Remove(slot);
+            }
+
+            Fill();
+        });
+    }
+
+    private void Settle(Slot slot, ulong bytes)
+    {
+        slot.InFlight = Math.Max(0, slot.InFlight - 1);
+        var settled = Math.Min((long)bytes, slot.BytesInFlight);
+        slot.BytesInFlight -= settled;
+        _bytesInFlight -= settled;
+    }
+
+    /// <summary>Round-robin: one chunk per task per round until every task has K in flight or the budget is spent.</summary>
+    private void Fill()
+    {
+        if (!_started || _slots.Count == 0)
+        {
+            return;
+        }
+
+        var sent = true;
+        while (sent)
+        {
+            sent = false;
+            for (var i = 0; i < _slots.Count; i++)
+            {
+                var slot = _slots[(_next + i) % _slots.Count];
+                if (slot.Idle || slot.InFlight >= _settings.ChunksInFlightPerTask)
+                {
+                    continue;
+                }
+
+                if (_bytesInFlight + (long)slot.Chunk > _settings.MaxBackgroundInFlightBytes)
+                {
+                    return;
+                }
+
+                slot.Task.Tell(new Task.PushChunk(slot.Chunk));
+                slot.InFlight++;
+                slot.BytesInFlight += (long)slot.Chunk;
+                _bytesInFlight += (long)slot.Chunk;
+                sent = true;
+            }
+
+            _next = (_next + 1) % _slots.Count;
+        }
+    }
+
+    private sealed class Slot(IActorRef task, ulong chunk)
+    {
+        public IActorRef Task { get; } = task;
+
+        public ulong Chunk { get; set; } = chunk;
+
+        public int InFlight { get; set; }
+
+        public long BytesInFlight { get; set; }
+
+        public bool Idle { get; set; }
+    }
+}

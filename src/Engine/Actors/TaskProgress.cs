@@ -1,0 +1,99 @@
+namespace LazyActors.Engine.Actors;
+
+/// <summary>Where a task (or fork child) stands.</summary>
+public enum TaskPhase
+{
+    /// <summary>Its uffd arrived; faults are served.</summary>
+    Serving,
+
+    /// <summary>Every lazy page was copied (or dropped); its uffd is closed.</summary>
+    Complete,
+
+    /// <summary>The process exited (ESRCH/ENOSPC/ENOMEM); nothing more to do.</summary>
+    Exited,
+
+    /// <summary>An unrecoverable error stopped serving it.</summary>
+    Failed,
+}
+
+/// <summary>
+/// Live counters of one task, written only by its UffdActor and readable from any thread (progress display, summary).
+/// </summary>
+public sealed class TaskProgress
+{
+    private long _copiedByFaults;
+    private long _copiedByPusher;
+    private long _zeroPages;
+    private long _faults;
+    private long _dropped;
+    private int _phase;
+
+    /// <summary>Creates the counters of task <paramref name="pid"/>.</summary>
+    public TaskProgress(int pid, string label, long totalPages, bool isForkChild)
+    {
+        Pid = pid;
+        Label = label;
+        TotalPages = totalPages;
+        IsForkChild = isForkChild;
+    }
+
+    /// <summary>The task's pid in the images (a fork child keeps its parent's).</summary>
+    public int Pid { get; }
+
+    /// <summary>Actor-friendly name (pid, plus a fork suffix for fork children).</summary>
+    public string Label { get; }
+
+    /// <summary>Lazy pages the task had to receive.</summary>
+    public long TotalPages { get; }
+
+    /// <summary>True for a child created by a FORK event.</summary>
+    public bool IsForkChild { get; }
+
+    /// <summary>Pages copied because a thread faulted on them (read-ahead included).</summary>
+    public long CopiedByFaults => Volatile.Read(ref _copiedByFaults);
+
+    /// <summary>Pages copied by background chunks.</summary>
+    public long CopiedByPusher => Volatile.Read(ref _copiedByPusher);
+
+    /// <summary>All pages copied (by faults, read-ahead and background; inherited counts of fork children excluded).</summary>
+    public long CopiedPages => CopiedByFaults + CopiedByPusher;
+
+    /// <summary>Zero pages installed for never-dumped lazy-capable memory.</summary>
+    public long ZeroPages => Volatile.Read(ref _zeroPages);
+
+    /// <summary>Page faults received.</summary>
+    public long Faults => Volatile.Read(ref _faults);
+
+    /// <summary>Pages dropped by REMOVE/UNMAP (or ENOENT).</summary>
+    public long DroppedPages => Volatile.Read(ref _dropped);
+
+    /// <summary>Current phase.</summary>
+    public TaskPhase Phase => (TaskPhase)Volatile.Read(ref _phase);
+
+    /// <summary>Why the task stopped, when it failed or exited.</summary>
+    public string? Reason { get; private set; }
+
+    internal void AddCopied(long pages, bool background)
+    {
+        if (background)
+        {
+            Interlocked.Add(ref _copiedByPusher, pages);
+        }
+        else
+        {
+            Interlocked.Add(ref _copiedByFaults, pages);
+        }
+    }
+
+    internal void AddZeroPage() => Interlocked.Increment(ref _zeroPages);
+
+    internal void AddFault() => Interlocked.Increment(ref _faults);
+
+    internal void AddDropped(long pages) => Interlocked.Add(ref _dropped, pages);
+
+    internal void End(TaskPhase phase, string? reason)
+    {
+        Reason = reason;
+        Volatile.Write(ref _phase, (int)phase);
+    }
+}

@@ -1,0 +1,157 @@
+using Akka.Configuration;
+
+namespace LazyActors.Engine.Configuration;
+
+/// <summary>
+/// Everything the lazy-pages engine needs to run one restore: where the images and the socket are, plus the tuning
+/// read from HOCON (<c>lazy-actors.engine</c>, defaults in the embedded <c>Reference.conf</c>).
+/// </summary>
+public sealed record EngineSettings
+{
+    /// <summary>Checkpoint image directory (<c>-D</c>).</summary>
+    public required string ImagesDirectory { get; init; }
+
+    /// <summary>Work directory holding <c>lazy-pages.socket</c> (<c>-W</c>, defaulting to the images directory).</summary>
+    public required string WorkDirectory { get; init; }
+
+    /// <summary>Longest wait for the restorer to connect; null waits forever (cancellable).</summary>
+    public TimeSpan? AcceptTimeout { get; init; }
+
+    /// <summary>Longest wait for each handshake read once connected.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Largest single UFFDIO_COPY.</summary>
+    public int CopySliceBytes { get; init; } = 512 << 10;
+
+    /// <summary>Largest read-ahead on sequential faults.</summary>
+    public int FaultReadAheadMaxBytes { get; init; } = 256 << 10;
+
+    /// <summary>Bytes copied at once when a fault hits data that arrived but is not copied yet.</summary>
+    public int UrgentCopyWindowBytes { get; init; } = 64 << 10;
+
+    /// <summary>First background chunk size (and after faults).</summary>
+    public int ChunkInitialBytes { get; init; } = 64 << 10;
+
+    /// <summary>Largest background chunk.</summary>
+    public int ChunkMaxBytes { get; init; } = 4 << 20;
+
+    /// <summary>Background chunks in flight per task.</summary>
+    public int ChunksInFlightPerTask { get; init; } = 2;
+
+    /// <summary>Background bytes in flight across all tasks.</summary>
+    public long MaxBackgroundInFlightBytes { get; init; } = 64L << 20;
+
+    /// <summary>Reads in flight on the page source.</summary>
+    public int MaxConcurrentReads { get; init; } = 64;
+
+    /// <summary>Size of each pooled buffer for small (fault) reads.</summary>
+    public int FaultBufferBytes { get; init; } = 256 << 10;
+
+    /// <summary>Number of pooled fault buffers.</summary>
+    public int FaultBuffers { get; init; } = 16;
+
+    /// <summary>Size of each pooled buffer for background reads.</summary>
+    public int BulkBufferBytes { get; init; } = 4 << 20;
+
+    /// <summary>Number of pooled background buffers.</summary>
+    public int BulkBuffers { get; init; } = 8;
+
+    /// <summary>EAGAIN retries done at once (after the mailbox is drained) before backing off.</summary>
+    public int EagainImmediateRetries { get; init; } = 4;
+
+    /// <summary>Largest delay between EAGAIN retries.</summary>
+    public TimeSpan EagainMaxBackoff { get; init; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>EAGAIN attempts without progress before the task is failed.</summary>
+    public int EagainRetryLimit { get; init; } = 400;
+
+    /// <summary>Absolute path of the rendezvous socket.</summary>
+    public string SocketPath => Path.Combine(Path.GetFullPath(WorkDirectory), Uffd.LazyPagesHandshake.SocketName);
+
+    /// <summary>The embedded reference configuration (engine defaults plus Akka defaults for the engine).</summary>
+    public static Config ReferenceConfig { get; } = LoadReference();
+
+    /// <summary>Settings with the reference defaults.</summary>
+    public static EngineSettings Create(string imagesDirectory, string? workDirectory = null) =>
+        Create(ReferenceConfig, imagesDirectory, workDirectory);
+
+    /// <summary>
+    /// Reads <c>lazy-actors.engine</c> from <paramref name="config"/> (falling back to the reference config).
+    /// </summary>
+    /// <exception cref="ConfigurationException">The section is missing or a value is invalid.</exception>
+    public static EngineSettings Create(Config config, string imagesDirectory, string? workDirectory = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(imagesDirectory);
+        var merged = config.WithFallback(ReferenceConfig);
+        var section = merged.GetConfig("lazy-actors.engine");
+        if (section is null || section.IsEmpty)
+        {
+            throw ConfigurationException.NullOrEmptyConfig<EngineSettings>("lazy-actors.engine");
+        }
+
+        var accept = section.GetString("accept-timeout", "infinite");
+        var settings = new EngineSettings
+        {
+            ImagesDirectory = Path.GetFullPath(imagesDirectory),
+            WorkDirectory = Path.GetFullPath(workDirectory ?? imagesDirectory),
+            AcceptTimeout = accept is "infinite" or "inf" or "off" ? null : section.GetTimeSpan("accept-timeout"),
+            HandshakeTimeout = section.GetTimeSpan("handshake-timeout"),
+            CopySliceBytes = Bytes(section, "copy-slice"),
+            FaultReadAheadMaxBytes = Bytes(section, "fault-read-ahead-max"),
+            UrgentCopyWindowBytes = Bytes(section, "urgent-copy-window"),
+            ChunkInitialBytes = Bytes(section, "chunk-initial"),
+            ChunkMaxBytes = Bytes(section, "chunk-max"),
+            ChunksInFlightPerTask = section.GetInt("chunks-in-flight-per-task"),
+            MaxBackgroundInFlightBytes = section.GetByteSize("max-background-in-flight") ?? (64L << 20),
+            MaxConcurrentReads = section.GetInt("max-concurrent-reads"),
+            FaultBufferBytes = Bytes(section, "fault-buffer-size"),
+            FaultBuffers = section.GetInt("fault-buffers"),
+            BulkBufferBytes = Bytes(section, "bulk-buffer-size"),
+            BulkBuffers = section.GetInt("bulk-buffers"),
+            EagainImmediateRetries = section.GetInt("eagain-immediate-retries"),
+            EagainMaxBackoff = section.GetTimeSpan("eagain-max-backoff"),
+            EagainRetryLimit = section.GetInt("eagain-retry-limit"),
+        };
+        settings.Validate();
+        return settings;
+    }
+
+    /// <summary>Checks the values are usable.</summary>
+    /// <exception cref="ConfigurationException">A size is not a positive multiple of 4096, or a count is below 1.</exception>
+    public void Validate()
+    {
+        foreach (var (name, value) in new (string, long)[]
+        {
+            ("copy-slice", CopySliceBytes), ("fault-read-ahead-max", FaultReadAheadMaxBytes), ("urgent-copy-window", UrgentCopyWindowBytes),
+            ("chunk-initial", ChunkInitialBytes), ("chunk-max", ChunkMaxBytes), ("fault-buffer-size", FaultBufferBytes),
+            ("bulk-buffer-size", BulkBufferBytes),
+        })
+        {
+            if (value < 4096 || value % 4096 != 0)
+            {
+                throw new ConfigurationException($"lazy-actors.engine.{name} must be a positive multiple of 4096 bytes, got {value}");
+            }
+        }
+
+        if (ChunksInFlightPerTask < 1 || MaxConcurrentReads < 1 || FaultBuffers < 1 || BulkBuffers < 1 || EagainRetryLimit < 1
+            || ChunkInitialBytes > ChunkMaxBytes || MaxBackgroundInFlightBytes < ChunkMaxBytes)
+        {
+            throw new ConfigurationException("lazy-actors.engine: counts must be at least 1, chunk-initial <= chunk-max <= max-background-in-flight");
+        }
+    }
+
+    private static int Bytes(Config section, string key)
+    {
+        var value = section.GetByteSize(key) ?? throw new ConfigurationException($"lazy-actors.engine.{key} is missing");
+        return checked((int)value);
+    }
+
+    private static Config LoadReference()
+    {
+        var assembly = typeof(EngineSettings).Assembly;
+        using var stream = assembly.GetManifestResourceStream("LazyActors.Engine.Configuration.Reference.conf")
+            ?? throw new InvalidOperationException("embedded resource LazyActors.Engine.Configuration.Reference.conf is missing");
+        using var reader = new StreamReader(stream);
+        return ConfigurationFactory.ParseString(reader.ReadToEnd());
+    }
+}

@@ -1,0 +1,131 @@
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Configuration;
+using LazyActors.Engine.Actors;
+using LazyActors.Engine.Configuration;
+using LazyActors.Engine.Images;
+using LazyActors.Engine.Interop;
+using LazyActors.Engine.Pages;
+using LazyActors.Engine.Uffd;
+
+namespace LazyActors.Engine;
+
+/// <summary>
+/// A drop-in <c>criu lazy-pages</c> daemon for local images, without any CLI knowledge. Use in two steps so readiness
+/// can be signalled as early as CRIU does: <see cref="Listen"/> binds <c>WORKDIR/lazy-pages.socket</c> at once (stale
+/// file replaced); <see cref="RunAsync(CancellationToken)"/> then builds the actor system, opens the checkpoint, accepts
+/// the restorer and serves every task until all are complete.
+/// </summary>
+public sealed class LazyPagesEngine : IDisposable
+{
+    private readonly EngineSettings _settings;
+    private SafeFdHandle? _listener;
+    private int _running;
+
+    private LazyPagesEngine(EngineSettings settings, SafeFdHandle listener)
+    {
+        _settings = settings;
+        _listener = listener;
+    }
+
+    /// <summary>The absolute path of the listening socket.</summary>
+    public string SocketPath => _settings.SocketPath;
+
+    /// <summary>Live counters (valid during and after the run).</summary>
+    public EngineStatistics Statistics { get; } = new();
+
+    /// <summary>The settings in use.</summary>
+    public EngineSettings Settings => _settings;
+
+    /// <summary>Binds and listens on <c>lazy-pages.socket</c> in the work directory.</summary>
+    /// <exception cref="LinuxException">The socket cannot be created (path, permissions).</exception>
+    public static LazyPagesEngine Listen(EngineSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        settings.Validate();
+        if (!Directory.Exists(settings.WorkDirectory))
+        {
+            throw new DirectoryNotFoundException($"work directory {settings.WorkDirectory} does not exist");
+        }
+
+        return new LazyPagesEngine(settings, UnixSocket.Listen(settings.SocketPath));
+    }
+
+    /// <summary>Serves one restore to the end. Cancelling stops it (exit code 130).</summary>
+    public Task<EngineResult> RunAsync(CancellationToken cancellationToken = default) =>
+        RunAsync(null, null, null, cancellationToken);
+
+    /// <summary>
+    /// Serves one restore with extra Akka configuration (loggers, overrides), and optionally a custom uffd hub and
+    /// page source (tests, remote sources).
+    /// </summary>
+    public async Task<EngineResult> RunAsync(Config? akkaConfig, Func<Action<Exception>, IUffdHub>? hubFactory,
+        Func<Checkpoint, IPageSource>? sourceFactory, CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _running, 1) != 0)
+        {
+            throw new InvalidOperationException("a LazyPagesEngine serves exactly one restore");
+        }
+
+        var clock = Stopwatch.StartNew();
+        var listener = Interlocked.Exchange(ref _listener, null)
+            ?? throw new ObjectDisposedException(nameof(LazyPagesEngine));
+        var config = (akkaConfig ?? Config.Empty).WithFallback(EngineSettings.ReferenceConfig);
+        var system = ActorSystem.Create("lazy-actors", config);
+        Checkpoint? checkpoint = null;
+        PinnedBufferPool? faultPool = null;
+        PinnedBufferPool? bulkPool = null;
+        IPageSource? source = null;
+        IUffdHub? hub = null;
+        try
+        {
+            try
+            {
+                checkpoint = Checkpoint.Open(_settings.ImagesDirectory);
+            }
+            catch (Exception ex) when (ex is ImageFormatException or IOException or InvalidDataException)
+            {
+                listener.Dispose();
+                return new EngineResult(1, $"cannot open the images in {_settings.ImagesDirectory}: {ex.Message}", Statistics, clock.Elapsed);
+            }
+
+            faultPool = new PinnedBufferPool(_settings.FaultBufferBytes, _settings.FaultBuffers);
+            bulkPool = new PinnedBufferPool(_settings.BulkBufferBytes, _settings.BulkBuffers);
+            source = sourceFactory is null
+                ? new SizedPageSource(new LocalPageSource(checkpoint, faultPool), new LocalPageSource(checkpoint, bulkPool), _settings.FaultBufferBytes)
+                : sourceFactory(checkpoint);
+
+            var completion = new TaskCompletionSource<RestoreSupervisor.RestoreOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var supervisorRef = new TaskCompletionSource<IActorRef>(TaskCreationOptions.RunContinuationsAsynchronously);
+            Action<Exception> onReaderFailure = ex => _ = supervisorRef.Task.ContinueWith(
+                t => t.Result.Tell(new RestoreSupervisor.Fatal($"uffd epoll reader failed: {ex.Message}")), TaskScheduler.Default);
+            hub = hubFactory is null ? new EpollUffdHub(onReaderFailure) : hubFactory(onReaderFailure);
+
+            var restore = new RestoreSupervisor.Restore(_settings, checkpoint, source, hub, listener, Statistics, completion);
+            var supervisor = system.ActorOf(RestoreSupervisor.Props(restore), "restore");
+            supervisorRef.SetResult(supervisor);
+            await using var registration = cancellationToken.Register(() =>
+                completion.TrySetResult(new RestoreSupervisor.RestoreOutcome(130, "cancelled")));
+            var outcome = await completion.Task.ConfigureAwait(false);
+            await supervisor.GracefulStop(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            return new EngineResult(outcome.ExitCode, outcome.Error, Statistics, clock.Elapsed);
+        }
+        catch (Exception ex) when (ex is TaskCanceledException or LinuxException)
+        {
+            return new EngineResult(1, ex.Message, Statistics, clock.Elapsed);
+        }
+        finally
+        {
+            await system.Terminate().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            (hub as IDisposable)?.Dispose();
+            source?.Dispose();
+            faultPool?.Dispose();
+            bulkPool?.Dispose();
+            checkpoint?.Dispose();
+            listener.Dispose();
+        }
+    }
+
+    /// <summary>Closes the socket if <see cref="RunAsync(CancellationToken)"/> never ran.</summary>
+    public void Dispose() => Interlocked.Exchange(ref _listener, null)?.Dispose();
+}

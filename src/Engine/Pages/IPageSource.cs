@@ -1,0 +1,16 @@
+namespace LazyActors.Engine.Pages;
+
+/// <summary>
+/// Where page data comes from, by (pid, dump-time address). Implementations accept many reads in flight at once and may
+/// complete them in any order: the local implementation reads the checkpoint's pages files, a remote one will speak the
+/// CRIU page-server protocol. Thread-safe.
+/// </summary>
+public interface IPageSource : IDisposable
+{
+    /// <summary>
+    /// Reads <paramref name="pages"/> pages of task <paramref name="pid"/> starting at <paramref name="dumpAddress"/>.
+    /// The caller disposes the result once it has copied the data.
+    /// </summary>
+    /// <exception cref="Images.PageDataUnavailableException">The source does not hold those pages.</exception>
+    ValueTask<PageRead> ReadAsync(int pid, ulong dumpAddress, int pages, CancellationToken cancellationToken);
+}

@@ -1,0 +1,22 @@
+using LazyActors.Engine.Interop;
+
+namespace LazyActors.Engine.Uffd;
+
+/// <summary>
+/// The operations the daemon performs on one task's userfaultfd (it never registers or reads through this: reads are
+/// the epoll reader's job). An interface so that actor specs can run against a fake without privileges.
+/// </summary>
+public interface IUffd : IDisposable
+{
+    /// <summary>The descriptor to watch, or null for a fake that is driven by hand.</summary>
+    SafeFdHandle? Handle { get; }
+
+    /// <summary>UFFDIO_COPY; never throws for kernel errors.</summary>
+    UffdOpResult Copy(ulong destination, nint source, ulong length);
+
+    /// <summary>UFFDIO_ZEROPAGE; never throws for kernel errors.</summary>
+    UffdOpResult ZeroPage(ulong start, ulong length);
+
+    /// <summary>UFFDIO_UNREGISTER; returns <see cref="Errno.None"/> or the errno.</summary>
+    Errno Unregister(ulong start, ulong length);
+}
