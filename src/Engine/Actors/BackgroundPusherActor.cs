@@ -14,7 +14,7 @@ public static class BackgroundPusherActor
 {
     /// <summary>Props of the pusher.</summary>
     public static Props Props(EngineSettings settings) =>
-        Akka.Actor.Props.Create(() => new Internal.BackgroundPusherActor(settings));
+        Akka.Actor.Props.Create(() => new Internal.BackgroundPusherActor(settings)).WithDispatcher(EngineSettings.DispatcherId);
 
     /// <summary>A task actor to push to (watched; forgotten when it stops).</summary>
     public sealed record AddTask(IActorRef Task) : INoSerializationVerificationNeeded;

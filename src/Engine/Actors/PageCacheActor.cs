@@ -14,7 +14,7 @@ public static class PageCacheActor
 {
     /// <summary>Props of the cache over <paramref name="source"/>.</summary>
     public static Props Props(IPageSource source, EngineSettings settings, EngineStatistics statistics) =>
-        Akka.Actor.Props.Create(() => new Internal.PageCacheActor(source, settings, statistics));
+        Akka.Actor.Props.Create(() => new Internal.PageCacheActor(source, settings, statistics)).WithDispatcher(EngineSettings.DispatcherId);
 
     /// <summary>Who waits: a faulting thread, or background transfer.</summary>
     public enum FetchPriority

@@ -16,7 +16,7 @@ public static class RestoreSupervisor
 {
     /// <summary>Props of the supervisor.</summary>
     /// <param name="restore">What it needs.</param>
-    public static Props Props(Restore restore) => Akka.Actor.Props.Create(() => new Internal.RestoreSupervisor(restore));
+    public static Props Props(Restore restore) => Akka.Actor.Props.Create(() => new Internal.RestoreSupervisor(restore)).WithDispatcher(EngineSettings.DispatcherId);
 
     /// <summary>Everything one restore needs.</summary>
     /// <param name="Settings">Tuning and paths.</param>

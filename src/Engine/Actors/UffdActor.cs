@@ -20,7 +20,7 @@ public static class UffdActor
     /// <param name="hub">Delivers the uffd's messages.</param>
     /// <param name="settings">Tuning.</param>
     public static Props Props(TaskSpec task, IActorRef cache, IActorRef pusher, IUffdHub hub, EngineSettings settings) =>
-        Akka.Actor.Props.Create(() => new Internal.UffdActor(task, cache, pusher, hub, settings));
+        Akka.Actor.Props.Create(() => new Internal.UffdActor(task, cache, pusher, hub, settings)).WithDispatcher(EngineSettings.DispatcherId);
 
     /// <summary>What a task actor starts with.</summary>
     /// <param name="Pid">Pid whose pages are fetched (a fork child uses its parent's).</param>

@@ -8,6 +8,9 @@ namespace LazyActors.Engine.Configuration;
 /// </summary>
 public sealed record EngineSettings
 {
+    /// <summary>The dispatcher (dedicated threads) every engine actor runs on; defined in the reference config.</summary>
+    public const string DispatcherId = "lazy-actors.engine.dispatcher";
+
     /// <summary>Checkpoint image directory (<c>-D</c>).</summary>
     public required string ImagesDirectory { get; init; }
 

@@ -15,5 +15,6 @@ internal static class CommandCatalog
         yield return RestoreSimCommand.Create();
         yield return RestoreSimTaskCommand.Create();
         yield return LazyPagesCommand.Create();
+        yield return DemoCommand.Create();
     }
 }
