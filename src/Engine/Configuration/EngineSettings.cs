@@ -85,7 +85,7 @@ public sealed record EngineSettings
     public static EngineSettings Create(Config config, string imagesDirectory, string? workDirectory = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(imagesDirectory);
-        var merged = config.WithFallback(ReferenceConfig);
+        var merged = ReferenceEquals(config, ReferenceConfig) || config.IsEmpty ? ReferenceConfig : config.WithFallback(ReferenceConfig);
         var section = merged.GetConfig("lazy-actors.engine");
         if (section is null || section.IsEmpty)
         {

@@ -1,0 +1,444 @@
+using Akka.Actor;
+using Akka.TestKit;
+using LazyActors.Engine.Actors;
+using LazyActors.Engine.Interop;
+using LazyActors.Engine.Ranges;
+using Xunit;
+using Xunit.Abstractions;
+using static LazyActors.Engine.Tests.Actors.ActorSpecSupport;
+using Cache = LazyActors.Engine.Actors.PageCacheActor;
+
+namespace LazyActors.Engine.Tests.Actors;
+
+public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
+{
+    private const int Pid = 42;
+    private const ulong Base = 0x7f00_0000_0000;
+    private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(150);
+
+    private readonly FakePageSource _source = new();
+    private readonly FakeUffdHub _hub = new();
+    private readonly System.Collections.Concurrent.ConcurrentQueue<Exception> _failures = new();
+    private readonly TestProbe _cache;
+    private readonly TestProbe _pusher;
+    private FakeUffd _uffd = new();
+    private TaskProgress _progress = null!;
+
+    public UffdActorSpecs(ITestOutputHelper output)
+        : base(Hocon, output: output)
+    {
+        _cache = CreateTestProbe("cache");
+        _pusher = CreateTestProbe("pusher");
+    }
+
+    private IActorRef Start(TaskRangeBook book, bool finished = false)
+    {
+        _progress = new TaskProgress(Pid, "42", (long)book.TotalPages, isForkChild: false);
+        var spec = new UffdActor.TaskSpec(Pid, _uffd, book, _progress, finished);
+        var strategy = new OneForOneStrategy(ex =>
+        {
+            _failures.Enqueue(ex);
+            return Directive.Stop;
+        });
+        var actor = ChildActorOf(UffdActor.Props(spec, _cache.Ref, _pusher.Ref, _hub, SpecSettings), strategy);
+        Watch(actor);
+        AwaitCondition(() => _hub.Owners.ContainsKey(_uffd), TimeSpan.FromSeconds(3));
+        return actor;
+    }
+
+    private async Task<Cache.Fetch> ServeFetchAsync(IActorRef actor, PageCacheActor.FetchPriority? priority = null)
+    {
+        var fetch = await _cache.ExpectMsgAsync<Cache.Fetch>();
+        if (priority is { } p)
+        {
+            Assert.Equal(p, fetch.Priority);
+        }
+
+        actor.Tell(new Cache.Fetched(fetch.RequestId, Data(_source, fetch.Pid, fetch.DumpAddress, fetch.Pages)), _cache.Ref);
+        return fetch;
+    }
+
+    [Fact]
+    public async Task UffdActor_must_fetch_a_faulting_pending_page_and_copy_it()
+    {
+        var actor = Start(Book((Base, Base + (16 * Page))));
+        actor.Tell(new UffdActor.Events([Fault(Base + (3 * Page) + 17)]));
+        var fetch = await ServeFetchAsync(actor, Cache.FetchPriority.Fault);
+
+        Assert.Equal((Pid, Base + (3 * Page), 1), (fetch.Pid, fetch.DumpAddress, fetch.Pages));
+        AwaitAssert(() => Assert.Single(_uffd.Copies));
+        Assert.Equal(new UffdCall("copy", Base + (3 * Page), Page, FakePageSource.PatternByte(Pid, Base + (3 * Page))), _uffd.Copies[0]);
+        Assert.Equal(1, _progress.CopiedByFaults);
+        Assert.Equal(1, _progress.Faults);
+        AwaitAssert(() => Assert.Equal(0, _source.Live));
+    }
+
+    [Fact]
+    public async Task UffdActor_must_answer_a_fault_outside_pending_memory_with_a_zero_page()
+    {
+        var actor = Start(Book((Base, Base + (4 * Page))));
+        actor.Tell(new UffdActor.Events([Fault(Base + (10 * Page) + 5)]));
+        AwaitAssert(() => Assert.Equal(new UffdCall("zero", Base + (10 * Page), Page, 0), Assert.Single(_uffd.Calls)));
+        await _cache.ExpectNoMsgAsync(Quiet);
+        Assert.Equal(1, _progress.ZeroPages);
+    }
+
+    [Fact]
+    public async Task UffdActor_must_fetch_a_page_once_when_two_threads_fault_on_it()
+    {
+        var actor = Start(Book((Base, Base + (4 * Page))));
+        actor.Tell(new UffdActor.Events([Fault(Base + Page), Fault(Base + Page + 8)]));
+        await ServeFetchAsync(actor);
+        await _cache.ExpectNoMsgAsync(Quiet);
+        Assert.Single(_uffd.Copies);
+        Assert.DoesNotContain(_uffd.Calls, c => c.Kind == "zero");
+    }
+
+    [Fact]
+    public async Task UffdActor_must_ignore_a_fault_on_a_range_in_flight_and_copy_it_when_the_data_arrives()
+    {
+        var actor = Start(Book((Base, Base + (8 * Page))), finished: true);
+        actor.Tell(new UffdActor.PushChunk(8 * Page), _pusher.Ref);
+        var chunk = await _cache.ExpectMsgAsync<Cache.Fetch>();
+        Assert.Equal(Cache.FetchPriority.Background, chunk.Priority);
+        actor.Tell(new UffdActor.Events([Fault(Base + (5 * Page))]));
+        await _cache.ExpectNoMsgAsync(Quiet);
+        Assert.Empty(_uffd.Calls);
+
+        actor.Tell(new Cache.Fetched(chunk.RequestId, Data(_source, Pid, chunk.DumpAddress, chunk.Pages)));
+        var done = await _pusher.ExpectMsgAsync<UffdActor.ChunkFinished>();
+        Assert.Equal(8, done.Pages);
+        Assert.Equal(1, done.FaultsSince);
+        Assert.Equal(8, _uffd.Pages.Count);
+        Assert.All(_uffd.Copies, c => Assert.True(c.Length <= (ulong)SpecSettings.CopySliceBytes));
+        await ExpectTaskEndedAsync(TaskPhase.Complete);
+        await ExpectTerminatedAsync(actor);
+    }
+
+    [Fact]
+    public async Task UffdActor_must_copy_background_chunks_in_slices_and_report_to_the_pusher()
+    {
+        var actor = Start(Book((Base, Base + (12 * Page))), finished: true);
+        actor.Tell(new UffdActor.PushChunk(10 * Page), _pusher.Ref);
+        var fetch = await ServeFetchAsync(actor, Cache.FetchPriority.Background);
+        Assert.Equal(10, fetch.Pages);
+        var done = await _pusher.ExpectMsgAsync<UffdActor.ChunkFinished>();
+        Assert.Equal(10, done.Pages);
+        Assert.Equal([4 * Page, 4 * Page, 2 * Page], _uffd.Copies.Select(c => c.Length));
+
+        actor.Tell(new UffdActor.PushChunk(10 * Page), _pusher.Ref);
+        await ServeFetchAsync(actor);
+        await _pusher.ExpectMsgAsync<UffdActor.ChunkFinished>();
+        await ExpectTaskEndedAsync(TaskPhase.Complete);
+        Assert.Equal(12, _progress.CopiedByPusher);
+        Assert.True(_uffd.IsDisposed);
+        Assert.Contains(_uffd, _hub.Unwatched);
+    }
+
+    [Fact]
+    public async Task UffdActor_must_say_when_nothing_is_left_to_push()
+    {
+        var actor = Start(Book((Base, Base + Page)));
+        actor.Tell(new UffdActor.Events([Fault(Base)]));
+        await ServeFetchAsync(actor);
+        actor.Tell(new UffdActor.PushChunk(4 * Page), _pusher.Ref);
+        Assert.Equal(actor, (await _pusher.ExpectMsgAsync<UffdActor.NothingToPush>()).Task);
+    }
+
+    [Fact]
+    public async Task UffdActor_must_complete_only_after_restore_finished()
+    {
+        var actor = Start(Book());
+        ExpectNoMsg(Quiet);
+        actor.Tell(UffdActor.RestoreFinished.Instance);
+        await ExpectTaskEndedAsync(TaskPhase.Complete);
+        await ExpectTerminatedAsync(actor);
+    }
+
+    [Fact]
+    public async Task UffdActor_must_treat_EEXIST_as_a_page_already_present_and_copy_the_rest()
+    {
+        _uffd.Respond = c => c.Kind == "copy" && c.Address == Base ? Fail(Errno.EEXIST, (long)Page) : Ok(c.Length);
+        var actor = Start(Book((Base, Base + (4 * Page))), finished: true);
+        actor.Tell(new UffdActor.PushChunk(4 * Page), _pusher.Ref);
+        await ServeFetchAsync(actor);
+        await _pusher.ExpectMsgAsync<UffdActor.ChunkFinished>();
+        await ExpectTaskEndedAsync(TaskPhase.Complete);
+        Assert.Equal([Base, Base + (2 * Page)], _uffd.Copies.Select(c => c.Address));
+    }
+
+    [Fact]
+    public async Task UffdActor_must_treat_ENOENT_as_gone_memory()
+    {
+        _uffd.Respond = c => c.Kind == "copy" ? Fail(Errno.ENOENT) : Ok(c.Length);
+        var actor = Start(Book((Base, Base + (4 * Page))), finished: true);
+        actor.Tell(new UffdActor.Events([Fault(Base)]));
+        await ServeFetchAsync(actor);
+        actor.Tell(new UffdActor.PushChunk(4 * Page), _pusher.Ref);
+        await ServeFetchAsync(actor);
+        await ExpectTaskEndedAsync(TaskPhase.Complete);
+        Assert.Equal(4, _progress.DroppedPages);
+    }
+
+    [Theory]
+    [InlineData(Errno.ESRCH)]
+    [InlineData(Errno.ENOSPC)]
+    public async Task UffdActor_must_stop_when_the_task_is_gone_during_a_copy(Errno errno)
+    {
+        _uffd.Respond = c => Fail(errno);
+        var actor = Start(Book((Base, Base + (4 * Page))));
+        actor.Tell(new UffdActor.Events([Fault(Base)]));
+        await ServeFetchAsync(actor);
+        var ended = await ExpectTaskEndedAsync(TaskPhase.Exited);
+        Assert.Contains(errno.ToString(), ended.Reason);
+        await ExpectTerminatedAsync(actor);
+        Assert.True(_uffd.IsDisposed);
+        AwaitAssert(() => Assert.Equal(0, _source.Live));
+    }
+
+    [Fact]
+    public async Task UffdActor_must_stop_when_the_task_is_gone_during_a_zero_page()
+    {
+        _uffd.Respond = c => Fail(Errno.ESRCH);
+        var actor = Start(Book());
+        actor.Tell(new UffdActor.Events([Fault(Base)]));
+        await ExpectTaskEndedAsync(TaskPhase.Exited);
+        await ExpectTerminatedAsync(actor);
+    }
+
+    [Fact]
+    public async Task UffdActor_must_release_pages_in_flight_when_the_task_exits()
+    {
+        var actor = Start(Book((Base, Base + (8 * Page))), finished: true);
+        actor.Tell(new UffdActor.PushChunk(4 * Page), _pusher.Ref);
+        var inFlight = await _cache.ExpectMsgAsync<Cache.Fetch>();
+        _uffd.Respond = c => Fail(Errno.ESRCH);
+        actor.Tell(new UffdActor.Events([Fault(Base + (6 * Page))]));
+        await ServeFetchAsync(actor);
+        await ExpectTaskEndedAsync(TaskPhase.Exited);
+        await ExpectTerminatedAsync(actor);
+
+        // The late reply for the chunk goes to a dead actor; whoever sent it (the page cache) releases it.
+        var late = Data(_source, Pid, inFlight.DumpAddress, inFlight.Pages);
+        actor.Tell(new Cache.Fetched(inFlight.RequestId, late));
+        Assert.False(late.IsReleased);
+        late.Dispose();
+        AwaitAssert(() => Assert.Equal(0, _source.Live));
+    }
+
+    [Fact]
+    public async Task UffdActor_must_retry_EAGAIN_keeping_the_part_already_copied()
+    {
+        var calls = 0;
+        _uffd.Respond = c => Interlocked.Increment(ref calls) == 1 ? Fail(Errno.EAGAIN, (long)Page) : Ok(c.Length);
+        var actor = Start(Book((Base, Base + (4 * Page))), finished: true);
+        actor.Tell(new UffdActor.PushChunk(4 * Page), _pusher.Ref);
+        await ServeFetchAsync(actor);
+        await _pusher.ExpectMsgAsync<UffdActor.ChunkFinished>();
+        Assert.Equal([(Base, 4 * Page), (Base + Page, 3 * Page)], _uffd.Copies.Select(c => (c.Address, c.Length)));
+        Assert.Equal(4, _progress.CopiedByPusher);
+        await ExpectTaskEndedAsync(TaskPhase.Complete);
+    }
+
+    [Fact]
+    public async Task UffdActor_must_retry_EAGAIN_on_a_zero_page()
+    {
+        var calls = 0;
+        _uffd.Respond = c => Interlocked.Increment(ref calls) <= 2 ? Fail(Errno.EAGAIN) : Ok(c.Length);
+        var actor = Start(Book());
+        actor.Tell(new UffdActor.Events([Fault(Base)]));
+        AwaitAssert(() => Assert.Equal(3, _uffd.Calls.Count(c => c.Kind == "zero")), TimeSpan.FromSeconds(3));
+        AwaitAssert(() => Assert.Equal(1, _progress.ZeroPages));
+        Assert.Equal(1, _progress.Faults);
+        await _cache.ExpectNoMsgAsync(Quiet);
+        _ = actor;
+    }
+
+    [Fact]
+    public async Task UffdActor_must_fail_the_task_when_EAGAIN_never_ends()
+    {
+        _uffd.Respond = c => Fail(Errno.EAGAIN);
+        var actor = Start(Book((Base, Base + (4 * Page))));
+        actor.Tell(new UffdActor.Events([Fault(Base)]));
+        await ServeFetchAsync(actor);
+        await ExpectTerminatedAsync(actor, TimeSpan.FromSeconds(5));
+        Assert.InRange(_uffd.Copies.Count, SpecSettings.EagainRetryLimit, SpecSettings.EagainRetryLimit + 2);
+        Assert.Contains("EAGAIN", Assert.Single(_failures).Message);
+        Assert.True(_uffd.IsDisposed);
+    }
+
+    [Theory]
+    [InlineData(Errno.EFAULT)]
+    [InlineData(Errno.EINVAL)]
+    public async Task UffdActor_must_fail_the_task_on_an_unexpected_errno(Errno errno)
+    {
+        _uffd.Respond = c => Fail(errno);
+        var actor = Start(Book((Base, Base + (4 * Page))));
+        actor.Tell(new UffdActor.Events([Fault(Base)]));
+        await ServeFetchAsync(actor);
+        await ExpectTerminatedAsync(actor);
+        var failure = Assert.IsType<TaskFailedException>(Assert.Single(_failures));
+        Assert.Equal((Pid, errno, Base), (failure.Pid, failure.Errno, failure.Address));
+        Assert.Contains($"0x{Base:x}", failure.Message);
+        Assert.Contains(errno.ToString(), failure.Message);
+    }
+
+    [Fact]
+    public async Task UffdActor_must_fail_the_task_when_its_pages_cannot_be_read()
+    {
+        var actor = Start(Book((Base, Base + (4 * Page))));
+        actor.Tell(new UffdActor.Events([Fault(Base)]));
+        var fetch = await _cache.ExpectMsgAsync<Cache.Fetch>();
+        actor.Tell(new Cache.FetchFailed(fetch.RequestId, fetch.DumpAddress, fetch.Pages, new IOException("disk on fire")));
+        await ExpectTerminatedAsync(actor);
+        Assert.Contains("disk on fire", Assert.Single(_failures).Message);
+    }
+
+    [Fact]
+    public async Task UffdActor_must_fail_the_task_on_an_unknown_event()
+    {
+        var actor = Start(Book());
+        actor.Tell(new UffdActor.Events([new UffdMsg { Event = (UffdEvent)0x42 }]));
+        await ExpectTerminatedAsync(actor);
+        Assert.Contains("unexpected uffd event 0x42", Assert.Single(_failures).Message);
+    }
+
+    [Fact]
+    public async Task UffdActor_must_hand_a_fork_child_its_pending_and_in_flight_ranges()
+    {
+        var actor = Start(Book((Base, Base + (8 * Page))), finished: true);
+        actor.Tell(new UffdActor.PushChunk(2 * Page), _pusher.Ref);
+        await _cache.ExpectMsgAsync<Cache.Fetch>();
+        var pipe = ReadinessSignal();
+        actor.Tell(new UffdActor.Events([Fork((uint)pipe)]));
+        var born = await ExpectMsgAsync<UffdActor.ForkChildBorn>();
+        Assert.Equal(Pid, born.Pid);
+        Assert.Equal(8, born.TotalPages);
+        Assert.Equal(8UL, born.Book.Pending.TotalPages);
+        Assert.True(born.Book.InFlight.IsEmpty);
+        Assert.Single(_hub.Opened);
+    }
+
+    [Fact]
+    public async Task UffdActor_must_fetch_by_dump_address_after_a_remap()
+    {
+        const ulong moved = Base + 0x1000_0000;
+        var actor = Start(Book((Base, Base + (4 * Page))));
+        actor.Tell(new UffdActor.Events([Remap(Base, moved, 4 * Page), Fault(moved + (2 * Page))]));
+        var fetch = await ServeFetchAsync(actor);
+        Assert.Equal(Base + (2 * Page), fetch.DumpAddress);
+        AwaitAssert(() => Assert.Equal(moved + (2 * Page), Assert.Single(_uffd.Copies).Address));
+        Assert.Equal(FakePageSource.PatternByte(Pid, Base + (2 * Page)), _uffd.Copies[0].FirstByte);
+    }
+
+    [Fact]
+    public async Task UffdActor_must_copy_to_the_new_place_when_a_remap_happens_while_in_flight()
+    {
+        const ulong moved = Base + 0x1000_0000;
+        var actor = Start(Book((Base, Base + (4 * Page))));
+        actor.Tell(new UffdActor.Events([Fault(Base + Page)]));
+        var fetch = await _cache.ExpectMsgAsync<Cache.Fetch>();
+        actor.Tell(new UffdActor.Events([Remap(Base, moved, 4 * Page)]));
+        actor.Tell(new Cache.Fetched(fetch.RequestId, Data(_source, Pid, fetch.DumpAddress, fetch.Pages)));
+        AwaitAssert(() => Assert.Equal(moved + Page, Assert.Single(_uffd.Copies).Address));
+    }
+
+    [Fact]
+    public async Task UffdActor_must_unregister_and_drop_removed_memory()
+    {
+        var actor = Start(Book((Base, Base + (8 * Page))), finished: true);
+        actor.Tell(new UffdActor.Events([Remove(Base, Base + (8 * Page))]));
+        await ExpectTaskEndedAsync(TaskPhase.Complete);
+        Assert.Equal(new UffdCall("unregister", Base, 8 * Page, 0), Assert.Single(_uffd.Calls));
+        Assert.Equal(8, _progress.DroppedPages);
+        await ExpectTerminatedAsync(actor);
+    }
+
+    [Fact]
+    public async Task UffdActor_must_drop_unmapped_memory_without_unregistering()
+    {
+        var actor = Start(Book((Base, Base + (8 * Page))));
+        actor.Tell(new UffdActor.Events([Unmap(Base + (2 * Page), Base + (4 * Page)), Fault(Base + (3 * Page))]));
+        AwaitAssert(() => Assert.Equal("zero", Assert.Single(_uffd.Calls).Kind));
+        Assert.Equal(2, _progress.DroppedPages);
+        await _cache.ExpectNoMsgAsync(Quiet);
+    }
+
+    [Fact]
+    public async Task UffdActor_must_discard_data_of_memory_removed_while_its_copy_was_in_flight()
+    {
+        var actor = Start(Book((Base, Base + (4 * Page))), finished: true);
+        actor.Tell(new UffdActor.Events([Fault(Base)]));
+        var fetch = await _cache.ExpectMsgAsync<Cache.Fetch>();
+        actor.Tell(new UffdActor.Events([Remove(Base, Base + (4 * Page))]));
+        actor.Tell(new Cache.Fetched(fetch.RequestId, Data(_source, Pid, fetch.DumpAddress, fetch.Pages)));
+        await ExpectTaskEndedAsync(TaskPhase.Complete);
+        Assert.Empty(_uffd.Copies);
+        AwaitAssert(() => Assert.Equal(0, _source.Live));
+    }
+
+    [Fact]
+    public async Task UffdActor_must_treat_ENOMEM_from_unregister_as_task_exit()
+    {
+        _uffd.UnregisterResult = Errno.ENOMEM;
+        var actor = Start(Book((Base, Base + (4 * Page))));
+        actor.Tell(new UffdActor.Events([Remove(Base, Base + Page)]));
+        await ExpectTaskEndedAsync(TaskPhase.Exited);
+        await ExpectTerminatedAsync(actor);
+    }
+
+    [Fact]
+    public async Task UffdActor_must_fail_the_task_when_unregister_fails_otherwise()
+    {
+        _uffd.UnregisterResult = Errno.EINVAL;
+        var actor = Start(Book((Base, Base + (4 * Page))));
+        actor.Tell(new UffdActor.Events([Remove(Base, Base + Page)]));
+        await ExpectTerminatedAsync(actor);
+        Assert.Equal(Errno.EINVAL, Assert.IsType<TaskFailedException>(Assert.Single(_failures)).Errno);
+        Assert.True(_uffd.IsDisposed);
+    }
+
+    [Fact]
+    public async Task UffdActor_must_read_ahead_when_faults_are_sequential()
+    {
+        var actor = Start(Book((Base, Base + (32 * Page))));
+        var sizes = new List<int>();
+        var next = Base;
+        for (var i = 0; i < 4; i++)
+        {
+            actor.Tell(new UffdActor.Events([Fault(next)]));
+            var fetch = await ServeFetchAsync(actor);
+            sizes.Add(fetch.Pages);
+            next = fetch.DumpAddress + ((ulong)fetch.Pages * Page);
+        }
+
+        Assert.Equal([1, 2, 4, 4], sizes);
+    }
+
+    [Fact]
+    public async Task UffdActor_must_claim_background_chunks_near_recent_faults()
+    {
+        var actor = Start(Book((Base, Base + (64 * Page))), finished: true);
+        actor.Tell(new UffdActor.Events([Fault(Base + (40 * Page))]));
+        await ServeFetchAsync(actor);
+        actor.Tell(new UffdActor.PushChunk(4 * Page), _pusher.Ref);
+        var chunk = await _cache.ExpectMsgAsync<Cache.Fetch>();
+        Assert.InRange(chunk.DumpAddress, Base + (36 * Page), Base + (44 * Page));
+    }
+
+    private async Task<UffdActor.TaskEnded> ExpectTaskEndedAsync(TaskPhase phase)
+    {
+        var ended = await FishForMessageAsync<UffdActor.TaskEnded>(_ => true, TimeSpan.FromSeconds(5));
+        Assert.Equal(phase, ended.Phase);
+        Assert.Equal(phase, _progress.Phase);
+        return ended;
+    }
+
+    /// <summary>A real descriptor number standing for the child uffd of a FORK event (the hub closes it).</summary>
+    private static int ReadinessSignal()
+    {
+        var (read, write) = Engine.Uffd.ReadinessSignal.CreateInheritablePipe();
+        read.Dispose();
+        return write;
+    }
+}
