@@ -1,0 +1,110 @@
+using Akka.Actor;
+using Akka.TestKit;
+using LazyActors.Engine.Actors;
+using Xunit;
+using Xunit.Abstractions;
+using static LazyActors.Engine.Tests.Actors.ActorSpecSupport;
+using Pusher = LazyActors.Engine.Actors.BackgroundPusherActor;
+
+namespace LazyActors.Engine.Tests.Actors;
+
+public sealed class BackgroundPusherActorSpecs : Akka.TestKit.Xunit2.TestKit
+{
+    private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(150);
+
+    public BackgroundPusherActorSpecs(ITestOutputHelper output)
+        : base(Hocon, output: output)
+    {
+    }
+
+    private IActorRef StartPusher(params TestProbe[] tasks) => StartPusher(SpecSettings, tasks);
+
+    private IActorRef StartPusher(Configuration.EngineSettings settings, params TestProbe[] tasks)
+    {
+        var pusher = Sys.ActorOf(Pusher.Props(settings));
+        foreach (var task in tasks)
+        {
+            pusher.Tell(new Pusher.AddTask(task.Ref));
+        }
+
+        return pusher;
+    }
+
+    [Fact]
+    public async Task Pusher_must_wait_for_restore_finished()
+    {
+        var task = CreateTestProbe();
+        var pusher = StartPusher(task);
+        await task.ExpectNoMsgAsync(Quiet);
+        pusher.Tell(Pusher.Start.Instance);
+        Assert.Equal((ulong)SpecSettings.ChunkInitialBytes, (await task.ExpectMsgAsync<UffdActor.PushChunk>()).MaxBytes);
+    }
+
+    [Fact]
+    public async Task Pusher_must_keep_every_task_busy_at_once_with_at_most_K_chunks_each()
+    {
+        var tasks = new[] { CreateTestProbe(), CreateTestProbe(), CreateTestProbe() };
+        var pusher = StartPusher(tasks);
+        pusher.Tell(Pusher.Start.Instance);
+        foreach (var task in tasks)
+        {
+            for (var k = 0; k < SpecSettings.ChunksInFlightPerTask; k++)
+            {
+                await task.ExpectMsgAsync<UffdActor.PushChunk>();
+            }
+
+            await task.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(50));
+        }
+    }
+
+    [Fact]
+    public async Task Pusher_must_grow_chunks_and_shrink_them_after_faults()
+    {
+        var task = CreateTestProbe();
+        var pusher = StartPusher(SpecSettings with { ChunksInFlightPerTask = 1 }, task);
+        pusher.Tell(Pusher.Start.Instance);
+        var sizes = new List<ulong>();
+        for (var i = 0; i < 4; i++)
+        {
+            var push = await task.ExpectMsgAsync<UffdActor.PushChunk>();
+            sizes.Add(push.MaxBytes / Page);
+            pusher.Tell(new UffdActor.ChunkFinished(task.Ref, push.MaxBytes, (long)(push.MaxBytes / Page), i == 2 ? 1 : 0));
+        }
+
+        sizes.Add((await task.ExpectMsgAsync<UffdActor.PushChunk>()).MaxBytes / Page);
+        Assert.Equal([4UL, 8, 16, 4, 8], sizes);
+    }
+
+    [Fact]
+    public async Task Pusher_must_stop_pushing_to_a_task_with_nothing_left()
+    {
+        var idle = CreateTestProbe();
+        var busy = CreateTestProbe();
+        var settings = SpecSettings with { ChunksInFlightPerTask = 1 };
+        var pusher = StartPusher(settings, idle, busy);
+        pusher.Tell(Pusher.Start.Instance);
+        var push = await idle.ExpectMsgAsync<UffdActor.PushChunk>();
+        pusher.Tell(new UffdActor.NothingToPush(idle.Ref, push.MaxBytes));
+        var other = await busy.ExpectMsgAsync<UffdActor.PushChunk>();
+        pusher.Tell(new UffdActor.ChunkFinished(busy.Ref, other.MaxBytes, 4, 0));
+        await busy.ExpectMsgAsync<UffdActor.PushChunk>();
+        await idle.ExpectNoMsgAsync(Quiet);
+    }
+
+    [Fact]
+    public async Task Pusher_must_respect_the_global_byte_budget_and_forget_stopped_tasks()
+    {
+        var first = CreateTestProbe();
+        var second = CreateTestProbe();
+        var settings = SpecSettings with { ChunksInFlightPerTask = 4, ChunkInitialBytes = 16 * 4096, MaxBackgroundInFlightBytes = 32 * 4096 };
+        var pusher = StartPusher(settings, first, second);
+        pusher.Tell(Pusher.Start.Instance);
+        await first.ExpectMsgAsync<UffdActor.PushChunk>();
+        await second.ExpectMsgAsync<UffdActor.PushChunk>();
+        await first.ExpectNoMsgAsync(Quiet);
+        await second.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(10));
+
+        Sys.Stop(first.Ref);
+        await second.ExpectMsgAsync<UffdActor.PushChunk>();
+    }
+}
