@@ -6,7 +6,7 @@ using Task = LazyActors.Engine.Actors.UffdActor;
 namespace LazyActors.Engine.Actors.Internal;
 
 /// <summary>The pusher behind <see cref="Protocol"/>.</summary>
-internal sealed class BackgroundPusherActor : ReceiveActor
+internal sealed class BackgroundPusherActor : ReceiveActor, IWithTimers
 {
     private readonly EngineSettings _settings;
     private readonly List<Slot> _slots = [];
@@ -32,6 +32,17 @@ internal sealed class BackgroundPusherActor : ReceiveActor
             Fill();
         });
         Receive<Protocol.Start>(_ =>
+        {
+            if (_settings.BackgroundPushDelay > TimeSpan.Zero)
+            {
+                Timers.StartSingleTimer(BeginPushing.Instance, BeginPushing.Instance, _settings.BackgroundPushDelay);
+                return;
+            }
+
+            _started = true;
+            Fill();
+        });
+        Receive<BeginPushing>(_ =>
         {
             _started = true;
             Fill();
@@ -69,6 +80,8 @@ internal sealed class BackgroundPusherActor : ReceiveActor
             Fill();
         });
     }
+
+    public ITimerScheduler Timers { get; set; } = null!;
 
     private void Settle(Slot slot, ulong bytes)
     {
@@ -125,5 +138,10 @@ internal sealed class BackgroundPusherActor : ReceiveActor
         public long BytesInFlight { get; set; }
 
         public bool Idle { get; set; }
+    }
+
+    private sealed class BeginPushing
+    {
+        public static readonly BeginPushing Instance = new();
     }
 }
