@@ -1,6 +1,7 @@
 using Akka.Actor;
 using LazyActors.Engine.Configuration;
 using LazyActors.Engine.Interop;
+using LazyActors.Engine.Pages;
 using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Uffd;
 
@@ -19,8 +20,11 @@ public static class UffdActor
     /// <param name="pusher">The <see cref="BackgroundPusherActor"/> (receives chunk reports).</param>
     /// <param name="hub">Delivers the uffd's messages.</param>
     /// <param name="settings">Tuning.</param>
-    public static Props Props(TaskSpec task, IActorRef cache, IActorRef pusher, IUffdHub hub, EngineSettings settings) =>
-        Akka.Actor.Props.Create(() => new Internal.UffdActor(task, cache, pusher, hub, settings)).WithDispatcher(EngineSettings.DispatcherId);
+    /// <param name="direct">Optional fast path: pages this source hands out at once (zero-copy) skip the page cache.</param>
+    /// <param name="statistics">Counters of direct reads (with <paramref name="direct"/>).</param>
+    public static Props Props(TaskSpec task, IActorRef cache, IActorRef pusher, IUffdHub hub, EngineSettings settings,
+        IPageSource? direct = null, EngineStatistics? statistics = null) =>
+        Akka.Actor.Props.Create(() => new Internal.UffdActor(task, cache, pusher, hub, settings, direct, statistics)).WithDispatcher(EngineSettings.DispatcherId);
 
     /// <summary>What a task actor starts with.</summary>
     /// <param name="Pid">Pid whose pages are fetched (a fork child uses its parent's).</param>

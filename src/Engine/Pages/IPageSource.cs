@@ -13,4 +13,15 @@ public interface IPageSource : IDisposable
     /// </summary>
     /// <exception cref="Images.PageDataUnavailableException">The source does not hold those pages.</exception>
     ValueTask<PageRead> ReadAsync(int pid, ulong dumpAddress, int pages, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The fast path: when the pages can be handed out at once without copying or waiting (a mapping of the images),
+    /// returns them; otherwise false and the caller goes through <see cref="ReadAsync"/>. Never blocks, never throws
+    /// for missing data.
+    /// </summary>
+    bool TryReadNow(int pid, ulong dumpAddress, int pages, out PageRead read)
+    {
+        read = null!;
+        return false;
+    }
 }

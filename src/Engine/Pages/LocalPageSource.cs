@@ -36,6 +36,13 @@ public sealed class LocalPageSource : IPageSource
     }
 
     /// <inheritdoc />
+    public bool TryReadNow(int pid, ulong dumpAddress, int pages, out PageRead read)
+    {
+        read = null!;
+        return pages > 0 && _checkpoint.TryGetTask(pid, out _) && TryZeroCopy(pid, dumpAddress, pages, out read);
+    }
+
+    /// <inheritdoc />
     public void Dispose()
     {
         if (_ownsCheckpoint)

@@ -23,6 +23,10 @@ public sealed class SizedPageSource : IPageSource
         (pages <= _smallLimitPages ? _small : _large).ReadAsync(pid, dumpAddress, pages, cancellationToken);
 
     /// <inheritdoc />
+    public bool TryReadNow(int pid, ulong dumpAddress, int pages, out PageRead read) =>
+        (pages <= _smallLimitPages ? _small : _large).TryReadNow(pid, dumpAddress, pages, out read);
+
+    /// <inheritdoc />
     public void Dispose()
     {
         _small.Dispose();

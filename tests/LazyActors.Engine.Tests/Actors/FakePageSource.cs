@@ -24,6 +24,22 @@ internal sealed class FakePageSource : IPageSource
 
     public int Live => Volatile.Read(ref _live);
 
+    /// <summary>When true, <see cref="TryReadNow"/> serves every read at once (like a zero-copy mapping).</summary>
+    public bool Immediate { get; set; }
+
+    public bool TryReadNow(int pid, ulong dumpAddress, int pages, out PageRead read)
+    {
+        read = null!;
+        if (!Immediate)
+        {
+            return false;
+        }
+
+        Reads.Enqueue((pid, dumpAddress, pages));
+        read = Make(pid, dumpAddress, pages);
+        return true;
+    }
+
     public static byte PatternByte(int pid, ulong dump) => (byte)((dump >> 12) * 7 + (ulong)pid);
 
     public ValueTask<PageRead> ReadAsync(int pid, ulong dumpAddress, int pages, CancellationToken cancellationToken)

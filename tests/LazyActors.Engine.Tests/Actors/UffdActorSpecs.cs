@@ -31,7 +31,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         _pusher = CreateTestProbe("pusher");
     }
 
-    private IActorRef Start(TaskRangeBook book, bool finished = false)
+    private IActorRef Start(TaskRangeBook book, bool finished = false, Engine.Pages.IPageSource? direct = null)
     {
         _progress = new TaskProgress(Pid, "42", (long)book.TotalPages, isForkChild: false);
         var spec = new UffdActor.TaskSpec(Pid, _uffd, book, _progress, finished);
@@ -40,7 +40,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
             _failures.Enqueue(ex);
             return Directive.Stop;
         });
-        var actor = ChildActorOf(UffdActor.Props(spec, _cache.Ref, _pusher.Ref, _hub, SpecSettings), strategy);
+        var actor = ChildActorOf(UffdActor.Props(spec, _cache.Ref, _pusher.Ref, _hub, SpecSettings, direct), strategy);
         Watch(actor);
         AwaitCondition(() => _hub.Owners.ContainsKey(_uffd), TimeSpan.FromSeconds(3));
         return actor;
@@ -70,6 +70,24 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(new UffdCall("copy", Base + (3 * Page), Page, FakePageSource.PatternByte(Pid, Base + (3 * Page))), _uffd.Copies[0]);
         Assert.Equal(1, _progress.CopiedByFaults);
         Assert.Equal(1, _progress.Faults);
+        AwaitAssert(() => Assert.Equal(0, _source.Live));
+    }
+
+    [Fact]
+    public async Task UffdActor_must_copy_pages_a_source_maps_at_once_without_asking_the_cache()
+    {
+        _source.Immediate = true;
+        var actor = Start(Book((Base, Base + (16 * Page))), finished: true, direct: _source);
+        actor.Tell(new UffdActor.Events([Fault(Base + (3 * Page))]));
+        AwaitAssert(() => Assert.Equal(Base + (3 * Page), Assert.Single(_uffd.Copies).Address));
+        actor.Tell(new UffdActor.PushChunk(16 * Page), _pusher.Ref);
+        Assert.Equal(12, (await _pusher.ExpectMsgAsync<UffdActor.ChunkFinished>()).Pages); // near the fault: pages 4-15
+        actor.Tell(new UffdActor.PushChunk(16 * Page), _pusher.Ref);
+        Assert.Equal(3, (await _pusher.ExpectMsgAsync<UffdActor.ChunkFinished>()).Pages);
+        await ExpectTaskEndedAsync(TaskPhase.Complete);
+        await _cache.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(50));
+        Assert.Equal(16, _uffd.Pages.Count);
+        Assert.All(_uffd.Pages, p => Assert.Equal(FakePageSource.PatternByte(Pid, p.Key), p.Value));
         AwaitAssert(() => Assert.Equal(0, _source.Live));
     }
 

@@ -127,7 +127,7 @@ internal sealed class RestoreSupervisor : ReceiveActor
         }
 
         var spec = new Task.TaskSpec(pid, uffd, book, progress, _finished);
-        var child = Context.ActorOf(Task.Props(spec, _cache, _pusher, _restore.Hub, _restore.Settings), name);
+        var child = Context.ActorOf(Task.Props(spec, _cache, _pusher, _restore.Hub, _restore.Settings, _restore.Source, _restore.Statistics), name);
         Context.Watch(child);
         _tasks.Add(child, progress);
         _pusher.Tell(new Pusher.AddTask(child));

@@ -26,6 +26,8 @@ internal sealed class UffdActor : ReceiveActor, IWithTimers
     private readonly IActorRef _pusher;
     private readonly IUffdHub _hub;
     private readonly EngineSettings _settings;
+    private readonly IPageSource? _direct;
+    private readonly EngineStatistics? _statistics;
     private readonly Dictionary<long, Request> _requests = [];
     private readonly Queue<CopyJob> _faultJobs = new();
     private readonly Queue<CopyJob> _backgroundJobs = new();
@@ -39,8 +41,11 @@ internal sealed class UffdActor : ReceiveActor, IWithTimers
     private int _faultsSinceChunk;
     private int _forks;
 
-    public UffdActor(Protocol.TaskSpec task, IActorRef cache, IActorRef pusher, IUffdHub hub, EngineSettings settings)
+    public UffdActor(Protocol.TaskSpec task, IActorRef cache, IActorRef pusher, IUffdHub hub, EngineSettings settings,
+        IPageSource? direct, EngineStatistics? statistics)
     {
+        _direct = direct;
+        _statistics = statistics;
         _pid = task.Pid;
         _label = task.Progress.Label;
         _uffd = task.Uffd;
@@ -60,7 +65,11 @@ internal sealed class UffdActor : ReceiveActor, IWithTimers
             _continueScheduled = false;
             RunCopies();
         });
-        Receive<RetryFault>(r => HandleFault(r.Address, r.Attempt));
+        Receive<RetryFault>(r =>
+        {
+            HandleFault(r.Address, r.Attempt);
+            RunCopies();
+        });
         Receive<Protocol.PushChunk>(OnPushChunk);
         Receive<Protocol.RestoreFinished>(_ =>
         {
@@ -243,13 +252,25 @@ internal sealed class UffdActor : ReceiveActor, IWithTimers
         }
 
         RequestPages(range, background: true, push.MaxBytes);
+        RunCopies();
     }
 
+    /// <summary>Gets the pages of a claimed range: at once when the source maps them (the copy job is queued; the caller
+    /// runs <see cref="RunCopies"/>), otherwise through the page cache.</summary>
     private void RequestPages(AddressRange range, bool background, ulong budget = 0)
     {
-        var id = ++_nextRequestId;
         var pages = (int)range.Pages;
-        _requests.Add(id, new Request(range.DumpStart, pages, background, budget));
+        var request = new Request(range.DumpStart, pages, background, budget);
+        if (_direct is not null && _direct.TryReadNow(_pid, range.DumpStart, pages, out var read))
+        {
+            _statistics?.CountRead(pages, zeroCopy: true);
+            var data = new PageData(range.DumpStart, pages, [new SharedPageRead(read)]);
+            (background ? _backgroundJobs : _faultJobs).Enqueue(new CopyJob(request, data));
+            return;
+        }
+
+        var id = ++_nextRequestId;
+        _requests.Add(id, request);
         _cache.Tell(new Cache.Fetch(_pid, range.DumpStart, pages,
             background ? Cache.FetchPriority.Background : Cache.FetchPriority.Fault, id));
     }
