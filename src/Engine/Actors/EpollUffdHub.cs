@@ -17,12 +17,26 @@ public sealed class EpollUffdHub : IUffdHub, IDisposable
     public EpollUffdHub(Action<Exception> onReaderFailure)
     {
         _reader = new EpollReader(
-            static (token, messages) => ((IActorRef)token).Tell(new UffdActor.Events(messages.ToArray())),
+            static (token, messages) =>
+            {
+                var route = (Route)token;
+                var events = 0;
+                foreach (var message in messages)
+                {
+                    if (message.Event != UffdEvent.Pagefault)
+                    {
+                        events++;
+                    }
+                }
+
+                route.Barrier?.EventsRead(events);
+                route.Owner.Tell(new UffdActor.Events(messages.ToArray()));
+            },
             (token, error) =>
             {
-                if (token is IActorRef owner)
+                if (token is Route route)
                 {
-                    owner.Tell(new UffdActor.ReadFailed(error));
+                    route.Owner.Tell(new UffdActor.ReadFailed(error));
                 }
                 else
                 {
@@ -38,7 +52,8 @@ public sealed class EpollUffdHub : IUffdHub, IDisposable
     public void Watch(IUffd uffd, IActorRef owner)
     {
         var handle = uffd.Handle ?? throw new ArgumentException($"{uffd} has no descriptor to watch", nameof(uffd));
-        _reader.Add(handle, owner);
+        var barrier = (uffd as UserFaultFdAdapter)?.Barrier;
+        _reader.Add(handle, new Route(owner, barrier), barrier?.Gate);
     }
 
     /// <inheritdoc />
@@ -52,4 +67,10 @@ public sealed class EpollUffdHub : IUffdHub, IDisposable
 
     /// <inheritdoc />
     public void Dispose() => _reader.Dispose();
+
+    /// <summary>Token of one watched uffd: who gets its messages, and the barrier that orders its copies.</summary>
+    private sealed record Route(IActorRef Owner, UffdEventBarrier? Barrier)
+    {
+        public override string ToString() => Owner.Path.Name;
+    }
 }

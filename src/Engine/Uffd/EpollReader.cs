@@ -98,7 +98,15 @@ public sealed class EpollReader : IDisposable
     /// The reader keeps a reference on the handle until <see cref="Remove"/> (or an error) so the descriptor number
     /// stays valid while registered. Thread-safe.
     /// </summary>
-    public void Add(SafeFdHandle fd, object token)
+    public void Add(SafeFdHandle fd, object token) => Add(fd, token, null);
+
+    /// <summary>
+    /// Like <see cref="Add(SafeFdHandle, object)"/>, and every read(2) of <paramref name="fd"/> plus its callback runs
+    /// while holding <paramref name="readGate"/>: the owner can hold the same lock around its UFFDIO_COPY calls so that
+    /// a copy never runs between the read of a non-cooperative event (which lets the kernel go on with the
+    /// madvise/mremap/munmap/fork) and the moment the callback has recorded that event.
+    /// </summary>
+    public void Add(SafeFdHandle fd, object token, Lock? readGate)
     {
         ArgumentNullException.ThrowIfNull(fd);
         ArgumentNullException.ThrowIfNull(token);
@@ -116,7 +124,7 @@ public sealed class EpollReader : IDisposable
             {
                 var id = _nextId++;
                 EpollAdd(_epoll, fd, id, $"{fd} for {token}");
-                _byId.Add(id, new Registration(fd, token));
+                _byId.Add(id, new Registration(fd, token, readGate));
                 _idByHandle.Add(fd, id);
             }
             catch
@@ -277,10 +285,20 @@ public sealed class EpollReader : IDisposable
             var count = 0;
             if ((flags & EpollFlags.EPOLLIN) != 0)
             {
-                count = UserFaultFd.ReadMessages(registration.Handle, batch);
+                if (registration.ReadGate is { } gate)
+                {
+                    lock (gate)
+                    {
+                        count = ReadAndReport(registration, batch);
+                    }
+                }
+                else
+                {
+                    count = ReadAndReport(registration, batch);
+                }
+
                 if (count > 0)
                 {
-                    _onMessages(registration.Token, batch[..count]);
                     return;
                 }
             }
@@ -296,6 +314,17 @@ public sealed class EpollReader : IDisposable
             RemoveById(id);
             ReportError(registration.Token, ex);
         }
+    }
+
+    private int ReadAndReport(Registration registration, Span<UffdMsg> batch)
+    {
+        var count = UserFaultFd.ReadMessages(registration.Handle, batch);
+        if (count > 0)
+        {
+            _onMessages(registration.Token, batch[..count]);
+        }
+
+        return count;
     }
 
     private void RemoveById(ulong id)
@@ -322,5 +351,5 @@ public sealed class EpollReader : IDisposable
         }
     }
 
-    private readonly record struct Registration(SafeFdHandle Handle, object Token);
+    private readonly record struct Registration(SafeFdHandle Handle, object Token, Lock? ReadGate);
 }

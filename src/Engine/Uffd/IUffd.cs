@@ -19,4 +19,10 @@ public interface IUffd : IDisposable
 
     /// <summary>UFFDIO_UNREGISTER; returns <see cref="Errno.None"/> or the errno.</summary>
     Errno Unregister(ulong start, ulong length);
+
+    /// <summary>The owner has applied <paramref name="count"/> non-cooperative events it received (see
+    /// <see cref="UffdEventBarrier"/>); copies refused with EAGAIN meanwhile may go on.</summary>
+    void EventsHandled(int count)
+    {
+    }
 }

@@ -2,7 +2,11 @@ using LazyActors.Engine.Interop;
 
 namespace LazyActors.Engine.Uffd;
 
-/// <summary><see cref="IUffd"/> over a real <see cref="UserFaultFd"/> received from the restorer or a FORK event.</summary>
+/// <summary>
+/// <see cref="IUffd"/> over a real <see cref="UserFaultFd"/> received from the restorer or a FORK event. Copies and zero
+/// pages run under the <see cref="Barrier"/>; while an event read by the epoll reader is not applied yet they are
+/// refused with EAGAIN (the owner retries after handling its mailbox), as the kernel itself does until the read.
+/// </summary>
 public sealed class UserFaultFdAdapter : IUffd
 {
     private readonly UserFaultFd _uffd;
@@ -13,14 +17,32 @@ public sealed class UserFaultFdAdapter : IUffd
         _uffd = UserFaultFd.FromHandle(handle);
     }
 
+    /// <summary>Orders copies against the reading of non-cooperative events.</summary>
+    public UffdEventBarrier Barrier { get; } = new();
+
     /// <inheritdoc />
     public SafeFdHandle? Handle => _uffd.Handle;
 
     /// <inheritdoc />
-    public UffdOpResult Copy(ulong destination, nint source, ulong length) => _uffd.Copy(destination, source, length);
+    public UffdOpResult Copy(ulong destination, nint source, ulong length)
+    {
+        lock (Barrier.Gate)
+        {
+            return Barrier.HasUnhandledEvents ? new UffdOpResult(0, Errno.EAGAIN) : _uffd.Copy(destination, source, length);
+        }
+    }
 
     /// <inheritdoc />
-    public UffdOpResult ZeroPage(ulong start, ulong length) => _uffd.ZeroPage(start, length);
+    public UffdOpResult ZeroPage(ulong start, ulong length)
+    {
+        lock (Barrier.Gate)
+        {
+            return Barrier.HasUnhandledEvents ? new UffdOpResult(0, Errno.EAGAIN) : _uffd.ZeroPage(start, length);
+        }
+    }
+
+    /// <inheritdoc />
+    public void EventsHandled(int count) => Barrier.EventsHandled(count);
 
     /// <inheritdoc />
     public Errno Unregister(ulong start, ulong length)

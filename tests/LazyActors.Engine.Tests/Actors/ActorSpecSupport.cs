@@ -43,9 +43,9 @@ internal static class ActorSpecSupport
     public static PageData Data(FakePageSource source, int pid, ulong dump, int pages) =>
         new(dump, pages, [new SharedPageRead(source.Make(pid, dump, pages))]);
 
-    public static Uffd.UffdOpResult Ok(ulong bytes) => new((long)bytes, Errno.None);
+    public static Engine.Uffd.UffdOpResult Ok(ulong bytes) => new((long)bytes, Errno.None);
 
-    public static Uffd.UffdOpResult Fail(Errno errno, long bytes = 0) => new(bytes, errno);
+    public static Engine.Uffd.UffdOpResult Fail(Errno errno, long bytes = 0) => new(bytes, errno);
 
     public static UffdMsg Fault(ulong address) => new() { Event = UffdEvent.Pagefault, PagefaultAddress = address };
 

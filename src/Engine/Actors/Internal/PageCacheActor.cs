@@ -241,7 +241,7 @@ internal sealed class PageCacheActor : ReceiveActor
     private void OnReadFailed(Run run, Exception error)
     {
         Forget(run);
-        _log.Warning("read of pid {0} at 0x{1:x} ({2} pages) failed: {3}", run.Pid, run.DumpAddress, run.Pages, error.Message);
+        _log.Warning("read of pid {Pid} at 0x{DumpAddress:x} ({Pages} pages) failed: {Error}", run.Pid, run.DumpAddress, run.Pages, error.Message);
         foreach (var waiter in run.Waiters)
         {
             Fail(waiter, error);

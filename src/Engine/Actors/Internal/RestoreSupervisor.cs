@@ -29,9 +29,9 @@ internal sealed class RestoreSupervisor : ReceiveActor
     public RestoreSupervisor(Protocol.Restore restore)
     {
         _restore = restore;
-        Receive<Protocol.RestorerConnected>(_ => _log.Info("restorer connected, expecting {0} pstree entries", _restore.Checkpoint.Tasks.Count));
+        Receive<Protocol.RestorerConnected>(_ => _log.Info("restorer connected, expecting {Entries} pstree entries", _restore.Checkpoint.Tasks.Count));
         Receive<Protocol.TaskUffdReceived>(OnTaskUffd);
-        Receive<Protocol.ZombieReceived>(z => _log.Info("pid {0} is a zombie: no memory to serve", z.Pid));
+        Receive<Protocol.ZombieReceived>(z => _log.Info("pid {Pid} is a zombie: no memory to serve", z.Pid));
         Receive<Protocol.RestoreFinished>(_ => OnRestoreFinished());
         Receive<Protocol.Fatal>(f => Finish(1, f.Reason));
         Receive<Task.ForkChildBorn>(OnForkChild);
@@ -39,7 +39,7 @@ internal sealed class RestoreSupervisor : ReceiveActor
         {
             if (ended.Phase == TaskPhase.Exited)
             {
-                _log.Info("{0}: task exited ({1})", ended.Label, ended.Reason);
+                _log.Info("{Task}: task exited ({Reason})", ended.Label, ended.Reason);
             }
         });
         Receive<Terminated>(OnTerminated);
@@ -50,7 +50,7 @@ internal sealed class RestoreSupervisor : ReceiveActor
         // Runs on this actor's thread while it handles the child's failure: recording here is safe.
         var message = ex is TaskFailedException ? ex.Message : $"internal error: {ex}";
         _failures.Add(message);
-        _log.Error("task failed and is no longer served: {0}", message);
+        _log.Error("task failed and is no longer served: {Failure}", message);
         return Directive.Stop;
     }, loggingEnabled: false);
 
@@ -106,7 +106,7 @@ internal sealed class RestoreSupervisor : ReceiveActor
 
         var label = received.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var progress = _restore.Statistics.AddTask(new TaskProgress(received.Pid, label, (long)book.TotalPages, isForkChild: false));
-        _log.Info("{0}: uffd received, {1} lazy pages in {2} ranges", label, book.TotalPages, book.Pending.Count);
+        _log.Info("{Task}: uffd received, {LazyPages} lazy pages in {Ranges} ranges", label, book.TotalPages, book.Pending.Count);
         Spawn(received.Pid, _restore.Hub.Open(received.Uffd), book, progress, $"task-{label}");
     }
 
@@ -136,7 +136,7 @@ internal sealed class RestoreSupervisor : ReceiveActor
     private void OnRestoreFinished()
     {
         _finished = true;
-        _log.Info("restore finished; pushing the remaining pages of {0} task(s)", _tasks.Count);
+        _log.Info("restore finished; pushing the remaining pages of {Tasks} task(s)", _tasks.Count);
         foreach (var task in _tasks.Keys)
         {
             task.Tell(Task.RestoreFinished.Instance);
@@ -185,7 +185,7 @@ internal sealed class RestoreSupervisor : ReceiveActor
         }
         else
         {
-            _log.Error("lazy-pages failed: {0}", error);
+            _log.Error("lazy-pages failed: {Error}", error);
         }
 
         _restore.Completion.TrySetResult(new Protocol.RestoreOutcome(exitCode, error));

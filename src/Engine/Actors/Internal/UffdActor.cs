@@ -85,7 +85,7 @@ internal sealed class UffdActor : ReceiveActor, IWithTimers
     {
         _hub.Watch(_uffd, Self);
         _watching = true;
-        _log.Debug("{0}: serving {1} ({2})", _label, _uffd, _book);
+        _log.Debug("{Task}: serving {Uffd} ({Book})", _label, _uffd, _book);
         CheckComplete();
     }
 
@@ -103,11 +103,26 @@ internal sealed class UffdActor : ReceiveActor, IWithTimers
         }
         catch (Exception ex)
         {
-            _log.Debug("{0}: closing the uffd failed: {1}", _label, ex.Message);
+            _log.Debug("{Task}: closing the uffd failed: {Error}", _label, ex.Message);
         }
     }
 
     private void OnEvents(Protocol.Events batch)
+    {
+        try
+        {
+            HandleEvents(batch);
+        }
+        finally
+        {
+            // Copies held back while these events were unapplied may go on (see UffdEventBarrier).
+            _uffd.EventsHandled(batch.Messages.Count(m => m.Event != UffdEvent.Pagefault));
+        }
+
+        RunCopies();
+    }
+
+    private void HandleEvents(Protocol.Events batch)
     {
         foreach (var message in batch.Messages)
         {
@@ -125,22 +140,20 @@ internal sealed class UffdActor : ReceiveActor, IWithTimers
                     HandleFork(message.ForkUfd);
                     break;
                 case UffdEvent.Remap:
-                    _log.Debug("{0}: REMAP 0x{1:x} -> 0x{2:x} ({3})", _label, message.RemapFrom, message.RemapTo, message.RemapLength);
+                    _log.Debug("{Task}: REMAP 0x{From:x} -> 0x{To:x} ({Length})", _label, message.RemapFrom, message.RemapTo, message.RemapLength);
                     _book.Remap(message.RemapFrom, message.RemapTo, message.RemapLength);
                     break;
                 case UffdEvent.Remove:
                     HandleRemove(message.RemoveStart, message.RemoveEnd);
                     break;
                 case UffdEvent.Unmap:
-                    _log.Debug("{0}: UNMAP 0x{1:x}-0x{2:x}", _label, message.RemoveStart, message.RemoveEnd);
+                    _log.Debug("{Task}: UNMAP 0x{Start:x}-0x{End:x}", _label, message.RemoveStart, message.RemoveEnd);
                     _progress.AddDropped((long)_book.Drop(message.RemoveStart, message.RemoveEnd));
                     break;
                 default:
                     throw new TaskFailedException(_pid, $"unexpected uffd event 0x{(byte)message.Event:x2} ({message})");
             }
         }
-
-        RunCopies();
     }
 
     private void HandleFault(ulong address, int attempt)
@@ -191,7 +204,7 @@ internal sealed class UffdActor : ReceiveActor, IWithTimers
                 TaskGone($"UFFDIO_ZEROPAGE at 0x{page:x}: {result.Error}");
                 break;
             case Errno.EEXIST or Errno.ENOENT:
-                _log.Debug("{0}: zero page at 0x{1:x}: {2} (already present or gone)", _label, page, result.Error);
+                _log.Debug("{Task}: zero page at 0x{Address:x}: {Errno} (already present or gone)", _label, page, result.Error);
                 break;
             case Errno.EAGAIN:
                 if (attempt >= _settings.EagainRetryLimit)
@@ -211,13 +224,13 @@ internal sealed class UffdActor : ReceiveActor, IWithTimers
         var child = _hub.Open(new SafeFdHandle((int)descriptor, ownsHandle: true));
         var book = _book.ForkChild();
         _forks++;
-        _log.Info("{0}: FORK: child with ufd={1}, {2} pages to fetch", _label, descriptor, book.Pending.TotalPages);
+        _log.Info("{Task}: FORK: child with ufd={Ufd}, {Pages} pages to fetch", _label, descriptor, book.Pending.TotalPages);
         Context.Parent.Tell(new Protocol.ForkChildBorn(_pid, _label, child, book, (long)book.Pending.TotalPages));
     }
 
     private void HandleRemove(ulong start, ulong end)
     {
-        _log.Debug("{0}: REMOVE 0x{1:x}-0x{2:x}", _label, start, end);
+        _log.Debug("{Task}: REMOVE 0x{Start:x}-0x{End:x}", _label, start, end);
         var errno = _uffd.Unregister(start, end - start);
         if (errno == Errno.ENOMEM)
         {
@@ -434,12 +447,12 @@ internal sealed class UffdActor : ReceiveActor, IWithTimers
                     return CopyOutcome.Again;
                 case Errno.EEXIST:
                     // The page is already there (a racing fault was served by the kernel, or a fork child's COW copy).
-                    _log.Debug("{0}: UFFDIO_COPY at 0x{1:x}: EEXIST, page already present", _label, at);
+                    _log.Debug("{Task}: UFFDIO_COPY at 0x{Address:x}: EEXIST, page already present", _label, at);
                     _book.Complete(new AddressRange(at, at + PageSize, current.DumpStart + done), PageSize);
                     cursor += PageSize;
                     break;
                 case Errno.ENOENT:
-                    _log.Debug("{0}: UFFDIO_COPY at 0x{1:x}: ENOENT, mapping gone", _label, at);
+                    _log.Debug("{Task}: UFFDIO_COPY at 0x{Address:x}: ENOENT, mapping gone", _label, at);
                     _progress.AddDropped((long)_book.Drop(at, current.Start + length));
                     cursor += length - done;
                     break;
@@ -507,7 +520,7 @@ internal sealed class UffdActor : ReceiveActor, IWithTimers
         }
 
         _ended = true;
-        _log.Info("{0}: complete, UFFD transferred pages: ({1}/{2}), {3} faults, {4} zero pages, {5} dropped",
+        _log.Info("{Task}: complete, UFFD transferred pages: ({Copied}/{Total}), {Faults} faults, {ZeroPages} zero pages, {Dropped} dropped",
             _label, _book.CopiedPages, _book.TotalPages, _progress.Faults, _progress.ZeroPages, _book.DroppedPages);
         _progress.End(TaskPhase.Complete, null);
         Context.Parent.Tell(new Protocol.TaskEnded(_pid, _label, TaskPhase.Complete, null));
@@ -522,7 +535,7 @@ internal sealed class UffdActor : ReceiveActor, IWithTimers
         }
 
         _ended = true;
-        _log.Info("{0}: EXIT ({1}); {2}", _label, reason, _book);
+        _log.Info("{Task}: EXIT ({Reason}); {Book}", _label, reason, _book);
         ReleaseJobs();
         _requests.Clear();
         _progress.End(TaskPhase.Exited, reason);
