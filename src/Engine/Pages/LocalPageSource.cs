@@ -11,6 +11,7 @@ namespace LazyActors.Engine.Pages;
 public sealed class LocalPageSource : IPageSource
 {
     private const int PageSize = 4096;
+    private const int ReleaseMappedPagesFrom = 16;
     private readonly Checkpoint _checkpoint;
     private readonly PinnedBufferPool _pool;
     private readonly bool _ownsCheckpoint;
@@ -82,8 +83,19 @@ public sealed class LocalPageSource : IPageSource
             left -= inRun;
         }
 
-        read = new PageRead(segments, null) { IsZeroCopy = true };
+        // Once copied, big reads give their mapped pages back (the page cache keeps them): without this every pages
+        // file would end up resident in this process and count in its RSS. Small (fault) reads skip the syscall.
+        var release = pages >= ReleaseMappedPagesFrom ? (Action)(() => ReleaseMapped(segments)) : null;
+        read = new PageRead(segments, release) { IsZeroCopy = true };
         return true;
+    }
+
+    private static void ReleaseMapped(List<PageSegment> segments)
+    {
+        foreach (var segment in segments)
+        {
+            _ = Interop.Libc.Madvise(segment.Address, (nuint)segment.Length, Interop.MadviseAdvice.MADV_DONTNEED);
+        }
     }
 
     private async ValueTask<PageRead> ReadBufferedAsync(int pid, ulong dumpAddress, int pages, CancellationToken cancellationToken)
