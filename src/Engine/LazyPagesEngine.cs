@@ -104,9 +104,11 @@ public sealed class LazyPagesEngine : IDisposable
             var restore = new RestoreSupervisor.Restore(_settings, checkpoint, source, hub, listener, Statistics, completion);
             var supervisor = system.ActorOf(RestoreSupervisor.Props(restore), "restore");
             supervisorRef.SetResult(supervisor);
+            var warmUp = WarmUpAsync(system, _settings, TimeSpan.FromSeconds(5));
             await using var registration = cancellationToken.Register(() =>
                 completion.TrySetResult(new RestoreSupervisor.RestoreOutcome(130, "cancelled")));
             var outcome = await completion.Task.ConfigureAwait(false);
+            await warmUp.ConfigureAwait(false);
             await supervisor.GracefulStop(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
             return new EngineResult(outcome.ExitCode, outcome.Error, Statistics, clock.Elapsed);
         }
@@ -123,6 +125,20 @@ public sealed class LazyPagesEngine : IDisposable
             bulkPool?.Dispose();
             checkpoint?.Dispose();
             listener.Dispose();
+        }
+    }
+
+    /// <summary>Runs the fault and background paths once on stand-ins (JIT warm-up); bounded, never throws.</summary>
+    private static async Task WarmUpAsync(ActorSystem system, EngineSettings settings, TimeSpan timeout)
+    {
+        var actor = system.ActorOf(Props.Create(() => new Actors.Internal.EngineWarmUp(settings)).WithDispatcher(EngineSettings.DispatcherId), "warm-up");
+        try
+        {
+            await actor.Ask<Actors.Internal.EngineWarmUp.Done>(Actors.Internal.EngineWarmUp.Begin.Instance, timeout).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is AskTimeoutException or TaskCanceledException)
+        {
+            system.Stop(actor);
         }
     }
 
