@@ -147,7 +147,13 @@ internal static class LazyPagesCommand
         var (read, writeFd) = ReadinessSignal.CreateInheritablePipe();
         using (read)
         {
-            var start = new ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false };
+            // Like CRIU's daemon(): a new session, stdio on /dev/null (use -o for a log). The shell execs, so the pid
+            // of the started process is the daemon's; the status pipe is inherited through the exec.
+            var start = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+            start.ArgumentList.Add("-c");
+            start.ArgumentList.Add("command -v setsid >/dev/null 2>&1 && exec setsid \"$@\" </dev/null >/dev/null 2>&1; exec \"$@\" </dev/null >/dev/null 2>&1");
+            start.ArgumentList.Add("lazy-pages");
+            start.ArgumentList.Add(Environment.ProcessPath!);
             if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet")
             {
                 start.ArgumentList.Add(typeof(LazyPagesCommand).Assembly.Location);

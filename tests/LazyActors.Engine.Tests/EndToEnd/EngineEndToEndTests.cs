@@ -158,6 +158,11 @@ public sealed class EngineEndToEndTests(ITestOutputHelper output)
         try
         {
             Assert.True(File.Exists(Path.Combine(work.Path, Engine.Uffd.LazyPagesHandshake.SocketName)));
+            if (File.Exists("/usr/bin/setsid") || File.Exists("/bin/setsid"))
+            {
+                Assert.NotEqual(SessionOf("self"), SessionOf(pid.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            }
+
             var report = new RestoreSimulator(new RestoreSimOptions { ImagesDir = images, WorkDir = work.Path, Timeout = s_timeout, Progress = output.WriteLine }).Run();
             Assert.True(report.Ok, report.Error);
             Assert.True(daemon.WaitForExit(30_000), "the daemon did not exit once every task was complete");
@@ -174,6 +179,47 @@ public sealed class EngineEndToEndTests(ITestOutputHelper output)
                 daemon.WaitForExit(5000);
             }
         }
+    }
+
+    [SkippableFact]
+    public void Demo_verb_restores_a_small_tree_and_prints_the_summary()
+    {
+        Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var arg in new[] { typeof(LazyActors.Host.Program).Assembly.Location, "demo", "--tasks", "2", "--mib", "4", "--timeout", "60" })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var demo = Process.Start(start)!;
+        var stdout = demo.StandardOutput.ReadToEndAsync();
+        var stderr = demo.StandardError.ReadToEndAsync();
+        try
+        {
+            Assert.True(demo.WaitForExit(90_000), "demo did not finish within 90 s");
+            demo.WaitForExit();
+            output.WriteLine(stdout.Result);
+            output.WriteLine(stderr.Result);
+            Assert.Equal(0, demo.ExitCode);
+            Assert.Contains("demo: OK, every byte verified", stdout.Result);
+            Assert.Contains("first touch: p50", stdout.Result);
+            Assert.Contains("mismatches 0", stdout.Result);
+        }
+        finally
+        {
+            if (!demo.HasExited)
+            {
+                demo.Kill(entireProcessTree: true);
+                demo.WaitForExit(5000);
+            }
+        }
+    }
+
+    /// <summary>Session id (field 6 of /proc/PID/stat; the command name may contain spaces, so split after its ')').</summary>
+    private static string SessionOf(string pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        return stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[3];
     }
 
     private (SimReport Report, EngineResult Result) RunAgainstEngine(string images, string workDir, TouchOrder order, int threads, SimScenario scenario = SimScenario.None, TimeSpan pushDelay = default)
