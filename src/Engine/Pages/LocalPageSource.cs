@@ -6,7 +6,7 @@ namespace LazyActors.Engine.Pages;
 /// <see cref="IPageSource"/> over a local <see cref="Checkpoint"/>. A read whose pages lie in PE_PRESENT entries of
 /// the image set is served zero-copy (one segment per pagemap entry, pointing into the read-only mapping of
 /// <c>pages-&lt;id&gt;.img</c>) and completes synchronously. Anything else (parent chain, gaps) is copied into a pooled
-/// buffer on the thread pool; reads larger than a pooled buffer are split across several buffers.
+/// buffer on the thread pool (a read larger than a pooled buffer gets its own allocation).
 /// </summary>
 public sealed class LocalPageSource : IPageSource
 {
@@ -100,44 +100,26 @@ public sealed class LocalPageSource : IPageSource
 
     private async ValueTask<PageRead> ReadBufferedAsync(int pid, ulong dumpAddress, int pages, CancellationToken cancellationToken)
     {
-        var perBuffer = _pool.BufferBytes / PageSize;
-        var buffers = new List<nint>();
-        var segments = new List<PageSegment>();
+        // One pooled buffer per read: a read never holds a buffer while waiting for another, so reads cannot deadlock
+        // on the pool. The rare read larger than a pooled buffer gets its own allocation, freed with it.
+        var pooled = pages <= _pool.BufferBytes / PageSize;
+        var buffer = pooled ? await _pool.RentAsync(cancellationToken).ConfigureAwait(false) : Allocate(pages);
+        Action release = pooled ? () => _pool.Return(buffer) : () => Free(buffer);
         try
         {
-            var address = dumpAddress;
-            var left = pages;
-            while (left > 0)
-            {
-                var count = Math.Min(left, perBuffer);
-                var buffer = await _pool.RentAsync(cancellationToken).ConfigureAwait(false);
-                buffers.Add(buffer);
-                var at = address;
-                await Task.Run(() => Fill(pid, at, count, buffer), cancellationToken).ConfigureAwait(false);
-                segments.Add(new PageSegment(address, count, buffer));
-                address += (ulong)count * PageSize;
-                left -= count;
-            }
-
-            var owned = buffers.ToArray();
-            return new PageRead(segments, () =>
-            {
-                foreach (var b in owned)
-                {
-                    _pool.Return(b);
-                }
-            });
+            await Task.Run(() => Fill(pid, dumpAddress, pages, buffer), cancellationToken).ConfigureAwait(false);
+            return new PageRead([new PageSegment(dumpAddress, pages, buffer)], release);
         }
         catch
         {
-            foreach (var b in buffers)
-            {
-                _pool.Return(b);
-            }
-
+            release();
             throw;
         }
     }
+
+    private static unsafe nint Allocate(int pages) => (nint)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)pages * PageSize, PageSize);
+
+    private static unsafe void Free(nint buffer) => System.Runtime.InteropServices.NativeMemory.AlignedFree((void*)buffer);
 
     private unsafe void Fill(int pid, ulong address, int count, nint buffer) =>
         _checkpoint.Pages.Read(pid, address, count, new Span<byte>((void*)buffer, count * PageSize));

@@ -19,7 +19,7 @@ public sealed class BackgroundPusherActorSpecs : Akka.TestKit.Xunit2.TestKit
 
     private IActorRef StartPusher(params TestProbe[] tasks) => StartPusher(SpecSettings, tasks);
 
-    private IActorRef StartPusher(Configuration.EngineSettings settings, params TestProbe[] tasks)
+    private IActorRef StartPusher(Engine.Configuration.EngineSettings settings, params TestProbe[] tasks)
     {
         var pusher = Sys.ActorOf(Pusher.Props(settings));
         foreach (var task in tasks)

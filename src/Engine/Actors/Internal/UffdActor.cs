@@ -39,7 +39,6 @@ internal sealed class UffdActor : ReceiveActor, IWithTimers
     private ulong _lastFaultPage = ulong.MaxValue;
     private ulong _readAhead = PageSize;
     private int _faultsSinceChunk;
-    private int _forks;
 
     public UffdActor(Protocol.TaskSpec task, IActorRef cache, IActorRef pusher, IUffdHub hub, EngineSettings settings,
         IPageSource? direct, EngineStatistics? statistics)
@@ -223,7 +222,6 @@ internal sealed class UffdActor : ReceiveActor, IWithTimers
     {
         var child = _hub.Open(new SafeFdHandle((int)descriptor, ownsHandle: true));
         var book = _book.ForkChild();
-        _forks++;
         _log.Info("{Task}: FORK: child with ufd={Ufd}, {Pages} pages to fetch", _label, descriptor, book.Pending.TotalPages);
         Context.Parent.Tell(new Protocol.ForkChildBorn(_pid, _label, child, book, (long)book.Pending.TotalPages));
     }
