@@ -83,13 +83,15 @@ public sealed class UserFaultFd : IDisposable
 
     /// <summary>
     /// UFFDIO_API with <c>wantedFeatures &amp; ProbeFeatures()</c>, so unsupported features are masked out as CRIU
-    /// does. Returns the granted features. Can be called once per fd.
+    /// does. Returns the granted features, i.e. the requested subset: on success the kernel enables exactly what was
+    /// asked for (its reply lists everything it supports, not what was enabled). Can be called once per fd.
     /// </summary>
     public ulong Api(ulong wantedFeatures)
     {
-        var granted = CallApi(Handle, wantedFeatures & ProbeFeatures());
-        Features = granted;
-        return granted;
+        var requested = wantedFeatures & ProbeFeatures();
+        _ = CallApi(Handle, requested);
+        Features = requested;
+        return requested;
     }
 
     /// <summary>UFFDIO_REGISTER of [start, start+length); returns the ioctls mask usable on the range.</summary>
