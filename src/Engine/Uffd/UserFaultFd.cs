@@ -46,6 +46,15 @@ public sealed class UserFaultFd : IDisposable
             throw new LinuxException(syscallErrno, "userfaultfd");
         }
 
+        return CreateFromDevice(flags, syscallErrno);
+    }
+
+    /// <summary>
+    /// The /dev/userfaultfd path: open the device and ask it for a new uffd with USERFAULTFD_IOC_NEW(flags).
+    /// <paramref name="syscallErrno"/> is the errno of the failed syscall, reported if the device is unusable too.
+    /// </summary>
+    internal static UserFaultFd CreateFromDevice(int flags, Errno syscallErrno)
+    {
         var deviceFd = Libc.Open(DevicePath, OpenFlags.O_RDWR | OpenFlags.O_CLOEXEC);
         if (deviceFd < 0)
         {

@@ -26,6 +26,31 @@ public sealed class UserFaultFdTests
     }
 
     [SkippableFact]
+    public void CreateFromDevice_UsesUserfaultfdIocNew()
+    {
+        Skip.If(!File.Exists("/dev/userfaultfd"), "/dev/userfaultfd does not exist on this machine.");
+        UserFaultFd uffd;
+        try
+        {
+            uffd = UserFaultFd.CreateFromDevice(OpenFlags.O_CLOEXEC | OpenFlags.O_NONBLOCK, Errno.ENOSYS);
+        }
+        catch (LinuxException ex) when (ex.Errno is Errno.EPERM or Errno.EACCES or Errno.ENOSYS)
+        {
+            Skip.If(true, $"/dev/userfaultfd refused: {ex.Message}");
+            throw;
+        }
+
+        using (uffd)
+        {
+            using var target = MappedRegion.Map(PageSize);
+            Assert.Equal(UffdFeatures.NonCooperative & UserFaultFd.ProbeFeatures(), uffd.Api(UffdFeatures.NonCooperative));
+            uffd.Register(target.Start, PageSize, RegisterMode.Missing);
+            Assert.True(uffd.ZeroPage(target.Start, PageSize).IsSuccess);
+            uffd.Unregister(target.Start, PageSize);
+        }
+    }
+
+    [SkippableFact]
     public void Faults_OnTwoUffds_AreServedThroughEpollReaderAndCopy()
     {
         const int pages = 8;
