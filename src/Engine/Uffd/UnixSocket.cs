@@ -275,11 +275,11 @@ public static class UnixSocket
         {
             received?.Dispose();
             throw new InvalidDataException(
-                $"recv_fd({socket}): control data truncated (MSG_CTRUNC); the peer sent more than one descriptor or other control data.");
+                $"recv_fd: no usable file descriptor on {socket}: control data truncated (MSG_CTRUNC); the peer sent more than one descriptor or other control data.");
         }
 
         return received ?? throw new InvalidDataException(
-            $"recv_fd({socket}): no file descriptor in the control message (got {n} data byte(s) 0x{payload:x2} without SCM_RIGHTS).");
+            $"recv_fd: no file descriptor in the control message received on {socket} (got {n} data byte(s) 0x{payload:x2} without SCM_RIGHTS).");
     }
 
     /// <summary>Waits until <paramref name="fd"/> is readable (or hung up); false on timeout.</summary>

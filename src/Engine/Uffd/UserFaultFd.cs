@@ -46,6 +46,15 @@ public sealed class UserFaultFd : IDisposable
             throw new LinuxException(syscallErrno, "userfaultfd");
         }
 
+        return CreateFromDevice(flags, syscallErrno);
+    }
+
+    /// <summary>
+    /// The /dev/userfaultfd path: open the device and ask it for a new uffd with USERFAULTFD_IOC_NEW(flags).
+    /// <paramref name="syscallErrno"/> is the errno of the failed syscall, reported if the device is unusable too.
+    /// </summary>
+    internal static UserFaultFd CreateFromDevice(int flags, Errno syscallErrno)
+    {
         var deviceFd = Libc.Open(DevicePath, OpenFlags.O_RDWR | OpenFlags.O_CLOEXEC);
         if (deviceFd < 0)
         {
@@ -83,13 +92,15 @@ public sealed class UserFaultFd : IDisposable
 
     /// <summary>
     /// UFFDIO_API with <c>wantedFeatures &amp; ProbeFeatures()</c>, so unsupported features are masked out as CRIU
-    /// does. Returns the granted features. Can be called once per fd.
+    /// does. Returns the granted features, i.e. the requested subset: on success the kernel enables exactly what was
+    /// asked for (its reply lists everything it supports, not what was enabled). Can be called once per fd.
     /// </summary>
     public ulong Api(ulong wantedFeatures)
     {
-        var granted = CallApi(Handle, wantedFeatures & ProbeFeatures());
-        Features = granted;
-        return granted;
+        var requested = wantedFeatures & ProbeFeatures();
+        _ = CallApi(Handle, requested);
+        Features = requested;
+        return requested;
     }
 
     /// <summary>UFFDIO_REGISTER of [start, start+length); returns the ioctls mask usable on the range.</summary>
