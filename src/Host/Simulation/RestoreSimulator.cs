@@ -231,15 +231,32 @@ public sealed class RestoreSimulator
 
     private List<TouchResult> CollectResults(List<SimTaskProcess> tasks, Stopwatch deadline)
     {
-        var pending = tasks.Select(t => System.Threading.Tasks.Task.Run(() => CollectResult(t, deadline))).ToArray();
+        using var allTouched = new CountdownEvent(tasks.Count);
+        var pending = tasks.Select(t => System.Threading.Tasks.Task.Run(() =>
+        {
+            var signalled = false;
+            try
+            {
+                return CollectResult(t, deadline, allTouched, ref signalled).ToList();
+            }
+            finally
+            {
+                if (!signalled)
+                {
+                    allTouched.Signal();
+                }
+            }
+        })).ToArray();
         System.Threading.Tasks.Task.WaitAll(pending);
         return pending.SelectMany(p => p.Result).ToList();
     }
 
-    private IEnumerable<TouchResult> CollectResult(SimTaskProcess task, Stopwatch deadline)
+    private IEnumerable<TouchResult> CollectResult(SimTaskProcess task, Stopwatch deadline, CountdownEvent allTouched, ref bool signalled)
     {
         if (task.IsForkHelper)
         {
+            allTouched.Signal(); // the C helper verifies on its own
+            signalled = true;
             if (!task.Process.WaitForExit(Remaining(deadline) + TimeSpan.FromSeconds(2)))
             {
                 task.Reap();
@@ -259,6 +276,15 @@ public sealed class RestoreSimulator
         try
         {
             var (type, payload) = SimControl.Receive(task.Control!, Remaining(deadline) + TimeSpan.FromSeconds(2));
+            if (type == SimControl.Touched)
+            {
+                allTouched.Signal();
+                signalled = true;
+                allTouched.Wait(Remaining(deadline) + TimeSpan.FromSeconds(2));
+                SimControl.Send(task.Control!, SimControl.VerifyNow, ReadOnlySpan<byte>.Empty);
+                (type, payload) = SimControl.Receive(task.Control!, Remaining(deadline) + TimeSpan.FromSeconds(30));
+            }
+
             if (type is SimControl.Result or SimControl.Timeout)
             {
                 var result = JsonSerializer.Deserialize(payload, SimJsonContext.Default.TouchResult)
