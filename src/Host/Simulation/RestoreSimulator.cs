@@ -231,15 +231,47 @@ public sealed class RestoreSimulator
 
     private List<TouchResult> CollectResults(List<SimTaskProcess> tasks, Stopwatch deadline)
     {
-        var pending = tasks.Select(t => System.Threading.Tasks.Task.Run(() => CollectResult(t, deadline))).ToArray();
-        System.Threading.Tasks.Task.WaitAll(pending);
-        return pending.SelectMany(p => p.Result).ToList();
+        // One dedicated thread per task: the collectors wait for each other at the touch barrier, so they must not
+        // depend on the thread pool growing (it injects threads slowly on a 2-core machine).
+        using var allTouched = new CountdownEvent(tasks.Count);
+        var results = new List<TouchResult>[tasks.Count];
+        var threads = new Thread[tasks.Count];
+        for (var i = 0; i < tasks.Count; i++)
+        {
+            var index = i;
+            threads[i] = new Thread(() =>
+            {
+                var signalled = false;
+                try
+                {
+                    results[index] = CollectResult(tasks[index], deadline, allTouched, ref signalled).ToList();
+                }
+                finally
+                {
+                    if (!signalled)
+                    {
+                        allTouched.Signal();
+                    }
+                }
+            })
+            { IsBackground = true, Name = $"restore-sim-collect-{tasks[i].Pid}" };
+            threads[i].Start();
+        }
+
+        foreach (var thread in threads)
+        {
+            thread.Join();
+        }
+
+        return results.SelectMany(r => r ?? []).ToList();
     }
 
-    private IEnumerable<TouchResult> CollectResult(SimTaskProcess task, Stopwatch deadline)
+    private IEnumerable<TouchResult> CollectResult(SimTaskProcess task, Stopwatch deadline, CountdownEvent allTouched, ref bool signalled)
     {
         if (task.IsForkHelper)
         {
+            allTouched.Signal(); // the C helper verifies on its own
+            signalled = true;
             if (!task.Process.WaitForExit(Remaining(deadline) + TimeSpan.FromSeconds(2)))
             {
                 task.Reap();
@@ -259,6 +291,15 @@ public sealed class RestoreSimulator
         try
         {
             var (type, payload) = SimControl.Receive(task.Control!, Remaining(deadline) + TimeSpan.FromSeconds(2));
+            if (type == SimControl.Touched)
+            {
+                allTouched.Signal();
+                signalled = true;
+                allTouched.Wait(Remaining(deadline) + TimeSpan.FromSeconds(2));
+                SimControl.Send(task.Control!, SimControl.VerifyNow, ReadOnlySpan<byte>.Empty);
+                (type, payload) = SimControl.Receive(task.Control!, Remaining(deadline) + TimeSpan.FromSeconds(30));
+            }
+
             if (type is SimControl.Result or SimControl.Timeout)
             {
                 var result = JsonSerializer.Deserialize(payload, SimJsonContext.Default.TouchResult)
@@ -269,7 +310,7 @@ public sealed class RestoreSimulator
 
             return [new TouchResult { Pid = task.Pid, Error = $"task {task.Pid} reported: {Encoding.UTF8.GetString(payload)}" }];
         }
-        catch (Exception ex) when (ex is TimeoutException or EndOfStreamException or IOException or LinuxException)
+        catch (Exception ex) when (ex is TimeoutException or EndOfStreamException or IOException or LinuxException or InvalidDataException or JsonException)
         {
             task.Reap();
             return [new TouchResult { Pid = task.Pid, OsPid = task.Process.Id, Error = $"task {task.Pid} gave no result: {ex.Message} {task.Stderr}".Trim() }];

@@ -19,6 +19,12 @@ internal static class SimControl
     public const uint Error = 5;
     public const uint Timeout = 6;
 
+    /// <summary>Task → simulator: every first touch is done; waiting for <see cref="VerifyNow"/>.</summary>
+    public const uint Touched = 7;
+
+    /// <summary>Simulator → task: all tasks have touched; verify now (keeps verification load out of touch latencies).</summary>
+    public const uint VerifyNow = 8;
+
     private const int MaxPayload = 1 << 20;
 
     public static void Send(SafeFdHandle socket, uint type, ReadOnlySpan<byte> payload)
