@@ -1,0 +1,18 @@
+using System.Runtime.InteropServices;
+
+namespace LazyActors.Engine.Interop;
+
+internal static partial class Libc
+{
+    /// <summary>read(2).</summary>
+    [LibraryImport(Libraries.Libc, EntryPoint = "read", SetLastError = true)]
+    internal static unsafe partial nint Read(SafeFdHandle fd, void* buffer, nuint count);
+
+    /// <summary>write(2).</summary>
+    [LibraryImport(Libraries.Libc, EntryPoint = "write", SetLastError = true)]
+    internal static unsafe partial nint Write(SafeFdHandle fd, void* buffer, nuint count);
+
+    /// <summary>pipe2(2) with the given O_* flags; <paramref name="fds"/> points at two ints.</summary>
+    [LibraryImport(Libraries.Libc, EntryPoint = "pipe2", SetLastError = true)]
+    internal static unsafe partial int Pipe2(int* fds, int flags);
+}
