@@ -12,5 +12,7 @@ internal static class CommandCatalog
         yield return SplitCommand.Create();
         yield return MergeCommand.Create();
         yield return SynthCommand.Create();
+        yield return RestoreSimCommand.Create();
+        yield return RestoreSimTaskCommand.Create();
     }
 }
