@@ -22,9 +22,12 @@ public static class FaultRoundTripProbe
     /// </summary>
     /// <exception cref="LinuxException">The kernel refused userfaultfd or registration, or the handler failed.</exception>
     /// <exception cref="TimeoutException">The handler did not serve every fault in time.</exception>
-    public static long[] Measure(int pages, TimeSpan timeout)
+    /// <exception cref="ArgumentException"><paramref name="placement"/> needs more CPUs than this process may use.</exception>
+    public static long[] Measure(int pages, TimeSpan timeout, CpuPlacement placement = CpuPlacement.Unpinned)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(pages, 1);
+        var cpus = ThreadAffinity.CpusFor(placement)
+            ?? throw new ArgumentException($"{placement} needs more CPUs than this process may use.", nameof(placement));
         using var source = MappedRegion.Map(PageSize);
         CopyBandwidthProbe.FillSource(source);
         using var region = MappedRegion.Map((ulong)pages * PageSize);
@@ -40,11 +43,14 @@ public static class FaultRoundTripProbe
             throw;
         }
 
-        var handler = new Handler(uffd, source.Address, pages, timeout);
+        var handler = new Handler(uffd, source.Address, pages, timeout, cpus.Handler);
         var thread = new Thread(handler.Run) { IsBackground = true, Name = "uffd round-trip handler" };
         thread.Start();
         var latencies = new long[pages];
-        TouchAll(region.Address, latencies);
+        using (ThreadAffinity.Pin(cpus.Toucher))
+        {
+            TouchAll(region.Address, latencies);
+        }
         if (!thread.Join(timeout + TimeSpan.FromSeconds(5)))
         {
             throw new TimeoutException($"The round-trip handler thread did not finish within {timeout.TotalSeconds + 5:0} s.");
@@ -71,7 +77,7 @@ public static class FaultRoundTripProbe
     }
 
     /// <summary>The handler thread's loop; owns (and finally closes) the uffd.</summary>
-    private sealed class Handler(UserFaultFd uffd, nint source, int expected, TimeSpan timeout)
+    private sealed class Handler(UserFaultFd uffd, nint source, int expected, TimeSpan timeout, int cpu)
     {
         public Exception? Failure { get; private set; }
 
@@ -79,6 +85,7 @@ public static class FaultRoundTripProbe
         {
             try
             {
+                using var pin = ThreadAffinity.Pin(cpu);
                 Serve();
             }
             catch (Exception ex) when (ex is LinuxException or TimeoutException or InvalidDataException)

@@ -28,6 +28,14 @@ public sealed record ProbeReport
     [JsonPropertyName("round_trip_max_us")]
     public MetricSummary RoundTripMaxUs { get; init; } = MetricSummary.Empty;
 
+    /// <summary>Round-trip p50 with both threads pinned to one CPU, µs (empty when not measured).</summary>
+    [JsonPropertyName("round_trip_same_cpu_p50_us")]
+    public MetricSummary SameCpuP50Us { get; init; } = MetricSummary.Empty;
+
+    /// <summary>Round-trip p50 with the threads pinned to two CPUs, µs (empty when not measured or one CPU).</summary>
+    [JsonPropertyName("round_trip_cross_cpu_p50_us")]
+    public MetricSummary CrossCpuP50Us { get; init; } = MetricSummary.Empty;
+
     /// <summary>Why the probes could not run (e.g. the kernel refused userfaultfd), or null.</summary>
     [JsonPropertyName("error")]
     public string? Error { get; init; }

@@ -21,6 +21,9 @@ public sealed record ProbeSettings
     /// <summary>Timed round-trip passes (percentiles are per pass; the table shows their median and range).</summary>
     public int RoundTripPasses { get; init; } = 3;
 
+    /// <summary>Also measure the round trip with both threads on one CPU and on two CPUs (see <see cref="CpuPlacement"/>).</summary>
+    public bool PinnedRoundTrips { get; init; } = true;
+
     /// <summary>Untimed warm-up before the timed passes (JIT, first-use costs of the kernel paths).</summary>
     public bool WarmUp { get; init; } = true;
 

@@ -47,8 +47,31 @@ public static class ProbeSuite
                 max.Add(TicksToMicroseconds(ticks[^1]));
             }
 
+            var same = new List<double>();
+            var cross = new List<double>();
+            if (settings.PinnedRoundTrips)
+            {
+                foreach (var (placement, into) in new[] { (CpuPlacement.SameCpu, same), (CpuPlacement.CrossCpu, cross) })
+                {
+                    if (ThreadAffinity.CpusFor(placement) is null)
+                    {
+                        continue;
+                    }
+
+                    for (int pass = 0; pass < settings.RoundTripPasses; pass++)
+                    {
+                        progress?.Invoke($"probes: fault round trip {placement} pass {pass + 1}/{settings.RoundTripPasses}");
+                        var ticks = FaultRoundTripProbe.Measure(settings.RoundTripPages, settings.Timeout, placement);
+                        Array.Sort(ticks);
+                        into.Add(TicksToMicroseconds(BenchStatistics.Percentile(ticks, 50)));
+                    }
+                }
+            }
+
             return new ProbeReport
             {
+                SameCpuP50Us = BenchStatistics.Summarize(same),
+                CrossCpuP50Us = BenchStatistics.Summarize(cross),
                 CopyBandwidth = bandwidth,
                 RoundTripP50Us = BenchStatistics.Summarize(p50),
                 RoundTripP99Us = BenchStatistics.Summarize(p99),
