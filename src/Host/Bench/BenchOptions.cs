@@ -19,13 +19,23 @@ public sealed record BenchOptions
     public ProbeSettings Probes { get; init; } = new();
 
     /// <summary>Bound of the wait for the daemon's readiness byte.</summary>
-    public TimeSpan ReadyTimeout { get; init; } = TimeSpan.FromSeconds(20);
+    public TimeSpan ReadyTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Bound of each restore simulation (passed to restore-sim as its --timeout).</summary>
-    public TimeSpan RestoreTimeout { get; init; } = TimeSpan.FromSeconds(90);
+    public TimeSpan RestoreTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>Bound of the wait for the daemon to exit by itself after the restore.</summary>
-    public TimeSpan ExitTimeout { get; init; } = TimeSpan.FromSeconds(15);
+    public TimeSpan ExitTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Wall-clock budget of the whole invocation, null = 9 minutes per run. Runs that would start after it is spent
+    /// are skipped, and each run's restore timeout is cut to what is left, so a bench of every local scenario with
+    /// one run ends within 10 minutes even when a daemon hangs.
+    /// </summary>
+    public TimeSpan? TimeBudget { get; init; }
+
+    /// <summary>The budget in effect.</summary>
+    public TimeSpan EffectiveTimeBudget => TimeBudget ?? TimeSpan.FromMinutes(9) * Math.Max(1, Runs);
 
     /// <summary>Parent of the temporary directory (checkpoints, work dirs, daemon logs); the system temp dir by default.</summary>
     public string? TempRoot { get; init; }

@@ -10,7 +10,9 @@ namespace LazyActors.Host.Bench;
 /// </summary>
 public sealed class BenchRunner(BenchOptions options)
 {
+    private static readonly TimeSpan MinimumRunTime = TimeSpan.FromSeconds(20);
     private string? _daemonUnavailable;
+    private Stopwatch _clock = new();
 
     /// <summary>Seed of the synthetic page pattern.</summary>
     public const ushort PatternSeed = 0xB3C4;
@@ -19,6 +21,7 @@ public sealed class BenchRunner(BenchOptions options)
     public BenchReport Run()
     {
         var watch = Stopwatch.StartNew();
+        _clock = watch;
         var started = DateTimeOffset.UtcNow;
         var daemon = options.DaemonCommand is { } template ? new DaemonUnderTest(template, isOwnEngine: false) : DaemonUnderTest.OwnEngine();
         var probes = ProbeSuite.Run(options.Probes, options.Progress);
@@ -84,10 +87,18 @@ public sealed class BenchRunner(BenchOptions options)
         var runs = new List<ScenarioRun>();
         for (int i = 0; i < options.Runs; i++)
         {
+            var left = options.EffectiveTimeBudget - _clock.Elapsed;
+            if (left < MinimumRunTime)
+            {
+                var note = $"time budget of {options.EffectiveTimeBudget.TotalMinutes:0.#} min spent after {i} of {options.Runs} runs";
+                return i == 0 ? ScenarioSummary.Skip(scenario, note) : ScenarioSummary.From(scenario, runs, probes) with { Skipped = note };
+            }
+
             options.Progress?.Invoke($"{scenario.Name}: run {i + 1}/{options.Runs}");
             var workDir = Path.Combine(root, $"work-{scenario.Name}-{i + 1}");
             var log = Path.Combine(root, $"daemon-{scenario.Name}-{i + 1}.log");
-            var run = runner.RunOnce(scenario, images, workDir, log);
+            var restoreTimeout = Min(options.RestoreTimeout, left - options.ReadyTimeout - options.ExitTimeout - TimeSpan.FromSeconds(35));
+            var run = runner.RunOnce(scenario, images, workDir, log, restoreTimeout);
             runs.Add(run);
             TryDelete(workDir);
             options.Progress?.Invoke(run.Ok
@@ -103,6 +114,8 @@ public sealed class BenchRunner(BenchOptions options)
 
         return ScenarioSummary.From(scenario, runs, probes);
     }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
     private string CheckpointFor(BenchScenario scenario, string root, Dictionary<(int, long), string> checkpoints)
     {

@@ -11,8 +11,8 @@ internal sealed class ScenarioRunner(DaemonUnderTest daemon, BenchOptions option
 {
     private const int LogTailChars = 400;
 
-    /// <summary>Runs <paramref name="scenario"/> once on the checkpoint in <paramref name="imagesDir"/>.</summary>
-    public ScenarioRun RunOnce(BenchScenario scenario, string imagesDir, string workDir, string logPath)
+    /// <summary>Runs <paramref name="scenario"/> once on the checkpoint in <paramref name="imagesDir"/>; the simulator gets <paramref name="restoreTimeout"/>.</summary>
+    public ScenarioRun RunOnce(BenchScenario scenario, string imagesDir, string workDir, string logPath, TimeSpan restoreTimeout)
     {
         Directory.CreateDirectory(workDir);
         var notes = new List<string>();
@@ -46,7 +46,7 @@ internal sealed class ScenarioRunner(DaemonUnderTest daemon, BenchOptions option
                 notes.Add($"readiness signalled but {LazyPagesHandshake.SocketName} is not in {workDir}");
             }
 
-            var report = RestoreSimProcess.Run(imagesDir, workDir, scenario.Touch, options.RestoreTimeout, out var simError);
+            var report = RestoreSimProcess.Run(imagesDir, workDir, scenario.Touch, restoreTimeout < TimeSpan.FromSeconds(5) ? TimeSpan.FromSeconds(5) : restoreTimeout, out var simError);
             var daemonExit = process.WaitForExit(options.ExitTimeout);
             if (daemonExit.KilledByBench)
             {
