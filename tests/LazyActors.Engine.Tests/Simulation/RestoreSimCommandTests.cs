@@ -1,0 +1,67 @@
+using System.Diagnostics;
+using System.Text.Json;
+using LazyActors.Engine.Images;
+using LazyActors.Engine.Tests.Support;
+using Xunit;
+
+namespace LazyActors.Engine.Tests.Simulation;
+
+/// <summary>The <c>restore-sim</c> verb as users run it: a separate process printing one JSON object.</summary>
+public sealed class RestoreSimCommandTests
+{
+    [SkippableFact]
+    public void Restore_sim_json_reports_ok_and_every_task()
+    {
+        Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
+        using var work = new ScratchDirectory();
+        var images = work.Sub("images");
+        SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(2, 2L << 20, 0x1234));
+        using var handler = new MinimalLazyPagesHandler(images, work.Path, TimeSpan.FromSeconds(30));
+
+        var (exitCode, stdout, stderr) = RunHost("restore-sim", "-D", images, "-W", work.Path, "--touch", "rand", "--threads", "2", "--json", "--timeout", "30");
+
+        Assert.True(exitCode == 0, $"exit {exitCode}: {stderr}\n{stdout}");
+        using var json = JsonDocument.Parse(stdout);
+        Assert.True(json.RootElement.GetProperty("ok").GetBoolean());
+        var tasks = json.RootElement.GetProperty("tasks").EnumerateArray().ToList();
+        Assert.Equal(2, tasks.Count);
+        foreach (var task in tasks)
+        {
+            foreach (var field in new[] { "pid", "pages", "touch_ms", "p50_us", "p99_us", "max_us", "bytes_verified", "mismatches" })
+            {
+                Assert.True(task.TryGetProperty(field, out _), $"task lacks {field}: {task}");
+            }
+
+            Assert.Equal(0, task.GetProperty("mismatches").GetInt64());
+            Assert.True(task.GetProperty("bytes_verified").GetInt64() > 0);
+        }
+    }
+
+    internal static (int ExitCode, string Stdout, string Stderr) RunHost(params string[] args)
+    {
+        var info = new ProcessStartInfo(Environment.ProcessPath!.EndsWith("dotnet", StringComparison.Ordinal) ? Environment.ProcessPath : "dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "LazyActors.Host.dll"));
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromSeconds(90)))
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+            throw new TimeoutException($"LazyActors.Host {string.Join(' ', args)} did not finish within 90 s");
+        }
+
+        process.WaitForExit();
+        return (process.ExitCode, stdout.Result, stderr.Result);
+    }
+}

@@ -1,0 +1,32 @@
+using LazyActors.Engine.Interop;
+using LazyActors.Engine.Uffd;
+
+namespace LazyActors.Engine.Tests.Support;
+
+/// <summary>Whether this kernel lets us create userfaultfds with the non-cooperative events restore needs.</summary>
+internal static class UffdAvailability
+{
+    private static readonly Lazy<string?> s_reason = new(Probe);
+
+    /// <summary>Null when usable, else the kernel's reason (for a clear test skip).</summary>
+    public static string? Reason => s_reason.Value;
+
+    private static string? Probe()
+    {
+        try
+        {
+            var supported = UserFaultFd.ProbeFeatures();
+            if ((supported & UffdFeatures.NonCooperative) != UffdFeatures.NonCooperative)
+            {
+                return $"userfaultfd lacks the non-cooperative events FORK|REMAP|REMOVE|UNMAP (kernel offers features 0x{supported:x})";
+            }
+
+            using var uffd = UserFaultFd.Create();
+            return null;
+        }
+        catch (LinuxException ex)
+        {
+            return $"userfaultfd is refused by this kernel: {ex.Message}";
+        }
+    }
+}
