@@ -4,10 +4,13 @@ namespace LazyActors.Host.Bench;
 /// <param name="ExitCode">Exit status when it exited normally, else null.</param>
 /// <param name="Signal">Terminating signal when it was killed, else null.</param>
 /// <param name="KilledByBench">True when the bench had to kill it because it did not exit in time.</param>
-/// <param name="PeakRssMiB">ru_maxrss of the reaped daemon, MiB.</param>
+/// <param name="PeakRssMiB">ru_maxrss of the reaped daemon, MiB (includes file pages it mapped, e.g. mmapped images).</param>
 /// <param name="CpuSeconds">User plus system CPU seconds of the reaped daemon.</param>
 public sealed record DaemonExit(int? ExitCode, int? Signal, bool KilledByBench, double PeakRssMiB, double CpuSeconds)
 {
+    /// <summary>Peak anonymous RSS sampled from /proc/PID/status (the daemon's own memory), MiB; NaN if not sampled.</summary>
+    public double PeakAnonRssMiB { get; init; } = double.NaN;
+
     /// <summary>True when the daemon exited by itself with status 0.</summary>
     public bool Clean => ExitCode == 0 && !KilledByBench;
 
@@ -18,5 +21,5 @@ public sealed record DaemonExit(int? ExitCode, int? Signal, bool KilledByBench, 
     /// <inheritdoc />
     public override string ToString() =>
         (KilledByBench ? "killed by the bench after the exit timeout" : ExitCode is { } code ? $"exit {code}" : $"killed by signal {Signal}")
-        + $", peak RSS {PeakRssMiB:0.0} MiB, CPU {CpuSeconds:0.00} s";
+        + $", peak RSS {PeakRssMiB:0.0} MiB (anon {PeakAnonRssMiB:0.0}), CPU {CpuSeconds:0.00} s";
 }

@@ -15,6 +15,7 @@ namespace LazyActors.Host.Bench;
 public sealed class DaemonProcess : IDisposable
 {
     private readonly long _startTimestamp;
+    private readonly RssSampler _rss;
     private SafeFdHandle? _statusRead;
     private DaemonExit? _exit;
 
@@ -25,6 +26,7 @@ public sealed class DaemonProcess : IDisposable
         _startTimestamp = startTimestamp;
         Argv = argv;
         LogPath = logPath;
+        _rss = new RssSampler(pid, TimeSpan.FromMilliseconds(10));
     }
 
     /// <summary>Process id of the daemon.</summary>
@@ -196,7 +198,8 @@ public sealed class DaemonProcess : IDisposable
             if (deadline.Elapsed > TimeSpan.FromSeconds(10))
             {
                 // A process stuck in the kernel after SIGKILL: nothing more can be done from here.
-                _exit = new DaemonExit(null, SpawnNative.Sigkill, true, double.NaN, double.NaN);
+                _rss.Dispose();
+                _exit = new DaemonExit(null, SpawnNative.Sigkill, true, double.NaN, double.NaN) { PeakAnonRssMiB = _rss.PeakAnonMiB };
                 return;
             }
 
@@ -214,6 +217,8 @@ public sealed class DaemonProcess : IDisposable
             return false;
         }
 
+        _rss.Dispose();
+
         if (rc < 0)
         {
             var errno = LinuxException.LastErrno();
@@ -228,7 +233,7 @@ public sealed class DaemonProcess : IDisposable
         }
 
         var (code, signal) = DaemonExit.DecodeStatus(status);
-        _exit = new DaemonExit(code, signal, killed, usage.MaxRssKiB / 1024.0, usage.CpuSeconds);
+        _exit = new DaemonExit(code, signal, killed, usage.MaxRssKiB / 1024.0, usage.CpuSeconds) { PeakAnonRssMiB = _rss.PeakAnonMiB };
         return true;
     }
 

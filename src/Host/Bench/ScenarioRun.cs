@@ -38,9 +38,13 @@ public sealed record ScenarioRun
     [JsonPropertyName("throughput_mib_s")]
     public double ThroughputMiBps { get; init; } = double.NaN;
 
-    /// <summary>Daemon's peak resident set (ru_maxrss), MiB.</summary>
+    /// <summary>Daemon's peak anonymous resident memory (RssAnon sampled every 10 ms), MiB: the RSS target's figure.</summary>
     [JsonPropertyName("daemon_rss_mib")]
     public double DaemonPeakRssMiB { get; init; } = double.NaN;
+
+    /// <summary>Daemon's ru_maxrss, MiB: includes image pages it mapped (page cache), so not its own memory.</summary>
+    [JsonPropertyName("daemon_maxrss_mib")]
+    public double DaemonMaxRssMiB { get; init; } = double.NaN;
 
     /// <summary>Daemon's user + system CPU seconds over its whole life.</summary>
     [JsonPropertyName("daemon_cpu_s")]
@@ -92,7 +96,8 @@ public sealed record ScenarioRun
             TouchP99Us = tasks.Count == 0 ? double.NaN : tasks.Max(t => t.P99Us),
             TouchMaxUs = tasks.Count == 0 ? double.NaN : tasks.Max(t => t.MaxUs),
             ThroughputMiBps = slowestTouchMs > 0 ? touchedBytes / (double)(1 << 20) / (slowestTouchMs / 1000) : double.NaN,
-            DaemonPeakRssMiB = exit?.PeakRssMiB ?? double.NaN,
+            DaemonPeakRssMiB = exit?.PeakAnonRssMiB ?? double.NaN,
+            DaemonMaxRssMiB = exit?.PeakRssMiB ?? double.NaN,
             DaemonCpuSeconds = exit?.CpuSeconds ?? double.NaN,
             ListeningMs = listeningMs,
             BytesVerified = tasks.Sum(t => t.BytesVerified),

@@ -40,6 +40,9 @@ public sealed record ScenarioSummary
     [JsonPropertyName("daemon_rss_mib")]
     public MetricSummary DaemonPeakRssMiB { get; init; } = MetricSummary.Empty;
 
+    [JsonPropertyName("daemon_maxrss_mib")]
+    public MetricSummary DaemonMaxRssMiB { get; init; } = MetricSummary.Empty;
+
     [JsonPropertyName("daemon_cpu_s")]
     public MetricSummary DaemonCpuSeconds { get; init; } = MetricSummary.Empty;
 
@@ -85,6 +88,7 @@ public sealed record ScenarioSummary
             TouchMaxUs = Of(r => r.TouchMaxUs),
             ThroughputMiBps = Of(r => r.ThroughputMiBps),
             DaemonPeakRssMiB = Of(r => r.DaemonPeakRssMiB),
+            DaemonMaxRssMiB = Of(r => r.DaemonMaxRssMiB),
             DaemonCpuSeconds = Of(r => r.DaemonCpuSeconds),
             ListeningMs = Of(r => r.ListeningMs),
             RunDetails = runs,

@@ -90,7 +90,7 @@ public sealed class BenchTableTests
                 new TouchResult { Pid = 2, Pages = 256, TouchMs = 1000, P50Us = 20, P99Us = 50, MaxUs = 3000, BytesVerified = 1 << 20 },
             ],
         };
-        var exit = new DaemonExit(0, null, false, 80, 0.5);
+        var exit = new DaemonExit(0, null, false, 80, 0.5) { PeakAnonRssMiB = 60 };
         var run = ScenarioRun.FromSimReport(sim, 123, exit, []);
         Assert.True(run.Ok);
         Assert.Equal(1.5, run.RestoreToVerifiedSeconds);
@@ -98,7 +98,8 @@ public sealed class BenchTableTests
         Assert.Equal(100, run.TouchP99Us);
         Assert.Equal(3000, run.TouchMaxUs);
         Assert.Equal(2.0, run.ThroughputMiBps, 9); // 2 MiB over the slowest task's 1 s
-        Assert.Equal(80, run.DaemonPeakRssMiB);
+        Assert.Equal(60, run.DaemonPeakRssMiB);
+        Assert.Equal(80, run.DaemonMaxRssMiB);
         Assert.Equal(123, run.ListeningMs);
         Assert.Equal(2 << 20, run.BytesVerified);
     }

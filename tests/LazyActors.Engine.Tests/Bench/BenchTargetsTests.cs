@@ -46,7 +46,7 @@ public sealed class BenchTargetsTests
         var limit = BenchTargets.TimeLimitSeconds(Tree.TotalBytes, 4e9);
         var summary = ScenarioSummary.From(Tree, [Run(seconds: limit, p50: 50, p99: 250, max: 5000, rss: 150, listening: 500)], Probes());
         Assert.Equal(
-            ["restore-to-verified", "first-touch p50", "first-touch p99", "first-touch max", "daemon peak RSS", "socket listening"],
+            ["restore-to-verified", "first-touch p50", "first-touch p99", "first-touch max", "daemon peak anon RSS", "socket listening"],
             summary.Targets.Select(t => t.Name));
         Assert.All(summary.Targets, t => Assert.True(t.Passed));
     }
@@ -80,7 +80,7 @@ public sealed class BenchTargetsTests
         var time = noProbes.Targets.Single(t => t.Name == "restore-to-verified");
         Assert.Null(time.Passed);
         Assert.Equal("n/a", time.Verdict);
-        Assert.True(noProbes.Targets.Single(t => t.Name == "daemon peak RSS").Passed);
+        Assert.True(noProbes.Targets.Single(t => t.Name == "daemon peak anon RSS").Passed);
 
         var failed = ScenarioSummary.From(Tree, [ScenarioRun.Failed("boom")], Probes());
         Assert.Empty(failed.Targets);

@@ -48,3 +48,13 @@ public sealed class CommandTemplateTests
         Assert.Contains("tree-4x256-rand", ex.Message);
     }
 }
+
+public sealed class RssSamplerTests
+{
+    [Fact]
+    public void ParseRssAnonKiB_reads_the_RssAnon_line()
+    {
+        Assert.Equal(12345, RssSampler.ParseRssAnonKiB("Name:\tx\nVmHWM:\t  999 kB\nRssAnon:\t   12345 kB\nRssFile:\t 1 kB\n"));
+        Assert.Null(RssSampler.ParseRssAnonKiB("Name:\tx\n"));
+    }
+}
