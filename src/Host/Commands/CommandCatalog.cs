@@ -14,5 +14,6 @@ internal static class CommandCatalog
         yield return SynthCommand.Create();
         yield return RestoreSimCommand.Create();
         yield return RestoreSimTaskCommand.Create();
+        yield return BenchCommand.Create();
     }
 }
