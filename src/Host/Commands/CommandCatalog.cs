@@ -16,5 +16,6 @@ internal static class CommandCatalog
         yield return RestoreSimTaskCommand.Create();
         yield return LazyPagesCommand.Create();
         yield return DemoCommand.Create();
+        yield return BenchCommand.Create();
     }
 }

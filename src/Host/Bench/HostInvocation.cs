@@ -1,0 +1,35 @@
+namespace LazyActors.Host.Bench;
+
+/// <summary>How to start this host again in a fresh process: <c>dotnet LazyActors.Host.dll VERB ...</c>.</summary>
+internal static class HostInvocation
+{
+    /// <summary>The argv prefix that runs a verb of this host: the dotnet executable and the host assembly.</summary>
+    public static IReadOnlyList<string> Prefix() => [DotnetExecutable(), typeof(HostInvocation).Assembly.Location];
+
+    /// <summary>The dotnet executable running us, else the one under DOTNET_ROOT, else <c>dotnet</c> from PATH.</summary>
+    public static string DotnetExecutable()
+    {
+        var current = Environment.ProcessPath;
+        if (current is not null && Path.GetFileNameWithoutExtension(current).Equals("dotnet", StringComparison.Ordinal))
+        {
+            return current;
+        }
+
+        foreach (var variable in new[] { "DOTNET_HOST_PATH", "DOTNET_ROOT" })
+        {
+            var value = Environment.GetEnvironmentVariable(variable);
+            if (string.IsNullOrEmpty(value))
+            {
+                continue;
+            }
+
+            var candidate = File.Exists(value) && !Directory.Exists(value) ? value : Path.Combine(value, "dotnet");
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        return "dotnet";
+    }
+}
