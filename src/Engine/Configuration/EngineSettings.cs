@@ -38,6 +38,9 @@ public sealed record EngineSettings
     /// <summary>Largest background chunk.</summary>
     public int ChunkMaxBytes { get; init; } = 4 << 20;
 
+    /// <summary>False serves faults only: no background transfer at all.</summary>
+    public bool BackgroundPush { get; init; } = true;
+
     /// <summary>Delay between "restore finished" and the start of background transfer (faults are served meanwhile).</summary>
     public TimeSpan BackgroundPushDelay { get; init; } = TimeSpan.Zero;
 
@@ -107,6 +110,7 @@ public sealed record EngineSettings
             UrgentCopyWindowBytes = Bytes(section, "urgent-copy-window"),
             ChunkInitialBytes = Bytes(section, "chunk-initial"),
             ChunkMaxBytes = Bytes(section, "chunk-max"),
+            BackgroundPush = section.GetBoolean("background-push", true),
             BackgroundPushDelay = section.GetTimeSpan("background-push-delay"),
             ChunksInFlightPerTask = section.GetInt("chunks-in-flight-per-task"),
             MaxBackgroundInFlightBytes = section.GetByteSize("max-background-in-flight") ?? (64L << 20),

@@ -26,11 +26,12 @@ internal static class LazyPagesCommand
         var statusFd = new Option<int?>("--status-fd") { Description = "Write one \\0 byte to this descriptor once listening, then close it." };
         var daemon = new Option<bool>("--daemon", "-d") { Description = "Detach once listening (the parent exits 0)." };
         var pidFile = new Option<string?>("--pidfile") { Description = "With -d: write the daemon's pid here (relative to the work dir)." };
+        var noBackground = new Option<bool>("--no-background") { Description = "Serve faults only: no background transfer of the remaining pages." };
         var config = new Option<string?>("--config") { Description = "HOCON overrides (default: config/lazy-actors.hocon next to the program, if present)." };
 
         var command = new Command("lazy-pages", "Serve lazy pages from local images to `criu restore --lazy-pages` (drop-in for `criu lazy-pages`).")
         {
-            images, workDir, log, verbosity, statusFd, daemon, pidFile, config,
+            images, workDir, log, verbosity, statusFd, daemon, pidFile, noBackground, config,
         };
         command.SetAction(parse =>
         {
@@ -48,6 +49,11 @@ internal static class LazyPagesCommand
             {
                 var hocon = LoadConfig(parse.GetValue(config));
                 var settings = EngineSettings.Create(hocon, imagesDir, work);
+                if (parse.GetValue(noBackground))
+                {
+                    settings = settings with { BackgroundPush = false };
+                }
+
                 using var engine = LazyPagesEngine.Listen(settings);
                 Log.Information("listening on {Socket}", engine.SocketPath);
                 if (parse.GetValue(statusFd) is { } fd)

@@ -41,6 +41,15 @@ public sealed class BackgroundPusherActorSpecs : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task Pusher_must_never_push_when_background_transfer_is_off()
+    {
+        var task = CreateTestProbe();
+        var pusher = StartPusher(SpecSettings with { BackgroundPush = false }, task);
+        pusher.Tell(Pusher.Start.Instance);
+        await task.ExpectNoMsgAsync(Quiet);
+    }
+
+    [Fact]
     public async Task Pusher_must_keep_every_task_busy_at_once_with_at_most_K_chunks_each()
     {
         var tasks = new[] { CreateTestProbe(), CreateTestProbe(), CreateTestProbe() };

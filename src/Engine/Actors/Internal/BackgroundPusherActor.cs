@@ -33,6 +33,11 @@ internal sealed class BackgroundPusherActor : ReceiveActor, IWithTimers
         });
         Receive<Protocol.Start>(_ =>
         {
+            if (!_settings.BackgroundPush)
+            {
+                return;
+            }
+
             if (_settings.BackgroundPushDelay > TimeSpan.Zero)
             {
                 Timers.StartSingleTimer(BeginPushing.Instance, BeginPushing.Instance, _settings.BackgroundPushDelay);
