@@ -81,10 +81,11 @@ public static class SimulatedTask
         UnixSocket.SendFd(control, uffd.Handle);
         SimControl.Expect(control, SimControl.Handed, Remaining(args.Timeout, deadline));
         uffd.Dispose(); // the daemon now holds the only reference, as after CRIU's restorer
+        var crew = args.Touch == TouchOrder.None ? null : new TouchCrew(args.Threads, $"touch-{args.Pid}");
         SimControl.Expect(control, SimControl.Go, Remaining(args.Timeout, deadline));
 
         var segments = PlayScenario(args, plan);
-        var result = TouchAndVerify(args, checkpoint, segments, control, deadline);
+        var result = TouchAndVerify(args, checkpoint, segments, control, deadline, crew);
         SimControl.Send(control, result.Unserved is { Count: > 0 } ? SimControl.Timeout : SimControl.Result,
             JsonSerializer.SerializeToUtf8Bytes(result, SimJsonContext.Default.TouchResult));
         return result.Unserved is { Count: > 0 } ? TimeoutExitCode : result.Mismatches > 0 ? 1 : 0;
@@ -152,7 +153,7 @@ public static class SimulatedTask
         return segments;
     }
 
-    private static unsafe TouchResult TouchAndVerify(SimTaskArgs args, Checkpoint checkpoint, List<Segment> segments, SafeFdHandle control, Stopwatch deadline)
+    private static TouchResult TouchAndVerify(SimTaskArgs args, Checkpoint checkpoint, List<Segment> segments, SafeFdHandle control, Stopwatch deadline, TouchCrew? crew)
     {
         var total = segments.Aggregate(0UL, (sum, s) => sum + s.Pages);
         var addresses = new ulong[total];
@@ -174,44 +175,24 @@ public static class SimulatedTask
         var latencies = new long[toTouch];
         var served = new byte[toTouch];
         var touchWatch = Stopwatch.StartNew();
-        if (args.Touch != TouchOrder.None)
+        if (crew is not null)
         {
-            var threads = Math.Max(1, args.Threads);
-            var workers = new Thread[threads];
-            for (var t = 0; t < threads; t++)
+            crew.Start(addresses, latencies, served, toTouch);
+            if (!crew.Join(Remaining(args.Timeout, deadline)))
             {
-                var first = t;
-                workers[t] = new Thread(() =>
+                return new TouchResult
                 {
-                    for (var i = first; i < toTouch; i += threads)
-                    {
-                        var start = Stopwatch.GetTimestamp();
-                        _ = Volatile.Read(ref *(byte*)addresses[i]);
-                        latencies[i] = Stopwatch.GetTimestamp() - start;
-                        Volatile.Write(ref served[i], 1);
-                    }
-                })
-                { IsBackground = true, Name = $"touch-{args.Pid}-{t}" };
-                workers[t].Start();
-            }
-
-            foreach (var worker in workers)
-            {
-                if (!worker.Join(Remaining(args.Timeout, deadline)))
-                {
-                    return new TouchResult
-                    {
-                        Pid = args.Pid,
-                        OsPid = Environment.ProcessId,
-                        Pages = toTouch,
-                        Unserved = UnservedRanges(addresses, served, toTouch),
-                        Error = $"pages of pid {args.Pid} were not served within {args.Timeout.TotalSeconds:0.#} s",
-                    };
-                }
+                    Pid = args.Pid,
+                    OsPid = Environment.ProcessId,
+                    Pages = toTouch,
+                    Unserved = UnservedRanges(addresses, served, toTouch),
+                    Error = $"pages of pid {args.Pid} were not served within {args.Timeout.TotalSeconds:0.#} s",
+                };
             }
         }
 
         var touchMs = touchWatch.Elapsed.TotalMilliseconds;
+        var maxIndex = latencies.Length == 0 ? -1 : Array.IndexOf(latencies, latencies.Max());
         var (p50, p99, max) = LatencyStats.Summarize(args.Touch == TouchOrder.None ? Span<long>.Empty : latencies);
         if (args.Scenario == SimScenario.Exit)
         {
@@ -242,6 +223,7 @@ public static class SimulatedTask
             BytesVerified = verified,
             Mismatches = mismatches,
             FirstMismatch = firstMismatch,
+            MaxAt = maxIndex,
         };
     }
 

@@ -32,6 +32,10 @@ public sealed record TouchResult
     [JsonPropertyName("max_us")]
     public double MaxUs { get; init; }
 
+    /// <summary>Position, in touch order, of the slowest first touch (0 = the very first touch).</summary>
+    [JsonPropertyName("max_at")]
+    public long MaxAt { get; init; } = -1;
+
     [JsonPropertyName("bytes_verified")]
     public long BytesVerified { get; init; }
 
