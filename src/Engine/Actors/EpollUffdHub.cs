@@ -53,7 +53,7 @@ public sealed class EpollUffdHub : IUffdHub, IDisposable
     {
         var handle = uffd.Handle ?? throw new ArgumentException($"{uffd} has no descriptor to watch", nameof(uffd));
         var barrier = (uffd as UserFaultFdAdapter)?.Barrier;
-        _reader.Add(handle, new Route(owner, barrier), barrier?.Gate);
+        _reader.Add(handle, new Route(owner, barrier), barrier);
     }
 
     /// <inheritdoc />

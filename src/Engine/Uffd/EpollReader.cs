@@ -15,6 +15,9 @@ public sealed class EpollReader : IDisposable
     /// <summary>Messages read per read(2) call.</summary>
     public const int BatchSize = 16;
 
+    /// <summary>Nice value of the reader thread (lower = more CPU share and quicker wake-up under load).</summary>
+    public const int ReaderNiceValue = -10;
+
     private const int MaxEvents = 32;
     private const ulong WakeUpId = 0;
     private static readonly TimeSpan s_joinTimeout = TimeSpan.FromSeconds(2);
@@ -102,11 +105,12 @@ public sealed class EpollReader : IDisposable
 
     /// <summary>
     /// Like <see cref="Add(SafeFdHandle, object)"/>, and every read(2) of <paramref name="fd"/> plus its callback runs
-    /// while holding <paramref name="readGate"/>: the owner can hold the same lock around its UFFDIO_COPY calls so that
+    /// inside <paramref name="readGate"/> (<see cref="UffdEventBarrier.EnterRead"/>, which copiers let in first): the owner
+    /// runs its UFFDIO_COPY calls inside the same barrier (<see cref="UffdEventBarrier.EnterCopy"/>) so that
     /// a copy never runs between the read of a non-cooperative event (which lets the kernel go on with the
     /// madvise/mremap/munmap/fork) and the moment the callback has recorded that event.
     /// </summary>
-    public void Add(SafeFdHandle fd, object token, Lock? readGate)
+    public void Add(SafeFdHandle fd, object token, UffdEventBarrier? readGate)
     {
         ArgumentNullException.ThrowIfNull(fd);
         ArgumentNullException.ThrowIfNull(token);
@@ -223,6 +227,9 @@ public sealed class EpollReader : IDisposable
 
     private unsafe void Loop()
     {
+        // Faults are read on this thread: let it preempt busy copiers promptly (best effort; needs CAP_SYS_NICE).
+        _ = Libc.SetPriority(Libc.PRIO_PROCESS, (uint)Libc.GetTid(), ReaderNiceValue);
+
         Span<EpollEvent> events = stackalloc EpollEvent[MaxEvents];
         Span<byte> batchBytes = stackalloc byte[UffdMsg.Size * BatchSize];
         var batch = MemoryMarshal.Cast<byte, UffdMsg>(batchBytes);
@@ -287,9 +294,14 @@ public sealed class EpollReader : IDisposable
             {
                 if (registration.ReadGate is { } gate)
                 {
-                    lock (gate)
+                    gate.EnterRead();
+                    try
                     {
                         count = ReadAndReport(registration, batch);
+                    }
+                    finally
+                    {
+                        gate.ExitRead();
                     }
                 }
                 else
@@ -351,5 +363,5 @@ public sealed class EpollReader : IDisposable
         }
     }
 
-    private readonly record struct Registration(SafeFdHandle Handle, object Token, Lock? ReadGate);
+    private readonly record struct Registration(SafeFdHandle Handle, object Token, UffdEventBarrier? ReadGate);
 }

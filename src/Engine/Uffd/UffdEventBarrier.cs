@@ -12,6 +12,7 @@ namespace LazyActors.Engine.Uffd;
 public sealed class UffdEventBarrier
 {
     private int _unhandled;
+    private int _readersWaiting;
 
     /// <summary>The lock shared by the reader and the copier.</summary>
     public Lock Gate { get; } = new();
@@ -20,6 +21,36 @@ public sealed class UffdEventBarrier
     public bool HasUnhandledEvents => Volatile.Read(ref _unhandled) > 0;
 
     /// <summary>Counts the non-cooperative events in a batch just read (call under <see cref="Gate"/>).</summary>
+    /// <summary>
+    /// The epoll reader takes the gate through here. It announces itself first so that copiers, which would otherwise
+    /// re-take the (unfair) lock slice after slice and starve the reader for tens of milliseconds, step aside.
+    /// </summary>
+    public void EnterRead()
+    {
+        Interlocked.Increment(ref _readersWaiting);
+        Gate.Enter();
+        Interlocked.Decrement(ref _readersWaiting);
+    }
+
+    public void ExitRead() => Gate.Exit();
+
+    /// <summary>
+    /// Copiers take the gate through here: they let a waiting reader in first (a bounded spin; the reader only does one
+    /// non-blocking read under the gate), so fault messages are read promptly even during back-to-back copies.
+    /// </summary>
+    public Lock.Scope EnterCopy()
+    {
+        var spin = new SpinWait();
+        for (var i = 0; i < MaxReaderWaitSpins && Volatile.Read(ref _readersWaiting) > 0; i++)
+        {
+            spin.SpinOnce(sleep1Threshold: -1);
+        }
+
+        return Gate.EnterScope();
+    }
+
+    private const int MaxReaderWaitSpins = 4096;
+
     public void EventsRead(int count)
     {
         if (count > 0)

@@ -26,7 +26,7 @@ public sealed class UserFaultFdAdapter : IUffd
     /// <inheritdoc />
     public UffdOpResult Copy(ulong destination, nint source, ulong length)
     {
-        lock (Barrier.Gate)
+        using (Barrier.EnterCopy())
         {
             return Barrier.HasUnhandledEvents ? new UffdOpResult(0, Errno.EAGAIN) : _uffd.Copy(destination, source, length);
         }
@@ -35,7 +35,7 @@ public sealed class UserFaultFdAdapter : IUffd
     /// <inheritdoc />
     public UffdOpResult ZeroPage(ulong start, ulong length)
     {
-        lock (Barrier.Gate)
+        using (Barrier.EnterCopy())
         {
             return Barrier.HasUnhandledEvents ? new UffdOpResult(0, Errno.EAGAIN) : _uffd.ZeroPage(start, length);
         }
