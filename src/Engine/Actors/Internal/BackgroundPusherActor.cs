@@ -1,6 +1,6 @@
 using Akka.Actor;
 using LazyActors.Engine.Configuration;
-using Protocol = LazyActors.Engine.Actors.BackgroundPusherActor;
+using Messages = LazyActors.Engine.Actors.BackgroundPusherActor;
 using Task = LazyActors.Engine.Actors.UffdActor;
 
 namespace LazyActors.Engine.Actors.Internal;
@@ -18,7 +18,7 @@ internal sealed class BackgroundPusherActor : ReceiveActor, IWithTimers
     public BackgroundPusherActor(EngineSettings settings)
     {
         _settings = settings;
-        Receive<Protocol.AddTask>(add =>
+        Receive<Messages.AddTask>(add =>
         {
             if (_byTask.ContainsKey(add.Task))
             {
@@ -31,7 +31,7 @@ internal sealed class BackgroundPusherActor : ReceiveActor, IWithTimers
             Context.Watch(add.Task);
             Fill();
         });
-        Receive<Protocol.Start>(_ =>
+        Receive<Messages.Start>(_ =>
         {
             if (!_settings.BackgroundPush)
             {

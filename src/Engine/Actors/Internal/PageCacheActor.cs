@@ -3,7 +3,7 @@ using Akka.Event;
 using LazyActors.Engine.Configuration;
 using LazyActors.Engine.Pages;
 using LazyActors.Engine.Ranges;
-using Protocol = LazyActors.Engine.Actors.PageCacheActor;
+using Messages = LazyActors.Engine.Actors.PageCacheActor;
 
 namespace LazyActors.Engine.Actors.Internal;
 
@@ -32,7 +32,7 @@ internal sealed class PageCacheActor : ReceiveActor
         _maxReads = settings.MaxConcurrentReads;
         _maxRunPages = (uint)(settings.ChunkMaxBytes >> PageGeometry.PageShift);
 
-        Receive<Protocol.Fetch>(OnFetch);
+        Receive<Messages.Fetch>(OnFetch);
         Receive<Drain>(_ =>
         {
             _drainScheduled = false;
@@ -52,7 +52,7 @@ internal sealed class PageCacheActor : ReceiveActor
         _stopping.Dispose();
     }
 
-    private void OnFetch(Protocol.Fetch fetch)
+    private void OnFetch(Messages.Fetch fetch)
     {
         var waiter = new Waiter(Sender, fetch);
         if (TryJoinInFlight(waiter))
@@ -61,7 +61,7 @@ internal sealed class PageCacheActor : ReceiveActor
             return;
         }
 
-        (fetch.Priority == Protocol.FetchPriority.Fault ? _faults : _background).Enqueue(waiter);
+        (fetch.Priority == Messages.FetchPriority.Fault ? _faults : _background).Enqueue(waiter);
         if (!_drainScheduled)
         {
             // Drain after the messages already queued, so requests that arrived together are coalesced.
@@ -235,7 +235,7 @@ internal sealed class PageCacheActor : ReceiveActor
             return;
         }
 
-        waiter.ReplyTo.Tell(new Protocol.Fetched(waiter.Fetch.RequestId, data), Self);
+        waiter.ReplyTo.Tell(new Messages.Fetched(waiter.Fetch.RequestId, data), Self);
     }
 
     private void OnReadFailed(Run run, Exception error)
@@ -264,7 +264,7 @@ internal sealed class PageCacheActor : ReceiveActor
         }
 
         waiter.Leases.Clear();
-        waiter.ReplyTo.Tell(new Protocol.FetchFailed(waiter.Fetch.RequestId, waiter.Fetch.DumpAddress, waiter.Fetch.Pages, error), Self);
+        waiter.ReplyTo.Tell(new Messages.FetchFailed(waiter.Fetch.RequestId, waiter.Fetch.DumpAddress, waiter.Fetch.Pages, error), Self);
     }
 
     private void Forget(Run run)
@@ -283,17 +283,17 @@ internal sealed class PageCacheActor : ReceiveActor
     /// <summary>Data sent to a task actor that stopped meanwhile: release it, or its buffers would leak.</summary>
     private static void OnDeadLetter(DeadLetter letter)
     {
-        if (letter.Message is Protocol.Fetched fetched)
+        if (letter.Message is Messages.Fetched fetched)
         {
             fetched.Data.Dispose();
         }
     }
 
-    private sealed class Waiter(IActorRef replyTo, Protocol.Fetch fetch)
+    private sealed class Waiter(IActorRef replyTo, Messages.Fetch fetch)
     {
         public IActorRef ReplyTo { get; } = replyTo;
 
-        public Protocol.Fetch Fetch { get; } = fetch;
+        public Messages.Fetch Fetch { get; } = fetch;
 
         public ulong End { get; } = fetch.DumpAddress + ((ulong)fetch.Pages << PageGeometry.PageShift);
 

@@ -4,7 +4,7 @@ using LazyActors.Engine.Interop;
 using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Uffd;
 using Cache = LazyActors.Engine.Actors.PageCacheActor;
-using Protocol = LazyActors.Engine.Actors.RestoreSupervisor;
+using Messages = LazyActors.Engine.Actors.RestoreSupervisor;
 using Pusher = LazyActors.Engine.Actors.BackgroundPusherActor;
 using Task = LazyActors.Engine.Actors.UffdActor;
 
@@ -14,7 +14,7 @@ namespace LazyActors.Engine.Actors.Internal;
 internal sealed class RestoreSupervisor : ReceiveActor
 {
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly Protocol.Restore _restore;
+    private readonly Messages.Restore _restore;
     private readonly Dictionary<IActorRef, TaskProgress> _tasks = [];
     private readonly List<string> _failures = [];
     private readonly CancellationTokenSource _stopHandshake = new();
@@ -26,14 +26,14 @@ internal sealed class RestoreSupervisor : ReceiveActor
     private bool _done;
     private int _forkChildren;
 
-    public RestoreSupervisor(Protocol.Restore restore)
+    public RestoreSupervisor(Messages.Restore restore)
     {
         _restore = restore;
-        Receive<Protocol.RestorerConnected>(_ => _log.Info("restorer connected, expecting {Entries} pstree entries", _restore.Checkpoint.Tasks.Count));
-        Receive<Protocol.TaskUffdReceived>(OnTaskUffd);
-        Receive<Protocol.ZombieReceived>(z => _log.Info("pid {Pid} is a zombie: no memory to serve", z.Pid));
-        Receive<Protocol.RestoreFinished>(_ => OnRestoreFinished());
-        Receive<Protocol.Fatal>(f => Finish(1, f.Reason));
+        Receive<Messages.RestorerConnected>(_ => _log.Info("restorer connected, expecting {Entries} pstree entries", _restore.Checkpoint.Tasks.Count));
+        Receive<Messages.TaskUffdReceived>(OnTaskUffd);
+        Receive<Messages.ZombieReceived>(z => _log.Info("pid {Pid} is a zombie: no memory to serve", z.Pid));
+        Receive<Messages.RestoreFinished>(_ => OnRestoreFinished());
+        Receive<Messages.Fatal>(f => Finish(1, f.Reason));
         Receive<Task.ForkChildBorn>(OnForkChild);
         Receive<Task.TaskEnded>(ended =>
         {
@@ -82,7 +82,7 @@ internal sealed class RestoreSupervisor : ReceiveActor
         Finish(1, "the restore supervisor stopped before every task was complete");
     }
 
-    private void OnTaskUffd(Protocol.TaskUffdReceived received)
+    private void OnTaskUffd(Messages.TaskUffdReceived received)
     {
         if (!_restore.Checkpoint.TryGetTask(received.Pid, out var images))
         {
@@ -188,20 +188,20 @@ internal sealed class RestoreSupervisor : ReceiveActor
             _log.Error("lazy-pages failed: {Error}", error);
         }
 
-        _restore.Completion.TrySetResult(new Protocol.RestoreOutcome(exitCode, error));
+        _restore.Completion.TrySetResult(new Messages.RestoreOutcome(exitCode, error));
         _stopHandshake.Cancel();
     }
 
     private sealed class Observer(IActorRef supervisor) : IRestorerObserver
     {
-        public void Connected() => supervisor.Tell(Protocol.RestorerConnected.Instance);
+        public void Connected() => supervisor.Tell(Messages.RestorerConnected.Instance);
 
-        public void TaskUffd(int pid, SafeFdHandle uffd) => supervisor.Tell(new Protocol.TaskUffdReceived(pid, uffd));
+        public void TaskUffd(int pid, SafeFdHandle uffd) => supervisor.Tell(new Messages.TaskUffdReceived(pid, uffd));
 
-        public void Zombie(int pid) => supervisor.Tell(new Protocol.ZombieReceived(pid));
+        public void Zombie(int pid) => supervisor.Tell(new Messages.ZombieReceived(pid));
 
-        public void RestoreFinished() => supervisor.Tell(Protocol.RestoreFinished.Instance);
+        public void RestoreFinished() => supervisor.Tell(Messages.RestoreFinished.Instance);
 
-        public void Failed(string reason) => supervisor.Tell(new Protocol.Fatal(reason));
+        public void Failed(string reason) => supervisor.Tell(new Messages.Fatal(reason));
     }
 }

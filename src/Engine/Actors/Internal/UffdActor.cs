@@ -6,7 +6,7 @@ using LazyActors.Engine.Pages;
 using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Uffd;
 using Cache = LazyActors.Engine.Actors.PageCacheActor;
-using Protocol = LazyActors.Engine.Actors.UffdActor;
+using Messages = LazyActors.Engine.Actors.UffdActor;
 
 namespace LazyActors.Engine.Actors.Internal;
 
@@ -40,7 +40,7 @@ internal sealed class UffdActor : ReceiveActor, IWithTimers
     private ulong _readAhead = PageSize;
     private int _faultsSinceChunk;
 
-    public UffdActor(Protocol.TaskSpec task, IActorRef cache, IActorRef pusher, IUffdHub hub, EngineSettings settings,
+    public UffdActor(Messages.TaskSpec task, IActorRef cache, IActorRef pusher, IUffdHub hub, EngineSettings settings,
         IPageSource? direct, EngineStatistics? statistics)
     {
         _direct = direct;
@@ -56,7 +56,7 @@ internal sealed class UffdActor : ReceiveActor, IWithTimers
         _hub = hub;
         _settings = settings;
 
-        Receive<Protocol.Events>(OnEvents);
+        Receive<Messages.Events>(OnEvents);
         Receive<Cache.Fetched>(OnFetched);
         Receive<Cache.FetchFailed>(OnFetchFailed);
         Receive<ContinueCopy>(_ =>
@@ -69,13 +69,13 @@ internal sealed class UffdActor : ReceiveActor, IWithTimers
             HandleFault(r.Address, r.Attempt);
             RunCopies();
         });
-        Receive<Protocol.PushChunk>(OnPushChunk);
-        Receive<Protocol.RestoreFinished>(_ =>
+        Receive<Messages.PushChunk>(OnPushChunk);
+        Receive<Messages.RestoreFinished>(_ =>
         {
             _finished = true;
             CheckComplete();
         });
-        Receive<Protocol.ReadFailed>(r => TaskGone($"reading its userfaultfd failed: {r.Error.Message}"));
+        Receive<Messages.ReadFailed>(r => TaskGone($"reading its userfaultfd failed: {r.Error.Message}"));
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -106,7 +106,7 @@ internal sealed class UffdActor : ReceiveActor, IWithTimers
         }
     }
 
-    private void OnEvents(Protocol.Events batch)
+    private void OnEvents(Messages.Events batch)
     {
         try
         {
@@ -121,7 +121,7 @@ internal sealed class UffdActor : ReceiveActor, IWithTimers
         RunCopies();
     }
 
-    private void HandleEvents(Protocol.Events batch)
+    private void HandleEvents(Messages.Events batch)
     {
         foreach (var message in batch.Messages)
         {
@@ -223,7 +223,7 @@ internal sealed class UffdActor : ReceiveActor, IWithTimers
         var child = _hub.Open(new SafeFdHandle((int)descriptor, ownsHandle: true));
         var book = _book.ForkChild();
         _log.Info("{Task}: FORK: child with ufd={Ufd}, {Pages} pages to fetch", _label, descriptor, book.Pending.TotalPages);
-        Context.Parent.Tell(new Protocol.ForkChildBorn(_pid, _label, child, book, (long)book.Pending.TotalPages));
+        Context.Parent.Tell(new Messages.ForkChildBorn(_pid, _label, child, book, (long)book.Pending.TotalPages));
     }
 
     private void HandleRemove(ulong start, ulong end)
@@ -244,7 +244,7 @@ internal sealed class UffdActor : ReceiveActor, IWithTimers
         _progress.AddDropped((long)_book.Drop(start, end));
     }
 
-    private void OnPushChunk(Protocol.PushChunk push)
+    private void OnPushChunk(Messages.PushChunk push)
     {
         if (_ended)
         {
@@ -257,7 +257,7 @@ internal sealed class UffdActor : ReceiveActor, IWithTimers
             : _book.TryClaimBackground(push.MaxBytes, out range);
         if (!claimed)
         {
-            Sender.Tell(new Protocol.NothingToPush(Self, push.MaxBytes));
+            Sender.Tell(new Messages.NothingToPush(Self, push.MaxBytes));
             CheckComplete();
             return;
         }
@@ -467,7 +467,7 @@ internal sealed class UffdActor : ReceiveActor, IWithTimers
         job.Data.Dispose();
         if (job.Request.Background)
         {
-            _pusher.Tell(new Protocol.ChunkFinished(Self, job.Request.Budget, job.Pages, _faultsSinceChunk));
+            _pusher.Tell(new Messages.ChunkFinished(Self, job.Request.Budget, job.Pages, _faultsSinceChunk));
             _faultsSinceChunk = 0;
         }
     }
@@ -521,7 +521,7 @@ internal sealed class UffdActor : ReceiveActor, IWithTimers
         _log.Info("{Task}: complete, UFFD transferred pages: ({Copied}/{Total}), {Faults} faults, {ZeroPages} zero pages, {Dropped} dropped",
             _label, _book.CopiedPages, _book.TotalPages, _progress.Faults, _progress.ZeroPages, _book.DroppedPages);
         _progress.End(TaskPhase.Complete, null);
-        Context.Parent.Tell(new Protocol.TaskEnded(_pid, _label, TaskPhase.Complete, null));
+        Context.Parent.Tell(new Messages.TaskEnded(_pid, _label, TaskPhase.Complete, null));
         Context.Stop(Self);
     }
 
@@ -537,7 +537,7 @@ internal sealed class UffdActor : ReceiveActor, IWithTimers
         ReleaseJobs();
         _requests.Clear();
         _progress.End(TaskPhase.Exited, reason);
-        Context.Parent.Tell(new Protocol.TaskEnded(_pid, _label, TaskPhase.Exited, reason));
+        Context.Parent.Tell(new Messages.TaskEnded(_pid, _label, TaskPhase.Exited, reason));
         Context.Stop(Self);
     }
 

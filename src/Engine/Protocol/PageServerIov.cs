@@ -1,0 +1,94 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using LazyActors.Engine.Images;
+
+namespace LazyActors.Engine.Protocol;
+
+/// <summary>
+/// CRIU's <c>struct page_server_iov</c> on x86_64 (32 bytes, host byte order, not packed; spec §4.1):
+/// <c>[u32 cmd][4 bytes padding][u64 nr_pages][u64 vaddr][u64 dst_id]</c>. The low 16 bits of <c>cmd</c> are the
+/// command, the high 16 bits PE_* flags (only with <see cref="PageServerCommand.AddWithFlags"/>). A lazy server echoes
+/// the request's padding in its reply, so it is kept rather than assumed zero.
+/// </summary>
+[StructLayout(LayoutKind.Explicit, Size = Size)]
+public struct PageServerIov : IEquatable<PageServerIov>
+{
+    public const int Size = 32;
+
+    /// <summary>Bits of <c>cmd</c> holding the command; flags sit above them (PS_CMD_BITS).</summary>
+    public const int CommandBits = 16;
+
+    [FieldOffset(0)] public uint Command;    // __u32 cmd (command | flags << 16)
+    [FieldOffset(4)] public uint Padding;    // struct padding, echoed by the lazy server
+    [FieldOffset(8)] public ulong NrPages;   // __u64 nr_pages
+    [FieldOffset(16)] public ulong Vaddr;    // __u64 vaddr (dump-time address)
+    [FieldOffset(24)] public ulong DstId;    // __u64 dst_id (raw pid for GET and its reply)
+
+    public readonly PageServerCommand Kind => (PageServerCommand)(Command & 0xFFFF);
+
+    public readonly PageFlags Flags => (PageFlags)(Command >> CommandBits);
+
+    /// <summary>A lazy client's request for <paramref name="pages"/> pages of task <paramref name="pid"/> at a dump address.</summary>
+    public static PageServerIov Get(int pid, ulong vaddr, ulong pages) =>
+        new() { Command = (uint)PageServerCommand.Get, NrPages = pages, Vaddr = vaddr, DstId = (ulong)pid };
+
+    /// <summary>The server's reply to a GET: ADD_F | PE_PRESENT &lt;&lt; 16, echoing vaddr, dst_id and the padding.</summary>
+    public static PageServerIov PagesReply(in PageServerIov request, ulong pages) =>
+        new()
+        {
+            Command = (uint)PageServerCommand.AddWithFlags | ((uint)PageFlags.Present << CommandBits),
+            Padding = request.Padding,
+            NrPages = pages,
+            Vaddr = request.Vaddr,
+            DstId = request.DstId,
+        };
+
+    /// <summary>PS_IOV_CLOSE (no flags: CRIU compares the raw cmd).</summary>
+    public static PageServerIov Close() => new() { Command = (uint)PageServerCommand.Close };
+
+    /// <summary>Writes the 32 wire bytes (little-endian, as x86_64 CRIU does).</summary>
+    public readonly void WriteTo(Span<byte> destination)
+    {
+        if (destination.Length < Size)
+        {
+            throw new ArgumentException($"a page_server_iov needs {Size} bytes, got {destination.Length}", nameof(destination));
+        }
+
+        BinaryPrimitives.WriteUInt32LittleEndian(destination, Command);
+        BinaryPrimitives.WriteUInt32LittleEndian(destination[4..], Padding);
+        BinaryPrimitives.WriteUInt64LittleEndian(destination[8..], NrPages);
+        BinaryPrimitives.WriteUInt64LittleEndian(destination[16..], Vaddr);
+        BinaryPrimitives.WriteUInt64LittleEndian(destination[24..], DstId);
+    }
+
+    /// <summary>Reads 32 wire bytes.</summary>
+    public static PageServerIov ReadFrom(ReadOnlySpan<byte> source)
+    {
+        if (source.Length < Size)
+        {
+            throw new ArgumentException($"a page_server_iov needs {Size} bytes, got {source.Length}", nameof(source));
+        }
+
+        return new PageServerIov
+        {
+            Command = BinaryPrimitives.ReadUInt32LittleEndian(source),
+            Padding = BinaryPrimitives.ReadUInt32LittleEndian(source[4..]),
+            NrPages = BinaryPrimitives.ReadUInt64LittleEndian(source[8..]),
+            Vaddr = BinaryPrimitives.ReadUInt64LittleEndian(source[16..]),
+            DstId = BinaryPrimitives.ReadUInt64LittleEndian(source[24..]),
+        };
+    }
+
+    public readonly bool Equals(PageServerIov other) =>
+        Command == other.Command && Padding == other.Padding && NrPages == other.NrPages && Vaddr == other.Vaddr && DstId == other.DstId;
+
+    public override readonly bool Equals(object? obj) => obj is PageServerIov other && Equals(other);
+
+    public override readonly int GetHashCode() => HashCode.Combine(Command, Padding, NrPages, Vaddr, DstId);
+
+    public static bool operator ==(PageServerIov left, PageServerIov right) => left.Equals(right);
+
+    public static bool operator !=(PageServerIov left, PageServerIov right) => !left.Equals(right);
+
+    public override readonly string ToString() => $"{Kind} flags={Flags} nr_pages={NrPages} vaddr=0x{Vaddr:x} dst_id={DstId}";
+}
