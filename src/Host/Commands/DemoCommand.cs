@@ -62,7 +62,9 @@ internal static class DemoCommand
 
             using var engine = LazyPagesEngine.Listen(EngineSettings.Create(LazyPagesCommand.LoadConfig(null), dir));
             using var stop = new CancellationTokenSource();
-            var engineRun = engine.RunAsync(stop.Token);
+            // The live progress lines are the demo's output: the engine's own log stays at warnings.
+            var quiet = Akka.Configuration.ConfigurationFactory.ParseString("akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING");
+            var engineRun = engine.RunAsync(quiet, null, null, stop.Token);
             var simOptions = new RestoreSimOptions { ImagesDir = dir, Touch = touch, Threads = threads, Timeout = timeout };
             var simRun = Task.Run(() => new RestoreSimulator(simOptions).Run());
 
