@@ -15,6 +15,15 @@ public sealed record BenchOptions
     /// </summary>
     public IReadOnlyList<string>? DaemonCommand { get; init; }
 
+    /// <summary>
+    /// Several daemons to run the same scenarios against, side by side in one table; a null entry is this host's own
+    /// engine. When null, only <see cref="DaemonCommand"/> (or the own engine) is measured.
+    /// </summary>
+    public IReadOnlyList<IReadOnlyList<string>?>? DaemonCommands { get; init; }
+
+    /// <summary>The daemons measured, in order (null = this host's own engine).</summary>
+    public IReadOnlyList<IReadOnlyList<string>?> EffectiveDaemons => DaemonCommands is { Count: > 0 } list ? list : [DaemonCommand];
+
     /// <summary>Probe sizes.</summary>
     public ProbeSettings Probes { get; init; } = new();
 

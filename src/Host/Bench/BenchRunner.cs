@@ -23,7 +23,9 @@ public sealed class BenchRunner(BenchOptions options)
         var watch = Stopwatch.StartNew();
         _clock = watch;
         var started = DateTimeOffset.UtcNow;
-        var daemon = options.DaemonCommand is { } template ? new DaemonUnderTest(template, isOwnEngine: false) : DaemonUnderTest.OwnEngine();
+        var daemons = options.EffectiveDaemons
+            .Select(template => template is null ? DaemonUnderTest.OwnEngine() : new DaemonUnderTest(template, isOwnEngine: false))
+            .ToList();
         var probes = ProbeSuite.Run(options.Probes, options.Progress);
         var root = Path.Combine(options.TempRoot ?? Path.GetTempPath(), $"lazyactors-bench-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
         var summaries = new List<ScenarioSummary>();
@@ -31,10 +33,15 @@ public sealed class BenchRunner(BenchOptions options)
         {
             Directory.CreateDirectory(root);
             var checkpoints = new Dictionary<(int, long), string>();
-            var runner = new ScenarioRunner(daemon, options);
-            foreach (var scenario in options.Scenarios)
+            foreach (var daemon in daemons)
             {
-                summaries.Add(RunScenario(scenario, daemon, runner, probes, root, checkpoints));
+                _daemonUnavailable = null;
+                var runner = new ScenarioRunner(daemon, options);
+                foreach (var scenario in options.Scenarios)
+                {
+                    var summary = RunScenario(scenario, daemon, runner, probes, root, checkpoints);
+                    summaries.Add(daemons.Count == 1 ? summary : summary with { Scenario = $"{summary.Scenario} @{DaemonLabel(daemon)}", Daemon = daemon.DisplayName });
+                }
             }
         }
         finally
@@ -53,7 +60,7 @@ public sealed class BenchRunner(BenchOptions options)
         {
             Date = started,
             Machine = MachineInfo.Current(),
-            Daemon = daemon.DisplayName,
+            Daemon = string.Join(" | ", daemons.Select(d => d.DisplayName)),
             Runs = options.Runs,
             Probes = probes,
             Scenarios = summaries,
@@ -95,8 +102,9 @@ public sealed class BenchRunner(BenchOptions options)
             }
 
             options.Progress?.Invoke($"{scenario.Name}: run {i + 1}/{options.Runs}");
-            var workDir = Path.Combine(root, $"work-{scenario.Name}-{i + 1}");
-            var log = Path.Combine(root, $"daemon-{scenario.Name}-{i + 1}.log");
+            var tag = $"{DaemonLabel(daemon)}-{scenario.Name}-{i + 1}";
+            var workDir = Path.Combine(root, $"work-{tag}");
+            var log = Path.Combine(root, $"daemon-{tag}.log");
             var restoreTimeout = Min(options.RestoreTimeout, left - options.ReadyTimeout - options.ExitTimeout - TimeSpan.FromSeconds(35));
             var run = runner.RunOnce(scenario, images, workDir, log, restoreTimeout);
             runs.Add(run);
@@ -116,6 +124,18 @@ public sealed class BenchRunner(BenchOptions options)
     }
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    /// <summary>A short column label for a daemon: "lazyactors" for our own, else its program name and verb.</summary>
+    public static string DaemonLabel(DaemonUnderTest daemon)
+    {
+        if (daemon.IsOwnEngine)
+        {
+            return "lazyactors";
+        }
+
+        var words = daemon.Template.Select(Path.GetFileName).Where(w => !string.IsNullOrEmpty(w)).Take(2);
+        return string.Join('-', words!);
+    }
 
     private string CheckpointFor(BenchScenario scenario, string root, Dictionary<(int, long), string> checkpoints)
     {

@@ -8,6 +8,10 @@ public sealed record ScenarioSummary
     [JsonPropertyName("scenario")]
     public string Scenario { get; init; } = "";
 
+    /// <summary>The daemon command, when several daemons are compared in one run.</summary>
+    [JsonPropertyName("daemon")]
+    public string? Daemon { get; init; }
+
     [JsonPropertyName("description")]
     public string Description { get; init; } = "";
 

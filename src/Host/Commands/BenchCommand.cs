@@ -20,9 +20,9 @@ internal static class BenchCommand
         };
         var runs = new Option<int>("--runs", "-n") { Description = "Runs per scenario; the table shows median (min-max).", DefaultValueFactory = _ => 1 };
         var json = new Option<string?>("--json") { Description = "Also write the full report as JSON to this file." };
-        var daemon = new Option<string?>("--daemon")
+        var daemon = new Option<string[]>("--daemon")
         {
-            Description = "Daemon command to test instead of this host's `lazy-pages`, e.g. \"criu lazy-pages\"; it is run as CMD -D IMAGES -W WORKDIR --status-fd N.",
+            Description = "Daemon command to test instead of this host's `lazy-pages`, e.g. \"criu lazy-pages\"; it is run as CMD -D IMAGES -W WORKDIR --status-fd N. Repeat it to compare daemons side by side in one table; `self` is this host's own engine.",
         };
         var keepTemp = new Option<bool>("--keep-temp") { Description = "Keep the temporary directory (checkpoints, daemon logs)." };
         var tempRoot = new Option<string?>("--temp-dir") { Description = "Where to create the temporary directory (default: the system temp dir)." };
@@ -41,13 +41,13 @@ internal static class BenchCommand
             }
 
             IReadOnlyList<BenchScenario> scenarios;
-            IReadOnlyList<string>? daemonCommand = null;
+            var daemonCommands = new List<IReadOnlyList<string>?>();
             try
             {
                 scenarios = BenchScenarios.Select(parse.GetValue(scenario) ?? []);
-                if (parse.GetValue(daemon) is { } daemonText)
+                foreach (var daemonText in parse.GetValue(daemon) ?? [])
                 {
-                    daemonCommand = CommandTemplate.Split(daemonText);
+                    daemonCommands.Add(daemonText.Trim() == "self" ? null : CommandTemplate.Split(daemonText));
                 }
             }
             catch (Exception ex) when (ex is ArgumentException or FormatException)
@@ -60,7 +60,7 @@ internal static class BenchCommand
             {
                 Scenarios = scenarios,
                 Runs = runCount,
-                DaemonCommand = daemonCommand,
+                DaemonCommands = daemonCommands,
                 KeepTemp = parse.GetValue(keepTemp),
                 TempRoot = parse.GetValue(tempRoot),
                 Probes = new ProbeSettings { Repetitions = Math.Max(3, runCount), RoundTripPasses = Math.Max(3, runCount) },
