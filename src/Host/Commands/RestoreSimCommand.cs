@@ -61,6 +61,12 @@ internal static class RestoreSimCommand
     private static void PrintTable(SimReport report)
     {
         var inv = CultureInfo.InvariantCulture;
+        if (report.Tasks.Count == 0 && report.Error is not null)
+        {
+            Console.WriteLine($"restore-sim: FAILED: {report.Error}");
+            return;
+        }
+
         Console.WriteLine(string.Format(inv, "{0,-8} {1,-10} {2,9} {3,10} {4,9} {5,9} {6,9} {7,14} {8,10}", "pid", "role", "pages", "touch_ms", "p50_us", "p99_us", "max_us", "bytes_verified", "mismatches"));
         foreach (var t in report.Tasks)
         {
