@@ -8,14 +8,13 @@ internal static class TaskProcessLauncher
 {
     public static Process StartManaged(SimTaskArgs args)
     {
-        var hostDll = typeof(SimulatedTask).Assembly.Location;
-        var info = new ProcessStartInfo(DotnetExecutable())
+        var info = new ProcessStartInfo(HostInvocation.DotnetExecutable())
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        info.ArgumentList.Add(hostDll);
+        info.ArgumentList.Add(typeof(SimulatedTask).Assembly.Location);
         info.ArgumentList.Add("restore-sim-task");
         info.ArgumentList.Add("-D");
         info.ArgumentList.Add(args.ImagesDir);
@@ -65,23 +64,5 @@ internal static class TaskProcessLauncher
         }
 
         return process;
-    }
-
-    /// <summary>The dotnet host running us (tests and the CLI both run under it).</summary>
-    private static string DotnetExecutable()
-    {
-        var current = Environment.ProcessPath;
-        if (current is not null && Path.GetFileNameWithoutExtension(current).Equals("dotnet", StringComparison.Ordinal))
-        {
-            return current;
-        }
-
-        var root = Environment.GetEnvironmentVariable("DOTNET_ROOT");
-        if (root is not null && File.Exists(Path.Combine(root, "dotnet")))
-        {
-            return Path.Combine(root, "dotnet");
-        }
-
-        return "dotnet";
     }
 }

@@ -1,4 +1,4 @@
-namespace LazyActors.Host.Bench;
+namespace LazyActors.Host;
 
 /// <summary>How to start this host again in a fresh process: <c>dotnet LazyActors.Host.dll VERB ...</c>.</summary>
 internal static class HostInvocation
