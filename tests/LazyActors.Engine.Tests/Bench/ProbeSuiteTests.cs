@@ -1,30 +1,17 @@
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Uffd;
 using LazyActors.Host.Bench;
+using LazyActors.Engine.Tests.Support;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Bench;
 
 public sealed class ProbeSuiteTests
 {
-    private static string? UffdRefusal()
-    {
-        try
-        {
-            using var uffd = UserFaultFd.Create();
-            return null;
-        }
-        catch (LinuxException ex)
-        {
-            return $"the kernel refuses userfaultfd: {ex.Message}";
-        }
-    }
-
     [SkippableFact]
     public void Probes_with_tiny_sizes_report_every_figure()
     {
-        var refusal = UffdRefusal();
-        Skip.If(refusal is not null, refusal);
+        Skip.If(UffdAvailability.BasicReason is not null, UffdAvailability.BasicReason);
         var settings = new ProbeSettings
         {
             Chunks = [4096, 64 << 10],
@@ -54,8 +41,7 @@ public sealed class ProbeSuiteTests
     [SkippableFact]
     public void Round_trip_serves_every_touched_page_with_the_source_bytes()
     {
-        var refusal = UffdRefusal();
-        Skip.If(refusal is not null, refusal);
+        Skip.If(UffdAvailability.BasicReason is not null, UffdAvailability.BasicReason);
         var latencies = FaultRoundTripProbe.Measure(32, TimeSpan.FromSeconds(20), CpuPlacement.SameCpu);
         Assert.Equal(32, latencies.Length);
         Assert.All(latencies, t => Assert.True(t > 0));

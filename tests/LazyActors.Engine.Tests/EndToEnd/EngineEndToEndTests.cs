@@ -27,11 +27,7 @@ public sealed class EngineEndToEndTests(ITestOutputHelper output)
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         var images = FixtureCatalog.PathOf(fixture);
-        using (var checkpoint = Checkpoint.Open(images))
-        {
-            var remoteOnly = checkpoint.Tasks.Sum(t => (long)TaskMemoryPlan.For(t).RemoteOnlyPages);
-            Skip.If(remoteOnly > 0, $"{fixture} is a `dump --lazy-pages` image set: its {remoteOnly} lazy pages live only on the source's page server");
-        }
+        SimulatorTestSupport.SkipIfLazyDataIsRemote(fixture, images);
 
         using var work = new ScratchDirectory();
         var (report, result) = RunAgainstEngine(images, work.Path, TouchOrder.Rand, threads: 2);
@@ -138,19 +134,10 @@ public sealed class EngineEndToEndTests(ITestOutputHelper output)
         var images = work.Sub("images");
         SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(2, 2L << 20, 0x1234));
 
-        var host = typeof(LazyActors.Host.Program).Assembly.Location;
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var arg in new[] { host, "lazy-pages", "-D", images, "-W", work.Path, "-d", "--pidfile", "lp.pid", "-o", "lp.log", "-v", "4" })
-        {
-            start.ArgumentList.Add(arg);
-        }
-
         var clock = Stopwatch.StartNew();
-        using (var launcher = Process.Start(start)!)
-        {
-            Assert.True(launcher.WaitForExit(30_000), "the launcher did not return after the daemon was listening");
-            Assert.Equal(0, launcher.ExitCode);
-        }
+        var (launcherExit, _, launcherErr) = HostProcess.Run(TimeSpan.FromSeconds(30),
+            "lazy-pages", "-D", images, "-W", work.Path, "-d", "--pidfile", "lp.pid", "-o", "lp.log", "-v", "4");
+        Assert.True(launcherExit == 0, $"the launcher exited with {launcherExit}: {launcherErr}");
 
         output.WriteLine($"listening after {clock.ElapsedMilliseconds} ms");
         var pid = int.Parse(File.ReadAllText(Path.Combine(work.Path, "lp.pid")).Trim(), System.Globalization.CultureInfo.InvariantCulture);
@@ -185,34 +172,14 @@ public sealed class EngineEndToEndTests(ITestOutputHelper output)
     public void Demo_verb_restores_a_small_tree_and_prints_the_summary()
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var arg in new[] { typeof(LazyActors.Host.Program).Assembly.Location, "demo", "--tasks", "2", "--mib", "4", "--timeout", "60" })
-        {
-            start.ArgumentList.Add(arg);
-        }
+        var (exitCode, stdout, stderr) = HostProcess.Run(TimeSpan.FromSeconds(90), "demo", "--tasks", "2", "--mib", "4", "--timeout", "60");
 
-        using var demo = Process.Start(start)!;
-        var stdout = demo.StandardOutput.ReadToEndAsync();
-        var stderr = demo.StandardError.ReadToEndAsync();
-        try
-        {
-            Assert.True(demo.WaitForExit(90_000), "demo did not finish within 90 s");
-            demo.WaitForExit();
-            output.WriteLine(stdout.Result);
-            output.WriteLine(stderr.Result);
-            Assert.Equal(0, demo.ExitCode);
-            Assert.Contains("demo: OK, every byte verified", stdout.Result);
-            Assert.Contains("first touch: p50", stdout.Result);
-            Assert.Contains("mismatches 0", stdout.Result);
-        }
-        finally
-        {
-            if (!demo.HasExited)
-            {
-                demo.Kill(entireProcessTree: true);
-                demo.WaitForExit(5000);
-            }
-        }
+        output.WriteLine(stdout);
+        output.WriteLine(stderr);
+        Assert.Equal(0, exitCode);
+        Assert.Contains("demo: OK, every byte verified", stdout);
+        Assert.Contains("first touch: p50", stdout);
+        Assert.Contains("mismatches 0", stdout);
     }
 
     /// <summary>Session id (field 6 of /proc/PID/stat; the command name may contain spaces, so split after its ')').</summary>
@@ -245,10 +212,7 @@ public sealed class EngineEndToEndTests(ITestOutputHelper output)
         }
 
         var result = run.IsCompleted ? run.Result : new EngineResult(1, "the engine did not stop", engine.Statistics, TimeSpan.Zero);
-        foreach (var t in report.Tasks)
-        {
-            output.WriteLine($"pid {t.Pid} {t.Role}: {t.Pages} pages, touch {t.TouchMs:0.0} ms, p50 {t.P50Us:0.0} us, p99 {t.P99Us:0.0} us, max {t.MaxUs:0} us, verified {t.BytesVerified} B, mismatches {t.Mismatches} {t.Error}");
-        }
+        SimulatorTestSupport.WriteTasks(output, report);
 
         foreach (var t in result.Statistics.Tasks)
         {

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Tests.Support;
@@ -18,7 +17,7 @@ public sealed class RestoreSimCommandTests
         SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(2, 2L << 20, 0x1234));
         using var handler = new MinimalLazyPagesHandler(images, work.Path, TimeSpan.FromSeconds(30));
 
-        var (exitCode, stdout, stderr) = RunHost("restore-sim", "-D", images, "-W", work.Path, "--touch", "rand", "--threads", "2", "--json", "--timeout", "30");
+        var (exitCode, stdout, stderr) = HostProcess.Run(TimeSpan.FromSeconds(90), "restore-sim", "-D", images, "-W", work.Path, "--touch", "rand", "--threads", "2", "--json", "--timeout", "30");
 
         Assert.True(exitCode == 0, $"exit {exitCode}: {stderr}\n{stdout}");
         using var json = JsonDocument.Parse(stdout);
@@ -35,33 +34,5 @@ public sealed class RestoreSimCommandTests
             Assert.Equal(0, task.GetProperty("mismatches").GetInt64());
             Assert.True(task.GetProperty("bytes_verified").GetInt64() > 0);
         }
-    }
-
-    internal static (int ExitCode, string Stdout, string Stderr) RunHost(params string[] args)
-    {
-        var info = new ProcessStartInfo(Environment.ProcessPath!.EndsWith("dotnet", StringComparison.Ordinal) ? Environment.ProcessPath : "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "LazyActors.Host.dll"));
-        foreach (var arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromSeconds(90)))
-        {
-            process.Kill(entireProcessTree: true);
-            process.WaitForExit();
-            throw new TimeoutException($"LazyActors.Host {string.Join(' ', args)} did not finish within 90 s");
-        }
-
-        process.WaitForExit();
-        return (process.ExitCode, stdout.Result, stderr.Result);
     }
 }

@@ -23,11 +23,7 @@ public sealed class RestoreSimulatorEndToEndTests(ITestOutputHelper output)
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         var images = FixtureCatalog.PathOf(fixture);
-        using (var checkpoint = Checkpoint.Open(images))
-        {
-            var remoteOnly = checkpoint.Tasks.Sum(t => (long)TaskMemoryPlan.For(t).RemoteOnlyPages);
-            Skip.If(remoteOnly > 0, $"{fixture} is a `dump --lazy-pages` image set: its {remoteOnly} lazy pages live only on the source's page server");
-        }
+        SimulatorTestSupport.SkipIfLazyDataIsRemote(fixture, images);
 
         using var work = new ScratchDirectory();
         var report = RunAgainstHandler(images, work.Path, TouchOrder.Rand, threads: 2, out var handler);
@@ -106,10 +102,7 @@ public sealed class RestoreSimulatorEndToEndTests(ITestOutputHelper output)
                 Timeout = s_timeout,
                 Progress = output.WriteLine,
             }).Run();
-            foreach (var t in report.Tasks)
-            {
-                output.WriteLine($"pid {t.Pid} {t.Role}: {t.Pages} pages, touch {t.TouchMs:0.0} ms, p50 {t.P50Us:0.0} us, p99 {t.P99Us:0.0} us, max {t.MaxUs:0} us, verified {t.BytesVerified} B, mismatches {t.Mismatches} {t.Error}");
-            }
+            SimulatorTestSupport.WriteTasks(output, report);
 
             output.WriteLine($"handler: copied {handler.PagesCopied}, zero {handler.ZeroPages}, errors: {string.Join("; ", handler.Errors)}");
             return report;

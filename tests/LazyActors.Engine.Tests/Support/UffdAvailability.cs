@@ -7,9 +7,26 @@ namespace LazyActors.Engine.Tests.Support;
 internal static class UffdAvailability
 {
     private static readonly Lazy<string?> s_reason = new(Probe);
+    private static readonly Lazy<string?> s_basicReason = new(ProbeBasic);
 
-    /// <summary>Null when usable, else the kernel's reason (for a clear test skip).</summary>
+    /// <summary>Null when usable for a restore (non-cooperative events included), else the kernel's reason.</summary>
     public static string? Reason => s_reason.Value;
+
+    /// <summary>Null when a plain userfaultfd can be created (all the in-process probes need), else the kernel's reason.</summary>
+    public static string? BasicReason => s_basicReason.Value;
+
+    private static string? ProbeBasic()
+    {
+        try
+        {
+            using var uffd = UserFaultFd.Create();
+            return null;
+        }
+        catch (LinuxException ex)
+        {
+            return $"the kernel refuses userfaultfd: {ex.Message}";
+        }
+    }
 
     private static string? Probe()
     {
