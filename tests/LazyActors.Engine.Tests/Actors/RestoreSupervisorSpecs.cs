@@ -6,6 +6,7 @@ using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Tests.Images;
 using LazyActors.Engine.Uffd;
+using LazyActors.Engine.Tests.Support;
 using Xunit;
 using static LazyActors.Engine.Tests.Actors.ActorSpecSupport;
 
@@ -18,7 +19,7 @@ namespace LazyActors.Engine.Tests.Actors;
 public sealed class RestoreSupervisorSpecs : IDisposable
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
-    private readonly TempDirectory _dir = new();
+    private readonly ScratchDirectory _dir = new();
     private readonly FakeUffdHub _hub = new();
     private readonly SyntheticLayout _layout;
 

@@ -42,7 +42,7 @@ public sealed class EngineEndToEndTests(ITestOutputHelper output)
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory();
-        var images = work.Sub("images");
+        var images = work.CreateSub("images");
         SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(8, 8L << 20, 0xBEEF));
 
         var (report, result) = RunAgainstEngine(images, work.Path, order, threads: 1);
@@ -62,7 +62,7 @@ public sealed class EngineEndToEndTests(ITestOutputHelper output)
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory();
-        var images = work.Sub("images");
+        var images = work.CreateSub("images");
         SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(2, 4L << 20, 0xFA17));
 
         var (report, result) = RunAgainstEngine(images, work.Path, TouchOrder.Rand, threads: 2, pushDelay: TimeSpan.FromSeconds(1));
@@ -94,7 +94,7 @@ public sealed class EngineEndToEndTests(ITestOutputHelper output)
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         Skip.If(scenario == SimScenario.Fork && ForkHelper.UnavailableReason() is not null, ForkHelper.UnavailableReason());
         using var work = new ScratchDirectory();
-        var images = work.Sub("images");
+        var images = work.CreateSub("images");
         SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(2, 4L << 20, 0xE7E7));
 
         var delay = holdBackPusher ? TimeSpan.FromSeconds(2) : TimeSpan.Zero;
@@ -131,7 +131,7 @@ public sealed class EngineEndToEndTests(ITestOutputHelper output)
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory();
-        var images = work.Sub("images");
+        var images = work.CreateSub("images");
         SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(2, 2L << 20, 0x1234));
 
         var clock = Stopwatch.StartNew();

@@ -3,6 +3,7 @@ using LazyActors.Engine.Images;
 using LazyActors.Engine.Tests.Images;
 using LazyActors.Host;
 using LazyActors.Host.Commands;
+using LazyActors.Engine.Tests.Support;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Host;
@@ -45,7 +46,7 @@ public sealed class ImageCommandsTests
     [Fact]
     public void Synth_split_merge_and_inspect_verbs_round_trip()
     {
-        using var temp = new TempDirectory();
+        using var temp = new ScratchDirectory();
         Assert.Equal(0, Program.Main(["synth", "-o", temp.Sub("src"), "--tasks", "3", "--mib", "1", "--seed", "4660"]));
         Assert.Equal(0, Program.Main(["split", "-D", temp.Sub("src"), "--eager-out", temp.Sub("e"), "--lazy-out", temp.Sub("l")]));
         Assert.Equal(0, Program.Main(["merge", "--eager", temp.Sub("e"), "--lazy", temp.Sub("l"), "-o", temp.Sub("m")]));
@@ -58,7 +59,7 @@ public sealed class ImageCommandsTests
     [Fact]
     public void Inspect_of_a_corrupt_directory_fails_with_exit_code_1()
     {
-        using var temp = new TempDirectory();
+        using var temp = new ScratchDirectory();
         File.WriteAllBytes(temp.Sub("inventory.img"), [1, 2, 3]);
         Assert.Equal(1, Program.Main(["inspect", "-D", temp.Path]));
     }

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Images.Proto;
 using Google.Protobuf;
+using LazyActors.Engine.Tests.Support;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Images;
@@ -164,7 +165,7 @@ public sealed class BadInputTests
     [Fact]
     public void Empty_file_is_too_short_for_its_header()
     {
-        using var temp = new TempDirectory();
+        using var temp = new ScratchDirectory();
         string path = temp.Sub("pstree.img");
         File.WriteAllBytes(path, [0x19, 0x43]);
         var ex = Assert.Throws<ImageFormatException>(() => ImageFile.Read(path, ImageMagic.Pstree, 2));
@@ -175,7 +176,7 @@ public sealed class BadInputTests
     [Fact]
     public void Img_version_1_images_have_no_common_magic()
     {
-        using var temp = new TempDirectory();
+        using var temp = new ScratchDirectory();
         string path = temp.Sub("pstree.img");
         var entry = new PstreeEntry { Pid = 7, Ppid = 0, Pgid = 7, Sid = 7 };
         using (var writer = ImageFileWriter.Create(path, ImageMagic.Pstree, imgVersion: 1))
@@ -189,9 +190,9 @@ public sealed class BadInputTests
         Assert.Throws<ImageFormatException>(() => ImageFile.Read(path, ImageMagic.Pstree, 2));
     }
 
-    private static TempDirectory Copy(out string dir, out int pid)
+    private static ScratchDirectory Copy(out string dir, out int pid)
     {
-        var temp = new TempDirectory();
+        var temp = new ScratchDirectory();
         dir = temp.Sub("images");
         Directory.CreateDirectory(dir);
         foreach (string file in Directory.EnumerateFiles(Source))

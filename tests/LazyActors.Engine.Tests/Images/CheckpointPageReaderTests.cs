@@ -1,4 +1,5 @@
 using LazyActors.Engine.Images;
+using LazyActors.Engine.Tests.Support;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Images;
@@ -11,7 +12,7 @@ public sealed class CheckpointPageReaderTests
     [Fact]
     public void Zero_copy_is_only_offered_inside_one_present_entry()
     {
-        using var temp = new TempDirectory();
+        using var temp = new ScratchDirectory();
         var layout = SyntheticCheckpoint.Write(temp.Path, new SyntheticCheckpointOptions(1, 64 * PageSize, 9) { MaxEntryPages = 4, HoleBlockOneIn = 0, LockedPages = 0 });
         using var checkpoint = Checkpoint.Open(temp.Path);
         int pid = layout.Tasks[0].Pid;

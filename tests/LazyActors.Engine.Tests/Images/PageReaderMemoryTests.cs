@@ -1,4 +1,5 @@
 using LazyActors.Engine.Images;
+using LazyActors.Engine.Tests.Support;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Images;
@@ -11,7 +12,7 @@ public sealed class PageReaderMemoryTests
     [Fact]
     public void Reading_a_256_MiB_sparse_pages_file_allocates_almost_nothing()
     {
-        using var temp = new TempDirectory();
+        using var temp = new ScratchDirectory();
         const int pages = 256 * 256;
         var options = new SyntheticCheckpointOptions(1, 2 * PageSize, 0x77) { LazyVmasPerTask = 1, LockedPages = 0, HoleBlockOneIn = 0, ZeroPageOneIn = 0 };
         SyntheticCheckpoint.Write(temp.Path, options);

@@ -1,5 +1,6 @@
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Images.Proto;
+using LazyActors.Engine.Tests.Support;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Images;
@@ -12,7 +13,7 @@ public sealed class ParentChainTests
     [Fact]
     public void Parent_entries_are_read_from_the_parent_image_set()
     {
-        using var temp = new TempDirectory();
+        using var temp = new ScratchDirectory();
         var options = new SyntheticCheckpointOptions(2, 40 * PageSize, 0xABCD) { MaxEntryPages = 8 };
         var layout = SyntheticCheckpoint.Write(temp.Sub("parent-set"), options);
         MakeIncrementalChild(temp.Sub("parent-set"), temp.Sub("child"), linkParent: true);
@@ -43,7 +44,7 @@ public sealed class ParentChainTests
     [Fact]
     public void Parent_entry_without_parent_is_unavailable()
     {
-        using var temp = new TempDirectory();
+        using var temp = new ScratchDirectory();
         var layout = SyntheticCheckpoint.Write(temp.Sub("parent-set"), new SyntheticCheckpointOptions(1, 16 * PageSize, 1) { MaxEntryPages = 4 });
         MakeIncrementalChild(temp.Sub("parent-set"), temp.Sub("child"), linkParent: false);
         using var child = Checkpoint.Open(temp.Sub("child"));

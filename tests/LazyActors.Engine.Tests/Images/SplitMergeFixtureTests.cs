@@ -1,4 +1,5 @@
 using LazyActors.Engine.Images;
+using LazyActors.Engine.Tests.Support;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Images;
@@ -13,7 +14,7 @@ public sealed class SplitMergeFixtureTests
     public void Merge_of_split_is_byte_identical(string label)
     {
         string source = FixtureCatalog.PathOf(label);
-        using var temp = new TempDirectory();
+        using var temp = new ScratchDirectory();
         CheckpointSplitter.Split(source, temp.Sub("eager"), temp.Sub("lazy"));
         CheckpointMerger.Merge(temp.Sub("eager"), temp.Sub("lazy"), temp.Sub("merged"));
         DirectoryAssert.Identical(source, temp.Sub("merged"));
@@ -24,7 +25,7 @@ public sealed class SplitMergeFixtureTests
     public void Eager_set_has_the_lazy_dump_shape_and_lazy_set_serves_the_lazy_pages(string label)
     {
         string source = FixtureCatalog.PathOf(label);
-        using var temp = new TempDirectory();
+        using var temp = new ScratchDirectory();
         CheckpointSplitter.Split(source, temp.Sub("eager"), temp.Sub("lazy"));
         using var original = Checkpoint.Open(source);
         using var eager = Checkpoint.Open(temp.Sub("eager"));

@@ -1,4 +1,5 @@
 using LazyActors.Engine.Images;
+using LazyActors.Engine.Tests.Support;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Images;
@@ -18,7 +19,7 @@ public sealed class SyntheticRoundTripPropertyTests
         for (int seed = 1; seed <= Seeds; seed++)
         {
             var options = RandomOptions(seed);
-            using var temp = new TempDirectory();
+            using var temp = new ScratchDirectory();
             var layout = SyntheticCheckpoint.Write(temp.Path, options);
             using var checkpoint = Checkpoint.Open(temp.Path);
 
@@ -46,7 +47,7 @@ public sealed class SyntheticRoundTripPropertyTests
         for (int seed = 1; seed <= Seeds; seed++)
         {
             var options = RandomOptions(seed);
-            using var temp = new TempDirectory();
+            using var temp = new ScratchDirectory();
             SyntheticCheckpoint.Write(temp.Sub("source"), options);
             CheckpointSplitter.Split(temp.Sub("source"), temp.Sub("eager"), temp.Sub("lazy"));
             foreach (string dir in new[] { temp.Sub("source"), temp.Sub("eager"), temp.Sub("lazy") })
@@ -73,7 +74,7 @@ public sealed class SyntheticRoundTripPropertyTests
         for (int seed = 1; seed <= Seeds; seed++)
         {
             var options = RandomOptions(seed);
-            using var temp = new TempDirectory();
+            using var temp = new ScratchDirectory();
             string source = temp.Sub("source");
             SyntheticCheckpoint.Write(source, options);
             CheckpointSplitter.Split(source, temp.Sub("eager"), temp.Sub("lazy"));
@@ -90,7 +91,7 @@ public sealed class SyntheticRoundTripPropertyTests
     public void Writing_is_deterministic()
     {
         var options = RandomOptions(7);
-        using var temp = new TempDirectory();
+        using var temp = new ScratchDirectory();
         SyntheticCheckpoint.Write(temp.Sub("a"), options);
         SyntheticCheckpoint.Write(temp.Sub("b"), options);
         DirectoryAssert.Identical(temp.Sub("a"), temp.Sub("b"));
@@ -100,7 +101,7 @@ public sealed class SyntheticRoundTripPropertyTests
     public void Adjacent_lazy_vmas_produce_an_entry_spanning_both_that_lazy_ranges_cut()
     {
         var options = new SyntheticCheckpointOptions(1, 64 * PageSize, 0x1234) { HoleBlockOneIn = 0, ZeroPageOneIn = 0 };
-        using var temp = new TempDirectory();
+        using var temp = new ScratchDirectory();
         var layout = SyntheticCheckpoint.Write(temp.Path, options);
         using var checkpoint = Checkpoint.Open(temp.Path);
         var task = checkpoint.Tasks[0];

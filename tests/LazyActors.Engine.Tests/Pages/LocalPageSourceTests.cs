@@ -2,13 +2,14 @@ using System.Runtime.InteropServices;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Pages;
 using LazyActors.Engine.Tests.Images;
+using LazyActors.Engine.Tests.Support;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Pages;
 
 public sealed class LocalPageSourceTests : IDisposable
 {
-    private readonly TempDirectory _dir = new();
+    private readonly ScratchDirectory _dir = new();
     private readonly Checkpoint _checkpoint;
     private readonly PinnedBufferPool _pool = new(8 * 4096, 2);
     private readonly LocalPageSource _source;

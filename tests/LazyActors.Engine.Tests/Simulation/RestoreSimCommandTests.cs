@@ -13,7 +13,7 @@ public sealed class RestoreSimCommandTests
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory();
-        var images = work.Sub("images");
+        var images = work.CreateSub("images");
         SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(2, 2L << 20, 0x1234));
         using var handler = new MinimalLazyPagesHandler(images, work.Path, TimeSpan.FromSeconds(30));
 

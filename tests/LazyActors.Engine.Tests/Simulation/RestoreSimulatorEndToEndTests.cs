@@ -38,7 +38,7 @@ public sealed class RestoreSimulatorEndToEndTests(ITestOutputHelper output)
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory();
-        var images = work.Sub("images");
+        var images = work.CreateSub("images");
         SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(4, 64L << 20, 0xC0DE));
 
         var report = RunAgainstHandler(images, work.Path, order, threads: 2, out var handler);
@@ -60,7 +60,7 @@ public sealed class RestoreSimulatorEndToEndTests(ITestOutputHelper output)
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         Skip.If(scenario == SimScenario.Fork && ForkHelper.UnavailableReason() is not null, ForkHelper.UnavailableReason());
         using var work = new ScratchDirectory();
-        var images = work.Sub("images");
+        var images = work.CreateSub("images");
         SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(2, 4L << 20, 0xE7E7));
 
         var report = RunAgainstHandler(images, work.Path, TouchOrder.Seq, threads: 1, out var handler, scenario);

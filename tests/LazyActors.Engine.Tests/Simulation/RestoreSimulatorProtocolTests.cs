@@ -16,7 +16,7 @@ public sealed class RestoreSimulatorProtocolTests(ITestOutputHelper output)
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory();
-        var images = work.Sub("images");
+        var images = work.CreateSub("images");
         SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(3, 1L << 20, 0x5EED));
         int zombie;
         using (var checkpoint = Checkpoint.Open(images))
@@ -61,7 +61,7 @@ public sealed class RestoreSimulatorProtocolTests(ITestOutputHelper output)
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory();
-        var images = work.Sub("images");
+        var images = work.CreateSub("images");
         SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(2, 1L << 20, 0x0BAD));
 
         SimReport report;
@@ -88,7 +88,7 @@ public sealed class RestoreSimulatorProtocolTests(ITestOutputHelper output)
     public void Connecting_with_no_daemon_fails_fast_with_a_clear_message()
     {
         using var work = new ScratchDirectory();
-        var images = work.Sub("images");
+        var images = work.CreateSub("images");
         SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(1, 256L << 10, 7));
 
         var report = Run(images, work.Path, TimeSpan.FromSeconds(5));

@@ -1,6 +1,8 @@
 namespace LazyActors.Engine.Tests.Support;
 
-/// <summary>A short-named scratch directory (UNIX socket paths must stay under 108 bytes), removed on dispose.</summary>
+/// <summary>
+/// A scratch directory under /tmp with a short name (UNIX socket paths must stay under 108 bytes), removed on dispose.
+/// </summary>
 internal sealed class ScratchDirectory : IDisposable
 {
     public ScratchDirectory(string prefix = "la")
@@ -11,9 +13,13 @@ internal sealed class ScratchDirectory : IDisposable
 
     public string Path { get; }
 
-    public string Sub(string name)
+    /// <summary>The path of <paramref name="name"/> inside, not created (for outputs that must not exist yet).</summary>
+    public string Sub(string name) => System.IO.Path.Combine(Path, name);
+
+    /// <summary>Creates <paramref name="name"/> inside and returns its path.</summary>
+    public string CreateSub(string name)
     {
-        var sub = System.IO.Path.Combine(Path, name);
+        var sub = Sub(name);
         Directory.CreateDirectory(sub);
         return sub;
     }
