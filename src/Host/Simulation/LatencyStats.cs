@@ -1,8 +1,13 @@
 using System.Diagnostics;
+using LazyActors.Host.Bench;
 
 namespace LazyActors.Host.Simulation;
 
-/// <summary>Percentiles of first-touch latencies measured with <see cref="Stopwatch.GetTimestamp"/>.</summary>
+/// <summary>
+/// Percentiles of first-touch latencies measured with <see cref="Stopwatch.GetTimestamp"/>, with the same nearest-rank
+/// definition the bench's probes use (<see cref="BenchStatistics.Percentile"/>), so scenario figures and the raw
+/// round trip they are compared with are computed alike.
+/// </summary>
 internal static class LatencyStats
 {
     public static (double P50Us, double P99Us, double MaxUs) Summarize(Span<long> ticks)
@@ -13,8 +18,7 @@ internal static class LatencyStats
         }
 
         ticks.Sort();
-        double ToUs(long t) => t * 1_000_000.0 / Stopwatch.Frequency;
-        var p99Index = Math.Min(ticks.Length - 1, (int)((long)ticks.Length * 99 / 100));
-        return (ToUs(ticks[ticks.Length / 2]), ToUs(ticks[p99Index]), ToUs(ticks[^1]));
+        static double ToUs(long t) => t * 1_000_000.0 / Stopwatch.Frequency;
+        return (ToUs(BenchStatistics.Percentile(ticks, 50)), ToUs(BenchStatistics.Percentile(ticks, 99)), ToUs(ticks[^1]));
     }
 }
