@@ -192,7 +192,7 @@ public static class SimulatedTask
         }
 
         var touchMs = touchWatch.Elapsed.TotalMilliseconds;
-        var maxIndex = latencies.Length == 0 ? -1 : Array.IndexOf(latencies, latencies.Max());
+        var maxIndex = args.Touch == TouchOrder.None || latencies.Length == 0 ? -1 : Array.IndexOf(latencies, latencies.Max());
         var (p50, p99, max) = LatencyStats.Summarize(args.Touch == TouchOrder.None ? Span<long>.Empty : latencies);
         if (args.Scenario == SimScenario.Exit)
         {
