@@ -70,13 +70,15 @@ public sealed class LazyPagesEngine : IDisposable
         var clock = Stopwatch.StartNew();
         var listener = Interlocked.Exchange(ref _listener, null)
             ?? throw new ObjectDisposedException(nameof(LazyPagesEngine));
-        var config = (akkaConfig ?? Config.Empty).WithFallback(EngineSettings.ReferenceConfig);
+        var config = EngineSettings.ResolveDispatcherThreads((akkaConfig ?? Config.Empty).WithFallback(EngineSettings.ReferenceConfig));
+        Actors.Internal.EngineThreadPriority.Configure(_settings.EngineThreadsNice ?? int.MinValue);
         var system = ActorSystem.Create("lazy-actors", config);
         Checkpoint? checkpoint = null;
         PinnedBufferPool? faultPool = null;
         PinnedBufferPool? bulkPool = null;
         IPageSource? source = null;
         IUffdHub? hub = null;
+        NoGcRegion? noGcRegion = null;
         try
         {
             try
@@ -99,8 +101,9 @@ public sealed class LazyPagesEngine : IDisposable
             var supervisorRef = new TaskCompletionSource<IActorRef>(TaskCreationOptions.RunContinuationsAsynchronously);
             Action<Exception> onReaderFailure = ex => _ = supervisorRef.Task.ContinueWith(
                 t => t.Result.Tell(new RestoreSupervisor.Fatal($"uffd epoll reader failed: {ex.Message}")), TaskScheduler.Default);
-            hub = hubFactory is null ? new EpollUffdHub(onReaderFailure) : hubFactory(onReaderFailure);
+            hub = hubFactory is null ? new EpollUffdHub(onReaderFailure, _settings.UffdScheduling) : hubFactory(onReaderFailure);
 
+            noGcRegion = NoGcRegion.TryStart(_settings.NoGcBudgetBytes);
             var restore = new RestoreSupervisor.Restore(_settings, checkpoint, source, hub, listener, Statistics, completion);
             var supervisor = system.ActorOf(RestoreSupervisor.Props(restore), "restore");
             supervisorRef.SetResult(supervisor);
@@ -124,6 +127,7 @@ public sealed class LazyPagesEngine : IDisposable
             faultPool?.Dispose();
             bulkPool?.Dispose();
             checkpoint?.Dispose();
+            noGcRegion?.Dispose();
             listener.Dispose();
         }
     }

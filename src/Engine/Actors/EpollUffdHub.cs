@@ -12,10 +12,12 @@ namespace LazyActors.Engine.Actors;
 public sealed class EpollUffdHub : IUffdHub, IDisposable
 {
     private readonly EpollReader _reader;
+    private readonly bool _copyCeiling;
 
     /// <summary>Starts the reader thread; <paramref name="onReaderFailure"/> is called if the loop itself dies.</summary>
-    public EpollUffdHub(Action<Exception> onReaderFailure)
+    public EpollUffdHub(Action<Exception> onReaderFailure, UffdScheduling? scheduling = null)
     {
+        _copyCeiling = scheduling?.CopyCeiling ?? false;
         _reader = new EpollReader(
             static (token, messages) =>
             {
@@ -42,11 +44,12 @@ public sealed class EpollUffdHub : IUffdHub, IDisposable
                 {
                     onReaderFailure(error);
                 }
-            });
+            },
+            scheduling: scheduling);
     }
 
     /// <inheritdoc />
-    public IUffd Open(SafeFdHandle descriptor) => new UserFaultFdAdapter(descriptor);
+    public IUffd Open(SafeFdHandle descriptor) => new UserFaultFdAdapter(descriptor, _copyCeiling);
 
     /// <inheritdoc />
     public void Watch(IUffd uffd, IActorRef owner)

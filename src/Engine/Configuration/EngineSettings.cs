@@ -1,5 +1,7 @@
 using Akka.Configuration;
 
+using LazyActors.Engine.Uffd;
+
 namespace LazyActors.Engine.Configuration;
 
 /// <summary>
@@ -74,6 +76,27 @@ public sealed record EngineSettings
     /// <summary>EAGAIN attempts without progress before the task is failed.</summary>
     public int EagainRetryLimit { get; init; } = 400;
 
+    /// <summary>Nice value of the engine's dispatcher threads (best effort); null = leave them at the process's.</summary>
+    public int? EngineThreadsNice { get; init; } = -10;
+
+    /// <summary>Ask for SCHED_FIFO (priority 1) for the epoll reader thread, falling back to <see cref="ReaderNice"/>.</summary>
+    public bool ReaderRealtime { get; init; } = true;
+
+    /// <summary>Nice value of the epoll reader thread when real-time is off or refused.</summary>
+    public int ReaderNice { get; init; } = -10;
+
+    /// <summary>Run each UFFDIO_COPY at the uffd gate's ceiling priority (SCHED_FIFO 1), see <see cref="UffdScheduling.CopyCeiling"/>.</summary>
+    public bool CopyPriorityCeiling { get; init; } = true;
+
+    /// <summary>
+    /// Bytes the engine may allocate during a restore with the garbage collector held off (a GC stops every engine
+    /// thread, and on a busy machine waiting for them all to stop takes milliseconds); null = collect as usual.
+    /// </summary>
+    public long? NoGcBudgetBytes { get; init; } = 128L << 20;
+
+    /// <summary>The fault path's scheduling as the uffd layer takes it.</summary>
+    public UffdScheduling UffdScheduling => new(ReaderRealtime, ReaderNice, CopyPriorityCeiling);
+
     /// <summary>Absolute path of the rendezvous socket.</summary>
     public string SocketPath => Path.Combine(Path.GetFullPath(WorkDirectory), Uffd.LazyPagesHandshake.SocketName);
 
@@ -122,6 +145,11 @@ public sealed record EngineSettings
             EagainImmediateRetries = section.GetInt("eagain-immediate-retries"),
             EagainMaxBackoff = section.GetTimeSpan("eagain-max-backoff"),
             EagainRetryLimit = section.GetInt("eagain-retry-limit"),
+            EngineThreadsNice = section.GetString("scheduling.engine-threads-nice", "off") is "off" or "inherit" ? null : section.GetInt("scheduling.engine-threads-nice"),
+            ReaderRealtime = section.GetBoolean("scheduling.reader-realtime", true),
+            ReaderNice = section.GetInt("scheduling.reader-nice", -10),
+            CopyPriorityCeiling = section.GetBoolean("scheduling.copy-priority-ceiling", true),
+            NoGcBudgetBytes = section.GetString("no-gc-budget", "off") is "off" or "0" ? null : section.GetByteSize("no-gc-budget"),
         };
         settings.Validate();
         return settings;
@@ -144,6 +172,14 @@ public sealed record EngineSettings
             }
         }
 
+        foreach (var (name, nice) in new (string, int?)[] { ("engine-threads-nice", EngineThreadsNice), ("reader-nice", ReaderNice) })
+        {
+            if (nice is < -20 or > 19)
+            {
+                throw new ConfigurationException($"lazy-actors.engine.scheduling.{name} must be a nice value from -20 to 19, got {nice}");
+            }
+        }
+
         if (ChunksInFlightPerTask < 1 || MaxConcurrentReads < 1 || FaultBuffers < 1 || BulkBuffers < 1 || EagainRetryLimit < 1
             || ChunkInitialBytes > ChunkMaxBytes || MaxBackgroundInFlightBytes < ChunkMaxBytes)
         {
@@ -163,6 +199,23 @@ public sealed record EngineSettings
         using var stream = assembly.GetManifestResourceStream("LazyActors.Engine.Configuration.Reference.conf")
             ?? throw new InvalidOperationException("embedded resource LazyActors.Engine.Configuration.Reference.conf is missing");
         using var reader = new StreamReader(stream);
-        return ConfigurationFactory.ParseString(reader.ReadToEnd());
+        return ResolveDispatcherThreads(ConfigurationFactory.ParseString(reader.ReadToEnd()));
+    }
+
+    private const string ThreadCountPath = "lazy-actors.engine.dispatcher.dedicated-thread-pool.thread-count";
+
+    /// <summary>Threads of the engine dispatcher when its thread-count is 0: one per CPU, at least 2, at most 8.</summary>
+    public static int DefaultDispatcherThreads => Math.Clamp(Environment.ProcessorCount, 2, 8);
+
+    /// <summary>
+    /// Replaces a dispatcher thread-count of 0 ("one per CPU") in <paramref name="config"/> by
+    /// <see cref="DefaultDispatcherThreads"/>, so that Akka, which takes the number literally, gets a usable pool.
+    /// </summary>
+    public static Config ResolveDispatcherThreads(Config config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return config.HasPath(ThreadCountPath) && config.GetInt(ThreadCountPath) == 0
+            ? ConfigurationFactory.ParseString($"{ThreadCountPath} = {DefaultDispatcherThreads}").WithFallback(config)
+            : config;
     }
 }

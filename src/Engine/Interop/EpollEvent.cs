@@ -26,4 +26,7 @@ internal enum EpollFlags : uint
     EPOLLERR = 0x008,
     EPOLLHUP = 0x010,
     EPOLLRDHUP = 0x2000,
+
+    /// <summary>Report once, then disarm until EPOLL_CTL_MOD re-arms.</summary>
+    EPOLLONESHOT = 1u << 30,
 }

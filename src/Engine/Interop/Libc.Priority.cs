@@ -14,4 +14,17 @@ internal static partial class Libc
     /// <summary>gettid(2): the calling thread's kernel id.</summary>
     [LibraryImport(Libraries.Libc, EntryPoint = "gettid")]
     internal static partial int GetTid();
+
+    /// <summary>SCHED_OTHER: the normal time-sharing policy (the nice value is kept across changes).</summary>
+    internal const int SCHED_OTHER = 0;
+
+    /// <summary>SCHED_FIFO: real-time, runs until it blocks or a higher real-time priority wakes.</summary>
+    internal const int SCHED_FIFO = 1;
+
+    /// <summary>
+    /// sched_setscheduler(2) for one thread (<paramref name="tid"/>); <paramref name="param"/> points to a
+    /// <c>struct sched_param</c>, which is a single int (the priority, 1–99 for SCHED_FIFO).
+    /// </summary>
+    [LibraryImport(Libraries.Libc, EntryPoint = "sched_setscheduler", SetLastError = true)]
+    internal static unsafe partial int SchedSetScheduler(int tid, int policy, int* param);
 }

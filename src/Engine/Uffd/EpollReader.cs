@@ -15,9 +15,6 @@ public sealed class EpollReader : IDisposable
     /// <summary>Messages read per read(2) call.</summary>
     public const int BatchSize = 16;
 
-    /// <summary>Nice value of the reader thread (lower = more CPU share and quicker wake-up under load).</summary>
-    public const int ReaderNiceValue = -10;
-
     private const int MaxEvents = 32;
     private const ulong WakeUpId = 0;
     private static readonly TimeSpan s_joinTimeout = TimeSpan.FromSeconds(2);
@@ -25,6 +22,7 @@ public sealed class EpollReader : IDisposable
 
     private readonly Action<object, ReadOnlySpan<UffdMsg>> _onMessages;
     private readonly Action<object, Exception> _onError;
+    private readonly UffdScheduling _scheduling;
     private readonly SafeFdHandle _epoll;
     private readonly SafeFdHandle _wakeUp;
     private readonly Thread _thread;
@@ -39,15 +37,18 @@ public sealed class EpollReader : IDisposable
     /// <param name="onMessages">Called on the reader thread with each non-empty batch (valid only during the call).</param>
     /// <param name="onError">Called on the reader thread when an fd fails or hangs up (it is then removed).</param>
     /// <param name="name">Thread name.</param>
+    /// <param name="scheduling">How the thread asks to be scheduled (default: leave it as created); only the reader fields apply.</param>
     public EpollReader(
         Action<object, ReadOnlySpan<UffdMsg>> onMessages,
         Action<object, Exception> onError,
-        string name = "uffd-epoll")
+        string name = "uffd-epoll",
+        UffdScheduling? scheduling = null)
     {
         ArgumentNullException.ThrowIfNull(onMessages);
         ArgumentNullException.ThrowIfNull(onError);
         _onMessages = onMessages;
         _onError = onError;
+        _scheduling = scheduling ?? UffdScheduling.Inherit;
 
         SafeFdHandle? epoll = null;
         SafeFdHandle? wakeUp = null;
@@ -105,10 +106,11 @@ public sealed class EpollReader : IDisposable
 
     /// <summary>
     /// Like <see cref="Add(SafeFdHandle, object)"/>, and every read(2) of <paramref name="fd"/> plus its callback runs
-    /// inside <paramref name="readGate"/> (<see cref="UffdEventBarrier.EnterRead"/>, which copiers let in first): the owner
-    /// runs its UFFDIO_COPY calls inside the same barrier (<see cref="UffdEventBarrier.EnterCopy"/>) so that
-    /// a copy never runs between the read of a non-cooperative event (which lets the kernel go on with the
-    /// madvise/mremap/munmap/fork) and the moment the callback has recorded that event.
+    /// inside the gate of <paramref name="readGate"/>, where the owner also runs its UFFDIO_COPY calls
+    /// (<see cref="UffdEventBarrier.EnterCopy"/>), so that a copy never starts between the read of a non-cooperative
+    /// event (which lets the kernel go on with the madvise/mremap/munmap/fork) and the moment the callback has recorded
+    /// it. The reader thread never waits for that gate: when a copier holds it, the copier performs the read as it
+    /// leaves (<see cref="UffdEventBarrier.RequestRead"/>). Such an fd is watched one-shot and re-armed after each read.
     /// </summary>
     public void Add(SafeFdHandle fd, object token, UffdEventBarrier? readGate)
     {
@@ -127,9 +129,10 @@ public sealed class EpollReader : IDisposable
             try
             {
                 var id = _nextId++;
-                EpollAdd(_epoll, fd, id, $"{fd} for {token}");
+                EpollAdd(_epoll, fd, id, $"{fd} for {token}", oneShot: readGate is not null);
                 _byId.Add(id, new Registration(fd, token, readGate));
                 _idByHandle.Add(fd, id);
+                readGate?.AttachReader(() => ServeGated(id));
             }
             catch
             {
@@ -192,17 +195,77 @@ public sealed class EpollReader : IDisposable
         }
     }
 
-    private static unsafe void EpollAdd(SafeFdHandle epoll, SafeFdHandle fd, ulong id, string what)
+    private static unsafe void EpollAdd(SafeFdHandle epoll, SafeFdHandle fd, ulong id, string what, bool oneShot = false)
     {
-        var ev = new EpollEvent { Events = EpollFlags.EPOLLIN, Data = id };
+        var ev = new EpollEvent { Events = EpollFlags.EPOLLIN | (oneShot ? EpollFlags.EPOLLONESHOT : 0), Data = id };
         if (Libc.EpollCtl(epoll, Libc.EPOLL_CTL_ADD, fd, &ev) < 0)
         {
             LinuxException.ThrowLast($"epoll_ctl(ADD {what})");
         }
     }
 
+    /// <summary>Re-arms a one-shot registration after its read (under the registry lock, so never for a removed fd).</summary>
+    private unsafe void Rearm(ulong id)
+    {
+        lock (_lock)
+        {
+            if (!_byId.TryGetValue(id, out var registration) || _epoll.IsClosed)
+            {
+                return;
+            }
+
+            var ev = new EpollEvent { Events = EpollFlags.EPOLLIN | EpollFlags.EPOLLONESHOT, Data = id };
+            if (Libc.EpollCtl(_epoll, Libc.EPOLL_CTL_MOD, registration.Handle, &ev) < 0)
+            {
+                LinuxException.ThrowLast($"epoll_ctl(MOD {registration.Handle} for {registration.Token})");
+            }
+        }
+    }
+
+    /// <summary>
+    /// The read action of a gated registration: runs inside its gate, on the reader thread or on a copier leaving the
+    /// gate. Reads one batch, reports it, re-arms; a failure is reported for the token and the fd removed.
+    /// </summary>
+    private unsafe void ServeGated(ulong id)
+    {
+        Registration registration;
+        lock (_lock)
+        {
+            if (_stopping || !_byId.TryGetValue(id, out registration))
+            {
+                return;
+            }
+        }
+
+        var added = false;
+        try
+        {
+            registration.Handle.DangerousAddRef(ref added);
+            Span<byte> bytes = stackalloc byte[UffdMsg.Size * BatchSize];
+            ReadAndReport(registration, MemoryMarshal.Cast<byte, UffdMsg>(bytes));
+            Rearm(id);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Removed and closed while the request was pending: nothing left to read.
+        }
+        catch (Exception ex)
+        {
+            RemoveById(id);
+            ReportError(registration.Token, ex);
+        }
+        finally
+        {
+            if (added)
+            {
+                registration.Handle.DangerousRelease();
+            }
+        }
+    }
+
     private unsafe void Unregister(Registration registration)
     {
+        registration.ReadGate?.DetachReader();
         // The fd is still open (we hold a reference), so DEL cannot hit a reused number. Failure here only means the
         // kernel already dropped it; nothing to do about it.
         if (!_epoll.IsClosed)
@@ -227,8 +290,11 @@ public sealed class EpollReader : IDisposable
 
     private unsafe void Loop()
     {
-        // Faults are read on this thread: let it preempt busy copiers promptly (best effort; needs CAP_SYS_NICE).
-        _ = Libc.SetPriority(Libc.PRIO_PROCESS, (uint)Libc.GetTid(), ReaderNiceValue);
+        // Faults are read on this thread: let it run ahead of busy copiers and tasks (best effort; needs CAP_SYS_NICE).
+        if (!(_scheduling.ReaderRealtime && ThreadScheduling.TrySetRealtime(1)) && _scheduling.ReaderNice != int.MinValue)
+        {
+            _ = ThreadScheduling.TrySetNice(_scheduling.ReaderNice);
+        }
 
         Span<EpollEvent> events = stackalloc EpollEvent[MaxEvents];
         Span<byte> batchBytes = stackalloc byte[UffdMsg.Size * BatchSize];
@@ -294,15 +360,9 @@ public sealed class EpollReader : IDisposable
             {
                 if (registration.ReadGate is { } gate)
                 {
-                    gate.EnterRead();
-                    try
-                    {
-                        count = ReadAndReport(registration, batch);
-                    }
-                    finally
-                    {
-                        gate.ExitRead();
-                    }
+                    // Read now if the gate is free, else the copier holding it reads as it leaves and re-arms.
+                                        var now = gate.RequestRead();
+                                        return;
                 }
                 else
                 {

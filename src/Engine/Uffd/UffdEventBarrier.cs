@@ -6,51 +6,75 @@ namespace LazyActors.Engine.Uffd;
 /// read; after that the madvise/mremap/munmap/fork goes on, so a copy landing before the owner updated its ranges could
 /// re-populate zapped memory, write to the old place of moved memory, or be missed by a fork child.
 /// </summary>
-/// <remarks>The epoll reader reads under <see cref="Gate"/> and calls <see cref="EventsRead"/>; the owner copies under
-/// <see cref="Gate"/> only when <see cref="HasUnhandledEvents"/> is false, and calls <see cref="EventsHandled"/> after
-/// applying them. Thread-safe.</remarks>
+/// <remarks>
+/// <para>Reads and copies of the uffd exclude each other through one gate. Since Linux 6.8 a copy already running when
+/// an event is raised finishes before the event can be queued, so the only danger is a copy <em>starting</em> between a
+/// read and its application: copies check <see cref="HasUnhandledEvents"/> inside the gate, reads count events inside it.</para>
+/// <para>The epoll reader never waits for the gate: a copier preempted in the middle of a 512 KiB copy would otherwise
+/// stall the faults of every task behind it. <see cref="RequestRead"/> records that the uffd is readable and reads at once
+/// if the gate is free; if a copier holds it, that copier performs the read itself as it leaves (or, entering, before
+/// its own copy), so a fault waits at most for the copy in progress on its own uffd. Thread-safe.</para>
+/// </remarks>
 public sealed class UffdEventBarrier
 {
+    private readonly Lock _gate = new();
     private int _unhandled;
-    private int _readersWaiting;
-
-    /// <summary>The lock shared by the reader and the copier.</summary>
-    public Lock Gate { get; } = new();
+    private int _readWanted;
+    private Action? _read;
 
     /// <summary>True while events were read that the owner has not applied yet.</summary>
     public bool HasUnhandledEvents => Volatile.Read(ref _unhandled) > 0;
 
-    /// <summary>Counts the non-cooperative events in a batch just read (call under <see cref="Gate"/>).</summary>
+    /// <summary>True while a read was requested and nobody has performed it yet.</summary>
+    public bool IsReadPending => Volatile.Read(ref _readWanted) != 0;
+
     /// <summary>
-    /// The epoll reader takes the gate through here. It announces itself first so that copiers, which would otherwise
-    /// re-take the (unfair) lock slice after slice and starve the reader for tens of milliseconds, step aside.
+    /// Sets the action that reads the uffd once (non-blocking), reports the messages and re-arms the readiness
+    /// notification. It always runs inside the gate, on whichever thread serves the request.
     /// </summary>
-    public void EnterRead()
+    public void AttachReader(Action read) => Volatile.Write(ref _read, read);
+
+    /// <summary>Forgets the read action (the uffd is no longer watched); pending requests are dropped.</summary>
+    public void DetachReader()
     {
-        Interlocked.Increment(ref _readersWaiting);
-        Gate.Enter();
-        Interlocked.Decrement(ref _readersWaiting);
+        Volatile.Write(ref _read, null);
+        Volatile.Write(ref _readWanted, 0);
     }
 
-    public void ExitRead() => Gate.Exit();
+    /// <summary>
+    /// Asks for a read of the uffd without ever blocking: performed now on the calling thread when the gate is free
+    /// (returns true), otherwise by the current holder of the gate when it leaves (returns false).
+    /// </summary>
+    public bool RequestRead()
+    {
+        Volatile.Write(ref _readWanted, 1);
+        return ServeRequestedRead();
+    }
 
     /// <summary>
-    /// Copiers take the gate through here: they let a waiting reader in first (a bounded spin; the reader only does one
-    /// non-blocking read under the gate), so fault messages are read promptly even during back-to-back copies.
+    /// Takes the gate for one copy. A read requested meanwhile is performed first, so that an event it brings makes
+    /// <see cref="HasUnhandledEvents"/> refuse this copy. Dispose the scope right after the copy.
     /// </summary>
-    public Lock.Scope EnterCopy()
+    public CopyScope EnterCopy()
     {
-        var spin = new SpinWait();
-        for (var i = 0; i < MaxReaderWaitSpins && Volatile.Read(ref _readersWaiting) > 0; i++)
+        _gate.Enter();
+        try
         {
-            spin.SpinOnce(sleep1Threshold: -1);
+            if (Interlocked.Exchange(ref _readWanted, 0) != 0)
+            {
+                Volatile.Read(ref _read)?.Invoke();
+            }
+        }
+        catch
+        {
+            _gate.Exit();
+            throw;
         }
 
-        return Gate.EnterScope();
+        return new CopyScope(this);
     }
 
-    private const int MaxReaderWaitSpins = 4096;
-
+    /// <summary>Counts the non-cooperative events in a batch just read (called by the read action, inside the gate).</summary>
     public void EventsRead(int count)
     {
         if (count > 0)
@@ -66,5 +90,51 @@ public sealed class UffdEventBarrier
         {
             Interlocked.Add(ref _unhandled, -count);
         }
+    }
+
+    private void ExitCopy()
+    {
+        _gate.Exit();
+        ServeRequestedRead();
+    }
+
+    // Whoever leaves the gate, or asks for a read, serves a pending request if it can take the gate; if the gate is
+    // taken, its holder will see the request when it leaves. The request is published before the attempt and checked
+    // after every exit, so none is lost.
+    private bool ServeRequestedRead()
+    {
+        var served = false;
+        while (Volatile.Read(ref _readWanted) != 0)
+        {
+            if (!_gate.TryEnter())
+            {
+                return served;
+            }
+
+            try
+            {
+                if (Interlocked.Exchange(ref _readWanted, 0) != 0)
+                {
+                    Volatile.Read(ref _read)?.Invoke();
+                    served = true;
+                }
+            }
+            finally
+            {
+                _gate.Exit();
+            }
+        }
+
+        return served;
+    }
+
+    /// <summary>The gate held for one copy; disposing leaves it and serves a read requested meanwhile.</summary>
+    public readonly struct CopyScope : IDisposable
+    {
+        private readonly UffdEventBarrier? _barrier;
+
+        internal CopyScope(UffdEventBarrier barrier) => _barrier = barrier;
+
+        public void Dispose() => _barrier?.ExitCopy();
     }
 }

@@ -10,11 +10,15 @@ namespace LazyActors.Engine.Uffd;
 public sealed class UserFaultFdAdapter : IUffd
 {
     private readonly UserFaultFd _uffd;
+    private readonly bool _copyCeiling;
 
     /// <summary>Takes ownership of <paramref name="handle"/>.</summary>
-    public UserFaultFdAdapter(SafeFdHandle handle)
+    /// <param name="handle">The uffd.</param>
+    /// <param name="copyCeiling">Run each copy at the gate's ceiling priority (see <see cref="UffdScheduling.CopyCeiling"/>).</param>
+    public UserFaultFdAdapter(SafeFdHandle handle, bool copyCeiling = false)
     {
         _uffd = UserFaultFd.FromHandle(handle);
+        _copyCeiling = copyCeiling;
     }
 
     /// <summary>Orders copies against the reading of non-cooperative events.</summary>
@@ -26,18 +30,40 @@ public sealed class UserFaultFdAdapter : IUffd
     /// <inheritdoc />
     public UffdOpResult Copy(ulong destination, nint source, ulong length)
     {
-        using (Barrier.EnterCopy())
+        var boosted = _copyCeiling && ThreadScheduling.TrySetRealtime(1);
+        try
         {
-            return Barrier.HasUnhandledEvents ? new UffdOpResult(0, Errno.EAGAIN) : _uffd.Copy(destination, source, length);
+            using (Barrier.EnterCopy())
+            {
+                return Barrier.HasUnhandledEvents ? new UffdOpResult(0, Errno.EAGAIN) : _uffd.Copy(destination, source, length);
+            }
+        }
+        finally
+        {
+            if (boosted)
+            {
+                ThreadScheduling.TrySetNormal();
+            }
         }
     }
 
     /// <inheritdoc />
     public UffdOpResult ZeroPage(ulong start, ulong length)
     {
-        using (Barrier.EnterCopy())
+        var boosted = _copyCeiling && ThreadScheduling.TrySetRealtime(1);
+        try
         {
-            return Barrier.HasUnhandledEvents ? new UffdOpResult(0, Errno.EAGAIN) : _uffd.ZeroPage(start, length);
+            using (Barrier.EnterCopy())
+            {
+                return Barrier.HasUnhandledEvents ? new UffdOpResult(0, Errno.EAGAIN) : _uffd.ZeroPage(start, length);
+            }
+        }
+        finally
+        {
+            if (boosted)
+            {
+                ThreadScheduling.TrySetNormal();
+            }
         }
     }
 

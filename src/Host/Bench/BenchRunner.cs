@@ -26,6 +26,8 @@ public sealed class BenchRunner(BenchOptions options)
         var daemons = options.EffectiveDaemons
             .Select(template => template is null ? DaemonUnderTest.OwnEngine() : new DaemonUnderTest(template, isOwnEngine: false))
             .ToList();
+        using var runDelay = RunDelayAccounting.Enable();
+        options.Progress?.Invoke($"run-delay accounting: {runDelay.Status}");
         var probes = ProbeSuite.Run(options.Probes, options.Progress);
         var root = Path.Combine(options.TempRoot ?? Path.GetTempPath(), $"lazyactors-bench-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
         var summaries = new List<ScenarioSummary>();

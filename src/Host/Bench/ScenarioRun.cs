@@ -34,6 +34,13 @@ public sealed record ScenarioRun
     [JsonPropertyName("touch_max_us")]
     public double TouchMaxUs { get; init; } = double.NaN;
 
+    /// <summary>
+    /// Largest first touch of any task once the toucher's own wait for a CPU inside it is taken out (what the daemon
+    /// added, bounded from above), µs; NaN when the kernel does not account run delay.
+    /// </summary>
+    [JsonPropertyName("touch_max_excl_cpu_wait_us")]
+    public double TouchMaxExclCpuWaitUs { get; init; } = double.NaN;
+
     /// <summary>Bytes of all first-touched pages divided by the slowest task's touch time, MiB/s.</summary>
     [JsonPropertyName("throughput_mib_s")]
     public double ThroughputMiBps { get; init; } = double.NaN;
@@ -95,6 +102,7 @@ public sealed record ScenarioRun
             TouchP50Us = tasks.Count == 0 ? double.NaN : tasks.Max(t => t.P50Us),
             TouchP99Us = tasks.Count == 0 ? double.NaN : tasks.Max(t => t.P99Us),
             TouchMaxUs = tasks.Count == 0 ? double.NaN : tasks.Max(t => t.MaxUs),
+            TouchMaxExclCpuWaitUs = tasks.Count == 0 || tasks.Any(t => t.MaxExclCpuWaitUs is null) ? double.NaN : tasks.Max(t => t.MaxExclCpuWaitUs!.Value),
             ThroughputMiBps = slowestTouchMs > 0 ? touchedBytes / (double)(1 << 20) / (slowestTouchMs / 1000) : double.NaN,
             DaemonPeakRssMiB = exit?.PeakAnonRssMiB ?? double.NaN,
             DaemonMaxRssMiB = exit?.PeakRssMiB ?? double.NaN,

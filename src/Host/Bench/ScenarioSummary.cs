@@ -38,6 +38,9 @@ public sealed record ScenarioSummary
     [JsonPropertyName("touch_max_us")]
     public MetricSummary TouchMaxUs { get; init; } = MetricSummary.Empty;
 
+    [JsonPropertyName("touch_max_excl_cpu_wait_us")]
+    public MetricSummary TouchMaxExclCpuWaitUs { get; init; } = MetricSummary.Empty;
+
     [JsonPropertyName("throughput_mib_s")]
     public MetricSummary ThroughputMiBps { get; init; } = MetricSummary.Empty;
 
@@ -90,6 +93,7 @@ public sealed record ScenarioSummary
             TouchP50Us = Of(r => r.TouchP50Us),
             TouchP99Us = Of(r => r.TouchP99Us),
             TouchMaxUs = Of(r => r.TouchMaxUs),
+            TouchMaxExclCpuWaitUs = Of(r => r.TouchMaxExclCpuWaitUs),
             ThroughputMiBps = Of(r => r.ThroughputMiBps),
             DaemonPeakRssMiB = Of(r => r.DaemonPeakRssMiB),
             DaemonMaxRssMiB = Of(r => r.DaemonMaxRssMiB),

@@ -173,11 +173,12 @@ public static class SimulatedTask
 
         var toTouch = args.Scenario == SimScenario.Exit ? addresses.Length / 2 : addresses.Length;
         var latencies = new long[toTouch];
+        var cpuWaits = new long[toTouch];
         var served = new byte[toTouch];
         var touchWatch = Stopwatch.StartNew();
         if (crew is not null)
         {
-            crew.Start(addresses, latencies, served, toTouch);
+            crew.Start(addresses, latencies, cpuWaits, served, toTouch);
             if (!crew.Join(Remaining(args.Timeout, deadline)))
             {
                 return new TouchResult
@@ -193,11 +194,12 @@ public static class SimulatedTask
 
         var touchMs = touchWatch.Elapsed.TotalMilliseconds;
         var maxIndex = args.Touch == TouchOrder.None || latencies.Length == 0 ? -1 : Array.IndexOf(latencies, latencies.Max());
+        double? maxExclCpuWait = crew?.RunDelayAccounted == true ? LatencyStats.MaxExcludingWaitUs(latencies, cpuWaits) : null;
         var (p50, p99, max) = LatencyStats.Summarize(args.Touch == TouchOrder.None ? Span<long>.Empty : latencies);
         if (args.Scenario == SimScenario.Exit)
         {
             // The task leaves with the other half still missing; the daemon must notice and finish.
-            return new TouchResult { Pid = args.Pid, OsPid = Environment.ProcessId, Pages = toTouch, TouchMs = touchMs, P50Us = p50, P99Us = p99, MaxUs = max };
+            return new TouchResult { Pid = args.Pid, OsPid = Environment.ProcessId, Pages = toTouch, TouchMs = touchMs, P50Us = p50, P99Us = p99, MaxUs = max, MaxExclCpuWaitUs = maxExclCpuWait };
         }
 
         // Verification is CPU-heavy; wait until every task has finished touching so it never competes with
@@ -220,6 +222,7 @@ public static class SimulatedTask
             P50Us = p50,
             P99Us = p99,
             MaxUs = max,
+            MaxExclCpuWaitUs = maxExclCpuWait,
             BytesVerified = verified,
             Mismatches = mismatches,
             FirstMismatch = firstMismatch,

@@ -32,6 +32,14 @@ public sealed record TouchResult
     [JsonPropertyName("max_us")]
     public double MaxUs { get; init; }
 
+    /// <summary>
+    /// The slowest first touch once the touching thread's own wait for a CPU inside it is taken out: an upper bound of
+    /// what the daemon added (a task preempted mid-touch by its busy siblings waits tens of milliseconds on a small
+    /// machine whoever serves its faults). Absent when the kernel does not account run delay (see <c>task_delayacct</c>).
+    /// </summary>
+    [JsonPropertyName("max_excl_cpu_wait_us")]
+    public double? MaxExclCpuWaitUs { get; init; }
+
     /// <summary>Position, in touch order, of the slowest first touch (0 = the very first touch).</summary>
     [JsonPropertyName("max_at")]
     public long MaxAt { get; init; } = -1;

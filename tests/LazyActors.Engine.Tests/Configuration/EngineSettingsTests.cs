@@ -31,10 +31,40 @@ public sealed class EngineSettingsTests
         Assert.Equal("/work/lazy-pages.socket", settings.SocketPath);
     }
 
+    [Fact]
+    public void Scheduling_and_gc_defaults_and_overrides()
+    {
+        var defaults = EngineSettings.Create("/images");
+        Assert.Equal(-10, defaults.EngineThreadsNice);
+        Assert.Equal(new LazyActors.Engine.Uffd.UffdScheduling(true, -10, true), defaults.UffdScheduling);
+        Assert.Equal(128L << 20, defaults.NoGcBudgetBytes);
+
+        var config = ConfigurationFactory.ParseString(
+            "lazy-actors.engine { scheduling { engine-threads-nice = off, reader-realtime = off, reader-nice = -5, copy-priority-ceiling = off }\n no-gc-budget = off }");
+        var off = EngineSettings.Create(config, "/images");
+        Assert.Null(off.EngineThreadsNice);
+        Assert.Equal(new LazyActors.Engine.Uffd.UffdScheduling(false, -5, false), off.UffdScheduling);
+        Assert.Null(off.NoGcBudgetBytes);
+    }
+
+    [Fact]
+    public void Dispatcher_thread_count_zero_means_one_per_cpu_within_bounds()
+    {
+        const string path = "lazy-actors.engine.dispatcher.dedicated-thread-pool.thread-count";
+        Assert.Equal(EngineSettings.DefaultDispatcherThreads, EngineSettings.ReferenceConfig.GetInt(path));
+        Assert.InRange(EngineSettings.DefaultDispatcherThreads, 2, 8);
+        var explicitCount = ConfigurationFactory.ParseString($"{path} = 3").WithFallback(EngineSettings.ReferenceConfig);
+        Assert.Equal(3, EngineSettings.ResolveDispatcherThreads(explicitCount).GetInt(path));
+        var zero = ConfigurationFactory.ParseString($"{path} = 0").WithFallback(EngineSettings.ReferenceConfig);
+        Assert.Equal(EngineSettings.DefaultDispatcherThreads, EngineSettings.ResolveDispatcherThreads(zero).GetInt(path));
+    }
+
     [Theory]
     [InlineData("copy-slice = 1000")]
     [InlineData("chunk-initial = 8MiB")]
     [InlineData("chunks-in-flight-per-task = 0")]
+    [InlineData("scheduling.reader-nice = -21")]
+    [InlineData("scheduling.engine-threads-nice = 20")]
     public void Invalid_values_fail_fast_with_the_key(string line)
     {
         var config = ConfigurationFactory.ParseString($"lazy-actors.engine {{ {line} }}");

@@ -93,7 +93,9 @@ public sealed class NativeHeaderTests
         Check("EPOLLERR", (long)EpollFlags.EPOLLERR);
         Check("EPOLLHUP", (long)EpollFlags.EPOLLHUP);
         Check("EPOLLRDHUP", (long)EpollFlags.EPOLLRDHUP);
+        Check("EPOLLONESHOT", (long)EpollFlags.EPOLLONESHOT);
         Check("EPOLL_CTL_ADD", Libc.EPOLL_CTL_ADD);
+        Check("EPOLL_CTL_MOD", Libc.EPOLL_CTL_MOD);
         Check("EPOLL_CTL_DEL", Libc.EPOLL_CTL_DEL);
         Check("EPOLL_CLOEXEC", Libc.EPOLL_CLOEXEC);
         Check("EFD_CLOEXEC", Libc.EFD_CLOEXEC);

@@ -22,6 +22,119 @@ public sealed class UffdEventBarrierTests
         Assert.False(barrier.HasUnhandledEvents);
     }
 
+    [Fact]
+    public void A_read_requested_while_the_gate_is_free_runs_at_once_on_the_caller()
+    {
+        var barrier = new UffdEventBarrier();
+        var readers = new List<int>();
+        barrier.AttachReader(() => readers.Add(Environment.CurrentManagedThreadId));
+        Assert.True(barrier.RequestRead());
+        Assert.Equal([Environment.CurrentManagedThreadId], readers);
+        Assert.False(barrier.IsReadPending);
+    }
+
+    [Fact]
+    public void The_reader_never_waits_for_a_copier_the_copier_reads_as_it_leaves()
+    {
+        var barrier = new UffdEventBarrier();
+        var readOn = new List<int>();
+        barrier.AttachReader(() => readOn.Add(Environment.CurrentManagedThreadId));
+        using var copying = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var copierThread = 0;
+        var copier = new Thread(() =>
+        {
+            copierThread = Environment.CurrentManagedThreadId;
+            using (barrier.EnterCopy())
+            {
+                copying.Set();
+                release.Wait(TimeSpan.FromSeconds(10));
+            }
+        });
+        copier.Start();
+        Assert.True(copying.Wait(TimeSpan.FromSeconds(10)));
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Assert.False(barrier.RequestRead()); // gate taken: left to the copier, returned at once
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1));
+        Assert.True(barrier.IsReadPending);
+        Assert.Empty(readOn);
+
+        release.Set();
+        Assert.True(copier.Join(TimeSpan.FromSeconds(10)));
+        Assert.Equal([copierThread], readOn);
+        Assert.False(barrier.IsReadPending);
+    }
+
+    [Fact]
+    public void A_read_left_to_a_copier_is_served_as_it_leaves_so_the_next_copy_sees_the_event()
+    {
+        var barrier = new UffdEventBarrier();
+        barrier.AttachReader(() => barrier.EventsRead(1));
+        using (barrier.EnterCopy())
+        {
+            var other = new Thread(() => barrier.RequestRead());
+            other.Start();
+            Assert.True(other.Join(TimeSpan.FromSeconds(10)));
+            Assert.True(barrier.IsReadPending);
+        }
+
+        // Leaving served it; the next copier sees the event and must not copy.
+        Assert.False(barrier.IsReadPending);
+        Assert.True(barrier.HasUnhandledEvents);
+        barrier.EventsHandled(1);
+        Assert.False(barrier.HasUnhandledEvents);
+    }
+
+    [Fact]
+    public void No_request_is_lost_under_contention()
+    {
+        var barrier = new UffdEventBarrier();
+        var pending = 0;
+        var served = 0;
+        barrier.AttachReader(() =>
+        {
+            // A read drains everything that was readable when it ran.
+            Interlocked.Exchange(ref pending, 0);
+            Interlocked.Increment(ref served);
+        });
+        var stop = false;
+        var copiers = Enumerable.Range(0, 3).Select(_ => new Thread(() =>
+        {
+            while (!Volatile.Read(ref stop))
+            {
+                using (barrier.EnterCopy())
+                {
+                    Thread.SpinWait(200);
+                }
+            }
+        })).ToList();
+        copiers.ForEach(t => t.Start());
+        for (var i = 0; i < 20_000; i++)
+        {
+            Interlocked.Exchange(ref pending, 1);
+            barrier.RequestRead();
+        }
+
+        Volatile.Write(ref stop, true);
+        Assert.All(copiers, t => Assert.True(t.Join(TimeSpan.FromSeconds(10))));
+        Assert.Equal(0, Volatile.Read(ref pending));
+        Assert.False(barrier.IsReadPending);
+        Assert.True(served > 0);
+    }
+
+    [Fact]
+    public void Detached_barrier_drops_requests()
+    {
+        var barrier = new UffdEventBarrier();
+        var reads = 0;
+        barrier.AttachReader(() => reads++);
+        barrier.DetachReader();
+        barrier.RequestRead();
+        Assert.Equal(0, reads);
+        Assert.False(barrier.IsReadPending);
+    }
+
     [SkippableFact]
     public unsafe void Adapter_refuses_copies_with_EAGAIN_while_an_event_is_unhandled()
     {

@@ -133,6 +133,67 @@ public sealed class UserFaultFdTests
     }
 
     [SkippableFact]
+    public void Gated_reader_leaves_a_fault_to_the_copier_holding_the_gate_and_rearms_for_the_next()
+    {
+        const int pages = 3;
+        using var pattern = MappedRegion.Map(pages * PageSize);
+        FillPattern(pattern.GetSpan(0, pages * PageSize), seed: 11);
+        using var target = MappedRegion.Map(pages * PageSize);
+        using var raw = CreateUffdOrSkip();
+        raw.Api(UffdFeatures.NonCooperative);
+        raw.Register(target.Start, target.Length, RegisterMode.Missing);
+        var adapter = new UserFaultFdAdapter(raw.Handle);
+        var faults = new BlockingCollection<(ulong Page, int Thread)>();
+        var errors = new ConcurrentQueue<Exception>();
+        using var reader = new EpollReader(
+            (_, batch) =>
+            {
+                foreach (var msg in batch)
+                {
+                    faults.Add((msg.PagefaultAddress & ~(ulong)(PageSize - 1), Environment.CurrentManagedThreadId));
+                }
+            },
+            (_, error) => errors.Enqueue(error));
+        reader.Add(raw.Handle, "T", adapter.Barrier);
+
+        var toucher = new Thread(() =>
+        {
+            for (var p = 0; p < pages; p++)
+            {
+                _ = Volatile.Read(ref target.GetSpan((ulong)(p * PageSize), 1)[0]);
+            }
+        }) { IsBackground = true, Name = "gated-toucher" };
+
+        // Hold the gate as a copier would: the fault becomes readable, the reader must neither read it nor block.
+        (ulong Page, int Thread) first;
+        using (adapter.Barrier.EnterCopy())
+        {
+            toucher.Start();
+            Assert.True(SpinWait.SpinUntil(() => adapter.Barrier.IsReadPending, s_wait), "the reader never asked for the read");
+            Assert.Empty(faults);
+        }
+
+        // Leaving the gate performed the read on this thread.
+        Assert.True(faults.TryTake(out first, s_wait));
+        Assert.Equal(target.Start, first.Page);
+        Assert.Equal(Environment.CurrentManagedThreadId, first.Thread);
+        Assert.True(adapter.Copy(first.Page, pattern.Address, PageSize).IsSuccess);
+
+        // One-shot re-armed: the next faults arrive through the reader thread.
+        for (var p = 1; p < pages; p++)
+        {
+            Assert.True(faults.TryTake(out var next, s_wait), $"fault {p} was not delivered; errors: {string.Join("; ", errors)}");
+            Assert.Equal(target.Start + (ulong)(p * PageSize), next.Page);
+            Assert.True(adapter.Copy(next.Page, pattern.Address + p * PageSize, PageSize).IsSuccess);
+        }
+
+        Assert.True(toucher.Join(s_wait));
+        Assert.Empty(errors);
+        Assert.True(pattern.GetSpan(0, pages * PageSize).SequenceEqual(target.GetSpan(0, pages * PageSize)));
+        reader.Remove(raw.Handle);
+    }
+
+    [SkippableFact]
     public void Faults_ServedWithZeroPage_ReadZeros()
     {
         const int pages = 4;

@@ -6,7 +6,7 @@ using Task = LazyActors.Engine.Actors.UffdActor;
 namespace LazyActors.Engine.Actors.Internal;
 
 /// <summary>The pusher behind <see cref="Protocol"/>.</summary>
-internal sealed class BackgroundPusherActor : ReceiveActor, IWithTimers
+internal sealed class BackgroundPusherActor : EngineActor, IWithTimers
 {
     private readonly EngineSettings _settings;
     private readonly List<Slot> _slots = [];

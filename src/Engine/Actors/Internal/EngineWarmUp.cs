@@ -15,7 +15,7 @@ namespace LazyActors.Engine.Actors.Internal;
 /// Runs the fault and background paths once on in-memory stand-ins (no uffd, no images) while the engine waits for
 /// the restorer, so the first real faults do not pay for JIT compilation (tens of milliseconds otherwise).
 /// </summary>
-internal sealed class EngineWarmUp : ReceiveActor
+internal sealed class EngineWarmUp : EngineActor
 {
     private const ulong Base = 0x10_0000;
     private const int Pages = 64;

@@ -8,7 +8,7 @@ using Messages = LazyActors.Engine.Actors.PageCacheActor;
 namespace LazyActors.Engine.Actors.Internal;
 
 /// <summary>The page cache behind <see cref="Protocol"/>.</summary>
-internal sealed class PageCacheActor : ReceiveActor
+internal sealed class PageCacheActor : EngineActor
 {
     private const int MaxBatch = 256;
 

@@ -11,7 +11,7 @@ using Task = LazyActors.Engine.Actors.UffdActor;
 namespace LazyActors.Engine.Actors.Internal;
 
 /// <summary>The supervisor behind <see cref="Protocol"/>.</summary>
-internal sealed class RestoreSupervisor : ReceiveActor
+internal sealed class RestoreSupervisor : EngineActor
 {
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Messages.Restore _restore;

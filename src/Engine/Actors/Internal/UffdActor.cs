@@ -11,7 +11,7 @@ using Messages = LazyActors.Engine.Actors.UffdActor;
 namespace LazyActors.Engine.Actors.Internal;
 
 /// <summary>The task actor behind <see cref="Protocol"/>. All restore state of one uffd lives here.</summary>
-internal sealed class UffdActor : ReceiveActor, IWithTimers
+internal sealed class UffdActor : EngineActor, IWithTimers
 {
     private const ulong PageSize = PageGeometry.PageSize;
     private const string RetryTimer = "eagain-retry";

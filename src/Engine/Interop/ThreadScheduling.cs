@@ -1,0 +1,25 @@
+namespace LazyActors.Engine.Interop;
+
+/// <summary>
+/// Best-effort scheduling of the calling thread (Linux: nice values and policies are per thread). Lowering a nice
+/// value below 0 or choosing a real-time policy needs CAP_SYS_NICE; without it the calls fail and change nothing.
+/// </summary>
+internal static class ThreadScheduling
+{
+    /// <summary>Sets the calling thread's nice value; false (errno kept) when refused.</summary>
+    public static bool TrySetNice(int niceValue) => Libc.SetPriority(Libc.PRIO_PROCESS, (uint)Libc.GetTid(), niceValue) == 0;
+
+    /// <summary>Makes the calling thread SCHED_FIFO with <paramref name="priority"/> (1–99); false when refused.</summary>
+    public static unsafe bool TrySetRealtime(int priority)
+    {
+        var param = priority;
+        return Libc.SchedSetScheduler(Libc.GetTid(), Libc.SCHED_FIFO, &param) == 0;
+    }
+
+    /// <summary>Returns the calling thread to SCHED_OTHER (its nice value is kept); false when refused.</summary>
+    public static unsafe bool TrySetNormal()
+    {
+        var param = 0;
+        return Libc.SchedSetScheduler(Libc.GetTid(), Libc.SCHED_OTHER, &param) == 0;
+    }
+}

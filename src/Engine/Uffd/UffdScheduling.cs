@@ -1,0 +1,22 @@
+namespace LazyActors.Engine.Uffd;
+
+/// <summary>
+/// How the threads on the fault path ask to be scheduled. A restored tree usually keeps every CPU busy, and on a small
+/// machine a thread that loses its CPU to a task waits a whole scheduler tick (4 ms at HZ=250) or more; a fault must
+/// not wait for that. All of it is best effort: without CAP_SYS_NICE the calls are refused and nothing changes.
+/// </summary>
+/// <param name="ReaderRealtime">
+/// The epoll reader asks for SCHED_FIFO priority 1: it only reads uffd messages and posts them, then blocks again, so
+/// running it the moment a fault arrives costs the machine nothing.
+/// </param>
+/// <param name="ReaderNice">Nice value of the reader when real-time is off or refused (<see cref="int.MinValue"/> = unchanged).</param>
+/// <param name="CopyCeiling">
+/// Priority ceiling on each uffd's event gate: a thread runs a UFFDIO_COPY/ZEROPAGE (one bounded slice) as SCHED_FIFO
+/// priority 1, the reader's level, and returns to its normal policy right after. A copier preempted while it holds the
+/// gate would otherwise keep the faults of that task unread until it got a CPU back (the classic priority inversion).
+/// </param>
+public readonly record struct UffdScheduling(bool ReaderRealtime, int ReaderNice, bool CopyCeiling)
+{
+    /// <summary>Leave every thread as created (tests).</summary>
+    public static UffdScheduling Inherit { get; } = new(false, int.MinValue, false);
+}

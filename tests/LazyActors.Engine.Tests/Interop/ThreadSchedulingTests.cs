@@ -1,0 +1,49 @@
+using LazyActors.Engine.Interop;
+using Xunit;
+
+namespace LazyActors.Engine.Tests.Interop;
+
+public sealed class ThreadSchedulingTests
+{
+    [SkippableFact]
+    public void Realtime_boost_and_return_keep_the_nice_value_of_the_thread()
+    {
+        string? skip = null;
+        (int Policy, int Nice) boosted = default, returned = default, reniced = default;
+        var thread = new Thread(() =>
+        {
+            if (!ThreadScheduling.TrySetNice(5))
+            {
+                skip = "setpriority refused";
+                return;
+            }
+
+            reniced = Current();
+            if (!ThreadScheduling.TrySetRealtime(1))
+            {
+                skip = "SCHED_FIFO refused (no CAP_SYS_NICE)";
+                return;
+            }
+
+            boosted = Current();
+            Assert.True(ThreadScheduling.TrySetNormal());
+            returned = Current();
+        });
+        thread.Start();
+        Assert.True(thread.Join(TimeSpan.FromSeconds(10)));
+        Skip.If(skip is not null, skip);
+
+        Assert.Equal((0, 5), reniced);
+        Assert.Equal(Libc.SCHED_FIFO, boosted.Policy);
+        Assert.Equal((Libc.SCHED_OTHER, 5), returned);
+    }
+
+    /// <summary>Policy and nice of the calling thread, from /proc/thread-self/stat (fields 41 and 19).</summary>
+    private static (int Policy, int Nice) Current()
+    {
+        var stat = File.ReadAllText("/proc/thread-self/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        // fields[0] is field 3 (state): field N is fields[N - 3].
+        return (int.Parse(fields[41 - 3]), int.Parse(fields[19 - 3]));
+    }
+}
