@@ -12,12 +12,12 @@ namespace LazyActors.Engine.Actors;
 public sealed class EpollUffdHub : IUffdHub, IDisposable
 {
     private readonly EpollReader _reader;
-    private readonly bool _copyCeiling;
+    private readonly GatePriority _gatePriority;
 
     /// <summary>Starts the reader thread; <paramref name="onReaderFailure"/> is called if the loop itself dies.</summary>
     public EpollUffdHub(Action<Exception> onReaderFailure, UffdScheduling? scheduling = null)
     {
-        _copyCeiling = scheduling?.CopyCeiling ?? false;
+        _gatePriority = scheduling?.GatePriority ?? GatePriority.Off;
         _reader = new EpollReader(
             static (token, messages) =>
             {
@@ -49,7 +49,7 @@ public sealed class EpollUffdHub : IUffdHub, IDisposable
     }
 
     /// <inheritdoc />
-    public IUffd Open(SafeFdHandle descriptor) => new UserFaultFdAdapter(descriptor, _copyCeiling);
+    public IUffd Open(SafeFdHandle descriptor) => new UserFaultFdAdapter(descriptor, _gatePriority);
 
     /// <inheritdoc />
     public void Watch(IUffd uffd, IActorRef owner)

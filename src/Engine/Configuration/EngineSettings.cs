@@ -76,6 +76,18 @@ public sealed record EngineSettings
     /// <summary>EAGAIN attempts without progress before the task is failed.</summary>
     public int EagainRetryLimit { get; init; } = 400;
 
+    /// <summary>
+    /// Tasks whose pages are pushed at the same moment (round-robin over all of them); 0 = one less than the engine's
+    /// dispatcher threads, so that one thread is always free to serve a fault while the others copy in bulk.
+    /// </summary>
+    public int BackgroundTasksAtOnce { get; init; }
+
+    /// <summary><see cref="BackgroundTasksAtOnce"/> with 0 resolved against the dispatcher threads.</summary>
+    public int EffectiveBackgroundTasksAtOnce => BackgroundTasksAtOnce > 0 ? BackgroundTasksAtOnce : Math.Max(1, DispatcherThreads - 1);
+
+    /// <summary>Threads of the engine dispatcher (thread-count, 0 resolved to <see cref="DefaultDispatcherThreads"/>).</summary>
+    public int DispatcherThreads { get; init; } = DefaultDispatcherThreads;
+
     /// <summary>Nice value of the engine's dispatcher threads (best effort); null = leave them at the process's.</summary>
     public int? EngineThreadsNice { get; init; } = -10;
 
@@ -85,8 +97,8 @@ public sealed record EngineSettings
     /// <summary>Nice value of the epoll reader thread when real-time is off or refused.</summary>
     public int ReaderNice { get; init; } = -10;
 
-    /// <summary>Run each UFFDIO_COPY at the uffd gate's ceiling priority (SCHED_FIFO 1), see <see cref="UffdScheduling.CopyCeiling"/>.</summary>
-    public bool CopyPriorityCeiling { get; init; } = true;
+    /// <summary>How a copier holding a uffd gate is kept from being preempted, see <see cref="Uffd.GatePriority"/>.</summary>
+    public GatePriority GatePriority { get; init; } = GatePriority.Ceiling;
 
     /// <summary>
     /// Bytes the engine may allocate during a restore with the garbage collector held off (a GC stops every engine
@@ -95,7 +107,7 @@ public sealed record EngineSettings
     public long? NoGcBudgetBytes { get; init; } = 128L << 20;
 
     /// <summary>The fault path's scheduling as the uffd layer takes it.</summary>
-    public UffdScheduling UffdScheduling => new(ReaderRealtime, ReaderNice, CopyPriorityCeiling);
+    public UffdScheduling UffdScheduling => new(ReaderRealtime, ReaderNice, GatePriority);
 
     /// <summary>Absolute path of the rendezvous socket.</summary>
     public string SocketPath => Path.Combine(Path.GetFullPath(WorkDirectory), Uffd.LazyPagesHandshake.SocketName);
@@ -145,10 +157,12 @@ public sealed record EngineSettings
             EagainImmediateRetries = section.GetInt("eagain-immediate-retries"),
             EagainMaxBackoff = section.GetTimeSpan("eagain-max-backoff"),
             EagainRetryLimit = section.GetInt("eagain-retry-limit"),
+            BackgroundTasksAtOnce = section.GetInt("background-tasks-at-once", 0),
+            DispatcherThreads = ResolveDispatcherThreads(merged).GetInt(ThreadCountPath),
             EngineThreadsNice = section.GetString("scheduling.engine-threads-nice", "off") is "off" or "inherit" ? null : section.GetInt("scheduling.engine-threads-nice"),
             ReaderRealtime = section.GetBoolean("scheduling.reader-realtime", true),
             ReaderNice = section.GetInt("scheduling.reader-nice", -10),
-            CopyPriorityCeiling = section.GetBoolean("scheduling.copy-priority-ceiling", true),
+            GatePriority = ParseGatePriority(section.GetString("scheduling.gate-priority", "ceiling")),
             NoGcBudgetBytes = section.GetString("no-gc-budget", "off") is "off" or "0" ? null : section.GetByteSize("no-gc-budget"),
         };
         settings.Validate();
@@ -187,6 +201,14 @@ public sealed record EngineSettings
         }
     }
 
+    private static GatePriority ParseGatePriority(string value) => value switch
+    {
+        "ceiling" => GatePriority.Ceiling,
+        "inherit" => GatePriority.Inherit,
+        "off" => GatePriority.Off,
+        _ => throw new ConfigurationException($"lazy-actors.engine.scheduling.gate-priority must be ceiling, inherit or off, got \"{value}\""),
+    };
+
     private static int Bytes(Config section, string key)
     {
         var value = section.GetByteSize(key) ?? throw new ConfigurationException($"lazy-actors.engine.{key} is missing");
@@ -204,8 +226,11 @@ public sealed record EngineSettings
 
     private const string ThreadCountPath = "lazy-actors.engine.dispatcher.dedicated-thread-pool.thread-count";
 
-    /// <summary>Threads of the engine dispatcher when its thread-count is 0: one per CPU, at least 2, at most 8.</summary>
-    public static int DefaultDispatcherThreads => Math.Clamp(Environment.ProcessorCount, 2, 8);
+    /// <summary>
+    /// Threads of the engine dispatcher when its thread-count is 0: one per CPU for bulk copying plus one that is always
+    /// free for faults (see background-tasks-at-once); at least 3, at most 9.
+    /// </summary>
+    public static int DefaultDispatcherThreads => Math.Clamp(Environment.ProcessorCount + 1, 3, 9);
 
     /// <summary>
     /// Replaces a dispatcher thread-count of 0 ("one per CPU") in <paramref name="config"/> by

@@ -10,10 +10,13 @@ internal static class ThreadScheduling
     public static bool TrySetNice(int niceValue) => Libc.SetPriority(Libc.PRIO_PROCESS, (uint)Libc.GetTid(), niceValue) == 0;
 
     /// <summary>Makes the calling thread SCHED_FIFO with <paramref name="priority"/> (1–99); false when refused.</summary>
-    public static unsafe bool TrySetRealtime(int priority)
+    public static bool TrySetRealtime(int priority) => TrySetRealtime(Libc.GetTid(), priority);
+
+    /// <summary>Makes thread <paramref name="tid"/> SCHED_FIFO with <paramref name="priority"/>; false when refused or gone.</summary>
+    public static unsafe bool TrySetRealtime(int tid, int priority)
     {
         var param = priority;
-        return Libc.SchedSetScheduler(Libc.GetTid(), Libc.SCHED_FIFO, &param) == 0;
+        return Libc.SchedSetScheduler(tid, Libc.SCHED_FIFO, &param) == 0;
     }
 
     /// <summary>Returns the calling thread to SCHED_OTHER (its nice value is kept); false when refused.</summary>

@@ -48,7 +48,7 @@ public sealed class EpollReader : IDisposable
         ArgumentNullException.ThrowIfNull(onError);
         _onMessages = onMessages;
         _onError = onError;
-        _scheduling = scheduling ?? UffdScheduling.Inherit;
+        _scheduling = scheduling ?? UffdScheduling.Unchanged;
 
         SafeFdHandle? epoll = null;
         SafeFdHandle? wakeUp = null;

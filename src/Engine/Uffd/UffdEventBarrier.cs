@@ -13,14 +13,25 @@ namespace LazyActors.Engine.Uffd;
 /// <para>The epoll reader never waits for the gate: a copier preempted in the middle of a 512 KiB copy would otherwise
 /// stall the faults of every task behind it. <see cref="RequestRead"/> records that the uffd is readable and reads at once
 /// if the gate is free; if a copier holds it, that copier performs the read itself as it leaves (or, entering, before
-/// its own copy), so a fault waits at most for the copy in progress on its own uffd. Thread-safe.</para>
+/// its own copy), so a fault waits at most for the copy in progress on its own uffd.</para>
+/// <para>With priority inheritance on, a read left to a copier also lends that copier the reader's real-time priority
+/// (SCHED_FIFO 1) until it leaves the gate: a copier that lost its CPU to the restored tasks would otherwise keep the
+/// fault unread for a scheduler tick or more, the classic priority inversion. Only a copier someone waits for is
+/// boosted, so background copying keeps its normal priority. Thread-safe.</para>
 /// </remarks>
 public sealed class UffdEventBarrier
 {
     private readonly Lock _gate = new();
+    private readonly Lock _boost = new();
+    private readonly bool _priorityInheritance;
     private int _unhandled;
     private int _readWanted;
     private Action? _read;
+    private int _holderTid;
+    private bool _holderBoosted;
+
+    /// <param name="priorityInheritance">Lend a waiting read's real-time priority to the copier holding the gate.</param>
+    public UffdEventBarrier(bool priorityInheritance = false) => _priorityInheritance = priorityInheritance;
 
     /// <summary>True while events were read that the owner has not applied yet.</summary>
     public bool HasUnhandledEvents => Volatile.Read(ref _unhandled) > 0;
@@ -48,7 +59,29 @@ public sealed class UffdEventBarrier
     public bool RequestRead()
     {
         Volatile.Write(ref _readWanted, 1);
-        return ServeRequestedRead();
+        if (ServeRequestedRead())
+        {
+            return true;
+        }
+
+        if (_priorityInheritance)
+        {
+            BoostHolder();
+        }
+
+        return false;
+    }
+
+    /// <summary>True while the copier holding the gate runs with a lent real-time priority.</summary>
+    public bool IsHolderBoosted
+    {
+        get
+        {
+            lock (_boost)
+            {
+                return _holderBoosted;
+            }
+        }
     }
 
     /// <summary>
@@ -58,6 +91,14 @@ public sealed class UffdEventBarrier
     public CopyScope EnterCopy()
     {
         _gate.Enter();
+        if (_priorityInheritance)
+        {
+            lock (_boost)
+            {
+                _holderTid = Interop.Libc.GetTid();
+            }
+        }
+
         try
         {
             if (Interlocked.Exchange(ref _readWanted, 0) != 0)
@@ -67,7 +108,7 @@ public sealed class UffdEventBarrier
         }
         catch
         {
-            _gate.Exit();
+            ExitCopy();
             throw;
         }
 
@@ -94,8 +135,37 @@ public sealed class UffdEventBarrier
 
     private void ExitCopy()
     {
+        if (_priorityInheritance)
+        {
+            bool boosted;
+            lock (_boost)
+            {
+                _holderTid = 0;
+                boosted = _holderBoosted;
+                _holderBoosted = false;
+            }
+
+            if (boosted)
+            {
+                Interop.ThreadScheduling.TrySetNormal();
+            }
+        }
+
         _gate.Exit();
         ServeRequestedRead();
+    }
+
+    // Lends SCHED_FIFO 1 to the copier in the gate while a read waits for it. The holder's id is published and cleared
+    // under the same lock as the boost, so a thread that already left is never boosted (it would stay real-time).
+    private void BoostHolder()
+    {
+        lock (_boost)
+        {
+            if (_holderTid != 0 && !_holderBoosted && Volatile.Read(ref _readWanted) != 0)
+            {
+                _holderBoosted = Interop.ThreadScheduling.TrySetRealtime(_holderTid, 1);
+            }
+        }
     }
 
     // Whoever leaves the gate, or asks for a read, serves a pending request if it can take the gate; if the gate is

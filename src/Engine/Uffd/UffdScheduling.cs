@@ -10,13 +10,31 @@ namespace LazyActors.Engine.Uffd;
 /// running it the moment a fault arrives costs the machine nothing.
 /// </param>
 /// <param name="ReaderNice">Nice value of the reader when real-time is off or refused (<see cref="int.MinValue"/> = unchanged).</param>
-/// <param name="CopyCeiling">
-/// Priority ceiling on each uffd's event gate: a thread runs a UFFDIO_COPY/ZEROPAGE (one bounded slice) as SCHED_FIFO
-/// priority 1, the reader's level, and returns to its normal policy right after. A copier preempted while it holds the
-/// gate would otherwise keep the faults of that task unread until it got a CPU back (the classic priority inversion).
+/// <param name="GatePriority">
+/// How a copier holding a task's uffd gate is kept from being preempted while the reader waits for it (see
+/// <see cref="UffdEventBarrier"/>); a preempted holder would keep that task's faults unread for a scheduler tick or
+/// more, the classic priority inversion.
 /// </param>
-public readonly record struct UffdScheduling(bool ReaderRealtime, int ReaderNice, bool CopyCeiling)
+public readonly record struct UffdScheduling(bool ReaderRealtime, int ReaderNice, GatePriority GatePriority)
 {
     /// <summary>Leave every thread as created (tests).</summary>
-    public static UffdScheduling Inherit { get; } = new(false, int.MinValue, false);
+    public static UffdScheduling Unchanged { get; } = new(false, int.MinValue, GatePriority.Off);
+}
+
+/// <summary>Protection of a uffd gate's holder against preemption (best effort, needs CAP_SYS_NICE).</summary>
+public enum GatePriority
+{
+    /// <summary>No change: the holder keeps its own priority.</summary>
+    Off,
+
+    /// <summary>The holder inherits the reader's SCHED_FIFO priority when a read waits for it, until it leaves.</summary>
+    Inherit,
+
+    /// <summary>
+    /// Priority ceiling: every copy runs as SCHED_FIFO 1 for the length of one bounded slice, then the thread returns to
+    /// its normal policy. The fault path never waits for a preempted copier; the price is that bulk copying takes the
+    /// CPUs it runs on ahead of the tasks, in slices of at most copy-slice (which is why at most
+    /// background-tasks-at-once tasks are pushed at a time).
+    /// </summary>
+    Ceiling,
 }

@@ -10,19 +10,20 @@ namespace LazyActors.Engine.Uffd;
 public sealed class UserFaultFdAdapter : IUffd
 {
     private readonly UserFaultFd _uffd;
-    private readonly bool _copyCeiling;
+    private readonly bool _ceiling;
 
     /// <summary>Takes ownership of <paramref name="handle"/>.</summary>
     /// <param name="handle">The uffd.</param>
-    /// <param name="copyCeiling">Run each copy at the gate's ceiling priority (see <see cref="UffdScheduling.CopyCeiling"/>).</param>
-    public UserFaultFdAdapter(SafeFdHandle handle, bool copyCeiling = false)
+    /// <param name="gatePriority">How a copier in the gate is kept from being preempted (see <see cref="GatePriority"/>).</param>
+    public UserFaultFdAdapter(SafeFdHandle handle, GatePriority gatePriority = GatePriority.Off)
     {
         _uffd = UserFaultFd.FromHandle(handle);
-        _copyCeiling = copyCeiling;
+        _ceiling = gatePriority == GatePriority.Ceiling;
+        Barrier = new UffdEventBarrier(priorityInheritance: gatePriority == GatePriority.Inherit);
     }
 
     /// <summary>Orders copies against the reading of non-cooperative events.</summary>
-    public UffdEventBarrier Barrier { get; } = new();
+    public UffdEventBarrier Barrier { get; }
 
     /// <inheritdoc />
     public SafeFdHandle? Handle => _uffd.Handle;
@@ -30,7 +31,7 @@ public sealed class UserFaultFdAdapter : IUffd
     /// <inheritdoc />
     public UffdOpResult Copy(ulong destination, nint source, ulong length)
     {
-        var boosted = _copyCeiling && ThreadScheduling.TrySetRealtime(1);
+        var boosted = _ceiling && ThreadScheduling.TrySetRealtime(1);
         try
         {
             using (Barrier.EnterCopy())
@@ -50,7 +51,7 @@ public sealed class UserFaultFdAdapter : IUffd
     /// <inheritdoc />
     public UffdOpResult ZeroPage(ulong start, ulong length)
     {
-        var boosted = _copyCeiling && ThreadScheduling.TrySetRealtime(1);
+        var boosted = _ceiling && ThreadScheduling.TrySetRealtime(1);
         try
         {
             using (Barrier.EnterCopy())

@@ -36,14 +36,14 @@ public sealed class EngineSettingsTests
     {
         var defaults = EngineSettings.Create("/images");
         Assert.Equal(-10, defaults.EngineThreadsNice);
-        Assert.Equal(new LazyActors.Engine.Uffd.UffdScheduling(true, -10, true), defaults.UffdScheduling);
+        Assert.Equal(new LazyActors.Engine.Uffd.UffdScheduling(true, -10, LazyActors.Engine.Uffd.GatePriority.Ceiling), defaults.UffdScheduling);
         Assert.Equal(128L << 20, defaults.NoGcBudgetBytes);
 
         var config = ConfigurationFactory.ParseString(
-            "lazy-actors.engine { scheduling { engine-threads-nice = off, reader-realtime = off, reader-nice = -5, copy-priority-ceiling = off }\n no-gc-budget = off }");
+            "lazy-actors.engine { scheduling { engine-threads-nice = off, reader-realtime = off, reader-nice = -5, gate-priority = inherit }\n no-gc-budget = off }");
         var off = EngineSettings.Create(config, "/images");
         Assert.Null(off.EngineThreadsNice);
-        Assert.Equal(new LazyActors.Engine.Uffd.UffdScheduling(false, -5, false), off.UffdScheduling);
+        Assert.Equal(new LazyActors.Engine.Uffd.UffdScheduling(false, -5, LazyActors.Engine.Uffd.GatePriority.Inherit), off.UffdScheduling);
         Assert.Null(off.NoGcBudgetBytes);
     }
 
@@ -52,7 +52,8 @@ public sealed class EngineSettingsTests
     {
         const string path = "lazy-actors.engine.dispatcher.dedicated-thread-pool.thread-count";
         Assert.Equal(EngineSettings.DefaultDispatcherThreads, EngineSettings.ReferenceConfig.GetInt(path));
-        Assert.InRange(EngineSettings.DefaultDispatcherThreads, 2, 8);
+        Assert.InRange(EngineSettings.DefaultDispatcherThreads, 3, 9);
+        Assert.Equal(EngineSettings.DefaultDispatcherThreads - 1, EngineSettings.Create("/images").EffectiveBackgroundTasksAtOnce);
         var explicitCount = ConfigurationFactory.ParseString($"{path} = 3").WithFallback(EngineSettings.ReferenceConfig);
         Assert.Equal(3, EngineSettings.ResolveDispatcherThreads(explicitCount).GetInt(path));
         var zero = ConfigurationFactory.ParseString($"{path} = 0").WithFallback(EngineSettings.ReferenceConfig);
@@ -65,6 +66,7 @@ public sealed class EngineSettingsTests
     [InlineData("chunks-in-flight-per-task = 0")]
     [InlineData("scheduling.reader-nice = -21")]
     [InlineData("scheduling.engine-threads-nice = 20")]
+    [InlineData("scheduling.gate-priority = always")]
     public void Invalid_values_fail_fast_with_the_key(string line)
     {
         var config = ConfigurationFactory.ParseString($"lazy-actors.engine {{ {line} }}");

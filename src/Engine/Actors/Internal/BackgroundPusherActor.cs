@@ -104,6 +104,8 @@ internal sealed class BackgroundPusherActor : EngineActor, IWithTimers
             return;
         }
 
+        var pushing = _slots.Count(s => s.InFlight > 0);
+        var maxPushing = _settings.EffectiveBackgroundTasksAtOnce;
         var sent = true;
         while (sent)
         {
@@ -111,9 +113,14 @@ internal sealed class BackgroundPusherActor : EngineActor, IWithTimers
             for (var i = 0; i < _slots.Count; i++)
             {
                 var slot = _slots[(_next + i) % _slots.Count];
-                if (slot.Idle || slot.InFlight >= _settings.ChunksInFlightPerTask)
+                if (slot.Idle || slot.InFlight >= _settings.ChunksInFlightPerTask || (slot.InFlight == 0 && pushing >= maxPushing))
                 {
                     continue;
+                }
+
+                if (slot.InFlight == 0)
+                {
+                    pushing++;
                 }
 
                 if (_bytesInFlight + (long)slot.Chunk > _settings.MaxBackgroundInFlightBytes)
