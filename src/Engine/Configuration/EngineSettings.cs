@@ -82,6 +82,9 @@ public sealed record EngineSettings
     /// </summary>
     public int BackgroundTasksAtOnce { get; init; }
 
+    /// <summary>Chunks a pushing task gets in a row before it gives its place to a task waiting for one.</summary>
+    public int BackgroundTurnChunks { get; init; } = 8;
+
     /// <summary><see cref="BackgroundTasksAtOnce"/> with 0 resolved against the dispatcher threads.</summary>
     public int EffectiveBackgroundTasksAtOnce => BackgroundTasksAtOnce > 0 ? BackgroundTasksAtOnce : Math.Max(1, DispatcherThreads - 1);
 
@@ -158,6 +161,7 @@ public sealed record EngineSettings
             EagainMaxBackoff = section.GetTimeSpan("eagain-max-backoff"),
             EagainRetryLimit = section.GetInt("eagain-retry-limit"),
             BackgroundTasksAtOnce = section.GetInt("background-tasks-at-once", 0),
+            BackgroundTurnChunks = section.GetInt("background-turn-chunks", 8),
             DispatcherThreads = ResolveDispatcherThreads(merged).GetInt(ThreadCountPath),
             EngineThreadsNice = section.GetString("scheduling.engine-threads-nice", "off") is "off" or "inherit" ? null : section.GetInt("scheduling.engine-threads-nice"),
             ReaderRealtime = section.GetBoolean("scheduling.reader-realtime", true),
@@ -192,6 +196,11 @@ public sealed record EngineSettings
             {
                 throw new ConfigurationException($"lazy-actors.engine.scheduling.{name} must be a nice value from -20 to 19, got {nice}");
             }
+        }
+
+        if (BackgroundTasksAtOnce < 0 || BackgroundTurnChunks < 1)
+        {
+            throw new ConfigurationException("lazy-actors.engine: background-tasks-at-once must be 0 (auto) or more, background-turn-chunks at least 1");
         }
 
         if (ChunksInFlightPerTask < 1 || MaxConcurrentReads < 1 || FaultBuffers < 1 || BulkBuffers < 1 || EagainRetryLimit < 1

@@ -41,6 +41,13 @@ public sealed record ScenarioRun
     [JsonPropertyName("touch_max_excl_cpu_wait_us")]
     public double TouchMaxExclCpuWaitUs { get; init; } = double.NaN;
 
+    /// <summary>
+    /// Largest touch, µs, of the same touch loop over as many pages in as many processes on memory already present (no
+    /// daemon), measured right after the run: the floor the machine's scheduler sets for <see cref="TouchMaxUs"/>.
+    /// </summary>
+    [JsonPropertyName("floor_touch_max_us")]
+    public double FloorTouchMaxUs { get; init; } = double.NaN;
+
     /// <summary>Bytes of all first-touched pages divided by the slowest task's touch time, MiB/s.</summary>
     [JsonPropertyName("throughput_mib_s")]
     public double ThroughputMiBps { get; init; } = double.NaN;

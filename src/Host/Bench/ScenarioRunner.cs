@@ -59,7 +59,19 @@ internal sealed class ScenarioRunner(DaemonUnderTest daemon, BenchOptions option
             }
 
             var run = ScenarioRun.FromSimReport(report, readyMs.Value, daemonExit, notes);
-            return run.Ok ? run : run with { Error = $"{run.Error}; daemon log: {process.LogTail(LogTailChars)}" };
+            if (!run.Ok)
+            {
+                return run with { Error = $"{run.Error}; daemon log: {process.LogTail(LogTailChars)}" };
+            }
+
+            // The same touches on memory already present, no daemon: what the machine's scheduler alone costs.
+            var floor = SchedulerFloorProbe.Measure(scenario, restoreTimeout < TimeSpan.FromSeconds(10) ? TimeSpan.FromSeconds(10) : restoreTimeout);
+            if (floor.Error is not null)
+            {
+                notes.Add(floor.Error);
+            }
+
+            return run with { FloorTouchMaxUs = floor.MaxUs };
         }
     }
 }

@@ -41,6 +41,9 @@ public sealed record ScenarioSummary
     [JsonPropertyName("touch_max_excl_cpu_wait_us")]
     public MetricSummary TouchMaxExclCpuWaitUs { get; init; } = MetricSummary.Empty;
 
+    [JsonPropertyName("floor_touch_max_us")]
+    public MetricSummary FloorTouchMaxUs { get; init; } = MetricSummary.Empty;
+
     [JsonPropertyName("throughput_mib_s")]
     public MetricSummary ThroughputMiBps { get; init; } = MetricSummary.Empty;
 
@@ -94,6 +97,7 @@ public sealed record ScenarioSummary
             TouchP99Us = Of(r => r.TouchP99Us),
             TouchMaxUs = Of(r => r.TouchMaxUs),
             TouchMaxExclCpuWaitUs = Of(r => r.TouchMaxExclCpuWaitUs),
+            FloorTouchMaxUs = Of(r => r.FloorTouchMaxUs),
             ThroughputMiBps = Of(r => r.ThroughputMiBps),
             DaemonPeakRssMiB = Of(r => r.DaemonPeakRssMiB),
             DaemonMaxRssMiB = Of(r => r.DaemonMaxRssMiB),

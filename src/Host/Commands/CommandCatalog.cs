@@ -14,6 +14,7 @@ internal static class CommandCatalog
         yield return SynthCommand.Create();
         yield return RestoreSimCommand.Create();
         yield return RestoreSimTaskCommand.Create();
+        yield return TouchFloorTaskCommand.Create();
         yield return LazyPagesCommand.Create();
         yield return DemoCommand.Create();
         yield return BenchCommand.Create();

@@ -37,9 +37,7 @@ internal static class TaskProcessLauncher
             info.ArgumentList.Add("--no-verify");
         }
 
-        // Tiered compilation quick start keeps the task's start-up short; no server GC in tiny tasks.
-        info.Environment["DOTNET_gcServer"] = "0";
-        info.Environment["DOTNET_TieredPGO"] = "0";
+        SetTaskEnvironment(info);
         return Start(info);
     }
 
@@ -53,6 +51,42 @@ internal static class TaskProcessLauncher
         };
         info.ArgumentList.Add(planPath);
         return Start(info);
+    }
+
+    /// <summary>Starts one process of the scheduler-floor probe (see <see cref="FloorTask"/>), stdin/stdout redirected.</summary>
+    public static Process StartFloor(long pages, TouchOrder order, int seed, TimeSpan timeout)
+    {
+        var info = new ProcessStartInfo(HostInvocation.DotnetExecutable())
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(typeof(SimulatedTask).Assembly.Location);
+        info.ArgumentList.Add("touch-floor-task");
+        info.ArgumentList.Add("--pages");
+        info.ArgumentList.Add(pages.ToString(CultureInfo.InvariantCulture));
+        info.ArgumentList.Add("--touch");
+        info.ArgumentList.Add(order.ToString().ToLowerInvariant());
+        info.ArgumentList.Add("--seed");
+        info.ArgumentList.Add(seed.ToString(CultureInfo.InvariantCulture));
+        info.ArgumentList.Add("--timeout-ms");
+        info.ArgumentList.Add(((long)timeout.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
+        SetTaskEnvironment(info);
+        return Start(info);
+    }
+
+    private static void SetTaskEnvironment(ProcessStartInfo info)
+    {
+        // A restored task is native code that is already running: the simulated one must not change its own mappings
+        // while it is measured. With W^X every JIT and re-JIT flips page protections (mprotect takes the task's mmap
+        // lock for writing, and the daemon's UFFDIO_COPY and the task's own faults queue behind it, for as long as the
+        // runtime thread holding it waits for a CPU); without tiering nothing is re-compiled in the background.
+        info.Environment["DOTNET_gcServer"] = "0";
+        info.Environment["DOTNET_TieredPGO"] = "0";
+        info.Environment["DOTNET_TieredCompilation"] = "0";
+        info.Environment["DOTNET_EnableWriteXorExecute"] = "0";
     }
 
     private static Process Start(ProcessStartInfo info)

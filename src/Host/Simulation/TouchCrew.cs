@@ -89,6 +89,12 @@ internal sealed unsafe class TouchCrew
             {
                 TouchSlice(warmAddresses, warmLatencies, warmWaits, warmServed, 0, 1, WarmUpPages, warmDelay);
             }
+
+            // The slow-touch path (reading the run delay) must be compiled before "go" too.
+            for (var i = 0; i < 64 && warmDelay is not null; i++)
+            {
+                _ = warmDelay.ReadNanoseconds();
+            }
         }
 
         using var runDelay = ThreadRunDelay.TryOpen();

@@ -27,6 +27,7 @@ internal static class ActorSpecSupport
         EagainImmediateRetries = 1,
         EagainMaxBackoff = TimeSpan.FromMilliseconds(2),
         EagainRetryLimit = 5,
+        BackgroundTasksAtOnce = 8,
     };
 
     public static TaskRangeBook Book(params (ulong Start, ulong End)[] ranges)

@@ -67,6 +67,45 @@ public sealed class BackgroundPusherActorSpecs : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task Pusher_must_push_at_most_the_configured_tasks_at_once_and_rotate_over_all_of_them()
+    {
+        var tasks = new[] { CreateTestProbe(), CreateTestProbe(), CreateTestProbe() };
+        var pusher = StartPusher(SpecSettings with { BackgroundTasksAtOnce = 2, ChunksInFlightPerTask = 1, BackgroundTurnChunks = 1 }, tasks);
+        pusher.Tell(Pusher.Start.Instance);
+        var first = await tasks[0].ExpectMsgAsync<UffdActor.PushChunk>();
+        await tasks[1].ExpectMsgAsync<UffdActor.PushChunk>();
+        await tasks[2].ExpectNoMsgAsync(Quiet);
+
+        // The first task finishes its chunk: the waiting third task goes next, not the first again.
+        pusher.Tell(new UffdActor.ChunkFinished(tasks[0].Ref, first.MaxBytes, (long)(first.MaxBytes / Page), 0));
+        var third = await tasks[2].ExpectMsgAsync<UffdActor.PushChunk>();
+        await tasks[0].ExpectNoMsgAsync(Quiet);
+
+        // And when the third finishes, the first gets its turn back.
+        pusher.Tell(new UffdActor.ChunkFinished(tasks[2].Ref, third.MaxBytes, (long)(third.MaxBytes / Page), 0));
+        await tasks[0].ExpectMsgAsync<UffdActor.PushChunk>();
+        await tasks[1].ExpectNoMsgAsync(Quiet);
+    }
+
+    [Fact]
+    public async Task Pusher_must_let_a_pushing_task_keep_its_place_for_a_turn_of_chunks()
+    {
+        var tasks = new[] { CreateTestProbe(), CreateTestProbe() };
+        var pusher = StartPusher(SpecSettings with { BackgroundTasksAtOnce = 1, ChunksInFlightPerTask = 1, BackgroundTurnChunks = 3 }, tasks);
+        pusher.Tell(Pusher.Start.Instance);
+        for (var turn = 0; turn < 3; turn++)
+        {
+            var push = await tasks[0].ExpectMsgAsync<UffdActor.PushChunk>();
+            await tasks[1].ExpectNoMsgAsync(TimeSpan.FromMilliseconds(20));
+            pusher.Tell(new UffdActor.ChunkFinished(tasks[0].Ref, push.MaxBytes, (long)(push.MaxBytes / Page), 0));
+        }
+
+        // Three chunks in a row, then the waiting task goes.
+        await tasks[1].ExpectMsgAsync<UffdActor.PushChunk>();
+        await tasks[0].ExpectNoMsgAsync(Quiet);
+    }
+
+    [Fact]
     public async Task Pusher_must_grow_chunks_and_shrink_them_after_faults()
     {
         var task = CreateTestProbe();

@@ -70,6 +70,7 @@ internal sealed class BackgroundPusherActor : EngineActor, IWithTimers
             {
                 Settle(slot, nothing.Bytes);
                 slot.Idle = true;
+                slot.HasPlace = false;
             }
 
             Fill();
@@ -96,7 +97,12 @@ internal sealed class BackgroundPusherActor : EngineActor, IWithTimers
         _bytesInFlight -= settled;
     }
 
-    /// <summary>Round-robin: one chunk per task per round until every task has K in flight or the budget is spent.</summary>
+    /// <summary>
+    /// Round-robin: one chunk per task per round until every pushing task has K in flight or the budget is spent. At
+    /// most background-tasks-at-once tasks hold a place among the pushing tasks; while others wait for a place, a task
+    /// that had background-turn-chunks chunks gets no more and gives its place up once they are done, so every task of
+    /// the tree keeps moving and bulk copies stay bulk.
+    /// </summary>
     private void Fill()
     {
         if (!_started || _slots.Count == 0)
@@ -104,8 +110,8 @@ internal sealed class BackgroundPusherActor : EngineActor, IWithTimers
             return;
         }
 
-        var pushing = _slots.Count(s => s.InFlight > 0);
-        var maxPushing = _settings.EffectiveBackgroundTasksAtOnce;
+        var places = _slots.Count(s => s.HasPlace);
+        var maxPlaces = _settings.EffectiveBackgroundTasksAtOnce;
         var sent = true;
         while (sent)
         {
@@ -113,14 +119,31 @@ internal sealed class BackgroundPusherActor : EngineActor, IWithTimers
             for (var i = 0; i < _slots.Count; i++)
             {
                 var slot = _slots[(_next + i) % _slots.Count];
-                if (slot.Idle || slot.InFlight >= _settings.ChunksInFlightPerTask || (slot.InFlight == 0 && pushing >= maxPushing))
+                if (slot.Idle)
                 {
                     continue;
                 }
 
-                if (slot.InFlight == 0)
+                if (slot.HasPlace && slot.TurnChunks >= _settings.BackgroundTurnChunks && _slots.Any(s => !s.Idle && !s.HasPlace))
                 {
-                    pushing++;
+                    if (slot.InFlight == 0)
+                    {
+                        slot.HasPlace = false; // turn over: make way for a waiting task
+                        places--;
+                        sent = true; // another pass, so the waiting task takes it
+                    }
+
+                    continue;
+                }
+
+                if (!slot.HasPlace && places >= maxPlaces)
+                {
+                    continue;
+                }
+
+                if (slot.InFlight >= _settings.ChunksInFlightPerTask)
+                {
+                    continue;
                 }
 
                 if (_bytesInFlight + (long)slot.Chunk > _settings.MaxBackgroundInFlightBytes)
@@ -128,14 +151,27 @@ internal sealed class BackgroundPusherActor : EngineActor, IWithTimers
                     return;
                 }
 
+                var newPlace = !slot.HasPlace;
+                if (newPlace)
+                {
+                    slot.HasPlace = true;
+                    slot.TurnChunks = 0;
+                    places++;
+                }
+
+                slot.TurnChunks++;
                 slot.Task.Tell(new Task.PushChunk(slot.Chunk));
                 slot.InFlight++;
                 slot.BytesInFlight += (long)slot.Chunk;
                 _bytesInFlight += (long)slot.Chunk;
                 sent = true;
+                if (newPlace)
+                {
+                    // The next round starts after the task that just got its place, so places rotate.
+                    _next = (_slots.IndexOf(slot) + 1) % _slots.Count;
+                    break;
+                }
             }
-
-            _next = (_next + 1) % _slots.Count;
         }
     }
 
@@ -150,6 +186,12 @@ internal sealed class BackgroundPusherActor : EngineActor, IWithTimers
         public long BytesInFlight { get; set; }
 
         public bool Idle { get; set; }
+
+        /// <summary>True while the task holds one of the background-tasks-at-once places.</summary>
+        public bool HasPlace { get; set; }
+
+        /// <summary>Chunks handed out since the task last got its place.</summary>
+        public int TurnChunks { get; set; }
     }
 
     private sealed class BeginPushing
