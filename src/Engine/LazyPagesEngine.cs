@@ -107,7 +107,7 @@ public sealed class LazyPagesEngine : IDisposable
             var restore = new RestoreSupervisor.Restore(_settings, checkpoint, source, hub, listener, Statistics, completion);
             var supervisor = system.ActorOf(RestoreSupervisor.Props(restore), "restore");
             supervisorRef.SetResult(supervisor);
-            var warmUp = WarmUpAsync(system, _settings, TimeSpan.FromSeconds(5));
+            var warmUp = WarmUpAsync(system, _settings, hub, TimeSpan.FromSeconds(5));
             await using var registration = cancellationToken.Register(() =>
                 completion.TrySetResult(new RestoreSupervisor.RestoreOutcome(130, "cancelled")));
             var outcome = await completion.Task.ConfigureAwait(false);
@@ -133,9 +133,9 @@ public sealed class LazyPagesEngine : IDisposable
     }
 
     /// <summary>Runs the fault and background paths once on stand-ins (JIT warm-up); bounded, never throws.</summary>
-    private static async Task WarmUpAsync(ActorSystem system, EngineSettings settings, TimeSpan timeout)
+    private static async Task WarmUpAsync(ActorSystem system, EngineSettings settings, IUffdHub hub, TimeSpan timeout)
     {
-        var actor = system.ActorOf(Props.Create(() => new Actors.Internal.EngineWarmUp(settings)).WithDispatcher(EngineSettings.DispatcherId), "warm-up");
+        var actor = system.ActorOf(Props.Create(() => new Actors.Internal.EngineWarmUp(settings, hub)).WithDispatcher(EngineSettings.DispatcherId), "warm-up");
         try
         {
             await actor.Ask<Actors.Internal.EngineWarmUp.Done>(Actors.Internal.EngineWarmUp.Begin.Instance, timeout).ConfigureAwait(false);

@@ -12,17 +12,22 @@ using Task = LazyActors.Engine.Actors.UffdActor;
 namespace LazyActors.Engine.Actors.Internal;
 
 /// <summary>
-/// Runs the fault and background paths once on in-memory stand-ins (no uffd, no images) while the engine waits for
-/// the restorer, so the first real faults do not pay for JIT compilation (tens of milliseconds otherwise).
+/// Runs the fault and background paths once on in-memory stand-ins (no images) while the engine waits for the restorer,
+/// so the first real faults do not pay for JIT compilation (milliseconds per method otherwise). With the real uffd hub
+/// and userfaultfd permission, one more task runs the native path end to end: a userfaultfd on a scratch mapping of
+/// this process, watched by the engine's own epoll reader, faulted by a thread that copies from it natively.
 /// </summary>
 internal sealed class EngineWarmUp : EngineActor
 {
     private const ulong Base = 0x10_0000;
     private const int Pages = 64;
+    private static readonly TimeSpan ToucherJoinTimeout = TimeSpan.FromSeconds(2);
     private IActorRef? _requester;
     private int _running;
+    private IActorRef? _nativeTask;
+    private NativeFaults? _native;
 
-    public EngineWarmUp(EngineSettings settings)
+    public EngineWarmUp(EngineSettings settings, IUffdHub? realHub = null)
     {
         Receive<Begin>(_ =>
         {
@@ -52,11 +57,31 @@ internal sealed class EngineWarmUp : EngineActor
                 pusher.Tell(new Pusher.AddTask(task));
             }
 
+            if (realHub is EpollUffdHub && NativeFaults.TryCreate(realHub) is { } native)
+            {
+                _native = native;
+                var book = new TaskRangeBook();
+                book.AddLazy(native.Region.Start, native.Region.Start + (Pages * PageGeometry.PageSize), Base);
+                var progress = new TaskProgress(0, "warm-up-native", Pages, isForkChild: false);
+                var spec = new Task.TaskSpec(0, native.Uffd, book, progress, RestoreFinished: true);
+                _nativeTask = Context.ActorOf(Task.Props(spec, cache, pusher, realHub, settings, source, statistics));
+                Context.Watch(_nativeTask);
+                _running++;
+                native.StartTouching();
+            }
+
             pusher.Tell(Pusher.Start.Instance);
         });
         Receive<Task.TaskEnded>(_ => { });
-        Receive<Terminated>(_ =>
+        Receive<Terminated>(t =>
         {
+            if (t.ActorRef.Equals(_nativeTask))
+            {
+                // The task actor closed the uffd when it stopped: a toucher still blocked (a failure) is released.
+                _native?.Finish(ToucherJoinTimeout);
+                _native = null;
+            }
+
             if (--_running == 0)
             {
                 _requester?.Tell(Done.Instance);
@@ -75,6 +100,75 @@ internal sealed class EngineWarmUp : EngineActor
     internal sealed class Done
     {
         public static readonly Done Instance = new();
+    }
+
+    protected override void PostStop()
+    {
+        _native?.Finish(ToucherJoinTimeout);
+        base.PostStop();
+    }
+
+    /// <summary>A real userfaultfd on a scratch mapping of this process and the thread that faults on it.</summary>
+    private sealed class NativeFaults
+    {
+        private readonly nint _scratch;
+        private Thread? _toucher;
+
+        private NativeFaults(MappedRegion region, IUffd uffd)
+        {
+            Region = region;
+            Uffd = uffd;
+            _scratch = Marshal.AllocHGlobal(Pages * 4096);
+        }
+
+        public MappedRegion Region { get; }
+
+        public IUffd Uffd { get; }
+
+        /// <summary>Null when userfaultfd is refused (the warm-up then covers the managed path only).</summary>
+        public static NativeFaults? TryCreate(IUffdHub hub)
+        {
+            MappedRegion? region = null;
+            UserFaultFd? uffd = null;
+            try
+            {
+                region = MappedRegion.Map(Pages * PageGeometry.PageSize);
+                uffd = UserFaultFd.Create();
+                uffd.Api(UffdFeatures.NonCooperative);
+                uffd.Register(region.Start, region.Length, RegisterMode.Missing);
+                return new NativeFaults(region, hub.Open(uffd.Handle));
+            }
+            catch (Exception ex) when (ex is LinuxException or IOException or UnauthorizedAccessException)
+            {
+                uffd?.Dispose();
+                region?.Dispose();
+                return null;
+            }
+        }
+
+        /// <summary>Reads the whole mapping with a native memcpy, one page at a time, from a background thread.</summary>
+        public void StartTouching()
+        {
+            _toucher = new Thread(() =>
+            {
+                for (var p = 0; p < Pages; p++)
+                {
+                    Libc.MemCpy(_scratch + (p * 4096), Region.Address + (p * 4096), 4096);
+                }
+            }) { IsBackground = true, Name = "warm-up-toucher" };
+            _toucher.Start();
+        }
+
+        /// <summary>Joins the toucher (the uffd is closed by then, so it cannot stay blocked) and frees the memory.</summary>
+        public void Finish(TimeSpan timeout)
+        {
+            Uffd.Dispose();
+            if (_toucher is null || _toucher.Join(timeout))
+            {
+                Region.Dispose();
+                Marshal.FreeHGlobal(_scratch);
+            }
+        }
     }
 
     /// <summary>Accepts every operation without touching memory.</summary>
