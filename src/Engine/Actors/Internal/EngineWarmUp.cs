@@ -26,6 +26,7 @@ internal sealed class EngineWarmUp : EngineActor
     private int _running;
     private IActorRef? _nativeTask;
     private NativeFaults? _native;
+    private bool _nativeServed;
 
     public EngineWarmUp(EngineSettings settings, IUffdHub? realHub = null)
     {
@@ -72,7 +73,13 @@ internal sealed class EngineWarmUp : EngineActor
 
             pusher.Tell(Pusher.Start.Instance);
         });
-        Receive<Task.TaskEnded>(_ => { });
+        Receive<Task.TaskEnded>(ended =>
+        {
+            if (Sender.Equals(_nativeTask) && ended.Phase == TaskPhase.Complete)
+            {
+                _nativeServed = true;
+            }
+        });
         Receive<Terminated>(t =>
         {
             if (t.ActorRef.Equals(_nativeTask))
@@ -84,7 +91,7 @@ internal sealed class EngineWarmUp : EngineActor
 
             if (--_running == 0)
             {
-                _requester?.Tell(Done.Instance);
+                _requester?.Tell(new Done(_nativeServed));
                 Context.Stop(Self);
             }
         });
@@ -96,11 +103,8 @@ internal sealed class EngineWarmUp : EngineActor
         public static readonly Begin Instance = new();
     }
 
-    /// <summary>The warm-up finished.</summary>
-    internal sealed class Done
-    {
-        public static readonly Done Instance = new();
-    }
+    /// <summary>The warm-up finished; <paramref name="NativePathServed"/> when the real uffd path ran end to end.</summary>
+    internal sealed record Done(bool NativePathServed);
 
     protected override void PostStop()
     {
