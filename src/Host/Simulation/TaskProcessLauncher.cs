@@ -8,14 +8,7 @@ internal static class TaskProcessLauncher
 {
     public static Process StartManaged(SimTaskArgs args)
     {
-        var info = new ProcessStartInfo(HostInvocation.DotnetExecutable())
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        info.ArgumentList.Add(typeof(SimulatedTask).Assembly.Location);
-        info.ArgumentList.Add("restore-sim-task");
+        var info = HostVerb("restore-sim-task", redirectInput: false);
         info.ArgumentList.Add("-D");
         info.ArgumentList.Add(args.ImagesDir);
         info.ArgumentList.Add("--pid");
@@ -56,15 +49,7 @@ internal static class TaskProcessLauncher
     /// <summary>Starts one process of the scheduler-floor probe (see <see cref="FloorTask"/>), stdin/stdout redirected.</summary>
     public static Process StartFloor(long pages, TouchOrder order, int seed, TimeSpan timeout)
     {
-        var info = new ProcessStartInfo(HostInvocation.DotnetExecutable())
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        info.ArgumentList.Add(typeof(SimulatedTask).Assembly.Location);
-        info.ArgumentList.Add("touch-floor-task");
+        var info = HostVerb("touch-floor-task", redirectInput: true);
         info.ArgumentList.Add("--pages");
         info.ArgumentList.Add(pages.ToString(CultureInfo.InvariantCulture));
         info.ArgumentList.Add("--touch");
@@ -75,6 +60,21 @@ internal static class TaskProcessLauncher
         info.ArgumentList.Add(((long)timeout.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
         SetTaskEnvironment(info);
         return Start(info);
+    }
+
+    /// <summary><c>dotnet LazyActors.Host.dll VERB</c> with stdout/stderr (and optionally stdin) redirected.</summary>
+    private static ProcessStartInfo HostVerb(string verb, bool redirectInput)
+    {
+        var info = new ProcessStartInfo(HostInvocation.DotnetExecutable())
+        {
+            RedirectStandardInput = redirectInput,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(typeof(SimulatedTask).Assembly.Location);
+        info.ArgumentList.Add(verb);
+        return info;
     }
 
     private static void SetTaskEnvironment(ProcessStartInfo info)
