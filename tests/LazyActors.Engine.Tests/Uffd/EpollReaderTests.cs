@@ -123,6 +123,48 @@ public sealed class EpollReaderTests
     }
 
     [Fact]
+    public void Gated_fd_is_read_one_shot_rearmed_and_its_read_errors_reported_from_whichever_thread_read()
+    {
+        var (read, write) = Pipe();
+        using var r = read;
+        using var w = write;
+        var barrier = new UffdEventBarrier();
+        var messages = new BlockingCollection<ulong>();
+        var errors = new BlockingCollection<(object Token, Exception Error)>();
+        using var reader = new EpollReader(
+            (_, batch) =>
+            {
+                foreach (var msg in batch)
+                {
+                    messages.Add(msg.PagefaultAddress);
+                }
+            },
+            (token, ex) => errors.Add((token, ex)));
+        reader.Add(r, "gated", barrier);
+
+        // Re-armed after every read: three separate writes, three deliveries.
+        foreach (var address in new ulong[] { 0x1000, 0x2000, 0x3000 })
+        {
+            WriteAll(write, FakeMessage(UffdEvent.Pagefault, address));
+            Assert.True(messages.TryTake(out var got, s_wait), $"0x{address:x} not delivered");
+            Assert.Equal(address, got);
+        }
+
+        // A read left to a copier that fails is still reported for the token, and the fd removed.
+        using (barrier.EnterCopy())
+        {
+            WriteAll(write, [1, 2, 3, 4, 5]);
+            Assert.True(SpinWait.SpinUntil(() => barrier.IsReadPending, s_wait));
+        }
+
+        Assert.True(errors.TryTake(out var error, s_wait));
+        Assert.Equal("gated", error.Token);
+        Assert.IsType<InvalidDataException>(error.Error);
+        Assert.Equal(0, reader.Count);
+        Assert.False(barrier.IsReadPending);
+    }
+
+    [Fact]
     public void ThrowingCallback_IsReportedToOnError()
     {
         var (read, write) = Pipe();
