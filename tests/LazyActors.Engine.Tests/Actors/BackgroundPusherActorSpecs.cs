@@ -124,6 +124,25 @@ public sealed class BackgroundPusherActorSpecs : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task Pusher_must_shrink_chunks_after_faults_only_to_the_fault_read_ahead()
+    {
+        var task = CreateTestProbe();
+        var pusher = StartPusher(SpecSettings with { ChunksInFlightPerTask = 1, FaultReadAheadMaxBytes = 8 * 4096 }, task);
+        pusher.Tell(Pusher.Start.Instance);
+        var sizes = new List<ulong>();
+        for (var i = 0; i < 5; i++)
+        {
+            var push = await task.ExpectMsgAsync<UffdActor.PushChunk>();
+            sizes.Add(push.MaxBytes / Page);
+            pusher.Tell(new UffdActor.ChunkFinished(task.Ref, push.MaxBytes, (long)(push.MaxBytes / Page), i is 2 or 3 ? 1 : 0));
+        }
+
+        sizes.Add((await task.ExpectMsgAsync<UffdActor.PushChunk>()).MaxBytes / Page);
+        // 4, 8, 16; faults: down to the read-ahead (8), faults again: stays 8; then it grows again.
+        Assert.Equal([4UL, 8, 16, 8, 8, 16], sizes);
+    }
+
+    [Fact]
     public async Task Pusher_must_stop_pushing_to_a_task_with_nothing_left()
     {
         var idle = CreateTestProbe();

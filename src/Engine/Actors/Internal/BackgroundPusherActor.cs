@@ -57,9 +57,7 @@ internal sealed class BackgroundPusherActor : EngineActor, IWithTimers
             if (_byTask.TryGetValue(done.Task, out var slot))
             {
                 Settle(slot, done.Bytes);
-                slot.Chunk = done.FaultsSince > 0
-                    ? (ulong)_settings.ChunkInitialBytes
-                    : Math.Min(slot.Chunk * 2, (ulong)_settings.ChunkMaxBytes);
+                slot.Chunk = done.FaultsSince > 0 ? NearFaultChunk(slot.Chunk) : Math.Min(slot.Chunk * 2, (ulong)_settings.ChunkMaxBytes);
             }
 
             Fill();
@@ -88,6 +86,18 @@ internal sealed class BackgroundPusherActor : EngineActor, IWithTimers
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <summary>
+    /// After faults the task's next chunk is claimed around its last fault: small, so the neighbourhood a task is
+    /// working in arrives first, but no smaller than chunk-initial and no larger than the fault path's own read-ahead.
+    /// Not back to chunk-initial: a task touching at random faults during every chunk, and 64 KiB chunks would cost
+    /// more in messages than in copying.
+    /// </summary>
+    private ulong NearFaultChunk(ulong current)
+    {
+        var initial = (ulong)_settings.ChunkInitialBytes;
+        return Math.Clamp(current, initial, Math.Max(initial, (ulong)_settings.FaultReadAheadMaxBytes));
+    }
 
     private void Settle(Slot slot, ulong bytes)
     {
