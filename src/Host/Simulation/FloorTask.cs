@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using LazyActors.Engine.Uffd;
 
 namespace LazyActors.Host.Simulation;
@@ -55,15 +54,4 @@ internal static class FloorTask
         Console.Out.WriteLine(JsonSerializer.Serialize(new FloorResult(max, maxExcl, p99), FloorJsonContext.Default.FloorResult));
         return 0;
     }
-}
-
-/// <summary>One floor process's figures (µs).</summary>
-internal sealed record FloorResult(
-    [property: JsonPropertyName("max_us")] double MaxUs,
-    [property: JsonPropertyName("max_excl_cpu_wait_us")] double? MaxExclCpuWaitUs,
-    [property: JsonPropertyName("p99_us")] double P99Us);
-
-[JsonSerializable(typeof(FloorResult))]
-internal sealed partial class FloorJsonContext : JsonSerializerContext
-{
 }

@@ -123,6 +123,46 @@ public sealed class UffdEventBarrierTests
         Assert.True(served > 0);
     }
 
+    [SkippableFact]
+    public void With_inheritance_a_copier_the_reader_waits_for_runs_real_time_until_it_leaves()
+    {
+        var barrier = new UffdEventBarrier(priorityInheritance: true);
+        barrier.AttachReader(() => { });
+        using var inGate = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        int policyInside = -1, policyAfter = -1;
+        var copier = new Thread(() =>
+        {
+            using (barrier.EnterCopy())
+            {
+                inGate.Set();
+                release.Wait(TimeSpan.FromSeconds(10));
+                policyInside = CurrentPolicy();
+            }
+
+            policyAfter = CurrentPolicy();
+        });
+        copier.Start();
+        Assert.True(inGate.Wait(TimeSpan.FromSeconds(10)));
+        Assert.False(barrier.RequestRead());
+        var boosted = barrier.IsHolderBoosted;
+        release.Set();
+        Assert.True(copier.Join(TimeSpan.FromSeconds(10)));
+        Skip.If(!boosted, "SCHED_FIFO refused (no CAP_SYS_NICE): the copier keeps its priority");
+
+        Assert.Equal(Libc.SCHED_FIFO, policyInside);
+        Assert.Equal(Libc.SCHED_OTHER, policyAfter);
+        Assert.False(barrier.IsHolderBoosted);
+        Assert.False(barrier.IsReadPending);
+    }
+
+    /// <summary>Scheduling policy of the calling thread (field 41 of /proc/thread-self/stat).</summary>
+    private static int CurrentPolicy()
+    {
+        var stat = File.ReadAllText("/proc/thread-self/stat");
+        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[41 - 3]);
+    }
+
     [Fact]
     public void Detached_barrier_drops_requests()
     {
@@ -133,6 +173,48 @@ public sealed class UffdEventBarrierTests
         barrier.RequestRead();
         Assert.Equal(0, reads);
         Assert.False(barrier.IsReadPending);
+    }
+
+    [SkippableFact]
+    public void Ceiling_copies_succeed_and_return_the_thread_to_its_normal_policy_and_nice()
+    {
+        Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
+        using var region = MappedRegion.Map(2 * 4096);
+        using var raw = UserFaultFd.Create();
+        raw.Api(UffdFeatures.NonCooperative);
+        raw.Register(region.Start, region.Length, RegisterMode.Missing);
+        using var adapter = new UserFaultFdAdapter(raw.Handle, GatePriority.Ceiling);
+        UffdOpResult zero = default, copy = default;
+        (int Policy, int Nice) before = default, after = default;
+        var thread = new Thread(() =>
+        {
+            ThreadScheduling.TrySetNice(3);
+            before = (CurrentPolicy(), CurrentNice());
+            zero = adapter.ZeroPage(region.Start, 4096);
+            var page = new byte[4096];
+            unsafe
+            {
+                fixed (byte* source = page)
+                {
+                    copy = adapter.Copy(region.Start + 4096, (nint)source, 4096);
+                }
+            }
+
+            after = (CurrentPolicy(), CurrentNice());
+        });
+        thread.Start();
+        Assert.True(thread.Join(TimeSpan.FromSeconds(10)));
+        Assert.True(zero.IsSuccess, zero.ToString());
+        Assert.True(copy.IsSuccess, copy.ToString());
+        Assert.Equal(before, after);
+        Assert.Equal(Libc.SCHED_OTHER, after.Policy);
+    }
+
+    /// <summary>Nice value of the calling thread (field 19 of /proc/thread-self/stat).</summary>
+    private static int CurrentNice()
+    {
+        var stat = File.ReadAllText("/proc/thread-self/stat");
+        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[19 - 3]);
     }
 
     [SkippableFact]
