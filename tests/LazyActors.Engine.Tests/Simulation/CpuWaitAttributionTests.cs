@@ -45,6 +45,18 @@ public sealed class CpuWaitAttributionTests
         Assert.True(second >= first, "run delay is cumulative");
     }
 
+    [SkippableFact]
+    public void Accounting_stays_on_until_the_last_user_in_the_process_is_done()
+    {
+        using var first = RunDelayAccounting.Enable();
+        Skip.If(first.Status.StartsWith("unavailable", StringComparison.Ordinal), first.Status);
+        var second = RunDelayAccounting.Enable();
+        first.Dispose();
+        Assert.NotEqual("0", File.ReadAllText("/proc/sys/kernel/task_delayacct").Trim());
+        second.Dispose();
+        second.Dispose(); // idempotent
+    }
+
     [Fact]
     public void Accounting_switch_reports_what_it_did()
     {
