@@ -95,7 +95,7 @@ public sealed class UffdEventBarrier
         {
             lock (_boost)
             {
-                _holderTid = Interop.Libc.GetTid();
+                _holderTid = CurrentTid();
             }
         }
 
@@ -132,6 +132,12 @@ public sealed class UffdEventBarrier
             Interlocked.Add(ref _unhandled, -count);
         }
     }
+
+    [ThreadStatic]
+    private static int t_tid;
+
+    /// <summary>The calling thread's kernel id, asked of the kernel once per thread.</summary>
+    private static int CurrentTid() => t_tid != 0 ? t_tid : t_tid = Interop.Libc.GetTid();
 
     private void ExitCopy()
     {

@@ -159,6 +159,7 @@ public static class BenchTable
             "socket listening, ms",
             "throughput / raw 4 MiB copy",
             "p50 / raw round-trip p50",
+            "first-touch max / floor",
         };
         labels.AddRange(targetNames.Select(n => $"target: {n}"));
         return labels;
@@ -190,6 +191,7 @@ public static class BenchTable
             Cell(s.ListeningMs),
             Number(s.BandwidthRatio),
             Number(s.P50ToRoundTrip),
+            Number(s.MaxToFloor),
         };
         foreach (var name in targetNames)
         {

@@ -67,6 +67,10 @@ public sealed record ScenarioSummary
     [JsonPropertyName("p50_to_round_trip")]
     public double P50ToRoundTrip { get; init; } = double.NaN;
 
+    /// <summary>Median first-touch max ÷ median scheduler floor of the same runs (1 = the daemon adds nothing visible).</summary>
+    [JsonPropertyName("max_to_floor")]
+    public double MaxToFloor { get; init; } = double.NaN;
+
     [JsonPropertyName("targets")]
     public IReadOnlyList<TargetCheck> Targets { get; init; } = [];
 
@@ -110,6 +114,7 @@ public sealed record ScenarioSummary
         {
             BandwidthRatio = BenchStatistics.Ratio(summary.ThroughputMiBps.Median, rawMiBps),
             P50ToRoundTrip = BenchStatistics.Ratio(summary.TouchP50Us.Median, probes.RoundTripP50Us.Median),
+            MaxToFloor = BenchStatistics.Ratio(summary.TouchMaxUs.Median, summary.FloorTouchMaxUs.Median),
         };
         return summary with { Targets = ok.Count == 0 ? [] : BenchTargets.Evaluate(scenario, summary, probes) };
     }

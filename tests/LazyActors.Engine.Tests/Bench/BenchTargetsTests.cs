@@ -18,7 +18,7 @@ public sealed class BenchTargetsTests
 
     private static MetricSummary One(double v) => new(v, v, v, 1);
 
-    private static ScenarioRun Run(double seconds = 1, double p50 = 30, double p99 = 200, double max = 4000, double rss = 100, double listening = 200, double mibps = 1000, double? maxExclCpuWait = null) => new()
+    private static ScenarioRun Run(double seconds = 1, double p50 = 30, double p99 = 200, double max = 4000, double rss = 100, double listening = 200, double mibps = 1000, double? maxExclCpuWait = null, double floor = double.NaN) => new()
     {
         Ok = true,
         RestoreToVerifiedSeconds = seconds,
@@ -26,6 +26,7 @@ public sealed class BenchTargetsTests
         TouchP99Us = p99,
         TouchMaxUs = max,
         TouchMaxExclCpuWaitUs = maxExclCpuWait ?? max,
+        FloorTouchMaxUs = floor,
         DaemonPeakRssMiB = rss,
         DaemonCpuSeconds = 1,
         ListeningMs = listening,
@@ -67,6 +68,11 @@ public sealed class BenchTargetsTests
         var split = ScenarioSummary.From(Tree, [Run(max: 30_000, maxExclCpuWait: 300)], Probes());
         Assert.False(split.Targets.Single(t => t.Name == "first-touch max").Passed);
         Assert.True(split.Targets.Single(t => t.Name == "first-touch max less own CPU wait").Passed);
+
+        Assert.True(double.IsNaN(split.MaxToFloor));
+        var withFloor = ScenarioSummary.From(Tree, [Run(max: 30_000, floor: 20_000), Run(max: 36_000, floor: 24_000), Run(max: 24_000, floor: 16_000)], Probes());
+        Assert.Equal(1.5, withFloor.MaxToFloor, 9);
+        Assert.Equal(20_000, withFloor.FloorTouchMaxUs.Median);
 
         var unaccounted = ScenarioSummary.From(Tree, [Run(maxExclCpuWait: double.NaN)], Probes());
         Assert.Null(unaccounted.Targets.Single(t => t.Name == "first-touch max less own CPU wait").Passed);
