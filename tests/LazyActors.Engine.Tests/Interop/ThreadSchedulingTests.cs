@@ -38,6 +38,24 @@ public sealed class ThreadSchedulingTests
         Assert.Equal((Libc.SCHED_OTHER, 5), returned);
     }
 
+    [Fact]
+    public void With_CapSysNice_real_time_is_granted()
+    {
+        var granted = false;
+        var thread = new Thread(() =>
+        {
+            granted = ThreadScheduling.TrySetRealtime(1);
+            if (granted)
+            {
+                ThreadScheduling.TrySetNormal();
+            }
+        });
+        thread.Start();
+        Assert.True(thread.Join(TimeSpan.FromSeconds(10)));
+        // With CAP_SYS_NICE real time is granted (without it, RLIMIT_RTPRIO may still allow it).
+        Assert.True(!ThreadScheduling.HasCapSysNice() || granted, "CAP_SYS_NICE present but SCHED_FIFO refused");
+    }
+
     /// <summary>Policy and nice of the calling thread, from /proc/thread-self/stat (fields 41 and 19).</summary>
     private static (int Policy, int Nice) Current()
     {

@@ -54,6 +54,29 @@ internal sealed class RestoreSupervisor : EngineActor
         return Directive.Stop;
     }, loggingEnabled: false);
 
+    /// <summary>Says once whether the fault path's scheduling requests can take effect, so a slow restore in a
+    /// container without CAP_SYS_NICE is explained in the log rather than guessed at.</summary>
+    private void LogScheduling(Configuration.EngineSettings settings)
+    {
+        var wanted = settings.ReaderRealtime || settings.EngineThreadsNice is < 0 || settings.ReaderNice < 0 || settings.GatePriority != Uffd.GatePriority.Off;
+        if (!wanted)
+        {
+            return;
+        }
+
+        if (Interop.ThreadScheduling.HasCapSysNice())
+        {
+            _log.Info("scheduling: reader {Reader}, engine threads nice {Nice}, gate priority {Gate}",
+                settings.ReaderRealtime ? "SCHED_FIFO 1" : $"nice {settings.ReaderNice}",
+                settings.EngineThreadsNice?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unchanged",
+                settings.GatePriority.ToString().ToLowerInvariant());
+        }
+        else
+        {
+            _log.Warning("scheduling: no CAP_SYS_NICE, so the reader, the engine threads and copies keep normal priority; on a machine the restored tasks keep busy, faults may wait a scheduler tick or more (run as root or grant CAP_SYS_NICE)");
+        }
+    }
+
     protected override void PreStart()
     {
         _cache = Context.ActorOf(Cache.Props(_restore.Source, _restore.Settings, _restore.Statistics), "page-cache");
@@ -61,6 +84,7 @@ internal sealed class RestoreSupervisor : EngineActor
         Context.Watch(_cache);
         Context.Watch(_pusher);
 
+        LogScheduling(_restore.Settings);
         var observer = new Observer(Self);
         var entries = _restore.Checkpoint.Tasks.Count;
         var listener = _restore.Listener;
