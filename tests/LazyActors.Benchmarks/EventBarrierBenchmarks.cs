@@ -11,7 +11,7 @@ namespace LazyActors.Benchmarks;
 public class EventBarrierBenchmarks
 {
     private readonly UffdEventBarrier _barrier = new();
-    private readonly UffdEventBarrier _inheriting = new(priorityInheritance: true);
+    private readonly UffdEventBarrier _inheriting = new(GatePriority.Inherit);
     private int _reads;
 
     [GlobalSetup]

@@ -17,21 +17,30 @@ namespace LazyActors.Engine.Uffd;
 /// <para>With priority inheritance on, a read left to a copier also lends that copier the reader's real-time priority
 /// (SCHED_FIFO 1) until it leaves the gate: a copier that lost its CPU to the restored tasks would otherwise keep the
 /// fault unread for a scheduler tick or more, the classic priority inversion. Only a copier someone waits for is
-/// boosted, so background copying keeps its normal priority. Thread-safe.</para>
+/// boosted, so background copying keeps its normal priority. With the priority ceiling instead, every copy holds the
+/// gate at that priority and drops back as it leaves. Thread-safe.</para>
 /// </remarks>
 public sealed class UffdEventBarrier
 {
     private readonly Lock _gate = new();
     private readonly Lock _boost = new();
     private readonly bool _priorityInheritance;
+    private readonly bool _priorityCeiling;
     private int _unhandled;
     private int _readWanted;
     private Action? _read;
     private int _holderTid;
     private bool _holderBoosted;
 
-    /// <param name="priorityInheritance">Lend a waiting read's real-time priority to the copier holding the gate.</param>
-    public UffdEventBarrier(bool priorityInheritance = false) => _priorityInheritance = priorityInheritance;
+    /// <param name="priority">
+    /// How a copier in the gate is kept from being preempted: <see cref="GatePriority.Inherit"/> lends a waiting read's
+    /// real-time priority to it, <see cref="GatePriority.Ceiling"/> runs every copy at that priority.
+    /// </param>
+    public UffdEventBarrier(GatePriority priority = GatePriority.Off)
+    {
+        _priorityInheritance = priority == GatePriority.Inherit;
+        _priorityCeiling = priority == GatePriority.Ceiling;
+    }
 
     /// <summary>True while events were read that the owner has not applied yet.</summary>
     public bool HasUnhandledEvents => Volatile.Read(ref _unhandled) > 0;
@@ -90,6 +99,8 @@ public sealed class UffdEventBarrier
     /// </summary>
     public CopyScope EnterCopy()
     {
+        // Ceiling: real time before taking the gate, so the holder is never preempted while it has it.
+        var ceilingBoosted = _priorityCeiling && Interop.ThreadScheduling.TrySetRealtime(1);
         _gate.Enter();
         if (_priorityInheritance)
         {
@@ -108,11 +119,11 @@ public sealed class UffdEventBarrier
         }
         catch
         {
-            ExitCopy();
+            ExitCopy(ceilingBoosted);
             throw;
         }
 
-        return new CopyScope(this);
+        return new CopyScope(this, ceilingBoosted);
     }
 
     /// <summary>Counts the non-cooperative events in a batch just read (called by the read action, inside the gate).</summary>
@@ -139,7 +150,7 @@ public sealed class UffdEventBarrier
     /// <summary>The calling thread's kernel id, asked of the kernel once per thread.</summary>
     private static int CurrentTid() => t_tid != 0 ? t_tid : t_tid = Interop.Libc.GetTid();
 
-    private void ExitCopy()
+    private void ExitCopy(bool ceilingBoosted)
     {
         if (_priorityInheritance)
         {
@@ -159,6 +170,10 @@ public sealed class UffdEventBarrier
 
         _gate.Exit();
         ServeRequestedRead();
+        if (ceilingBoosted)
+        {
+            Interop.ThreadScheduling.TrySetNormal();
+        }
     }
 
     // Lends SCHED_FIFO 1 to the copier in the gate while a read waits for it. The holder's id is published and cleared
@@ -204,13 +219,18 @@ public sealed class UffdEventBarrier
         return served;
     }
 
-    /// <summary>The gate held for one copy; disposing leaves it and serves a read requested meanwhile.</summary>
+    /// <summary>The gate held for one copy; disposing leaves it, serves a read requested meanwhile and drops a ceiling boost.</summary>
     public readonly struct CopyScope : IDisposable
     {
         private readonly UffdEventBarrier? _barrier;
+        private readonly bool _ceilingBoosted;
 
-        internal CopyScope(UffdEventBarrier barrier) => _barrier = barrier;
+        internal CopyScope(UffdEventBarrier barrier, bool ceilingBoosted)
+        {
+            _barrier = barrier;
+            _ceilingBoosted = ceilingBoosted;
+        }
 
-        public void Dispose() => _barrier?.ExitCopy();
+        public void Dispose() => _barrier?.ExitCopy(_ceilingBoosted);
     }
 }

@@ -10,7 +10,6 @@ namespace LazyActors.Engine.Uffd;
 public sealed class UserFaultFdAdapter : IUffd
 {
     private readonly UserFaultFd _uffd;
-    private readonly bool _ceiling;
 
     /// <summary>Takes ownership of <paramref name="handle"/>.</summary>
     /// <param name="handle">The uffd.</param>
@@ -18,8 +17,7 @@ public sealed class UserFaultFdAdapter : IUffd
     public UserFaultFdAdapter(SafeFdHandle handle, GatePriority gatePriority = GatePriority.Off)
     {
         _uffd = UserFaultFd.FromHandle(handle);
-        _ceiling = gatePriority == GatePriority.Ceiling;
-        Barrier = new UffdEventBarrier(priorityInheritance: gatePriority == GatePriority.Inherit);
+        Barrier = new UffdEventBarrier(gatePriority);
     }
 
     /// <summary>Orders copies against the reading of non-cooperative events.</summary>
@@ -31,40 +29,18 @@ public sealed class UserFaultFdAdapter : IUffd
     /// <inheritdoc />
     public UffdOpResult Copy(ulong destination, nint source, ulong length)
     {
-        var boosted = _ceiling && ThreadScheduling.TrySetRealtime(1);
-        try
+        using (Barrier.EnterCopy())
         {
-            using (Barrier.EnterCopy())
-            {
-                return Barrier.HasUnhandledEvents ? new UffdOpResult(0, Errno.EAGAIN) : _uffd.Copy(destination, source, length);
-            }
-        }
-        finally
-        {
-            if (boosted)
-            {
-                ThreadScheduling.TrySetNormal();
-            }
+            return Barrier.HasUnhandledEvents ? new UffdOpResult(0, Errno.EAGAIN) : _uffd.Copy(destination, source, length);
         }
     }
 
     /// <inheritdoc />
     public UffdOpResult ZeroPage(ulong start, ulong length)
     {
-        var boosted = _ceiling && ThreadScheduling.TrySetRealtime(1);
-        try
+        using (Barrier.EnterCopy())
         {
-            using (Barrier.EnterCopy())
-            {
-                return Barrier.HasUnhandledEvents ? new UffdOpResult(0, Errno.EAGAIN) : _uffd.ZeroPage(start, length);
-            }
-        }
-        finally
-        {
-            if (boosted)
-            {
-                ThreadScheduling.TrySetNormal();
-            }
+            return Barrier.HasUnhandledEvents ? new UffdOpResult(0, Errno.EAGAIN) : _uffd.ZeroPage(start, length);
         }
     }
 

@@ -126,7 +126,7 @@ public sealed class UffdEventBarrierTests
     [SkippableFact]
     public void With_inheritance_a_copier_the_reader_waits_for_runs_real_time_until_it_leaves()
     {
-        var barrier = new UffdEventBarrier(priorityInheritance: true);
+        var barrier = new UffdEventBarrier(GatePriority.Inherit);
         barrier.AttachReader(() => { });
         using var inGate = new ManualResetEventSlim();
         using var release = new ManualResetEventSlim();
