@@ -121,6 +121,7 @@ internal sealed class BackgroundPusherActor : EngineActor, IWithTimers
         }
 
         var places = _slots.Count(s => s.HasPlace);
+        var waiting = _slots.Count(s => !s.Idle && !s.HasPlace);
         var maxPlaces = _settings.EffectiveBackgroundTasksAtOnce;
         var sent = true;
         while (sent)
@@ -128,18 +129,20 @@ internal sealed class BackgroundPusherActor : EngineActor, IWithTimers
             sent = false;
             for (var i = 0; i < _slots.Count; i++)
             {
-                var slot = _slots[(_next + i) % _slots.Count];
+                var index = (_next + i) % _slots.Count;
+                var slot = _slots[index];
                 if (slot.Idle)
                 {
                     continue;
                 }
 
-                if (slot.HasPlace && slot.TurnChunks >= _settings.BackgroundTurnChunks && _slots.Any(s => !s.Idle && !s.HasPlace))
+                if (slot.HasPlace && slot.TurnChunks >= _settings.BackgroundTurnChunks && waiting > 0)
                 {
                     if (slot.InFlight == 0)
                     {
                         slot.HasPlace = false; // turn over: make way for a waiting task
                         places--;
+                        waiting++;
                         sent = true; // another pass, so the waiting task takes it
                     }
 
@@ -167,6 +170,7 @@ internal sealed class BackgroundPusherActor : EngineActor, IWithTimers
                     slot.HasPlace = true;
                     slot.TurnChunks = 0;
                     places++;
+                    waiting--;
                 }
 
                 slot.TurnChunks++;
@@ -178,7 +182,7 @@ internal sealed class BackgroundPusherActor : EngineActor, IWithTimers
                 if (newPlace)
                 {
                     // The next round starts after the task that just got its place, so places rotate.
-                    _next = (_slots.IndexOf(slot) + 1) % _slots.Count;
+                    _next = (index + 1) % _slots.Count;
                     break;
                 }
             }
