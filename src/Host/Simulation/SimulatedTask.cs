@@ -196,10 +196,21 @@ public static class SimulatedTask
         var maxIndex = args.Touch == TouchOrder.None || latencies.Length == 0 ? -1 : Array.IndexOf(latencies, latencies.Max());
         double? maxExclCpuWait = crew?.RunDelayAccounted == true ? LatencyStats.MaxExcludingWaitUs(latencies, cpuWaits) : null;
         var (p50, p99, max) = LatencyStats.Summarize(args.Touch == TouchOrder.None ? Span<long>.Empty : latencies);
+        var touched = new TouchResult
+        {
+            Pid = args.Pid,
+            OsPid = Environment.ProcessId,
+            Pages = toTouch,
+            TouchMs = touchMs,
+            P50Us = p50,
+            P99Us = p99,
+            MaxUs = max,
+            MaxExclCpuWaitUs = maxExclCpuWait,
+        };
         if (args.Scenario == SimScenario.Exit)
         {
             // The task leaves with the other half still missing; the daemon must notice and finish.
-            return new TouchResult { Pid = args.Pid, OsPid = Environment.ProcessId, Pages = toTouch, TouchMs = touchMs, P50Us = p50, P99Us = p99, MaxUs = max, MaxExclCpuWaitUs = maxExclCpuWait };
+            return touched;
         }
 
         // Verification is CPU-heavy; wait until every task has finished touching so it never competes with
@@ -213,16 +224,8 @@ public static class SimulatedTask
             (verified, mismatches, firstMismatch) = Verify(args.Pid, checkpoint, segments);
         }
 
-        return new TouchResult
+        return touched with
         {
-            Pid = args.Pid,
-            OsPid = Environment.ProcessId,
-            Pages = toTouch,
-            TouchMs = touchMs,
-            P50Us = p50,
-            P99Us = p99,
-            MaxUs = max,
-            MaxExclCpuWaitUs = maxExclCpuWait,
             BytesVerified = verified,
             Mismatches = mismatches,
             FirstMismatch = firstMismatch,

@@ -1,4 +1,5 @@
 using LazyActors.Engine.Interop;
+using LazyActors.Engine.Tests.Support;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Interop;
@@ -18,16 +19,16 @@ public sealed class ThreadSchedulingTests
                 return;
             }
 
-            reniced = Current();
+            reniced = ThreadStat.Current();
             if (!ThreadScheduling.TrySetRealtime(1))
             {
                 skip = "SCHED_FIFO refused (no CAP_SYS_NICE)";
                 return;
             }
 
-            boosted = Current();
+            boosted = ThreadStat.Current();
             Assert.True(ThreadScheduling.TrySetNormal());
-            returned = Current();
+            returned = ThreadStat.Current();
         });
         thread.Start();
         Assert.True(thread.Join(TimeSpan.FromSeconds(10)));
@@ -54,14 +55,5 @@ public sealed class ThreadSchedulingTests
         Assert.True(thread.Join(TimeSpan.FromSeconds(10)));
         // With CAP_SYS_NICE real time is granted (without it, RLIMIT_RTPRIO may still allow it).
         Assert.True(!ThreadScheduling.HasCapSysNice() || granted, "CAP_SYS_NICE present but SCHED_FIFO refused");
-    }
-
-    /// <summary>Policy and nice of the calling thread, from /proc/thread-self/stat (fields 41 and 19).</summary>
-    private static (int Policy, int Nice) Current()
-    {
-        var stat = File.ReadAllText("/proc/thread-self/stat");
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        // fields[0] is field 3 (state): field N is fields[N - 3].
-        return (int.Parse(fields[41 - 3]), int.Parse(fields[19 - 3]));
     }
 }

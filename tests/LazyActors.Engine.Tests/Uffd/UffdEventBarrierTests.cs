@@ -137,10 +137,10 @@ public sealed class UffdEventBarrierTests
             {
                 inGate.Set();
                 release.Wait(TimeSpan.FromSeconds(10));
-                policyInside = CurrentPolicy();
+                policyInside = ThreadStat.Current().Policy;
             }
 
-            policyAfter = CurrentPolicy();
+            policyAfter = ThreadStat.Current().Policy;
         });
         copier.Start();
         Assert.True(inGate.Wait(TimeSpan.FromSeconds(10)));
@@ -154,13 +154,6 @@ public sealed class UffdEventBarrierTests
         Assert.Equal(Libc.SCHED_OTHER, policyAfter);
         Assert.False(barrier.IsHolderBoosted);
         Assert.False(barrier.IsReadPending);
-    }
-
-    /// <summary>Scheduling policy of the calling thread (field 41 of /proc/thread-self/stat).</summary>
-    private static int CurrentPolicy()
-    {
-        var stat = File.ReadAllText("/proc/thread-self/stat");
-        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[41 - 3]);
     }
 
     [Fact]
@@ -189,7 +182,7 @@ public sealed class UffdEventBarrierTests
         var thread = new Thread(() =>
         {
             ThreadScheduling.TrySetNice(3);
-            before = (CurrentPolicy(), CurrentNice());
+            before = (ThreadStat.Current().Policy, ThreadStat.Current().Nice);
             zero = adapter.ZeroPage(region.Start, 4096);
             var page = new byte[4096];
             unsafe
@@ -200,7 +193,7 @@ public sealed class UffdEventBarrierTests
                 }
             }
 
-            after = (CurrentPolicy(), CurrentNice());
+            after = (ThreadStat.Current().Policy, ThreadStat.Current().Nice);
         });
         thread.Start();
         Assert.True(thread.Join(TimeSpan.FromSeconds(10)));
@@ -208,13 +201,6 @@ public sealed class UffdEventBarrierTests
         Assert.True(copy.IsSuccess, copy.ToString());
         Assert.Equal(before, after);
         Assert.Equal(Libc.SCHED_OTHER, after.Policy);
-    }
-
-    /// <summary>Nice value of the calling thread (field 19 of /proc/thread-self/stat).</summary>
-    private static int CurrentNice()
-    {
-        var stat = File.ReadAllText("/proc/thread-self/stat");
-        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[19 - 3]);
     }
 
     [SkippableFact]
