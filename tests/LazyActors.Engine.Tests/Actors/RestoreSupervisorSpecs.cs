@@ -163,14 +163,14 @@ public sealed class RestoreSupervisorSpecs : IDisposable
         Assert.Contains("pid 4242", result.Error);
     }
 
-    [Fact]
-    public async Task Restore_must_stop_only_the_failing_task_and_report_it()
+    /// <summary>Two tasks; every copy into the first one's uffd fails with <paramref name="errno"/>.</summary>
+    private async Task<EngineResult> RestoreTwoTasksWhoseFirstCopyFailsWith(Errno errno)
     {
         _hub.Configure = uffd =>
         {
             if (_hub.Opened.IsEmpty)
             {
-                uffd.Respond = c => new UffdOpResult(0, Errno.EFAULT);
+                uffd.Respond = c => new UffdOpResult(0, errno);
             }
         };
         using var engine = Listen();
@@ -183,7 +183,13 @@ public sealed class RestoreSupervisorSpecs : IDisposable
             restorer.SendFinished();
         }
 
-        var result = await run.WaitAsync(Bound);
+        return await run.WaitAsync(Bound);
+    }
+
+    [Fact]
+    public async Task Restore_must_stop_only_the_failing_task_and_report_it()
+    {
+        var result = await RestoreTwoTasksWhoseFirstCopyFailsWith(Errno.EFAULT);
         Assert.Equal(1, result.ExitCode);
         Assert.Contains($"task {Pids[0]}", result.Error);
         Assert.Contains("EFAULT", result.Error);
@@ -195,24 +201,7 @@ public sealed class RestoreSupervisorSpecs : IDisposable
     [Fact]
     public async Task Restore_must_succeed_when_a_task_exits()
     {
-        _hub.Configure = uffd =>
-        {
-            if (_hub.Opened.IsEmpty)
-            {
-                uffd.Respond = c => new UffdOpResult(0, Errno.ESRCH);
-            }
-        };
-        using var engine = Listen();
-        var run = Run(engine);
-        using (var restorer = new RestorerPlayer(engine.SocketPath))
-        {
-            restorer.SendTask(Pids[0]);
-            await WaitForAsync(() => _hub.Opened.FirstOrDefault());
-            restorer.SendTask(Pids[1]);
-            restorer.SendFinished();
-        }
-
-        var result = await run.WaitAsync(Bound);
+        var result = await RestoreTwoTasksWhoseFirstCopyFailsWith(Errno.ESRCH);
         Assert.True(result.Succeeded, result.Error);
         Assert.Equal(TaskPhase.Exited, result.Statistics.Tasks.Single(t => t.Pid == Pids[0]).Phase);
     }
