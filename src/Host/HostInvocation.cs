@@ -1,10 +1,17 @@
 namespace LazyActors.Host;
 
-/// <summary>How to start this host again in a fresh process: <c>dotnet LazyActors.Host.dll VERB ...</c>.</summary>
-internal static class HostInvocation
+/// <summary>
+/// How to start this host in a fresh process: <c>dotnet LazyActors.Host.dll VERB ...</c>. The tools (bench) and the
+/// tests start the daemon this way, exactly as users run it.
+/// </summary>
+public static class HostInvocation
 {
+    /// <summary>The host assembly: <c>LazyActors.Host.dll</c> as loaded by the caller (next to the caller's own assembly
+    /// when the caller references the host project).</summary>
+    public static string AssemblyPath => typeof(HostInvocation).Assembly.Location;
+
     /// <summary>The argv prefix that runs a verb of this host: the dotnet executable and the host assembly.</summary>
-    public static IReadOnlyList<string> Prefix() => [DotnetExecutable(), typeof(HostInvocation).Assembly.Location];
+    public static IReadOnlyList<string> Prefix() => [DotnetExecutable(), AssemblyPath];
 
     /// <summary>The dotnet executable running us, else the one under DOTNET_ROOT, else <c>dotnet</c> from PATH.</summary>
     public static string DotnetExecutable()

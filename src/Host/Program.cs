@@ -8,7 +8,7 @@ public static class Program
 {
     public static int Main(string[] args)
     {
-        var root = new RootCommand("LazyActors: an actor-based, CRIU-compatible lazy-pages (post-copy) daemon and its tooling.");
+        var root = new RootCommand("LazyActors: an actor-based, CRIU-compatible lazy-pages (post-copy) daemon.");
         foreach (var command in CommandCatalog.All())
         {
             root.Subcommands.Add(command);

@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using LazyActors.Engine.Scheduling;
 using LazyActors.Engine.Uffd;
 
 namespace LazyActors.Benchmarks;

@@ -1,4 +1,5 @@
 using LazyActors.Engine.Images;
+using LazyActors.Tools.Synthetic;
 
 namespace LazyActors.Benchmarks;
 

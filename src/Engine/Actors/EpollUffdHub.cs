@@ -1,5 +1,6 @@
 using Akka.Actor;
 using LazyActors.Engine.Interop;
+using LazyActors.Engine.Scheduling;
 using LazyActors.Engine.Uffd;
 
 namespace LazyActors.Engine.Actors;

@@ -1,5 +1,7 @@
 using Akka.Configuration;
 
+using LazyActors.Engine.Restorer;
+using LazyActors.Engine.Scheduling;
 using LazyActors.Engine.Uffd;
 
 namespace LazyActors.Engine.Configuration;
@@ -100,7 +102,7 @@ public sealed record EngineSettings
     /// <summary>Nice value of the epoll reader thread when real-time is off or refused.</summary>
     public int ReaderNice { get; init; } = -10;
 
-    /// <summary>How a copier holding a uffd gate is kept from being preempted, see <see cref="Uffd.GatePriority"/>.</summary>
+    /// <summary>How a copier holding a uffd gate is kept from being preempted, see <see cref="Scheduling.GatePriority"/>.</summary>
     public GatePriority GatePriority { get; init; } = GatePriority.Ceiling;
 
     /// <summary>
@@ -113,7 +115,7 @@ public sealed record EngineSettings
     public UffdScheduling UffdScheduling => new(ReaderRealtime, ReaderNice, GatePriority);
 
     /// <summary>Absolute path of the rendezvous socket.</summary>
-    public string SocketPath => Path.Combine(Path.GetFullPath(WorkDirectory), Uffd.LazyPagesHandshake.SocketName);
+    public string SocketPath => Path.Combine(Path.GetFullPath(WorkDirectory), Restorer.LazyPagesHandshake.SocketName);
 
     /// <summary>The embedded reference configuration (engine defaults plus Akka defaults for the engine).</summary>
     public static Config ReferenceConfig { get; } = LoadReference();

@@ -33,7 +33,7 @@ public sealed class Checkpoint : IDisposable
     public uint ImgVersion { get; }
 
     /// <summary>The decoded inventory record.</summary>
-    public InventoryEntry Inventory { get; }
+    internal InventoryEntry Inventory { get; }
 
     /// <summary>Processes in pstree.img order.</summary>
     public IReadOnlyList<TaskImages> Tasks { get; }

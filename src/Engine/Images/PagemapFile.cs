@@ -27,7 +27,7 @@ public sealed class PagemapFile
     public uint PagesId { get; }
 
     /// <summary>The entries after the head, as decoded messages (unknown fields preserved).</summary>
-    public IReadOnlyList<PagemapEntry> Entries { get; }
+    internal IReadOnlyList<PagemapEntry> Entries { get; }
 
     /// <summary>One normalised run per entry, same order.</summary>
     public IReadOnlyList<PagemapRun> Runs { get; }
@@ -88,7 +88,7 @@ public sealed class PagemapFile
     /// CRIU's compatibility normalisation (criu/pagemap.c <c>init_compat_pagemap_entry</c>): <c>in_parent</c> means
     /// PE_PARENT; absent flags mean PE_PRESENT; absent <c>nr_pages</c> falls back to <c>compat_nr_pages</c>.
     /// </summary>
-    public static (PageFlags Flags, ulong NrPages) Normalise(PagemapEntry entry)
+    internal static (PageFlags Flags, ulong NrPages) Normalise(PagemapEntry entry)
     {
         var flags = entry.HasFlags ? (PageFlags)entry.Flags : PageFlags.None;
         if (entry.HasInParent && entry.InParent)

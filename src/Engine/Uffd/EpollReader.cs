@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using LazyActors.Engine.Interop;
+using LazyActors.Engine.Scheduling;
 
 namespace LazyActors.Engine.Uffd;
 

@@ -1,3 +1,5 @@
+using LazyActors.Engine.Scheduling;
+
 namespace LazyActors.Engine.Uffd;
 
 /// <summary>
@@ -100,7 +102,7 @@ public sealed class UffdEventBarrier
     public CopyScope EnterCopy()
     {
         // Ceiling: real time before taking the gate, so the holder is never preempted while it has it.
-        var ceilingBoosted = _priorityCeiling && Interop.ThreadScheduling.TrySetRealtime(1);
+        var ceilingBoosted = _priorityCeiling && ThreadScheduling.TrySetRealtime(1);
         _gate.Enter();
         if (_priorityInheritance)
         {
@@ -164,7 +166,7 @@ public sealed class UffdEventBarrier
 
             if (boosted)
             {
-                Interop.ThreadScheduling.TrySetNormal();
+                ThreadScheduling.TrySetNormal();
             }
         }
 
@@ -172,7 +174,7 @@ public sealed class UffdEventBarrier
         ServeRequestedRead();
         if (ceilingBoosted)
         {
-            Interop.ThreadScheduling.TrySetNormal();
+            ThreadScheduling.TrySetNormal();
         }
     }
 
@@ -184,7 +186,7 @@ public sealed class UffdEventBarrier
         {
             if (_holderTid != 0 && !_holderBoosted && Volatile.Read(ref _readWanted) != 0)
             {
-                _holderBoosted = Interop.ThreadScheduling.TrySetRealtime(_holderTid, 1);
+                _holderBoosted = ThreadScheduling.TrySetRealtime(_holderTid, 1);
             }
         }
     }

@@ -8,15 +8,9 @@ internal static class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return VersionCommand.Create();
+        yield return LazyPagesCommand.Create();
         yield return InspectCommand.Create();
         yield return SplitCommand.Create();
         yield return MergeCommand.Create();
-        yield return SynthCommand.Create();
-        yield return RestoreSimCommand.Create();
-        yield return RestoreSimTaskCommand.Create();
-        yield return TouchFloorTaskCommand.Create();
-        yield return LazyPagesCommand.Create();
-        yield return DemoCommand.Create();
-        yield return BenchCommand.Create();
     }
 }

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Akka.Configuration;
 using LazyActors.Engine;
 using LazyActors.Engine.Configuration;
+using LazyActors.Engine.Restorer;
 using LazyActors.Engine.Uffd;
 using LazyActors.Host.Logging;
 using Serilog;
@@ -47,7 +48,7 @@ internal static class LazyPagesCommand
             HostLogging.Configure(level, logFile);
             try
             {
-                var hocon = LoadConfig(parse.GetValue(config));
+                var hocon = HostConfiguration.Load(parse.GetValue(config));
                 var settings = EngineSettings.Create(hocon, imagesDir, work);
                 if (parse.GetValue(noBackground))
                 {
@@ -97,22 +98,6 @@ internal static class LazyPagesCommand
             }
         });
         return command;
-    }
-
-    internal static Config LoadConfig(string? path)
-    {
-        var file = path ?? Path.Combine(AppContext.BaseDirectory, "config", "lazy-actors.hocon");
-        if (!File.Exists(file))
-        {
-            if (path is not null)
-            {
-                throw new FileNotFoundException($"config file {path} does not exist", path);
-            }
-
-            return Config.Empty;
-        }
-
-        return ConfigurationFactory.ParseString(File.ReadAllText(file));
     }
 
     private static void LogSummary(EngineResult result)

@@ -4,9 +4,10 @@ using LazyActors.Engine.Actors;
 using LazyActors.Engine.Configuration;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
-using LazyActors.Engine.Tests.Images;
+using LazyActors.Engine.Restorer;
 using LazyActors.Engine.Uffd;
-using LazyActors.Engine.Tests.Support;
+using LazyActors.Testing;
+using LazyActors.Tools.Synthetic;
 using Xunit;
 using static LazyActors.Engine.Tests.Actors.ActorSpecSupport;
 

@@ -3,6 +3,7 @@ using Akka.TestKit;
 using LazyActors.Engine.Actors;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Ranges;
+using LazyActors.Engine.Restorer;
 using Xunit;
 using Xunit.Abstractions;
 using static LazyActors.Engine.Tests.Actors.ActorSpecSupport;
@@ -455,7 +456,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     /// <summary>A real descriptor number standing for the child uffd of a FORK event (the hub closes it).</summary>
     private static int ReadinessSignal()
     {
-        var (read, write) = Engine.Uffd.ReadinessSignal.CreateInheritablePipe();
+        var (read, write) = Engine.Restorer.ReadinessSignal.CreateInheritablePipe();
         read.Dispose();
         return write;
     }

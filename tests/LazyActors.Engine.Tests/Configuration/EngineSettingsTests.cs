@@ -1,5 +1,6 @@
 using Akka.Configuration;
 using LazyActors.Engine.Configuration;
+using LazyActors.Engine.Scheduling;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Configuration;
@@ -36,14 +37,14 @@ public sealed class EngineSettingsTests
     {
         var defaults = EngineSettings.Create("/images");
         Assert.Equal(-10, defaults.EngineThreadsNice);
-        Assert.Equal(new LazyActors.Engine.Uffd.UffdScheduling(true, -10, LazyActors.Engine.Uffd.GatePriority.Ceiling), defaults.UffdScheduling);
+        Assert.Equal(new UffdScheduling(true, -10, GatePriority.Ceiling), defaults.UffdScheduling);
         Assert.Equal(128L << 20, defaults.NoGcBudgetBytes);
 
         var config = ConfigurationFactory.ParseString(
             "lazy-actors.engine { scheduling { engine-threads-nice = off, reader-realtime = off, reader-nice = -5, gate-priority = inherit }\n no-gc-budget = off }");
         var off = EngineSettings.Create(config, "/images");
         Assert.Null(off.EngineThreadsNice);
-        Assert.Equal(new LazyActors.Engine.Uffd.UffdScheduling(false, -5, LazyActors.Engine.Uffd.GatePriority.Inherit), off.UffdScheduling);
+        Assert.Equal(new UffdScheduling(false, -5, GatePriority.Inherit), off.UffdScheduling);
         Assert.Null(off.NoGcBudgetBytes);
     }
 

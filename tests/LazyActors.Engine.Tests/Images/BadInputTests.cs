@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Images.Proto;
 using Google.Protobuf;
-using LazyActors.Engine.Tests.Support;
+using LazyActors.Testing;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Images;

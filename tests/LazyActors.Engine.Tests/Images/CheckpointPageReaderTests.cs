@@ -1,5 +1,6 @@
 using LazyActors.Engine.Images;
-using LazyActors.Engine.Tests.Support;
+using LazyActors.Testing;
+using LazyActors.Tools.Synthetic;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Images;

@@ -2,6 +2,7 @@ using Google.Protobuf;
 using LazyActors.Engine.Images.Proto;
 using System.Text.Json;
 using LazyActors.Engine.Images;
+using LazyActors.Testing;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Images;

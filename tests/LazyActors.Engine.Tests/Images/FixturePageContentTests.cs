@@ -1,5 +1,6 @@
 using System.Text.Json;
 using LazyActors.Engine.Images;
+using LazyActors.Testing;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Images;

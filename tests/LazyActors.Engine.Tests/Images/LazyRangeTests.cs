@@ -1,4 +1,5 @@
 using LazyActors.Engine.Images;
+using LazyActors.Testing;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Images;

@@ -1,6 +1,7 @@
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Images.Proto;
-using LazyActors.Engine.Tests.Support;
+using LazyActors.Testing;
+using LazyActors.Tools.Synthetic;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Images;

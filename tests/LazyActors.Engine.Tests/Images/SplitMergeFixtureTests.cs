@@ -1,5 +1,5 @@
 using LazyActors.Engine.Images;
-using LazyActors.Engine.Tests.Support;
+using LazyActors.Testing;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Images;

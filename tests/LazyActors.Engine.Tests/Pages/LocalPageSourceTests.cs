@@ -1,8 +1,8 @@
 using System.Runtime.InteropServices;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Pages;
-using LazyActors.Engine.Tests.Images;
-using LazyActors.Engine.Tests.Support;
+using LazyActors.Testing;
+using LazyActors.Tools.Synthetic;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Pages;

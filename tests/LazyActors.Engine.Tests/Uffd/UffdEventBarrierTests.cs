@@ -1,6 +1,8 @@
 using LazyActors.Engine.Interop;
+using LazyActors.Engine.Scheduling;
 using LazyActors.Engine.Tests.Support;
 using LazyActors.Engine.Uffd;
+using LazyActors.Testing;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Uffd;

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using LazyActors.Engine.Interop;
+using LazyActors.Engine.Restorer;
 using LazyActors.Engine.Uffd;
 using Xunit;
 using static LazyActors.Engine.Tests.Uffd.NativeTestSupport;

@@ -1,4 +1,5 @@
 using LazyActors.Engine.Interop;
+using LazyActors.Engine.Scheduling;
 
 namespace LazyActors.Engine.Actors.Internal;
 

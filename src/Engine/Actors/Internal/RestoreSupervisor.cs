@@ -2,6 +2,8 @@ using Akka.Actor;
 using Akka.Event;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Ranges;
+using LazyActors.Engine.Restorer;
+using LazyActors.Engine.Scheduling;
 using LazyActors.Engine.Uffd;
 using Cache = LazyActors.Engine.Actors.PageCacheActor;
 using Messages = LazyActors.Engine.Actors.RestoreSupervisor;
@@ -58,13 +60,13 @@ internal sealed class RestoreSupervisor : EngineActor
     /// container without CAP_SYS_NICE is explained in the log rather than guessed at.</summary>
     private void LogScheduling(Configuration.EngineSettings settings)
     {
-        var wanted = settings.ReaderRealtime || settings.EngineThreadsNice is < 0 || settings.ReaderNice < 0 || settings.GatePriority != Uffd.GatePriority.Off;
+        var wanted = settings.ReaderRealtime || settings.EngineThreadsNice is < 0 || settings.ReaderNice < 0 || settings.GatePriority != Scheduling.GatePriority.Off;
         if (!wanted)
         {
             return;
         }
 
-        if (Interop.ThreadScheduling.HasCapSysNice())
+        if (Scheduling.ThreadScheduling.HasCapSysNice())
         {
             _log.Info("scheduling: reader {Reader}, engine threads nice {Nice}, gate priority {Gate}",
                 settings.ReaderRealtime ? "SCHED_FIFO 1" : $"nice {settings.ReaderNice}",

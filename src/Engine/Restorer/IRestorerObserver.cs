@@ -1,0 +1,22 @@
+using LazyActors.Engine.Interop;
+
+namespace LazyActors.Engine.Restorer;
+
+/// <summary>Receives what <see cref="RestorerConnection"/> reads from <c>criu restore --lazy-pages</c>, on its thread.</summary>
+public interface IRestorerObserver
+{
+    /// <summary>The restorer connected.</summary>
+    void Connected();
+
+    /// <summary>A live task's pid and its userfaultfd (ownership moves to the observer).</summary>
+    void TaskUffd(int pid, SafeFdHandle uffd);
+
+    /// <summary>A zombie (negative pid on the wire); no uffd follows.</summary>
+    void Zombie(int pid);
+
+    /// <summary>The 4-byte "restore finished" word arrived.</summary>
+    void RestoreFinished();
+
+    /// <summary>The handshake failed; the message is CRIU-like and names the problem.</summary>
+    void Failed(string reason);
+}

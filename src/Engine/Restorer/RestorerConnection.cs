@@ -1,0 +1,184 @@
+using System.Buffers.Binary;
+using LazyActors.Engine.Interop;
+
+namespace LazyActors.Engine.Restorer;
+
+/// <summary>
+/// The daemon side of the lazy-pages socket handshake (spec §1.3–1.4), blocking, meant for a dedicated thread: accept
+/// exactly one connection and close the listener, then read <c>entries</c> rounds of {int32 pid; if pid &gt; 0 one
+/// byte with SCM_RIGHTS}, then the 4-byte "restore finished" word. Every wait is bounded or cancellable.
+/// </summary>
+public static class RestorerConnection
+{
+    private static readonly TimeSpan s_slice = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Runs the whole handshake, reporting to <paramref name="observer"/>. Disposes the listener after accept.</summary>
+    /// <param name="listener">The listening lazy-pages.socket.</param>
+    /// <param name="entries">Number of pstree entries (zombies included).</param>
+    /// <param name="acceptTimeout">Longest wait for the connection; null = until cancelled.</param>
+    /// <param name="readTimeout">Longest wait for each message once connected.</param>
+    /// <param name="observer">Receives the results.</param>
+    /// <param name="cancellation">Stops waiting (no report then).</param>
+    public static void Run(SafeFdHandle listener, int entries, TimeSpan? acceptTimeout, TimeSpan readTimeout,
+        IRestorerObserver observer, CancellationToken cancellation)
+    {
+        SafeFdHandle? connection = null;
+        try
+        {
+            using (listener)
+            {
+                connection = AcceptOne(listener, acceptTimeout, cancellation);
+            }
+
+            if (connection is null)
+            {
+                return;
+            }
+
+            observer.Connected();
+            Span<byte> word = stackalloc byte[4];
+            for (var i = 0; i < entries; i++)
+            {
+                if (!Receive(connection, word, readTimeout, cancellation, $"PID recv (entry {i + 1} of {entries})", observer))
+                {
+                    return;
+                }
+
+                var pid = BinaryPrimitives.ReadInt32LittleEndian(word);
+                if (pid < 0)
+                {
+                    observer.Zombie(-pid);
+                    continue;
+                }
+
+                if (pid == 0)
+                {
+                    observer.Failed($"PID recv: pid 0 in entry {i + 1} of {entries}");
+                    return;
+                }
+
+                if (!WaitReadable(connection, readTimeout, cancellation))
+                {
+                    ReportTimeoutOrNothing(observer, cancellation, $"recv_fd error: no uffd for pid {pid} within {readTimeout.TotalSeconds:0.#} s");
+                    return;
+                }
+
+                SafeFdHandle uffd;
+                try
+                {
+                    uffd = UnixSocket.ReceiveFd(connection, readTimeout);
+                }
+                catch (EndOfStreamException)
+                {
+                    observer.Failed($"Restorer unexpectedly closed the connection before sending the uffd of pid {pid}");
+                    return;
+                }
+                catch (Exception ex) when (ex is InvalidDataException or LinuxException or TimeoutException)
+                {
+                    observer.Failed($"recv_fd error for pid {pid}: {ex.Message}");
+                    return;
+                }
+
+                observer.TaskUffd(pid, uffd);
+            }
+
+            if (!Receive(connection, word, readTimeout, cancellation, "restore-finished recv", observer))
+            {
+                return;
+            }
+
+            var finished = BinaryPrimitives.ReadUInt32LittleEndian(word);
+            if (finished != LazyPagesHandshake.RestoreFinished)
+            {
+                observer.Failed($"Unexpected response 0x{finished:x8} from the restorer (expected 0x{LazyPagesHandshake.RestoreFinished:x8} \"restore finished\")");
+                return;
+            }
+
+            observer.RestoreFinished();
+        }
+        catch (Exception ex) when (ex is LinuxException or IOException or TimeoutException)
+        {
+            if (!cancellation.IsCancellationRequested)
+            {
+                observer.Failed($"lazy-pages socket: {ex.Message}");
+            }
+        }
+        finally
+        {
+            connection?.Dispose();
+        }
+    }
+
+    private static SafeFdHandle? AcceptOne(SafeFdHandle listener, TimeSpan? timeout, CancellationToken cancellation)
+    {
+        var deadline = timeout is { } t ? DateTime.UtcNow + t : DateTime.MaxValue;
+        while (!cancellation.IsCancellationRequested)
+        {
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero)
+            {
+                throw new TimeoutException($"nobody connected to {LazyPagesHandshake.SocketName} within {timeout!.Value.TotalSeconds:0.#} s");
+            }
+
+            try
+            {
+                return UnixSocket.Accept(listener, left < s_slice ? left : s_slice);
+            }
+            catch (TimeoutException)
+            {
+                // poll again (cancellation, deadline)
+            }
+        }
+
+        return null;
+    }
+
+    private static bool Receive(SafeFdHandle connection, Span<byte> word, TimeSpan timeout, CancellationToken cancellation,
+        string what, IRestorerObserver observer)
+    {
+        if (!WaitReadable(connection, timeout, cancellation))
+        {
+            ReportTimeoutOrNothing(observer, cancellation, $"{what}: nothing arrived within {timeout.TotalSeconds:0.#} s");
+            return false;
+        }
+
+        try
+        {
+            UnixSocket.ReceiveExactly(connection, word, timeout);
+            return true;
+        }
+        catch (EndOfStreamException)
+        {
+            observer.Failed($"Restorer unexpectedly closed the connection ({what})");
+            return false;
+        }
+    }
+
+    private static bool WaitReadable(SafeFdHandle connection, TimeSpan timeout, CancellationToken cancellation)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!cancellation.IsCancellationRequested)
+        {
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero)
+            {
+                return false;
+            }
+
+            if (UnixSocket.WaitReadable(connection, left < s_slice ? left : s_slice))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static void ReportTimeoutOrNothing(IRestorerObserver observer, CancellationToken cancellation, string message)
+    {
+        if (!cancellation.IsCancellationRequested)
+        {
+            observer.Failed(message);
+        }
+    }
+}

@@ -1,0 +1,336 @@
+using LazyActors.Engine.Interop;
+
+namespace LazyActors.Engine.Restorer;
+
+/// <summary>
+/// Blocking AF_UNIX SOCK_STREAM helpers for the lazy-pages handshake: listen/accept/connect, exact-length send and
+/// receive, and passing one descriptor with SCM_RIGHTS the way CRIU's send_fd/recv_fd do. Every wait has a timeout.
+/// </summary>
+public static class UnixSocket
+{
+    /// <summary>
+    /// Creates a listening socket at <paramref name="path"/> (relative paths resolve against the working directory),
+    /// removing a stale socket file first.
+    /// </summary>
+    public static unsafe SafeFdHandle Listen(string path, int backlog = LazyPagesHandshake.Backlog)
+    {
+        var address = SockaddrUn.Create(path, out var length);
+        if (Libc.Unlink(path) < 0 && LinuxException.LastErrno() != Errno.ENOENT)
+        {
+            LinuxException.ThrowLast($"unlink({path})");
+        }
+
+        var socket = NewSocket();
+        try
+        {
+            if (Libc.Bind(socket, &address, length) < 0)
+            {
+                LinuxException.ThrowLast($"bind({path})");
+            }
+
+            if (Libc.Listen(socket, backlog) < 0)
+            {
+                LinuxException.ThrowLast($"listen({path})");
+            }
+
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Accepts one connection, waiting at most <paramref name="timeout"/>.</summary>
+    /// <exception cref="TimeoutException">Nobody connected in time; the message names the socket path.</exception>
+    public static unsafe SafeFdHandle Accept(SafeFdHandle listener, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(listener);
+        if (!WaitReadable(listener, timeout))
+        {
+            throw new TimeoutException(
+                $"No connection on UNIX socket '{LocalPath(listener)}' within {timeout.TotalSeconds:0.###} s.");
+        }
+
+        while (true)
+        {
+            var fd = Libc.Accept4(listener, null, null, SocketConstants.SOCK_CLOEXEC);
+            if (fd >= 0)
+            {
+                return new SafeFdHandle(fd, ownsHandle: true);
+            }
+
+            if (LinuxException.LastErrno() != Errno.EINTR)
+            {
+                LinuxException.ThrowLast($"accept4({LocalPath(listener)})");
+            }
+        }
+    }
+
+    /// <summary>Connects to the listening socket at <paramref name="path"/>.</summary>
+    public static unsafe SafeFdHandle Connect(string path)
+    {
+        var address = SockaddrUn.Create(path, out var length);
+        var socket = NewSocket();
+        try
+        {
+            if (Libc.Connect(socket, &address, length) < 0)
+            {
+                LinuxException.ThrowLast($"connect({path})");
+            }
+
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A connected AF_UNIX stream pair (both CLOEXEC).</summary>
+    public static unsafe SafeFdHandle[] SocketPair()
+    {
+        var fds = stackalloc int[2];
+        if (Libc.SocketPair(SocketConstants.AF_UNIX, SocketConstants.SOCK_STREAM | SocketConstants.SOCK_CLOEXEC, 0, fds) < 0)
+        {
+            LinuxException.ThrowLast("socketpair(AF_UNIX, SOCK_STREAM)");
+        }
+
+        return [new SafeFdHandle(fds[0], ownsHandle: true), new SafeFdHandle(fds[1], ownsHandle: true)];
+    }
+
+    /// <summary>Sends all of <paramref name="data"/>, looping on short writes (MSG_NOSIGNAL: no SIGPIPE).</summary>
+    public static unsafe void SendExactly(SafeFdHandle socket, ReadOnlySpan<byte> data)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        fixed (byte* start = data)
+        {
+            var sent = 0;
+            while (sent < data.Length)
+            {
+                var n = Libc.Send(socket, start + sent, (nuint)(data.Length - sent), SocketConstants.MSG_NOSIGNAL);
+                if (n < 0)
+                {
+                    if (LinuxException.LastErrno() == Errno.EINTR)
+                    {
+                        continue;
+                    }
+
+                    LinuxException.ThrowLast($"send({socket}, {sent}/{data.Length} bytes sent)");
+                }
+
+                sent += (int)n;
+            }
+        }
+    }
+
+    /// <summary>Fills <paramref name="buffer"/> completely, looping on short reads, within <paramref name="timeout"/> overall.</summary>
+    /// <exception cref="EndOfStreamException">The peer closed the connection first.</exception>
+    /// <exception cref="TimeoutException">The bytes did not arrive in time.</exception>
+    public static unsafe void ReceiveExactly(SafeFdHandle socket, Span<byte> buffer, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        var deadline = Deadline.After(timeout);
+        fixed (byte* start = buffer)
+        {
+            var received = 0;
+            while (received < buffer.Length)
+            {
+                if (!WaitReadable(socket, deadline.Remaining))
+                {
+                    throw new TimeoutException(
+                        $"recv({socket}): only {received} of {buffer.Length} bytes arrived within {timeout.TotalSeconds:0.###} s.");
+                }
+
+                var n = Libc.Recv(socket, start + received, (nuint)(buffer.Length - received), 0);
+                if (n < 0)
+                {
+                    var errno = LinuxException.LastErrno();
+                    if (errno is Errno.EINTR or Errno.EAGAIN)
+                    {
+                        continue;
+                    }
+
+                    throw new LinuxException(errno, $"recv({socket})");
+                }
+
+                if (n == 0)
+                {
+                    throw new EndOfStreamException(
+                        $"recv({socket}): the peer closed the connection after {received} of {buffer.Length} expected bytes.");
+                }
+
+                received += (int)n;
+            }
+        }
+    }
+
+    /// <summary>Sends one descriptor as CRIU does: a 1-byte payload (0x00) with one SCM_RIGHTS control message.</summary>
+    public static unsafe void SendFd(SafeFdHandle socket, SafeFdHandle fdToSend)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        ArgumentNullException.ThrowIfNull(fdToSend);
+        var added = false;
+        fdToSend.DangerousAddRef(ref added);
+        try
+        {
+            byte payload = 0;
+            var iov = new Iovec { Base = &payload, Length = 1 };
+            var controlSize = Cmsg.Space(sizeof(int));
+            var control = stackalloc byte[controlSize];
+            new Span<byte>(control, controlSize).Clear();
+            var message = new Msghdr { Iov = &iov, IovLength = 1, Control = control, ControlLength = (nuint)controlSize };
+            var header = Cmsg.FirstHeader(&message);
+            header->Level = SocketConstants.SOL_SOCKET;
+            header->Type = SocketConstants.SCM_RIGHTS;
+            header->Length = (nuint)Cmsg.Len(sizeof(int));
+            *(int*)Cmsg.Data(header) = fdToSend.Fd;
+
+            while (Libc.SendMsg(socket, &message, SocketConstants.MSG_NOSIGNAL) < 0)
+            {
+                if (LinuxException.LastErrno() != Errno.EINTR)
+                {
+                    LinuxException.ThrowLast($"sendmsg({socket}, SCM_RIGHTS {fdToSend})");
+                }
+            }
+        }
+        finally
+        {
+            fdToSend.DangerousRelease();
+        }
+    }
+
+    /// <summary>
+    /// Receives one descriptor sent with <see cref="SendFd"/> (1 data byte + SCM_RIGHTS), waiting at most
+    /// <paramref name="timeout"/>. The descriptor is received with MSG_CMSG_CLOEXEC.
+    /// </summary>
+    /// <exception cref="InvalidDataException">No descriptor came with the byte, or the control data was truncated.</exception>
+    /// <exception cref="EndOfStreamException">The peer closed the connection.</exception>
+    /// <exception cref="TimeoutException">Nothing arrived in time.</exception>
+    public static unsafe SafeFdHandle ReceiveFd(SafeFdHandle socket, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        var deadline = Deadline.After(timeout);
+        byte payload = 0;
+        var iov = new Iovec { Base = &payload, Length = 1 };
+        var controlSize = Cmsg.Space(sizeof(int));
+        var control = stackalloc byte[controlSize];
+        Msghdr message;
+        nint n;
+        while (true)
+        {
+            if (!WaitReadable(socket, deadline.Remaining))
+            {
+                throw new TimeoutException($"recv_fd({socket}): no descriptor arrived within {timeout.TotalSeconds:0.###} s.");
+            }
+
+            new Span<byte>(control, controlSize).Clear();
+            message = new Msghdr { Iov = &iov, IovLength = 1, Control = control, ControlLength = (nuint)controlSize };
+            n = Libc.RecvMsg(socket, &message, SocketConstants.MSG_CMSG_CLOEXEC);
+            if (n >= 0)
+            {
+                break;
+            }
+
+            var errno = LinuxException.LastErrno();
+            if (errno is not (Errno.EINTR or Errno.EAGAIN))
+            {
+                throw new LinuxException(errno, $"recvmsg({socket})");
+            }
+        }
+
+        if (n == 0)
+        {
+            throw new EndOfStreamException($"recv_fd({socket}): the peer closed the connection before sending a descriptor.");
+        }
+
+        SafeFdHandle? received = null;
+        for (var header = Cmsg.FirstHeader(&message); header != null; header = Cmsg.NextHeader(&message, header))
+        {
+            if (header->Level != SocketConstants.SOL_SOCKET || header->Type != SocketConstants.SCM_RIGHTS)
+            {
+                continue;
+            }
+
+            var fdCount = ((int)header->Length - Cmsg.Len(0)) / sizeof(int);
+            var fds = (int*)Cmsg.Data(header);
+            for (var i = 0; i < fdCount; i++)
+            {
+                // Wrap every descriptor immediately so that extra ones are closed, never leaked.
+                var handle = new SafeFdHandle(fds[i], ownsHandle: true);
+                if (received is null)
+                {
+                    received = handle;
+                }
+                else
+                {
+                    handle.Dispose();
+                }
+            }
+        }
+
+        if ((message.Flags & SocketConstants.MSG_CTRUNC) != 0)
+        {
+            received?.Dispose();
+            throw new InvalidDataException(
+                $"recv_fd: no usable file descriptor on {socket}: control data truncated (MSG_CTRUNC); the peer sent more than one descriptor or other control data.");
+        }
+
+        return received ?? throw new InvalidDataException(
+            $"recv_fd: no file descriptor in the control message received on {socket} (got {n} data byte(s) 0x{payload:x2} without SCM_RIGHTS).");
+    }
+
+    /// <summary>Waits until <paramref name="fd"/> is readable (or hung up); false on timeout.</summary>
+    internal static unsafe bool WaitReadable(SafeFdHandle fd, TimeSpan timeout)
+    {
+        var deadline = Deadline.After(timeout);
+        var added = false;
+        fd.DangerousAddRef(ref added);
+        try
+        {
+            var poll = new PollFd { Fd = fd.Fd, Events = PollFd.POLLIN };
+            while (true)
+            {
+                var rc = Libc.Poll(&poll, 1, deadline.RemainingMilliseconds);
+                if (rc > 0)
+                {
+                    return true;
+                }
+
+                if (rc == 0)
+                {
+                    return false;
+                }
+
+                if (LinuxException.LastErrno() != Errno.EINTR)
+                {
+                    LinuxException.ThrowLast($"poll({fd})");
+                }
+            }
+        }
+        finally
+        {
+            fd.DangerousRelease();
+        }
+    }
+
+    private static SafeFdHandle NewSocket()
+    {
+        var fd = Libc.Socket(SocketConstants.AF_UNIX, SocketConstants.SOCK_STREAM | SocketConstants.SOCK_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            LinuxException.ThrowLast("socket(AF_UNIX, SOCK_STREAM)");
+        }
+
+        return new SafeFdHandle(fd, ownsHandle: true);
+    }
+
+    private static unsafe string LocalPath(SafeFdHandle socket)
+    {
+        var address = default(SockaddrUn);
+        var length = (uint)SockaddrUn.Size;
+        return Libc.GetSockName(socket, &address, &length) == 0 ? address.GetPath(length) : socket.ToString();
+    }
+}

@@ -1,0 +1,56 @@
+using LazyActors.Engine.Interop;
+
+namespace LazyActors.Engine.Scheduling;
+
+/// <summary>
+/// Best-effort scheduling of the calling thread (Linux: nice values and policies are per thread). Lowering a nice
+/// value below 0 or choosing a real-time policy needs CAP_SYS_NICE; without it the calls fail and change nothing.
+/// </summary>
+internal static class ThreadScheduling
+{
+    /// <summary>Sets the calling thread's nice value; false (errno kept) when refused.</summary>
+    public static bool TrySetNice(int niceValue) => Libc.SetPriority(Libc.PRIO_PROCESS, (uint)Libc.GetTid(), niceValue) == 0;
+
+    /// <summary>Makes the calling thread SCHED_FIFO with <paramref name="priority"/> (1–99); false when refused.</summary>
+    public static bool TrySetRealtime(int priority) => TrySetRealtime(Libc.GetTid(), priority);
+
+    /// <summary>Makes thread <paramref name="tid"/> SCHED_FIFO with <paramref name="priority"/>; false when refused or gone.</summary>
+    public static unsafe bool TrySetRealtime(int tid, int priority)
+    {
+        var param = priority;
+        return Libc.SchedSetScheduler(tid, Libc.SCHED_FIFO, &param) == 0;
+    }
+
+    /// <summary>
+    /// Whether this process holds CAP_SYS_NICE in its effective set (bit 23 of <c>CapEff</c> in /proc/self/status),
+    /// i.e. whether negative nice values and real-time policies will be granted; false when it cannot be told.
+    /// </summary>
+    public static bool HasCapSysNice()
+    {
+        const int capSysNice = 23;
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/status"))
+            {
+                if (line.StartsWith("CapEff:", StringComparison.Ordinal))
+                {
+                    var mask = ulong.Parse(line.AsSpan(7).Trim(), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
+                    return (mask & (1UL << capSysNice)) != 0;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or FormatException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+
+        return false;
+    }
+
+    /// <summary>Returns the calling thread to SCHED_OTHER (its nice value is kept); false when refused.</summary>
+    public static unsafe bool TrySetNormal()
+    {
+        var param = 0;
+        return Libc.SchedSetScheduler(Libc.GetTid(), Libc.SCHED_OTHER, &param) == 0;
+    }
+}

@@ -1,0 +1,24 @@
+using LazyActors.Engine.Uffd;
+
+namespace LazyActors.Engine.Scheduling;
+
+/// <summary>
+/// How the threads on the fault path ask to be scheduled. A restored tree usually keeps every CPU busy, and on a small
+/// machine a thread that loses its CPU to a task waits a whole scheduler tick (4 ms at HZ=250) or more; a fault must
+/// not wait for that. All of it is best effort: without CAP_SYS_NICE the calls are refused and nothing changes.
+/// </summary>
+/// <param name="ReaderRealtime">
+/// The epoll reader asks for SCHED_FIFO priority 1: it only reads uffd messages and posts them, then blocks again, so
+/// running it the moment a fault arrives costs the machine nothing.
+/// </param>
+/// <param name="ReaderNice">Nice value of the reader when real-time is off or refused (<see cref="int.MinValue"/> = unchanged).</param>
+/// <param name="GatePriority">
+/// How a copier holding a task's uffd gate is kept from being preempted while the reader waits for it (see
+/// <see cref="UffdEventBarrier"/>); a preempted holder would keep that task's faults unread for a scheduler tick or
+/// more, the classic priority inversion.
+/// </param>
+public readonly record struct UffdScheduling(bool ReaderRealtime, int ReaderNice, GatePriority GatePriority)
+{
+    /// <summary>Leave every thread as created (tests).</summary>
+    public static UffdScheduling Unchanged { get; } = new(false, int.MinValue, GatePriority.Off);
+}

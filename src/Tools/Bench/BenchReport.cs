@@ -1,0 +1,39 @@
+using System.Text.Json.Serialization;
+
+namespace LazyActors.Tools.Bench;
+
+/// <summary>Everything one <c>bench</c> invocation measured (printed as a table; written as JSON with <c>--json</c>).</summary>
+public sealed record BenchReport
+{
+    [JsonPropertyName("date")]
+    public DateTimeOffset Date { get; init; }
+
+    [JsonPropertyName("machine")]
+    public MachineInfo Machine { get; init; } = new();
+
+    /// <summary>The daemon command the scenarios ran against.</summary>
+    [JsonPropertyName("daemon")]
+    public string Daemon { get; init; } = "";
+
+    [JsonPropertyName("runs")]
+    public int Runs { get; init; }
+
+    [JsonPropertyName("probes")]
+    public ProbeReport Probes { get; init; } = new();
+
+    [JsonPropertyName("scenarios")]
+    public IReadOnlyList<ScenarioSummary> Scenarios { get; init; } = [];
+
+    [JsonPropertyName("elapsed_s")]
+    public double ElapsedSeconds { get; init; }
+
+    /// <summary>False when the probes failed or any attempted run failed (including a daemon that would not start).</summary>
+    [JsonIgnore]
+    public bool Ok => Probes.Error is null && Scenarios.All(s => s.RunDetails.All(r => r.Ok));
+}
+
+[JsonSerializable(typeof(BenchReport))]
+[JsonSourceGenerationOptions(WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+internal sealed partial class BenchJsonContext : JsonSerializerContext
+{
+}

@@ -1,0 +1,20 @@
+using LazyActors.Tools.Simulation;
+
+namespace LazyActors.Tools.Bench;
+
+/// <summary>One end-to-end bench scenario: a synthetic checkpoint shape, the simulator's touch order and daemon needs.</summary>
+/// <param name="Name">Name given to <c>--scenario</c>.</param>
+/// <param name="Description">One line for the table and the docs.</param>
+/// <param name="Tasks">Processes in the synthetic pstree.</param>
+/// <param name="BytesPerTask">Lazy-capable anonymous memory per process.</param>
+/// <param name="Touch">First-touch order of the simulated tasks.</param>
+/// <param name="NoBackground">True when the daemon must serve faults only (no background push): lone faults.</param>
+/// <param name="UnavailableReason">Non-null for scenarios that cannot run yet (remote transports).</param>
+public sealed record BenchScenario(string Name, string Description, int Tasks, long BytesPerTask, TouchOrder Touch, bool NoBackground = false, string? UnavailableReason = null)
+{
+    /// <summary>Lazy-capable bytes of the whole restore.</summary>
+    public long TotalBytes => Tasks * BytesPerTask;
+
+    /// <summary>True for the scenario issue 5's restore-time and latency targets are stated for.</summary>
+    public bool IsTargetScenario => Name == BenchScenarios.TargetScenarioName;
+}

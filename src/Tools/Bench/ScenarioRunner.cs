@@ -1,0 +1,78 @@
+using LazyActors.Engine.Restorer;
+using LazyActors.Engine.Uffd;
+
+namespace LazyActors.Tools.Bench;
+
+/// <summary>
+/// One run of one scenario: starts a fresh daemon on the scenario's checkpoint in a fresh work dir, waits for its
+/// readiness byte, runs the restore simulator in a fresh process, then waits (bounded) for the daemon to exit by
+/// itself and reaps it for its peak RSS and CPU time.
+/// </summary>
+internal sealed class ScenarioRunner(DaemonUnderTest daemon, BenchOptions options)
+{
+    private const int LogTailChars = 400;
+
+    /// <summary>Runs <paramref name="scenario"/> once on the checkpoint in <paramref name="imagesDir"/>; the simulator gets <paramref name="restoreTimeout"/>.</summary>
+    public ScenarioRun RunOnce(BenchScenario scenario, string imagesDir, string workDir, string logPath, TimeSpan restoreTimeout)
+    {
+        Directory.CreateDirectory(workDir);
+        var notes = new List<string>();
+        var extra = scenario.NoBackground ? new[] { BenchScenarios.NoBackgroundFlag } : [];
+        DaemonProcess process;
+        try
+        {
+            process = DaemonProcess.Start(daemon.Template, imagesDir, workDir, extra, logPath);
+        }
+        catch (InvalidOperationException ex)
+        {
+            return ScenarioRun.Failed($"daemon could not be started: {ex.Message}");
+        }
+
+        using (process)
+        {
+            var readyMs = process.WaitReady(options.ReadyTimeout, out var problem);
+            if (readyMs is null)
+            {
+                var exit = process.WaitForExit(TimeSpan.FromSeconds(2));
+                return ScenarioRun.Failed($"daemon `{CommandTemplate.Join(process.Argv)}` did not become ready: {problem} ({exit}); log {process.LogPath} ends: {process.LogTail(LogTailChars)}");
+            }
+
+            if (problem is not null)
+            {
+                notes.Add(problem);
+            }
+
+            if (!File.Exists(Path.Combine(workDir, LazyPagesHandshake.SocketName)))
+            {
+                notes.Add($"readiness signalled but {LazyPagesHandshake.SocketName} is not in {workDir}");
+            }
+
+            var report = RestoreSimProcess.Run(imagesDir, workDir, scenario.Touch, restoreTimeout < TimeSpan.FromSeconds(5) ? TimeSpan.FromSeconds(5) : restoreTimeout, out var simError);
+            var daemonExit = process.WaitForExit(options.ExitTimeout);
+            if (daemonExit.KilledByBench)
+            {
+                notes.Add($"daemon still running {options.ExitTimeout.TotalSeconds:0} s after the restore ended: killed (SIGKILL) and reaped; RSS/CPU cover its life until then");
+            }
+
+            if (report is null)
+            {
+                return ScenarioRun.Failed($"{simError}; daemon: {daemonExit}; log: {process.LogTail(LogTailChars)}", notes);
+            }
+
+            var run = ScenarioRun.FromSimReport(report, readyMs.Value, daemonExit, notes);
+            if (!run.Ok)
+            {
+                return run with { Error = $"{run.Error}; daemon log: {process.LogTail(LogTailChars)}" };
+            }
+
+            // The same touches on memory already present, no daemon: what the machine's scheduler alone costs.
+            var floor = SchedulerFloorProbe.Measure(scenario, restoreTimeout < TimeSpan.FromSeconds(10) ? TimeSpan.FromSeconds(10) : restoreTimeout);
+            if (floor.Error is not null)
+            {
+                notes.Add(floor.Error);
+            }
+
+            return run with { FloorTouchMaxUs = floor.MaxUs };
+        }
+    }
+}

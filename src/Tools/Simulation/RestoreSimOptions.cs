@@ -1,0 +1,35 @@
+namespace LazyActors.Tools.Simulation;
+
+/// <summary>Settings of one restore simulation (the <c>restore-sim</c> verb, also used from tests).</summary>
+public sealed record RestoreSimOptions
+{
+    /// <summary>Checkpoint images to restore (<c>-D</c>).</summary>
+    public required string ImagesDir { get; init; }
+
+    /// <summary>Work dir holding <c>lazy-pages.socket</c> (<c>-W</c>); defaults to the images dir, as in CRIU.</summary>
+    public string? WorkDir { get; init; }
+
+    public TouchOrder Touch { get; init; } = TouchOrder.Rand;
+
+    /// <summary>Touching threads per task.</summary>
+    public int Threads { get; init; } = 1;
+
+    /// <summary>Compare every byte against the images after touching.</summary>
+    public bool Verify { get; init; } = true;
+
+    public SimScenario Scenario { get; init; } = SimScenario.None;
+
+    /// <summary>Bound of every wait (connect, handshake, touching); afterwards tasks are killed and reaped.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Seed of the random touch order.</summary>
+    public int Seed { get; init; } = 1;
+
+    /// <summary>How often a task is restarted in a fresh process when one of its VMAs collides with the runtime's mappings.</summary>
+    public int MaxCollisionRetries { get; init; } = 8;
+
+    /// <summary>Optional sink for progress lines (task started, handed over, finished).</summary>
+    public Action<string>? Progress { get; init; }
+
+    public string EffectiveWorkDir => WorkDir ?? ImagesDir;
+}

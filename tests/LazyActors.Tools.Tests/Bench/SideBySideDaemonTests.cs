@@ -1,0 +1,41 @@
+using LazyActors.Tools.Bench;
+using Xunit;
+
+namespace LazyActors.Tools.Tests.Bench;
+
+/// <summary>Comparing several daemons in one bench run: which daemons are measured and how their columns are named.</summary>
+public sealed class SideBySideDaemonTests
+{
+    [Fact]
+    public void Without_daemons_only_the_own_engine_is_measured()
+    {
+        var options = new BenchOptions();
+
+        Assert.Equal([null], options.EffectiveDaemons);
+    }
+
+    [Fact]
+    public void A_single_daemon_command_replaces_the_own_engine()
+    {
+        IReadOnlyList<string> criu = ["criu", "lazy-pages"];
+        var options = new BenchOptions { DaemonCommand = criu };
+
+        Assert.Equal([criu], options.EffectiveDaemons);
+    }
+
+    [Fact]
+    public void Several_daemons_are_measured_in_the_given_order()
+    {
+        IReadOnlyList<string> criu = ["/usr/sbin/criu", "lazy-pages"];
+        var options = new BenchOptions { DaemonCommands = [null, criu] };
+
+        Assert.Equal([null, criu], options.EffectiveDaemons);
+    }
+
+    [Fact]
+    public void Columns_are_labelled_by_program_and_verb()
+    {
+        Assert.Equal("lazyactors", BenchRunner.DaemonLabel(DaemonUnderTest.OwnEngine()));
+        Assert.Equal("criu-lazy-pages", BenchRunner.DaemonLabel(new DaemonUnderTest(["/usr/sbin/criu", "lazy-pages"], isOwnEngine: false)));
+    }
+}
