@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using LazyActors.Engine.Images;
+using LazyActors.Engine.Ranges;
 
 namespace LazyActors.Benchmarks;
 
@@ -29,8 +30,8 @@ public class PageReaderBenchmarks
         _reader = _images.Checkpoint.Pages;
         _pid = _images.Task.Pid;
         _pages = _images.PresentPages(Batch, 3);
-        _spans = _images.PresentPages(Batch, 4).Select(a => a - (a % (64 * PagemapRun.PageSize))).ToArray();
-        _buffer = new byte[64 * PagemapRun.PageSize];
+        _spans = _images.PresentPages(Batch, 4).Select(a => a - (a % (64 * PageGeometry.PageSize))).ToArray();
+        _buffer = new byte[64 * PageGeometry.PageSize];
         foreach (var page in _pages)
         {
             _reader.TryGetMappedPages(_pid, page, 1, out _);
@@ -62,7 +63,7 @@ public class PageReaderBenchmarks
     public int ReadOnePage()
     {
         int sum = 0;
-        var dest = _buffer.AsSpan(0, PagemapRun.PageSize);
+        var dest = _buffer.AsSpan(0, (int)PageGeometry.PageSize);
         foreach (var page in _pages)
         {
             sum += _reader.Read(_pid, page, 1, dest).PagesWithData;

@@ -1,4 +1,5 @@
 using LazyActors.Engine.Images;
+using LazyActors.Engine.Ranges;
 using LazyActors.Tools.Synthetic;
 
 namespace LazyActors.Benchmarks;
@@ -38,7 +39,7 @@ internal sealed class SyntheticImages : IDisposable
         return Enumerable.Range(0, count).Select(_ =>
         {
             var run = present[random.Next(present.Length)];
-            return run.Vaddr + ((ulong)random.NextInt64((long)run.NrPages) * PagemapRun.PageSize);
+            return run.Vaddr + ((ulong)random.NextInt64((long)run.NrPages) * PageGeometry.PageSize);
         }).ToArray();
     }
 

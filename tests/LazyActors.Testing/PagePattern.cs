@@ -1,16 +1,15 @@
 using System.Buffers.Binary;
+using LazyActors.Engine.Ranges;
 
 namespace LazyActors.Testing;
 
 /// <summary>The fixtures' page pattern, written independently of the engine's generator.</summary>
 public static class PagePattern
 {
-    public const int PageSize = 4096;
-
     /// <summary>Page <paramref name="page"/> of buffer b of task t; words from <paramref name="firstPatternWord"/> on use <paramref name="tailTask"/>.</summary>
     public static byte[] Page(ulong seed, ulong t, ulong b, long page, int patternWords = 512, ulong tailTask = 0)
     {
-        var bytes = new byte[PageSize];
+        var bytes = new byte[PageGeometry.PageSize];
         for (int k = 0; k < 512; k++)
         {
             ulong task = k < patternWords ? t : tailTask;

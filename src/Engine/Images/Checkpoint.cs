@@ -1,4 +1,5 @@
 using LazyActors.Engine.Images.Proto;
+using LazyActors.Engine.Ranges;
 
 namespace LazyActors.Engine.Images;
 
@@ -139,7 +140,7 @@ public sealed class Checkpoint : IDisposable
 
     private static void ValidatePagesFile(string directory, PagemapFile pagemap)
     {
-        ulong needed = pagemap.PresentPages * PagemapRun.PageSize;
+        ulong needed = pagemap.PresentPages * PageGeometry.PageSize;
         if (needed == 0)
         {
             return;

@@ -1,4 +1,5 @@
 using LazyActors.Engine.Images.Proto;
+using LazyActors.Engine.Ranges;
 
 namespace LazyActors.Engine.Images;
 
@@ -61,7 +62,7 @@ public static class CheckpointMerger
         {
             var entry = ImageFile.ParseEntry(eager, i, PagemapEntry.Parser);
             var (flags, nrPages) = PagemapFile.Normalise(entry);
-            long bytes = checked((long)nrPages * PagemapRun.PageSize);
+            long bytes = checked((long)(nrPages * PageGeometry.PageSize));
             if (flags == PageFlags.Lazy && lazyIndex < lazyCount)
             {
                 var lazyEntry = ImageFile.ParseEntry(lazy!, lazyIndex, PagemapEntry.Parser);

@@ -1,3 +1,5 @@
+using LazyActors.Engine.Ranges;
+
 namespace LazyActors.Engine.Images;
 
 /// <summary>
@@ -7,7 +9,7 @@ namespace LazyActors.Engine.Images;
 /// </summary>
 public sealed class CheckpointPageReader : IDisposable
 {
-    private const int PageSize = PagemapRun.PageSize;
+    private const int PageSize = (int)PageGeometry.PageSize;
 
     private readonly Checkpoint _checkpoint;
     private readonly Dictionary<uint, PagesFileMapping> _mappings = [];

@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using LazyActors.Engine.Images.Proto;
+using LazyActors.Engine.Ranges;
 
 namespace LazyActors.Engine.Images;
 
@@ -74,7 +75,7 @@ public static class CheckpointSplitter
         {
             var entry = ImageFile.ParseEntry(raw, i, PagemapEntry.Parser);
             var (flags, nrPages) = PagemapFile.Normalise(entry);
-            long bytes = checked((long)nrPages * PagemapRun.PageSize);
+            long bytes = checked((long)(nrPages * PageGeometry.PageSize));
             bool present = (flags & PageFlags.Present) != 0;
             if (present && source is null)
             {

@@ -1,4 +1,5 @@
 using LazyActors.Engine.Images.Proto;
+using LazyActors.Engine.Ranges;
 
 namespace LazyActors.Engine.Images;
 
@@ -54,12 +55,12 @@ public sealed class PagemapFile
         {
             var entry = ImageFile.ParseEntry(raw, i, PagemapEntry.Parser);
             var (flags, nrPages) = Normalise(entry);
-            if (entry.Vaddr % PagemapRun.PageSize != 0)
+            if (!PageGeometry.IsAligned(entry.Vaddr))
             {
                 throw new ImageFormatException(path, $"entry {i} vaddr 0x{entry.Vaddr:x} is not page aligned");
             }
 
-            if (nrPages == 0 || nrPages > (ulong.MaxValue - entry.Vaddr) / PagemapRun.PageSize + 1)
+            if (nrPages == 0 || nrPages > ((ulong.MaxValue - entry.Vaddr) / PageGeometry.PageSize) + 1)
             {
                 throw new ImageFormatException(path, $"entry {i} at 0x{entry.Vaddr:x} has an invalid page count {nrPages}");
             }
@@ -73,7 +74,7 @@ public sealed class PagemapFile
             var run = new PagemapRun(entry.Vaddr, nrPages, flags, present ? offset : -1);
             if (present)
             {
-                offset += checked((long)nrPages * PagemapRun.PageSize);
+                offset += checked((long)(nrPages * PageGeometry.PageSize));
             }
 
             previousEnd = run.End;
@@ -81,7 +82,7 @@ public sealed class PagemapFile
             runs.Add(run);
         }
 
-        return new PagemapFile(raw, head.PagesId, entries, runs, (ulong)offset / PagemapRun.PageSize);
+        return new PagemapFile(raw, head.PagesId, entries, runs, PageGeometry.PagesIn((ulong)offset));
     }
 
     /// <summary>

@@ -1,3 +1,5 @@
+using LazyActors.Engine.Ranges;
+
 namespace LazyActors.Engine.Images;
 
 /// <summary>
@@ -6,11 +8,8 @@ namespace LazyActors.Engine.Images;
 /// </summary>
 public readonly record struct PagemapRun(ulong Vaddr, ulong NrPages, PageFlags Flags, long PagesFileOffset)
 {
-    /// <summary>Page size of every CRIU x86_64 image.</summary>
-    public const int PageSize = 4096;
-
     /// <summary>Exclusive end address.</summary>
-    public ulong End => Vaddr + NrPages * PageSize;
+    public ulong End => Vaddr + (NrPages * PageGeometry.PageSize);
 
     /// <summary>True when the data is in this image set's pages file.</summary>
     public bool IsPresent => (Flags & PageFlags.Present) != 0;

@@ -1,4 +1,5 @@
 using LazyActors.Engine.Images;
+using LazyActors.Engine.Ranges;
 
 namespace LazyActors.Engine.Pages;
 
@@ -10,7 +11,7 @@ namespace LazyActors.Engine.Pages;
 /// </summary>
 public sealed class LocalPageSource : IPageSource
 {
-    private const int PageSize = 4096;
+    private const int PageSize = (int)PageGeometry.PageSize;
     private const int ReleaseMappedPagesFrom = 16;
     private readonly Checkpoint _checkpoint;
     private readonly PinnedBufferPool _pool;

@@ -1,3 +1,5 @@
+using LazyActors.Engine.Ranges;
+
 namespace LazyActors.Engine.Pages;
 
 /// <summary>
@@ -18,7 +20,7 @@ public sealed class PageData : IDisposable
         DumpAddress = dumpAddress;
         Pages = pages;
         _leases = [.. leases];
-        var end = dumpAddress + ((ulong)pages << 12);
+        var end = dumpAddress + ((ulong)pages << PageGeometry.PageShift);
         var clipped = new List<PageSegment>();
         foreach (var lease in leases)
         {
@@ -28,7 +30,7 @@ public sealed class PageData : IDisposable
                 var e = Math.Min(segment.DumpEnd, end);
                 if (e > s)
                 {
-                    clipped.Add(new PageSegment(s, (int)((e - s) >> 12), segment.Address + (nint)(s - segment.DumpAddress)));
+                    clipped.Add(new PageSegment(s, (int)((e - s) >> PageGeometry.PageShift), segment.Address + (nint)(s - segment.DumpAddress)));
                 }
             }
         }
@@ -49,7 +51,7 @@ public sealed class PageData : IDisposable
                 break;
             }
 
-            unique.Add(new PageSegment(s, (int)((segment.DumpEnd - s) >> 12), segment.Address + (nint)(s - segment.DumpAddress)));
+            unique.Add(new PageSegment(s, (int)((segment.DumpEnd - s) >> PageGeometry.PageShift), segment.Address + (nint)(s - segment.DumpAddress)));
             cursor = segment.DumpEnd;
         }
 
@@ -68,7 +70,7 @@ public sealed class PageData : IDisposable
     public int Pages { get; }
 
     /// <summary>Dump-time address just past the data.</summary>
-    public ulong DumpEnd => DumpAddress + ((ulong)Pages << 12);
+    public ulong DumpEnd => DumpAddress + ((ulong)Pages << PageGeometry.PageShift);
 
     /// <summary>The data, sorted, contiguous, covering the range exactly.</summary>
     public IReadOnlyList<PageSegment> Segments => _segments;

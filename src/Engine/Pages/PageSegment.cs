@@ -1,3 +1,5 @@
+using LazyActors.Engine.Ranges;
+
 namespace LazyActors.Engine.Pages;
 
 /// <summary>
@@ -11,7 +13,7 @@ namespace LazyActors.Engine.Pages;
 public readonly record struct PageSegment(ulong DumpAddress, int Pages, nint Address)
 {
     /// <summary>Length in bytes.</summary>
-    public ulong Length => (ulong)Pages << 12;
+    public ulong Length => (ulong)Pages << PageGeometry.PageShift;
 
     /// <summary>Dump-time address just past the segment.</summary>
     public ulong DumpEnd => DumpAddress + Length;

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using LazyActors.Engine.Ranges;
 
 namespace LazyActors.Engine.Pages;
 
@@ -18,7 +19,7 @@ public sealed class PinnedBufferPool : IDisposable
     /// <summary>Creates a pool of at most <paramref name="count"/> buffers of <paramref name="bufferBytes"/> bytes.</summary>
     public PinnedBufferPool(int bufferBytes, int count)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(bufferBytes, 4096);
+        ArgumentOutOfRangeException.ThrowIfLessThan(bufferBytes, (int)PageGeometry.PageSize);
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
         BufferBytes = bufferBytes;
         Capacity = count;
@@ -103,7 +104,7 @@ public sealed class PinnedBufferPool : IDisposable
         }
     }
 
-    private static unsafe nint Allocate(int bytes) => (nint)NativeMemory.AlignedAlloc((nuint)bytes, 4096);
+    private static unsafe nint Allocate(int bytes) => (nint)NativeMemory.AlignedAlloc((nuint)bytes, (nuint)PageGeometry.PageSize);
 
     private static unsafe void Free(nint buffer) => NativeMemory.AlignedFree((void*)buffer);
 }

@@ -1,3 +1,5 @@
+using LazyActors.Engine.Ranges;
+
 namespace LazyActors.Engine.Pages;
 
 /// <summary>
@@ -15,7 +17,7 @@ public sealed class SizedPageSource : IPageSource
     {
         _small = small;
         _large = large;
-        _smallLimitPages = smallLimitBytes / 4096;
+        _smallLimitPages = smallLimitBytes / (int)PageGeometry.PageSize;
     }
 
     /// <inheritdoc />

@@ -1,8 +1,9 @@
 namespace LazyActors.Engine.Ranges;
 
 /// <summary>
-/// Page-size arithmetic shared by the range bookkeeping. CRIU lazy pages work in 4 KiB pages on x86_64, and every
-/// range kept by <see cref="PageRangeSet"/> starts and ends on a page boundary.
+/// The page size of the whole solution and its arithmetic: CRIU images, page sources, userfaultfd copies, the range
+/// bookkeeping and the tools all work in 4 KiB pages (x86_64), and every range kept by <see cref="PageRangeSet"/>
+/// starts and ends on a page boundary. This is the only place the size is written down.
 /// </summary>
 public static class PageGeometry
 {

@@ -1,4 +1,5 @@
 using LazyActors.Engine.Interop;
+using LazyActors.Engine.Ranges;
 
 namespace LazyActors.Engine.Uffd;
 
@@ -8,9 +9,6 @@ namespace LazyActors.Engine.Uffd;
 /// </summary>
 public sealed class MappedRegion : IDisposable
 {
-    /// <summary>The page size assumed everywhere (x86_64).</summary>
-    public const int PageSize = 4096;
-
     private MappedRegion(nint address, ulong length)
     {
         Address = address;
@@ -48,7 +46,7 @@ public sealed class MappedRegion : IDisposable
     /// </summary>
     public static MappedRegion? MapFixedNoReplace(ulong address, ulong length, ProtFlags protection, MapFlags flags = MapFlags.MAP_PRIVATE)
     {
-        if (address % PageSize != 0)
+        if (!PageGeometry.IsAligned(address))
         {
             throw new ArgumentException($"Address 0x{address:x} is not page aligned.", nameof(address));
         }
@@ -159,12 +157,12 @@ public sealed class MappedRegion : IDisposable
             throw new ArgumentOutOfRangeException(nameof(length), "A mapping needs at least one byte.");
         }
 
-        return (length + PageSize - 1) & ~(ulong)(PageSize - 1);
+        return (length + PageGeometry.PageMask) & ~PageGeometry.PageMask;
     }
 
     private void CheckRange(ulong offset, ulong length)
     {
-        if (offset % PageSize != 0 || offset + length > Length)
+        if (!PageGeometry.IsAligned(offset) || offset + length > Length)
         {
             throw new ArgumentOutOfRangeException(nameof(offset), $"[0x{offset:x}, +0x{length:x}) is not a page-aligned part of {this}.");
         }

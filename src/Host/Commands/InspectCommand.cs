@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text;
 using System.Text.Json;
 using LazyActors.Engine.Images;
+using LazyActors.Engine.Ranges;
 
 namespace LazyActors.Host.Commands;
 
@@ -12,7 +13,7 @@ namespace LazyActors.Host.Commands;
 /// </summary>
 internal static class InspectCommand
 {
-    private const int PageSize = PagemapRun.PageSize;
+    private const int PageSize = (int)PageGeometry.PageSize;
 
     public static Command Create()
     {

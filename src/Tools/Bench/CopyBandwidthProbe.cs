@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using LazyActors.Engine.Interop;
+using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Uffd;
 
 namespace LazyActors.Tools.Bench;
@@ -20,7 +21,7 @@ public static class CopyBandwidthProbe
     /// <exception cref="LinuxException">The kernel refused userfaultfd, registration or a copy.</exception>
     public static double[] Measure(int chunkBytes, long regionBytes, int repetitions)
     {
-        if (chunkBytes <= 0 || chunkBytes % MappedRegion.PageSize != 0)
+        if (chunkBytes <= 0 || chunkBytes % (int)PageGeometry.PageSize != 0)
         {
             throw new ArgumentOutOfRangeException(nameof(chunkBytes), chunkBytes, "The chunk must be a positive multiple of 4096 bytes.");
         }
@@ -45,10 +46,10 @@ public static class CopyBandwidthProbe
     /// <summary>Writes a non-zero pattern into every page so the source is resident (not the shared zero page).</summary>
     internal static void FillSource(MappedRegion source)
     {
-        for (ulong offset = 0; offset < source.Length; offset += MappedRegion.PageSize)
+        for (ulong offset = 0; offset < source.Length; offset += PageGeometry.PageSize)
         {
-            var page = source.GetSpan(offset, MappedRegion.PageSize);
-            page.Fill((byte)(0xA5 ^ (offset / MappedRegion.PageSize)));
+            var page = source.GetSpan(offset, (int)PageGeometry.PageSize);
+            page.Fill((byte)(0xA5 ^ PageGeometry.PagesIn(offset)));
         }
     }
 

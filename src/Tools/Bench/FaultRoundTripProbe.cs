@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using LazyActors.Engine.Interop;
+using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Uffd;
 
 namespace LazyActors.Tools.Bench;
@@ -13,7 +14,7 @@ namespace LazyActors.Tools.Bench;
 /// </summary>
 public static class FaultRoundTripProbe
 {
-    private const int PageSize = MappedRegion.PageSize;
+    private const int PageSize = (int)PageGeometry.PageSize;
 
     /// <summary>
     /// Touches <paramref name="pages"/> pages and returns each touch's latency in Stopwatch ticks (unsorted, in touch

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using LazyActors.Engine.Ranges;
 using LazyActors.Tools.Simulation;
 
 namespace LazyActors.Tools.Bench;
@@ -88,7 +89,7 @@ public sealed record ScenarioRun
         ArgumentNullException.ThrowIfNull(report);
         var tasks = report.Tasks;
         double slowestTouchMs = tasks.Count == 0 ? double.NaN : tasks.Max(t => t.TouchMs);
-        long touchedBytes = tasks.Sum(t => t.Pages) * MappedPageBytes;
+        long touchedBytes = tasks.Sum(t => t.Pages) * (long)PageGeometry.PageSize;
         var errors = new List<string>();
         if (!report.Ok)
         {
@@ -119,6 +120,4 @@ public sealed record ScenarioRun
             Mismatches = tasks.Sum(t => t.Mismatches),
         };
     }
-
-    private const long MappedPageBytes = 4096;
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using LazyActors.Engine.Ranges;
 using LazyActors.Tools.Simulation;
 
 namespace LazyActors.Tools.Bench;
@@ -18,7 +19,7 @@ internal static class SchedulerFloorProbe
     public static Floor Measure(BenchScenario scenario, TimeSpan timeout)
     {
         ArgumentNullException.ThrowIfNull(scenario);
-        var pages = scenario.BytesPerTask / 4096;
+        var pages = scenario.BytesPerTask / (long)PageGeometry.PageSize;
         var processes = new List<Process>();
         var clock = Stopwatch.StartNew();
         try

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using LazyActors.Engine.Images;
+using LazyActors.Engine.Ranges;
 using LazyActors.Tools.Synthetic;
 
 namespace LazyActors.Tools.Commands;
@@ -32,7 +33,7 @@ internal static class SynthCommand
             var watch = Stopwatch.StartNew();
             var layout = SyntheticCheckpoint.Write(parseResult.GetValue(output)!, new SyntheticCheckpointOptions(taskCount, (long)size << 20, parseResult.GetValue(seed)));
             long pages = layout.Tasks.Sum(t => t.Pagemap.Sum(r => (long)r.NrPages));
-            Console.WriteLine($"wrote {layout.Tasks.Count} task(s), {pages} dumped pages ({pages * PagemapRun.PageSize} bytes) in {watch.ElapsedMilliseconds} ms");
+            Console.WriteLine($"wrote {layout.Tasks.Count} task(s), {pages} dumped pages ({pages * (long)PageGeometry.PageSize} bytes) in {watch.ElapsedMilliseconds} ms");
             return 0;
         });
         return command;

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Uffd;
 
 namespace LazyActors.Tools.Simulation;
@@ -17,7 +18,7 @@ internal static class FloorTask
 
     public static unsafe int Run(long pages, TouchOrder order, int seed, TimeSpan timeout)
     {
-        const int pageSize = 4096;
+        const long pageSize = (long)PageGeometry.PageSize;
         using var memory = MappedRegion.Map((ulong)(pages * pageSize));
         var addresses = new ulong[pages];
         for (long p = 0; p < pages; p++)

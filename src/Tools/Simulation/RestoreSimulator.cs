@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
+using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Restorer;
 using LazyActors.Engine.Uffd;
 
@@ -328,7 +329,7 @@ public sealed class RestoreSimulator
         text.Append(CultureInfo.InvariantCulture, $"touch {args.Touch.ToString().ToLowerInvariant()}\ntimeout_ms {(long)args.Timeout.TotalMilliseconds}\nseed {args.Seed}\n");
         using (var expected = new FileStream(expectedPath, FileMode.Create, FileAccess.Write))
         {
-            var buffer = new byte[256 * 4096];
+            var buffer = new byte[256 * PageGeometry.PageSize];
             foreach (var vma in plan.Vmas)
             {
                 var offset = expected.Position;
@@ -341,8 +342,8 @@ public sealed class RestoreSimulator
                 for (ulong p = 0; p < vma.Pages; p += 256)
                 {
                     var pages = (int)Math.Min(256, vma.Pages - p);
-                    var span = buffer.AsSpan(0, pages * 4096);
-                    checkpoint.Pages.Read(task.Pid, vma.Start + p * 4096, pages, span);
+                    var span = buffer.AsSpan(0, pages * (int)PageGeometry.PageSize);
+                    checkpoint.Pages.Read(task.Pid, vma.Start + (p * PageGeometry.PageSize), pages, span);
                     expected.Write(span);
                 }
             }

@@ -5,6 +5,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
+using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Restorer;
 using LazyActors.Engine.Uffd;
 
@@ -36,7 +37,7 @@ public static class SimulatedTask
     /// <summary>Exit code meaning "some pages were never served before the timeout".</summary>
     public const int TimeoutExitCode = 4;
 
-    private const ulong PageSize = 4096;
+    private const ulong PageSize = PageGeometry.PageSize;
 
     public static unsafe int Run(SimTaskArgs args)
     {

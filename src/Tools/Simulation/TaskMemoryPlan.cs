@@ -1,4 +1,5 @@
 using LazyActors.Engine.Images;
+using LazyActors.Engine.Ranges;
 
 namespace LazyActors.Tools.Simulation;
 
@@ -9,11 +10,9 @@ public readonly record struct PlannedVma(ulong Start, ulong End, uint Prot)
 
     public ulong Length => End - Start;
 
-    public ulong Pages => Length / PageSize;
+    public ulong Pages => PageGeometry.PagesIn(Length);
 
     public bool Readable => (Prot & ProtRead) != 0;
-
-    public const ulong PageSize = 4096;
 }
 
 /// <summary>A run of pages the restorer fills before registration (non-lazy data inside a lazy-capable VMA).</summary>
@@ -65,7 +64,7 @@ public sealed class TaskMemoryPlan
                     continue;
                 }
 
-                var pages = (end - start) / PlannedVma.PageSize;
+                var pages = PageGeometry.PagesIn(end - start);
                 if ((run.Flags & PageFlags.Lazy) != 0)
                 {
                     lazy += pages;

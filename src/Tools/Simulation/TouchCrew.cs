@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using LazyActors.Engine.Ranges;
 
 namespace LazyActors.Tools.Simulation;
 
@@ -11,6 +12,7 @@ namespace LazyActors.Tools.Simulation;
 internal sealed unsafe class TouchCrew
 {
     private const int WarmUpPages = 64;
+    private const int PageSize = (int)PageGeometry.PageSize;
 
     private readonly Thread[] _threads;
     private readonly ManualResetEventSlim _start = new();
@@ -71,14 +73,14 @@ internal sealed unsafe class TouchCrew
 
     private void Run(int first, CountdownEvent ready)
     {
-        var scratch = GC.AllocateArray<byte>(WarmUpPages * 4096, pinned: true);
+        var scratch = GC.AllocateArray<byte>(WarmUpPages * PageSize, pinned: true);
         fixed (byte* basePtr = scratch)
         {
             var warmAddresses = new ulong[WarmUpPages];
             for (var i = 0; i < WarmUpPages; i++)
             {
-                basePtr[i * 4096] = 1;
-                warmAddresses[i] = (ulong)(basePtr + i * 4096);
+                basePtr[i * PageSize] = 1;
+                warmAddresses[i] = (ulong)(basePtr + (i * PageSize));
             }
 
             var warmLatencies = new long[WarmUpPages];

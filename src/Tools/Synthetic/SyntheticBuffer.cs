@@ -1,4 +1,5 @@
 using LazyActors.Engine.Images;
+using LazyActors.Engine.Ranges;
 
 namespace LazyActors.Tools.Synthetic;
 
@@ -12,5 +13,5 @@ public sealed record SyntheticBuffer(int Index, ulong Address, string Layout, bo
     public int Pages => Layout.Length;
 
     /// <summary>Exclusive end address.</summary>
-    public ulong End => Address + (ulong)Layout.Length * PagemapRun.PageSize;
+    public ulong End => Address + (ulong)Layout.Length * PageGeometry.PageSize;
 }

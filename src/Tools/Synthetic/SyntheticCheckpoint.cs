@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Images.Proto;
+using LazyActors.Engine.Ranges;
 
 namespace LazyActors.Tools.Synthetic;
 
@@ -24,7 +25,7 @@ public static class SyntheticCheckpoint
     /// <summary>Address distance between two tasks' VMAs (when they do not share addresses).</summary>
     public const ulong TaskStride = 0x10_0000_0000;
 
-    private const int PageSize = PagemapRun.PageSize;
+    private const int PageSize = (int)PageGeometry.PageSize;
     private const uint AnonPrivate = MapFlags.Private | MapFlags.Anonymous;
     private const uint ReadWrite = 0x3;
 

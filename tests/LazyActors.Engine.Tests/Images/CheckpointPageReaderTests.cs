@@ -1,4 +1,5 @@
 using LazyActors.Engine.Images;
+using LazyActors.Engine.Ranges;
 using LazyActors.Testing;
 using LazyActors.Tools.Synthetic;
 using Xunit;
@@ -8,7 +9,7 @@ namespace LazyActors.Engine.Tests.Images;
 /// <summary>Edge cases of <see cref="CheckpointPageReader"/>: spans across entries and gaps, zero-copy limits, bad arguments, concurrency.</summary>
 public sealed class CheckpointPageReaderTests
 {
-    private const int PageSize = PagemapRun.PageSize;
+    private const int PageSize = (int)PageGeometry.PageSize;
 
     [Fact]
     public void Zero_copy_is_only_offered_inside_one_present_entry()

@@ -2,6 +2,7 @@ using Google.Protobuf;
 using LazyActors.Engine.Images.Proto;
 using System.Text.Json;
 using LazyActors.Engine.Images;
+using LazyActors.Engine.Ranges;
 using LazyActors.Testing;
 using Xunit;
 
@@ -91,7 +92,7 @@ public sealed class FixtureManifestTests
 
             long pagesBytes = expectedTask.GetProperty("pages_bytes").GetInt64();
             Assert.Equal(pagesBytes, new FileInfo(Path.Combine(dir, $"pages-{task.PagesId}.img")).Length);
-            Assert.Equal((ulong)pagesBytes, task.PresentPages * PagemapRun.PageSize);
+            Assert.Equal((ulong)pagesBytes, task.PresentPages * PageGeometry.PageSize);
             Assert.Equal(
                 task.Pagemap.Where(r => r.IsLazy).Sum(r => (long)r.NrPages),
                 (long)task.LazyPages);

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using LazyActors.Engine.Images;
+using LazyActors.Engine.Ranges;
 using LazyActors.Testing;
 using Xunit;
 
@@ -11,7 +12,7 @@ namespace LazyActors.Engine.Tests.Images;
 /// </summary>
 public sealed class FixturePageContentTests
 {
-    private const int PageSize = PagemapRun.PageSize;
+    private const int PageSize = (int)PageGeometry.PageSize;
 
     public static TheoryData<string> Fixtures => FixtureCatalog.All();
 

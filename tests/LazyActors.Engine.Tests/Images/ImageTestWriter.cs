@@ -1,12 +1,13 @@
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Images.Proto;
+using LazyActors.Engine.Ranges;
 
 namespace LazyActors.Engine.Tests.Images;
 
 /// <summary>Rewrites the single task of a synthetic checkpoint for tests that need unusual pagemaps.</summary>
 internal static class ImageTestWriter
 {
-    private const int PageSize = PagemapRun.PageSize;
+    private const int PageSize = (int)PageGeometry.PageSize;
 
     /// <summary>Replaces the task's memory by one lazy VMA of <paramref name="pages"/> pages, all PE_LAZY|PE_PRESENT, backed by a sparse pages file.</summary>
     public static (int Pid, ulong Start) ReplaceWithSparseRun(string dir, int pages)

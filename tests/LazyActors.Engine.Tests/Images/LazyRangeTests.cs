@@ -1,4 +1,5 @@
 using LazyActors.Engine.Images;
+using LazyActors.Engine.Ranges;
 using LazyActors.Testing;
 using Xunit;
 
@@ -7,7 +8,7 @@ namespace LazyActors.Engine.Tests.Images;
 /// <summary>Lazy ranges are CRIU's collect_iovs: PE_LAZY entries cut at VMA ends; plus never-dumped lazy-capable parts.</summary>
 public sealed class LazyRangeTests
 {
-    private const ulong Page = PagemapRun.PageSize;
+    private const ulong Page = PageGeometry.PageSize;
 
     public static TheoryData<string> Fixtures => FixtureCatalog.All();
 

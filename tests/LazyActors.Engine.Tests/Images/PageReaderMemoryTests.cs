@@ -1,4 +1,5 @@
 using LazyActors.Engine.Images;
+using LazyActors.Engine.Ranges;
 using LazyActors.Testing;
 using LazyActors.Tools.Synthetic;
 using Xunit;
@@ -8,7 +9,7 @@ namespace LazyActors.Engine.Tests.Images;
 /// <summary>Random-access reads from a large pages file use a mapping, not managed memory proportional to its size.</summary>
 public sealed class PageReaderMemoryTests
 {
-    private const int PageSize = PagemapRun.PageSize;
+    private const int PageSize = (int)PageGeometry.PageSize;
 
     [Fact]
     public void Reading_a_256_MiB_sparse_pages_file_allocates_almost_nothing()

@@ -1,5 +1,6 @@
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Images.Proto;
+using LazyActors.Engine.Ranges;
 using LazyActors.Testing;
 using LazyActors.Tools.Synthetic;
 using Xunit;
@@ -9,7 +10,7 @@ namespace LazyActors.Engine.Tests.Images;
 /// <summary>PE_PARENT entries are read through the <c>parent</c> symlink chain; without a parent they are unavailable.</summary>
 public sealed class ParentChainTests
 {
-    private const int PageSize = PagemapRun.PageSize;
+    private const int PageSize = (int)PageGeometry.PageSize;
 
     [Fact]
     public void Parent_entries_are_read_from_the_parent_image_set()

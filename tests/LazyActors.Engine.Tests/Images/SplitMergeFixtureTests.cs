@@ -1,4 +1,5 @@
 using LazyActors.Engine.Images;
+using LazyActors.Engine.Ranges;
 using LazyActors.Testing;
 using Xunit;
 
@@ -30,8 +31,8 @@ public sealed class SplitMergeFixtureTests
         using var original = Checkpoint.Open(source);
         using var eager = Checkpoint.Open(temp.Sub("eager"));
         using var lazy = Checkpoint.Open(temp.Sub("lazy"));
-        var page = new byte[PagemapRun.PageSize];
-        var expected = new byte[PagemapRun.PageSize];
+        var page = new byte[PageGeometry.PageSize];
+        var expected = new byte[PageGeometry.PageSize];
         foreach (var task in original.Tasks)
         {
             var eagerTask = eager.GetTask(task.Pid);
@@ -41,7 +42,7 @@ public sealed class SplitMergeFixtureTests
             Assert.Equal(task.Pagemap.Select(r => (r.Vaddr, r.NrPages)), eagerTask.Pagemap.Select(r => (r.Vaddr, r.NrPages)));
             Assert.All(eagerTask.Pagemap, r => Assert.False(r.IsLazy && r.IsPresent, "no PE_LAZY|PE_PRESENT left in the eager set"));
             Assert.Equal(task.Pagemap.Where(r => r.IsPresent && !r.IsLazy).Sum(r => (long)r.NrPages), (long)eagerTask.PresentPages);
-            Assert.Equal((long)eagerTask.PresentPages * PagemapRun.PageSize, new FileInfo(Path.Combine(temp.Sub("eager"), $"pages-{task.PagesId}.img")).Length);
+            Assert.Equal((long)(eagerTask.PresentPages * PageGeometry.PageSize), new FileInfo(Path.Combine(temp.Sub("eager"), $"pages-{task.PagesId}.img")).Length);
             Assert.All(lazyTask.Pagemap, r => Assert.Equal(PageFlags.Lazy | PageFlags.Present, r.Flags));
             Assert.Equal(
                 task.Pagemap.Where(r => r.IsLazy && r.IsPresent).Select(r => (r.Vaddr, r.NrPages)),
@@ -51,7 +52,7 @@ public sealed class SplitMergeFixtureTests
             {
                 for (ulong k = 0; k < run.NrPages; k++)
                 {
-                    ulong address = run.Vaddr + k * PagemapRun.PageSize;
+                    ulong address = run.Vaddr + (k * PageGeometry.PageSize);
                     original.Pages.Read(task.Pid, address, 1, expected);
                     if (run.IsLazy)
                     {

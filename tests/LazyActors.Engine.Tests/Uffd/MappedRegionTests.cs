@@ -1,4 +1,5 @@
 using LazyActors.Engine.Interop;
+using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Uffd;
 using Xunit;
 
@@ -6,7 +7,7 @@ namespace LazyActors.Engine.Tests.Uffd;
 
 public sealed class MappedRegionTests
 {
-    private const int Page = MappedRegion.PageSize;
+    private const int Page = (int)PageGeometry.PageSize;
 
     [Fact]
     public void Map_RoundsUpToPages_AndDontNeedZeroes()

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using LazyActors.Engine.Interop;
+using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Uffd;
 using Xunit;
 
@@ -8,7 +9,7 @@ namespace LazyActors.Engine.Tests.Uffd;
 /// <summary>Small native helpers for the Uffd tests (pipes, eventfds, a fault-triggering copy, uffd availability).</summary>
 internal static partial class NativeTestSupport
 {
-    public const int PageSize = MappedRegion.PageSize;
+    public const int PageSize = (int)PageGeometry.PageSize;
 
     /// <summary>
     /// memcpy in native code. Touching uffd-registered memory must happen outside managed code: a managed thread

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
+using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Restorer;
 using LazyActors.Engine.Uffd;
 
@@ -16,7 +17,7 @@ namespace LazyActors.Tools.Tests.Support;
 /// </summary>
 internal sealed unsafe class MinimalLazyPagesHandler : IDisposable
 {
-    private const ulong PageSize = 4096;
+    private const ulong PageSize = PageGeometry.PageSize;
 
     private readonly Checkpoint _checkpoint;
     private readonly SafeFdHandle _listener;

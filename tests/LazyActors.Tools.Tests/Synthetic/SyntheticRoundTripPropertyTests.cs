@@ -1,4 +1,5 @@
 using LazyActors.Engine.Images;
+using LazyActors.Engine.Ranges;
 using LazyActors.Testing;
 using LazyActors.Tools.Synthetic;
 using Xunit;
@@ -11,7 +12,7 @@ namespace LazyActors.Tools.Tests.Synthetic;
 /// </summary>
 public sealed class SyntheticRoundTripPropertyTests
 {
-    private const int PageSize = PagemapRun.PageSize;
+    private const int PageSize = (int)PageGeometry.PageSize;
     private const int Seeds = 50;
 
     [Fact]
