@@ -1,22 +1,25 @@
 using Akka.Actor;
+using Akka.Event;
 using LazyActors.Engine.Configuration;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Pages;
+using LazyActors.Engine.Ranges;
+using LazyActors.Engine.Uffd;
 
 namespace LazyActors.Engine.Actors;
 
 /// <summary>
-/// Protocol of the supervisor of one restore: it runs the socket handshake (on its own thread), creates one
+/// The supervisor of one restore: it runs the socket handshake (on its own thread), creates one
 /// <see cref="UffdActor"/> per task and fork child plus the <see cref="PageCacheActor"/> and the
 /// <see cref="BackgroundPusherActor"/>, stops only the task that fails, and completes the restore's result once every
 /// task is complete (exit code 0) or on a fatal error (non-zero, with the reason).
 /// </summary>
-public static class RestoreSupervisor
+public sealed class RestoreSupervisor : EngineActor
 {
     /// <summary>Props of the supervisor.</summary>
     /// <param name="restore">What it needs.</param>
-    public static Props Props(Restore restore) => Akka.Actor.Props.Create(() => new Internal.RestoreSupervisor(restore)).WithDispatcher(EngineSettings.DispatcherId);
+    public static Props Props(Restore restore) => Akka.Actor.Props.Create(() => new RestoreSupervisor(restore)).WithDispatcher(EngineSettings.DispatcherId);
 
     /// <summary>Everything one restore needs.</summary>
     /// <param name="Settings">Tuning and paths.</param>
@@ -70,4 +73,220 @@ public static class RestoreSupervisor
 
     /// <summary>Fatal: the handshake failed or the epoll reader died.</summary>
     public sealed record Fatal(string Reason) : INoSerializationVerificationNeeded;
+
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Restore _restore;
+    private readonly Dictionary<IActorRef, TaskProgress> _tasks = [];
+    private readonly List<string> _failures = [];
+    private readonly CancellationTokenSource _stopHandshake = new();
+    private readonly HashSet<int> _seen = [];
+    private IActorRef _cache = ActorRefs.Nobody;
+    private IActorRef _pusher = ActorRefs.Nobody;
+    private Thread? _handshake;
+    private bool _finished;
+    private bool _done;
+    private int _forkChildren;
+
+    public RestoreSupervisor(Restore restore)
+    {
+        _restore = restore;
+        Receive<RestorerConnected>(_ => _log.Info("restorer connected, expecting {Entries} pstree entries", _restore.Checkpoint.Tasks.Count));
+        Receive<TaskUffdReceived>(OnTaskUffd);
+        Receive<ZombieReceived>(z => _log.Info("pid {Pid} is a zombie: no memory to serve", z.Pid));
+        Receive<RestoreFinished>(_ => OnRestoreFinished());
+        Receive<Fatal>(f => Finish(1, f.Reason));
+        Receive<UffdActor.ForkChildBorn>(OnForkChild);
+        Receive<UffdActor.TaskEnded>(ended =>
+        {
+            if (ended.Phase == TaskPhase.Exited)
+            {
+                _log.Info("{Task}: task exited ({Reason})", ended.Label, ended.Reason);
+            }
+        });
+        Receive<Terminated>(OnTerminated);
+    }
+
+    protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(ex =>
+    {
+        // Runs on this actor's thread while it handles the child's failure: recording here is safe.
+        var message = ex is TaskFailedException ? ex.Message : $"internal error: {ex}";
+        _failures.Add(message);
+        _log.Error("task failed and is no longer served: {Failure}", message);
+        return Directive.Stop;
+    }, loggingEnabled: false);
+
+    /// <summary>Says once whether the fault path's scheduling requests can take effect, so a slow restore in a
+    /// container without CAP_SYS_NICE is explained in the log rather than guessed at.</summary>
+    private void LogScheduling(Configuration.EngineSettings settings)
+    {
+        var wanted = settings.ReaderRealtime || settings.EngineThreadsNice is < 0 || settings.ReaderNice < 0 || settings.GatePriority != Uffd.GatePriority.Off;
+        if (!wanted)
+        {
+            return;
+        }
+
+        if (Interop.ThreadScheduling.HasCapSysNice())
+        {
+            _log.Info("scheduling: reader {Reader}, engine threads nice {Nice}, gate priority {Gate}",
+                settings.ReaderRealtime ? "SCHED_FIFO 1" : $"nice {settings.ReaderNice}",
+                settings.EngineThreadsNice?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unchanged",
+                settings.GatePriority.ToString().ToLowerInvariant());
+        }
+        else
+        {
+            _log.Warning("scheduling: no CAP_SYS_NICE, so the reader, the engine threads and copies keep normal priority; on a machine the restored tasks keep busy, faults may wait a scheduler tick or more (run as root or grant CAP_SYS_NICE)");
+        }
+    }
+
+    protected override void PreStart()
+    {
+        _cache = Context.ActorOf(PageCacheActor.Props(_restore.Source, _restore.Settings, _restore.Statistics), "page-cache");
+        _pusher = Context.ActorOf(BackgroundPusherActor.Props(_restore.Settings), "pusher");
+        Context.Watch(_cache);
+        Context.Watch(_pusher);
+
+        LogScheduling(_restore.Settings);
+        var observer = new Observer(Self);
+        var entries = _restore.Checkpoint.Tasks.Count;
+        var listener = _restore.Listener;
+        var settings = _restore.Settings;
+        var token = _stopHandshake.Token;
+        _handshake = new Thread(() => RestorerConnection.Run(listener, entries, settings.AcceptTimeout, settings.HandshakeTimeout, observer, token))
+        {
+            IsBackground = true,
+            Name = "lazy-pages-handshake",
+        };
+        _handshake.Start();
+    }
+
+    protected override void PostStop()
+    {
+        _stopHandshake.Cancel();
+        _handshake?.Join(TimeSpan.FromSeconds(2));
+        _stopHandshake.Dispose();
+        Finish(1, "the restore supervisor stopped before every task was complete");
+    }
+
+    private void OnTaskUffd(TaskUffdReceived received)
+    {
+        if (!_restore.Checkpoint.TryGetTask(received.Pid, out var images))
+        {
+            received.Uffd.Dispose();
+            Finish(1, $"the restorer sent pid {received.Pid}, which is not in {_restore.Checkpoint.Directory}/pstree.img");
+            return;
+        }
+
+        if (!_seen.Add(received.Pid))
+        {
+            received.Uffd.Dispose();
+            Finish(1, $"the restorer sent pid {received.Pid} twice");
+            return;
+        }
+
+        var book = new TaskRangeBook();
+        foreach (var range in images.LazyRanges)
+        {
+            book.AddLazy(range.Start, range.End, range.Start);
+        }
+
+        var label = received.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var progress = _restore.Statistics.AddTask(new TaskProgress(received.Pid, label, (long)book.TotalPages, isForkChild: false));
+        _log.Info("{Task}: uffd received, {LazyPages} lazy pages in {Ranges} ranges", label, book.TotalPages, book.Pending.Count);
+        Spawn(received.Pid, _restore.Hub.Open(received.Uffd), book, progress, $"task-{label}");
+    }
+
+    private void OnForkChild(UffdActor.ForkChildBorn born)
+    {
+        _forkChildren++;
+        var label = $"{born.ParentLabel}-fork{_forkChildren}";
+        var progress = _restore.Statistics.AddTask(new TaskProgress(born.Pid, label, born.TotalPages, isForkChild: true));
+        Spawn(born.Pid, born.Uffd, born.Book, progress, $"task-{label}");
+    }
+
+    private void Spawn(int pid, IUffd uffd, TaskRangeBook book, TaskProgress progress, string name)
+    {
+        if (_done)
+        {
+            uffd.Dispose();
+            return;
+        }
+
+        var spec = new UffdActor.TaskSpec(pid, uffd, book, progress, _finished);
+        var child = Context.ActorOf(UffdActor.Props(spec, _cache, _pusher, _restore.Hub, _restore.Settings, _restore.Source, _restore.Statistics), name);
+        Context.Watch(child);
+        _tasks.Add(child, progress);
+        _pusher.Tell(new BackgroundPusherActor.AddTask(child));
+    }
+
+    private void OnRestoreFinished()
+    {
+        _finished = true;
+        _log.Info("restore finished; pushing the remaining pages of {Tasks} task(s)", _tasks.Count);
+        foreach (var task in _tasks.Keys)
+        {
+            task.Tell(UffdActor.RestoreFinished.Instance);
+        }
+
+        _pusher.Tell(BackgroundPusherActor.Start.Instance);
+        CheckDone();
+    }
+
+    private void OnTerminated(Terminated terminated)
+    {
+        if (terminated.ActorRef.Equals(_cache) || terminated.ActorRef.Equals(_pusher))
+        {
+            Finish(1, $"internal actor {terminated.ActorRef.Path.Name} stopped");
+            return;
+        }
+
+        if (_tasks.Remove(terminated.ActorRef, out var progress) && progress.Phase == TaskPhase.Serving)
+        {
+            var reason = _failures.Count > 0 ? _failures[^1] : "stopped";
+            progress.End(TaskPhase.Failed, reason);
+        }
+
+        CheckDone();
+    }
+
+    private void CheckDone()
+    {
+        if (_finished && _tasks.Count == 0)
+        {
+            Finish(_failures.Count == 0 ? 0 : 1, _failures.Count == 0 ? null : string.Join("; ", _failures));
+        }
+    }
+
+    private void Finish(int exitCode, string? error)
+    {
+        if (_done)
+        {
+            return;
+        }
+
+        _done = true;
+        if (exitCode == 0)
+        {
+            _log.Info("every task is complete");
+        }
+        else
+        {
+            _log.Error("lazy-pages failed: {Error}", error);
+        }
+
+        _restore.Completion.TrySetResult(new RestoreOutcome(exitCode, error));
+        _stopHandshake.Cancel();
+    }
+
+    private sealed class Observer(IActorRef supervisor) : IRestorerObserver
+    {
+        public void Connected() => supervisor.Tell(RestorerConnected.Instance);
+
+        public void TaskUffd(int pid, SafeFdHandle uffd) => supervisor.Tell(new TaskUffdReceived(pid, uffd));
+
+        public void Zombie(int pid) => supervisor.Tell(new ZombieReceived(pid));
+
+        public void RestoreFinished() => supervisor.Tell(RestoreSupervisor.RestoreFinished.Instance);
+
+        public void Failed(string reason) => supervisor.Tell(new Fatal(reason));
+    }
 }

@@ -1,6 +1,5 @@
 using Akka.Actor;
 using LazyActors.Engine.Actors;
-using LazyActors.Engine.Actors.Internal;
 using LazyActors.Engine.Configuration;
 using LazyActors.Engine.Tests.Support;
 using LazyActors.Engine.Uffd;
@@ -25,7 +24,7 @@ public sealed class EngineWarmUpSpecs : Akka.TestKit.Xunit2.TestKit
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         var failures = new List<Exception>();
         using var hub = new EpollUffdHub(failures.Add, UffdScheduling.Unchanged);
-        var warmUp = Sys.ActorOf(Props.Create(() => new EngineWarmUp(SpecSettings, hub)).WithDispatcher(EngineSettings.DispatcherId));
+        var warmUp = Sys.ActorOf(EngineWarmUp.Props(SpecSettings, hub));
         var done = await warmUp.Ask<EngineWarmUp.Done>(EngineWarmUp.Begin.Instance, Bound);
         Assert.True(done.NativePathServed, "the scratch userfaultfd's faults were not all served");
         Assert.Empty(failures);
@@ -34,7 +33,7 @@ public sealed class EngineWarmUpSpecs : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public async Task Warm_up_without_the_real_hub_covers_the_managed_path_only()
     {
-        var warmUp = Sys.ActorOf(Props.Create(() => new EngineWarmUp(SpecSettings, null)).WithDispatcher(EngineSettings.DispatcherId));
+        var warmUp = Sys.ActorOf(EngineWarmUp.Props(SpecSettings, null));
         var done = await warmUp.Ask<EngineWarmUp.Done>(EngineWarmUp.Begin.Instance, Bound);
         Assert.False(done.NativePathServed);
     }

@@ -6,7 +6,6 @@ using LazyActors.Engine.Ranges;
 using Xunit;
 using Xunit.Abstractions;
 using static LazyActors.Engine.Tests.Actors.ActorSpecSupport;
-using Cache = LazyActors.Engine.Actors.PageCacheActor;
 
 namespace LazyActors.Engine.Tests.Actors;
 
@@ -46,15 +45,15 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         return actor;
     }
 
-    private async Task<Cache.Fetch> ServeFetchAsync(IActorRef actor, PageCacheActor.FetchPriority? priority = null)
+    private async Task<PageCacheActor.Fetch> ServeFetchAsync(IActorRef actor, PageCacheActor.FetchPriority? priority = null)
     {
-        var fetch = await _cache.ExpectMsgAsync<Cache.Fetch>();
+        var fetch = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
         if (priority is { } p)
         {
             Assert.Equal(p, fetch.Priority);
         }
 
-        actor.Tell(new Cache.Fetched(fetch.RequestId, Data(_source, fetch.Pid, fetch.DumpAddress, fetch.Pages)), _cache.Ref);
+        actor.Tell(new PageCacheActor.Fetched(fetch.RequestId, Data(_source, fetch.Pid, fetch.DumpAddress, fetch.Pages)), _cache.Ref);
         return fetch;
     }
 
@@ -63,7 +62,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         var actor = Start(Book((Base, Base + (16 * Page))));
         actor.Tell(new UffdActor.Events([Fault(Base + (3 * Page) + 17)]));
-        var fetch = await ServeFetchAsync(actor, Cache.FetchPriority.Fault);
+        var fetch = await ServeFetchAsync(actor, PageCacheActor.FetchPriority.Fault);
 
         Assert.Equal((Pid, Base + (3 * Page), 1), (fetch.Pid, fetch.DumpAddress, fetch.Pages));
         AwaitAssert(() => Assert.Single(_uffd.Copies));
@@ -117,13 +116,13 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         var actor = Start(Book((Base, Base + (8 * Page))), finished: true);
         actor.Tell(new UffdActor.PushChunk(8 * Page), _pusher.Ref);
-        var chunk = await _cache.ExpectMsgAsync<Cache.Fetch>();
-        Assert.Equal(Cache.FetchPriority.Background, chunk.Priority);
+        var chunk = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
+        Assert.Equal(PageCacheActor.FetchPriority.Background, chunk.Priority);
         actor.Tell(new UffdActor.Events([Fault(Base + (5 * Page))]));
         await _cache.ExpectNoMsgAsync(Quiet);
         Assert.Empty(_uffd.Calls);
 
-        actor.Tell(new Cache.Fetched(chunk.RequestId, Data(_source, Pid, chunk.DumpAddress, chunk.Pages)));
+        actor.Tell(new PageCacheActor.Fetched(chunk.RequestId, Data(_source, Pid, chunk.DumpAddress, chunk.Pages)));
         var done = await _pusher.ExpectMsgAsync<UffdActor.ChunkFinished>();
         Assert.Equal(8, done.Pages);
         Assert.Equal(1, done.FaultsSince);
@@ -138,7 +137,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         var actor = Start(Book((Base, Base + (12 * Page))), finished: true);
         actor.Tell(new UffdActor.PushChunk(10 * Page), _pusher.Ref);
-        var fetch = await ServeFetchAsync(actor, Cache.FetchPriority.Background);
+        var fetch = await ServeFetchAsync(actor, PageCacheActor.FetchPriority.Background);
         Assert.Equal(10, fetch.Pages);
         var done = await _pusher.ExpectMsgAsync<UffdActor.ChunkFinished>();
         Assert.Equal(10, done.Pages);
@@ -229,7 +228,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         var actor = Start(Book((Base, Base + (8 * Page))), finished: true);
         actor.Tell(new UffdActor.PushChunk(4 * Page), _pusher.Ref);
-        var inFlight = await _cache.ExpectMsgAsync<Cache.Fetch>();
+        var inFlight = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
         _uffd.Respond = c => Fail(Errno.ESRCH);
         actor.Tell(new UffdActor.Events([Fault(Base + (6 * Page))]));
         await ServeFetchAsync(actor);
@@ -238,7 +237,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
 
         // The late reply for the chunk goes to a dead actor; whoever sent it (the page cache) releases it.
         var late = Data(_source, Pid, inFlight.DumpAddress, inFlight.Pages);
-        actor.Tell(new Cache.Fetched(inFlight.RequestId, late));
+        actor.Tell(new PageCacheActor.Fetched(inFlight.RequestId, late));
         Assert.False(late.IsReleased);
         late.Dispose();
         AwaitAssert(() => Assert.Equal(0, _source.Live));
@@ -306,8 +305,8 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         var actor = Start(Book((Base, Base + (4 * Page))));
         actor.Tell(new UffdActor.Events([Fault(Base)]));
-        var fetch = await _cache.ExpectMsgAsync<Cache.Fetch>();
-        actor.Tell(new Cache.FetchFailed(fetch.RequestId, fetch.DumpAddress, fetch.Pages, new IOException("disk on fire")));
+        var fetch = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
+        actor.Tell(new PageCacheActor.FetchFailed(fetch.RequestId, fetch.DumpAddress, fetch.Pages, new IOException("disk on fire")));
         await ExpectTerminatedAsync(actor);
         Assert.Contains("disk on fire", Assert.Single(_failures).Message);
     }
@@ -326,7 +325,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         var actor = Start(Book((Base, Base + (8 * Page))), finished: true);
         actor.Tell(new UffdActor.PushChunk(2 * Page), _pusher.Ref);
-        await _cache.ExpectMsgAsync<Cache.Fetch>();
+        await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
         var pipe = ReadinessSignal();
         actor.Tell(new UffdActor.Events([Fork((uint)pipe)]));
         var born = await ExpectMsgAsync<UffdActor.ForkChildBorn>();
@@ -355,9 +354,9 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         const ulong moved = Base + 0x1000_0000;
         var actor = Start(Book((Base, Base + (4 * Page))));
         actor.Tell(new UffdActor.Events([Fault(Base + Page)]));
-        var fetch = await _cache.ExpectMsgAsync<Cache.Fetch>();
+        var fetch = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
         actor.Tell(new UffdActor.Events([Remap(Base, moved, 4 * Page)]));
-        actor.Tell(new Cache.Fetched(fetch.RequestId, Data(_source, Pid, fetch.DumpAddress, fetch.Pages)));
+        actor.Tell(new PageCacheActor.Fetched(fetch.RequestId, Data(_source, Pid, fetch.DumpAddress, fetch.Pages)));
         AwaitAssert(() => Assert.Equal(moved + Page, Assert.Single(_uffd.Copies).Address));
     }
 
@@ -387,9 +386,9 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         var actor = Start(Book((Base, Base + (4 * Page))), finished: true);
         actor.Tell(new UffdActor.Events([Fault(Base)]));
-        var fetch = await _cache.ExpectMsgAsync<Cache.Fetch>();
+        var fetch = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
         actor.Tell(new UffdActor.Events([Remove(Base, Base + (4 * Page))]));
-        actor.Tell(new Cache.Fetched(fetch.RequestId, Data(_source, Pid, fetch.DumpAddress, fetch.Pages)));
+        actor.Tell(new PageCacheActor.Fetched(fetch.RequestId, Data(_source, Pid, fetch.DumpAddress, fetch.Pages)));
         await ExpectTaskEndedAsync(TaskPhase.Complete);
         Assert.Empty(_uffd.Copies);
         AwaitAssert(() => Assert.Equal(0, _source.Live));
@@ -440,7 +439,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         actor.Tell(new UffdActor.Events([Fault(Base + (40 * Page))]));
         await ServeFetchAsync(actor);
         actor.Tell(new UffdActor.PushChunk(4 * Page), _pusher.Ref);
-        var chunk = await _cache.ExpectMsgAsync<Cache.Fetch>();
+        var chunk = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
         Assert.InRange(chunk.DumpAddress, Base + (36 * Page), Base + (44 * Page));
     }
 

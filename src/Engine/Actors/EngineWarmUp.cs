@@ -5,11 +5,8 @@ using LazyActors.Engine.Interop;
 using LazyActors.Engine.Pages;
 using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Uffd;
-using Cache = LazyActors.Engine.Actors.PageCacheActor;
-using Pusher = LazyActors.Engine.Actors.BackgroundPusherActor;
-using Task = LazyActors.Engine.Actors.UffdActor;
 
-namespace LazyActors.Engine.Actors.Internal;
+namespace LazyActors.Engine.Actors;
 
 /// <summary>
 /// Runs the fault and background paths once on in-memory stand-ins (no images) while the engine waits for the restorer,
@@ -28,34 +25,38 @@ internal sealed class EngineWarmUp : EngineActor
     private NativeFaults? _native;
     private bool _nativeServed;
 
-    public EngineWarmUp(EngineSettings settings, IUffdHub? realHub = null)
+    /// <summary>Props of the warm-up; with the engine's <see cref="EpollUffdHub"/> it also runs the native fault path.</summary>
+    public static Props Props(EngineSettings settings, IUffdHub? realHub) =>
+        Akka.Actor.Props.Create(() => new EngineWarmUp(settings, realHub)).WithDispatcher(EngineSettings.DispatcherId);
+
+    public EngineWarmUp(EngineSettings settings, IUffdHub? realHub)
     {
         Receive<Begin>(_ =>
         {
             _requester = Sender;
             var source = new MemorySource();
             var statistics = new EngineStatistics();
-            var cache = Context.ActorOf(Cache.Props(source, settings, statistics), "cache");
-            var pusher = Context.ActorOf(Pusher.Props(settings), "pusher");
+            var cache = Context.ActorOf(PageCacheActor.Props(source, settings, statistics), "cache");
+            var pusher = Context.ActorOf(BackgroundPusherActor.Props(settings), "pusher");
             var hub = new NullHub();
             foreach (var direct in new[] { false, true })
             {
                 var book = new TaskRangeBook();
                 book.AddLazy(Base, Base + (Pages * PageGeometry.PageSize), Base);
                 var progress = new TaskProgress(0, "warm-up", Pages, isForkChild: false);
-                var spec = new Task.TaskSpec(0, new NullUffd(), book, progress, RestoreFinished: false);
-                var task = Context.ActorOf(Task.Props(spec, cache, pusher, hub, settings, direct ? source : null, statistics));
+                var spec = new UffdActor.TaskSpec(0, new NullUffd(), book, progress, RestoreFinished: false);
+                var task = Context.ActorOf(UffdActor.Props(spec, cache, pusher, hub, settings, direct ? source : null, statistics));
                 Context.Watch(task);
                 _running++;
-                task.Tell(new Task.Events(
+                task.Tell(new UffdActor.Events(
                 [
                     new UffdMsg { Event = UffdEvent.Pagefault, PagefaultAddress = Base },
                     new UffdMsg { Event = UffdEvent.Pagefault, PagefaultAddress = Base + PageGeometry.PageSize },
                     new UffdMsg { Event = UffdEvent.Pagefault, PagefaultAddress = Base + (Pages * PageGeometry.PageSize) },
                     new UffdMsg { Event = UffdEvent.Remap, RemapFrom = Base, RemapTo = Base, RemapLength = PageGeometry.PageSize },
                 ]));
-                task.Tell(Task.RestoreFinished.Instance);
-                pusher.Tell(new Pusher.AddTask(task));
+                task.Tell(UffdActor.RestoreFinished.Instance);
+                pusher.Tell(new BackgroundPusherActor.AddTask(task));
             }
 
             if (realHub is EpollUffdHub && NativeFaults.TryCreate(realHub) is { } native)
@@ -64,16 +65,16 @@ internal sealed class EngineWarmUp : EngineActor
                 var book = new TaskRangeBook();
                 book.AddLazy(native.Region.Start, native.Region.Start + (Pages * PageGeometry.PageSize), Base);
                 var progress = new TaskProgress(0, "warm-up-native", Pages, isForkChild: false);
-                var spec = new Task.TaskSpec(0, native.Uffd, book, progress, RestoreFinished: true);
-                _nativeTask = Context.ActorOf(Task.Props(spec, cache, pusher, realHub, settings, source, statistics));
+                var spec = new UffdActor.TaskSpec(0, native.Uffd, book, progress, RestoreFinished: true);
+                _nativeTask = Context.ActorOf(UffdActor.Props(spec, cache, pusher, realHub, settings, source, statistics));
                 Context.Watch(_nativeTask);
                 _running++;
                 native.StartTouching();
             }
 
-            pusher.Tell(Pusher.Start.Instance);
+            pusher.Tell(BackgroundPusherActor.Start.Instance);
         });
-        Receive<Task.TaskEnded>(ended =>
+        Receive<UffdActor.TaskEnded>(ended =>
         {
             if (Sender.Equals(_nativeTask) && ended.Phase == TaskPhase.Complete)
             {

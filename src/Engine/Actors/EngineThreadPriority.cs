@@ -1,6 +1,6 @@
 using LazyActors.Engine.Interop;
 
-namespace LazyActors.Engine.Actors.Internal;
+namespace LazyActors.Engine.Actors;
 
 /// <summary>
 /// Gives the engine's dispatcher threads the configured nice value, once per thread, the first time an engine actor
