@@ -48,7 +48,7 @@ internal sealed class EngineWarmUp : EngineActor
                 var task = Context.ActorOf(UffdActor.Props(spec, cache, pusher, hub, settings, direct ? source : null, statistics));
                 Context.Watch(task);
                 _running++;
-                task.Tell(new UffdActor.Events(
+                task.Tell(UffdActor.Events.Of(
                 [
                     new UffdMsg { Event = UffdEvent.Pagefault, PagefaultAddress = Base },
                     new UffdMsg { Event = UffdEvent.Pagefault, PagefaultAddress = Base + PageGeometry.PageSize },

@@ -36,8 +36,41 @@ public sealed class UffdActor : EngineActor, IWithTimers
     public sealed record TaskSpec(int Pid, IUffd Uffd, TaskRangeBook Book, TaskProgress Progress, bool RestoreFinished)
         : INoSerializationVerificationNeeded;
 
-    /// <summary>A batch of messages read from the uffd by the epoll reader.</summary>
-    public sealed record Events(UffdMsg[] Messages) : INoSerializationVerificationNeeded;
+    /// <summary>
+    /// A batch of messages read from the uffd by the epoll reader, with the number of non-pagefault events among them:
+    /// counted once, here, where the batch is made, and used both by the reader (the uffd gate holds copies back until
+    /// that many events are applied) and by the actor (which acknowledges exactly that many).
+    /// </summary>
+    public sealed record Events : INoSerializationVerificationNeeded
+    {
+        private Events(UffdMsg[] messages, int nonPagefaultEvents)
+        {
+            Messages = messages;
+            NonPagefaultEvents = nonPagefaultEvents;
+        }
+
+        /// <summary>The messages, in the order they were read.</summary>
+        public UffdMsg[] Messages { get; }
+
+        /// <summary>FORK/REMAP/REMOVE/UNMAP (and unknown) events among <see cref="Messages"/>.</summary>
+        public int NonPagefaultEvents { get; }
+
+        /// <summary>Copies a batch that is only valid during the reader's callback, counting its events.</summary>
+        public static Events Of(ReadOnlySpan<UffdMsg> batch)
+        {
+            var messages = batch.ToArray();
+            var events = 0;
+            foreach (ref readonly var message in messages.AsSpan())
+            {
+                if (message.Event != UffdEvent.Pagefault)
+                {
+                    events++;
+                }
+            }
+
+            return new Events(messages, events);
+        }
+    }
 
     /// <summary>Reading the uffd failed (the reader stopped watching it).</summary>
     public sealed record ReadFailed(Exception Error) : INoSerializationVerificationNeeded;
@@ -171,7 +204,7 @@ public sealed class UffdActor : EngineActor, IWithTimers
         finally
         {
             // Copies held back while these events were unapplied may go on (see UffdEventBarrier).
-            _uffd.EventsHandled(batch.Messages.Count(m => m.Event != UffdEvent.Pagefault));
+            _uffd.EventsHandled(batch.NonPagefaultEvents);
         }
 
         RunCopies();

@@ -87,7 +87,7 @@ public sealed class RestoreSupervisorSpecs : IDisposable
             restorer.SendTask(Pids[0]);
             var uffd = await WaitForAsync(() => _hub.Opened.FirstOrDefault());
             var owner = await WaitForAsync(() => _hub.Owners.TryGetValue(uffd, out var o) ? o : null);
-            owner.Tell(new UffdActor.Events([Fault(lazy.Start)]));
+            owner.Tell(UffdActor.Events.Of([Fault(lazy.Start)]));
             await WaitForAsync(() => uffd.Pages.ContainsKey(lazy.Start) ? uffd : null);
             Assert.Single(uffd.Copies);
 
@@ -218,7 +218,7 @@ public sealed class RestoreSupervisorSpecs : IDisposable
             var owner = await WaitForAsync(() => _hub.Owners.TryGetValue(parent, out var o) ? o : null);
             var (read, write) = ReadinessSignal.CreateInheritablePipe();
             read.Dispose();
-            owner.Tell(new UffdActor.Events([Fork((uint)write)]));
+            owner.Tell(UffdActor.Events.Of([Fork((uint)write)]));
             await WaitForAsync(() => _hub.Opened.Count == 2 ? parent : null);
             restorer.SendTask(Pids[1]);
             restorer.SendFinished();

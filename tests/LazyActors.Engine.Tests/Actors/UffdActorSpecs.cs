@@ -61,7 +61,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     public async Task UffdActor_must_fetch_a_faulting_pending_page_and_copy_it()
     {
         var actor = Start(Book((Base, Base + (16 * Page))));
-        actor.Tell(new UffdActor.Events([Fault(Base + (3 * Page) + 17)]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base + (3 * Page) + 17)]));
         var fetch = await ServeFetchAsync(actor, PageCacheActor.FetchPriority.Fault);
 
         Assert.Equal((Pid, Base + (3 * Page), 1), (fetch.Pid, fetch.DumpAddress, fetch.Pages));
@@ -77,7 +77,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         _source.Immediate = true;
         var actor = Start(Book((Base, Base + (16 * Page))), finished: true, direct: _source);
-        actor.Tell(new UffdActor.Events([Fault(Base + (3 * Page))]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base + (3 * Page))]));
         AwaitAssert(() => Assert.Equal(Base + (3 * Page), Assert.Single(_uffd.Copies).Address));
         actor.Tell(new UffdActor.PushChunk(16 * Page), _pusher.Ref);
         Assert.Equal(12, (await _pusher.ExpectMsgAsync<UffdActor.ChunkFinished>()).Pages); // near the fault: pages 4-15
@@ -94,7 +94,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     public async Task UffdActor_must_answer_a_fault_outside_pending_memory_with_a_zero_page()
     {
         var actor = Start(Book((Base, Base + (4 * Page))));
-        actor.Tell(new UffdActor.Events([Fault(Base + (10 * Page) + 5)]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base + (10 * Page) + 5)]));
         AwaitAssert(() => Assert.Equal(new UffdCall("zero", Base + (10 * Page), Page, 0), Assert.Single(_uffd.Calls)));
         await _cache.ExpectNoMsgAsync(Quiet);
         Assert.Equal(1, _progress.ZeroPages);
@@ -104,7 +104,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     public async Task UffdActor_must_fetch_a_page_once_when_two_threads_fault_on_it()
     {
         var actor = Start(Book((Base, Base + (4 * Page))));
-        actor.Tell(new UffdActor.Events([Fault(Base + Page), Fault(Base + Page + 8)]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base + Page), Fault(Base + Page + 8)]));
         await ServeFetchAsync(actor);
         await _cache.ExpectNoMsgAsync(Quiet);
         Assert.Single(_uffd.Copies);
@@ -118,7 +118,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         actor.Tell(new UffdActor.PushChunk(8 * Page), _pusher.Ref);
         var chunk = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
         Assert.Equal(PageCacheActor.FetchPriority.Background, chunk.Priority);
-        actor.Tell(new UffdActor.Events([Fault(Base + (5 * Page))]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base + (5 * Page))]));
         await _cache.ExpectNoMsgAsync(Quiet);
         Assert.Empty(_uffd.Calls);
 
@@ -156,7 +156,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     public async Task UffdActor_must_say_when_nothing_is_left_to_push()
     {
         var actor = Start(Book((Base, Base + Page)));
-        actor.Tell(new UffdActor.Events([Fault(Base)]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base)]));
         await ServeFetchAsync(actor);
         actor.Tell(new UffdActor.PushChunk(4 * Page), _pusher.Ref);
         Assert.Equal(actor, (await _pusher.ExpectMsgAsync<UffdActor.NothingToPush>()).Task);
@@ -189,7 +189,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         _uffd.Respond = c => c.Kind == "copy" ? Fail(Errno.ENOENT) : Ok(c.Length);
         var actor = Start(Book((Base, Base + (4 * Page))), finished: true);
-        actor.Tell(new UffdActor.Events([Fault(Base)]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base)]));
         await ServeFetchAsync(actor);
         actor.Tell(new UffdActor.PushChunk(4 * Page), _pusher.Ref);
         await ServeFetchAsync(actor);
@@ -204,7 +204,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         _uffd.Respond = c => Fail(errno);
         var actor = Start(Book((Base, Base + (4 * Page))));
-        actor.Tell(new UffdActor.Events([Fault(Base)]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base)]));
         await ServeFetchAsync(actor);
         var ended = await ExpectTaskEndedAsync(TaskPhase.Exited);
         Assert.Contains(errno.ToString(), ended.Reason);
@@ -218,7 +218,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         _uffd.Respond = c => Fail(Errno.ESRCH);
         var actor = Start(Book());
-        actor.Tell(new UffdActor.Events([Fault(Base)]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base)]));
         await ExpectTaskEndedAsync(TaskPhase.Exited);
         await ExpectTerminatedAsync(actor);
     }
@@ -230,7 +230,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         actor.Tell(new UffdActor.PushChunk(4 * Page), _pusher.Ref);
         var inFlight = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
         _uffd.Respond = c => Fail(Errno.ESRCH);
-        actor.Tell(new UffdActor.Events([Fault(Base + (6 * Page))]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base + (6 * Page))]));
         await ServeFetchAsync(actor);
         await ExpectTaskEndedAsync(TaskPhase.Exited);
         await ExpectTerminatedAsync(actor);
@@ -263,7 +263,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         var calls = 0;
         _uffd.Respond = c => Interlocked.Increment(ref calls) <= 2 ? Fail(Errno.EAGAIN) : Ok(c.Length);
         var actor = Start(Book());
-        actor.Tell(new UffdActor.Events([Fault(Base)]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base)]));
         AwaitAssert(() => Assert.Equal(3, _uffd.Calls.Count(c => c.Kind == "zero")), TimeSpan.FromSeconds(3));
         AwaitAssert(() => Assert.Equal(1, _progress.ZeroPages));
         Assert.Equal(1, _progress.Faults);
@@ -276,7 +276,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         _uffd.Respond = c => Fail(Errno.EAGAIN);
         var actor = Start(Book((Base, Base + (4 * Page))));
-        actor.Tell(new UffdActor.Events([Fault(Base)]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base)]));
         await ServeFetchAsync(actor);
         await ExpectTerminatedAsync(actor, TimeSpan.FromSeconds(5));
         Assert.InRange(_uffd.Copies.Count, SpecSettings.EagainRetryLimit, SpecSettings.EagainRetryLimit + 2);
@@ -291,7 +291,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         _uffd.Respond = c => Fail(errno);
         var actor = Start(Book((Base, Base + (4 * Page))));
-        actor.Tell(new UffdActor.Events([Fault(Base)]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base)]));
         await ServeFetchAsync(actor);
         await ExpectTerminatedAsync(actor);
         var failure = Assert.IsType<TaskFailedException>(Assert.Single(_failures));
@@ -304,7 +304,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     public async Task UffdActor_must_fail_the_task_when_its_pages_cannot_be_read()
     {
         var actor = Start(Book((Base, Base + (4 * Page))));
-        actor.Tell(new UffdActor.Events([Fault(Base)]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base)]));
         var fetch = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
         actor.Tell(new PageCacheActor.FetchFailed(fetch.RequestId, fetch.DumpAddress, fetch.Pages, new IOException("disk on fire")));
         await ExpectTerminatedAsync(actor);
@@ -315,7 +315,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     public async Task UffdActor_must_fail_the_task_on_an_unknown_event()
     {
         var actor = Start(Book());
-        actor.Tell(new UffdActor.Events([new UffdMsg { Event = (UffdEvent)0x42 }]));
+        actor.Tell(UffdActor.Events.Of([new UffdMsg { Event = (UffdEvent)0x42 }]));
         await ExpectTerminatedAsync(actor);
         Assert.Contains("unexpected uffd event 0x42", Assert.Single(_failures).Message);
     }
@@ -327,7 +327,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         actor.Tell(new UffdActor.PushChunk(2 * Page), _pusher.Ref);
         await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
         var pipe = ReadinessSignal();
-        actor.Tell(new UffdActor.Events([Fork((uint)pipe)]));
+        actor.Tell(UffdActor.Events.Of([Fork((uint)pipe)]));
         var born = await ExpectMsgAsync<UffdActor.ForkChildBorn>();
         Assert.Equal(Pid, born.Pid);
         Assert.Equal(8, born.TotalPages);
@@ -341,7 +341,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         const ulong moved = Base + 0x1000_0000;
         var actor = Start(Book((Base, Base + (4 * Page))));
-        actor.Tell(new UffdActor.Events([Remap(Base, moved, 4 * Page), Fault(moved + (2 * Page))]));
+        actor.Tell(UffdActor.Events.Of([Remap(Base, moved, 4 * Page), Fault(moved + (2 * Page))]));
         var fetch = await ServeFetchAsync(actor);
         Assert.Equal(Base + (2 * Page), fetch.DumpAddress);
         AwaitAssert(() => Assert.Equal(moved + (2 * Page), Assert.Single(_uffd.Copies).Address));
@@ -353,18 +353,39 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         const ulong moved = Base + 0x1000_0000;
         var actor = Start(Book((Base, Base + (4 * Page))));
-        actor.Tell(new UffdActor.Events([Fault(Base + Page)]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base + Page)]));
         var fetch = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
-        actor.Tell(new UffdActor.Events([Remap(Base, moved, 4 * Page)]));
+        actor.Tell(UffdActor.Events.Of([Remap(Base, moved, 4 * Page)]));
         actor.Tell(new PageCacheActor.Fetched(fetch.RequestId, Data(_source, Pid, fetch.DumpAddress, fetch.Pages)));
         AwaitAssert(() => Assert.Equal(moved + Page, Assert.Single(_uffd.Copies).Address));
+    }
+
+    [Fact]
+    public void Events_count_their_non_pagefault_events_once_where_the_batch_is_made()
+    {
+        var batch = UffdActor.Events.Of([Fault(Base), Remap(Base, Base + Page, Page), Fault(Base + Page), Unmap(Base, Base + Page)]);
+        Assert.Equal(4, batch.Messages.Length);
+        Assert.Equal(2, batch.NonPagefaultEvents);
+        Assert.Equal(0, UffdActor.Events.Of([Fault(Base)]).NonPagefaultEvents);
+    }
+
+    [Fact]
+    public async Task UffdActor_must_acknowledge_the_events_its_batches_carry()
+    {
+        var actor = Start(Book((Base, Base + (8 * Page))));
+        actor.Tell(UffdActor.Events.Of([Remap(Base, Base, Page), Fault(Base + (6 * Page)), Unmap(Base + (2 * Page), Base + (4 * Page))]));
+        await ServeFetchAsync(actor);
+        actor.Tell(UffdActor.Events.Of([Fault(Base + (7 * Page))]));
+        await ServeFetchAsync(actor);
+        AwaitAssert(() => Assert.Equal(2, _uffd.Copies.Count));
+        Assert.Equal(2, _uffd.EventsAcknowledged);
     }
 
     [Fact]
     public async Task UffdActor_must_unregister_and_drop_removed_memory()
     {
         var actor = Start(Book((Base, Base + (8 * Page))), finished: true);
-        actor.Tell(new UffdActor.Events([Remove(Base, Base + (8 * Page))]));
+        actor.Tell(UffdActor.Events.Of([Remove(Base, Base + (8 * Page))]));
         await ExpectTaskEndedAsync(TaskPhase.Complete);
         Assert.Equal(new UffdCall("unregister", Base, 8 * Page, 0), Assert.Single(_uffd.Calls));
         Assert.Equal(8, _progress.DroppedPages);
@@ -375,7 +396,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     public async Task UffdActor_must_drop_unmapped_memory_without_unregistering()
     {
         var actor = Start(Book((Base, Base + (8 * Page))));
-        actor.Tell(new UffdActor.Events([Unmap(Base + (2 * Page), Base + (4 * Page)), Fault(Base + (3 * Page))]));
+        actor.Tell(UffdActor.Events.Of([Unmap(Base + (2 * Page), Base + (4 * Page)), Fault(Base + (3 * Page))]));
         AwaitAssert(() => Assert.Equal("zero", Assert.Single(_uffd.Calls).Kind));
         Assert.Equal(2, _progress.DroppedPages);
         await _cache.ExpectNoMsgAsync(Quiet);
@@ -385,9 +406,9 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     public async Task UffdActor_must_discard_data_of_memory_removed_while_its_copy_was_in_flight()
     {
         var actor = Start(Book((Base, Base + (4 * Page))), finished: true);
-        actor.Tell(new UffdActor.Events([Fault(Base)]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base)]));
         var fetch = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
-        actor.Tell(new UffdActor.Events([Remove(Base, Base + (4 * Page))]));
+        actor.Tell(UffdActor.Events.Of([Remove(Base, Base + (4 * Page))]));
         actor.Tell(new PageCacheActor.Fetched(fetch.RequestId, Data(_source, Pid, fetch.DumpAddress, fetch.Pages)));
         await ExpectTaskEndedAsync(TaskPhase.Complete);
         Assert.Empty(_uffd.Copies);
@@ -399,7 +420,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         _uffd.UnregisterResult = Errno.ENOMEM;
         var actor = Start(Book((Base, Base + (4 * Page))));
-        actor.Tell(new UffdActor.Events([Remove(Base, Base + Page)]));
+        actor.Tell(UffdActor.Events.Of([Remove(Base, Base + Page)]));
         await ExpectTaskEndedAsync(TaskPhase.Exited);
         await ExpectTerminatedAsync(actor);
     }
@@ -409,7 +430,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         _uffd.UnregisterResult = Errno.EINVAL;
         var actor = Start(Book((Base, Base + (4 * Page))));
-        actor.Tell(new UffdActor.Events([Remove(Base, Base + Page)]));
+        actor.Tell(UffdActor.Events.Of([Remove(Base, Base + Page)]));
         await ExpectTerminatedAsync(actor);
         Assert.Equal(Errno.EINVAL, Assert.IsType<TaskFailedException>(Assert.Single(_failures)).Errno);
         Assert.True(_uffd.IsDisposed);
@@ -423,7 +444,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         var next = Base;
         for (var i = 0; i < 4; i++)
         {
-            actor.Tell(new UffdActor.Events([Fault(next)]));
+            actor.Tell(UffdActor.Events.Of([Fault(next)]));
             var fetch = await ServeFetchAsync(actor);
             sizes.Add(fetch.Pages);
             next = fetch.DumpAddress + ((ulong)fetch.Pages * Page);
@@ -436,7 +457,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     public async Task UffdActor_must_claim_background_chunks_near_recent_faults()
     {
         var actor = Start(Book((Base, Base + (64 * Page))), finished: true);
-        actor.Tell(new UffdActor.Events([Fault(Base + (40 * Page))]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base + (40 * Page))]));
         await ServeFetchAsync(actor);
         actor.Tell(new UffdActor.PushChunk(4 * Page), _pusher.Ref);
         var chunk = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
