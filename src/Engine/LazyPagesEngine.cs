@@ -70,7 +70,7 @@ public sealed class LazyPagesEngine : IDisposable
         var clock = Stopwatch.StartNew();
         var listener = Interlocked.Exchange(ref _listener, null)
             ?? throw new ObjectDisposedException(nameof(LazyPagesEngine));
-        var config = EngineSettings.ResolveDispatcherThreads((akkaConfig ?? Config.Empty).WithFallback(EngineSettings.ReferenceConfig));
+        var config = _settings.ActorSystemConfig(akkaConfig);
         EngineThreadPriority.Configure(_settings.EngineThreadsNice ?? int.MinValue);
         var system = ActorSystem.Create("lazy-actors", config);
         Checkpoint? checkpoint = null;
