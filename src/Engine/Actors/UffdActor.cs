@@ -9,11 +9,18 @@ using LazyActors.Engine.Uffd;
 namespace LazyActors.Engine.Actors;
 
 /// <summary>
-/// The per-task actor that owns one userfaultfd and its <see cref="TaskRangeBook"/>: it answers page
-/// faults (zero page, or fetch through the page cache then UFFDIO_COPY), applies FORK/REMAP/REMOVE/UNMAP, copies the
-/// background chunks the pusher asks for, and stops once the task is complete or gone.
+/// The actor of one restored task (or fork child). It owns the task's userfaultfd and <see cref="TaskRangeBook"/>:
+/// answers page faults (zero page, or the data from the page source then UFFDIO_COPY), applies FORK/REMAP/REMOVE/UNMAP,
+/// copies the background chunks the <see cref="BackgroundPusherActor"/> asks for, and stops once the task is complete
+/// or gone. The copying itself is <see cref="TaskCopyQueue"/>'s, the read-ahead <see cref="FaultLocality"/>'s and the
+/// EAGAIN schedule <see cref="EagainRetryPolicy"/>'s; the actor routes messages and holds the phases.
 /// </summary>
-public sealed class UffdActor : EngineActor, IWithTimers
+/// <remarks>
+/// Phases: serving before "restore finished" (faults and events; a task is never complete before the restorer says
+/// so, and a chunk that comes early waits for it) → serving after it (background chunks too; complete once nothing is
+/// pending, in flight or queued) → ended (complete or gone: data still arriving is released, nothing is copied).
+/// </remarks>
+public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
 {
     /// <summary>Props of a task actor. Its parent (the supervisor) receives <see cref="TaskEnded"/> and <see cref="ForkChildBorn"/>.</summary>
     /// <param name="task">Who it serves and with what.</param>
@@ -75,7 +82,7 @@ public sealed class UffdActor : EngineActor, IWithTimers
     /// <summary>Reading the uffd failed (the reader stopped watching it).</summary>
     public sealed record ReadFailed(Exception Error) : INoSerializationVerificationNeeded;
 
-    /// <summary>The restorer sent "restore finished": the task may complete (and background chunks may come).</summary>
+    /// <summary>The restorer sent "restore finished": background chunks may come, and the task may complete.</summary>
     public sealed class RestoreFinished : INoSerializationVerificationNeeded
     {
         /// <summary>The instance.</summary>
@@ -102,10 +109,10 @@ public sealed class UffdActor : EngineActor, IWithTimers
     public sealed record ForkChildBorn(int Pid, string ParentLabel, IUffd Uffd, TaskRangeBook Book, long TotalPages)
         : INoSerializationVerificationNeeded;
 
-    private const ulong PageSize = PageGeometry.PageSize;
-    private const string RetryTimer = "eagain-retry";
+    private const string CopyRetryTimer = "eagain-retry";
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly TaskSpec _task;
     private readonly int _pid;
     private readonly string _label;
     private readonly IUffd _uffd;
@@ -114,72 +121,70 @@ public sealed class UffdActor : EngineActor, IWithTimers
     private readonly IActorRef _cache;
     private readonly IActorRef _pusher;
     private readonly IUffdHub _hub;
-    private readonly EngineSettings _settings;
     private readonly IPageSource? _direct;
     private readonly EngineStatistics? _statistics;
-    private readonly Dictionary<long, Request> _requests = [];
-    private readonly Queue<CopyJob> _faultJobs = new();
-    private readonly Queue<CopyJob> _backgroundJobs = new();
-    private bool _finished;
-    private bool _ended;
+    private readonly Dictionary<long, FetchRequest> _requests = [];
+    private readonly TaskCopyQueue _copies;
+    private readonly FaultLocality _locality;
+    private readonly EagainRetryPolicy _retries;
     private bool _continueScheduled;
     private bool _watching;
     private long _nextRequestId;
-    private ulong _lastFaultPage = ulong.MaxValue;
-    private ulong _readAhead = PageSize;
-    private int _faultsSinceChunk;
 
+    /// <summary>Use <see cref="Props"/>.</summary>
     public UffdActor(TaskSpec task, IActorRef cache, IActorRef pusher, IUffdHub hub, EngineSettings settings,
         IPageSource? direct, EngineStatistics? statistics)
     {
-        _direct = direct;
-        _statistics = statistics;
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(settings);
+        _task = task;
         _pid = task.Pid;
         _label = task.Progress.Label;
         _uffd = task.Uffd;
         _book = task.Book;
         _progress = task.Progress;
-        _finished = task.RestoreFinished;
         _cache = cache;
         _pusher = pusher;
         _hub = hub;
-        _settings = settings;
+        _direct = direct;
+        _statistics = statistics;
+        _copies = new TaskCopyQueue(_pid, _label, _uffd, _book, _progress, (ulong)settings.CopySliceBytes,
+            (ulong)settings.UrgentCopyWindowBytes, _log);
+        _locality = new FaultLocality((ulong)settings.FaultReadAheadMaxBytes);
+        _retries = EagainRetryPolicy.From(settings);
 
-        Receive<Events>(OnEvents);
-        Receive<PageCacheActor.Fetched>(OnFetched);
-        Receive<PageCacheActor.FetchFailed>(OnFetchFailed);
-        Receive<ContinueCopy>(_ =>
+        if (task.RestoreFinished)
         {
-            _continueScheduled = false;
-            RunCopies();
-        });
-        Receive<RetryFault>(r =>
+            ServingAfterRestoreFinished();
+        }
+        else
         {
-            HandleFault(r.Address, r.Attempt);
-            RunCopies();
-        });
-        Receive<PushChunk>(OnPushChunk);
-        Receive<RestoreFinished>(_ =>
-        {
-            _finished = true;
-            CheckComplete();
-        });
-        Receive<ReadFailed>(r => TaskGone($"reading its userfaultfd failed: {r.Error.Message}"));
+            ServingBeforeRestoreFinished();
+        }
     }
 
+    /// <inheritdoc />
     public ITimerScheduler Timers { get; set; } = null!;
 
+    /// <inheritdoc />
+    public IStash Stash { get; set; } = null!;
+
+    /// <inheritdoc />
     protected override void PreStart()
     {
         _hub.Watch(_uffd, Self);
         _watching = true;
         _log.Debug("{Task}: serving {Uffd} ({Book})", _label, _uffd, _book);
-        CheckComplete();
+        if (_task.RestoreFinished)
+        {
+            CheckComplete();
+        }
     }
 
+    /// <inheritdoc />
     protected override void PostStop()
     {
-        ReleaseJobs();
+        _copies.ReleaseAll();
         try
         {
             if (_watching)
@@ -195,11 +200,79 @@ public sealed class UffdActor : EngineActor, IWithTimers
         }
     }
 
-    private void OnEvents(Events batch)
+    /// <summary>Faults and events; a chunk waits for "restore finished" (the pusher starts after it anyway).</summary>
+    private void ServingBeforeRestoreFinished()
     {
+        ReceiveServing(mayComplete: false);
+        Receive<PushChunk>(_ => Stash.Stash());
+        Receive<RestoreFinished>(_ =>
+        {
+            Become(ServingAfterRestoreFinished);
+            if (Stash.IsEmpty)
+            {
+                CheckComplete();
+            }
+            else
+            {
+                // The early chunks go first; handling them checks for completion.
+                Stash.UnstashAll();
+            }
+        });
+    }
+
+    /// <summary>Faults, events and background chunks; complete when nothing is left.</summary>
+    private void ServingAfterRestoreFinished()
+    {
+        ReceiveServing(mayComplete: true);
+        Receive<PushChunk>(push =>
+        {
+            if (OnPushChunk(push))
+            {
+                CheckComplete();
+            }
+        });
+        Receive<RestoreFinished>(_ => { });
+    }
+
+    /// <summary>Complete or gone, and stopping: data that still arrives is released.</summary>
+    private void Ended()
+    {
+        Receive<PageCacheActor.Fetched>(fetched => fetched.Data.Dispose());
+        ReceiveAny(_ => { });
+    }
+
+    /// <summary>
+    /// The handlers of both serving phases. Each returns false once the task ended while handling the message; in the
+    /// phase after "restore finished" the task is then checked for completion.
+    /// </summary>
+    private void ReceiveServing(bool mayComplete)
+    {
+        void Then(bool serving)
+        {
+            if (serving && mayComplete)
+            {
+                CheckComplete();
+            }
+        }
+
+        Receive<Events>(batch => Then(OnEvents(batch)));
+        Receive<PageCacheActor.Fetched>(fetched => Then(OnFetched(fetched)));
+        Receive<PageCacheActor.FetchFailed>(OnFetchFailed);
+        Receive<ContinueCopy>(_ =>
+        {
+            _continueScheduled = false;
+            Then(RunCopies());
+        });
+        Receive<RetryFault>(retry => Then(HandleFault(retry.Address, retry.Retry) && RunCopies()));
+        Receive<ReadFailed>(failed => TaskGone($"reading its userfaultfd failed: {failed.Error.Message}"));
+    }
+
+    private bool OnEvents(Events batch)
+    {
+        bool serving;
         try
         {
-            HandleEvents(batch);
+            serving = Apply(batch.Messages);
         }
         finally
         {
@@ -207,22 +280,21 @@ public sealed class UffdActor : EngineActor, IWithTimers
             _uffd.EventsHandled(batch.NonPagefaultEvents);
         }
 
-        RunCopies();
+        return serving && RunCopies();
     }
 
-    private void HandleEvents(Events batch)
+    private bool Apply(UffdMsg[] messages)
     {
-        foreach (var message in batch.Messages)
+        foreach (var message in messages)
         {
-            if (_ended)
-            {
-                return;
-            }
-
             switch (message.Event)
             {
                 case UffdEvent.Pagefault:
-                    HandleFault(message.PagefaultAddress, 0);
+                    if (!HandleFault(message.PagefaultAddress, 0))
+                    {
+                        return false;
+                    }
+
                     break;
                 case UffdEvent.Fork:
                     HandleFork(message.ForkUfd);
@@ -232,76 +304,82 @@ public sealed class UffdActor : EngineActor, IWithTimers
                     _book.Remap(message.RemapFrom, message.RemapTo, message.RemapLength);
                     break;
                 case UffdEvent.Remove:
-                    HandleRemove(message.RemoveStart, message.RemoveEnd);
+                    if (!HandleRemove(message.RemoveStart, message.RemoveEnd))
+                    {
+                        return false;
+                    }
+
                     break;
                 case UffdEvent.Unmap:
                     _log.Debug("{Task}: UNMAP 0x{Start:x}-0x{End:x}", _label, message.RemoveStart, message.RemoveEnd);
-                    _progress.AddDropped((long)_book.Drop(message.RemoveStart, message.RemoveEnd));
+                    Drop(message.RemoveStart, message.RemoveEnd);
                     break;
                 default:
                     throw new TaskFailedException(_pid, $"unexpected uffd event 0x{(byte)message.Event:x2} ({message})");
             }
         }
+
+        return true;
     }
 
-    private void HandleFault(ulong address, int attempt)
+    /// <summary>A fault (<paramref name="retry"/> 0) or its retry after EAGAIN on a zero page.</summary>
+    private bool HandleFault(ulong address, int retry)
     {
-        if (_ended)
-        {
-            return;
-        }
-
         var page = PageGeometry.AlignDown(address);
-        if (attempt == 0)
+        var readAhead = _locality.ReadAheadBytes;
+        if (retry == 0)
         {
             _progress.AddFault();
-            _faultsSinceChunk++;
-            _readAhead = _lastFaultPage != ulong.MaxValue && page > _lastFaultPage && page - _lastFaultPage <= _readAhead
-                ? Math.Min(_readAhead * 2, (ulong)_settings.FaultReadAheadMaxBytes)
-                : PageSize;
-            _lastFaultPage = page;
+            readAhead = _locality.OnFault(page);
         }
 
-        var decision = _book.OnFault(page, _readAhead);
+        var decision = _book.OnFault(page, readAhead);
         switch (decision.Outcome)
         {
             case FaultOutcome.AlreadyInFlight:
-                CopyUrgently(decision.Range.DumpStart);
-                break;
+                return Continue(_copies.CopyUrgently(decision.Range.DumpStart));
             case FaultOutcome.NotPending:
-                ZeroPage(address, page, attempt);
-                break;
-            case FaultOutcome.Claimed:
-                RequestPages(decision.Range, background: false);
-                break;
+                return ZeroPage(address, page, retry);
+            default:
+                RequestPages(decision.Range, background: false, budgetBytes: 0);
+                return true;
         }
     }
 
-    private void ZeroPage(ulong address, ulong page, int attempt)
+    private bool ZeroPage(ulong address, ulong page, int retry)
     {
-        var result = _uffd.ZeroPage(page, PageSize);
+        var result = _uffd.ZeroPage(page, PageGeometry.PageSize);
         if (result.IsSuccess)
         {
             _progress.AddZeroPage();
-            return;
+            return true;
         }
 
         switch (result.Error)
         {
             case Errno.ESRCH or Errno.ENOSPC:
                 TaskGone($"UFFDIO_ZEROPAGE at 0x{page:x}: {result.Error}");
-                break;
+                return false;
             case Errno.EEXIST or Errno.ENOENT:
                 _log.Debug("{Task}: zero page at 0x{Address:x}: {Errno} (already present or gone)", _label, page, result.Error);
-                break;
+                return true;
             case Errno.EAGAIN:
-                if (attempt >= _settings.EagainRetryLimit)
+                if (!_retries.MayRetry(retry + 1))
                 {
-                    throw new TaskFailedException(_pid, $"UFFDIO_ZEROPAGE at 0x{page:x} still fails with EAGAIN after {attempt} attempts", Errno.EAGAIN, page);
+                    throw new TaskFailedException(_pid, $"UFFDIO_ZEROPAGE at 0x{page:x} still fails with EAGAIN after {retry} attempts", Errno.EAGAIN, page);
                 }
 
-                ScheduleRetry(new RetryFault(address, attempt + 1), attempt + 1);
-                break;
+                var again = new RetryFault(address, retry + 1);
+                if (_retries.DelayBefore(again.Retry) is { } delay)
+                {
+                    Timers.StartSingleTimer(again, again, delay);
+                }
+                else
+                {
+                    Self.Tell(again);
+                }
+
+                return true;
             default:
                 throw new TaskFailedException(_pid, $"UFFDIO_ZEROPAGE at 0x{page:x} failed: {result.Error}", result.Error, page);
         }
@@ -315,14 +393,14 @@ public sealed class UffdActor : EngineActor, IWithTimers
         Context.Parent.Tell(new ForkChildBorn(_pid, _label, child, book, (long)book.Pending.TotalPages));
     }
 
-    private void HandleRemove(ulong start, ulong end)
+    private bool HandleRemove(ulong start, ulong end)
     {
         _log.Debug("{Task}: REMOVE 0x{Start:x}-0x{End:x}", _label, start, end);
         var errno = _uffd.Unregister(start, end - start);
         if (errno == Errno.ENOMEM)
         {
             TaskGone($"UFFDIO_UNREGISTER 0x{start:x}-0x{end:x}: ENOMEM");
-            return;
+            return false;
         }
 
         if (errno != Errno.None)
@@ -330,237 +408,125 @@ public sealed class UffdActor : EngineActor, IWithTimers
             throw new TaskFailedException(_pid, $"UFFDIO_UNREGISTER 0x{start:x}-0x{end:x} failed: {errno}", errno, start);
         }
 
-        _progress.AddDropped((long)_book.Drop(start, end));
+        Drop(start, end);
+        return true;
     }
 
-    private void OnPushChunk(PushChunk push)
+    private void Drop(ulong start, ulong end)
     {
-        if (_ended)
-        {
-            return;
-        }
+        _book.Drop(start, end);
+        _progress.SetDropped(_book.DroppedPages);
+    }
 
-        AddressRange range;
-        var claimed = _faultsSinceChunk > 0 && _lastFaultPage != ulong.MaxValue
-            ? _book.TryClaimNear(_lastFaultPage, push.MaxBytes, out range)
+    private bool OnPushChunk(PushChunk push)
+    {
+        var claimed = _locality.TryGetChunkHint(out var near)
+            ? _book.TryClaimNear(near, push.MaxBytes, out var range)
             : _book.TryClaimBackground(push.MaxBytes, out range);
         if (!claimed)
         {
             Sender.Tell(new NothingToPush(Self, push.MaxBytes));
-            CheckComplete();
-            return;
+            return true;
         }
 
         RequestPages(range, background: true, push.MaxBytes);
-        RunCopies();
+        return RunCopies();
     }
 
-    /// <summary>Gets the pages of a claimed range: at once when the source maps them (the copy job is queued; the caller
-    /// runs <see cref="RunCopies"/>), otherwise through the page cache.</summary>
-    private void RequestPages(AddressRange range, bool background, ulong budget = 0)
+    /// <summary>Gets the pages of a claimed range: at once when the source maps them (the job is queued; the caller runs
+    /// the copies), otherwise through the page cache.</summary>
+    private void RequestPages(AddressRange range, bool background, ulong budgetBytes)
     {
         var pages = (int)range.Pages;
-        var request = new Request(range.DumpStart, pages, background, budget);
         if (_direct is not null && _direct.TryReadNow(_pid, range.DumpStart, pages, out var read))
         {
             _statistics?.CountRead(pages, zeroCopy: true);
             var data = new PageData(range.DumpStart, pages, [new SharedPageRead(read)]);
-            (background ? _backgroundJobs : _faultJobs).Enqueue(new CopyJob(request, data));
+            _copies.Add(new CopyJob(range.DumpStart, pages, background, budgetBytes, data));
             return;
         }
 
         var id = ++_nextRequestId;
-        _requests.Add(id, request);
+        _requests.Add(id, new FetchRequest(range.DumpStart, pages, background, budgetBytes));
         _cache.Tell(new PageCacheActor.Fetch(_pid, range.DumpStart, pages,
             background ? PageCacheActor.FetchPriority.Background : PageCacheActor.FetchPriority.Fault, id));
     }
 
-    private void OnFetched(PageCacheActor.Fetched fetched)
+    private bool OnFetched(PageCacheActor.Fetched fetched)
     {
-        if (_ended || !_requests.Remove(fetched.RequestId, out var request))
+        if (!_requests.Remove(fetched.RequestId, out var request))
         {
             fetched.Data.Dispose();
-            return;
+            return true;
         }
 
-        var job = new CopyJob(request, fetched.Data);
-        (request.Background ? _backgroundJobs : _faultJobs).Enqueue(job);
-        RunCopies();
+        _copies.Add(new CopyJob(request.DumpStart, request.Pages, request.Background, request.BudgetBytes, fetched.Data));
+        return RunCopies();
     }
 
     private void OnFetchFailed(PageCacheActor.FetchFailed failed)
     {
-        if (_ended || !_requests.Remove(failed.RequestId, out _))
+        if (_requests.Remove(failed.RequestId))
         {
-            return;
+            throw new TaskFailedException(_pid, $"cannot read {failed.Pages} page(s) at dump address 0x{failed.DumpAddress:x}: {failed.Error.Message}",
+                Errno.None, failed.DumpAddress, failed.Error);
         }
-
-        throw new TaskFailedException(_pid, $"cannot read {failed.Pages} page(s) at dump address 0x{failed.DumpAddress:x}: {failed.Error.Message}",
-            Errno.None, failed.DumpAddress, failed.Error);
     }
 
-    /// <summary>Fault jobs run to completion at once; background jobs one slice per message, so faults overtake them.</summary>
-    private void RunCopies()
+    /// <summary>One turn of the copy queue; false when the task is gone.</summary>
+    private bool RunCopies()
     {
-        while (!_ended && _faultJobs.TryPeek(out var job))
+        var round = _copies.Run();
+        if (round.BlockedJob is { } blocked)
         {
-            if (!Advance(job, ulong.MaxValue))
+            if (!_retries.MayRetry(blocked.Retries))
             {
-                return;
+                throw new TaskFailedException(_pid, $"UFFDIO_COPY at dump address 0x{blocked.Cursor:x} still fails with EAGAIN after {blocked.Retries - 1} attempts without progress", Errno.EAGAIN, blocked.Cursor);
             }
 
-            _faultJobs.Dequeue();
-            Finish(job);
-        }
-
-        if (!_ended && _backgroundJobs.TryPeek(out var background))
-        {
-            if (!Advance(background, (ulong)_settings.CopySliceBytes))
+            if (_retries.DelayBefore(blocked.Retries) is { } delay)
             {
-                return;
+                Timers.StartSingleTimer(CopyRetryTimer, ContinueCopy.Instance, delay);
             }
-
-            if (background.Cursor >= background.End)
-            {
-                _backgroundJobs.Dequeue();
-                Finish(background);
-            }
-
-            if (_backgroundJobs.Count > 0)
+            else
             {
                 ScheduleContinue();
             }
+
+            return true;
         }
 
-        CheckComplete();
+        if (!Continue(round))
+        {
+            return false;
+        }
+
+        if (round.FinishedChunk is { } chunk)
+        {
+            _pusher.Tell(new ChunkFinished(Self, chunk.BudgetBytes, chunk.PagesCopied, _locality.TakeFaultsSinceChunk()));
+        }
+
+        if (_copies.HasBackgroundJobs)
+        {
+            ScheduleContinue();
+        }
+
+        return true;
     }
 
-    /// <summary>Copies up to <paramref name="budget"/> bytes of the job. False when it must wait (retry scheduled) or the task ended.</summary>
-    private bool Advance(CopyJob job, ulong budget)
+    /// <summary>False (and the task ended) when the round found the task gone.</summary>
+    private bool Continue(CopyRound round)
     {
-        var before = job.Cursor;
-        var outcome = CopyRange(job.Data, ref job.Cursor, job.End, budget, job.Request.Background, ref job.Pages);
-        if (job.Cursor > before)
+        if (round.End != CopyRoundEnd.TaskGone)
         {
-            job.Attempts = 0;
+            return true;
         }
 
-        switch (outcome)
-        {
-            case CopyOutcome.Gone:
-                return false;
-            case CopyOutcome.Again:
-                job.Attempts++;
-                if (job.Attempts > _settings.EagainRetryLimit)
-                {
-                    throw new TaskFailedException(_pid, $"UFFDIO_COPY at dump address 0x{job.Cursor:x} still fails with EAGAIN after {job.Attempts - 1} attempts without progress", Errno.EAGAIN, job.Cursor);
-                }
-
-                ScheduleRetry(ContinueCopy.Instance, job.Attempts);
-                return false;
-            default:
-                return true;
-        }
+        TaskGone(round.GoneReason!);
+        return false;
     }
 
-    /// <summary>A fault hit a page in flight: if its data is already here, copy a small window around it now.</summary>
-    private void CopyUrgently(ulong dumpPage)
-    {
-        foreach (var job in _faultJobs.Concat(_backgroundJobs))
-        {
-            if (dumpPage < job.Cursor || dumpPage >= job.End)
-            {
-                continue;
-            }
-
-            var cursor = dumpPage;
-            var end = Math.Min(job.End, dumpPage + (ulong)_settings.UrgentCopyWindowBytes);
-            long pages = 0;
-            CopyRange(job.Data, ref cursor, end, ulong.MaxValue, job.Request.Background, ref pages);
-            job.Pages += pages;
-            return;
-        }
-    }
-
-    /// <summary>
-    /// Copies the in-flight pages of dump range [cursor, end) from <paramref name="data"/>, at most
-    /// <paramref name="budget"/> bytes, applying the errno rules of spec §2.5. Pages no longer in flight (dropped,
-    /// copied urgently) are skipped.
-    /// </summary>
-    private CopyOutcome CopyRange(PageData data, ref ulong cursor, ulong end, ulong budget, bool background, ref long pagesCopied)
-    {
-        while (cursor < end && budget > 0)
-        {
-            if (!_book.TryLocateInFlight(cursor, Math.Min(end - cursor, budget), out var current))
-            {
-                cursor += PageSize;
-                continue;
-            }
-
-            if (!data.TryLocate(cursor, out var source, out var available))
-            {
-                throw new InvalidOperationException($"page data 0x{data.DumpAddress:x}+{data.Pages}p does not hold dump address 0x{cursor:x}");
-            }
-
-            var length = Math.Min(current.Length, available);
-            var result = _uffd.Copy(current.Start, source, length);
-            var done = PageGeometry.AlignDown((ulong)Math.Max(0, result.Bytes));
-            if (result.IsSuccess)
-            {
-                done = length;
-            }
-
-            if (done > 0)
-            {
-                var copied = (long)_book.Complete(new AddressRange(current.Start, current.Start + done, current.DumpStart), done);
-                _progress.AddCopied(copied, background);
-                pagesCopied += copied;
-                cursor += done;
-                budget -= Math.Min(budget, done);
-            }
-
-            if (result.IsSuccess)
-            {
-                continue;
-            }
-
-            var at = current.Start + done;
-            switch (result.Error)
-            {
-                case Errno.ESRCH or Errno.ENOSPC:
-                    TaskGone($"UFFDIO_COPY at 0x{at:x}: {result.Error}");
-                    return CopyOutcome.Gone;
-                case Errno.EAGAIN:
-                    return CopyOutcome.Again;
-                case Errno.EEXIST:
-                    // The page is already there (a racing fault was served by the kernel, or a fork child's COW copy).
-                    _log.Debug("{Task}: UFFDIO_COPY at 0x{Address:x}: EEXIST, page already present", _label, at);
-                    _book.Complete(new AddressRange(at, at + PageSize, current.DumpStart + done), PageSize);
-                    cursor += PageSize;
-                    break;
-                case Errno.ENOENT:
-                    _log.Debug("{Task}: UFFDIO_COPY at 0x{Address:x}: ENOENT, mapping gone", _label, at);
-                    _progress.AddDropped((long)_book.Drop(at, current.Start + length));
-                    cursor += length - done;
-                    break;
-                default:
-                    throw new TaskFailedException(_pid, $"UFFDIO_COPY of {length - done} bytes at 0x{at:x} failed: {result.Error}", result.Error, at);
-            }
-        }
-
-        return cursor >= end ? CopyOutcome.Done : CopyOutcome.Progress;
-    }
-
-    private void Finish(CopyJob job)
-    {
-        job.Data.Dispose();
-        if (job.Request.Background)
-        {
-            _pusher.Tell(new ChunkFinished(Self, job.Request.Budget, job.Pages, _faultsSinceChunk));
-            _faultsSinceChunk = 0;
-        }
-    }
-
+    /// <summary>The next background slice after the messages already queued (faults first).</summary>
     private void ScheduleContinue()
     {
         if (!_continueScheduled)
@@ -570,106 +536,41 @@ public sealed class UffdActor : EngineActor, IWithTimers
         }
     }
 
-    private void ScheduleRetry(object message, int attempt)
-    {
-        if (attempt <= _settings.EagainImmediateRetries)
-        {
-            // Behind whatever the mailbox holds: the pending event that caused EAGAIN is read first.
-            if (message is ContinueCopy)
-            {
-                ScheduleContinue();
-            }
-            else
-            {
-                Self.Tell(message);
-            }
-
-            return;
-        }
-
-        var exponent = Math.Min(attempt - _settings.EagainImmediateRetries, 16);
-        var delay = TimeSpan.FromMicroseconds(Math.Min(_settings.EagainMaxBackoff.TotalMicroseconds, 500 * Math.Pow(2, exponent - 1)));
-        if (message is ContinueCopy)
-        {
-            Timers.StartSingleTimer(RetryTimer, message, delay);
-        }
-        else
-        {
-            Timers.StartSingleTimer(message, message, delay);
-        }
-    }
-
     private void CheckComplete()
     {
-        if (_ended || !_finished || !_book.IsComplete || _requests.Count > 0 || _faultJobs.Count > 0 || _backgroundJobs.Count > 0)
+        if (!_book.IsComplete || _requests.Count > 0 || !_copies.IsEmpty)
         {
             return;
         }
 
-        _ended = true;
         _log.Info("{Task}: complete, UFFD transferred pages: ({Copied}/{Total}), {Faults} faults, {ZeroPages} zero pages, {Dropped} dropped",
-            _label, _book.CopiedPages, _book.TotalPages, _progress.Faults, _progress.ZeroPages, _book.DroppedPages);
-        _progress.End(TaskPhase.Complete, null);
-        Context.Parent.Tell(new TaskEnded(_pid, _label, TaskPhase.Complete, null));
-        Context.Stop(Self);
+            _label, _book.CopiedPages, _book.TotalPages, _progress.Faults, _progress.ZeroPages, _progress.DroppedPages);
+        End(TaskPhase.Complete, null);
     }
 
     private void TaskGone(string reason)
     {
-        if (_ended)
-        {
-            return;
-        }
-
-        _ended = true;
         _log.Info("{Task}: EXIT ({Reason}); {Book}", _label, reason, _book);
-        ReleaseJobs();
+        _copies.ReleaseAll();
         _requests.Clear();
-        _progress.End(TaskPhase.Exited, reason);
-        Context.Parent.Tell(new TaskEnded(_pid, _label, TaskPhase.Exited, reason));
+        End(TaskPhase.Exited, reason);
+    }
+
+    private void End(TaskPhase phase, string? reason)
+    {
+        _progress.End(phase, reason);
+        Context.Parent.Tell(new TaskEnded(_pid, _label, phase, reason));
+        Become(Ended);
         Context.Stop(Self);
     }
 
-    private void ReleaseJobs()
-    {
-        foreach (var job in _faultJobs.Concat(_backgroundJobs))
-        {
-            job.Data.Dispose();
-        }
+    /// <summary>A claimed range whose data the page cache is reading.</summary>
+    private readonly record struct FetchRequest(ulong DumpStart, int Pages, bool Background, ulong BudgetBytes);
 
-        _faultJobs.Clear();
-        _backgroundJobs.Clear();
-    }
-
-    private enum CopyOutcome
-    {
-        Done,
-        Progress,
-        Again,
-        Gone,
-    }
-
-    private sealed record Request(ulong DumpStart, int Pages, bool Background, ulong Budget);
-
-    private sealed class CopyJob(Request request, PageData data)
-    {
-        public Request Request { get; } = request;
-
-        public PageData Data { get; } = data;
-
-        public ulong End { get; } = request.DumpStart + ((ulong)request.Pages << PageGeometry.PageShift);
-
-        public ulong Cursor = request.DumpStart;
-
-        public long Pages;
-
-        public int Attempts;
-    }
-
-    private sealed class ContinueCopy
+    private sealed class ContinueCopy : INoSerializationVerificationNeeded
     {
         public static readonly ContinueCopy Instance = new();
     }
 
-    private sealed record RetryFault(ulong Address, int Attempt);
+    private sealed record RetryFault(ulong Address, int Retry) : INoSerializationVerificationNeeded;
 }

@@ -148,6 +148,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         await _pusher.ExpectMsgAsync<UffdActor.ChunkFinished>();
         await ExpectTaskEndedAsync(TaskPhase.Complete);
         Assert.Equal(12, _progress.CopiedByPusher);
+        await ExpectTerminatedAsync(actor);
         Assert.True(_uffd.IsDisposed);
         Assert.Contains(_uffd, _hub.Unwatched);
     }
@@ -159,7 +160,23 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         actor.Tell(UffdActor.Events.Of([Fault(Base)]));
         await ServeFetchAsync(actor);
         actor.Tell(new UffdActor.PushChunk(4 * Page), _pusher.Ref);
+        actor.Tell(UffdActor.RestoreFinished.Instance);
         Assert.Equal(actor, (await _pusher.ExpectMsgAsync<UffdActor.NothingToPush>()).Task);
+        await ExpectTaskEndedAsync(TaskPhase.Complete);
+    }
+
+    [Fact]
+    public async Task UffdActor_must_keep_a_chunk_that_comes_before_restore_finished_until_then()
+    {
+        var actor = Start(Book((Base, Base + (8 * Page))));
+        actor.Tell(new UffdActor.PushChunk(4 * Page), _pusher.Ref);
+        actor.Tell(UffdActor.Events.Of([Fault(Base + (6 * Page))]));
+        Assert.Equal(PageCacheActor.FetchPriority.Fault, (await ServeFetchAsync(actor)).Priority);
+        await _cache.ExpectNoMsgAsync(Quiet);
+
+        actor.Tell(UffdActor.RestoreFinished.Instance);
+        await ServeFetchAsync(actor, PageCacheActor.FetchPriority.Background);
+        Assert.Equal(actor, (await _pusher.ExpectMsgAsync<UffdActor.ChunkFinished>()).Task);
     }
 
     [Fact]
