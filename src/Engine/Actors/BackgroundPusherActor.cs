@@ -10,6 +10,10 @@ namespace LazyActors.Engine.Actors;
 /// when the task faulted meanwhile. Task actors do the claiming and copying; faults always overtake chunks there and
 /// in the page cache.
 /// </summary>
+/// <remarks>
+/// Phases: idle (tasks are registered) until <see cref="Start"/> → waiting for background-push-delay, when set →
+/// pushing. With background-push off it stays idle: tasks then complete through faults alone.
+/// </remarks>
 public sealed class BackgroundPusherActor : EngineActor, IWithTimers
 {
     /// <summary>Props of the pusher.</summary>
@@ -35,24 +39,22 @@ public sealed class BackgroundPusherActor : EngineActor, IWithTimers
     private readonly Dictionary<IActorRef, Slot> _byTask = [];
     private long _bytesInFlight;
     private int _next;
-    private bool _started;
 
+    /// <summary>Use <see cref="Props"/>.</summary>
     public BackgroundPusherActor(EngineSettings settings)
     {
+        ArgumentNullException.ThrowIfNull(settings);
         _settings = settings;
-        Receive<AddTask>(add =>
-        {
-            if (_byTask.ContainsKey(add.Task))
-            {
-                return;
-            }
+        Idle();
+    }
 
-            var slot = new Slot(add.Task, (ulong)_settings.ChunkInitialBytes);
-            _slots.Add(slot);
-            _byTask.Add(add.Task, slot);
-            Context.Watch(add.Task);
-            Fill();
-        });
+    /// <inheritdoc />
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    private void Idle()
+    {
+        Receive<AddTask>(add => AddSlot(add.Task));
+        Receive<Terminated>(t => RemoveSlot(t.ActorRef));
         Receive<Start>(_ =>
         {
             if (!_settings.BackgroundPush)
@@ -63,15 +65,32 @@ public sealed class BackgroundPusherActor : EngineActor, IWithTimers
             if (_settings.BackgroundPushDelay > TimeSpan.Zero)
             {
                 Timers.StartSingleTimer(BeginPushing.Instance, BeginPushing.Instance, _settings.BackgroundPushDelay);
+                Become(WaitingForPushDelay);
                 return;
             }
 
-            _started = true;
+            StartPushing();
+        });
+    }
+
+    private void WaitingForPushDelay()
+    {
+        Receive<AddTask>(add => AddSlot(add.Task));
+        Receive<Terminated>(t => RemoveSlot(t.ActorRef));
+        Receive<BeginPushing>(_ => StartPushing());
+        Receive<Start>(_ => { });
+    }
+
+    private void Pushing()
+    {
+        Receive<AddTask>(add =>
+        {
+            AddSlot(add.Task);
             Fill();
         });
-        Receive<BeginPushing>(_ =>
+        Receive<Terminated>(t =>
         {
-            _started = true;
+            RemoveSlot(t.ActorRef);
             Fill();
         });
         Receive<UffdActor.ChunkFinished>(done =>
@@ -95,19 +114,36 @@ public sealed class BackgroundPusherActor : EngineActor, IWithTimers
 
             Fill();
         });
-        Receive<Terminated>(t =>
-        {
-            if (_byTask.Remove(t.ActorRef, out var slot))
-            {
-                _bytesInFlight -= slot.BytesInFlight;
-                _slots.Remove(slot);
-            }
-
-            Fill();
-        });
+        Receive<Start>(_ => { });
     }
 
-    public ITimerScheduler Timers { get; set; } = null!;
+    private void StartPushing()
+    {
+        Become(Pushing);
+        Fill();
+    }
+
+    private void AddSlot(IActorRef task)
+    {
+        if (_byTask.ContainsKey(task))
+        {
+            return;
+        }
+
+        var slot = new Slot(task, (ulong)_settings.ChunkInitialBytes);
+        _slots.Add(slot);
+        _byTask.Add(task, slot);
+        Context.Watch(task);
+    }
+
+    private void RemoveSlot(IActorRef task)
+    {
+        if (_byTask.Remove(task, out var slot))
+        {
+            _bytesInFlight -= slot.BytesInFlight;
+            _slots.Remove(slot);
+        }
+    }
 
     /// <summary>
     /// After faults the task's next chunk is claimed around its last fault: small, so the neighbourhood a task is
@@ -137,7 +173,7 @@ public sealed class BackgroundPusherActor : EngineActor, IWithTimers
     /// </summary>
     private void Fill()
     {
-        if (!_started || _slots.Count == 0)
+        if (_slots.Count == 0)
         {
             return;
         }
@@ -230,7 +266,7 @@ public sealed class BackgroundPusherActor : EngineActor, IWithTimers
         public int TurnChunks { get; set; }
     }
 
-    private sealed class BeginPushing
+    private sealed class BeginPushing : INoSerializationVerificationNeeded
     {
         public static readonly BeginPushing Instance = new();
     }
