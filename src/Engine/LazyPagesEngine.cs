@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Configuration;
 using LazyActors.Engine.Actors;
+using LazyActors.Engine.Actors.WarmUp;
 using LazyActors.Engine.Configuration;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;

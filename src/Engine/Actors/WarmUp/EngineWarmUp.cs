@@ -1,86 +1,37 @@
-using System.Runtime.InteropServices;
 using Akka.Actor;
 using LazyActors.Engine.Configuration;
 using LazyActors.Engine.Interop;
-using LazyActors.Engine.Pages;
 using LazyActors.Engine.Ranges;
-using LazyActors.Engine.Uffd;
 
-namespace LazyActors.Engine.Actors;
+namespace LazyActors.Engine.Actors.WarmUp;
 
 /// <summary>
-/// Runs the fault and background paths once on in-memory stand-ins (no images) while the engine waits for the restorer,
-/// so the first real faults do not pay for JIT compilation (milliseconds per method otherwise). With the real uffd hub
-/// and userfaultfd permission, one more task runs the native path end to end: a userfaultfd on a scratch mapping of
-/// this process, watched by the engine's own epoll reader, faulted by a thread that copies from it natively.
+/// Runs the fault and background paths once while the engine waits for the restorer, so the first real faults do not
+/// pay for JIT compilation (milliseconds per method otherwise): two tasks on in-memory stand-ins (no images) take faults,
+/// an event, "restore finished" and background chunks, one through the page cache and one through the direct path.
+/// With the engine's <see cref="EpollUffdHub"/> and userfaultfd permission a third task runs the native path end to
+/// end (<see cref="ScratchFaults"/>), served by faults alone (it is not given to the pusher).
 /// </summary>
 internal sealed class EngineWarmUp : EngineActor
 {
+    /// <summary>Label of the task that runs the native path.</summary>
+    public const string NativeLabel = "warm-up-native";
+
     private const ulong Base = 0x10_0000;
     private const int Pages = 64;
     private static readonly TimeSpan ToucherJoinTimeout = TimeSpan.FromSeconds(2);
+    private readonly List<TaskProgress> _tasks = [];
+    private readonly ZeroPageSource _source = new(Base, Pages);
     private IActorRef? _requester;
     private int _running;
     private IActorRef? _nativeTask;
-    private NativeFaults? _native;
-    private bool _nativeServed;
+    private ScratchFaults? _native;
 
-    /// <summary>Props of the warm-up; with the engine's <see cref="EpollUffdHub"/> it also runs the native fault path.</summary>
-    public static Props Props(EngineSettings settings, IUffdHub? realHub) =>
-        Akka.Actor.Props.Create(() => new EngineWarmUp(settings, realHub)).WithDispatcher(EngineSettings.DispatcherId);
-
+    /// <summary>Use <see cref="Props"/>.</summary>
     public EngineWarmUp(EngineSettings settings, IUffdHub? realHub)
     {
-        Receive<Begin>(_ =>
-        {
-            _requester = Sender;
-            var source = new MemorySource();
-            var statistics = new EngineStatistics();
-            var cache = Context.ActorOf(PageCacheActor.Props(source, settings, statistics), "cache");
-            var pusher = Context.ActorOf(BackgroundPusherActor.Props(settings), "pusher");
-            var hub = new NullHub();
-            foreach (var direct in new[] { false, true })
-            {
-                var book = new TaskRangeBook();
-                book.AddLazy(Base, Base + (Pages * PageGeometry.PageSize), Base);
-                var progress = new TaskProgress(0, "warm-up", Pages, isForkChild: false);
-                var spec = new UffdActor.TaskSpec(0, new NullUffd(), book, progress, RestoreFinished: false);
-                var task = Context.ActorOf(UffdActor.Props(spec, cache, pusher, hub, settings, direct ? source : null, statistics));
-                Context.Watch(task);
-                _running++;
-                task.Tell(UffdActor.Events.Of(
-                [
-                    new UffdMsg { Event = UffdEvent.Pagefault, PagefaultAddress = Base },
-                    new UffdMsg { Event = UffdEvent.Pagefault, PagefaultAddress = Base + PageGeometry.PageSize },
-                    new UffdMsg { Event = UffdEvent.Pagefault, PagefaultAddress = Base + (Pages * PageGeometry.PageSize) },
-                    new UffdMsg { Event = UffdEvent.Remap, RemapFrom = Base, RemapTo = Base, RemapLength = PageGeometry.PageSize },
-                ]));
-                task.Tell(UffdActor.RestoreFinished.Instance);
-                pusher.Tell(new BackgroundPusherActor.AddTask(task));
-            }
-
-            if (realHub is EpollUffdHub && NativeFaults.TryCreate(realHub) is { } native)
-            {
-                _native = native;
-                var book = new TaskRangeBook();
-                book.AddLazy(native.Region.Start, native.Region.Start + (Pages * PageGeometry.PageSize), Base);
-                var progress = new TaskProgress(0, "warm-up-native", Pages, isForkChild: false);
-                var spec = new UffdActor.TaskSpec(0, native.Uffd, book, progress, RestoreFinished: true);
-                _nativeTask = Context.ActorOf(UffdActor.Props(spec, cache, pusher, realHub, settings, source, statistics));
-                Context.Watch(_nativeTask);
-                _running++;
-                native.StartTouching();
-            }
-
-            pusher.Tell(BackgroundPusherActor.Start.Instance);
-        });
-        Receive<UffdActor.TaskEnded>(ended =>
-        {
-            if (Sender.Equals(_nativeTask) && ended.Phase == TaskPhase.Complete)
-            {
-                _nativeServed = true;
-            }
-        });
+        Receive<Begin>(_ => RunTasks(settings, realHub));
+        Receive<UffdActor.TaskEnded>(_ => { });
         Receive<Terminated>(t =>
         {
             if (t.ActorRef.Equals(_nativeTask))
@@ -92,156 +43,90 @@ internal sealed class EngineWarmUp : EngineActor
 
             if (--_running == 0)
             {
-                _requester?.Tell(new Done(_nativeServed));
+                _requester?.Tell(new Done(_tasks));
                 Context.Stop(Self);
             }
         });
     }
 
+    /// <summary>Props of the warm-up; with the engine's <see cref="EpollUffdHub"/> it also runs the native fault path.</summary>
+    public static Props Props(EngineSettings settings, IUffdHub? realHub) =>
+        Akka.Actor.Props.Create(() => new EngineWarmUp(settings, realHub)).WithDispatcher(EngineSettings.DispatcherId);
+
+    /// <inheritdoc />
+    protected override SupervisorStrategy SupervisorStrategy() => Akka.Actor.SupervisorStrategy.StoppingStrategy;
+
+    /// <inheritdoc />
+    protected override void PostStop()
+    {
+        _native?.Finish(ToucherJoinTimeout);
+        _source.Dispose();
+        base.PostStop();
+    }
+
+    private void RunTasks(EngineSettings settings, IUffdHub? realHub)
+    {
+        _requester = Sender;
+        var statistics = new EngineStatistics();
+        var cache = Context.ActorOf(PageCacheActor.Props(_source, settings, statistics), "cache");
+        var pusher = Context.ActorOf(BackgroundPusherActor.Props(settings), "pusher");
+        var hub = new UnwatchedUffdHub();
+        foreach (var direct in new[] { false, true })
+        {
+            var progress = new TaskProgress(0, direct ? "warm-up-direct" : "warm-up-cache", Pages, isForkChild: false);
+            var spec = new UffdActor.TaskSpec(0, new AcceptingUffd(), Book(Base), progress, RestoreFinished: false);
+            var task = Start(UffdActor.Props(spec, cache, pusher, hub, settings, direct ? _source : null, statistics), progress);
+            task.Tell(UffdActor.Events.Of(
+            [
+                new UffdMsg { Event = UffdEvent.Pagefault, PagefaultAddress = Base },
+                new UffdMsg { Event = UffdEvent.Pagefault, PagefaultAddress = Base + PageGeometry.PageSize },
+                new UffdMsg { Event = UffdEvent.Pagefault, PagefaultAddress = Base + (Pages * PageGeometry.PageSize) },
+                new UffdMsg { Event = UffdEvent.Remap, RemapFrom = Base, RemapTo = Base, RemapLength = PageGeometry.PageSize },
+            ]));
+            task.Tell(UffdActor.RestoreFinished.Instance);
+            pusher.Tell(new BackgroundPusherActor.AddTask(task));
+        }
+
+        if (realHub is EpollUffdHub && ScratchFaults.TryCreate(realHub, Pages) is { } native)
+        {
+            _native = native;
+            var progress = new TaskProgress(0, NativeLabel, Pages, isForkChild: false);
+            var spec = new UffdActor.TaskSpec(0, native.Uffd, Book(native.Region.Start), progress, RestoreFinished: true);
+            _nativeTask = Start(UffdActor.Props(spec, cache, pusher, realHub, settings, _source, statistics), progress);
+            native.StartTouching();
+        }
+
+        pusher.Tell(BackgroundPusherActor.Start.Instance);
+    }
+
+    private IActorRef Start(Props props, TaskProgress progress)
+    {
+        var task = Context.ActorOf(props);
+        Context.Watch(task);
+        _tasks.Add(progress);
+        _running++;
+        return task;
+    }
+
+    /// <summary>The lazy pages of a warm-up task at <paramref name="start"/>, with the stand-in's dump addresses.</summary>
+    private static TaskRangeBook Book(ulong start)
+    {
+        var book = new TaskRangeBook();
+        book.AddLazy(start, start + (Pages * PageGeometry.PageSize), Base);
+        return book;
+    }
+
     /// <summary>Starts the warm-up; the sender gets <see cref="Done"/>.</summary>
-    internal sealed class Begin
+    internal sealed class Begin : INoSerializationVerificationNeeded
     {
         public static readonly Begin Instance = new();
     }
 
-    /// <summary>The warm-up finished; <paramref name="NativePathServed"/> when the real uffd path ran end to end.</summary>
-    internal sealed record Done(bool NativePathServed);
-
-    protected override void PostStop()
+    /// <summary>The warm-up finished: how each of its tasks ended.</summary>
+    /// <param name="Tasks">The counters of every warm-up task.</param>
+    internal sealed record Done(IReadOnlyList<TaskProgress> Tasks) : INoSerializationVerificationNeeded
     {
-        _native?.Finish(ToucherJoinTimeout);
-        base.PostStop();
-    }
-
-    /// <summary>A real userfaultfd on a scratch mapping of this process and the thread that faults on it.</summary>
-    private sealed class NativeFaults
-    {
-        private readonly nint _scratch;
-        private Thread? _toucher;
-
-        private NativeFaults(MappedRegion region, IUffd uffd)
-        {
-            Region = region;
-            Uffd = uffd;
-            _scratch = Marshal.AllocHGlobal(Pages * 4096);
-        }
-
-        public MappedRegion Region { get; }
-
-        public IUffd Uffd { get; }
-
-        /// <summary>Null when userfaultfd is refused (the warm-up then covers the managed path only).</summary>
-        public static NativeFaults? TryCreate(IUffdHub hub)
-        {
-            MappedRegion? region = null;
-            UserFaultFd? uffd = null;
-            try
-            {
-                region = MappedRegion.Map(Pages * PageGeometry.PageSize);
-                uffd = UserFaultFd.Create();
-                uffd.Api(UffdFeatures.NonCooperative);
-                uffd.Register(region.Start, region.Length, RegisterMode.Missing);
-                return new NativeFaults(region, hub.Open(uffd.Handle));
-            }
-            catch (Exception ex) when (ex is LinuxException or IOException or UnauthorizedAccessException)
-            {
-                uffd?.Dispose();
-                region?.Dispose();
-                return null;
-            }
-        }
-
-        /// <summary>Reads the whole mapping with a native memcpy, one page at a time, from a background thread.</summary>
-        public void StartTouching()
-        {
-            _toucher = new Thread(() =>
-            {
-                for (var p = 0; p < Pages; p++)
-                {
-                    Libc.MemCpy(_scratch + (p * 4096), Region.Address + (p * 4096), 4096);
-                }
-            }) { IsBackground = true, Name = "warm-up-toucher" };
-            _toucher.Start();
-        }
-
-        /// <summary>Joins the toucher (the uffd is closed by then, so it cannot stay blocked) and frees the memory.</summary>
-        public void Finish(TimeSpan timeout)
-        {
-            Uffd.Dispose();
-            if (_toucher is null || _toucher.Join(timeout))
-            {
-                Region.Dispose();
-                Marshal.FreeHGlobal(_scratch);
-            }
-        }
-    }
-
-    /// <summary>Accepts every operation without touching memory.</summary>
-    private sealed class NullUffd : IUffd
-    {
-        public SafeFdHandle? Handle => null;
-
-        public UffdOpResult Copy(ulong destination, nint source, ulong length) => new((long)length, Errno.None);
-
-        public UffdOpResult ZeroPage(ulong start, ulong length) => new((long)length, Errno.None);
-
-        public Errno Unregister(ulong start, ulong length) => Errno.None;
-
-        public void Dispose()
-        {
-        }
-    }
-
-    private sealed class NullHub : IUffdHub
-    {
-        public IUffd Open(SafeFdHandle descriptor)
-        {
-            descriptor.Dispose();
-            return new NullUffd();
-        }
-
-        public void Watch(IUffd uffd, IActorRef owner)
-        {
-        }
-
-        public void Unwatch(IUffd uffd)
-        {
-        }
-    }
-
-    /// <summary>Zero pages from one native buffer, through both the direct and the asynchronous path.</summary>
-    private sealed unsafe class MemorySource : IPageSource
-    {
-        private readonly nint _buffer = (nint)NativeMemory.AllocZeroed((nuint)(Pages * 4096));
-        private int _live = 1;
-
-        public ValueTask<PageRead> ReadAsync(int pid, ulong dumpAddress, int pages, CancellationToken cancellationToken) =>
-            ValueTask.FromResult(Read(dumpAddress, pages));
-
-        public bool TryReadNow(int pid, ulong dumpAddress, int pages, out PageRead read)
-        {
-            read = Read(dumpAddress, pages);
-            return true;
-        }
-
-        public void Dispose()
-        {
-            Release();
-        }
-
-        private PageRead Read(ulong dumpAddress, int pages)
-        {
-            Interlocked.Increment(ref _live);
-            var offset = (nint)Math.Min(dumpAddress - Base, (ulong)(Pages - pages) * 4096);
-            return new PageRead([new PageSegment(dumpAddress, pages, _buffer + offset)], Release);
-        }
-
-        private void Release()
-        {
-            if (Interlocked.Decrement(ref _live) == 0)
-            {
-                NativeMemory.Free((void*)_buffer);
-            }
-        }
+        /// <summary>True when the native path ran end to end: every page of a real uffd was faulted in and served.</summary>
+        public bool NativePathServed => Tasks.Any(t => t.Label == NativeLabel && t.Phase == TaskPhase.Complete);
     }
 }
