@@ -12,6 +12,10 @@ namespace LazyActors.Engine.Actors;
 /// flight joins it, requests queued together for the same pid are coalesced into few reads (PageRunCoalescer), many
 /// reads run at once and complete in any order. Each requester gets a <see cref="PageData"/> it must dispose.
 /// </summary>
+/// <remarks>
+/// One phase: it serves until the restore ends. Data sent to a task actor that stopped meanwhile comes back to it as a
+/// dead letter and is released here.
+/// </remarks>
 public sealed class PageCacheActor : EngineActor
 {
     /// <summary>Props of the cache over <paramref name="source"/>.</summary>
@@ -54,8 +58,10 @@ public sealed class PageCacheActor : EngineActor
     private int _reads;
     private bool _drainScheduled;
 
+    /// <summary>Use <see cref="Props"/>.</summary>
     public PageCacheActor(IPageSource source, EngineSettings settings, EngineStatistics statistics)
     {
+        ArgumentNullException.ThrowIfNull(settings);
         _source = source;
         _statistics = statistics;
         _maxReads = settings.MaxConcurrentReads;
@@ -72,8 +78,10 @@ public sealed class PageCacheActor : EngineActor
         Receive<DeadLetter>(OnDeadLetter);
     }
 
+    /// <inheritdoc />
     protected override void PreStart() => Context.System.EventStream.Subscribe(Self, typeof(DeadLetter));
 
+    /// <inheritdoc />
     protected override void PostStop()
     {
         Context.System.EventStream.Unsubscribe(Self);
@@ -346,12 +354,12 @@ public sealed class PageCacheActor : EngineActor
         public List<Waiter> Waiters { get; } = [];
     }
 
-    private sealed class Drain
+    private sealed class Drain : INoSerializationVerificationNeeded
     {
         public static readonly Drain Instance = new();
     }
 
-    private sealed record ReadDone(Run Run, PageRead Read);
+    private sealed record ReadDone(Run Run, PageRead Read) : INoSerializationVerificationNeeded;
 
-    private sealed record ReadFailed(Run Run, Exception Error);
+    private sealed record ReadFailed(Run Run, Exception Error) : INoSerializationVerificationNeeded;
 }
