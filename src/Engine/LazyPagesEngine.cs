@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Configuration;
 using LazyActors.Engine.Actors;
+using LazyActors.Engine.Actors.WarmUp;
 using LazyActors.Engine.Configuration;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
@@ -72,8 +73,8 @@ public sealed class LazyPagesEngine : IDisposable
         var clock = Stopwatch.StartNew();
         var listener = Interlocked.Exchange(ref _listener, null)
             ?? throw new ObjectDisposedException(nameof(LazyPagesEngine));
-        var config = EngineSettings.ResolveDispatcherThreads((akkaConfig ?? Config.Empty).WithFallback(EngineSettings.ReferenceConfig));
-        Actors.Internal.EngineThreadPriority.Configure(_settings.EngineThreadsNice ?? int.MinValue);
+        var config = _settings.ActorSystemConfig(akkaConfig);
+        EngineThreadPriority.Configure(_settings.EngineThreadsNice ?? int.MinValue);
         var system = ActorSystem.Create("lazy-actors", config);
         Checkpoint? checkpoint = null;
         PinnedBufferPool? faultPool = null;
@@ -137,10 +138,10 @@ public sealed class LazyPagesEngine : IDisposable
     /// <summary>Runs the fault and background paths once on stand-ins (JIT warm-up); bounded, never throws.</summary>
     private static async Task WarmUpAsync(ActorSystem system, EngineSettings settings, IUffdHub hub, TimeSpan timeout)
     {
-        var actor = system.ActorOf(Props.Create(() => new Actors.Internal.EngineWarmUp(settings, hub)).WithDispatcher(EngineSettings.DispatcherId), "warm-up");
+        var actor = system.ActorOf(EngineWarmUp.Props(settings, hub), "warm-up");
         try
         {
-            await actor.Ask<Actors.Internal.EngineWarmUp.Done>(Actors.Internal.EngineWarmUp.Begin.Instance, timeout).ConfigureAwait(false);
+            await actor.Ask<EngineWarmUp.Done>(EngineWarmUp.Begin.Instance, timeout).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is AskTimeoutException or TaskCanceledException)
         {

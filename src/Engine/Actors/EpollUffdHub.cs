@@ -7,8 +7,8 @@ namespace LazyActors.Engine.Actors;
 
 /// <summary>
 /// The real <see cref="IUffdHub"/>: one <see cref="EpollReader"/> thread for every uffd. Each batch of messages is
-/// copied into one <see cref="UffdActor.Events"/> message for the owner (the token is the owner's
-/// <see cref="IActorRef"/>); no decision is taken on the reader thread.
+/// copied into one <see cref="UffdActor.Events"/> message for the owner, whose event count also tells the uffd's gate
+/// how many events are now read but not applied; no decision is taken on the reader thread.
 /// </summary>
 public sealed class EpollUffdHub : IUffdHub, IDisposable
 {
@@ -23,17 +23,9 @@ public sealed class EpollUffdHub : IUffdHub, IDisposable
             static (token, messages) =>
             {
                 var route = (Route)token;
-                var events = 0;
-                foreach (var message in messages)
-                {
-                    if (message.Event != UffdEvent.Pagefault)
-                    {
-                        events++;
-                    }
-                }
-
-                route.Barrier?.EventsRead(events);
-                route.Owner.Tell(new UffdActor.Events(messages.ToArray()));
+                var events = UffdActor.Events.Of(messages);
+                route.Barrier?.EventsRead(events.NonPagefaultEvents);
+                route.Owner.Tell(events);
             },
             (token, error) =>
             {

@@ -1,23 +1,8 @@
 namespace LazyActors.Engine.Actors;
 
-/// <summary>Where a task (or fork child) stands.</summary>
-public enum TaskPhase
-{
-    /// <summary>Its uffd arrived; faults are served.</summary>
-    Serving,
-
-    /// <summary>Every lazy page was copied (or dropped); its uffd is closed.</summary>
-    Complete,
-
-    /// <summary>The process exited (ESRCH/ENOSPC/ENOMEM); nothing more to do.</summary>
-    Exited,
-
-    /// <summary>An unrecoverable error stopped serving it.</summary>
-    Failed,
-}
-
 /// <summary>
-/// Live counters of one task, written only by its UffdActor and readable from any thread (progress display, summary).
+/// Live counters of one task, written by its UffdActor (a failure by the supervisor, since the actor is stopped by then)
+/// and readable from any thread (progress display, summary).
 /// </summary>
 public sealed class TaskProgress
 {
@@ -89,7 +74,8 @@ public sealed class TaskProgress
 
     internal void AddFault() => Interlocked.Increment(ref _faults);
 
-    internal void AddDropped(long pages) => Interlocked.Add(ref _dropped, pages);
+    /// <summary>Publishes the task's dropped pages, which its <see cref="Ranges.TaskRangeBook"/> counts.</summary>
+    internal void SetDropped(ulong pages) => Volatile.Write(ref _dropped, (long)pages);
 
     internal void End(TaskPhase phase, string? reason)
     {

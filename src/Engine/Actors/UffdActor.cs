@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Event;
 using LazyActors.Engine.Configuration;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Pages;
@@ -8,11 +9,18 @@ using LazyActors.Engine.Uffd;
 namespace LazyActors.Engine.Actors;
 
 /// <summary>
-/// Protocol of the per-task actor that owns one userfaultfd and its <see cref="TaskRangeBook"/>: it answers page
-/// faults (zero page, or fetch through the page cache then UFFDIO_COPY), applies FORK/REMAP/REMOVE/UNMAP, copies the
-/// background chunks the pusher asks for, and stops once the task is complete or gone.
+/// The actor of one restored task (or fork child). It owns the task's userfaultfd and <see cref="TaskRangeBook"/>:
+/// answers page faults (zero page, or the data from the page source then UFFDIO_COPY), applies FORK/REMAP/REMOVE/UNMAP,
+/// copies the background chunks the <see cref="BackgroundPusherActor"/> asks for, and stops once the task is complete
+/// or gone. The copying itself is <see cref="TaskCopyQueue"/>'s, the read-ahead <see cref="FaultLocality"/>'s and the
+/// EAGAIN schedule <see cref="EagainRetryPolicy"/>'s; the actor routes messages and holds the phases.
 /// </summary>
-public static class UffdActor
+/// <remarks>
+/// Phases: serving before "restore finished" (faults and events; a task is never complete before the restorer says
+/// so, and a chunk that comes early waits for it) → serving after it (background chunks too; complete once nothing is
+/// pending, in flight or queued) → ended (complete or gone: data still arriving is released, nothing is copied).
+/// </remarks>
+public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
 {
     /// <summary>Props of a task actor. Its parent (the supervisor) receives <see cref="TaskEnded"/> and <see cref="ForkChildBorn"/>.</summary>
     /// <param name="task">Who it serves and with what.</param>
@@ -24,7 +32,7 @@ public static class UffdActor
     /// <param name="statistics">Counters of direct reads (with <paramref name="direct"/>).</param>
     public static Props Props(TaskSpec task, IActorRef cache, IActorRef pusher, IUffdHub hub, EngineSettings settings,
         IPageSource? direct = null, EngineStatistics? statistics = null) =>
-        Akka.Actor.Props.Create(() => new Internal.UffdActor(task, cache, pusher, hub, settings, direct, statistics)).WithDispatcher(EngineSettings.DispatcherId);
+        Akka.Actor.Props.Create(() => new UffdActor(task, cache, pusher, hub, settings, direct, statistics)).WithDispatcher(EngineSettings.DispatcherId);
 
     /// <summary>What a task actor starts with.</summary>
     /// <param name="Pid">Pid whose pages are fetched (a fork child uses its parent's).</param>
@@ -35,13 +43,46 @@ public static class UffdActor
     public sealed record TaskSpec(int Pid, IUffd Uffd, TaskRangeBook Book, TaskProgress Progress, bool RestoreFinished)
         : INoSerializationVerificationNeeded;
 
-    /// <summary>A batch of messages read from the uffd by the epoll reader.</summary>
-    public sealed record Events(UffdMsg[] Messages) : INoSerializationVerificationNeeded;
+    /// <summary>
+    /// A batch of messages read from the uffd by the epoll reader, with the number of non-pagefault events among them:
+    /// counted once, here, where the batch is made, and used both by the reader (the uffd gate holds copies back until
+    /// that many events are applied) and by the actor (which acknowledges exactly that many).
+    /// </summary>
+    public sealed record Events : INoSerializationVerificationNeeded
+    {
+        private Events(UffdMsg[] messages, int nonPagefaultEvents)
+        {
+            Messages = messages;
+            NonPagefaultEvents = nonPagefaultEvents;
+        }
+
+        /// <summary>The messages, in the order they were read.</summary>
+        public UffdMsg[] Messages { get; }
+
+        /// <summary>FORK/REMAP/REMOVE/UNMAP (and unknown) events among <see cref="Messages"/>.</summary>
+        public int NonPagefaultEvents { get; }
+
+        /// <summary>Copies a batch that is only valid during the reader's callback, counting its events.</summary>
+        public static Events Of(ReadOnlySpan<UffdMsg> batch)
+        {
+            var messages = batch.ToArray();
+            var events = 0;
+            foreach (ref readonly var message in messages.AsSpan())
+            {
+                if (message.Event != UffdEvent.Pagefault)
+                {
+                    events++;
+                }
+            }
+
+            return new Events(messages, events);
+        }
+    }
 
     /// <summary>Reading the uffd failed (the reader stopped watching it).</summary>
     public sealed record ReadFailed(Exception Error) : INoSerializationVerificationNeeded;
 
-    /// <summary>The restorer sent "restore finished": the task may complete (and background chunks may come).</summary>
+    /// <summary>The restorer sent "restore finished": background chunks may come, and the task may complete.</summary>
     public sealed class RestoreFinished : INoSerializationVerificationNeeded
     {
         /// <summary>The instance.</summary>
@@ -67,4 +108,469 @@ public static class UffdActor
     /// <summary>To the supervisor: a FORK event created a child uffd; spawn a task actor for it.</summary>
     public sealed record ForkChildBorn(int Pid, string ParentLabel, IUffd Uffd, TaskRangeBook Book, long TotalPages)
         : INoSerializationVerificationNeeded;
+
+    private const string CopyRetryTimer = "eagain-retry";
+
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly TaskSpec _task;
+    private readonly int _pid;
+    private readonly string _label;
+    private readonly IUffd _uffd;
+    private readonly TaskRangeBook _book;
+    private readonly TaskProgress _progress;
+    private readonly IActorRef _cache;
+    private readonly IActorRef _pusher;
+    private readonly IUffdHub _hub;
+    private readonly IPageSource? _direct;
+    private readonly EngineStatistics? _statistics;
+    private readonly Dictionary<long, FetchRequest> _requests = [];
+    private readonly TaskCopyQueue _copies;
+    private readonly FaultLocality _locality;
+    private readonly EagainRetryPolicy _retries;
+    private bool _continueScheduled;
+    private bool _watching;
+    private long _nextRequestId;
+
+    /// <summary>Use <see cref="Props"/>.</summary>
+    public UffdActor(TaskSpec task, IActorRef cache, IActorRef pusher, IUffdHub hub, EngineSettings settings,
+        IPageSource? direct, EngineStatistics? statistics)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(settings);
+        _task = task;
+        _pid = task.Pid;
+        _label = task.Progress.Label;
+        _uffd = task.Uffd;
+        _book = task.Book;
+        _progress = task.Progress;
+        _cache = cache;
+        _pusher = pusher;
+        _hub = hub;
+        _direct = direct;
+        _statistics = statistics;
+        _copies = new TaskCopyQueue(_pid, _label, _uffd, _book, _progress, (ulong)settings.CopySliceBytes,
+            (ulong)settings.UrgentCopyWindowBytes, _log);
+        _locality = new FaultLocality((ulong)settings.FaultReadAheadMaxBytes);
+        _retries = EagainRetryPolicy.From(settings);
+
+        if (task.RestoreFinished)
+        {
+            ServingAfterRestoreFinished();
+        }
+        else
+        {
+            ServingBeforeRestoreFinished();
+        }
+    }
+
+    /// <inheritdoc />
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <inheritdoc />
+    public IStash Stash { get; set; } = null!;
+
+    /// <inheritdoc />
+    protected override void PreStart()
+    {
+        _hub.Watch(_uffd, Self);
+        _watching = true;
+        _log.Debug("{Task}: serving {Uffd} ({Book})", _label, _uffd, _book);
+        if (_task.RestoreFinished)
+        {
+            CheckComplete();
+        }
+    }
+
+    /// <inheritdoc />
+    protected override void PostStop()
+    {
+        _copies.ReleaseAll();
+        try
+        {
+            if (_watching)
+            {
+                _hub.Unwatch(_uffd);
+            }
+
+            _uffd.Dispose();
+        }
+        catch (Exception ex)
+        {
+            _log.Debug("{Task}: closing the uffd failed: {Error}", _label, ex.Message);
+        }
+    }
+
+    /// <summary>Faults and events; a chunk waits for "restore finished" (the pusher starts after it anyway).</summary>
+    private void ServingBeforeRestoreFinished()
+    {
+        ReceiveServing(mayComplete: false);
+        Receive<PushChunk>(_ => Stash.Stash());
+        Receive<RestoreFinished>(_ =>
+        {
+            Become(ServingAfterRestoreFinished);
+            if (Stash.IsEmpty)
+            {
+                CheckComplete();
+            }
+            else
+            {
+                // The early chunks go first; handling them checks for completion.
+                Stash.UnstashAll();
+            }
+        });
+    }
+
+    /// <summary>Faults, events and background chunks; complete when nothing is left.</summary>
+    private void ServingAfterRestoreFinished()
+    {
+        ReceiveServing(mayComplete: true);
+        Receive<PushChunk>(push =>
+        {
+            if (OnPushChunk(push))
+            {
+                CheckComplete();
+            }
+        });
+        Receive<RestoreFinished>(_ => { });
+    }
+
+    /// <summary>Complete or gone, and stopping: data that still arrives is released.</summary>
+    private void Ended()
+    {
+        Receive<PageCacheActor.Fetched>(fetched => fetched.Data.Dispose());
+        ReceiveAny(_ => { });
+    }
+
+    /// <summary>
+    /// The handlers of both serving phases. Each returns false once the task ended while handling the message; in the
+    /// phase after "restore finished" the task is then checked for completion.
+    /// </summary>
+    private void ReceiveServing(bool mayComplete)
+    {
+        void Then(bool serving)
+        {
+            if (serving && mayComplete)
+            {
+                CheckComplete();
+            }
+        }
+
+        Receive<Events>(batch => Then(OnEvents(batch)));
+        Receive<PageCacheActor.Fetched>(fetched => Then(OnFetched(fetched)));
+        Receive<PageCacheActor.FetchFailed>(OnFetchFailed);
+        Receive<ContinueCopy>(_ =>
+        {
+            _continueScheduled = false;
+            Then(RunCopies());
+        });
+        Receive<RetryFault>(retry => Then(HandleFault(retry.Address, retry.Retry) && RunCopies()));
+        Receive<ReadFailed>(failed => TaskGone($"reading its userfaultfd failed: {failed.Error.Message}"));
+    }
+
+    private bool OnEvents(Events batch)
+    {
+        bool serving;
+        try
+        {
+            serving = Apply(batch.Messages);
+        }
+        finally
+        {
+            // Copies held back while these events were unapplied may go on (see UffdEventBarrier).
+            _uffd.EventsHandled(batch.NonPagefaultEvents);
+        }
+
+        return serving && RunCopies();
+    }
+
+    private bool Apply(UffdMsg[] messages)
+    {
+        foreach (var message in messages)
+        {
+            switch (message.Event)
+            {
+                case UffdEvent.Pagefault:
+                    if (!HandleFault(message.PagefaultAddress, 0))
+                    {
+                        return false;
+                    }
+
+                    break;
+                case UffdEvent.Fork:
+                    HandleFork(message.ForkUfd);
+                    break;
+                case UffdEvent.Remap:
+                    _log.Debug("{Task}: REMAP 0x{From:x} -> 0x{To:x} ({Length})", _label, message.RemapFrom, message.RemapTo, message.RemapLength);
+                    _book.Remap(message.RemapFrom, message.RemapTo, message.RemapLength);
+                    break;
+                case UffdEvent.Remove:
+                    if (!HandleRemove(message.RemoveStart, message.RemoveEnd))
+                    {
+                        return false;
+                    }
+
+                    break;
+                case UffdEvent.Unmap:
+                    _log.Debug("{Task}: UNMAP 0x{Start:x}-0x{End:x}", _label, message.RemoveStart, message.RemoveEnd);
+                    Drop(message.RemoveStart, message.RemoveEnd);
+                    break;
+                default:
+                    throw new TaskFailedException(_pid, $"unexpected uffd event 0x{(byte)message.Event:x2} ({message})");
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>A fault (<paramref name="retry"/> 0) or its retry after EAGAIN on a zero page.</summary>
+    private bool HandleFault(ulong address, int retry)
+    {
+        var page = PageGeometry.AlignDown(address);
+        var readAhead = _locality.ReadAheadBytes;
+        if (retry == 0)
+        {
+            _progress.AddFault();
+            readAhead = _locality.OnFault(page);
+        }
+
+        var decision = _book.OnFault(page, readAhead);
+        switch (decision.Outcome)
+        {
+            case FaultOutcome.AlreadyInFlight:
+                return Continue(_copies.CopyUrgently(decision.Range.DumpStart));
+            case FaultOutcome.NotPending:
+                return ZeroPage(address, page, retry);
+            default:
+                RequestPages(decision.Range, background: false, budgetBytes: 0);
+                return true;
+        }
+    }
+
+    private bool ZeroPage(ulong address, ulong page, int retry)
+    {
+        var result = _uffd.ZeroPage(page, PageGeometry.PageSize);
+        if (result.IsSuccess)
+        {
+            _progress.AddZeroPage();
+            return true;
+        }
+
+        switch (result.Error)
+        {
+            case Errno.ESRCH or Errno.ENOSPC:
+                TaskGone($"UFFDIO_ZEROPAGE at 0x{page:x}: {result.Error}");
+                return false;
+            case Errno.EEXIST or Errno.ENOENT:
+                _log.Debug("{Task}: zero page at 0x{Address:x}: {Errno} (already present or gone)", _label, page, result.Error);
+                return true;
+            case Errno.EAGAIN:
+                if (!_retries.MayRetry(retry + 1))
+                {
+                    throw new TaskFailedException(_pid, $"UFFDIO_ZEROPAGE at 0x{page:x} still fails with EAGAIN after {retry} attempts", Errno.EAGAIN, page);
+                }
+
+                var again = new RetryFault(address, retry + 1);
+                if (_retries.DelayBefore(again.Retry) is { } delay)
+                {
+                    Timers.StartSingleTimer(again, again, delay);
+                }
+                else
+                {
+                    Self.Tell(again);
+                }
+
+                return true;
+            default:
+                throw new TaskFailedException(_pid, $"UFFDIO_ZEROPAGE at 0x{page:x} failed: {result.Error}", result.Error, page);
+        }
+    }
+
+    private void HandleFork(uint descriptor)
+    {
+        var child = _hub.Open(new SafeFdHandle((int)descriptor, ownsHandle: true));
+        var book = _book.ForkChild();
+        _log.Info("{Task}: FORK: child with ufd={Ufd}, {Pages} pages to fetch", _label, descriptor, book.Pending.TotalPages);
+        Context.Parent.Tell(new ForkChildBorn(_pid, _label, child, book, (long)book.Pending.TotalPages));
+    }
+
+    private bool HandleRemove(ulong start, ulong end)
+    {
+        _log.Debug("{Task}: REMOVE 0x{Start:x}-0x{End:x}", _label, start, end);
+        var errno = _uffd.Unregister(start, end - start);
+        if (errno == Errno.ENOMEM)
+        {
+            TaskGone($"UFFDIO_UNREGISTER 0x{start:x}-0x{end:x}: ENOMEM");
+            return false;
+        }
+
+        if (errno != Errno.None)
+        {
+            throw new TaskFailedException(_pid, $"UFFDIO_UNREGISTER 0x{start:x}-0x{end:x} failed: {errno}", errno, start);
+        }
+
+        Drop(start, end);
+        return true;
+    }
+
+    private void Drop(ulong start, ulong end)
+    {
+        _book.Drop(start, end);
+        _progress.SetDropped(_book.DroppedPages);
+    }
+
+    private bool OnPushChunk(PushChunk push)
+    {
+        var claimed = _locality.TryGetChunkHint(out var near)
+            ? _book.TryClaimNear(near, push.MaxBytes, out var range)
+            : _book.TryClaimBackground(push.MaxBytes, out range);
+        if (!claimed)
+        {
+            Sender.Tell(new NothingToPush(Self, push.MaxBytes));
+            return true;
+        }
+
+        RequestPages(range, background: true, push.MaxBytes);
+        return RunCopies();
+    }
+
+    /// <summary>Gets the pages of a claimed range: at once when the source maps them (the job is queued; the caller runs
+    /// the copies), otherwise through the page cache.</summary>
+    private void RequestPages(AddressRange range, bool background, ulong budgetBytes)
+    {
+        var pages = (int)range.Pages;
+        if (_direct is not null && _direct.TryReadNow(_pid, range.DumpStart, pages, out var read))
+        {
+            _statistics?.CountRead(pages, zeroCopy: true);
+            var data = new PageData(range.DumpStart, pages, [new SharedPageRead(read)]);
+            _copies.Add(new CopyJob(range.DumpStart, pages, background, budgetBytes, data));
+            return;
+        }
+
+        var id = ++_nextRequestId;
+        _requests.Add(id, new FetchRequest(range.DumpStart, pages, background, budgetBytes));
+        _cache.Tell(new PageCacheActor.Fetch(_pid, range.DumpStart, pages,
+            background ? PageCacheActor.FetchPriority.Background : PageCacheActor.FetchPriority.Fault, id));
+    }
+
+    private bool OnFetched(PageCacheActor.Fetched fetched)
+    {
+        if (!_requests.Remove(fetched.RequestId, out var request))
+        {
+            fetched.Data.Dispose();
+            return true;
+        }
+
+        _copies.Add(new CopyJob(request.DumpStart, request.Pages, request.Background, request.BudgetBytes, fetched.Data));
+        return RunCopies();
+    }
+
+    private void OnFetchFailed(PageCacheActor.FetchFailed failed)
+    {
+        if (_requests.Remove(failed.RequestId))
+        {
+            throw new TaskFailedException(_pid, $"cannot read {failed.Pages} page(s) at dump address 0x{failed.DumpAddress:x}: {failed.Error.Message}",
+                Errno.None, failed.DumpAddress, failed.Error);
+        }
+    }
+
+    /// <summary>One turn of the copy queue; false when the task is gone.</summary>
+    private bool RunCopies()
+    {
+        var round = _copies.Run();
+        if (round.BlockedJob is { } blocked)
+        {
+            if (!_retries.MayRetry(blocked.Retries))
+            {
+                throw new TaskFailedException(_pid, $"UFFDIO_COPY at dump address 0x{blocked.Cursor:x} still fails with EAGAIN after {blocked.Retries - 1} attempts without progress", Errno.EAGAIN, blocked.Cursor);
+            }
+
+            if (_retries.DelayBefore(blocked.Retries) is { } delay)
+            {
+                Timers.StartSingleTimer(CopyRetryTimer, ContinueCopy.Instance, delay);
+            }
+            else
+            {
+                ScheduleContinue();
+            }
+
+            return true;
+        }
+
+        if (!Continue(round))
+        {
+            return false;
+        }
+
+        if (round.FinishedChunk is { } chunk)
+        {
+            _pusher.Tell(new ChunkFinished(Self, chunk.BudgetBytes, chunk.PagesCopied, _locality.TakeFaultsSinceChunk()));
+        }
+
+        if (_copies.HasBackgroundJobs)
+        {
+            ScheduleContinue();
+        }
+
+        return true;
+    }
+
+    /// <summary>False (and the task ended) when the round found the task gone.</summary>
+    private bool Continue(CopyRound round)
+    {
+        if (round.End != CopyRoundEnd.TaskGone)
+        {
+            return true;
+        }
+
+        TaskGone(round.GoneReason!);
+        return false;
+    }
+
+    /// <summary>The next background slice after the messages already queued (faults first).</summary>
+    private void ScheduleContinue()
+    {
+        if (!_continueScheduled)
+        {
+            _continueScheduled = true;
+            Self.Tell(ContinueCopy.Instance);
+        }
+    }
+
+    private void CheckComplete()
+    {
+        if (!_book.IsComplete || _requests.Count > 0 || !_copies.IsEmpty)
+        {
+            return;
+        }
+
+        _log.Info("{Task}: complete, UFFD transferred pages: ({Copied}/{Total}), {Faults} faults, {ZeroPages} zero pages, {Dropped} dropped",
+            _label, _book.CopiedPages, _book.TotalPages, _progress.Faults, _progress.ZeroPages, _progress.DroppedPages);
+        End(TaskPhase.Complete, null);
+    }
+
+    private void TaskGone(string reason)
+    {
+        _log.Info("{Task}: EXIT ({Reason}); {Book}", _label, reason, _book);
+        _copies.ReleaseAll();
+        _requests.Clear();
+        End(TaskPhase.Exited, reason);
+    }
+
+    private void End(TaskPhase phase, string? reason)
+    {
+        _progress.End(phase, reason);
+        Context.Parent.Tell(new TaskEnded(_pid, _label, phase, reason));
+        Become(Ended);
+        Context.Stop(Self);
+    }
+
+    /// <summary>A claimed range whose data the page cache is reading.</summary>
+    private readonly record struct FetchRequest(ulong DumpStart, int Pages, bool Background, ulong BudgetBytes);
+
+    private sealed class ContinueCopy : INoSerializationVerificationNeeded
+    {
+        public static readonly ContinueCopy Instance = new();
+    }
+
+    private sealed record RetryFault(ulong Address, int Retry) : INoSerializationVerificationNeeded;
 }

@@ -1,5 +1,5 @@
 using Akka.Configuration;
-
+using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Restorer;
 using LazyActors.Engine.Scheduling;
 using LazyActors.Engine.Uffd;
@@ -22,94 +22,94 @@ public sealed record EngineSettings
     public required string WorkDirectory { get; init; }
 
     /// <summary>Longest wait for the restorer to connect; null waits forever (cancellable).</summary>
-    public TimeSpan? AcceptTimeout { get; init; }
+    public required TimeSpan? AcceptTimeout { get; init; }
 
     /// <summary>Longest wait for each handshake read once connected.</summary>
-    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromMinutes(10);
+    public required TimeSpan HandshakeTimeout { get; init; }
 
     /// <summary>Largest single UFFDIO_COPY.</summary>
-    public int CopySliceBytes { get; init; } = 512 << 10;
+    public required int CopySliceBytes { get; init; }
 
     /// <summary>Largest read-ahead on sequential faults.</summary>
-    public int FaultReadAheadMaxBytes { get; init; } = 256 << 10;
+    public required int FaultReadAheadMaxBytes { get; init; }
 
     /// <summary>Bytes copied at once when a fault hits data that arrived but is not copied yet.</summary>
-    public int UrgentCopyWindowBytes { get; init; } = 64 << 10;
+    public required int UrgentCopyWindowBytes { get; init; }
 
     /// <summary>First background chunk size (and after faults).</summary>
-    public int ChunkInitialBytes { get; init; } = 64 << 10;
+    public required int ChunkInitialBytes { get; init; }
 
     /// <summary>Largest background chunk.</summary>
-    public int ChunkMaxBytes { get; init; } = 4 << 20;
+    public required int ChunkMaxBytes { get; init; }
 
     /// <summary>False serves faults only: no background transfer at all.</summary>
-    public bool BackgroundPush { get; init; } = true;
+    public required bool BackgroundPush { get; init; }
 
     /// <summary>Delay between "restore finished" and the start of background transfer (faults are served meanwhile).</summary>
-    public TimeSpan BackgroundPushDelay { get; init; } = TimeSpan.Zero;
+    public required TimeSpan BackgroundPushDelay { get; init; }
 
     /// <summary>Background chunks in flight per task.</summary>
-    public int ChunksInFlightPerTask { get; init; } = 2;
+    public required int ChunksInFlightPerTask { get; init; }
 
     /// <summary>Background bytes in flight across all tasks.</summary>
-    public long MaxBackgroundInFlightBytes { get; init; } = 64L << 20;
+    public required long MaxBackgroundInFlightBytes { get; init; }
 
     /// <summary>Reads in flight on the page source.</summary>
-    public int MaxConcurrentReads { get; init; } = 64;
+    public required int MaxConcurrentReads { get; init; }
 
     /// <summary>Size of each pooled buffer for small (fault) reads.</summary>
-    public int FaultBufferBytes { get; init; } = 256 << 10;
+    public required int FaultBufferBytes { get; init; }
 
     /// <summary>Number of pooled fault buffers.</summary>
-    public int FaultBuffers { get; init; } = 16;
+    public required int FaultBuffers { get; init; }
 
     /// <summary>Size of each pooled buffer for background reads.</summary>
-    public int BulkBufferBytes { get; init; } = 4 << 20;
+    public required int BulkBufferBytes { get; init; }
 
     /// <summary>Number of pooled background buffers.</summary>
-    public int BulkBuffers { get; init; } = 8;
+    public required int BulkBuffers { get; init; }
 
     /// <summary>EAGAIN retries done at once (after the mailbox is drained) before backing off.</summary>
-    public int EagainImmediateRetries { get; init; } = 4;
+    public required int EagainImmediateRetries { get; init; }
 
     /// <summary>Largest delay between EAGAIN retries.</summary>
-    public TimeSpan EagainMaxBackoff { get; init; } = TimeSpan.FromMilliseconds(50);
+    public required TimeSpan EagainMaxBackoff { get; init; }
 
     /// <summary>EAGAIN attempts without progress before the task is failed.</summary>
-    public int EagainRetryLimit { get; init; } = 400;
+    public required int EagainRetryLimit { get; init; }
 
     /// <summary>
     /// Tasks whose pages are pushed at the same moment (round-robin over all of them); 0 = one less than the engine's
     /// dispatcher threads, so that one thread is always free to serve a fault while the others copy in bulk.
     /// </summary>
-    public int BackgroundTasksAtOnce { get; init; }
+    public required int BackgroundTasksAtOnce { get; init; }
 
     /// <summary>Chunks a pushing task gets in a row before it gives its place to a task waiting for one.</summary>
-    public int BackgroundTurnChunks { get; init; } = 8;
+    public required int BackgroundTurnChunks { get; init; }
 
     /// <summary><see cref="BackgroundTasksAtOnce"/> with 0 resolved against the dispatcher threads.</summary>
     public int EffectiveBackgroundTasksAtOnce => BackgroundTasksAtOnce > 0 ? BackgroundTasksAtOnce : Math.Max(1, DispatcherThreads - 1);
 
     /// <summary>Threads of the engine dispatcher (thread-count, 0 resolved to <see cref="DefaultDispatcherThreads"/>).</summary>
-    public int DispatcherThreads { get; init; } = DefaultDispatcherThreads;
+    public required int DispatcherThreads { get; init; }
 
     /// <summary>Nice value of the engine's dispatcher threads (best effort); null = leave them at the process's.</summary>
-    public int? EngineThreadsNice { get; init; } = -10;
+    public required int? EngineThreadsNice { get; init; }
 
     /// <summary>Ask for SCHED_FIFO (priority 1) for the epoll reader thread, falling back to <see cref="ReaderNice"/>.</summary>
-    public bool ReaderRealtime { get; init; } = true;
+    public required bool ReaderRealtime { get; init; }
 
     /// <summary>Nice value of the epoll reader thread when real-time is off or refused.</summary>
-    public int ReaderNice { get; init; } = -10;
+    public required int ReaderNice { get; init; }
 
     /// <summary>How a copier holding a uffd gate is kept from being preempted, see <see cref="Scheduling.GatePriority"/>.</summary>
-    public GatePriority GatePriority { get; init; } = GatePriority.Ceiling;
+    public required GatePriority GatePriority { get; init; }
 
     /// <summary>
     /// Bytes the engine may allocate during a restore with the garbage collector held off (a GC stops every engine
     /// thread, and on a busy machine waiting for them all to stop takes milliseconds); null = collect as usual.
     /// </summary>
-    public long? NoGcBudgetBytes { get; init; } = 128L << 20;
+    public required long? NoGcBudgetBytes { get; init; }
 
     /// <summary>The fault path's scheduling as the uffd layer takes it.</summary>
     public UffdScheduling UffdScheduling => new(ReaderRealtime, ReaderNice, GatePriority);
@@ -125,117 +125,108 @@ public sealed record EngineSettings
         Create(ReferenceConfig, imagesDirectory, workDirectory);
 
     /// <summary>
-    /// Reads <c>lazy-actors.engine</c> from <paramref name="config"/> (falling back to the reference config).
+    /// Reads <c>lazy-actors.engine</c> from <paramref name="config"/> (falling back to the reference config, which holds
+    /// every default).
     /// </summary>
-    /// <exception cref="ConfigurationException">The section is missing or a value is invalid.</exception>
+    /// <exception cref="ConfigurationException">The section or a key is missing, or a value is invalid (the message names
+    /// the key).</exception>
     public static EngineSettings Create(Config config, string imagesDirectory, string? workDirectory = null)
     {
+        ArgumentNullException.ThrowIfNull(config);
         ArgumentException.ThrowIfNullOrEmpty(imagesDirectory);
         var merged = ReferenceEquals(config, ReferenceConfig) || config.IsEmpty ? ReferenceConfig : config.WithFallback(ReferenceConfig);
-        var section = merged.GetConfig("lazy-actors.engine");
+        var section = merged.GetConfig(SectionPath);
         if (section is null || section.IsEmpty)
         {
-            throw ConfigurationException.NullOrEmptyConfig<EngineSettings>("lazy-actors.engine");
+            throw ConfigurationException.NullOrEmptyConfig<EngineSettings>(SectionPath);
         }
 
-        var accept = section.GetString("accept-timeout", "infinite");
+        var keys = new RequiredKeys(section, SectionPath);
         var settings = new EngineSettings
         {
             ImagesDirectory = Path.GetFullPath(imagesDirectory),
             WorkDirectory = Path.GetFullPath(workDirectory ?? imagesDirectory),
-            AcceptTimeout = accept is "infinite" or "inf" or "off" ? null : section.GetTimeSpan("accept-timeout"),
-            HandshakeTimeout = section.GetTimeSpan("handshake-timeout"),
-            CopySliceBytes = Bytes(section, "copy-slice"),
-            FaultReadAheadMaxBytes = Bytes(section, "fault-read-ahead-max"),
-            UrgentCopyWindowBytes = Bytes(section, "urgent-copy-window"),
-            ChunkInitialBytes = Bytes(section, "chunk-initial"),
-            ChunkMaxBytes = Bytes(section, "chunk-max"),
-            BackgroundPush = section.GetBoolean("background-push", true),
-            BackgroundPushDelay = section.GetTimeSpan("background-push-delay"),
-            ChunksInFlightPerTask = section.GetInt("chunks-in-flight-per-task"),
-            MaxBackgroundInFlightBytes = section.GetByteSize("max-background-in-flight") ?? (64L << 20),
-            MaxConcurrentReads = section.GetInt("max-concurrent-reads"),
-            FaultBufferBytes = Bytes(section, "fault-buffer-size"),
-            FaultBuffers = section.GetInt("fault-buffers"),
-            BulkBufferBytes = Bytes(section, "bulk-buffer-size"),
-            BulkBuffers = section.GetInt("bulk-buffers"),
-            EagainImmediateRetries = section.GetInt("eagain-immediate-retries"),
-            EagainMaxBackoff = section.GetTimeSpan("eagain-max-backoff"),
-            EagainRetryLimit = section.GetInt("eagain-retry-limit"),
-            BackgroundTasksAtOnce = section.GetInt("background-tasks-at-once", 0),
-            BackgroundTurnChunks = section.GetInt("background-turn-chunks", 8),
-            DispatcherThreads = ResolveDispatcherThreads(merged).GetInt(ThreadCountPath),
-            EngineThreadsNice = section.GetString("scheduling.engine-threads-nice", "off") is "off" or "inherit" ? null : section.GetInt("scheduling.engine-threads-nice"),
-            ReaderRealtime = section.GetBoolean("scheduling.reader-realtime", true),
-            ReaderNice = section.GetInt("scheduling.reader-nice", -10),
-            GatePriority = ParseGatePriority(section.GetString("scheduling.gate-priority", "ceiling")),
-            NoGcBudgetBytes = section.GetString("no-gc-budget", "off") is "off" or "0" ? null : section.GetByteSize("no-gc-budget"),
+            AcceptTimeout = keys.DurationOr("accept-timeout", "infinite", "inf", "off"),
+            HandshakeTimeout = keys.Duration("handshake-timeout"),
+            CopySliceBytes = keys.SmallBytes("copy-slice"),
+            FaultReadAheadMaxBytes = keys.SmallBytes("fault-read-ahead-max"),
+            UrgentCopyWindowBytes = keys.SmallBytes("urgent-copy-window"),
+            ChunkInitialBytes = keys.SmallBytes("chunk-initial"),
+            ChunkMaxBytes = keys.SmallBytes("chunk-max"),
+            BackgroundPush = keys.Boolean("background-push"),
+            BackgroundPushDelay = keys.Duration("background-push-delay"),
+            ChunksInFlightPerTask = keys.Int("chunks-in-flight-per-task"),
+            MaxBackgroundInFlightBytes = keys.Bytes("max-background-in-flight"),
+            MaxConcurrentReads = keys.Int("max-concurrent-reads"),
+            FaultBufferBytes = keys.SmallBytes("fault-buffer-size"),
+            FaultBuffers = keys.Int("fault-buffers"),
+            BulkBufferBytes = keys.SmallBytes("bulk-buffer-size"),
+            BulkBuffers = keys.Int("bulk-buffers"),
+            EagainImmediateRetries = keys.Int("eagain-immediate-retries"),
+            EagainMaxBackoff = keys.Duration("eagain-max-backoff"),
+            EagainRetryLimit = keys.Int("eagain-retry-limit"),
+            BackgroundTasksAtOnce = keys.Int("background-tasks-at-once"),
+            BackgroundTurnChunks = keys.Int("background-turn-chunks"),
+            DispatcherThreads = ThreadsOrDefault(keys.Int(ThreadCountKey)),
+            EngineThreadsNice = keys.IntOr("scheduling.engine-threads-nice", "off", "inherit"),
+            ReaderRealtime = keys.Boolean("scheduling.reader-realtime"),
+            ReaderNice = keys.Int("scheduling.reader-nice"),
+            GatePriority = keys.OneOf("scheduling.gate-priority", ("ceiling", GatePriority.Ceiling), ("inherit", GatePriority.Inherit), ("off", GatePriority.Off)),
+            NoGcBudgetBytes = keys.BytesOr("no-gc-budget", "off", "0"),
         };
         settings.Validate();
         return settings;
     }
 
-    /// <summary>Checks the values are usable.</summary>
-    /// <exception cref="ConfigurationException">A size is not a positive multiple of 4096, or a count is below 1.</exception>
+    /// <summary>Checks the values are usable (also after <c>with</c>).</summary>
+    /// <exception cref="ConfigurationException">A value is out of range; the message names its key.</exception>
     public void Validate()
     {
-        foreach (var (name, value) in new (string, long)[]
+        foreach (var (key, value) in new (string, long)[]
         {
             ("copy-slice", CopySliceBytes), ("fault-read-ahead-max", FaultReadAheadMaxBytes), ("urgent-copy-window", UrgentCopyWindowBytes),
             ("chunk-initial", ChunkInitialBytes), ("chunk-max", ChunkMaxBytes), ("fault-buffer-size", FaultBufferBytes),
             ("bulk-buffer-size", BulkBufferBytes),
         })
         {
-            if (value < 4096 || value % 4096 != 0)
+            if (value < (long)PageGeometry.PageSize || value % (long)PageGeometry.PageSize != 0)
             {
-                throw new ConfigurationException($"lazy-actors.engine.{name} must be a positive multiple of 4096 bytes, got {value}");
+                throw Invalid(key, $"must be a positive multiple of {PageGeometry.PageSize} bytes, got {value}");
             }
         }
 
-        foreach (var (name, nice) in new (string, int?)[] { ("engine-threads-nice", EngineThreadsNice), ("reader-nice", ReaderNice) })
+        foreach (var (key, value, least) in new (string, long, long)[]
+        {
+            ("chunks-in-flight-per-task", ChunksInFlightPerTask, 1), ("max-concurrent-reads", MaxConcurrentReads, 1),
+            ("fault-buffers", FaultBuffers, 1), ("bulk-buffers", BulkBuffers, 1), ("eagain-retry-limit", EagainRetryLimit, 1),
+            ("eagain-immediate-retries", EagainImmediateRetries, 0), ("background-tasks-at-once", BackgroundTasksAtOnce, 0),
+            ("background-turn-chunks", BackgroundTurnChunks, 1), (ThreadCountKey, DispatcherThreads, 1),
+        })
+        {
+            if (value < least)
+            {
+                throw Invalid(key, $"must be at least {least}, got {value}");
+            }
+        }
+
+        foreach (var (key, nice) in new (string, int?)[] { ("scheduling.engine-threads-nice", EngineThreadsNice), ("scheduling.reader-nice", ReaderNice) })
         {
             if (nice is < -20 or > 19)
             {
-                throw new ConfigurationException($"lazy-actors.engine.scheduling.{name} must be a nice value from -20 to 19, got {nice}");
+                throw Invalid(key, $"must be a nice value from -20 to 19, got {nice}");
             }
         }
 
-        if (BackgroundTasksAtOnce < 0 || BackgroundTurnChunks < 1)
+        if (ChunkInitialBytes > ChunkMaxBytes)
         {
-            throw new ConfigurationException("lazy-actors.engine: background-tasks-at-once must be 0 (auto) or more, background-turn-chunks at least 1");
+            throw Invalid("chunk-initial", $"({ChunkInitialBytes} bytes) must not exceed chunk-max ({ChunkMaxBytes} bytes)");
         }
 
-        if (ChunksInFlightPerTask < 1 || MaxConcurrentReads < 1 || FaultBuffers < 1 || BulkBuffers < 1 || EagainRetryLimit < 1
-            || ChunkInitialBytes > ChunkMaxBytes || MaxBackgroundInFlightBytes < ChunkMaxBytes)
+        if (MaxBackgroundInFlightBytes < ChunkMaxBytes)
         {
-            throw new ConfigurationException("lazy-actors.engine: counts must be at least 1, chunk-initial <= chunk-max <= max-background-in-flight");
+            throw Invalid("max-background-in-flight", $"({MaxBackgroundInFlightBytes} bytes) must be at least chunk-max ({ChunkMaxBytes} bytes)");
         }
     }
-
-    private static GatePriority ParseGatePriority(string value) => value switch
-    {
-        "ceiling" => GatePriority.Ceiling,
-        "inherit" => GatePriority.Inherit,
-        "off" => GatePriority.Off,
-        _ => throw new ConfigurationException($"lazy-actors.engine.scheduling.gate-priority must be ceiling, inherit or off, got \"{value}\""),
-    };
-
-    private static int Bytes(Config section, string key)
-    {
-        var value = section.GetByteSize(key) ?? throw new ConfigurationException($"lazy-actors.engine.{key} is missing");
-        return checked((int)value);
-    }
-
-    private static Config LoadReference()
-    {
-        var assembly = typeof(EngineSettings).Assembly;
-        using var stream = assembly.GetManifestResourceStream("LazyActors.Engine.Configuration.Reference.conf")
-            ?? throw new InvalidOperationException("embedded resource LazyActors.Engine.Configuration.Reference.conf is missing");
-        using var reader = new StreamReader(stream);
-        return ResolveDispatcherThreads(ConfigurationFactory.ParseString(reader.ReadToEnd()));
-    }
-
-    private const string ThreadCountPath = "lazy-actors.engine.dispatcher.dedicated-thread-pool.thread-count";
 
     /// <summary>
     /// Threads of the engine dispatcher when its thread-count is 0: one per CPU for bulk copying plus one that is always
@@ -250,8 +241,33 @@ public sealed record EngineSettings
     public static Config ResolveDispatcherThreads(Config config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        return config.HasPath(ThreadCountPath) && config.GetInt(ThreadCountPath) == 0
-            ? ConfigurationFactory.ParseString($"{ThreadCountPath} = {DefaultDispatcherThreads}").WithFallback(config)
-            : config;
+        return config.HasPath(ThreadCountPath) && config.GetInt(ThreadCountPath) == 0 ? DispatcherThreadsConfig(DefaultDispatcherThreads).WithFallback(config) : config;
+    }
+
+    /// <summary>
+    /// The Akka configuration of a restore: the engine dispatcher with <see cref="DispatcherThreads"/> threads (so the
+    /// actor system runs exactly what these settings say), then <paramref name="akkaConfig"/>, then the reference.
+    /// </summary>
+    public Config ActorSystemConfig(Config? akkaConfig) =>
+        DispatcherThreadsConfig(DispatcherThreads).WithFallback(akkaConfig ?? Config.Empty).WithFallback(ReferenceConfig);
+
+    private const string SectionPath = "lazy-actors.engine";
+    private const string ThreadCountKey = "dispatcher.dedicated-thread-pool.thread-count";
+    private const string ThreadCountPath = SectionPath + "." + ThreadCountKey;
+
+    private static int ThreadsOrDefault(int threadCount) => threadCount == 0 ? DefaultDispatcherThreads : threadCount;
+
+    private static Config DispatcherThreadsConfig(int threads) =>
+        ConfigurationFactory.ParseString(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{ThreadCountPath} = {threads}"));
+
+    private static ConfigurationException Invalid(string key, string problem) => new($"{SectionPath}.{key} {problem}");
+
+    private static Config LoadReference()
+    {
+        var assembly = typeof(EngineSettings).Assembly;
+        using var stream = assembly.GetManifestResourceStream("LazyActors.Engine.Configuration.Reference.conf")
+            ?? throw new InvalidOperationException("embedded resource LazyActors.Engine.Configuration.Reference.conf is missing");
+        using var reader = new StreamReader(stream);
+        return ResolveDispatcherThreads(ConfigurationFactory.ParseString(reader.ReadToEnd()));
     }
 }

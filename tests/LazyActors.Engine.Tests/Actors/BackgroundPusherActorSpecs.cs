@@ -4,7 +4,6 @@ using LazyActors.Engine.Actors;
 using Xunit;
 using Xunit.Abstractions;
 using static LazyActors.Engine.Tests.Actors.ActorSpecSupport;
-using Pusher = LazyActors.Engine.Actors.BackgroundPusherActor;
 
 namespace LazyActors.Engine.Tests.Actors;
 
@@ -21,10 +20,10 @@ public sealed class BackgroundPusherActorSpecs : Akka.TestKit.Xunit2.TestKit
 
     private IActorRef StartPusher(Engine.Configuration.EngineSettings settings, params TestProbe[] tasks)
     {
-        var pusher = Sys.ActorOf(Pusher.Props(settings));
+        var pusher = Sys.ActorOf(BackgroundPusherActor.Props(settings));
         foreach (var task in tasks)
         {
-            pusher.Tell(new Pusher.AddTask(task.Ref));
+            pusher.Tell(new BackgroundPusherActor.AddTask(task.Ref));
         }
 
         return pusher;
@@ -36,7 +35,7 @@ public sealed class BackgroundPusherActorSpecs : Akka.TestKit.Xunit2.TestKit
         var task = CreateTestProbe();
         var pusher = StartPusher(task);
         await task.ExpectNoMsgAsync(Quiet);
-        pusher.Tell(Pusher.Start.Instance);
+        pusher.Tell(BackgroundPusherActor.Start.Instance);
         Assert.Equal((ulong)SpecSettings.ChunkInitialBytes, (await task.ExpectMsgAsync<UffdActor.PushChunk>()).MaxBytes);
     }
 
@@ -45,7 +44,7 @@ public sealed class BackgroundPusherActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         var task = CreateTestProbe();
         var pusher = StartPusher(SpecSettings with { BackgroundPush = false }, task);
-        pusher.Tell(Pusher.Start.Instance);
+        pusher.Tell(BackgroundPusherActor.Start.Instance);
         await task.ExpectNoMsgAsync(Quiet);
     }
 
@@ -54,7 +53,7 @@ public sealed class BackgroundPusherActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         var tasks = new[] { CreateTestProbe(), CreateTestProbe(), CreateTestProbe() };
         var pusher = StartPusher(tasks);
-        pusher.Tell(Pusher.Start.Instance);
+        pusher.Tell(BackgroundPusherActor.Start.Instance);
         foreach (var task in tasks)
         {
             for (var k = 0; k < SpecSettings.ChunksInFlightPerTask; k++)
@@ -71,7 +70,7 @@ public sealed class BackgroundPusherActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         var tasks = new[] { CreateTestProbe(), CreateTestProbe(), CreateTestProbe() };
         var pusher = StartPusher(SpecSettings with { BackgroundTasksAtOnce = 2, ChunksInFlightPerTask = 1, BackgroundTurnChunks = 1 }, tasks);
-        pusher.Tell(Pusher.Start.Instance);
+        pusher.Tell(BackgroundPusherActor.Start.Instance);
         var first = await tasks[0].ExpectMsgAsync<UffdActor.PushChunk>();
         await tasks[1].ExpectMsgAsync<UffdActor.PushChunk>();
         await tasks[2].ExpectNoMsgAsync(Quiet);
@@ -92,7 +91,7 @@ public sealed class BackgroundPusherActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         var tasks = new[] { CreateTestProbe(), CreateTestProbe() };
         var pusher = StartPusher(SpecSettings with { BackgroundTasksAtOnce = 1, ChunksInFlightPerTask = 1, BackgroundTurnChunks = 3 }, tasks);
-        pusher.Tell(Pusher.Start.Instance);
+        pusher.Tell(BackgroundPusherActor.Start.Instance);
         for (var turn = 0; turn < 3; turn++)
         {
             var push = await tasks[0].ExpectMsgAsync<UffdActor.PushChunk>();
@@ -110,7 +109,7 @@ public sealed class BackgroundPusherActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         var task = CreateTestProbe();
         var pusher = StartPusher(SpecSettings with { ChunksInFlightPerTask = 1 }, task);
-        pusher.Tell(Pusher.Start.Instance);
+        pusher.Tell(BackgroundPusherActor.Start.Instance);
         var sizes = new List<ulong>();
         for (var i = 0; i < 4; i++)
         {
@@ -128,7 +127,7 @@ public sealed class BackgroundPusherActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         var task = CreateTestProbe();
         var pusher = StartPusher(SpecSettings with { ChunksInFlightPerTask = 1, FaultReadAheadMaxBytes = 8 * 4096 }, task);
-        pusher.Tell(Pusher.Start.Instance);
+        pusher.Tell(BackgroundPusherActor.Start.Instance);
         var sizes = new List<ulong>();
         for (var i = 0; i < 5; i++)
         {
@@ -149,7 +148,7 @@ public sealed class BackgroundPusherActorSpecs : Akka.TestKit.Xunit2.TestKit
         var busy = CreateTestProbe();
         var settings = SpecSettings with { ChunksInFlightPerTask = 1 };
         var pusher = StartPusher(settings, idle, busy);
-        pusher.Tell(Pusher.Start.Instance);
+        pusher.Tell(BackgroundPusherActor.Start.Instance);
         var push = await idle.ExpectMsgAsync<UffdActor.PushChunk>();
         pusher.Tell(new UffdActor.NothingToPush(idle.Ref, push.MaxBytes));
         var other = await busy.ExpectMsgAsync<UffdActor.PushChunk>();
@@ -165,7 +164,7 @@ public sealed class BackgroundPusherActorSpecs : Akka.TestKit.Xunit2.TestKit
         var second = CreateTestProbe();
         var settings = SpecSettings with { ChunksInFlightPerTask = 4, ChunkInitialBytes = 16 * 4096, MaxBackgroundInFlightBytes = 32 * 4096 };
         var pusher = StartPusher(settings, first, second);
-        pusher.Tell(Pusher.Start.Instance);
+        pusher.Tell(BackgroundPusherActor.Start.Instance);
         await first.ExpectMsgAsync<UffdActor.PushChunk>();
         await second.ExpectMsgAsync<UffdActor.PushChunk>();
         await first.ExpectNoMsgAsync(Quiet);

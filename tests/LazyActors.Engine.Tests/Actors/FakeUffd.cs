@@ -15,6 +15,7 @@ internal sealed record UffdCall(string Kind, ulong Address, ulong Length, byte F
 internal sealed class FakeUffd : IUffd
 {
     private readonly ConcurrentQueue<UffdCall> _calls = new();
+    private int _eventsAcknowledged;
 
     public FakeUffd(string name = "fake-uffd")
     {
@@ -66,6 +67,11 @@ internal sealed class FakeUffd : IUffd
         _calls.Enqueue(new UffdCall("unregister", start, length, 0));
         return UnregisterResult;
     }
+
+    /// <summary>Events the owner acknowledged through <see cref="IUffd.EventsHandled"/>, summed.</summary>
+    public int EventsAcknowledged => Volatile.Read(ref _eventsAcknowledged);
+
+    public void EventsHandled(int count) => Interlocked.Add(ref _eventsAcknowledged, count);
 
     public void Dispose() => IsDisposed = true;
 

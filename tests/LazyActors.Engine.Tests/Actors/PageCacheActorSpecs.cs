@@ -4,7 +4,6 @@ using LazyActors.Engine.Images;
 using Xunit;
 using Xunit.Abstractions;
 using static LazyActors.Engine.Tests.Actors.ActorSpecSupport;
-using Cache = LazyActors.Engine.Actors.PageCacheActor;
 
 namespace LazyActors.Engine.Tests.Actors;
 
@@ -20,9 +19,9 @@ public sealed class PageCacheActorSpecs : Akka.TestKit.Xunit2.TestKit
     }
 
     private IActorRef StartCache(int maxReads = 64) =>
-        Sys.ActorOf(Cache.Props(_source, SpecSettings with { MaxConcurrentReads = maxReads }, _statistics));
+        Sys.ActorOf(PageCacheActor.Props(_source, SpecSettings with { MaxConcurrentReads = maxReads }, _statistics));
 
-    private static Cache.Fetch Fetch(int pid, ulong dump, int pages, long id, Cache.FetchPriority priority = Cache.FetchPriority.Fault) =>
+    private static PageCacheActor.Fetch Fetch(int pid, ulong dump, int pages, long id, PageCacheActor.FetchPriority priority = PageCacheActor.FetchPriority.Fault) =>
         new(pid, dump, pages, priority, id);
 
     [Fact]
@@ -30,7 +29,7 @@ public sealed class PageCacheActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         var cache = StartCache();
         cache.Tell(Fetch(7, Base + Page, 3, 1));
-        var fetched = await ExpectMsgAsync<Cache.Fetched>();
+        var fetched = await ExpectMsgAsync<PageCacheActor.Fetched>();
         Assert.Equal(1, fetched.RequestId);
         Assert.Equal((Base + Page, 3), (fetched.Data.DumpAddress, fetched.Data.Pages));
         for (var i = 0UL; i < 3; i++)
@@ -55,7 +54,7 @@ public sealed class PageCacheActorSpecs : Akka.TestKit.Xunit2.TestKit
         await ExpectNoMsgAsync(TimeSpan.FromMilliseconds(100));
         _source.Gate.SetResult();
 
-        var replies = new[] { await ExpectMsgAsync<Cache.Fetched>(), await ExpectMsgAsync<Cache.Fetched>(), await ExpectMsgAsync<Cache.Fetched>() };
+        var replies = new[] { await ExpectMsgAsync<PageCacheActor.Fetched>(), await ExpectMsgAsync<PageCacheActor.Fetched>(), await ExpectMsgAsync<PageCacheActor.Fetched>() };
         Assert.Equal([1L, 2, 3], replies.Select(r => r.RequestId).Order());
         Assert.Single(_source.Reads);
         Assert.Equal(2, _statistics.Deduplicated);
@@ -75,7 +74,7 @@ public sealed class PageCacheActorSpecs : Akka.TestKit.Xunit2.TestKit
         cache.Tell(Fetch(7, Base + (4 * Page), 4, 1));
         cache.Tell(Fetch(7, Base, 4, 2));
         cache.Tell(Fetch(8, Base, 4, 3));
-        var replies = new[] { await ExpectMsgAsync<Cache.Fetched>(), await ExpectMsgAsync<Cache.Fetched>(), await ExpectMsgAsync<Cache.Fetched>() };
+        var replies = new[] { await ExpectMsgAsync<PageCacheActor.Fetched>(), await ExpectMsgAsync<PageCacheActor.Fetched>(), await ExpectMsgAsync<PageCacheActor.Fetched>() };
 
         Assert.Equal([(7, Base, 8), (8, Base, 4)], _source.Reads.OrderBy(r => r.Pid));
         Assert.Equal(1, _statistics.Coalesced);
@@ -96,17 +95,17 @@ public sealed class PageCacheActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         _source.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var cache = StartCache(maxReads: 1);
-        cache.Tell(Fetch(7, Base, 1, 1, Cache.FetchPriority.Background));
+        cache.Tell(Fetch(7, Base, 1, 1, PageCacheActor.FetchPriority.Background));
         AwaitCondition(() => _source.Reads.Count == 1);
-        cache.Tell(Fetch(7, Base + (100 * Page), 16, 2, Cache.FetchPriority.Background));
-        cache.Tell(Fetch(7, Base + (50 * Page), 1, 3, Cache.FetchPriority.Fault));
+        cache.Tell(Fetch(7, Base + (100 * Page), 16, 2, PageCacheActor.FetchPriority.Background));
+        cache.Tell(Fetch(7, Base + (50 * Page), 1, 3, PageCacheActor.FetchPriority.Fault));
         await ExpectNoMsgAsync(TimeSpan.FromMilliseconds(100));
         _source.Gate.SetResult();
 
         var order = new List<long>();
         for (var i = 0; i < 3; i++)
         {
-            var reply = await ExpectMsgAsync<Cache.Fetched>();
+            var reply = await ExpectMsgAsync<PageCacheActor.Fetched>();
             order.Add(reply.RequestId);
             reply.Data.Dispose();
         }
@@ -122,12 +121,12 @@ public sealed class PageCacheActorSpecs : Akka.TestKit.Xunit2.TestKit
         var cache = StartCache();
         cache.Tell(Fetch(7, Base, 2, 1));
         cache.Tell(Fetch(7, Base + Page, 1, 2));
-        var failures = new[] { await ExpectMsgAsync<Cache.FetchFailed>(), await ExpectMsgAsync<Cache.FetchFailed>() };
+        var failures = new[] { await ExpectMsgAsync<PageCacheActor.FetchFailed>(), await ExpectMsgAsync<PageCacheActor.FetchFailed>() };
         Assert.Equal([1L, 2], failures.Select(f => f.RequestId).Order());
         Assert.All(failures, f => Assert.Contains("PE_LAZY", f.Error.Message));
 
         cache.Tell(Fetch(7, Base + (8 * Page), 1, 3));
-        (await ExpectMsgAsync<Cache.Fetched>()).Data.Dispose();
+        (await ExpectMsgAsync<PageCacheActor.Fetched>()).Data.Dispose();
     }
 
     [Fact]
@@ -152,7 +151,7 @@ public sealed class PageCacheActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         var gates = new Dictionary<ulong, TaskCompletionSource<Engine.Pages.PageRead>>();
         var source = new ManualSource(gates);
-        var cache = Sys.ActorOf(Cache.Props(source, SpecSettings, _statistics));
+        var cache = Sys.ActorOf(PageCacheActor.Props(source, SpecSettings, _statistics));
         for (var i = 0; i < 4; i++)
         {
             cache.Tell(Fetch(7, Base + ((ulong)i * 16 * Page), 1, i));
@@ -163,7 +162,7 @@ public sealed class PageCacheActorSpecs : Akka.TestKit.Xunit2.TestKit
         {
             var dump = Base + ((ulong)i * 16 * Page);
             gates[dump].SetResult(_source.Make(7, dump, 1));
-            var reply = await ExpectMsgAsync<Cache.Fetched>();
+            var reply = await ExpectMsgAsync<PageCacheActor.Fetched>();
             Assert.Equal(i, reply.RequestId);
             reply.Data.Dispose();
         }

@@ -88,7 +88,7 @@ public sealed class RestoreSupervisorSpecs : IDisposable
             restorer.SendTask(Pids[0]);
             var uffd = await WaitForAsync(() => _hub.Opened.FirstOrDefault());
             var owner = await WaitForAsync(() => _hub.Owners.TryGetValue(uffd, out var o) ? o : null);
-            owner.Tell(new UffdActor.Events([Fault(lazy.Start)]));
+            owner.Tell(UffdActor.Events.Of([Fault(lazy.Start)]));
             await WaitForAsync(() => uffd.Pages.ContainsKey(lazy.Start) ? uffd : null);
             Assert.Single(uffd.Copies);
 
@@ -200,6 +200,37 @@ public sealed class RestoreSupervisorSpecs : IDisposable
     }
 
     [Fact]
+    public async Task Restore_must_keep_each_failing_tasks_own_reason_when_two_fail_at_once()
+    {
+        var errnos = new Queue<Errno>([Errno.EFAULT, Errno.EINVAL]);
+        _hub.Configure = uffd =>
+        {
+            var errno = errnos.Dequeue();
+            uffd.Respond = c => new UffdOpResult(0, errno);
+        };
+        using var engine = Listen();
+        var run = Run(engine);
+        using (var restorer = new RestorerPlayer(engine.SocketPath))
+        {
+            restorer.SendTask(Pids[0]);
+            await WaitForAsync(() => _hub.Opened.FirstOrDefault());
+            restorer.SendTask(Pids[1]);
+            restorer.SendFinished();
+        }
+
+        var result = await run.WaitAsync(Bound);
+        Assert.Equal(1, result.ExitCode);
+        var tasks = result.Statistics.Tasks.ToDictionary(t => t.Pid);
+        foreach (var (pid, errno) in new[] { (Pids[0], Errno.EFAULT), (Pids[1], Errno.EINVAL) })
+        {
+            Assert.Equal(TaskPhase.Failed, tasks[pid].Phase);
+            Assert.StartsWith($"task {pid}: ", tasks[pid].Reason);
+            Assert.Contains(errno.ToString(), tasks[pid].Reason);
+            Assert.Contains(tasks[pid].Reason!, result.Error);
+        }
+    }
+
+    [Fact]
     public async Task Restore_must_succeed_when_a_task_exits()
     {
         var result = await RestoreTwoTasksWhoseFirstCopyFailsWith(Errno.ESRCH);
@@ -219,7 +250,7 @@ public sealed class RestoreSupervisorSpecs : IDisposable
             var owner = await WaitForAsync(() => _hub.Owners.TryGetValue(parent, out var o) ? o : null);
             var (read, write) = ReadinessSignal.CreateInheritablePipe();
             read.Dispose();
-            owner.Tell(new UffdActor.Events([Fork((uint)write)]));
+            owner.Tell(UffdActor.Events.Of([Fork((uint)write)]));
             await WaitForAsync(() => _hub.Opened.Count == 2 ? parent : null);
             restorer.SendTask(Pids[1]);
             restorer.SendFinished();

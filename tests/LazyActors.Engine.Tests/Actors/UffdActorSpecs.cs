@@ -7,7 +7,6 @@ using LazyActors.Engine.Restorer;
 using Xunit;
 using Xunit.Abstractions;
 using static LazyActors.Engine.Tests.Actors.ActorSpecSupport;
-using Cache = LazyActors.Engine.Actors.PageCacheActor;
 
 namespace LazyActors.Engine.Tests.Actors;
 
@@ -47,15 +46,15 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         return actor;
     }
 
-    private async Task<Cache.Fetch> ServeFetchAsync(IActorRef actor, PageCacheActor.FetchPriority? priority = null)
+    private async Task<PageCacheActor.Fetch> ServeFetchAsync(IActorRef actor, PageCacheActor.FetchPriority? priority = null)
     {
-        var fetch = await _cache.ExpectMsgAsync<Cache.Fetch>();
+        var fetch = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
         if (priority is { } p)
         {
             Assert.Equal(p, fetch.Priority);
         }
 
-        actor.Tell(new Cache.Fetched(fetch.RequestId, Data(_source, fetch.Pid, fetch.DumpAddress, fetch.Pages)), _cache.Ref);
+        actor.Tell(new PageCacheActor.Fetched(fetch.RequestId, Data(_source, fetch.Pid, fetch.DumpAddress, fetch.Pages)), _cache.Ref);
         return fetch;
     }
 
@@ -63,8 +62,8 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     public async Task UffdActor_must_fetch_a_faulting_pending_page_and_copy_it()
     {
         var actor = Start(Book((Base, Base + (16 * Page))));
-        actor.Tell(new UffdActor.Events([Fault(Base + (3 * Page) + 17)]));
-        var fetch = await ServeFetchAsync(actor, Cache.FetchPriority.Fault);
+        actor.Tell(UffdActor.Events.Of([Fault(Base + (3 * Page) + 17)]));
+        var fetch = await ServeFetchAsync(actor, PageCacheActor.FetchPriority.Fault);
 
         Assert.Equal((Pid, Base + (3 * Page), 1), (fetch.Pid, fetch.DumpAddress, fetch.Pages));
         AwaitAssert(() => Assert.Single(_uffd.Copies));
@@ -79,7 +78,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         _source.Immediate = true;
         var actor = Start(Book((Base, Base + (16 * Page))), finished: true, direct: _source);
-        actor.Tell(new UffdActor.Events([Fault(Base + (3 * Page))]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base + (3 * Page))]));
         AwaitAssert(() => Assert.Equal(Base + (3 * Page), Assert.Single(_uffd.Copies).Address));
         actor.Tell(new UffdActor.PushChunk(16 * Page), _pusher.Ref);
         Assert.Equal(12, (await _pusher.ExpectMsgAsync<UffdActor.ChunkFinished>()).Pages); // near the fault: pages 4-15
@@ -96,7 +95,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     public async Task UffdActor_must_answer_a_fault_outside_pending_memory_with_a_zero_page()
     {
         var actor = Start(Book((Base, Base + (4 * Page))));
-        actor.Tell(new UffdActor.Events([Fault(Base + (10 * Page) + 5)]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base + (10 * Page) + 5)]));
         AwaitAssert(() => Assert.Equal(new UffdCall("zero", Base + (10 * Page), Page, 0), Assert.Single(_uffd.Calls)));
         await _cache.ExpectNoMsgAsync(Quiet);
         Assert.Equal(1, _progress.ZeroPages);
@@ -106,7 +105,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     public async Task UffdActor_must_fetch_a_page_once_when_two_threads_fault_on_it()
     {
         var actor = Start(Book((Base, Base + (4 * Page))));
-        actor.Tell(new UffdActor.Events([Fault(Base + Page), Fault(Base + Page + 8)]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base + Page), Fault(Base + Page + 8)]));
         await ServeFetchAsync(actor);
         await _cache.ExpectNoMsgAsync(Quiet);
         Assert.Single(_uffd.Copies);
@@ -118,13 +117,13 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         var actor = Start(Book((Base, Base + (8 * Page))), finished: true);
         actor.Tell(new UffdActor.PushChunk(8 * Page), _pusher.Ref);
-        var chunk = await _cache.ExpectMsgAsync<Cache.Fetch>();
-        Assert.Equal(Cache.FetchPriority.Background, chunk.Priority);
-        actor.Tell(new UffdActor.Events([Fault(Base + (5 * Page))]));
+        var chunk = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
+        Assert.Equal(PageCacheActor.FetchPriority.Background, chunk.Priority);
+        actor.Tell(UffdActor.Events.Of([Fault(Base + (5 * Page))]));
         await _cache.ExpectNoMsgAsync(Quiet);
         Assert.Empty(_uffd.Calls);
 
-        actor.Tell(new Cache.Fetched(chunk.RequestId, Data(_source, Pid, chunk.DumpAddress, chunk.Pages)));
+        actor.Tell(new PageCacheActor.Fetched(chunk.RequestId, Data(_source, Pid, chunk.DumpAddress, chunk.Pages)));
         var done = await _pusher.ExpectMsgAsync<UffdActor.ChunkFinished>();
         Assert.Equal(8, done.Pages);
         Assert.Equal(1, done.FaultsSince);
@@ -139,7 +138,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         var actor = Start(Book((Base, Base + (12 * Page))), finished: true);
         actor.Tell(new UffdActor.PushChunk(10 * Page), _pusher.Ref);
-        var fetch = await ServeFetchAsync(actor, Cache.FetchPriority.Background);
+        var fetch = await ServeFetchAsync(actor, PageCacheActor.FetchPriority.Background);
         Assert.Equal(10, fetch.Pages);
         var done = await _pusher.ExpectMsgAsync<UffdActor.ChunkFinished>();
         Assert.Equal(10, done.Pages);
@@ -150,6 +149,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         await _pusher.ExpectMsgAsync<UffdActor.ChunkFinished>();
         await ExpectTaskEndedAsync(TaskPhase.Complete);
         Assert.Equal(12, _progress.CopiedByPusher);
+        await ExpectTerminatedAsync(actor);
         Assert.True(_uffd.IsDisposed);
         Assert.Contains(_uffd, _hub.Unwatched);
     }
@@ -158,10 +158,26 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     public async Task UffdActor_must_say_when_nothing_is_left_to_push()
     {
         var actor = Start(Book((Base, Base + Page)));
-        actor.Tell(new UffdActor.Events([Fault(Base)]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base)]));
         await ServeFetchAsync(actor);
         actor.Tell(new UffdActor.PushChunk(4 * Page), _pusher.Ref);
+        actor.Tell(UffdActor.RestoreFinished.Instance);
         Assert.Equal(actor, (await _pusher.ExpectMsgAsync<UffdActor.NothingToPush>()).Task);
+        await ExpectTaskEndedAsync(TaskPhase.Complete);
+    }
+
+    [Fact]
+    public async Task UffdActor_must_keep_a_chunk_that_comes_before_restore_finished_until_then()
+    {
+        var actor = Start(Book((Base, Base + (8 * Page))));
+        actor.Tell(new UffdActor.PushChunk(4 * Page), _pusher.Ref);
+        actor.Tell(UffdActor.Events.Of([Fault(Base + (6 * Page))]));
+        Assert.Equal(PageCacheActor.FetchPriority.Fault, (await ServeFetchAsync(actor)).Priority);
+        await _cache.ExpectNoMsgAsync(Quiet);
+
+        actor.Tell(UffdActor.RestoreFinished.Instance);
+        await ServeFetchAsync(actor, PageCacheActor.FetchPriority.Background);
+        Assert.Equal(actor, (await _pusher.ExpectMsgAsync<UffdActor.ChunkFinished>()).Task);
     }
 
     [Fact]
@@ -191,7 +207,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         _uffd.Respond = c => c.Kind == "copy" ? Fail(Errno.ENOENT) : Ok(c.Length);
         var actor = Start(Book((Base, Base + (4 * Page))), finished: true);
-        actor.Tell(new UffdActor.Events([Fault(Base)]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base)]));
         await ServeFetchAsync(actor);
         actor.Tell(new UffdActor.PushChunk(4 * Page), _pusher.Ref);
         await ServeFetchAsync(actor);
@@ -206,7 +222,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         _uffd.Respond = c => Fail(errno);
         var actor = Start(Book((Base, Base + (4 * Page))));
-        actor.Tell(new UffdActor.Events([Fault(Base)]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base)]));
         await ServeFetchAsync(actor);
         var ended = await ExpectTaskEndedAsync(TaskPhase.Exited);
         Assert.Contains(errno.ToString(), ended.Reason);
@@ -220,7 +236,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         _uffd.Respond = c => Fail(Errno.ESRCH);
         var actor = Start(Book());
-        actor.Tell(new UffdActor.Events([Fault(Base)]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base)]));
         await ExpectTaskEndedAsync(TaskPhase.Exited);
         await ExpectTerminatedAsync(actor);
     }
@@ -230,16 +246,16 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         var actor = Start(Book((Base, Base + (8 * Page))), finished: true);
         actor.Tell(new UffdActor.PushChunk(4 * Page), _pusher.Ref);
-        var inFlight = await _cache.ExpectMsgAsync<Cache.Fetch>();
+        var inFlight = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
         _uffd.Respond = c => Fail(Errno.ESRCH);
-        actor.Tell(new UffdActor.Events([Fault(Base + (6 * Page))]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base + (6 * Page))]));
         await ServeFetchAsync(actor);
         await ExpectTaskEndedAsync(TaskPhase.Exited);
         await ExpectTerminatedAsync(actor);
 
         // The late reply for the chunk goes to a dead actor; whoever sent it (the page cache) releases it.
         var late = Data(_source, Pid, inFlight.DumpAddress, inFlight.Pages);
-        actor.Tell(new Cache.Fetched(inFlight.RequestId, late));
+        actor.Tell(new PageCacheActor.Fetched(inFlight.RequestId, late));
         Assert.False(late.IsReleased);
         late.Dispose();
         AwaitAssert(() => Assert.Equal(0, _source.Live));
@@ -265,7 +281,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         var calls = 0;
         _uffd.Respond = c => Interlocked.Increment(ref calls) <= 2 ? Fail(Errno.EAGAIN) : Ok(c.Length);
         var actor = Start(Book());
-        actor.Tell(new UffdActor.Events([Fault(Base)]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base)]));
         AwaitAssert(() => Assert.Equal(3, _uffd.Calls.Count(c => c.Kind == "zero")), TimeSpan.FromSeconds(3));
         AwaitAssert(() => Assert.Equal(1, _progress.ZeroPages));
         Assert.Equal(1, _progress.Faults);
@@ -278,7 +294,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         _uffd.Respond = c => Fail(Errno.EAGAIN);
         var actor = Start(Book((Base, Base + (4 * Page))));
-        actor.Tell(new UffdActor.Events([Fault(Base)]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base)]));
         await ServeFetchAsync(actor);
         await ExpectTerminatedAsync(actor, TimeSpan.FromSeconds(5));
         Assert.InRange(_uffd.Copies.Count, SpecSettings.EagainRetryLimit, SpecSettings.EagainRetryLimit + 2);
@@ -293,7 +309,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         _uffd.Respond = c => Fail(errno);
         var actor = Start(Book((Base, Base + (4 * Page))));
-        actor.Tell(new UffdActor.Events([Fault(Base)]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base)]));
         await ServeFetchAsync(actor);
         await ExpectTerminatedAsync(actor);
         var failure = Assert.IsType<TaskFailedException>(Assert.Single(_failures));
@@ -306,9 +322,9 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     public async Task UffdActor_must_fail_the_task_when_its_pages_cannot_be_read()
     {
         var actor = Start(Book((Base, Base + (4 * Page))));
-        actor.Tell(new UffdActor.Events([Fault(Base)]));
-        var fetch = await _cache.ExpectMsgAsync<Cache.Fetch>();
-        actor.Tell(new Cache.FetchFailed(fetch.RequestId, fetch.DumpAddress, fetch.Pages, new IOException("disk on fire")));
+        actor.Tell(UffdActor.Events.Of([Fault(Base)]));
+        var fetch = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
+        actor.Tell(new PageCacheActor.FetchFailed(fetch.RequestId, fetch.DumpAddress, fetch.Pages, new IOException("disk on fire")));
         await ExpectTerminatedAsync(actor);
         Assert.Contains("disk on fire", Assert.Single(_failures).Message);
     }
@@ -317,7 +333,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     public async Task UffdActor_must_fail_the_task_on_an_unknown_event()
     {
         var actor = Start(Book());
-        actor.Tell(new UffdActor.Events([new UffdMsg { Event = (UffdEvent)0x42 }]));
+        actor.Tell(UffdActor.Events.Of([new UffdMsg { Event = (UffdEvent)0x42 }]));
         await ExpectTerminatedAsync(actor);
         Assert.Contains("unexpected uffd event 0x42", Assert.Single(_failures).Message);
     }
@@ -327,9 +343,9 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         var actor = Start(Book((Base, Base + (8 * Page))), finished: true);
         actor.Tell(new UffdActor.PushChunk(2 * Page), _pusher.Ref);
-        await _cache.ExpectMsgAsync<Cache.Fetch>();
+        await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
         var pipe = ReadinessSignal();
-        actor.Tell(new UffdActor.Events([Fork((uint)pipe)]));
+        actor.Tell(UffdActor.Events.Of([Fork((uint)pipe)]));
         var born = await ExpectMsgAsync<UffdActor.ForkChildBorn>();
         Assert.Equal(Pid, born.Pid);
         Assert.Equal(8, born.TotalPages);
@@ -343,7 +359,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         const ulong moved = Base + 0x1000_0000;
         var actor = Start(Book((Base, Base + (4 * Page))));
-        actor.Tell(new UffdActor.Events([Remap(Base, moved, 4 * Page), Fault(moved + (2 * Page))]));
+        actor.Tell(UffdActor.Events.Of([Remap(Base, moved, 4 * Page), Fault(moved + (2 * Page))]));
         var fetch = await ServeFetchAsync(actor);
         Assert.Equal(Base + (2 * Page), fetch.DumpAddress);
         AwaitAssert(() => Assert.Equal(moved + (2 * Page), Assert.Single(_uffd.Copies).Address));
@@ -355,18 +371,39 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         const ulong moved = Base + 0x1000_0000;
         var actor = Start(Book((Base, Base + (4 * Page))));
-        actor.Tell(new UffdActor.Events([Fault(Base + Page)]));
-        var fetch = await _cache.ExpectMsgAsync<Cache.Fetch>();
-        actor.Tell(new UffdActor.Events([Remap(Base, moved, 4 * Page)]));
-        actor.Tell(new Cache.Fetched(fetch.RequestId, Data(_source, Pid, fetch.DumpAddress, fetch.Pages)));
+        actor.Tell(UffdActor.Events.Of([Fault(Base + Page)]));
+        var fetch = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
+        actor.Tell(UffdActor.Events.Of([Remap(Base, moved, 4 * Page)]));
+        actor.Tell(new PageCacheActor.Fetched(fetch.RequestId, Data(_source, Pid, fetch.DumpAddress, fetch.Pages)));
         AwaitAssert(() => Assert.Equal(moved + Page, Assert.Single(_uffd.Copies).Address));
+    }
+
+    [Fact]
+    public void Events_count_their_non_pagefault_events_once_where_the_batch_is_made()
+    {
+        var batch = UffdActor.Events.Of([Fault(Base), Remap(Base, Base + Page, Page), Fault(Base + Page), Unmap(Base, Base + Page)]);
+        Assert.Equal(4, batch.Messages.Length);
+        Assert.Equal(2, batch.NonPagefaultEvents);
+        Assert.Equal(0, UffdActor.Events.Of([Fault(Base)]).NonPagefaultEvents);
+    }
+
+    [Fact]
+    public async Task UffdActor_must_acknowledge_the_events_its_batches_carry()
+    {
+        var actor = Start(Book((Base, Base + (8 * Page))));
+        actor.Tell(UffdActor.Events.Of([Remap(Base, Base, Page), Fault(Base + (6 * Page)), Unmap(Base + (2 * Page), Base + (4 * Page))]));
+        await ServeFetchAsync(actor);
+        actor.Tell(UffdActor.Events.Of([Fault(Base + (7 * Page))]));
+        await ServeFetchAsync(actor);
+        AwaitAssert(() => Assert.Equal(2, _uffd.Copies.Count));
+        Assert.Equal(2, _uffd.EventsAcknowledged);
     }
 
     [Fact]
     public async Task UffdActor_must_unregister_and_drop_removed_memory()
     {
         var actor = Start(Book((Base, Base + (8 * Page))), finished: true);
-        actor.Tell(new UffdActor.Events([Remove(Base, Base + (8 * Page))]));
+        actor.Tell(UffdActor.Events.Of([Remove(Base, Base + (8 * Page))]));
         await ExpectTaskEndedAsync(TaskPhase.Complete);
         Assert.Equal(new UffdCall("unregister", Base, 8 * Page, 0), Assert.Single(_uffd.Calls));
         Assert.Equal(8, _progress.DroppedPages);
@@ -377,7 +414,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     public async Task UffdActor_must_drop_unmapped_memory_without_unregistering()
     {
         var actor = Start(Book((Base, Base + (8 * Page))));
-        actor.Tell(new UffdActor.Events([Unmap(Base + (2 * Page), Base + (4 * Page)), Fault(Base + (3 * Page))]));
+        actor.Tell(UffdActor.Events.Of([Unmap(Base + (2 * Page), Base + (4 * Page)), Fault(Base + (3 * Page))]));
         AwaitAssert(() => Assert.Equal("zero", Assert.Single(_uffd.Calls).Kind));
         Assert.Equal(2, _progress.DroppedPages);
         await _cache.ExpectNoMsgAsync(Quiet);
@@ -387,10 +424,10 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     public async Task UffdActor_must_discard_data_of_memory_removed_while_its_copy_was_in_flight()
     {
         var actor = Start(Book((Base, Base + (4 * Page))), finished: true);
-        actor.Tell(new UffdActor.Events([Fault(Base)]));
-        var fetch = await _cache.ExpectMsgAsync<Cache.Fetch>();
-        actor.Tell(new UffdActor.Events([Remove(Base, Base + (4 * Page))]));
-        actor.Tell(new Cache.Fetched(fetch.RequestId, Data(_source, Pid, fetch.DumpAddress, fetch.Pages)));
+        actor.Tell(UffdActor.Events.Of([Fault(Base)]));
+        var fetch = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
+        actor.Tell(UffdActor.Events.Of([Remove(Base, Base + (4 * Page))]));
+        actor.Tell(new PageCacheActor.Fetched(fetch.RequestId, Data(_source, Pid, fetch.DumpAddress, fetch.Pages)));
         await ExpectTaskEndedAsync(TaskPhase.Complete);
         Assert.Empty(_uffd.Copies);
         AwaitAssert(() => Assert.Equal(0, _source.Live));
@@ -401,7 +438,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         _uffd.UnregisterResult = Errno.ENOMEM;
         var actor = Start(Book((Base, Base + (4 * Page))));
-        actor.Tell(new UffdActor.Events([Remove(Base, Base + Page)]));
+        actor.Tell(UffdActor.Events.Of([Remove(Base, Base + Page)]));
         await ExpectTaskEndedAsync(TaskPhase.Exited);
         await ExpectTerminatedAsync(actor);
     }
@@ -411,7 +448,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         _uffd.UnregisterResult = Errno.EINVAL;
         var actor = Start(Book((Base, Base + (4 * Page))));
-        actor.Tell(new UffdActor.Events([Remove(Base, Base + Page)]));
+        actor.Tell(UffdActor.Events.Of([Remove(Base, Base + Page)]));
         await ExpectTerminatedAsync(actor);
         Assert.Equal(Errno.EINVAL, Assert.IsType<TaskFailedException>(Assert.Single(_failures)).Errno);
         Assert.True(_uffd.IsDisposed);
@@ -425,7 +462,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         var next = Base;
         for (var i = 0; i < 4; i++)
         {
-            actor.Tell(new UffdActor.Events([Fault(next)]));
+            actor.Tell(UffdActor.Events.Of([Fault(next)]));
             var fetch = await ServeFetchAsync(actor);
             sizes.Add(fetch.Pages);
             next = fetch.DumpAddress + ((ulong)fetch.Pages * Page);
@@ -438,10 +475,10 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     public async Task UffdActor_must_claim_background_chunks_near_recent_faults()
     {
         var actor = Start(Book((Base, Base + (64 * Page))), finished: true);
-        actor.Tell(new UffdActor.Events([Fault(Base + (40 * Page))]));
+        actor.Tell(UffdActor.Events.Of([Fault(Base + (40 * Page))]));
         await ServeFetchAsync(actor);
         actor.Tell(new UffdActor.PushChunk(4 * Page), _pusher.Ref);
-        var chunk = await _cache.ExpectMsgAsync<Cache.Fetch>();
+        var chunk = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
         Assert.InRange(chunk.DumpAddress, Base + (36 * Page), Base + (44 * Page));
     }
 

@@ -75,6 +75,53 @@ public sealed class EngineSettingsTests
         Assert.Contains("lazy-actors.engine", error.Message);
     }
 
+    [Theory]
+    [InlineData("background-push = maybe", "lazy-actors.engine.background-push")]
+    [InlineData("max-concurrent-reads = many", "lazy-actors.engine.max-concurrent-reads")]
+    [InlineData("handshake-timeout = soon", "lazy-actors.engine.handshake-timeout")]
+    [InlineData("chunk-max = 4MiB\nmax-background-in-flight = 1MiB", "lazy-actors.engine.max-background-in-flight")]
+    [InlineData("eagain-retry-limit = 0", "lazy-actors.engine.eagain-retry-limit")]
+    [InlineData("scheduling.gate-priority = always", "lazy-actors.engine.scheduling.gate-priority")]
+    public void Invalid_values_name_their_own_key(string lines, string key)
+    {
+        var config = ConfigurationFactory.ParseString($"lazy-actors.engine {{\n{lines}\n}}");
+        var error = Assert.Throws<ConfigurationException>(() => EngineSettings.Create(config, "/images"));
+        Assert.StartsWith(key + " ", error.Message);
+    }
+
+    [Fact]
+    public void A_key_missing_from_the_section_is_an_error_naming_it_not_a_default()
+    {
+        var keys = new RequiredKeys(ConfigurationFactory.ParseString("present = 3"), "lazy-actors.engine");
+        Assert.Equal(3, keys.Int("present"));
+        Assert.Equal("lazy-actors.engine.absent is missing", Assert.Throws<ConfigurationException>(() => keys.Int("absent")).Message);
+        Assert.Equal("lazy-actors.engine.absent is missing", Assert.Throws<ConfigurationException>(() => keys.Boolean("absent")).Message);
+    }
+
+    [Fact]
+    public void Settings_changed_with_with_are_validated_by_the_engine()
+    {
+        var settings = EngineSettings.Create("/images") with { CopySliceBytes = 1000 };
+        var error = Assert.Throws<ConfigurationException>(() => LazyPagesEngine.Listen(settings));
+        Assert.Contains("lazy-actors.engine.copy-slice", error.Message);
+    }
+
+    [Fact]
+    public void The_actor_system_runs_the_dispatcher_threads_the_settings_say()
+    {
+        const string path = "lazy-actors.engine.dispatcher.dedicated-thread-pool.thread-count";
+        var fromHocon = EngineSettings.Create(ConfigurationFactory.ParseString($"{path} = 4"), "/images");
+        Assert.Equal(4, fromHocon.DispatcherThreads);
+        Assert.Equal(3, fromHocon.EffectiveBackgroundTasksAtOnce);
+
+        // A restore started with other Akka overrides still gets the settings' count, not the reference's.
+        var system = fromHocon.ActorSystemConfig(ConfigurationFactory.ParseString("akka.loglevel = WARNING"));
+        Assert.Equal(4, system.GetInt(path));
+        Assert.Equal("WARNING", system.GetString("akka.loglevel"));
+        Assert.Equal(1, system.GetInt("lazy-actors.engine.dispatcher.throughput"));
+        Assert.Equal(6, (fromHocon with { DispatcherThreads = 6 }).ActorSystemConfig(null).GetInt(path));
+    }
+
     [Fact]
     public void The_engine_dispatcher_is_defined()
     {

@@ -1,7 +1,7 @@
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Scheduling;
 
-namespace LazyActors.Engine.Actors.Internal;
+namespace LazyActors.Engine.Actors;
 
 /// <summary>
 /// Gives the engine's dispatcher threads the configured nice value, once per thread, the first time an engine actor

@@ -1,0 +1,224 @@
+using Akka.Event;
+using LazyActors.Engine.Interop;
+using LazyActors.Engine.Ranges;
+using LazyActors.Engine.Uffd;
+
+namespace LazyActors.Engine.Actors;
+
+/// <summary>
+/// The copies waiting to go into one task's uffd and the errno rules of spec §2.5 for them. Fault jobs run to
+/// completion as soon as they can; background jobs go one slice (copy-slice bytes) per <see cref="Run"/>, so that the
+/// owner handles its mailbox, and with it new faults, between slices. Pages no longer in flight when their turn comes
+/// (dropped by REMOVE/UNMAP, or copied early for a fault) are skipped. Single-threaded: owned by the task's actor.
+/// </summary>
+internal sealed class TaskCopyQueue
+{
+    private readonly int _pid;
+    private readonly string _label;
+    private readonly IUffd _uffd;
+    private readonly TaskRangeBook _book;
+    private readonly TaskProgress _progress;
+    private readonly ulong _sliceBytes;
+    private readonly ulong _urgentWindowBytes;
+    private readonly ILoggingAdapter _log;
+    private readonly Queue<CopyJob> _faultJobs = new();
+    private readonly Queue<CopyJob> _backgroundJobs = new();
+
+    public TaskCopyQueue(int pid, string label, IUffd uffd, TaskRangeBook book, TaskProgress progress, ulong sliceBytes,
+        ulong urgentWindowBytes, ILoggingAdapter log)
+    {
+        _pid = pid;
+        _label = label;
+        _uffd = uffd;
+        _book = book;
+        _progress = progress;
+        _sliceBytes = sliceBytes;
+        _urgentWindowBytes = urgentWindowBytes;
+        _log = log;
+    }
+
+    public bool IsEmpty => _faultJobs.Count == 0 && _backgroundJobs.Count == 0;
+
+    /// <summary>True while a background job still has slices to copy.</summary>
+    public bool HasBackgroundJobs => _backgroundJobs.Count > 0;
+
+    public void Add(CopyJob job) => (job.Background ? _backgroundJobs : _faultJobs).Enqueue(job);
+
+    /// <summary>
+    /// Copies every fault job, then one slice of the first background job. Stops at the first job the uffd refuses
+    /// with EAGAIN (it stays first, with one more retry counted) or when the task is gone.
+    /// </summary>
+    /// <exception cref="TaskFailedException">An errno the rules do not expect.</exception>
+    public CopyRound Run()
+    {
+        while (_faultJobs.TryPeek(out var job))
+        {
+            var step = Advance(job, ulong.MaxValue);
+            if (step.End != CopyRoundEnd.Copied)
+            {
+                return step;
+            }
+
+            _faultJobs.Dequeue();
+            job.Data.Dispose();
+        }
+
+        if (!_backgroundJobs.TryPeek(out var background))
+        {
+            return CopyRound.Copied(null);
+        }
+
+        var slice = Advance(background, _sliceBytes);
+        if (slice.End != CopyRoundEnd.Copied || !background.IsDone)
+        {
+            return slice;
+        }
+
+        _backgroundJobs.Dequeue();
+        background.Data.Dispose();
+        return CopyRound.Copied(background);
+    }
+
+    /// <summary>
+    /// A fault hit a page in flight: if its data is already here (a job holds it), copies a small window from that page
+    /// at once instead of waiting for the job's turn. EAGAIN leaves it to the job.
+    /// </summary>
+    /// <exception cref="TaskFailedException">An errno the rules do not expect.</exception>
+    public CopyRound CopyUrgently(ulong dumpPage)
+    {
+        foreach (var job in _faultJobs)
+        {
+            if (Holds(job, dumpPage))
+            {
+                return CopyWindow(job, dumpPage);
+            }
+        }
+
+        foreach (var job in _backgroundJobs)
+        {
+            if (Holds(job, dumpPage))
+            {
+                return CopyWindow(job, dumpPage);
+            }
+        }
+
+        return CopyRound.Copied(null);
+    }
+
+    /// <summary>Gives every job's data back (the task ended).</summary>
+    public void ReleaseAll()
+    {
+        foreach (var job in _faultJobs)
+        {
+            job.Data.Dispose();
+        }
+
+        foreach (var job in _backgroundJobs)
+        {
+            job.Data.Dispose();
+        }
+
+        _faultJobs.Clear();
+        _backgroundJobs.Clear();
+    }
+
+    private static bool Holds(CopyJob job, ulong dumpPage) => dumpPage >= job.Cursor && dumpPage < job.End;
+
+    private CopyRound CopyWindow(CopyJob job, ulong dumpPage)
+    {
+        var cursor = dumpPage;
+        var end = Math.Min(job.End, dumpPage + _urgentWindowBytes);
+        long pages = 0;
+        var step = CopyRange(job, ref cursor, end, ulong.MaxValue, ref pages);
+        job.PagesCopied += pages;
+        return step.End == CopyRoundEnd.Blocked ? CopyRound.Copied(null) : step;
+    }
+
+    /// <summary>Copies up to <paramref name="budget"/> bytes of the job from its cursor.</summary>
+    private CopyRound Advance(CopyJob job, ulong budget)
+    {
+        var before = job.Cursor;
+        var cursor = job.Cursor;
+        var pages = job.PagesCopied;
+        var step = CopyRange(job, ref cursor, job.End, budget, ref pages);
+        job.Cursor = cursor;
+        job.PagesCopied = pages;
+        if (job.Cursor > before)
+        {
+            job.Retries = 0;
+        }
+
+        if (step.End == CopyRoundEnd.Blocked)
+        {
+            job.Retries++;
+            return CopyRound.Blocked(job);
+        }
+
+        return step;
+    }
+
+    /// <summary>
+    /// Copies the in-flight pages of dump range [cursor, end) from the job's data, at most <paramref name="budget"/>
+    /// bytes, applying the errno rules: ESRCH/ENOSPC = task gone; EAGAIN = stop here and retry later (the copied part
+    /// is kept); EEXIST = page already there; ENOENT = memory gone (dropped); anything else fails the task.
+    /// </summary>
+    private CopyRound CopyRange(CopyJob job, ref ulong cursor, ulong end, ulong budget, ref long pagesCopied)
+    {
+        var data = job.Data;
+        while (cursor < end && budget > 0)
+        {
+            if (!_book.TryLocateInFlight(cursor, Math.Min(end - cursor, budget), out var current))
+            {
+                cursor += PageGeometry.PageSize;
+                continue;
+            }
+
+            if (!data.TryLocate(cursor, out var source, out var available))
+            {
+                throw new InvalidOperationException($"page data 0x{data.DumpAddress:x}+{data.Pages}p does not hold dump address 0x{cursor:x}");
+            }
+
+            var length = Math.Min(current.Length, available);
+            var result = _uffd.Copy(current.Start, source, length);
+            var done = result.IsSuccess ? length : PageGeometry.AlignDown((ulong)Math.Max(0, result.Bytes));
+            if (done > 0)
+            {
+                var copied = (long)_book.Complete(new AddressRange(current.Start, current.Start + done, current.DumpStart), done);
+                _progress.AddCopied(copied, job.Background);
+                pagesCopied += copied;
+                cursor += done;
+                budget -= Math.Min(budget, done);
+            }
+
+            if (result.IsSuccess)
+            {
+                continue;
+            }
+
+            var at = current.Start + done;
+            switch (result.Error)
+            {
+                case Errno.ESRCH or Errno.ENOSPC:
+                    return CopyRound.TaskGone($"UFFDIO_COPY at 0x{at:x}: {result.Error}");
+                case Errno.EAGAIN:
+                    return CopyRound.Blocked(job);
+                case Errno.EEXIST:
+                    // The page is already there (a racing fault was served by the kernel, or a fork child's COW copy).
+                    _log.Debug("{Task}: UFFDIO_COPY at 0x{Address:x}: EEXIST, page already present", _label, at);
+                    _book.Complete(new AddressRange(at, at + PageGeometry.PageSize, current.DumpStart + done), PageGeometry.PageSize);
+                    cursor += PageGeometry.PageSize;
+                    break;
+                case Errno.ENOENT:
+                    _log.Debug("{Task}: UFFDIO_COPY at 0x{Address:x}: ENOENT, mapping gone", _label, at);
+                    _book.Drop(at, current.Start + length);
+                    _progress.SetDropped(_book.DroppedPages);
+                    cursor += length - done;
+                    break;
+                default:
+                    throw new TaskFailedException(_pid, $"UFFDIO_COPY of {length - done} bytes at 0x{at:x} failed: {result.Error}", result.Error, at);
+            }
+        }
+
+        return CopyRound.Copied(null);
+    }
+}

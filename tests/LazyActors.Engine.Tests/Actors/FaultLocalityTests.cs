@@ -1,0 +1,55 @@
+using LazyActors.Engine.Actors;
+using Xunit;
+using static LazyActors.Engine.Tests.Actors.ActorSpecSupport;
+
+namespace LazyActors.Engine.Tests.Actors;
+
+public sealed class FaultLocalityTests
+{
+    private const ulong Base = 0x7f00_0000_0000;
+
+    [Fact]
+    public void Sequential_faults_double_the_read_ahead_up_to_the_maximum()
+    {
+        var locality = new FaultLocality(4 * Page);
+        var claimed = new List<ulong>();
+        var next = Base;
+        for (var i = 0; i < 5; i++)
+        {
+            var bytes = locality.OnFault(next);
+            claimed.Add(bytes / Page);
+            next += bytes;
+        }
+
+        Assert.Equal([1UL, 2, 4, 4, 4], claimed);
+    }
+
+    [Theory]
+    [InlineData(0UL)] // the same page again
+    [InlineData(3UL)] // beyond what was claimed
+    public void A_fault_that_does_not_follow_the_last_claim_resets_the_read_ahead(ulong pagesAfter)
+    {
+        var locality = new FaultLocality(16 * Page);
+        locality.OnFault(Base);
+        Assert.Equal(2 * Page, locality.OnFault(Base + Page));
+        Assert.Equal(Page, locality.OnFault(Base + Page + (pagesAfter * Page)));
+        Assert.Equal(Page, locality.OnFault(Base - (8 * Page)));
+        Assert.Equal(Page, locality.ReadAheadBytes);
+    }
+
+    [Fact]
+    public void The_next_chunk_goes_near_the_last_fault_only_when_the_task_faulted_since_the_previous_chunk()
+    {
+        var locality = new FaultLocality(4 * Page);
+        Assert.False(locality.TryGetChunkHint(out _));
+
+        locality.OnFault(Base);
+        locality.OnFault(Base + (40 * Page));
+        Assert.True(locality.TryGetChunkHint(out var near));
+        Assert.Equal(Base + (40 * Page), near);
+
+        Assert.Equal(2, locality.TakeFaultsSinceChunk());
+        Assert.Equal(0, locality.FaultsSinceChunk);
+        Assert.False(locality.TryGetChunkHint(out _));
+    }
+}
