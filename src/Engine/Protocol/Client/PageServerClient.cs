@@ -52,6 +52,7 @@ public sealed class PageServerClient : IAsyncDisposable
     {
         _stream = stream;
         Peer = peer;
+        TlsSession = stream is SslStream { IsAuthenticated: true } ssl ? $"{ssl.SslProtocol} {ssl.NegotiatedCipherSuite}" : null;
         _options = options;
         _window = new SemaphoreSlim(options.MaxInFlight);
         _batch = new byte[(options.MaxInFlight + 1) * PageServerIov.Size];
@@ -61,6 +62,9 @@ public sealed class PageServerClient : IAsyncDisposable
 
     /// <summary>The peer as address:port (name:port [address] when connected by name).</summary>
     public string Peer { get; }
+
+    /// <summary>The negotiated TLS protocol and cipher suite ("Tls13 TLS_AES_256_GCM_SHA384"), or null on plain TCP.</summary>
+    public string? TlsSession { get; }
 
     /// <summary>The most requests on the wire at once.</summary>
     public int MaxInFlight => _options.MaxInFlight;
