@@ -51,6 +51,28 @@ public sealed class LazyPageServerTests
         Assert.Equal(pages, result.PagesSent);
     }
 
+    [SkippableTheory]
+    [MemberData(nameof(Fixtures))]
+    public async Task The_lazy_part_written_by_split_serves_the_same_bytes_in_the_same_runs(string label)
+    {
+        using var dir = new ScratchDirectory();
+        CheckpointSplitter.Split(FixtureCatalog.PathOf(label), dir.Sub("eager"), dir.Sub("lazy"));
+        using var original = Checkpoint.Open(FixtureCatalog.PathOf(label));
+        using var store = LazyPageStore.Open(dir.Sub("lazy"));
+        var whole = LazyPagesIndex.Build(original);
+        Assert.All(original.Tasks, t => Assert.Equal(
+            whole.RunsOf(t.Pid).Where(r => r.HasData).Select(r => (r.Vaddr, r.NrPages)),
+            store.Index.RunsOf(t.Pid).Where(r => r.HasData).Select(r => (r.Vaddr, r.NrPages))));
+        Skip.If(store.ServedPages == 0, $"{label} has no lazy pages with data (a lazy dump)");
+        await using var server = LazyPageServer.Start(store, new IPEndPoint(IPAddress.Loopback, 0), logger: new LogCapture().Logger);
+        await using var client = await PageServerClient.ConnectAsync("127.0.0.1", server.LocalEndPoint.Port);
+
+        long pages = await LazyPagesVerifier.FetchAndVerifyAllAsync(client, original, Bound); // compared with the unsplit images
+        await client.CloseAsync().WaitAsync(Bound);
+
+        Assert.Equal((long)store.ServedPages, pages);
+    }
+
     [Fact]
     public async Task Many_sessions_at_once_over_one_checkpoint_all_get_every_byte()
     {
@@ -142,6 +164,46 @@ public sealed class LazyPageServerTests
         var result = await ended.Reader(Bound);
         Assert.Equal(PageServerSessionEnd.Closed, result.End);
         Assert.Equal(0, await stream.ReadAsync(status)); // and the server closed its side
+    }
+
+    [Fact]
+    public async Task Force_close_answers_and_ends_at_once_and_a_torn_header_or_an_idle_client_fails_the_session()
+    {
+        using var dir = new ScratchDirectory();
+        TestCheckpoint.Write(dir.Path, new TestCheckpoint.TaskSpec(300, [new(0x20000, 4, PageFlags.Lazy | PageFlags.Present)]));
+        using var store = LazyPageStore.Open(dir.Path);
+        await using var server = LazyPageServer.Start(store, new IPEndPoint(IPAddress.Loopback, 0), new LazyPageServerOptions { IdleTimeout = TimeSpan.FromMilliseconds(300) }, new LogCapture().Logger);
+        var ended = EndedSessions(server);
+
+        using (var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            await socket.ConnectAsync(server.LocalEndPoint);
+            var command = new byte[32];
+            PageServerIov.ForceClose().WriteTo(command);
+            await socket.SendAsync(command);
+            var status = new byte[8];
+            Assert.Equal(4, await socket.ReceiveAsync(status).WaitAsync(Bound));
+            Assert.Equal(0, await socket.ReceiveAsync(status).WaitAsync(Bound)); // the server ended without waiting for our EOF
+            Assert.Equal(PageServerSessionEnd.ForceClosed, (await ended.Reader(Bound)).End);
+        }
+
+        using (var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            await socket.ConnectAsync(server.LocalEndPoint);
+            await socket.SendAsync(new byte[20]);
+            socket.Shutdown(SocketShutdown.Send);
+            var result = await ended.Reader(Bound);
+            Assert.Equal(PageServerSessionEnd.Failed, result.End);
+            Assert.Contains("inside a request header (20 of 32 bytes)", result.Error);
+        }
+
+        using (var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            await socket.ConnectAsync(server.LocalEndPoint);
+            var result = await ended.Reader(Bound);
+            Assert.Equal(PageServerSessionEnd.Failed, result.End);
+            Assert.Contains("idle timeout of 0.3 s", result.Error);
+        }
     }
 
     [Fact]
