@@ -73,6 +73,38 @@ public sealed class RealCriuPageServerTests(ITestOutputHelper output)
     }
 
     [SkippableFact]
+    public async Task On_a_real_dump_with_more_than_1024_lazy_pages_criu_cuts_runs_at_its_1024_page_pipe_as_our_index_does()
+    {
+        Skip.If(RealCriu.ToolDirectory() is null, RealCriu.MissingReason);
+        using var scratch = new ScratchDirectory("lpcriu");
+        string images = scratch.CreateSub("images");
+        await RealCriu.DumpStoppedShellAsync(images, scratch.Sub("workload.out"), scratch.Sub("dump.log"), stringBytes: 6_000_000);
+        using var checkpoint = Checkpoint.Open(images);
+        var index = LazyPagesIndex.Build(checkpoint);
+        int pid = checkpoint.Tasks[0].Pid;
+        var runs = index.RunsOf(pid).Where(r => r.HasData).ToList();
+        Assert.Contains(runs.Zip(runs.Skip(1)), p => p.First.End == p.Second.Vaddr); // a cut inside contiguous memory: the pipe was full
+        using var pipes = new RealCriu.PipeMaxSize();
+        using var criu = await RealCriu.PageServer.StartAsync(images, scratch.Sub("page-server.log"));
+
+        await using (var client = await PageServerClient.ConnectAsync("127.0.0.1", criu.Port, new PageServerClientOptions { ReplyTimeout = TimeSpan.FromSeconds(20) }))
+        {
+            var buffer = new byte[2 * LazyPagesIndex.PipePages * PageSize];
+            foreach (var run in runs)
+            {
+                int got = await client.GetPagesAsync(pid, run.Vaddr, 2 * LazyPagesIndex.PipePages, buffer).AsTask().WaitAsync(Bound);
+                Assert.True((ulong)got == run.NrPages, $"0x{run.Vaddr:x}: criu served {got} pages, our index says the run has {run.NrPages}");
+            }
+
+            long pages = await LazyPagesVerifier.FetchAndVerifyAllAsync(client, checkpoint, Bound);
+            await client.CloseAsync().WaitAsync(Bound);
+            output.WriteLine($"real dump of pid {pid}: {runs.Count} runs ({string.Join(", ", runs.Where(r => r.NrPages > 64).Select(r => r.NrPages))} among them) clamped as our index predicts; {pages} lazy pages verified");
+        }
+
+        Assert.Equal(0, await criu.WaitForExitAsync(Bound));
+    }
+
+    [SkippableFact]
     public async Task Criu_echoes_the_padding_clamps_and_closes_without_a_reply_for_an_absent_page()
     {
         Skip.If(RealCriu.ToolDirectory() is null, RealCriu.MissingReason);
