@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using LazyActors.Engine.Images;
@@ -38,7 +37,7 @@ public sealed class LazyPageServerTests
             var error = await Assert.ThrowsAsync<PageServerException>(() => client.GetPagesAsync(task.Pid, task.LazyRanges[0].Start, 1, new byte[PageSize]).AsTask().WaitAsync(Bound));
             Assert.Contains("connection closed by the peer", error.Message);
             Assert.Contains("PE_LAZY without PE_PRESENT", await log.WaitForAsync(LogEventLevel.Error, $"GET pid {task.Pid} 0x{task.LazyRanges[0].Start:x}", Bound));
-            Assert.Equal(PageServerSessionEnd.BadRequest, (await ended.Reader(Bound)).End);
+            Assert.Equal(PageServerSessionEnd.BadRequest, (await ended.NextAsync(Bound)).End);
             return;
         }
 
@@ -46,7 +45,7 @@ public sealed class LazyPageServerTests
         await client.CloseAsync().WaitAsync(Bound);
 
         Assert.Equal((long)store.ServedPages, pages);
-        var result = await ended.Reader(Bound);
+        var result = await ended.NextAsync(Bound);
         Assert.Equal(PageServerSessionEnd.Closed, result.End);
         Assert.Equal(pages, result.PagesSent);
     }
@@ -94,7 +93,7 @@ public sealed class LazyPageServerTests
         Assert.All(fetched, n => Assert.Equal((long)store.ServedPages, n));
         for (int i = 0; i < 8; i++)
         {
-            Assert.Equal(PageServerSessionEnd.Closed, (await ended.Reader(Bound)).End);
+            Assert.Equal(PageServerSessionEnd.Closed, (await ended.NextAsync(Bound)).End);
         }
 
         Assert.Equal(8, server.SessionsSucceeded);
@@ -126,7 +125,7 @@ public sealed class LazyPageServerTests
         Assert.Contains("connection closed by the peer after 0 of 32 bytes", error.Message);
         string logged = await log.WaitForAsync(LogEventLevel.Error, $"GET pid {pid} 0x{vaddr:x}+1p: not served", Bound);
         Assert.Contains(reason, logged);
-        var result = await ended.Reader(Bound);
+        var result = await ended.NextAsync(Bound);
         Assert.Equal(PageServerSessionEnd.BadRequest, result.End);
         Assert.Equal(2, result.Requests);
         Assert.Equal(4, result.PagesSent);
@@ -161,7 +160,7 @@ public sealed class LazyPageServerTests
         Assert.Equal(1, server.ActiveSessions); // still waiting for our EOF
         socket.Shutdown(SocketShutdown.Send);
 
-        var result = await ended.Reader(Bound);
+        var result = await ended.NextAsync(Bound);
         Assert.Equal(PageServerSessionEnd.Closed, result.End);
         Assert.Equal(0, await stream.ReadAsync(status)); // and the server closed its side
     }
@@ -184,7 +183,7 @@ public sealed class LazyPageServerTests
             var status = new byte[8];
             Assert.Equal(4, await socket.ReceiveAsync(status).WaitAsync(Bound));
             Assert.Equal(0, await socket.ReceiveAsync(status).WaitAsync(Bound)); // the server ended without waiting for our EOF
-            Assert.Equal(PageServerSessionEnd.ForceClosed, (await ended.Reader(Bound)).End);
+            Assert.Equal(PageServerSessionEnd.ForceClosed, (await ended.NextAsync(Bound)).End);
         }
 
         using (var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
@@ -192,7 +191,7 @@ public sealed class LazyPageServerTests
             await socket.ConnectAsync(server.LocalEndPoint);
             await socket.SendAsync(new byte[20]);
             socket.Shutdown(SocketShutdown.Send);
-            var result = await ended.Reader(Bound);
+            var result = await ended.NextAsync(Bound);
             Assert.Equal(PageServerSessionEnd.Failed, result.End);
             Assert.Contains("inside a request header (20 of 32 bytes)", result.Error);
         }
@@ -200,7 +199,7 @@ public sealed class LazyPageServerTests
         using (var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
         {
             await socket.ConnectAsync(server.LocalEndPoint);
-            var result = await ended.Reader(Bound);
+            var result = await ended.NextAsync(Bound);
             Assert.Equal(PageServerSessionEnd.Failed, result.End);
             Assert.Contains("idle timeout of 0.3 s", result.Error);
         }
@@ -223,7 +222,7 @@ public sealed class LazyPageServerTests
         await busy.CloseAsync().WaitAsync(Bound); // a running session finishes normally while the server drains
         await stopping.WaitAsync(Bound);
 
-        var results = new[] { await ended.Reader(Bound), await ended.Reader(Bound) };
+        var results = new[] { await ended.NextAsync(Bound), await ended.NextAsync(Bound) };
         Assert.Contains(results, r => r.End == PageServerSessionEnd.Closed);
         Assert.Contains(results, r => r.End == PageServerSessionEnd.Stopped);
         await Assert.ThrowsAsync<PageServerException>(() => idle.GetPagesAsync(300, 0x20000, 1, new byte[PageSize]).AsTask().WaitAsync(Bound));
@@ -248,7 +247,7 @@ public sealed class LazyPageServerTests
         await socket.SendAsync(open2);
 
         Assert.Equal(0, await socket.ReceiveAsync(new byte[8]).WaitAsync(Bound));
-        Assert.Equal(PageServerSessionEnd.BadRequest, (await ended.Reader(Bound)).End);
+        Assert.Equal(PageServerSessionEnd.BadRequest, (await ended.NextAsync(Bound)).End);
         Assert.True(log.Contains(LogEventLevel.Error, "unsupported command Open2"));
     }
 
@@ -271,16 +270,5 @@ public sealed class LazyPageServerTests
             Assert.True(DateTime.UtcNow < deadline, "condition not reached in time");
             await Task.Delay(10);
         }
-    }
-
-    /// <summary>The results of a server's sessions, in the order they ended.</summary>
-    internal sealed class SessionLog
-    {
-        private readonly BlockingCollection<PageServerSessionResult> _results = [];
-
-        public SessionLog(LazyPageServer server) => server.SessionEnded += _results.Add;
-
-        public Task<PageServerSessionResult> Reader(TimeSpan timeout) => Task.Run(() =>
-            _results.TryTake(out var result, timeout) ? result : throw new TimeoutException($"no session ended within {timeout.TotalSeconds} s"));
     }
 }

@@ -61,7 +61,7 @@ public sealed class PageServerTlsTests : IDisposable
 
         Assert.All(Enumerable.Range(0, 8), k => Assert.Equal(TestCheckpoint.Fill(Pid, Area + ((ulong)k * PageSize)), buffer[k * PageSize]));
         Assert.StartsWith("Tls1", client.TlsSession);
-        var result = await ended.Reader(Bound);
+        var result = await ended.NextAsync(Bound);
         Assert.Equal(PageServerSessionEnd.Closed, result.End);
         Assert.True(log.Contains(LogEventLevel.Information, "CN=lazy-client"));
     }
@@ -86,7 +86,7 @@ public sealed class PageServerTlsTests : IDisposable
         });
 
         Assert.Contains("the client sent no certificate", await log.WaitForAsync(LogEventLevel.Error, "Refused TLS client", Bound));
-        Assert.Equal(PageServerSessionEnd.TlsRefused, (await ended.Reader(Bound)).End);
+        Assert.Equal(PageServerSessionEnd.TlsRefused, (await ended.NextAsync(Bound)).End);
     }
 
     [Fact]

@@ -47,8 +47,8 @@ public sealed class RealCriuPageServerTests(ITestOutputHelper output)
         string images = CopyImages(FixtureCatalog.PathOf(label), scratch.CreateSub("images"));
         using var checkpoint = Checkpoint.Open(images);
         var index = LazyPagesIndex.Build(checkpoint);
-        using var pipes = new RealCriu.PipeMaxSize();
-        using var criu = await RealCriu.PageServer.StartAsync(images, scratch.Sub("page-server.log"));
+        using var pipes = new PipeMaxSizeScope();
+        using var criu = await CriuPageServerProcess.StartAsync(images, scratch.Sub("page-server.log"));
 
         await using (var client = await PageServerClient.ConnectAsync("127.0.0.1", criu.Port, new PageServerClientOptions { ReplyTimeout = TimeSpan.FromSeconds(20) }))
         {
@@ -84,8 +84,8 @@ public sealed class RealCriuPageServerTests(ITestOutputHelper output)
         int pid = checkpoint.Tasks[0].Pid;
         var runs = index.RunsOf(pid).Where(r => r.HasData).ToList();
         Assert.Contains(runs.Zip(runs.Skip(1)), p => p.First.End == p.Second.Vaddr); // a cut inside contiguous memory: the pipe was full
-        using var pipes = new RealCriu.PipeMaxSize();
-        using var criu = await RealCriu.PageServer.StartAsync(images, scratch.Sub("page-server.log"));
+        using var pipes = new PipeMaxSizeScope();
+        using var criu = await CriuPageServerProcess.StartAsync(images, scratch.Sub("page-server.log"));
 
         await using (var client = await PageServerClient.ConnectAsync("127.0.0.1", criu.Port, new PageServerClientOptions { ReplyTimeout = TimeSpan.FromSeconds(20) }))
         {
@@ -114,8 +114,8 @@ public sealed class RealCriuPageServerTests(ITestOutputHelper output)
         var index = LazyPagesIndex.Build(checkpoint);
         int pid = index.Pids.First(p => index.RunsOf(p).Any(r => r.HasData && r.NrPages > 1));
         var run = index.RunsOf(pid).First(r => r.HasData && r.NrPages > 1);
-        using var pipes = new RealCriu.PipeMaxSize();
-        using var criu = await RealCriu.PageServer.StartAsync(images, scratch.Sub("page-server.log"));
+        using var pipes = new PipeMaxSizeScope();
+        using var criu = await CriuPageServerProcess.StartAsync(images, scratch.Sub("page-server.log"));
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync("127.0.0.1", criu.Port);
         await using var stream = new NetworkStream(socket);
@@ -156,8 +156,8 @@ public sealed class RealCriuPageServerTests(ITestOutputHelper output)
         var client = pki.Issue(ca, "client", "lazy-client", ["127.0.0.1"]);
         string images = CopyImages(FixtureCatalog.PathOf(SingleAnon), scratch.CreateSub("images"));
         using var checkpoint = Checkpoint.Open(images);
-        using var pipes = new RealCriu.PipeMaxSize();
-        using var criu = await RealCriu.PageServer.StartAsync(images, scratch.Sub("page-server.log"), CriuTls(ca, server));
+        using var pipes = new PipeMaxSizeScope();
+        using var criu = await CriuPageServerProcess.StartAsync(images, scratch.Sub("page-server.log"), CriuTls(ca, server));
         using var credentials = PageServerTlsCredentials.Load(TestPki.Settings(client, ca));
 
         await using (var connection = await PageServerClient.ConnectAsync("127.0.0.1", criu.Port, new PageServerClientOptions { Tls = credentials, ReplyTimeout = TimeSpan.FromSeconds(20) }))
@@ -187,9 +187,9 @@ public sealed class RealCriuPageServerTests(ITestOutputHelper output)
         var index = LazyPagesIndex.Build(checkpoint);
         int pid = index.Pids.First(p => index.RunsOf(p).Any(r => r.HasData));
         var run = index.RunsOf(pid).First(r => r.HasData);
-        using var pipes = new RealCriu.PipeMaxSize();
+        using var pipes = new PipeMaxSizeScope();
         string[] extra = noCnVerify ? [.. CriuTls(ca, server), "--tls-no-cn-verify"] : CriuTls(ca, server);
-        using var criu = await RealCriu.PageServer.StartAsync(images, scratch.Sub("page-server.log"), extra);
+        using var criu = await CriuPageServerProcess.StartAsync(images, scratch.Sub("page-server.log"), extra);
         using var credentials = PageServerTlsCredentials.Load(TestPki.Settings(unnamed, ca));
 
         var fetch = FetchOneAsync(criu.Port, credentials, pid, run.Vaddr);
@@ -222,8 +222,8 @@ public sealed class RealCriuPageServerTests(ITestOutputHelper output)
         using var checkpoint = Checkpoint.Open(images);
         var index = LazyPagesIndex.Build(checkpoint);
         int pid = index.Pids.First(p => index.RunsOf(p).Any(r => r.HasData));
-        using var pipes = new RealCriu.PipeMaxSize();
-        using var criu = await RealCriu.PageServer.StartAsync(images, scratch.Sub("page-server.log"), CriuTls(ca, server));
+        using var pipes = new PipeMaxSizeScope();
+        using var criu = await CriuPageServerProcess.StartAsync(images, scratch.Sub("page-server.log"), CriuTls(ca, server));
         using var credentials = PageServerTlsCredentials.Load(TestPki.Settings(stranger, ca));
 
         await Assert.ThrowsAsync<PageServerException>(() => FetchOneAsync(criu.Port, credentials, pid, index.RunsOf(pid).First(r => r.HasData).Vaddr));

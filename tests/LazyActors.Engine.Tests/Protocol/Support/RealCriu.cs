@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 
 namespace LazyActors.Engine.Tests.Protocol.Support;
 
@@ -29,106 +27,6 @@ internal static class RealCriu
     public static string MissingReason => "real CRIU 4.2 not available: ../shared/tools/criu-4.2/setup is absent";
 
     public static string Binary => Path.Combine(ToolDirectory() ?? throw new InvalidOperationException(MissingReason), "criu");
-
-    /// <summary>
-    /// <c>criu page-server -D DIR --address 127.0.0.1 --port P --lazy-pages -v4 -o LOG [extra]</c> on a free port (CRIU
-    /// refuses port 0), started and waited for until it listens (its log says so right before accept). Dispose kills it
-    /// by pid if it is still running and reaps it.
-    /// </summary>
-    public sealed class PageServer : IDisposable
-    {
-        private readonly Process _process;
-
-        private PageServer(Process process, string logPath, int port)
-        {
-            _process = process;
-            LogPath = logPath;
-            Port = port;
-        }
-
-        public int Port { get; }
-
-        public string LogPath { get; }
-
-        public string Log => File.Exists(LogPath) ? File.ReadAllText(LogPath) : string.Empty;
-
-        public static async Task<PageServer> StartAsync(string imagesDir, string logPath, params string[] extra)
-        {
-            int port = FreePort();
-            var info = new ProcessStartInfo(Binary) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (string arg in new[] { "page-server", "-D", imagesDir, "--address", "127.0.0.1", "--port", port.ToString(CultureInfo.InvariantCulture), "--lazy-pages", "-v4", "-o", logPath }.Concat(extra))
-            {
-                info.ArgumentList.Add(arg);
-            }
-
-            var process = Process.Start(info) ?? throw new InvalidOperationException("could not start criu");
-            _ = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-            while (DateTime.UtcNow < deadline)
-            {
-                string log = File.Exists(logPath) ? await File.ReadAllTextAsync(logPath) : string.Empty;
-                if (log.Contains("Running status-ready scripts", StringComparison.Ordinal))
-                {
-                    return new PageServer(process, logPath, port);
-                }
-
-                if (process.HasExited)
-                {
-                    break;
-                }
-
-                await Task.Delay(20);
-            }
-
-            Kill(process);
-            throw new InvalidOperationException($"criu page-server did not start listening (exit {process.ExitCode}): {await stderr}; log:\n{(File.Exists(logPath) ? Tail(File.ReadAllText(logPath)) : "(none)")}");
-        }
-
-        private static int FreePort()
-        {
-            using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            return ((IPEndPoint)probe.LocalEndPoint!).Port;
-        }
-
-        /// <summary>Waits (bounded) for criu to exit and returns its exit code.</summary>
-        public async Task<int> WaitForExitAsync(TimeSpan timeout)
-        {
-            using var bound = new CancellationTokenSource(timeout);
-            try
-            {
-                await _process.WaitForExitAsync(bound.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                Kill(_process);
-                throw new TimeoutException($"criu page-server did not exit within {timeout.TotalSeconds} s; log tail:\n{Tail(Log)}");
-            }
-
-            return _process.ExitCode;
-        }
-
-        public bool HasExited => _process.HasExited;
-
-        public void Dispose()
-        {
-            Kill(_process);
-            _process.Dispose();
-        }
-
-        public static string Tail(string log) => string.Join('\n', log.Split('\n').TakeLast(15));
-
-        private static void Kill(Process process)
-        {
-            if (!process.HasExited)
-            {
-                process.Kill();
-            }
-
-            process.WaitForExit(10_000);
-        }
-    }
 
     /// <summary>
     /// Dumps a real process into <paramref name="imagesDir"/>: a shell holding a string of <paramref name="stringBytes"/>
@@ -171,7 +69,7 @@ internal static class RealCriu
 
             if (criu.ExitCode != 0)
             {
-                throw new InvalidOperationException($"criu dump failed ({criu.ExitCode}): {await stderr}\n{(File.Exists(logPath) ? PageServer.Tail(File.ReadAllText(logPath)) : string.Empty)}");
+                throw new InvalidOperationException($"criu dump failed ({criu.ExitCode}): {await stderr}\n{(File.Exists(logPath) ? CriuPageServerProcess.Tail(File.ReadAllText(logPath)) : string.Empty)}");
             }
         }
         finally
@@ -180,7 +78,7 @@ internal static class RealCriu
         }
     }
 
-    private static void Kill(Process process)
+    internal static void Kill(Process process)
     {
         if (!process.HasExited)
         {
@@ -188,36 +86,5 @@ internal static class RealCriu
         }
 
         process.WaitForExit(10_000);
-    }
-
-    /// <summary>
-    /// Raises <c>fs.pipe-max-size</c> to the 4 MiB CRIU's lazy page server needs (its reply pipe) for the scope and puts
-    /// the old value back, unless something else changed it meanwhile.
-    /// </summary>
-    public sealed class PipeMaxSize : IDisposable
-    {
-        private const string Path = "/proc/sys/fs/pipe-max-size";
-        private const long Needed = 4 << 20;
-        private readonly long? _restore;
-
-        public PipeMaxSize()
-        {
-            long current = Read();
-            if (current < Needed)
-            {
-                File.WriteAllText(Path, Needed.ToString(CultureInfo.InvariantCulture));
-                _restore = current;
-            }
-        }
-
-        public void Dispose()
-        {
-            if (_restore is { } old && Read() == Needed)
-            {
-                File.WriteAllText(Path, old.ToString(CultureInfo.InvariantCulture));
-            }
-        }
-
-        private static long Read() => long.Parse(File.ReadAllText(Path).Trim(), CultureInfo.InvariantCulture);
     }
 }
