@@ -498,9 +498,9 @@ public sealed class PageServerClient : IAsyncDisposable
             {
             }
         }
-        catch (Exception e) when (e is IOException or OperationCanceledException or AuthenticationException)
+        catch (Exception e) when (e is IOException or OperationCanceledException or AuthenticationException or NotSupportedException or InvalidOperationException)
         {
-            // the session is over either way
+            // the session is over either way (the last write may still be returning: a second write is refused)
         }
     }
 
