@@ -139,6 +139,31 @@ public sealed class CheckpointPageReader : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// Zero-copy access to raw bytes of task <paramref name="pid"/>'s <c>pages-&lt;id&gt;.img</c>: the address of
+    /// [<paramref name="offset"/>, +<paramref name="length"/>) in a read-only mapping of the file (valid until this
+    /// reader is disposed). For callers that know offsets from <see cref="PagemapRun.PagesFileOffset"/> and serve ranges
+    /// spanning adjacent PE_PRESENT entries (a page server). False when the task has no pages file or the range is
+    /// outside it.
+    /// </summary>
+    public bool TryGetMappedPagesFileRange(int pid, long offset, long length, out nint address)
+    {
+        address = 0;
+        if (offset < 0 || length <= 0 || !_checkpoint.TryGetTask(pid, out var task) || task.PresentPages == 0)
+        {
+            return false;
+        }
+
+        var mapping = MappingFor(task);
+        if (offset > mapping.Length - length)
+        {
+            return false;
+        }
+
+        address = mapping.AddressOf(offset);
+        return true;
+    }
+
     /// <inheritdoc />
     public void Dispose()
     {

@@ -18,6 +18,12 @@ public struct PageServerIov : IEquatable<PageServerIov>
     /// <summary>Bits of <c>cmd</c> holding the command; flags sit above them (PS_CMD_BITS).</summary>
     public const int CommandBits = 16;
 
+    /// <summary>The raw <c>cmd</c> of a lazy server's reply to a GET: PS_IOV_ADD_F | PE_PRESENT &lt;&lt; 16 = 0x00040006.</summary>
+    public const uint PagesReplyCommand = (uint)PageServerCommand.AddWithFlags | ((uint)PageFlags.Present << CommandBits);
+
+    /// <summary>Size of the int32 status a server answers PS_IOV_CLOSE and PS_IOV_FORCE_CLOSE with.</summary>
+    public const int CloseStatusSize = 4;
+
     [FieldOffset(0)] public uint Command;    // __u32 cmd (command | flags << 16)
     [FieldOffset(4)] public uint Padding;    // struct padding, echoed by the lazy server
     [FieldOffset(8)] public ulong NrPages;   // __u64 nr_pages
@@ -36,7 +42,7 @@ public struct PageServerIov : IEquatable<PageServerIov>
     public static PageServerIov PagesReply(in PageServerIov request, ulong pages) =>
         new()
         {
-            Command = (uint)PageServerCommand.AddWithFlags | ((uint)PageFlags.Present << CommandBits),
+            Command = PagesReplyCommand,
             Padding = request.Padding,
             NrPages = pages,
             Vaddr = request.Vaddr,
@@ -45,6 +51,9 @@ public struct PageServerIov : IEquatable<PageServerIov>
 
     /// <summary>PS_IOV_CLOSE (no flags: CRIU compares the raw cmd).</summary>
     public static PageServerIov Close() => new() { Command = (uint)PageServerCommand.Close };
+
+    /// <summary>PS_IOV_FORCE_CLOSE: the server answers with its status and ends at once (an inherited socket may stay open).</summary>
+    public static PageServerIov ForceClose() => new() { Command = (uint)PageServerCommand.ForceClose };
 
     /// <summary>Writes the 32 wire bytes (little-endian, as x86_64 CRIU does).</summary>
     public readonly void WriteTo(Span<byte> destination)

@@ -1,0 +1,42 @@
+using LazyActors.Engine.Protocol.Tls;
+
+namespace LazyActors.Engine.Protocol.Client;
+
+/// <summary>How a <see cref="PageServerClient"/> connects and how long it waits.</summary>
+public sealed record PageServerClientOptions
+{
+    /// <summary>Defaults: 64 requests in flight, 30 s per reply, 10 s to connect, no TLS.</summary>
+    public static PageServerClientOptions Default { get; } = new();
+
+    /// <summary>
+    /// Requests sent and not yet answered, at most. A caller asking for more waits (asynchronously) until a reply
+    /// frees a place: that is the back-pressure a fetcher sees.
+    /// </summary>
+    public int MaxInFlight { get; init; } = 64;
+
+    /// <summary>
+    /// How long one reply (header and data, or the close status) may take from the moment it is next in line; past it the
+    /// peer counts as stalled and the connection fails. <see cref="Timeout.InfiniteTimeSpan"/> waits forever, as CRIU does.
+    /// </summary>
+    public TimeSpan ReplyTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Bound on name resolution, TCP connect and the TLS handshake together.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>TLS credentials (CRIU's <c>--tls</c>), or null for plain TCP. Load once and share across reconnects.</summary>
+    public PageServerTlsCredentials? Tls { get; init; }
+
+    internal void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxInFlight, 1, nameof(MaxInFlight));
+        if (ReplyTimeout <= TimeSpan.Zero && ReplyTimeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ReplyTimeout), ReplyTimeout, "must be positive or infinite");
+        }
+
+        if (ConnectTimeout <= TimeSpan.Zero && ConnectTimeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ConnectTimeout), ConnectTimeout, "must be positive or infinite");
+        }
+    }
+}

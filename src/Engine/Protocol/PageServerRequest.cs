@@ -1,0 +1,13 @@
+namespace LazyActors.Engine.Protocol;
+
+/// <summary>
+/// One PS_IOV_GET as a client sent it: <paramref name="Pages"/> pages of task <paramref name="Pid"/> (raw virtual pid,
+/// the GET's <c>dst_id</c>) from dump-time address <paramref name="Vaddr"/>. Used in results and error messages.
+/// </summary>
+public readonly record struct PageServerRequest(int Pid, ulong Vaddr, int Pages)
+{
+    /// <summary>Dump-time address just past the requested pages.</summary>
+    public ulong End => Vaddr + ((ulong)Pages << 12);
+
+    public override string ToString() => $"GET pid {Pid} 0x{Vaddr:x}+{Pages}p";
+}

@@ -1,0 +1,277 @@
+using System.Buffers.Binary;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using LazyActors.Engine.Images;
+using Serilog;
+using Serilog.Events;
+
+namespace LazyActors.Engine.Protocol.Server;
+
+/// <summary>
+/// One connection of a lazy page server, answered as <c>criu page-server --lazy-pages</c> answers it, one request at a
+/// time in arrival order:
+/// <list type="bullet">
+/// <item>PS_IOV_GET: the pages clamped to the end of their run (<see cref="LazyPagesIndex"/>), as a reply header
+/// <c>cmd = 0x00040006</c> echoing vaddr, dst_id and the request's padding, then the bytes, sent straight from the
+/// mapping of the pages file.</item>
+/// <item>A GET for pages the server does not hold (unknown pid, address not dumped, not lazy, no data, 0 pages): an
+/// error naming pid and address is logged and the session is closed without a reply, as CRIU closes it (where CRIU
+/// would crash on an unknown pid or hang on a non-lazy page).</item>
+/// <item>PS_IOV_CLOSE: status 0, then the client's EOF is awaited (bounded); PS_IOV_FORCE_CLOSE: status 0 and the
+/// session ends at once. With TLS, close_notify is exchanged first.</item>
+/// <item>EOF between requests ends the session normally, as in CRIU. Other commands are refused (a lazy server).</item>
+/// </list>
+/// </summary>
+public sealed class PageServerSession
+{
+    private const int PageSize = PagemapRun.PageSize;
+    private const int RequestsPerRead = 128;
+
+    private readonly Stream _stream;
+    private readonly LazyPageStore _store;
+    private readonly LazyPageServerOptions _options;
+    private readonly ILogger _logger;
+    private readonly byte[] _input = new byte[PageServerIov.Size * RequestsPerRead];
+    private readonly byte[] _replyHeader = new byte[PageServerIov.Size];
+    private readonly bool _debug;
+    private int _inputStart;
+    private int _inputEnd;
+    private long _requests;
+    private long _pagesSent;
+
+    private PageServerSession(Stream stream, string peer, LazyPageStore store, LazyPageServerOptions options, ILogger logger)
+    {
+        _stream = stream;
+        Peer = peer;
+        _store = store;
+        _options = options;
+        _logger = logger;
+        _debug = logger.IsEnabled(LogEventLevel.Debug);
+    }
+
+    /// <summary>The client as address:port.</summary>
+    public string Peer { get; }
+
+    /// <summary>
+    /// Serves one accepted socket until the session ends (the TLS handshake first when
+    /// <see cref="LazyPageServerOptions.Tls"/> is set). Owns and closes the socket. Never throws for what the client or
+    /// the network does: the result says how it ended. <paramref name="cancellationToken"/> aborts the session.
+    /// </summary>
+    public static async Task<PageServerSessionResult> ServeAsync(Socket socket, LazyPageStore store, LazyPageServerOptions options, ILogger logger, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        string peer = socket.RemoteEndPoint?.ToString() ?? "inherited socket";
+        socket.NoDelay = true; // each reply goes out whole at once; replies are two writes (header, data)
+        Stream stream = new NetworkStream(socket, ownsSocket: true);
+        if (options.Tls is { } tls)
+        {
+            using var handshake = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            handshake.CancelAfter(options.HandshakeTimeout);
+            try
+            {
+                stream = await tls.AuthenticateAsServerAsync(stream, options.TlsClientName, handshake.Token).ConfigureAwait(false);
+                if (stream is SslStream ssl)
+                {
+                    logger.Information("TLS session with {Peer}: {Protocol} {Cipher}, client certificate {Subject}",
+                        peer, ssl.SslProtocol, ssl.NegotiatedCipherSuite, ssl.RemoteCertificate?.Subject);
+                }
+            }
+            catch (Exception e) when (e is AuthenticationException or IOException or OperationCanceledException)
+            {
+                await stream.DisposeAsync().ConfigureAwait(false);
+                string why = e is OperationCanceledException
+                    ? (cancellationToken.IsCancellationRequested ? "server stopping" : $"no TLS handshake within {options.HandshakeTimeout.TotalSeconds:0.###} s")
+                    : e.Message;
+                logger.Error("Refused TLS client {Peer}: {Reason}", peer, why);
+                return new PageServerSessionResult(peer, cancellationToken.IsCancellationRequested ? PageServerSessionEnd.Stopped : PageServerSessionEnd.TlsRefused, 0, 0, why);
+            }
+        }
+
+        return await ServeAsync(stream, peer, store, options, logger, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Serves a session over <paramref name="stream"/> as it is (already authenticated, or plain). Owns and closes the
+    /// stream. Never throws for what the client or the network does.
+    /// </summary>
+    public static async Task<PageServerSessionResult> ServeAsync(Stream stream, string peer, LazyPageStore store, LazyPageServerOptions options, ILogger logger, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(logger);
+        var session = new PageServerSession(stream, peer, store, options, logger);
+        PageServerSessionResult result;
+        await using (stream.ConfigureAwait(false))
+        {
+            result = await session.RunAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        if (result.Succeeded)
+        {
+            logger.Information("Session with {Peer} over ({End}): {Requests} request(s), {Pages} page(s) sent", peer, result.End, result.Requests, result.PagesSent);
+        }
+        else if (result.End == PageServerSessionEnd.Stopped)
+        {
+            logger.Warning("Session with {Peer} aborted by the server's stop after {Requests} request(s), {Pages} page(s) sent", peer, result.Requests, result.PagesSent);
+        }
+        else
+        {
+            logger.Error("Session with {Peer} failed ({End}) after {Requests} request(s), {Pages} page(s) sent: {Error}", peer, result.End, result.Requests, result.PagesSent, result.Error);
+        }
+
+        return result;
+    }
+
+    private async Task<PageServerSessionResult> RunAsync(CancellationToken cancellationToken)
+    {
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        try
+        {
+            while (true)
+            {
+                idle.CancelAfter(_options.IdleTimeout);
+                if (!await ReadRequestAsync(idle.Token).ConfigureAwait(false))
+                {
+                    return Result(PageServerSessionEnd.PeerClosed);
+                }
+
+                idle.CancelAfter(Timeout.InfiniteTimeSpan);
+                var request = PageServerIov.ReadFrom(_input.AsSpan(_inputStart - PageServerIov.Size));
+                _requests++;
+                switch (request.Kind)
+                {
+                    case PageServerCommand.Get:
+                        if (await ServeGetAsync(request, cancellationToken).ConfigureAwait(false) is { } refusal)
+                        {
+                            return Result(PageServerSessionEnd.BadRequest, refusal);
+                        }
+
+                        break;
+                    case PageServerCommand.Close:
+                        return await CloseAsync(cancellationToken).ConfigureAwait(false);
+                    case PageServerCommand.ForceClose:
+                        await SendCloseStatusAsync(cancellationToken).ConfigureAwait(false);
+                        return Result(PageServerSessionEnd.ForceClosed);
+                    default:
+                        string error = $"unsupported command {request} (raw cmd 0x{request.Command:x8}): this is a lazy page server (GET, CLOSE, FORCE_CLOSE only); closing the session";
+                        _logger.Error("{Peer}: {Error}", Peer, error);
+                        return Result(PageServerSessionEnd.BadRequest, error);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return Result(PageServerSessionEnd.Stopped, "server stopping");
+        }
+        catch (OperationCanceledException) when (idle.IsCancellationRequested)
+        {
+            return Result(PageServerSessionEnd.Failed, $"no request within the idle timeout of {_options.IdleTimeout.TotalSeconds:0.###} s");
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or AuthenticationException or InvalidDataException or ImageFormatException)
+        {
+            return Result(PageServerSessionEnd.Failed, e.Message);
+        }
+    }
+
+    /// <summary>Answers one GET; returns why it was refused (then the session ends without a reply), or null.</summary>
+    private async ValueTask<string?> ServeGetAsync(PageServerIov request, CancellationToken cancellationToken)
+    {
+        var lookup = _store.Find(request.DstId, request.Vaddr, request.NrPages, out nint data);
+        if (lookup.Result != PageLookupResult.Found)
+        {
+            string error = $"GET pid {request.DstId} 0x{request.Vaddr:x}+{request.NrPages}p: not served: {lookup.Reason}; closing the session without a reply";
+            _logger.Error("{Peer}: {Error}", Peer, error);
+            return error;
+        }
+
+        if (_debug)
+        {
+            _logger.Debug("{Peer}: GET pid {Pid} 0x{Vaddr:x}+{Asked}p -> {Pages}p", Peer, lookup.Pid, request.Vaddr, request.NrPages, lookup.Pages);
+        }
+
+        PageServerIov.PagesReply(request, lookup.Pages).WriteTo(_replyHeader);
+        await _stream.WriteAsync(_replyHeader, cancellationToken).ConfigureAwait(false);
+        var pages = new NativeMemoryManager(data, checked((int)lookup.Pages * PageSize));
+        await _stream.WriteAsync(pages.Memory, cancellationToken).ConfigureAwait(false);
+        _pagesSent += (long)lookup.Pages;
+        return null;
+    }
+
+    private async Task<PageServerSessionResult> CloseAsync(CancellationToken cancellationToken)
+    {
+        await SendCloseStatusAsync(cancellationToken).ConfigureAwait(false);
+        using var linger = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        linger.CancelAfter(_options.CloseLingerTimeout);
+        try
+        {
+            int unexpected = _inputEnd - _inputStart;
+            while (unexpected == 0)
+            {
+                int read = await _stream.ReadAsync(_input, linger.Token).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    return Result(PageServerSessionEnd.Closed);
+                }
+
+                unexpected = read;
+            }
+
+            return Result(PageServerSessionEnd.Failed, $"unexpected data after PS_IOV_CLOSE ({unexpected} byte(s)); the status was sent");
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            _logger.Warning("{Peer}: no EOF within {Seconds} s after PS_IOV_CLOSE; closing anyway", Peer, _options.CloseLingerTimeout.TotalSeconds);
+            return Result(PageServerSessionEnd.Closed);
+        }
+    }
+
+    /// <summary>The int32 status 0; with TLS then close_notify (CRIU's gnutls_bye on success).</summary>
+    private async ValueTask SendCloseStatusAsync(CancellationToken cancellationToken)
+    {
+        BinaryPrimitives.WriteInt32LittleEndian(_replyHeader, 0);
+        await _stream.WriteAsync(_replyHeader.AsMemory(0, PageServerIov.CloseStatusSize), cancellationToken).ConfigureAwait(false);
+        await _stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+        if (_stream is SslStream ssl)
+        {
+            await ssl.ShutdownAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Makes the next 32-byte request available (requests are read in bulk: a pipelining client sends many at once).
+    /// False on EOF between requests; EOF inside one is an error.
+    /// </summary>
+    private async ValueTask<bool> ReadRequestAsync(CancellationToken cancellationToken)
+    {
+        while (_inputEnd - _inputStart < PageServerIov.Size)
+        {
+            if (_inputStart > 0)
+            {
+                int kept = _inputEnd - _inputStart;
+                _input.AsSpan(_inputStart, kept).CopyTo(_input);
+                _inputStart = 0;
+                _inputEnd = kept;
+            }
+
+            int read = await _stream.ReadAsync(_input.AsMemory(_inputEnd), cancellationToken).ConfigureAwait(false);
+            if (read == 0)
+            {
+                if (_inputEnd == _inputStart)
+                {
+                    return false;
+                }
+
+                throw new InvalidDataException($"connection closed inside a request header ({_inputEnd - _inputStart} of {PageServerIov.Size} bytes)");
+            }
+
+            _inputEnd += read;
+        }
+
+        _inputStart += PageServerIov.Size;
+        return true;
+    }
+
+    private PageServerSessionResult Result(PageServerSessionEnd end, string? error = null) => new(Peer, end, _requests, _pagesSent, error);
+}
