@@ -6,8 +6,9 @@ using LazyActors.Engine.Protocol.Client;
 using LazyActors.Engine.Protocol.Server;
 using LazyActors.Engine.Tests.Images;
 using LazyActors.Engine.Tests.Protocol.Support;
-using LazyActors.Engine.Tests.Support;
-using Serilog.Events;
+using LazyActors.Testing;
+using LazyActors.Tools.Synthetic;
+using Microsoft.Extensions.Logging;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Protocol;
@@ -36,7 +37,7 @@ public sealed class LazyPageServerTests
             var task = store.Checkpoint.Tasks.First(t => t.LazyRanges.Count > 0);
             var error = await Assert.ThrowsAsync<PageServerException>(() => client.GetPagesAsync(task.Pid, task.LazyRanges[0].Start, 1, new byte[PageSize]).AsTask().WaitAsync(Bound));
             Assert.Contains("connection closed by the peer", error.Message);
-            Assert.Contains("PE_LAZY without PE_PRESENT", await log.WaitForAsync(LogEventLevel.Error, $"GET pid {task.Pid} 0x{task.LazyRanges[0].Start:x}", Bound));
+            Assert.Contains("PE_LAZY without PE_PRESENT", await log.WaitForAsync(LogLevel.Error, $"GET pid {task.Pid} 0x{task.LazyRanges[0].Start:x}", Bound));
             Assert.Equal(PageServerSessionEnd.BadRequest, (await ended.NextAsync(Bound)).End);
             return;
         }
@@ -123,7 +124,7 @@ public sealed class LazyPageServerTests
         var error = await Assert.ThrowsAsync<PageServerException>(() => client.GetPagesAsync(pid, vaddr, 1, new byte[PageSize]).AsTask().WaitAsync(Bound));
 
         Assert.Contains("connection closed by the peer after 0 of 32 bytes", error.Message);
-        string logged = await log.WaitForAsync(LogEventLevel.Error, $"GET pid {pid} 0x{vaddr:x}+1p: not served", Bound);
+        string logged = await log.WaitForAsync(LogLevel.Error, $"GET pid {pid} 0x{vaddr:x}+1p: not served", Bound);
         Assert.Contains(reason, logged);
         var result = await ended.NextAsync(Bound);
         Assert.Equal(PageServerSessionEnd.BadRequest, result.End);
@@ -248,7 +249,7 @@ public sealed class LazyPageServerTests
 
         Assert.Equal(0, await socket.ReceiveAsync(new byte[8]).WaitAsync(Bound));
         Assert.Equal(PageServerSessionEnd.BadRequest, (await ended.NextAsync(Bound)).End);
-        Assert.True(log.Contains(LogEventLevel.Error, "unsupported command Open2"));
+        Assert.True(log.Contains(LogLevel.Error, "unsupported command Open2"));
     }
 
     [Fact]

@@ -1,8 +1,9 @@
+using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Protocol.Server;
 using LazyActors.Engine.Tests.Images;
 using LazyActors.Engine.Tests.Protocol.Support;
-using LazyActors.Engine.Tests.Support;
+using LazyActors.Testing;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Protocol;
@@ -10,7 +11,7 @@ namespace LazyActors.Engine.Tests.Protocol;
 /// <summary>The page-pipe model a lazy server clamps GETs with (numbers as observed from CRIU 4.2's page-server).</summary>
 public sealed class LazyPagesIndexTests
 {
-    private const ulong Page = PagemapRun.PageSize;
+    private const ulong Page = PageGeometry.PageSize;
     private const PageFlags LazyPresent = PageFlags.Lazy | PageFlags.Present;
 
     [Fact]

@@ -4,7 +4,7 @@ using LazyActors.Engine.Images;
 using LazyActors.Engine.Protocol.Client;
 using LazyActors.Engine.Protocol.Server;
 using LazyActors.Engine.Tests.Protocol.Support;
-using LazyActors.Engine.Tests.Support;
+using LazyActors.Testing;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Protocol;

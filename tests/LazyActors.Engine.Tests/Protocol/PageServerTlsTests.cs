@@ -7,8 +7,8 @@ using LazyActors.Engine.Protocol.Client;
 using LazyActors.Engine.Protocol.Server;
 using LazyActors.Engine.Protocol.Tls;
 using LazyActors.Engine.Tests.Protocol.Support;
-using LazyActors.Engine.Tests.Support;
-using Serilog.Events;
+using LazyActors.Testing;
+using Microsoft.Extensions.Logging;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Protocol;
@@ -63,7 +63,7 @@ public sealed class PageServerTlsTests : IDisposable
         Assert.StartsWith("Tls1", client.TlsSession);
         var result = await ended.NextAsync(Bound);
         Assert.Equal(PageServerSessionEnd.Closed, result.End);
-        Assert.True(log.Contains(LogEventLevel.Information, "CN=lazy-client"));
+        Assert.True(log.Contains(LogLevel.Information, "CN=lazy-client"));
     }
 
     [Fact]
@@ -85,7 +85,7 @@ public sealed class PageServerTlsTests : IDisposable
             Assert.Fail($"the server answered ({read} bytes) a client without a certificate");
         });
 
-        Assert.Contains("the client sent no certificate", await log.WaitForAsync(LogEventLevel.Error, "Refused TLS client", Bound));
+        Assert.Contains("the client sent no certificate", await log.WaitForAsync(LogLevel.Error, "Refused TLS client", Bound));
         Assert.Equal(PageServerSessionEnd.TlsRefused, (await ended.NextAsync(Bound)).End);
     }
 
@@ -101,7 +101,7 @@ public sealed class PageServerTlsTests : IDisposable
         var error = await Assert.ThrowsAsync<PageServerException>(() => ConnectAndGetAsync(server, credentials, "127.0.0.1"));
 
         Assert.Contains($"127.0.0.1:{server.LocalEndPoint.Port}", error.Message);
-        Assert.Contains("does not verify against the trusted CAs", await log.WaitForAsync(LogEventLevel.Error, "Refused TLS client", Bound));
+        Assert.Contains("does not verify against the trusted CAs", await log.WaitForAsync(LogLevel.Error, "Refused TLS client", Bound));
     }
 
     [Fact]
@@ -114,7 +114,7 @@ public sealed class PageServerTlsTests : IDisposable
 
         await Assert.ThrowsAsync<PageServerException>(() => ConnectAndGetAsync(server, credentials, "127.0.0.1"));
 
-        Assert.Contains("is revoked by the CRL of 'CN=test-ca'", await log.WaitForAsync(LogEventLevel.Error, "Refused TLS client", Bound));
+        Assert.Contains("is revoked by the CRL of 'CN=test-ca'", await log.WaitForAsync(LogLevel.Error, "Refused TLS client", Bound));
     }
 
     [Theory]
@@ -130,7 +130,7 @@ public sealed class PageServerTlsTests : IDisposable
         if (verify)
         {
             await Assert.ThrowsAsync<PageServerException>(() => ConnectAndGetAsync(server, credentials, "127.0.0.1"));
-            Assert.Contains("does not name '127.0.0.1'", await log.WaitForAsync(LogEventLevel.Error, "Refused TLS client", Bound));
+            Assert.Contains("does not name '127.0.0.1'", await log.WaitForAsync(LogLevel.Error, "Refused TLS client", Bound));
         }
         else
         {

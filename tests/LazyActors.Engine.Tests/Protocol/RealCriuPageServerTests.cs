@@ -1,3 +1,4 @@
+using LazyActors.Engine.Ranges;
 using System.Net.Sockets;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Protocol;
@@ -6,7 +7,7 @@ using LazyActors.Engine.Protocol.Server;
 using LazyActors.Engine.Protocol.Tls;
 using LazyActors.Engine.Tests.Images;
 using LazyActors.Engine.Tests.Protocol.Support;
-using LazyActors.Engine.Tests.Support;
+using LazyActors.Testing;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -19,7 +20,7 @@ namespace LazyActors.Engine.Tests.Protocol;
 /// </summary>
 public sealed class RealCriuPageServerTests(ITestOutputHelper output)
 {
-    private const int PageSize = PagemapRun.PageSize;
+    private const int PageSize = (int)PageGeometry.PageSize;
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
 
     /// <summary>Fixtures CRIU's page-server can serve: normal dumps, whose lazy pages have data (not the lazy dump).</summary>

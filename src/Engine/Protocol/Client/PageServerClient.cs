@@ -1,3 +1,4 @@
+using LazyActors.Engine.Ranges;
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Security;
@@ -26,7 +27,7 @@ namespace LazyActors.Engine.Protocol.Client;
 /// </summary>
 public sealed class PageServerClient : IAsyncDisposable
 {
-    private const int PageSize = PagemapRun.PageSize;
+    private const int PageSize = (int)PageGeometry.PageSize;
     private static readonly TimeSpan CloseNotifyTimeout = TimeSpan.FromSeconds(5);
 
     private readonly Stream _stream;

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
-using Serilog;
+using Microsoft.Extensions.Logging;
 
 namespace LazyActors.Engine.Protocol.Server;
 
@@ -85,7 +85,7 @@ public sealed class LazyPageServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(endpoint);
         options ??= LazyPageServerOptions.Default;
-        logger ??= Log.ForContext<LazyPageServer>();
+        logger ??= Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         var listener = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
@@ -100,7 +100,7 @@ public sealed class LazyPageServer : IAsyncDisposable
         }
 
         var server = new LazyPageServer(listener, store, options, logger);
-        logger.Information("Lazy page server on {Endpoint} serving {Directory}: {Tasks} task(s), {Pages} lazy page(s){Tls}",
+        logger.LogInformation("Lazy page server on {Endpoint} serving {Directory}: {Tasks} task(s), {Pages} lazy page(s){Tls}",
             server.LocalEndPoint, store.Checkpoint.Directory, store.Index.Pids.Count(), store.ServedPages, options.Tls is null ? string.Empty : ", TLS with client certificates");
         return server;
     }
@@ -133,18 +133,18 @@ public sealed class LazyPageServer : IAsyncDisposable
         var running = Task.WhenAll(_sessions.Values);
         if (!running.IsCompleted)
         {
-            _logger.Information("Stopping: {Sessions} session(s) running; waiting up to {Seconds} s", _sessions.Count, drainTimeout.TotalSeconds);
+            _logger.LogInformation("Stopping: {Sessions} session(s) running; waiting up to {Seconds} s", _sessions.Count, drainTimeout.TotalSeconds);
             await Task.WhenAny(running, Task.Delay(drainTimeout)).ConfigureAwait(false);
         }
 
         if (!running.IsCompleted)
         {
-            _logger.Warning("Aborting {Sessions} session(s) still running after the drain time", _sessions.Count);
+            _logger.LogWarning("Aborting {Sessions} session(s) still running after the drain time", _sessions.Count);
             _abortSessions.Cancel();
             await Task.WhenAny(running, Task.Delay(AbortTimeout)).ConfigureAwait(false);
         }
 
-        _logger.Information("Lazy page server on {Endpoint} stopped: {Accepted} session(s), {Succeeded} succeeded, {Failed} failed",
+        _logger.LogInformation("Lazy page server on {Endpoint} stopped: {Accepted} session(s), {Succeeded} succeeded, {Failed} failed",
             LocalEndPoint, SessionsAccepted, SessionsSucceeded, SessionsFailed);
     }
 
@@ -164,7 +164,7 @@ public sealed class LazyPageServer : IAsyncDisposable
             catch (SocketException e)
             {
                 // EMFILE and the like: keep the listener, try again shortly
-                _logger.Error("Accept on {Endpoint} failed: {Error}", LocalEndPoint, e.Message);
+                _logger.LogError("Accept on {Endpoint} failed: {Error}", LocalEndPoint, e.Message);
                 await Task.Delay(TimeSpan.FromMilliseconds(100)).ConfigureAwait(false);
                 continue;
             }
@@ -181,7 +181,7 @@ public sealed class LazyPageServer : IAsyncDisposable
         await registered.ConfigureAwait(false);
         try
         {
-            _logger.Information("Accepted connection from {Peer}", socket.RemoteEndPoint);
+            _logger.LogInformation("Accepted connection from {Peer}", socket.RemoteEndPoint);
             var result = await PageServerSession.ServeAsync(socket, _store, _options, _logger, _abortSessions.Token).ConfigureAwait(false);
             Interlocked.Increment(ref result.Succeeded ? ref _succeeded : ref _failed);
             try
@@ -190,13 +190,13 @@ public sealed class LazyPageServer : IAsyncDisposable
             }
             catch (Exception e)
             {
-                _logger.Error(e, "A SessionEnded handler failed");
+                _logger.LogError(e, "A SessionEnded handler failed");
             }
         }
         catch (Exception e)
         {
             Interlocked.Increment(ref _failed);
-            _logger.Error(e, "Session {Id} failed unexpectedly", id);
+            _logger.LogError(e, "Session {Id} failed unexpectedly", id);
             socket.Dispose();
         }
         finally

@@ -1,3 +1,4 @@
+using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Images;
 
 namespace LazyActors.Engine.Protocol.Server;
@@ -51,7 +52,7 @@ public sealed class LazyPageStore : IDisposable
             return lookup;
         }
 
-        long bytes = (long)lookup.Pages * PagemapRun.PageSize;
+        long bytes = (long)lookup.Pages << PageGeometry.PageShift;
         if (!Checkpoint.Pages.TryGetMappedPagesFileRange(lookup.Pid, lookup.PagesFileOffset, bytes, out data))
         {
             var task = Checkpoint.GetTask(lookup.Pid);

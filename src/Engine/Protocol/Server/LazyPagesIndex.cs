@@ -1,3 +1,4 @@
+using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Images;
 
 namespace LazyActors.Engine.Protocol.Server;
@@ -72,7 +73,7 @@ public sealed class LazyPagesIndex
             return new PageLookup(PageLookupResult.ZeroPages, pid, 0, -1);
         }
 
-        if (vaddr % PagemapRun.PageSize != 0)
+        if (vaddr % PageGeometry.PageSize != 0)
         {
             return new PageLookup(PageLookupResult.Unaligned, pid, 0, -1);
         }

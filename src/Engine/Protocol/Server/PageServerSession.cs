@@ -1,10 +1,10 @@
+using LazyActors.Engine.Ranges;
 using System.Buffers.Binary;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using LazyActors.Engine.Images;
-using Serilog;
-using Serilog.Events;
+using Microsoft.Extensions.Logging;
 
 namespace LazyActors.Engine.Protocol.Server;
 
@@ -25,7 +25,7 @@ namespace LazyActors.Engine.Protocol.Server;
 /// </summary>
 public sealed class PageServerSession
 {
-    private const int PageSize = PagemapRun.PageSize;
+    private const int PageSize = (int)PageGeometry.PageSize;
     private const int RequestsPerRead = 128;
 
     private readonly Stream _stream;
@@ -47,7 +47,7 @@ public sealed class PageServerSession
         _store = store;
         _options = options;
         _logger = logger;
-        _debug = logger.IsEnabled(LogEventLevel.Debug);
+        _debug = logger.IsEnabled(LogLevel.Debug);
     }
 
     /// <summary>The client as address:port.</summary>
@@ -73,7 +73,7 @@ public sealed class PageServerSession
                 stream = await tls.AuthenticateAsServerAsync(stream, options.TlsClientName, handshake.Token).ConfigureAwait(false);
                 if (stream is SslStream ssl)
                 {
-                    logger.Information("TLS session with {Peer}: {Protocol} {Cipher}, client certificate {Subject}",
+                    logger.LogInformation("TLS session with {Peer}: {Protocol} {Cipher}, client certificate {Subject}",
                         peer, ssl.SslProtocol, ssl.NegotiatedCipherSuite, ssl.RemoteCertificate?.Subject);
                 }
             }
@@ -83,7 +83,7 @@ public sealed class PageServerSession
                 string why = e is OperationCanceledException
                     ? (cancellationToken.IsCancellationRequested ? "server stopping" : $"no TLS handshake within {options.HandshakeTimeout.TotalSeconds:0.###} s")
                     : e.Message;
-                logger.Error("Refused TLS client {Peer}: {Reason}", peer, why);
+                logger.LogError("Refused TLS client {Peer}: {Reason}", peer, why);
                 return new PageServerSessionResult(peer, cancellationToken.IsCancellationRequested ? PageServerSessionEnd.Stopped : PageServerSessionEnd.TlsRefused, 0, 0, why);
             }
         }
@@ -110,15 +110,15 @@ public sealed class PageServerSession
 
         if (result.Succeeded)
         {
-            logger.Information("Session with {Peer} over ({End}): {Requests} request(s), {Pages} page(s) sent", peer, result.End, result.Requests, result.PagesSent);
+            logger.LogInformation("Session with {Peer} over ({End}): {Requests} request(s), {Pages} page(s) sent", peer, result.End, result.Requests, result.PagesSent);
         }
         else if (result.End == PageServerSessionEnd.Stopped)
         {
-            logger.Warning("Session with {Peer} aborted by the server's stop after {Requests} request(s), {Pages} page(s) sent", peer, result.Requests, result.PagesSent);
+            logger.LogWarning("Session with {Peer} aborted by the server's stop after {Requests} request(s), {Pages} page(s) sent", peer, result.Requests, result.PagesSent);
         }
         else
         {
-            logger.Error("Session with {Peer} failed ({End}) after {Requests} request(s), {Pages} page(s) sent: {Error}", peer, result.End, result.Requests, result.PagesSent, result.Error);
+            logger.LogError("Session with {Peer} failed ({End}) after {Requests} request(s), {Pages} page(s) sent: {Error}", peer, result.End, result.Requests, result.PagesSent, result.Error);
         }
 
         return result;
@@ -156,7 +156,7 @@ public sealed class PageServerSession
                         return Result(PageServerSessionEnd.ForceClosed);
                     default:
                         string error = $"unsupported command {request} (raw cmd 0x{request.Command:x8}): this is a lazy page server (GET, CLOSE, FORCE_CLOSE only); closing the session";
-                        _logger.Error("{Peer}: {Error}", Peer, error);
+                        _logger.LogError("{Peer}: {Error}", Peer, error);
                         return Result(PageServerSessionEnd.BadRequest, error);
                 }
             }
@@ -182,13 +182,13 @@ public sealed class PageServerSession
         if (lookup.Result != PageLookupResult.Found)
         {
             string error = $"GET pid {request.DstId} 0x{request.Vaddr:x}+{request.NrPages}p: not served: {lookup.Reason}; closing the session without a reply";
-            _logger.Error("{Peer}: {Error}", Peer, error);
+            _logger.LogError("{Peer}: {Error}", Peer, error);
             return error;
         }
 
         if (_debug)
         {
-            _logger.Debug("{Peer}: GET pid {Pid} 0x{Vaddr:x}+{Asked}p -> {Pages}p", Peer, lookup.Pid, request.Vaddr, request.NrPages, lookup.Pages);
+            _logger.LogDebug("{Peer}: GET pid {Pid} 0x{Vaddr:x}+{Asked}p -> {Pages}p", Peer, lookup.Pid, request.Vaddr, request.NrPages, lookup.Pages);
         }
 
         PageServerIov.PagesReply(request, lookup.Pages).WriteTo(_replyHeader);
@@ -222,7 +222,7 @@ public sealed class PageServerSession
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            _logger.Warning("{Peer}: no EOF within {Seconds} s after PS_IOV_CLOSE; closing anyway", Peer, _options.CloseLingerTimeout.TotalSeconds);
+            _logger.LogWarning("{Peer}: no EOF within {Seconds} s after PS_IOV_CLOSE; closing anyway", Peer, _options.CloseLingerTimeout.TotalSeconds);
             return Result(PageServerSessionEnd.Closed);
         }
     }

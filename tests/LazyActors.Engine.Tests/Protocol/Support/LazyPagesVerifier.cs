@@ -1,3 +1,4 @@
+using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Protocol.Client;
 using Xunit;
@@ -12,7 +13,7 @@ namespace LazyActors.Engine.Tests.Protocol.Support;
 internal static class LazyPagesVerifier
 {
     public const int ChunkPages = 1024;
-    private const int PageSize = PagemapRun.PageSize;
+    private const int PageSize = (int)PageGeometry.PageSize;
 
     /// <summary>Returns the number of pages fetched and verified.</summary>
     public static async Task<long> FetchAndVerifyAllAsync(PageServerClient client, Checkpoint checkpoint, TimeSpan timeout)

@@ -1,32 +1,31 @@
 using System.Collections.Concurrent;
-using Serilog;
-using Serilog.Core;
-using Serilog.Events;
+using Microsoft.Extensions.Logging;
 
 namespace LazyActors.Engine.Tests.Protocol.Support;
 
-/// <summary>A Serilog logger whose events a test can inspect (rendered messages, by level).</summary>
-internal sealed class LogCapture : ILogEventSink
+/// <summary>A logger whose entries a test can inspect (rendered messages, by level).</summary>
+internal sealed class LogCapture : ILogger
 {
-    private readonly ConcurrentQueue<LogEvent> _events = new();
+    private readonly ConcurrentQueue<(LogLevel Level, string Message)> _entries = new();
 
-    public LogCapture()
-    {
-        Logger = new LoggerConfiguration().MinimumLevel.Debug().WriteTo.Sink(this).CreateLogger();
-    }
+    public ILogger Logger => this;
 
-    public ILogger Logger { get; }
+    public IEnumerable<string> Messages(LogLevel level) =>
+        _entries.Where(e => e.Level == level).Select(e => e.Message);
 
-    public IEnumerable<string> Messages(LogEventLevel level) =>
-        _events.Where(e => e.Level == level).Select(e => e.RenderMessage());
-
-    public bool Contains(LogEventLevel level, string fragment) =>
+    public bool Contains(LogLevel level, string fragment) =>
         Messages(level).Any(m => m.Contains(fragment, StringComparison.Ordinal));
 
-    public void Emit(LogEvent logEvent) => _events.Enqueue(logEvent);
+    public IDisposable? BeginScope<TState>(TState state)
+        where TState : notnull => null;
+
+    public bool IsEnabled(LogLevel logLevel) => true;
+
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+        _entries.Enqueue((logLevel, formatter(state, exception)));
 
     /// <summary>Waits (bounded) until a message at <paramref name="level"/> contains <paramref name="fragment"/>.</summary>
-    public async Task<string> WaitForAsync(LogEventLevel level, string fragment, TimeSpan timeout)
+    public async Task<string> WaitForAsync(LogLevel level, string fragment, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (DateTime.UtcNow < deadline)
@@ -39,6 +38,6 @@ internal sealed class LogCapture : ILogEventSink
             await Task.Delay(10);
         }
 
-        throw new TimeoutException($"no {level} log containing '{fragment}' within {timeout.TotalSeconds} s; got:\n{string.Join("\n", _events.Select(e => $"{e.Level}: {e.RenderMessage()}"))}");
+        throw new TimeoutException($"no {level} log containing '{fragment}' within {timeout.TotalSeconds} s; got:\n{string.Join("\n", _entries.Select(e => $"{e.Level}: {e.Message}"))}");
     }
 }

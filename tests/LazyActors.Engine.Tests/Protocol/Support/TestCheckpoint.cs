@@ -1,3 +1,4 @@
+using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Images.Proto;
 
@@ -9,7 +10,7 @@ namespace LazyActors.Engine.Tests.Protocol.Support;
 /// </summary>
 internal static class TestCheckpoint
 {
-    private const int PageSize = PagemapRun.PageSize;
+    private const int PageSize = (int)PageGeometry.PageSize;
 
     /// <summary>An entry: <paramref name="Pages"/> pages from <paramref name="Vaddr"/> with PE_* <paramref name="Flags"/>.</summary>
     public readonly record struct Entry(ulong Vaddr, ulong Pages, PageFlags Flags);
