@@ -1,8 +1,5 @@
 using Akka.Configuration;
-
-using LazyActors.Engine.Restorer;
 using LazyActors.Engine.Scheduling;
-using LazyActors.Engine.Uffd;
 
 namespace LazyActors.Engine.Configuration;
 

@@ -4,7 +4,6 @@ using System.Globalization;
 using LazyActors.Engine;
 using LazyActors.Engine.Actors;
 using LazyActors.Engine.Configuration;
-using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Uffd;
 using LazyActors.Host;
@@ -34,12 +33,12 @@ internal static class DemoCommand
         {
             tasks, mib, touch, threads, timeout, keep,
         };
-        command.SetAction(parse => Run(Math.Max(1, parse.GetValue(tasks)), Math.Max(1, parse.GetValue(mib)), parse.GetValue(touch),
-            Math.Max(1, parse.GetValue(threads)), TimeSpan.FromSeconds(Math.Max(5, parse.GetValue(timeout))), parse.GetValue(keep)));
+        command.SetAction((parse, cancel) => RunAsync(Math.Max(1, parse.GetValue(tasks)), Math.Max(1, parse.GetValue(mib)), parse.GetValue(touch),
+            Math.Max(1, parse.GetValue(threads)), TimeSpan.FromSeconds(Math.Max(5, parse.GetValue(timeout))), parse.GetValue(keep), cancel));
         return command;
     }
 
-    private static int Run(int taskCount, int mib, TouchOrder touch, int threads, TimeSpan timeout, bool keep)
+    private static async Task<int> RunAsync(int taskCount, int mib, TouchOrder touch, int threads, TimeSpan timeout, bool keep, CancellationToken cancel)
     {
         try
         {
@@ -47,7 +46,7 @@ internal static class DemoCommand
         }
         catch (LinuxException ex)
         {
-            Console.Error.WriteLine($"demo: this kernel refuses userfaultfd ({ex.Message}); run as root or set vm.unprivileged_userfaultfd=1.");
+            await Console.Error.WriteLineAsync($"demo: this kernel refuses userfaultfd ({ex.Message}); run as root or set vm.unprivileged_userfaultfd=1.").ConfigureAwait(false);
             return 2;
         }
 
@@ -60,10 +59,10 @@ internal static class DemoCommand
         {
             var write = Stopwatch.StartNew();
             SyntheticCheckpoint.Write(dir, new SyntheticCheckpointOptions(taskCount, (long)mib << 20, 0x5eed));
-            Console.WriteLine(string.Format(Inv, "demo: wrote a synthetic checkpoint of {0} x {1} MiB to {2} in {3:0} ms", taskCount, mib, dir, write.Elapsed.TotalMilliseconds));
+            await Console.Out.WriteLineAsync(string.Format(Inv, "demo: wrote a synthetic checkpoint of {0} x {1} MiB to {2} in {3:0} ms", taskCount, mib, dir, write.Elapsed.TotalMilliseconds));
 
             using var engine = LazyPagesEngine.Listen(EngineSettings.Create(HostConfiguration.Load(null), dir));
-            using var stop = new CancellationTokenSource();
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
             // The live progress lines are the demo's output: the engine's own log stays at warnings.
             var quiet = Akka.Configuration.ConfigurationFactory.ParseString("akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING");
             var engineRun = engine.RunAsync(quiet, null, null, stop.Token);
@@ -74,31 +73,32 @@ internal static class DemoCommand
             var lastPrint = TimeSpan.Zero;
             while (!(simRun.IsCompleted && engineRun.IsCompleted) && clock.Elapsed < timeout + TimeSpan.FromSeconds(10))
             {
-                Thread.Sleep(50);
+                await Task.Delay(50, CancellationToken.None).ConfigureAwait(false);
                 if (clock.Elapsed - lastPrint >= TimeSpan.FromMilliseconds(500) || engineRun.IsCompleted)
                 {
                     lastPrint = clock.Elapsed;
                     PrintProgress(engine.Statistics, clock.Elapsed);
                 }
 
-                if (simRun.IsCompleted && !engineRun.IsCompleted && !simRun.Result.Ok)
+                if (simRun.IsCompleted && !engineRun.IsCompleted && !(await simRun.ConfigureAwait(false)).Ok)
                 {
-                    stop.Cancel();
+                    await stop.CancelAsync().ConfigureAwait(false);
                 }
             }
 
             if (!engineRun.IsCompleted)
             {
-                stop.Cancel();
+                await stop.CancelAsync().ConfigureAwait(false);
             }
 
-            var finished = engineRun.Wait(TimeSpan.FromSeconds(15));
-            var report = simRun.Wait(TimeSpan.FromSeconds(15)) ? simRun.Result : new SimReport { Ok = false, Error = "the restore simulator did not finish" };
-            var result = finished ? engineRun.Result : new EngineResult(1, "the engine did not stop", engine.Statistics, clock.Elapsed);
+            var result = await CompletedWithinAsync(engineRun, TimeSpan.FromSeconds(15)).ConfigureAwait(false)
+                ?? new EngineResult(1, "the engine did not stop", engine.Statistics, clock.Elapsed);
+            var report = await CompletedWithinAsync(simRun, TimeSpan.FromSeconds(15)).ConfigureAwait(false)
+                ?? new SimReport { Ok = false, Error = "the restore simulator did not finish" };
             PrintSummary(result, report);
             var mismatches = report.Tasks.Sum(t => t.Mismatches);
             var ok = report.Ok && result.Succeeded && mismatches == 0;
-            Console.WriteLine(ok ? "demo: OK, every byte verified" : $"demo: FAILED{(report.Error is null ? "" : ": " + report.Error)}{(result.Error is null ? "" : " / engine: " + result.Error)}");
+            await Console.Out.WriteLineAsync(ok ? "demo: OK, every byte verified" : $"demo: FAILED{(report.Error is null ? "" : ": " + report.Error)}{(result.Error is null ? "" : " / engine: " + result.Error)}");
             return ok ? 0 : 1;
         }
         finally
@@ -114,6 +114,20 @@ internal static class DemoCommand
                     // best effort: a temporary directory
                 }
             }
+        }
+    }
+
+    /// <summary>The task's result, or null when it did not complete within <paramref name="limit"/>.</summary>
+    private static async Task<T?> CompletedWithinAsync<T>(Task<T> task, TimeSpan limit)
+        where T : class
+    {
+        try
+        {
+            return await task.WaitAsync(limit).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return null;
         }
     }
 

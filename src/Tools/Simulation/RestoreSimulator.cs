@@ -7,7 +7,6 @@ using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Restorer;
-using LazyActors.Engine.Uffd;
 
 namespace LazyActors.Tools.Simulation;
 
@@ -22,11 +21,13 @@ public sealed class RestoreSimulator
 {
     private readonly RestoreSimOptions _options;
 
+    /// <summary>Creates a simulation with <paramref name="options"/>; nothing starts before <see cref="Run"/>.</summary>
     public RestoreSimulator(RestoreSimOptions options)
     {
         _options = options;
     }
 
+    /// <summary>Restores the checkpoint against the daemon, lets every task touch and verify, and reports. Never throws for a failed restore: the report says what went wrong.</summary>
     public SimReport Run()
     {
         var total = Stopwatch.StartNew();

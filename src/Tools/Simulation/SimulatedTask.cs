@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
@@ -39,6 +38,7 @@ public static class SimulatedTask
 
     private const ulong PageSize = PageGeometry.PageSize;
 
+    /// <summary>Runs the task's whole life in this process; returns its exit code (0 = every byte verified).</summary>
     public static unsafe int Run(SimTaskArgs args)
     {
         using var checkpoint = Checkpoint.Open(args.ImagesDir);

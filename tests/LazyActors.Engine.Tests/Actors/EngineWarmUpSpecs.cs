@@ -3,7 +3,6 @@ using LazyActors.Engine.Actors;
 using LazyActors.Engine.Actors.Internal;
 using LazyActors.Engine.Configuration;
 using LazyActors.Engine.Scheduling;
-using LazyActors.Engine.Uffd;
 using LazyActors.Testing;
 using Xunit;
 using Xunit.Abstractions;

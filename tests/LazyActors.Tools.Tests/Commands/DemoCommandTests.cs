@@ -8,10 +8,10 @@ namespace LazyActors.Tools.Tests.Commands;
 public sealed class DemoCommandTests(ITestOutputHelper output)
 {
     [SkippableFact]
-    public void Demo_verb_restores_a_small_tree_and_prints_the_summary()
+    public async Task Demo_verb_restores_a_small_tree_and_prints_the_summary()
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
-        var (exitCode, stdout, stderr) = VerbProcess.Run(ToolsInvocation.Prefix(), TimeSpan.FromSeconds(90), "demo", "--tasks", "2", "--mib", "4", "--timeout", "60");
+        var (exitCode, stdout, stderr) = await VerbProcess.RunAsync(ToolsInvocation.Prefix(), TimeSpan.FromSeconds(90), "demo", "--tasks", "2", "--mib", "4", "--timeout", "60");
 
         output.WriteLine(stdout);
         output.WriteLine(stderr);

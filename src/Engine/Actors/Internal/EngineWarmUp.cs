@@ -159,7 +159,11 @@ internal sealed class EngineWarmUp : EngineActor
                 {
                     Libc.MemCpy(_scratch + (p * 4096), Region.Address + (p * 4096), 4096);
                 }
-            }) { IsBackground = true, Name = "warm-up-toucher" };
+            })
+            {
+                IsBackground = true,
+                Name = "warm-up-toucher",
+            };
             _toucher.Start();
         }
 
@@ -211,7 +215,7 @@ internal sealed class EngineWarmUp : EngineActor
     /// <summary>Zero pages from one native buffer, through both the direct and the asynchronous path.</summary>
     private sealed unsafe class MemorySource : IPageSource
     {
-        private readonly nint _buffer = (nint)NativeMemory.AllocZeroed((nuint)(Pages * 4096));
+        private readonly nint _buffer = (nint)NativeMemory.AllocZeroed(Pages * 4096);
         private int _live = 1;
 
         public ValueTask<PageRead> ReadAsync(int pid, ulong dumpAddress, int pages, CancellationToken cancellationToken) =>

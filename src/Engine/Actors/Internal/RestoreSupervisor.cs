@@ -3,7 +3,6 @@ using Akka.Event;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Restorer;
-using LazyActors.Engine.Scheduling;
 using LazyActors.Engine.Uffd;
 using Cache = LazyActors.Engine.Actors.PageCacheActor;
 using Messages = LazyActors.Engine.Actors.RestoreSupervisor;
