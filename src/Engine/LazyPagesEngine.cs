@@ -8,8 +8,6 @@ using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Pages;
 using LazyActors.Engine.Restorer;
-using LazyActors.Engine.Scheduling;
-using LazyActors.Engine.Uffd;
 
 namespace LazyActors.Engine;
 

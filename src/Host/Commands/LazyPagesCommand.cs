@@ -4,7 +4,6 @@ using Akka.Configuration;
 using LazyActors.Engine;
 using LazyActors.Engine.Configuration;
 using LazyActors.Engine.Restorer;
-using LazyActors.Engine.Uffd;
 using LazyActors.Host.Logging;
 using Serilog;
 
@@ -16,7 +15,7 @@ namespace LazyActors.Host.Commands;
 /// </summary>
 internal static class LazyPagesCommand
 {
-    private static readonly TimeSpan s_daemonReadyTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan DaemonReadyTimeout = TimeSpan.FromSeconds(30);
 
     public static Command Create()
     {
@@ -34,7 +33,7 @@ internal static class LazyPagesCommand
         {
             images, workDir, log, verbosity, statusFd, daemon, pidFile, noBackground, config,
         };
-        command.SetAction(parse =>
+        command.SetAction(async (parse, _) =>
         {
             var imagesDir = Path.GetFullPath(parse.GetValue(images)!);
             var work = Path.GetFullPath(parse.GetValue(workDir) ?? imagesDir);
@@ -72,11 +71,11 @@ internal static class LazyPagesCommand
                 try
                 {
                     var akka = ConfigurationFactory.ParseString(SerilogAkkaLogger.Hocon(level)).WithFallback(hocon);
-                    var result = engine.RunAsync(akka, null, null, cancel.Token).GetAwaiter().GetResult();
+                    var result = await engine.RunAsync(akka, null, null, cancel.Token).ConfigureAwait(false);
                     LogSummary(result);
                     if (!result.Succeeded)
                     {
-                        Console.Error.WriteLine($"lazy-pages: {result.Error}");
+                        await Console.Error.WriteLineAsync($"lazy-pages: {result.Error}").ConfigureAwait(false);
                     }
 
                     return result.ExitCode;
@@ -89,12 +88,12 @@ internal static class LazyPagesCommand
             catch (Exception ex) when (ex is IOException or ConfigurationException or UnauthorizedAccessException or ArgumentException)
             {
                 Log.Fatal("lazy-pages: {Error}", ex.Message);
-                Console.Error.WriteLine($"lazy-pages: {ex.Message}");
+                await Console.Error.WriteLineAsync($"lazy-pages: {ex.Message}").ConfigureAwait(false);
                 return 1;
             }
             finally
             {
-                Log.CloseAndFlush();
+                await Log.CloseAndFlushAsync().ConfigureAwait(false);
             }
         });
         return command;
@@ -159,10 +158,10 @@ internal static class LazyPagesCommand
             start.ArgumentList.Add(writeFd.ToString(System.Globalization.CultureInfo.InvariantCulture));
             using var child = Process.Start(start) ?? throw new IOException("cannot start the daemon process");
             ReadinessSignal.Close(writeFd);
-            var value = ReadinessSignal.WaitForByte(read, s_daemonReadyTimeout);
+            var value = ReadinessSignal.WaitForByte(read, DaemonReadyTimeout);
             if (value != 0)
             {
-                Console.Error.WriteLine($"lazy-pages: the daemon (pid {child.Id}) did not become ready within {s_daemonReadyTimeout.TotalSeconds:0} s");
+                Console.Error.WriteLine($"lazy-pages: the daemon (pid {child.Id}) did not become ready within {DaemonReadyTimeout.TotalSeconds:0} s");
                 if (!child.HasExited)
                 {
                     child.Kill();

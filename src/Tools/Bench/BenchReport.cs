@@ -5,9 +5,11 @@ namespace LazyActors.Tools.Bench;
 /// <summary>Everything one <c>bench</c> invocation measured (printed as a table; written as JSON with <c>--json</c>).</summary>
 public sealed record BenchReport
 {
+    /// <summary>When the bench started.</summary>
     [JsonPropertyName("date")]
     public DateTimeOffset Date { get; init; }
 
+    /// <summary>The machine the bench ran on.</summary>
     [JsonPropertyName("machine")]
     public MachineInfo Machine { get; init; } = new();
 
@@ -15,15 +17,19 @@ public sealed record BenchReport
     [JsonPropertyName("daemon")]
     public string Daemon { get; init; } = "";
 
+    /// <summary>Runs per scenario.</summary>
     [JsonPropertyName("runs")]
     public int Runs { get; init; }
 
+    /// <summary>The measured limits of this machine (copy bandwidth, fault round trip).</summary>
     [JsonPropertyName("probes")]
     public ProbeReport Probes { get; init; } = new();
 
+    /// <summary>One summary per scenario and daemon.</summary>
     [JsonPropertyName("scenarios")]
     public IReadOnlyList<ScenarioSummary> Scenarios { get; init; } = [];
 
+    /// <summary>Wall time of the whole bench.</summary>
     [JsonPropertyName("elapsed_s")]
     public double ElapsedSeconds { get; init; }
 

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using LazyActors.Engine.Images;
 using LazyActors.Tools.Synthetic;
 
 namespace LazyActors.Tools.Bench;

@@ -42,7 +42,7 @@ internal static class RealCriu
         try
         {
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-            while (!File.ReadAllText($"/proc/{workload.Id}/status").Contains("State:\tT", StringComparison.Ordinal))
+            while (!(await File.ReadAllTextAsync($"/proc/{workload.Id}/status")).Contains("State:\tT", StringComparison.Ordinal))
             {
                 if (DateTime.UtcNow > deadline || workload.HasExited)
                 {
@@ -69,7 +69,7 @@ internal static class RealCriu
 
             if (criu.ExitCode != 0)
             {
-                throw new InvalidOperationException($"criu dump failed ({criu.ExitCode}): {await stderr}\n{(File.Exists(logPath) ? CriuPageServerProcess.Tail(File.ReadAllText(logPath)) : string.Empty)}");
+                throw new InvalidOperationException($"criu dump failed ({criu.ExitCode}): {await stderr}\n{(File.Exists(logPath) ? CriuPageServerProcess.Tail(await File.ReadAllTextAsync(logPath)) : string.Empty)}");
             }
         }
         finally
