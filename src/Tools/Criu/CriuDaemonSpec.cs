@@ -29,13 +29,13 @@ public sealed record CriuDaemonSpec
 
     /// <summary>This host's <c>lazy-pages</c>: <c>dotnet LazyActors.Host.dll lazy-pages</c>.</summary>
     public static CriuDaemonSpec Self(bool detach = false) =>
-        new() { Label = "lazyactors", Template = [.. HostInvocation.Prefix(), "lazy-pages"], IsOwnEngine = true, Detach = detach };
+        new() { Label = detach ? "lazyactors-d" : "lazyactors", Template = [.. HostInvocation.Prefix(), "lazy-pages"], IsOwnEngine = true, Detach = detach };
 
     /// <summary>CRIU's own daemon: <c>criu lazy-pages</c>.</summary>
     public static CriuDaemonSpec Criu(CriuTool criu, bool detach = false)
     {
         ArgumentNullException.ThrowIfNull(criu);
-        return new() { Label = "criu", Template = [criu.Path, "lazy-pages"], Detach = detach };
+        return new() { Label = detach ? "criu-d" : "criu", Template = [criu.Path, "lazy-pages"], Detach = detach };
     }
 
     /// <summary>

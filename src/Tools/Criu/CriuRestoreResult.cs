@@ -36,6 +36,7 @@ public sealed record CriuRestoreResult
 
     /// <summary>Where the pages came from.</summary>
     [JsonPropertyName("transport")]
+    [JsonConverter(typeof(JsonStringEnumConverter<CriuTransport>))]
     public CriuTransport Transport { get; init; }
 
     /// <summary>The restore's work directory (daemon and restore logs).</summary>

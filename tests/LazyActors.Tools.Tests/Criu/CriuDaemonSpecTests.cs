@@ -15,6 +15,7 @@ public sealed class CriuDaemonSpecTests
 
         Assert.True(self.IsOwnEngine);
         Assert.Equal("lazyactors", self.Label);
+        Assert.Equal("lazyactors-d", CriuDaemonSpec.Parse("self -d", Criu).Label);
         Assert.EndsWith("LazyActors.Host.dll", self.Template[^2], StringComparison.Ordinal);
         Assert.Equal("lazy-pages", self.Template[^1]);
         Assert.Equal(
