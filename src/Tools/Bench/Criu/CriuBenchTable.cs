@@ -40,7 +40,7 @@ public static class CriuBenchTable
         text.AppendLine("criu dump once per scenario, then criu restore --lazy-pages per run and daemon (runs interleaved); times from the daemon's start; python scenarios: 'every task verified' = its first correct answer");
         var scenarios = summaries.Select(s => s.Scenario).Distinct().ToList();
         var daemons = summaries.Select(s => s.Daemon).Distinct().ToList();
-        int width = Math.Max(MinColumnWidth, daemons.Max(d => d.Length) + 2);
+        int width = ColumnWidth(summaries, daemons);
         foreach (var scenario in scenarios)
         {
             var columns = daemons.Select(d => summaries.FirstOrDefault(s => s.Scenario == scenario && s.Daemon == d)).ToList();
@@ -107,14 +107,29 @@ public static class CriuBenchTable
         Row(text, "  scenario", daemons, width);
         foreach (var scenario in scenarios)
         {
-            Row(text, $"  {scenario}", daemons.Select(d => summaries.FirstOrDefault(s => s.Scenario == scenario && s.Daemon == d) switch
-            {
-                null => "",
-                { Skipped: not null } => "skipped",
-                { Error: not null } => "error",
-                var s => BenchTable.Cell(pick(s)) + (s.OkRuns < s.Runs ? $" [{s.OkRuns}/{s.Runs} ok]" : s.CutShort is not null ? $" [{s.Runs} run{(s.Runs == 1 ? "" : "s")}]" : ""),
-            }).ToList(), width);
+            Row(text, $"  {scenario}", daemons.Select(d => MatrixCell(summaries.FirstOrDefault(s => s.Scenario == scenario && s.Daemon == d), pick)).ToList(), width);
         }
+    }
+
+    private static string MatrixCell(CriuScenarioSummary? summary, Func<CriuScenarioSummary, MetricSummary> pick) => summary switch
+    {
+        null => "",
+        { Skipped: not null } => "skipped",
+        { Error: not null } => "error",
+        var s => BenchTable.Cell(pick(s)) + (s.OkRuns < s.Runs ? $" [{s.OkRuns}/{s.Runs} ok]" : s.CutShort is not null ? $" [{s.Runs} run{(s.Runs == 1 ? "" : "s")}]" : ""),
+    };
+
+    /// <summary>One width for every column: the widest cell of any block or matrix, and at least <see cref="MinColumnWidth"/>.</summary>
+    private static int ColumnWidth(IReadOnlyList<CriuScenarioSummary> summaries, IReadOnlyList<string> daemons)
+    {
+        var picks = s_rows.Select(r => r.Pick).ToList();
+        int widest = daemons.Max(d => d.Length);
+        foreach (var summary in summaries)
+        {
+            widest = Math.Max(widest, picks.Max(pick => Math.Max(BenchTable.Cell(pick(summary)).Length, MatrixCell(summary, pick).Length)));
+        }
+
+        return Math.Max(MinColumnWidth, widest + 2);
     }
 
     private static void Row(StringBuilder text, string label, IReadOnlyList<string> cells, int width)
