@@ -7,6 +7,7 @@ using LazyActors.Engine.Protocol.Tls;
 using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Tests.Protocol.Support;
 using LazyActors.Testing;
+using LazyActors.Tools.Criu;
 using Xunit;
 using Xunit.Abstractions;
 
