@@ -12,7 +12,7 @@ namespace LazyActors.Engine.Images;
 /// <item><b>Lazy set</b>: an image set a page server can serve: <c>inventory.img</c>, <c>pstree.img</c>, <c>core-*.img</c> and
 /// <c>mm-*.img</c> copied; every <c>pagemap-*.img</c> with the same head but only the moved entries, byte-for-byte as in the
 /// source (flags PE_LAZY|PE_PRESENT); every <c>pages-&lt;id&gt;.img</c> holding their data in entry order.
-/// <see cref="Checkpoint.Open"/> accepts it.</item>
+/// <see cref="Checkpoint.Open(string)"/> accepts it.</item>
 /// </list>
 /// <see cref="CheckpointMerger"/> reverses the split byte for byte.
 /// </summary>

@@ -56,17 +56,17 @@ internal static class ImageDirectory
         return result;
     }
 
-    /// <summary>Copies a file, directory tree or symlink (recreated as a link) from <paramref name="source"/> to <paramref name="target"/>.</summary>
+    /// <summary>
+    /// Copies a regular file, a directory tree or a symlink (recreated as a link with the same target, never followed)
+    /// from <paramref name="source"/> to <paramref name="target"/>, which must not exist yet. Anything else (a FIFO, a
+    /// device, a socket) is refused: reading it could block or never end.
+    /// </summary>
+    /// <exception cref="ImageFormatException">A source entry is not a file, directory or link.</exception>
     public static void CopyEntry(string source, string target)
     {
         var info = new FileInfo(source);
         if (info.LinkTarget is { } linkTarget)
         {
-            if (File.Exists(target) || System.IO.Directory.Exists(target))
-            {
-                File.Delete(target);
-            }
-
             File.CreateSymbolicLink(target, linkTarget);
             return;
         }
@@ -82,7 +82,9 @@ internal static class ImageDirectory
             return;
         }
 
-        File.Copy(source, target, overwrite: true);
+        using var from = ImageFileAccess.OpenReadStream(source);
+        using var to = new FileStream(target, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
+        from.CopyTo(to);
     }
 
     /// <summary>Copies exactly <paramref name="bytes"/> bytes from <paramref name="from"/> to <paramref name="to"/>.</summary>
@@ -111,8 +113,8 @@ internal static class ImageDirectory
         }
     }
 
-    public static FileStream OpenRead(string path) =>
-        new(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+    /// <summary>A read stream over a regular image file (never through a link; see <see cref="ImageFileAccess"/>).</summary>
+    public static FileStream OpenRead(string path) => ImageFileAccess.OpenReadStream(path);
 
     public static FileStream Create(string path) =>
         new(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);

@@ -33,19 +33,13 @@ public static class ImageFile
     public static RawImage Read(string path, uint magic, uint imgVersion) => Read(path, HeaderFor(magic, imgVersion));
 
     /// <summary>Reads a protobuf image whose header must be exactly <paramref name="expectedHeader"/>.</summary>
+    /// <remarks>The file must be a regular file reached without a symbolic link, at most
+    /// <see cref="ImageFileAccess.MaxBytesFor"/> its magic long (see <see cref="ImageFileAccess"/>).</remarks>
     public static RawImage Read(string path, IReadOnlyList<uint> expectedHeader)
     {
-        byte[] bytes;
-        try
-        {
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (FileNotFoundException ex)
-        {
-            throw new ImageFormatException(path, "image file is missing", ex);
-        }
-
-        return Parse(path, bytes, expectedHeader);
+        ArgumentNullException.ThrowIfNull(expectedHeader);
+        var magic = expectedHeader.Count > 0 ? expectedHeader[^1] : ImageMagic.Raw;
+        return Parse(path, ImageFileAccess.ReadAll(path, ImageFileAccess.MaxBytesFor(magic)), expectedHeader);
     }
 
     /// <summary>Splits <paramref name="bytes"/> (the content of <paramref name="path"/>) into header and entries.</summary>

@@ -2,16 +2,30 @@ namespace LazyActors.Engine.Images;
 
 /// <summary>
 /// Derives the lazy address ranges of one task from its pagemap and VMAs, as CRIU's lazy-pages daemon does
-/// (criu/uffd.c <c>collect_iovs</c>), plus the never-dumped parts of lazy-capable VMAs.
+/// (criu/uffd.c <c>collect_iovs</c>: PE_LAZY entries split at VMA boundaries), the PE_LAZY parts no daemon can serve,
+/// and the never-dumped parts of lazy-capable VMAs.
 /// </summary>
 public static class LazyRangeCalculator
 {
     /// <summary>
-    /// Every PE_LAZY run (with or without PE_PRESENT), cut at the end of each VMA it crosses, because one
-    /// UFFDIO_COPY must stay inside one VMA. Adjacent pieces are not merged. <paramref name="sortedVmas"/> are the
-    /// real VMAs sorted by start (no guard pseudo-VMAs); a part beyond the last VMA end is kept whole.
+    /// Every PE_LAZY run (with or without PE_PRESENT) cut at every VMA boundary, keeping only the pieces inside
+    /// lazy-capable VMAs: CRIU's restorer registers exactly those VMAs with userfaultfd, whole, and one UFFDIO_COPY must
+    /// stay inside one VMA (the kernel answers ENOENT for a copy that crosses a VMA end, copying nothing). Adjacent
+    /// pieces are not merged. <paramref name="sortedVmas"/> are the real VMAs sorted by start (no guard pseudo-VMAs).
     /// </summary>
-    public static List<LazyRange> CollectLazyRanges(IReadOnlyList<PagemapRun> runs, IReadOnlyList<Vma> sortedVmas)
+    public static List<LazyRange> CollectLazyRanges(IReadOnlyList<PagemapRun> runs, IReadOnlyList<Vma> sortedVmas) =>
+        Collect(runs, sortedVmas, servable: true);
+
+    /// <summary>
+    /// The parts of PE_LAZY runs that lie in no lazy-capable VMA (in a gap, past the last VMA, or in a VMA the restorer
+    /// does not register: file-backed, shared, locked, hugetlb, vDSO). CRIU's restorer skips every PE_LAZY page when it
+    /// fills memory and registers only lazy-capable VMAs, so no lazy-pages daemon can serve these pages: an image set
+    /// that has any is inconsistent (<see cref="Checkpoint.RequireLazyPagesServable"/>). Real dumps never have them.
+    /// </summary>
+    public static List<LazyRange> CollectUnservableLazyRanges(IReadOnlyList<PagemapRun> runs, IReadOnlyList<Vma> sortedVmas) =>
+        Collect(runs, sortedVmas, servable: false);
+
+    private static List<LazyRange> Collect(IReadOnlyList<PagemapRun> runs, IReadOnlyList<Vma> sortedVmas, bool servable)
     {
         var ranges = new List<LazyRange>();
         int vmaIndex = 0;
@@ -22,22 +36,39 @@ public static class LazyRangeCalculator
                 continue;
             }
 
-            ulong start = run.Vaddr;
+            ulong cursor = run.Vaddr;
             ulong end = run.End;
-            while (start < end)
+            while (vmaIndex < sortedVmas.Count && sortedVmas[vmaIndex].End <= cursor)
             {
-                while (vmaIndex < sortedVmas.Count && sortedVmas[vmaIndex].End <= start)
+                vmaIndex++;
+            }
+
+            for (int i = vmaIndex; cursor < end; i++)
+            {
+                // Next VMA overlapping [cursor, end), if any: the part before it is in no VMA.
+                ulong vmaStart = i < sortedVmas.Count ? Math.Max(sortedVmas[i].Start, cursor) : end;
+                if (vmaStart >= end)
                 {
-                    vmaIndex++;
+                    Add(ranges, cursor, end, servable: false, servable);
+                    break;
                 }
 
-                ulong pieceEnd = vmaIndex < sortedVmas.Count ? Math.Min(end, sortedVmas[vmaIndex].End) : end;
-                ranges.Add(new LazyRange(start, pieceEnd));
-                start = pieceEnd;
+                Add(ranges, cursor, vmaStart, servable: false, servable);
+                ulong pieceEnd = Math.Min(end, sortedVmas[i].End);
+                Add(ranges, vmaStart, pieceEnd, sortedVmas[i].IsLazyCapable, servable);
+                cursor = pieceEnd;
             }
         }
 
         return ranges;
+    }
+
+    private static void Add(List<LazyRange> ranges, ulong start, ulong end, bool servable, bool wanted)
+    {
+        if (start < end && servable == wanted)
+        {
+            ranges.Add(new LazyRange(start, end));
+        }
     }
 
     /// <summary>

@@ -60,9 +60,10 @@ public sealed class PagemapFile
                 throw new ImageFormatException(path, $"entry {i} vaddr 0x{entry.Vaddr:x} is not page aligned");
             }
 
-            if (nrPages == 0 || nrPages > ((ulong.MaxValue - entry.Vaddr) / PageGeometry.PageSize) + 1)
+            if (nrPages == 0 || entry.Vaddr >= PageGeometry.UserAddressLimit
+                || nrPages > (PageGeometry.UserAddressLimit - entry.Vaddr) / PageGeometry.PageSize)
             {
-                throw new ImageFormatException(path, $"entry {i} at 0x{entry.Vaddr:x} has an invalid page count {nrPages}");
+                throw new ImageFormatException(path, $"entry {i} at 0x{entry.Vaddr:x} has an invalid page count {nrPages} (it must be at least 1 and end below the user address limit 0x{PageGeometry.UserAddressLimit:x})");
             }
 
             if (i > 1 && entry.Vaddr < previousEnd)
@@ -74,7 +75,7 @@ public sealed class PagemapFile
             var run = new PagemapRun(entry.Vaddr, nrPages, flags, present ? offset : -1);
             if (present)
             {
-                offset += checked((long)(nrPages * PageGeometry.PageSize));
+                offset += (long)(nrPages * PageGeometry.PageSize); // bounded: the entries are disjoint and below 2^57
             }
 
             previousEnd = run.End;

@@ -15,13 +15,15 @@ internal sealed unsafe class PagesFileMapping : IDisposable
     public PagesFileMapping(string path)
     {
         Path = path;
-        Length = new FileInfo(path).Length;
+        var handle = ImageFileAccess.OpenRegular(path, out var length);
+        Length = length;
         if (Length == 0)
         {
+            handle.Dispose();
             return;
         }
 
-        _file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, mapName: null, 0, MemoryMappedFileAccess.Read);
+        _file = MemoryMappedFile.CreateFromFile(handle, mapName: null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
         _view = _file.CreateViewAccessor(0, Length, MemoryMappedFileAccess.Read);
         byte* pointer = null;
         _view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);

@@ -19,6 +19,7 @@ public sealed class TaskImages
         PagesId = pagemap?.PagesId ?? 0;
         Pagemap = pagemap?.Runs ?? [];
         LazyRanges = LazyRangeCalculator.CollectLazyRanges(Pagemap, vmas);
+        UnservableLazyRanges = LazyRangeCalculator.CollectUnservableLazyRanges(Pagemap, vmas);
         NeverDumpedLazyCapable = LazyRangeCalculator.CollectNeverDumped(Pagemap, vmas, guardVmas);
         foreach (var run in Pagemap)
         {
@@ -67,8 +68,34 @@ public sealed class TaskImages
     /// <summary>Normalised pagemap entries in address order.</summary>
     public IReadOnlyList<PagemapRun> Pagemap { get; }
 
-    /// <summary>PE_LAZY entries cut at VMA ends (CRIU <c>collect_iovs</c>).</summary>
+    /// <summary>PE_LAZY entries cut at VMA boundaries, inside lazy-capable VMAs (CRIU <c>collect_iovs</c>).</summary>
     public IReadOnlyList<LazyRange> LazyRanges { get; }
+
+    /// <summary>PE_LAZY pages in no lazy-capable VMA: nothing can restore them (empty in every real dump).</summary>
+    public IReadOnlyList<LazyRange> UnservableLazyRanges { get; }
+
+    /// <summary>The first lazy page of every lazy-capable VMA that has lazy pages, in address order.</summary>
+    public IReadOnlyList<ulong> FirstLazyPageOfEachVma()
+    {
+        var firsts = new List<ulong>();
+        int vma = 0;
+        int lastVma = -1;
+        foreach (var range in LazyRanges)
+        {
+            while (vma < Vmas.Count && Vmas[vma].End <= range.Start)
+            {
+                vma++;
+            }
+
+            if (vma < Vmas.Count && vma != lastVma)
+            {
+                firsts.Add(range.Start);
+                lastVma = vma;
+            }
+        }
+
+        return firsts;
+    }
 
     /// <summary>Parts of lazy-capable VMAs in no pagemap entry and no guard range (zero pages at fault time).</summary>
     public IReadOnlyList<LazyRange> NeverDumpedLazyCapable { get; }

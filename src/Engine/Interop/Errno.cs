@@ -69,6 +69,8 @@ public enum Errno
     ENAMETOOLONG = 36,
     /// <summary>Function not implemented.</summary>
     ENOSYS = 38,
+    /// <summary>Too many levels of symbolic links (open with O_NOFOLLOW on a symlink).</summary>
+    ELOOP = 40,
     /// <summary>Protocol error.</summary>
     EPROTO = 71,
     /// <summary>Socket operation on a non-socket.</summary>

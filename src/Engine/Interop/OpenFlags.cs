@@ -7,5 +7,7 @@ internal static class OpenFlags
     public const int O_WRONLY = 0x1;
     public const int O_RDWR = 0x2;
     public const int O_NONBLOCK = 0x800;
+    public const int O_DIRECTORY = 0x10000;
+    public const int O_NOFOLLOW = 0x20000;
     public const int O_CLOEXEC = 0x80000;
 }

@@ -13,6 +13,12 @@ public static class PageGeometry
     /// <summary>log2 of <see cref="PageSize"/>.</summary>
     public const int PageShift = 12;
 
+    /// <summary>
+    /// End of the x86_64 user address space with 5-level paging (2^57): no task memory (VMA, pagemap entry) lies above
+    /// it, so image addresses beyond it are corrupt, and page counts bounded by it cannot overflow byte arithmetic.
+    /// </summary>
+    public const ulong UserAddressLimit = 1UL << 57;
+
     /// <summary>Low bits that must be zero in a page-aligned address.</summary>
     public const ulong PageMask = PageSize - 1;
 

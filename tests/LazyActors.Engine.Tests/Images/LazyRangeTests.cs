@@ -75,6 +75,73 @@ public sealed class LazyRangeTests
             LazyRangeCalculator.CollectLazyRanges(runs, vmas));
     }
 
+    /// <summary>
+    /// An entry that runs 4 pages past its VMA into a file-backed mapping: the 16 pages inside the anonymous VMA are
+    /// served, the 4 others no restorer registers or fills (CRIU skips PE_LAZY pages), so they are unservable.
+    /// </summary>
+    [Fact]
+    public void Pages_of_a_lazy_entry_outside_lazy_capable_vmas_are_unservable_and_the_rest_is_kept()
+    {
+        var vmas = new[] { AnonVma(0x10000, 0x10000 + (16 * Page)), FileVma(0x10000 + (16 * Page), 0x10000 + (32 * Page)) };
+        var runs = new[] { new PagemapRun(0x10000, 20, PageFlags.Lazy | PageFlags.Present, 0) };
+        Assert.Equal([new LazyRange(0x10000, 0x10000 + (16 * Page))], LazyRangeCalculator.CollectLazyRanges(runs, vmas));
+        Assert.Equal([new LazyRange(0x10000 + (16 * Page), 0x10000 + (20 * Page))], LazyRangeCalculator.CollectUnservableLazyRanges(runs, vmas));
+    }
+
+    [Fact]
+    public void Lazy_pages_in_gaps_between_vmas_and_past_the_last_are_unservable()
+    {
+        var vmas = new[] { AnonVma(0x20000, 0x24000), AnonVma(0x26000, 0x28000) };
+        var runs = new[]
+        {
+            new PagemapRun(0x1e000, 12, PageFlags.Lazy, -1), // 0x1e000-0x2a000: gap, VMA, gap, VMA, past the end
+        };
+        Assert.Equal([new LazyRange(0x20000, 0x24000), new LazyRange(0x26000, 0x28000)], LazyRangeCalculator.CollectLazyRanges(runs, vmas));
+        Assert.Equal(
+            [new LazyRange(0x1e000, 0x20000), new LazyRange(0x24000, 0x26000), new LazyRange(0x28000, 0x2a000)],
+            LazyRangeCalculator.CollectUnservableLazyRanges(runs, vmas));
+    }
+
+    [Theory]
+    [MemberData(nameof(Fixtures))]
+    public void Real_dumps_have_no_unservable_lazy_pages(string label)
+    {
+        using var checkpoint = Checkpoint.Open(FixtureCatalog.PathOf(label));
+        Assert.All(checkpoint.Tasks, t => Assert.Empty(t.UnservableLazyRanges));
+        checkpoint.RequireLazyPagesServable();
+    }
+
+    [Fact]
+    public void A_checkpoint_with_unservable_lazy_pages_is_refused_naming_the_pagemap_and_the_range()
+    {
+        using var temp = new ScratchDirectory();
+        LazyActors.Tools.Synthetic.SyntheticCheckpoint.Write(temp.Path, new LazyActors.Tools.Synthetic.SyntheticCheckpointOptions(1, 1 << 20, 3));
+        const int pid = LazyActors.Tools.Synthetic.SyntheticCheckpoint.FirstPid;
+        LazyActors.Tools.Synthetic.CraftedMemory.Write(temp.Path, pid,
+            [new(0x10000000, 0x10000000 + (16 * Page)), new(0x10000000 + (16 * Page), 0x10000000 + (32 * Page), Prot: 1, LazyCapable: false)],
+            [new(0x10000000, 20)]);
+
+        using var checkpoint = Checkpoint.Open(temp.Path);
+        var ex = Assert.Throws<ImageFormatException>(checkpoint.RequireLazyPagesServable);
+        Assert.Equal(Path.Combine(temp.Path, $"pagemap-{pid}.img"), ex.FilePath);
+        Assert.Contains($"4 PE_LAZY page(s) of pid {pid} at 0x{0x10000000 + (16 * Page):x}-0x{0x10000000 + (20 * Page):x}", ex.Message);
+        Assert.Equal(16UL, checkpoint.GetTask(pid).LazyRanges.Aggregate(0UL, (sum, r) => sum + r.Pages));
+    }
+
+    [Fact]
+    public void The_first_lazy_page_of_every_lazy_vma_is_listed_once()
+    {
+        using var temp = new ScratchDirectory();
+        LazyActors.Tools.Synthetic.SyntheticCheckpoint.Write(temp.Path, new LazyActors.Tools.Synthetic.SyntheticCheckpointOptions(1, 1 << 20, 3));
+        const int pid = LazyActors.Tools.Synthetic.SyntheticCheckpoint.FirstPid;
+        const ulong a = 0x10000000;
+        LazyActors.Tools.Synthetic.CraftedMemory.Write(temp.Path, pid,
+            [new(a, a + (16 * Page)), new(a + (16 * Page), a + (24 * Page), Prot: 1), new(a + (32 * Page), a + (40 * Page))],
+            [new(a + (2 * Page), 2), new(a + (8 * Page), 12), new(a + (34 * Page), 1, Lazy: false)]);
+        using var checkpoint = Checkpoint.Open(temp.Path);
+        Assert.Equal([a + (2 * Page), a + (16 * Page)], checkpoint.GetTask(pid).FirstLazyPageOfEachVma());
+    }
+
     [Fact]
     public void Holes_and_zero_never_dumped_pages_exclude_the_guard_page()
     {
@@ -119,4 +186,7 @@ public sealed class LazyRangeTests
 
     private static Vma AnonVma(ulong start, ulong end) =>
         new(start, end, 0, 0, 3, MapFlags.Private | MapFlags.Anonymous, VmaStatus.Regular | VmaStatus.AnonPrivate);
+
+    private static Vma FileVma(ulong start, ulong end) =>
+        new(start, end, 0, 0, 1, MapFlags.Private, VmaStatus.Regular | VmaStatus.FilePrivate);
 }

@@ -23,7 +23,7 @@ public sealed class NativeHeaderTests
 
         var c = new StringBuilder();
         c.AppendLine("#define _GNU_SOURCE");
-        foreach (var header in new[] { "stddef.h", "errno.h", "fcntl.h", "poll.h", "sys/epoll.h", "sys/eventfd.h", "sys/ioctl.h", "sys/mman.h", "sys/socket.h", "sys/un.h", "linux/userfaultfd.h" })
+        foreach (var header in new[] { "stddef.h", "errno.h", "fcntl.h", "poll.h", "sys/epoll.h", "sys/eventfd.h", "sys/ioctl.h", "sys/mman.h", "sys/socket.h", "sys/stat.h", "sys/syscall.h", "sys/un.h", "linux/userfaultfd.h" })
         {
             c.AppendLine($"#include <{header}>");
         }
@@ -115,6 +115,10 @@ public sealed class NativeHeaderTests
         Check("offsetof(struct msghdr, msg_control)", Off<Msghdr>(nameof(Msghdr.Control)));
         Check("offsetof(struct msghdr, msg_controllen)", Off<Msghdr>(nameof(Msghdr.ControlLength)));
         Check("offsetof(struct msghdr, msg_flags)", Off<Msghdr>(nameof(Msghdr.Flags)));
+        Check("sizeof(struct ucred)", Ucred.Size);
+        Check("offsetof(struct ucred, uid)", Off<Ucred>(nameof(Ucred.Uid)));
+        Check("offsetof(struct ucred, gid)", Off<Ucred>(nameof(Ucred.Gid)));
+        Check("SO_PEERCRED", SocketConstants.SO_PEERCRED);
         Check("sizeof(struct cmsghdr)", Cmsghdr.Size);
         Check("offsetof(struct cmsghdr, cmsg_level)", Off<Cmsghdr>(nameof(Cmsghdr.Level)));
         Check("offsetof(struct cmsghdr, cmsg_type)", Off<Cmsghdr>(nameof(Cmsghdr.Type)));
@@ -135,6 +139,23 @@ public sealed class NativeHeaderTests
         Check("MSG_CMSG_CLOEXEC", SocketConstants.MSG_CMSG_CLOEXEC);
         Check("MSG_DONTWAIT", SocketConstants.MSG_DONTWAIT);
 
+        Check("sizeof(struct stat)", FileStatus.Size);
+        Check("offsetof(struct stat, st_ino)", Off<FileStatus>(nameof(FileStatus.Inode)));
+        Check("offsetof(struct stat, st_mode)", Off<FileStatus>(nameof(FileStatus.Mode)));
+        Check("offsetof(struct stat, st_uid)", Off<FileStatus>(nameof(FileStatus.Uid)));
+        Check("offsetof(struct stat, st_size)", Off<FileStatus>(nameof(FileStatus.Length)));
+        Check("S_IFMT", FileStatus.TypeMask);
+        Check("S_IFREG", FileStatus.RegularFile);
+        Check("S_IFDIR", FileStatus.Directory);
+        Check("S_IFIFO", FileStatus.Fifo);
+        Check("S_IFCHR", FileStatus.CharacterDevice);
+        Check("S_IFBLK", FileStatus.BlockDevice);
+        Check("S_IFSOCK", FileStatus.Socket);
+        Check("S_IFLNK", FileStatus.SymbolicLink);
+        Check("SYS_fstat", Libc.SysFstat);
+        Check("SYS_lstat", Libc.SysLstat);
+        Check("O_NOFOLLOW", OpenFlags.O_NOFOLLOW);
+        Check("O_DIRECTORY", OpenFlags.O_DIRECTORY);
         Check("O_NONBLOCK", OpenFlags.O_NONBLOCK);
         Check("O_CLOEXEC", OpenFlags.O_CLOEXEC);
         Check("O_RDWR", OpenFlags.O_RDWR);

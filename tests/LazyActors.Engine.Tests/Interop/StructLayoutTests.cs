@@ -29,6 +29,16 @@ public sealed class StructLayoutTests
     }
 
     [Fact]
+    public void Ucred_Layout_MatchesKernel()
+    {
+        Assert.Equal(12, Unsafe.SizeOf<Ucred>());
+        Assert.Equal(Ucred.Size, Marshal.SizeOf<Ucred>());
+        Assert.Equal(0, Offset<Ucred>(nameof(Ucred.Pid)));
+        Assert.Equal(4, Offset<Ucred>(nameof(Ucred.Uid)));
+        Assert.Equal(8, Offset<Ucred>(nameof(Ucred.Gid)));
+    }
+
+    [Fact]
     public void UffdMsg_DecodesKernelBytes()
     {
         Span<byte> raw = stackalloc byte[32];
@@ -40,6 +50,36 @@ public sealed class StructLayoutTests
         Assert.Equal(1UL, msg.PagefaultFlags);
         Assert.Equal(0x7f00_0000_1234UL, msg.PagefaultAddress);
         Assert.Equal("Pagefault(addr=0x7f0000001234, flags=0x1)", msg.ToString());
+    }
+
+    [Fact]
+    public unsafe void FileStatus_Layout_MatchesKernel_AndFstatFillsIt()
+    {
+        Assert.Equal(144, Unsafe.SizeOf<FileStatus>());
+        Assert.Equal(FileStatus.Size, Marshal.SizeOf<FileStatus>());
+        Assert.Equal(0, Offset<FileStatus>(nameof(FileStatus.Device)));
+        Assert.Equal(8, Offset<FileStatus>(nameof(FileStatus.Inode)));
+        Assert.Equal(24, Offset<FileStatus>(nameof(FileStatus.Mode)));
+        Assert.Equal(28, Offset<FileStatus>(nameof(FileStatus.Uid)));
+        Assert.Equal(48, Offset<FileStatus>(nameof(FileStatus.Length)));
+
+        var path = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllBytes(path, new byte[12345]);
+            var fd = Libc.Open(path, OpenFlags.O_RDONLY | OpenFlags.O_CLOEXEC);
+            using var handle = new SafeFdHandle(fd, ownsHandle: true);
+            FileStatus status;
+            Assert.Equal(0, Libc.Fstat(handle, &status));
+            Assert.Equal((12345L, FileStatus.RegularFile), (status.Length, status.Type));
+            Assert.Equal(Libc.GetEuid(), status.Uid);
+            Assert.Equal(0, Libc.Lstat(path, &status));
+            Assert.Equal("a regular file", status.TypeName);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 
     [Fact]
