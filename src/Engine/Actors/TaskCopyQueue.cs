@@ -21,11 +21,12 @@ internal sealed class TaskCopyQueue
     private readonly ulong _sliceBytes;
     private readonly ulong _urgentWindowBytes;
     private readonly ILoggingAdapter _log;
+    private readonly VmaBoundaries _boundaries;
     private readonly Queue<CopyJob> _faultJobs = new();
     private readonly Queue<CopyJob> _backgroundJobs = new();
 
     public TaskCopyQueue(int pid, string label, IUffd uffd, TaskRangeBook book, TaskProgress progress, ulong sliceBytes,
-        ulong urgentWindowBytes, ILoggingAdapter log)
+        ulong urgentWindowBytes, ILoggingAdapter log, VmaBoundaries? boundaries = null)
     {
         _pid = pid;
         _label = label;
@@ -35,6 +36,7 @@ internal sealed class TaskCopyQueue
         _sliceBytes = sliceBytes;
         _urgentWindowBytes = urgentWindowBytes;
         _log = log;
+        _boundaries = boundaries ?? VmaBoundaries.None;
     }
 
     public bool IsEmpty => _faultJobs.Count == 0 && _backgroundJobs.Count == 0;
@@ -159,12 +161,16 @@ internal sealed class TaskCopyQueue
 
     /// <summary>
     /// Copies the in-flight pages of dump range [cursor, end) from the job's data, at most <paramref name="budget"/>
-    /// bytes, applying the errno rules: ESRCH/ENOSPC = task gone; EAGAIN = stop here and retry later (the copied part
-    /// is kept); EEXIST = page already there; ENOENT = memory gone (dropped); anything else fails the task.
+    /// bytes, never across a dump-time VMA boundary, applying the errno rules: ESRCH/ENOSPC = task gone; EAGAIN = stop
+    /// here and retry later (the copied part is kept); EEXIST = page already there; ENOENT = no registered VMA holds the
+    /// whole copy: a longer copy is retried in halves (the task may have split a VMA, e.g. with mprotect) until the one
+    /// page that is refused alone, which alone is given up (see <see cref="GiveUpUnregisteredPage"/>); anything else
+    /// fails the task.
     /// </summary>
     private CopyRound CopyRange(CopyJob job, ref ulong cursor, ulong end, ulong budget, ref long pagesCopied)
     {
         var data = job.Data;
+        var enoentLimit = ulong.MaxValue;
         while (cursor < end && budget > 0)
         {
             if (!_book.TryLocateInFlight(cursor, Math.Min(end - cursor, budget), out var current))
@@ -178,7 +184,7 @@ internal sealed class TaskCopyQueue
                 throw new InvalidOperationException($"page data 0x{data.DumpAddress:x}+{data.Pages}p does not hold dump address 0x{cursor:x}");
             }
 
-            var length = Math.Min(current.Length, available);
+            var length = Math.Min(Math.Min(current.Length, available), _boundaries.Clamp(current.DumpStart, enoentLimit));
             var result = _uffd.Copy(current.Start, source, length);
             var done = result.IsSuccess ? length : PageGeometry.AlignDown((ulong)Math.Max(0, result.Bytes));
             if (done > 0)
@@ -188,6 +194,7 @@ internal sealed class TaskCopyQueue
                 pagesCopied += copied;
                 cursor += done;
                 budget -= Math.Min(budget, done);
+                enoentLimit = ulong.MaxValue;
             }
 
             if (result.IsSuccess)
@@ -208,11 +215,13 @@ internal sealed class TaskCopyQueue
                     _book.Complete(new AddressRange(at, at + PageGeometry.PageSize, current.DumpStart + done), PageGeometry.PageSize);
                     cursor += PageGeometry.PageSize;
                     break;
+                case Errno.ENOENT when length - done > PageGeometry.PageSize:
+                    enoentLimit = Math.Max(PageGeometry.PageSize, PageGeometry.AlignDown((length - done) / 2));
+                    break;
                 case Errno.ENOENT:
-                    _log.Debug("{Task}: UFFDIO_COPY at 0x{Address:x}: ENOENT, mapping gone", _label, at);
-                    _book.Drop(at, current.Start + length);
-                    _progress.SetDropped(_book.DroppedPages);
-                    cursor += length - done;
+                    GiveUpUnregisteredPage(at, current.DumpStart + done);
+                    cursor += PageGeometry.PageSize;
+                    enoentLimit = PageGeometry.PageSize;
                     break;
                 default:
                     throw new TaskFailedException(_pid, $"UFFDIO_COPY of {length - done} bytes at 0x{at:x} failed: {result.Error}", result.Error, at);
@@ -220,5 +229,28 @@ internal sealed class TaskCopyQueue
         }
 
         return CopyRound.Copied(null);
+    }
+
+    /// <summary>
+    /// One page (current address <paramref name="at"/>) that UFFDIO_COPY refused with ENOENT on its own: no registered
+    /// VMA holds it. When the uffd reports every change of the task's memory as an event (CRIU asks for that, the
+    /// kernel grants it), a page still pending here was never registered or was taken away without an event: its data
+    /// is lost, which fails the task (naming the range) once it ends. Without those events an ENOENT may be an unmap
+    /// the daemon was never told of, so the page is dropped, as CRIU does.
+    /// </summary>
+    private void GiveUpUnregisteredPage(ulong at, ulong dumpAddress)
+    {
+        if (_uffd.ReportsMemoryChanges)
+        {
+            _book.Lose(at, at + PageGeometry.PageSize);
+            _progress.SetLost(_book.LostPages);
+            _log.Warning("{Task}: UFFDIO_COPY at 0x{Address:x} (dump address 0x{Dump:x}): ENOENT, no registered memory there and no event that explains it: page lost", _label, at, dumpAddress);
+        }
+        else
+        {
+            _log.Debug("{Task}: UFFDIO_COPY at 0x{Address:x}: ENOENT, mapping gone (the uffd reports no unmap events)", _label, at);
+            _book.Drop(at, at + PageGeometry.PageSize);
+            _progress.SetDropped(_book.DroppedPages);
+        }
     }
 }

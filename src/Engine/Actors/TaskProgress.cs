@@ -11,6 +11,7 @@ public sealed class TaskProgress
     private long _zeroPages;
     private long _faults;
     private long _dropped;
+    private long _lost;
     private int _phase;
 
     /// <summary>Creates the counters of task <paramref name="pid"/>.</summary>
@@ -52,6 +53,9 @@ public sealed class TaskProgress
     /// <summary>Pages dropped by REMOVE/UNMAP (or ENOENT).</summary>
     public long DroppedPages => Volatile.Read(ref _dropped);
 
+    /// <summary>Pages whose data could not be placed and that no task event explains (see <see cref="Ranges.TaskRangeBook.Lose"/>).</summary>
+    public long LostPages => Volatile.Read(ref _lost);
+
     /// <summary>Current phase.</summary>
     public TaskPhase Phase => (TaskPhase)Volatile.Read(ref _phase);
 
@@ -76,6 +80,9 @@ public sealed class TaskProgress
 
     /// <summary>Publishes the task's dropped pages, which its <see cref="Ranges.TaskRangeBook"/> counts.</summary>
     internal void SetDropped(ulong pages) => Volatile.Write(ref _dropped, (long)pages);
+
+    /// <summary>Publishes the task's lost pages, which its <see cref="Ranges.TaskRangeBook"/> counts.</summary>
+    internal void SetLost(ulong pages) => Volatile.Write(ref _lost, (long)pages);
 
     internal void End(TaskPhase phase, string? reason)
     {

@@ -17,6 +17,7 @@ namespace LazyActors.Engine.Ranges;
 public sealed class TaskRangeBook
 {
     private readonly List<AddressRange> _scratch = [];
+    private readonly List<AddressRange> _lost = [];
 
     /// <summary>Creates an empty book (no lazy memory, complete).</summary>
     public TaskRangeBook()
@@ -47,6 +48,15 @@ public sealed class TaskRangeBook
 
     /// <summary>Pages cut out by <see cref="Drop"/> while pending or in flight (REMOVE/UNMAP).</summary>
     public ulong DroppedPages { get; private set; }
+
+    /// <summary>
+    /// Pages cut out by <see cref="Lose"/>: pages with data that could not be placed and that no task event (UNMAP,
+    /// REMOVE, REMAP, exit) explains. Any such page means the task's memory is wrong.
+    /// </summary>
+    public ulong LostPages { get; private set; }
+
+    /// <summary>The lost pieces (current and dump addresses), in the order they were lost, adjacent ones merged.</summary>
+    public IReadOnlyList<AddressRange> LostRanges => _lost;
 
     /// <summary>True when nothing is pending and nothing is in flight: the task needs no more pages.</summary>
     public bool IsComplete => Pending.IsEmpty && InFlight.IsEmpty;
@@ -217,6 +227,41 @@ public sealed class TaskRangeBook
         var bytes = (ulong)Pending.Remove(start, end) + (ulong)InFlight.Remove(start, end);
         var pages = PageGeometry.PagesIn(bytes);
         DroppedPages += pages;
+        return pages;
+    }
+
+    /// <summary>
+    /// Records <c>[start, end)</c> as lost: it leaves both sets like <see cref="Drop"/>, but counts in
+    /// <see cref="LostPages"/> and <see cref="LostRanges"/> instead, because no event explains why it can no longer be
+    /// copied. Returns the pages lost.
+    /// </summary>
+    public ulong Lose(ulong start, ulong end)
+    {
+        if (end <= start)
+        {
+            return 0;
+        }
+
+        _scratch.Clear();
+        Pending.ExtractTo(start, end, _scratch);
+        InFlight.ExtractTo(start, end, _scratch);
+        ulong bytes = 0;
+        foreach (var piece in _scratch)
+        {
+            bytes += piece.Length;
+            if (_lost.Count > 0 && _lost[^1].End == piece.Start && _lost[^1].DumpEnd == piece.DumpStart)
+            {
+                _lost[^1] = _lost[^1] with { End = piece.End };
+            }
+            else
+            {
+                _lost.Add(piece);
+            }
+        }
+
+        _scratch.Clear();
+        var pages = PageGeometry.PagesIn(bytes);
+        LostPages += pages;
         return pages;
     }
 

@@ -30,6 +30,15 @@ internal sealed class FakeUffd : IUffd
     /// <summary>Result of UNREGISTER.</summary>
     public Errno UnregisterResult { get; set; } = Errno.None;
 
+    /// <summary>
+    /// When set, the registered VMAs as the kernel sees them: a COPY that does not fit inside one of them fails with
+    /// ENOENT and copies nothing, as UFFDIO_COPY does (checked before <see cref="Respond"/>).
+    /// </summary>
+    public IReadOnlyList<(ulong Start, ulong End)>? RegisteredVmas { get; set; }
+
+    /// <inheritdoc />
+    public bool ReportsMemoryChanges { get; set; } = true;
+
     /// <summary>First byte of every page copied in, by current address.</summary>
     public ConcurrentDictionary<ulong, byte> Pages { get; } = new();
 
@@ -45,7 +54,9 @@ internal sealed class FakeUffd : IUffd
     {
         var call = new UffdCall("copy", destination, length, Marshal.ReadByte(source));
         _calls.Enqueue(call);
-        var result = Respond?.Invoke(call) ?? new UffdOpResult((long)length, Errno.None);
+        var result = RegisteredVmas is { } vmas && !vmas.Any(v => v.Start <= destination && destination + length <= v.End)
+            ? new UffdOpResult(0, Errno.ENOENT)
+            : Respond?.Invoke(call) ?? new UffdOpResult((long)length, Errno.None);
         var done = result.IsSuccess ? length : (ulong)Math.Max(0, result.Bytes);
         for (ulong offset = 0; offset < done; offset += 4096)
         {

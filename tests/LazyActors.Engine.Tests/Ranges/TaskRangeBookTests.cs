@@ -22,6 +22,39 @@ public sealed class TaskRangeBookTests
     }
 
     [Fact]
+    public void Lose_takes_pages_from_pending_and_in_flight_and_records_them_apart_from_drops()
+    {
+        var book = Book(R(10, 20, 10));
+        Assert.Equal(FaultOutcome.Claimed, book.OnFault(12 * P, 2 * P).Outcome); // pages 12-13 in flight
+        book.Remap(10 * P, 100 * P, 10 * P);                                     // moved: current 100-110, dump 10-20
+
+        Assert.Equal(3UL, book.Lose(101 * P, 104 * P));
+        Assert.Equal(3UL, book.LostPages);
+        Assert.Equal(0UL, book.DroppedPages);
+        Assert.Equal([R(101, 104, 11)], book.LostRanges);
+        Assert.False(book.Pending.Contains(101 * P) || book.InFlight.Contains(102 * P) || book.InFlight.Contains(103 * P));
+
+        Assert.Equal(1UL, book.Lose(104 * P, 105 * P));
+        Assert.Equal([R(101, 105, 11)], book.LostRanges); // adjacent and linear: merged
+        Assert.Equal(0UL, book.Lose(101 * P, 105 * P));    // already gone
+        Assert.Equal(4UL, book.LostPages);
+    }
+
+    [Fact]
+    public void VmaBoundaries_cut_a_copy_at_the_first_boundary_above_its_start()
+    {
+        var boundaries = new VmaBoundaries([10 * P, 16 * P, 16 * P, 20 * P]);
+        Assert.Equal(3, boundaries.Count);
+        Assert.Equal(6 * P, boundaries.Clamp(10 * P, 100 * P));
+        Assert.Equal(2 * P, boundaries.Clamp(14 * P, 100 * P));
+        Assert.Equal(P, boundaries.Clamp(14 * P, P));
+        Assert.Equal(4 * P, boundaries.Clamp(16 * P, 100 * P));
+        Assert.Equal(100 * P, boundaries.Clamp(20 * P, 100 * P));
+        Assert.Equal(5 * P, boundaries.Clamp(5 * P, 100 * P));
+        Assert.Equal(7 * P, VmaBoundaries.None.Clamp(5 * P, 7 * P));
+    }
+
+    [Fact]
     public void AddLazy_registers_pending_pages_and_the_total()
     {
         var book = Book(R(10, 20, 110), R(30, 32, 130));
