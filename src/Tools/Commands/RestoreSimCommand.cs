@@ -19,7 +19,7 @@ internal static class RestoreSimCommand
         var threads = new Option<int>("--threads") { Description = "Touching threads per task.", DefaultValueFactory = _ => 1 };
         var verify = new Option<bool>("--verify") { Description = "Verify every byte against the images (default on).", DefaultValueFactory = _ => true };
         var noVerify = new Option<bool>("--no-verify") { Description = "Skip the byte-for-byte verification." };
-        var scenario = new Option<SimScenario>("--scenario") { Description = "none, fork, mremap, madvise, munmap or exit (applied to the first live task).", DefaultValueFactory = _ => SimScenario.None };
+        var scenario = new Option<SimScenario>("--scenario") { Description = "none, fork, mremap, madvise, munmap, exit or kill (applied to the first live task).", DefaultValueFactory = _ => SimScenario.None };
         var timeout = new Option<int>("--timeout") { Description = "Seconds every wait may take before tasks are killed and reaped.", DefaultValueFactory = _ => 60 };
         var seed = new Option<int>("--seed") { Description = "Seed of the random touch order.", DefaultValueFactory = _ => 1 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };

@@ -23,4 +23,10 @@ public enum SimScenario
 
     /// <summary>The task touches half of its pages and exits while the rest are still missing.</summary>
     Exit,
+
+    /// <summary>
+    /// The task touches half of its pages, reports, and is killed (SIGKILL) while the rest are still missing: a task
+    /// killed mid-restore. The kernel tells the daemon nothing.
+    /// </summary>
+    Kill,
 }

@@ -99,6 +99,12 @@ public static class SimulatedTask
         var result = TouchAndVerify(args, checkpoint, segments, touches, control, deadline, crew);
         SimControl.Send(control, result.Unserved is { Count: > 0 } ? SimControl.Timeout : SimControl.Result,
             JsonSerializer.SerializeToUtf8Bytes(result, SimJsonContext.Default.TouchResult));
+        if (args.Scenario == SimScenario.Kill)
+        {
+            // Die as a killed task does: no exit path of ours runs, the kernel tears the memory down.
+            _ = Engine.Interop.Libc.Kill(Environment.ProcessId, 9);
+        }
+
         return result.Unserved is { Count: > 0 } ? TimeoutExitCode : result.Mismatches > 0 ? 1 : 0;
     }
 
@@ -115,7 +121,7 @@ public static class SimulatedTask
     {
         var readable = plan.Vmas.Where(v => v.Readable).ToList();
         var segments = readable.Select(v => new Segment(v.Start, v.Start, v.Pages, false)).ToList();
-        if (args.Scenario is SimScenario.None or SimScenario.Exit or SimScenario.Fork || readable.Count == 0)
+        if (args.Scenario is SimScenario.None or SimScenario.Exit or SimScenario.Kill or SimScenario.Fork || readable.Count == 0)
         {
             return segments;
         }
@@ -205,7 +211,7 @@ public static class SimulatedTask
                 new Random((args.Seed * 7919) + args.Pid).Shuffle(addresses);
             }
 
-            return new TouchPlan(addresses, args.Scenario == SimScenario.Exit ? addresses.Length / 2 : addresses.Length);
+            return new TouchPlan(addresses, args.Scenario is SimScenario.Exit or SimScenario.Kill ? addresses.Length / 2 : addresses.Length);
         }
     }
 
@@ -245,7 +251,7 @@ public static class SimulatedTask
             MaxUs = max,
             MaxExclCpuWaitUs = maxExclCpuWait,
         };
-        if (args.Scenario == SimScenario.Exit)
+        if (args.Scenario is SimScenario.Exit or SimScenario.Kill)
         {
             // The task leaves with the other half still missing; the daemon must notice and finish.
             return touched;
