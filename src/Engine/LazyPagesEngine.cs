@@ -13,19 +13,22 @@ namespace LazyActors.Engine;
 
 /// <summary>
 /// A drop-in <c>criu lazy-pages</c> daemon for local images, without any CLI knowledge. Use in two steps so readiness
-/// can be signalled as early as CRIU does: <see cref="Listen"/> binds <c>WORKDIR/lazy-pages.socket</c> at once (stale
-/// file replaced); <see cref="RunAsync(CancellationToken)"/> then builds the actor system, opens the checkpoint, accepts
-/// the restorer and serves every task until all are complete.
+/// can be signalled as early as CRIU does: <see cref="Listen"/> opens and checks the checkpoint, then binds
+/// <c>WORKDIR/lazy-pages.socket</c> (0600; a stale file replaced, a live daemon's socket never taken over);
+/// <see cref="RunAsync(CancellationToken)"/> then builds the actor system, accepts the restorer and serves every task
+/// until all are complete.
 /// </summary>
 public sealed class LazyPagesEngine : IDisposable
 {
     private readonly EngineSettings _settings;
     private SafeFdHandle? _listener;
+    private Checkpoint? _checkpoint;
     private int _running;
 
-    private LazyPagesEngine(EngineSettings settings, SafeFdHandle listener)
+    private LazyPagesEngine(EngineSettings settings, Checkpoint checkpoint, SafeFdHandle listener)
     {
         _settings = settings;
+        _checkpoint = checkpoint;
         _listener = listener;
     }
 
@@ -38,7 +41,12 @@ public sealed class LazyPagesEngine : IDisposable
     /// <summary>The settings in use.</summary>
     public EngineSettings Settings => _settings;
 
-    /// <summary>Binds and listens on <c>lazy-pages.socket</c> in the work directory.</summary>
+    /// <summary>
+    /// Opens and checks the checkpoint (before anything is bound, as CRIU reads pstree first, so a restorer never meets
+    /// a daemon that cannot serve it), then binds and listens on <c>lazy-pages.socket</c> in the work directory.
+    /// </summary>
+    /// <exception cref="ImageFormatException">The images cannot be served; the message names the file and the problem.</exception>
+    /// <exception cref="IOException">Another process listens on the socket, or the work directory does not exist.</exception>
     /// <exception cref="LinuxException">The socket cannot be created (path, permissions).</exception>
     public static LazyPagesEngine Listen(EngineSettings settings)
     {
@@ -49,7 +57,17 @@ public sealed class LazyPagesEngine : IDisposable
             throw new DirectoryNotFoundException($"work directory {settings.WorkDirectory} does not exist");
         }
 
-        return new LazyPagesEngine(settings, UnixSocket.Listen(settings.SocketPath));
+        var checkpoint = Checkpoint.Open(settings.ImagesDirectory);
+        try
+        {
+            checkpoint.RequireLazyPagesServable();
+            return new LazyPagesEngine(settings, checkpoint, UnixSocket.Listen(settings.SocketPath));
+        }
+        catch
+        {
+            checkpoint.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Serves one restore to the end. Cancelling stops it (exit code 130).</summary>
@@ -71,10 +89,11 @@ public sealed class LazyPagesEngine : IDisposable
         var clock = Stopwatch.StartNew();
         var listener = Interlocked.Exchange(ref _listener, null)
             ?? throw new ObjectDisposedException(nameof(LazyPagesEngine));
+        var checkpoint = Interlocked.Exchange(ref _checkpoint, null)
+            ?? throw new ObjectDisposedException(nameof(LazyPagesEngine));
         var config = _settings.ActorSystemConfig(akkaConfig);
         EngineThreadPriority.Configure(_settings.EngineThreadsNice ?? int.MinValue);
         var system = ActorSystem.Create("lazy-actors", config);
-        Checkpoint? checkpoint = null;
         PinnedBufferPool? faultPool = null;
         PinnedBufferPool? bulkPool = null;
         IPageSource? source = null;
@@ -82,16 +101,6 @@ public sealed class LazyPagesEngine : IDisposable
         NoGcRegion? noGcRegion = null;
         try
         {
-            try
-            {
-                checkpoint = Checkpoint.Open(_settings.ImagesDirectory);
-            }
-            catch (Exception ex) when (ex is ImageFormatException or IOException or InvalidDataException)
-            {
-                listener.Dispose();
-                return new EngineResult(1, $"cannot open the images in {_settings.ImagesDirectory}: {ex.Message}", Statistics, clock.Elapsed);
-            }
-
             faultPool = new PinnedBufferPool(_settings.FaultBufferBytes, _settings.FaultBuffers);
             bulkPool = new PinnedBufferPool(_settings.BulkBufferBytes, _settings.BulkBuffers);
             source = sourceFactory is null
@@ -127,7 +136,7 @@ public sealed class LazyPagesEngine : IDisposable
             source?.Dispose();
             faultPool?.Dispose();
             bulkPool?.Dispose();
-            checkpoint?.Dispose();
+            checkpoint.Dispose();
             noGcRegion?.Dispose();
             listener.Dispose();
         }
@@ -147,6 +156,10 @@ public sealed class LazyPagesEngine : IDisposable
         }
     }
 
-    /// <summary>Closes the socket if <see cref="RunAsync(CancellationToken)"/> never ran.</summary>
-    public void Dispose() => Interlocked.Exchange(ref _listener, null)?.Dispose();
+    /// <summary>Closes the socket and the images if <see cref="RunAsync(CancellationToken)"/> never ran.</summary>
+    public void Dispose()
+    {
+        Interlocked.Exchange(ref _listener, null)?.Dispose();
+        Interlocked.Exchange(ref _checkpoint, null)?.Dispose();
+    }
 }

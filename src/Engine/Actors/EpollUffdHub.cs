@@ -42,7 +42,18 @@ public sealed class EpollUffdHub : IUffdHub, IDisposable
     }
 
     /// <inheritdoc />
-    public IUffd Open(SafeFdHandle descriptor) => new UserFaultFdAdapter(descriptor, _gatePriority);
+    public IUffd Open(SafeFdHandle descriptor)
+    {
+        ArgumentNullException.ThrowIfNull(descriptor);
+        var state = UffdDescriptor.Inspect(descriptor);
+        if (state.Problem is { } problem)
+        {
+            descriptor.Dispose();
+            throw new InvalidDataException(problem);
+        }
+
+        return new UserFaultFdAdapter(descriptor, _gatePriority, state.ReportsMemoryChanges);
+    }
 
     /// <inheritdoc />
     public void Watch(IUffd uffd, IActorRef owner)

@@ -12,6 +12,8 @@ namespace LazyActors.Engine.Actors;
 public interface IUffdHub
 {
     /// <summary>Wraps a received descriptor (ownership moves to the result).</summary>
+    /// <exception cref="InvalidDataException">The descriptor cannot serve a task (not a userfaultfd, or one never given
+    /// UFFDIO_API); it is closed and the message says why.</exception>
     IUffd Open(SafeFdHandle descriptor);
 
     /// <summary>Starts delivering the messages of <paramref name="uffd"/> to <paramref name="owner"/>.</summary>

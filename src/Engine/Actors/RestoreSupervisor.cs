@@ -113,12 +113,12 @@ public sealed class RestoreSupervisor : EngineActor
         Context.Watch(_pusher);
 
         LogScheduling(_restore.Settings);
-        var observer = new Observer(Self);
+        var observer = new Observer(Self, _log);
         var entries = _restore.Checkpoint.Tasks.Count;
         var listener = _restore.Listener;
         var settings = _restore.Settings;
         var token = _stopHandshake.Token;
-        _handshake = new Thread(() => RestorerConnection.Run(listener, entries, settings.AcceptTimeout, settings.HandshakeTimeout, observer, token))
+        _handshake = new Thread(() => RestorerConnection.Run(listener, entries, settings.AcceptTimeout, settings.HandshakeTimeout, settings.RestorerAllowedUids, observer, token))
         {
             IsBackground = true,
             Name = "lazy-pages-handshake",
@@ -148,7 +148,7 @@ public sealed class RestoreSupervisor : EngineActor
     private void ReceivingTasks()
     {
         Receive<TaskUffdReceived>(OnTaskUffd);
-        Receive<ZombieReceived>(z => _log.Info("pid {Pid} is a zombie: no memory to serve", z.Pid));
+        Receive<ZombieReceived>(OnZombie);
         Receive<RestoreFinished>(_ =>
         {
             _log.Info("restore finished; pushing the remaining pages of {Tasks} task(s)", _tasks.Count);
@@ -184,6 +184,11 @@ public sealed class RestoreSupervisor : EngineActor
             if (ended.Phase == TaskPhase.Exited)
             {
                 _log.Info("{Task}: task exited ({Reason})", ended.Label, ended.Reason);
+            }
+            else if (ended.Phase == TaskPhase.Failed)
+            {
+                _failures.Add(ended.Reason ?? $"{ended.Label} failed");
+                _log.Error("{Task}: {Failure}", ended.Label, ended.Reason);
             }
         });
         Receive<ChildFailed>(RecordFailure);
@@ -229,17 +234,20 @@ public sealed class RestoreSupervisor : EngineActor
 
     private void OnTaskUffd(TaskUffdReceived received)
     {
-        if (!_restore.Checkpoint.TryGetTask(received.Pid, out var images))
+        if (CheckedPid(received.Pid, zombie: false) is not { } images)
         {
             received.Uffd.Dispose();
-            Finish(1, $"the restorer sent pid {received.Pid}, which is not in {_restore.Checkpoint.Directory}/pstree.img");
             return;
         }
 
-        if (!_seen.Add(received.Pid))
+        IUffd uffd;
+        try
         {
-            received.Uffd.Dispose();
-            Finish(1, $"the restorer sent pid {received.Pid} twice");
+            uffd = _restore.Hub.Open(received.Uffd);
+        }
+        catch (InvalidDataException ex)
+        {
+            Finish(1, $"the restorer sent pid {received.Pid} a descriptor the daemon cannot serve: {ex.Message}");
             return;
         }
 
@@ -252,7 +260,60 @@ public sealed class RestoreSupervisor : EngineActor
         var label = received.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var progress = _restore.Statistics.AddTask(new TaskProgress(received.Pid, label, (long)book.TotalPages, isForkChild: false));
         _log.Info("{Task}: uffd received, {LazyPages} lazy pages in {Ranges} ranges", label, book.TotalPages, book.Pending.Count);
-        Spawn(received.Pid, _restore.Hub.Open(received.Uffd), book, progress, $"task-{label}", restoreFinished: false);
+        if (!uffd.ReportsMemoryChanges)
+        {
+            _log.Warning("{Task}: its userfaultfd does not report unmap/remap/madvise events (old kernel?): a page that vanishes cannot be told from a lost one, so such pages are dropped as CRIU does", label);
+        }
+
+        var spec = new UffdActor.TaskSpec(received.Pid, uffd, book, progress, RestoreFinished: false)
+        {
+            Boundaries = new VmaBoundaries(images.Vmas.SelectMany(v => new[] { v.Start, v.End })),
+            RegistrationChecks = images.FirstLazyPageOfEachVma(),
+        };
+        Spawn(spec, $"task-{label}");
+    }
+
+    private void OnZombie(ZombieReceived received)
+    {
+        if (CheckedPid(received.Pid, zombie: true) is not null)
+        {
+            _log.Info("pid {Pid} is a zombie: no memory to serve", received.Pid);
+        }
+    }
+
+    /// <summary>
+    /// The images of a pid the restorer sent, if it may send it: in pstree.img, not sent before, and a zombie exactly
+    /// when the restorer says so (a zombie has no memory; a live task announced as a zombie would never be served).
+    /// Otherwise the restore ends with the reason, and null is returned.
+    /// </summary>
+    private TaskImages? CheckedPid(int pid, bool zombie)
+    {
+        var pstree = $"{_restore.Checkpoint.Directory}/pstree.img";
+        string? problem = null;
+        if (!_restore.Checkpoint.TryGetTask(pid, out var images))
+        {
+            problem = $"the restorer sent {(zombie ? "zombie " : "")}pid {pid}, which is not in {pstree}";
+        }
+        else if (!_seen.Add(pid))
+        {
+            problem = $"the restorer sent pid {pid} twice";
+        }
+        else if (zombie && images.State != TaskState.Dead)
+        {
+            problem = $"the restorer says pid {pid} is a zombie, but it is a live task in {pstree} (core-{pid}.img task_state {images.State}) with {images.LazyPages} lazy pages";
+        }
+        else if (!zombie && images.State == TaskState.Dead)
+        {
+            problem = $"the restorer sent a userfaultfd for pid {pid}, a zombie in {pstree} (core-{pid}.img task_state Dead)";
+        }
+
+        if (problem is null)
+        {
+            return images;
+        }
+
+        Finish(1, problem);
+        return null;
     }
 
     private void OnForkChild(UffdActor.ForkChildBorn born, bool restoreFinished)
@@ -260,12 +321,12 @@ public sealed class RestoreSupervisor : EngineActor
         _forkChildren++;
         var label = $"{born.ParentLabel}-fork{_forkChildren}";
         var progress = _restore.Statistics.AddTask(new TaskProgress(born.Pid, label, born.TotalPages, isForkChild: true));
-        Spawn(born.Pid, born.Uffd, born.Book, progress, $"task-{label}", restoreFinished);
+        Spawn(new UffdActor.TaskSpec(born.Pid, born.Uffd, born.Book, progress, restoreFinished) { Boundaries = born.Boundaries }, $"task-{label}");
     }
 
-    private void Spawn(int pid, IUffd uffd, TaskRangeBook book, TaskProgress progress, string name, bool restoreFinished)
+    private void Spawn(UffdActor.TaskSpec spec, string name)
     {
-        var spec = new UffdActor.TaskSpec(pid, uffd, book, progress, restoreFinished);
+        var progress = spec.Progress;
         var child = Context.ActorOf(UffdActor.Props(spec, _cache, _pusher, _restore.Hub, _restore.Settings, _restore.Source, _restore.Statistics), name);
         Context.Watch(child);
         _tasks.Add(child, progress);
@@ -279,6 +340,11 @@ public sealed class RestoreSupervisor : EngineActor
         var reason = ChildSupervision.Describe(failed.Cause);
         _failures.Add(reason);
         _log.Error("{Child} failed and is no longer served: {Failure}", failed.Child.Path.Name, reason);
+        if (failed.Cause is not TaskFailedException)
+        {
+            _log.Debug("{Child} failed with {Exception}", failed.Child.Path.Name, failed.Cause);
+        }
+
         if (_tasks.TryGetValue(failed.Child, out var progress))
         {
             progress.End(TaskPhase.Failed, reason);
@@ -346,11 +412,13 @@ public sealed class RestoreSupervisor : EngineActor
         {
         }
 
-        /// <summary>The reason recorded for <paramref name="cause"/>.</summary>
+        /// <summary>The reason recorded for <paramref name="cause"/>: one line (the trace of an internal error goes to the
+        /// debug log).</summary>
         public static string Describe(Exception cause) => cause switch
         {
             TaskFailedException failed => failed.Message,
-            _ => $"internal error: {cause}",
+            ActorInitializationException { InnerException: { } inner } => $"internal error: {inner.GetType().Name}: {inner.Message}",
+            _ => $"internal error: {cause.GetType().Name}: {cause.Message}",
         };
 
         /// <inheritdoc />
@@ -371,8 +439,12 @@ public sealed class RestoreSupervisor : EngineActor
         };
     }
 
-    private sealed class Observer(IActorRef supervisor) : IRestorerObserver
+    private sealed class Observer(IActorRef supervisor, ILoggingAdapter log) : IRestorerObserver
     {
+        public void PeerRefused(string reason) => log.Warning("{Refusal}", reason);
+
+        public void PeerClosedSilently(string note) => log.Info("{Note}", note);
+
         public void Connected() => supervisor.Tell(RestorerConnected.Instance);
 
         public void TaskUffd(int pid, SafeFdHandle uffd) => supervisor.Tell(new TaskUffdReceived(pid, uffd));

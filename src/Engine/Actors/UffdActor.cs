@@ -41,7 +41,19 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
     /// <param name="Progress">Counters to update.</param>
     /// <param name="RestoreFinished">True when "restore finished" already arrived (fork children born after it).</param>
     public sealed record TaskSpec(int Pid, IUffd Uffd, TaskRangeBook Book, TaskProgress Progress, bool RestoreFinished)
-        : INoSerializationVerificationNeeded;
+        : INoSerializationVerificationNeeded
+    {
+        /// <summary>The task's dump-time VMA boundaries, which no copy crosses (a fork child shares its parent's).</summary>
+        public VmaBoundaries Boundaries { get; init; } = VmaBoundaries.None;
+
+        /// <summary>
+        /// Addresses (the first lazy page of every lazy-capable VMA) copied as soon as "restore finished" arrives, when
+        /// the restorer must have registered every lazy VMA: a VMA it did not register shows at once as a lost page,
+        /// even when nothing faults there and background transfer is off. Empty for fork children (the kernel copies
+        /// their registrations).
+        /// </summary>
+        public IReadOnlyList<ulong> RegistrationChecks { get; init; } = [];
+    }
 
     /// <summary>
     /// A batch of messages read from the uffd by the epoll reader, with the number of non-pagefault events among them:
@@ -107,9 +119,14 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
 
     /// <summary>To the supervisor: a FORK event created a child uffd; spawn a task actor for it.</summary>
     public sealed record ForkChildBorn(int Pid, string ParentLabel, IUffd Uffd, TaskRangeBook Book, long TotalPages)
-        : INoSerializationVerificationNeeded;
+        : INoSerializationVerificationNeeded
+    {
+        /// <summary>The parent's dump-time VMA boundaries (the child's memory is a copy of the parent's).</summary>
+        public VmaBoundaries Boundaries { get; init; } = VmaBoundaries.None;
+    }
 
     private const string CopyRetryTimer = "eagain-retry";
+    private const string LivenessTimer = "liveness";
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly TaskSpec _task;
@@ -127,9 +144,14 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
     private readonly TaskCopyQueue _copies;
     private readonly FaultLocality _locality;
     private readonly EagainRetryPolicy _retries;
+    private readonly LivenessProbe _liveness;
+    private readonly TimeSpan? _livenessInterval;
     private bool _continueScheduled;
     private bool _watching;
+    private bool _ended;
     private long _nextRequestId;
+    private long _activity;
+    private long _activityAtLastProbe = -1;
 
     /// <summary>Use <see cref="Props"/>.</summary>
     public UffdActor(TaskSpec task, IActorRef cache, IActorRef pusher, IUffdHub hub, EngineSettings settings,
@@ -149,9 +171,11 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         _direct = direct;
         _statistics = statistics;
         _copies = new TaskCopyQueue(_pid, _label, _uffd, _book, _progress, (ulong)settings.CopySliceBytes,
-            (ulong)settings.UrgentCopyWindowBytes, _log);
+            (ulong)settings.UrgentCopyWindowBytes, _log, task.Boundaries);
         _locality = new FaultLocality((ulong)settings.FaultReadAheadMaxBytes);
         _retries = EagainRetryPolicy.From(settings);
+        _liveness = new LivenessProbe(_uffd, _book);
+        _livenessInterval = settings.LivenessProbeInterval;
 
         if (task.RestoreFinished)
         {
@@ -175,6 +199,10 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         _hub.Watch(_uffd, Self);
         _watching = true;
         _log.Debug("{Task}: serving {Uffd} ({Book})", _label, _uffd, _book);
+        if (_livenessInterval is { } interval)
+        {
+            Timers.StartPeriodicTimer(LivenessTimer, LivenessTick.Instance, interval);
+        }
         if (_task.RestoreFinished)
         {
             CheckComplete();
@@ -208,6 +236,11 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         Receive<RestoreFinished>(_ =>
         {
             Become(ServingAfterRestoreFinished);
+            if (!CheckRegistration())
+            {
+                return;
+            }
+
             if (Stash.IsEmpty)
             {
                 CheckComplete();
@@ -264,11 +297,56 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
             Then(RunCopies());
         });
         Receive<RetryFault>(retry => Then(HandleFault(retry.Address, retry.Retry) && RunCopies()));
-        Receive<ReadFailed>(failed => TaskGone($"reading its userfaultfd failed: {failed.Error.Message}"));
+        Receive<LivenessTick>(_ => ProbeIfIdle());
+
+        // A uffd whose task exited reads as empty, it does not fail: a read error is ours or the kernel's, not an exit.
+        Receive<ReadFailed>(failed => throw new TaskFailedException(_pid, $"reading its userfaultfd failed: {failed.Error.Message}", Errno.None, 0, failed.Error));
+    }
+
+    /// <summary>
+    /// The kernel sends no event when a task dies: a task nobody touches and nothing is copied to would keep the
+    /// restore waiting forever (background transfer off, or before "restore finished"). So a task that was idle for a
+    /// whole interval is probed (see <see cref="LivenessProbe"/>).
+    /// </summary>
+    private void ProbeIfIdle()
+    {
+        if (_activity != _activityAtLastProbe)
+        {
+            _activityAtLastProbe = _activity;
+            return;
+        }
+
+        var outcome = _liveness.Probe();
+        if (outcome.Gone is { } reason)
+        {
+            TaskGone(reason);
+        }
+        else if (outcome.Disabled is { } why)
+        {
+            _log.Warning("{Task}: liveness probe disabled: {Reason}", _label, why);
+            Timers.Cancel(LivenessTimer);
+        }
+    }
+
+    /// <summary>At "restore finished": one copy into every lazy VMA (see <see cref="TaskSpec.RegistrationChecks"/>).
+    /// False when the task ended meanwhile.</summary>
+    private bool CheckRegistration()
+    {
+        foreach (var address in _task.RegistrationChecks)
+        {
+            var decision = _book.OnFault(address, PageGeometry.PageSize);
+            if (decision.Outcome == FaultOutcome.Claimed)
+            {
+                RequestPages(decision.Range, background: false, budgetBytes: 0);
+            }
+        }
+
+        return _task.RegistrationChecks.Count == 0 || RunCopies();
     }
 
     private bool OnEvents(Events batch)
     {
+        _activity++;
         bool serving;
         try
         {
@@ -390,7 +468,7 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         var child = _hub.Open(new SafeFdHandle((int)descriptor, ownsHandle: true));
         var book = _book.ForkChild();
         _log.Info("{Task}: FORK: child with ufd={Ufd}, {Pages} pages to fetch", _label, descriptor, book.Pending.TotalPages);
-        Context.Parent.Tell(new ForkChildBorn(_pid, _label, child, book, (long)book.Pending.TotalPages));
+        Context.Parent.Tell(new ForkChildBorn(_pid, _label, child, book, (long)book.Pending.TotalPages) { Boundaries = _task.Boundaries });
     }
 
     private bool HandleRemove(ulong start, ulong end)
@@ -454,6 +532,7 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
 
     private bool OnFetched(PageCacheActor.Fetched fetched)
     {
+        _activity++;
         if (!_requests.Remove(fetched.RequestId, out var request))
         {
             fetched.Data.Dispose();
@@ -476,7 +555,13 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
     /// <summary>One turn of the copy queue; false when the task is gone.</summary>
     private bool RunCopies()
     {
+        _activity++;
         var round = _copies.Run();
+        if (LostData())
+        {
+            return false;
+        }
+
         if (round.BlockedJob is { } blocked)
         {
             if (!_retries.MayRetry(blocked.Retries))
@@ -514,9 +599,31 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         return true;
     }
 
-    /// <summary>False (and the task ended) when the round found the task gone.</summary>
+    /// <summary>
+    /// True (and the task ended as failed, naming the ranges) once a page was lost (see <see cref="TaskRangeBook.Lose"/>):
+    /// its memory is wrong, so serving it on would only hide that; the restore fails.
+    /// </summary>
+    private bool LostData()
+    {
+        if (LostPagesReport() is not { } lost)
+        {
+            return false;
+        }
+
+        _copies.ReleaseAll();
+        _requests.Clear();
+        End(TaskPhase.Failed, lost);
+        return true;
+    }
+
+    /// <summary>False (and the task ended) when the round found the task gone or a page lost.</summary>
     private bool Continue(CopyRound round)
     {
+        if (LostData())
+        {
+            return false;
+        }
+
         if (round.End != CopyRoundEnd.TaskGone)
         {
             return true;
@@ -545,6 +652,12 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
 
         _log.Info("{Task}: complete, UFFD transferred pages: ({Copied}/{Total}), {Faults} faults, {ZeroPages} zero pages, {Dropped} dropped",
             _label, _book.CopiedPages, _book.TotalPages, _progress.Faults, _progress.ZeroPages, _progress.DroppedPages);
+        if (LostPagesReport() is { } lost)
+        {
+            End(TaskPhase.Failed, lost);
+            return;
+        }
+
         End(TaskPhase.Complete, null);
     }
 
@@ -553,11 +666,39 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         _log.Info("{Task}: EXIT ({Reason}); {Book}", _label, reason, _book);
         _copies.ReleaseAll();
         _requests.Clear();
+        if (LostPagesReport() is { } lost)
+        {
+            // It ran with those pages wrong before it exited.
+            End(TaskPhase.Failed, $"{lost}; then the task exited ({reason})");
+            return;
+        }
+
         End(TaskPhase.Exited, reason);
+    }
+
+    /// <summary>What was lost (see <see cref="TaskRangeBook.Lose"/>), naming the task and the ranges, or null.</summary>
+    private string? LostPagesReport()
+    {
+        if (_book.LostPages == 0)
+        {
+            return null;
+        }
+
+        var ranges = string.Join(", ", _book.LostRanges.Take(4).Select(r => r.Start == r.DumpStart
+            ? $"0x{r.Start:x}-0x{r.End:x}"
+            : $"0x{r.Start:x}-0x{r.End:x} (dump address 0x{r.DumpStart:x})"));
+        var more = _book.LostRanges.Count > 4 ? $" and {_book.LostRanges.Count - 4} more range(s)" : "";
+        return $"pid {_pid} ({_label}): {_book.LostPages} page(s) lost at {ranges}{more}: UFFDIO_COPY answered ENOENT (no registered memory there) and no UNMAP/REMOVE/REMAP event explains it";
     }
 
     private void End(TaskPhase phase, string? reason)
     {
+        if (_ended)
+        {
+            return;
+        }
+
+        _ended = true;
         _progress.End(phase, reason);
         Context.Parent.Tell(new TaskEnded(_pid, _label, phase, reason));
         Become(Ended);
@@ -573,4 +714,9 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
     }
 
     private sealed record RetryFault(ulong Address, int Retry) : INoSerializationVerificationNeeded;
+
+    private sealed class LivenessTick : INoSerializationVerificationNeeded
+    {
+        public static readonly LivenessTick Instance = new();
+    }
 }

@@ -25,6 +25,12 @@ public sealed record EngineSettings
     /// <summary>Longest wait for each handshake read once connected.</summary>
     public required TimeSpan HandshakeTimeout { get; init; }
 
+    /// <summary>
+    /// Uids besides the daemon's own effective uid whose processes may connect to <c>lazy-pages.socket</c> as the
+    /// restorer (SO_PEERCRED); any other peer is refused and logged. The socket file is created 0600 as well.
+    /// </summary>
+    public required IReadOnlyList<uint> RestorerAllowedUids { get; init; }
+
     /// <summary>Largest single UFFDIO_COPY.</summary>
     public required int CopySliceBytes { get; init; }
 
@@ -66,6 +72,12 @@ public sealed record EngineSettings
 
     /// <summary>Number of pooled background buffers.</summary>
     public required int BulkBuffers { get; init; }
+
+    /// <summary>
+    /// How long a task may be idle (no fault, event or copy) before its uffd is probed for the task's exit (see
+    /// <c>LivenessProbe</c>); null = never probe (a dead task is then noticed only by a failing copy, as in CRIU).
+    /// </summary>
+    public required TimeSpan? LivenessProbeInterval { get; init; }
 
     /// <summary>EAGAIN retries done at once (after the mailbox is drained) before backing off.</summary>
     public required int EagainImmediateRetries { get; init; }
@@ -146,6 +158,7 @@ public sealed record EngineSettings
             WorkDirectory = Path.GetFullPath(workDirectory ?? imagesDirectory),
             AcceptTimeout = keys.DurationOr("accept-timeout", "infinite", "inf", "off"),
             HandshakeTimeout = keys.Duration("handshake-timeout"),
+            RestorerAllowedUids = keys.Uids("restorer-allowed-uids"),
             CopySliceBytes = keys.SmallBytes("copy-slice"),
             FaultReadAheadMaxBytes = keys.SmallBytes("fault-read-ahead-max"),
             UrgentCopyWindowBytes = keys.SmallBytes("urgent-copy-window"),
@@ -160,6 +173,7 @@ public sealed record EngineSettings
             FaultBuffers = keys.Int("fault-buffers"),
             BulkBufferBytes = keys.SmallBytes("bulk-buffer-size"),
             BulkBuffers = keys.Int("bulk-buffers"),
+            LivenessProbeInterval = keys.DurationOr("liveness-probe-interval", "off"),
             EagainImmediateRetries = keys.Int("eagain-immediate-retries"),
             EagainMaxBackoff = keys.Duration("eagain-max-backoff"),
             EagainRetryLimit = keys.Int("eagain-retry-limit"),
@@ -213,6 +227,11 @@ public sealed record EngineSettings
             {
                 throw Invalid(key, $"must be a nice value from -20 to 19, got {nice}");
             }
+        }
+
+        if (LivenessProbeInterval is { } probe && probe <= TimeSpan.Zero)
+        {
+            throw Invalid("liveness-probe-interval", $"must be positive or off, got {probe}");
         }
 
         if (ChunkInitialBytes > ChunkMaxBytes)

@@ -31,6 +31,11 @@ internal sealed class RequiredKeys(Config section, string sectionPath)
     /// <summary>A duration, or null for one of <paramref name="foreverWords"/>.</summary>
     public TimeSpan? DurationOr(string key, params string[] foreverWords) => foreverWords.Contains(String(key)) ? null : Duration(key);
 
+    /// <summary>A list of user ids (0 to 4294967294).</summary>
+    public IReadOnlyList<uint> Uids(string key) => Read(key, () => section.GetLongList(key)
+        .Select(uid => uid is >= 0 and < uint.MaxValue ? (uint)uid : throw new FormatException($"{uid} is not a uid"))
+        .ToArray());
+
     /// <summary>One of a closed set of words.</summary>
     public T OneOf<T>(string key, params (string Word, T Value)[] choices)
     {

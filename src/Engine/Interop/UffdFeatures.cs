@@ -32,4 +32,7 @@ public static class UffdFeatures
 
     /// <summary>The set CRIU requests for lazy restore: FORK | REMAP | REMOVE | UNMAP = 0x4E.</summary>
     public const ulong NonCooperative = EventFork | EventRemap | EventRemove | EventUnmap;
+
+    /// <summary>REMAP, REMOVE and UNMAP: every change of the task's registered memory is reported as an event.</summary>
+    public const ulong MemoryChangeEvents = EventRemap | EventRemove | EventUnmap;
 }

@@ -19,4 +19,14 @@ public interface IRestorerObserver
 
     /// <summary>The handshake failed; the message is CRIU-like and names the problem.</summary>
     void Failed(string reason);
+
+    /// <summary>A peer that may not restore through this daemon (its uid) connected and was closed; waiting goes on.</summary>
+    void PeerRefused(string reason)
+    {
+    }
+
+    /// <summary>A peer connected and closed without sending anything; waiting goes on.</summary>
+    void PeerClosedSilently(string note)
+    {
+    }
 }

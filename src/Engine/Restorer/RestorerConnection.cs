@@ -20,14 +20,31 @@ public static class RestorerConnection
     /// <param name="observer">Receives the results.</param>
     /// <param name="cancellation">Stops waiting (no report then).</param>
     public static void Run(SafeFdHandle listener, int entries, TimeSpan? acceptTimeout, TimeSpan readTimeout,
-        IRestorerObserver observer, CancellationToken cancellation)
+        IRestorerObserver observer, CancellationToken cancellation) =>
+        Run(listener, entries, acceptTimeout, readTimeout, [], observer, cancellation);
+
+    /// <summary>
+    /// Runs the whole handshake, reporting to <paramref name="observer"/>; only a peer running as this process's
+    /// effective uid or one of <paramref name="allowedUids"/> (SO_PEERCRED) is taken as the restorer. Disposes the
+    /// listener once the restorer is connected.
+    /// </summary>
+    /// <param name="listener">The listening lazy-pages.socket.</param>
+    /// <param name="entries">Number of pstree entries (zombies included).</param>
+    /// <param name="acceptTimeout">Longest wait for the restorer; null = until cancelled.</param>
+    /// <param name="readTimeout">Longest wait for each message once connected.</param>
+    /// <param name="allowedUids">Uids besides our own whose connections are accepted.</param>
+    /// <param name="observer">Receives the results.</param>
+    /// <param name="cancellation">Stops waiting (no report then).</param>
+    public static void Run(SafeFdHandle listener, int entries, TimeSpan? acceptTimeout, TimeSpan readTimeout,
+        IReadOnlyCollection<uint> allowedUids, IRestorerObserver observer, CancellationToken cancellation)
     {
+        ArgumentNullException.ThrowIfNull(allowedUids);
         SafeFdHandle? connection = null;
         try
         {
             using (listener)
             {
-                connection = AcceptOne(listener, acceptTimeout, cancellation);
+                connection = AcceptRestorer(listener, acceptTimeout, readTimeout, allowedUids, observer, cancellation);
             }
 
             if (connection is null)
@@ -45,6 +62,13 @@ public static class RestorerConnection
                 }
 
                 var pid = BinaryPrimitives.ReadInt32LittleEndian(word);
+                if ((uint)pid == LazyPagesHandshake.RestoreFinished)
+                {
+                    // No pid is that large (PID_MAX_LIMIT is 2^22): the restorer finished with entries missing.
+                    observer.Failed($"the restorer sent \"restore finished\" after {i} of the {entries} pstree entries: every task of pstree.img must be announced (a pid and its uffd, or a negative pid for a zombie)");
+                    return;
+                }
+
                 if (pid < 0)
                 {
                     observer.Zombie(-pid);
@@ -109,9 +133,16 @@ public static class RestorerConnection
         }
     }
 
-    private static SafeFdHandle? AcceptOne(SafeFdHandle listener, TimeSpan? timeout, CancellationToken cancellation)
+    /// <summary>
+    /// Accepts connections until one is the restorer: a peer whose uid is not allowed is refused (closed, reported), and
+    /// one that closes without sending a byte is let go (another lazy-pages checking whether this one listens does
+    /// that); the first allowed peer that sends data is the restorer. Null when cancelled.
+    /// </summary>
+    private static SafeFdHandle? AcceptRestorer(SafeFdHandle listener, TimeSpan? timeout, TimeSpan readTimeout,
+        IReadOnlyCollection<uint> allowedUids, IRestorerObserver observer, CancellationToken cancellation)
     {
         var deadline = timeout is { } t ? DateTime.UtcNow + t : DateTime.MaxValue;
+        var ownUid = Libc.GetEuid();
         while (!cancellation.IsCancellationRequested)
         {
             var left = deadline - DateTime.UtcNow;
@@ -120,14 +151,34 @@ public static class RestorerConnection
                 throw new TimeoutException($"nobody connected to {LazyPagesHandshake.SocketName} within {timeout!.Value.TotalSeconds:0.#} s");
             }
 
+            SafeFdHandle connection;
             try
             {
-                return UnixSocket.Accept(listener, left < Slice ? left : Slice);
+                connection = UnixSocket.Accept(listener, left < Slice ? left : Slice);
             }
             catch (TimeoutException)
             {
-                // poll again (cancellation, deadline)
+                continue; // poll again (cancellation, deadline)
             }
+
+            var peer = UnixSocket.PeerCredentials(connection);
+            if (peer.Uid != ownUid && !allowedUids.Contains(peer.Uid))
+            {
+                connection.Dispose();
+                observer.PeerRefused($"refused a connection to {LazyPagesHandshake.SocketName} from uid {peer.Uid} (pid {peer.Pid}): only uid {ownUid}"
+                    + (allowedUids.Count > 0 ? $" and {string.Join(", ", allowedUids)} (restorer-allowed-uids)" : "")
+                    + " may restore through this daemon");
+                continue;
+            }
+
+            if (!WaitReadable(connection, readTimeout, cancellation) || UnixSocket.HasData(connection))
+            {
+                // Data (the restorer), or silence: the caller's first read reports a timeout or a cancellation.
+                return connection;
+            }
+
+            connection.Dispose();
+            observer.PeerClosedSilently($"pid {peer.Pid} (uid {peer.Uid}) connected to {LazyPagesHandshake.SocketName} and closed without a word (another lazy-pages checking whether this one listens?); still waiting for the restorer");
         }
 
         return null;

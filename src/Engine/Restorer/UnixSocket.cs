@@ -8,13 +8,24 @@ namespace LazyActors.Engine.Restorer;
 /// </summary>
 public static class UnixSocket
 {
+    /// <summary>Mode 0600: read and write for the owner only (connecting needs write permission on the file).</summary>
+    public const uint OwnerOnly = 0x180;
+
     /// <summary>
-    /// Creates a listening socket at <paramref name="path"/> (relative paths resolve against the working directory),
-    /// removing a stale socket file first.
+    /// Creates a listening socket at <paramref name="path"/> (relative paths resolve against the working directory) with
+    /// file mode <paramref name="mode"/> whatever the umask (default 0600: only the owner, and root, may connect). A stale
+    /// socket file is replaced; a socket someone still listens on is not taken over.
     /// </summary>
-    public static unsafe SafeFdHandle Listen(string path, int backlog = LazyPagesHandshake.Backlog)
+    /// <exception cref="IOException">Another process listens on <paramref name="path"/> (the message says so).</exception>
+    /// <exception cref="LinuxException">The socket cannot be created (path, permissions).</exception>
+    public static unsafe SafeFdHandle Listen(string path, int backlog = LazyPagesHandshake.Backlog, uint mode = OwnerOnly)
     {
         var address = SockaddrUn.Create(path, out var length);
+        if (IsListenedOn(path))
+        {
+            throw new IOException($"{path}: another process is listening on this socket (a connect succeeded); stop it first, or use another work directory");
+        }
+
         if (Libc.Unlink(path) < 0 && LinuxException.LastErrno() != Errno.ENOENT)
         {
             LinuxException.ThrowLast($"unlink({path})");
@@ -23,9 +34,21 @@ public static class UnixSocket
         var socket = NewSocket();
         try
         {
+            // bind creates the file with the socket inode's mode less the umask: narrowing the inode first means the
+            // file is never more open than mode, even for an instant; chmod then restores bits a strict umask removed.
+            if (Libc.Fchmod(socket, mode) < 0)
+            {
+                LinuxException.ThrowLast($"fchmod(socket for {path}, 0{Convert.ToString(mode, 8)})");
+            }
+
             if (Libc.Bind(socket, &address, length) < 0)
             {
                 LinuxException.ThrowLast($"bind({path})");
+            }
+
+            if (Libc.Chmod(path, mode) < 0)
+            {
+                LinuxException.ThrowLast($"chmod({path}, 0{Convert.ToString(mode, 8)})");
             }
 
             if (Libc.Listen(socket, backlog) < 0)
@@ -39,6 +62,61 @@ public static class UnixSocket
         {
             socket.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// True when a process listens on the socket file at <paramref name="path"/>: a connect succeeds (and is closed at
+    /// once, without a byte: a lazy-pages daemon of ours lets such a peer go and keeps waiting for its restorer). False
+    /// for no file, a stale socket (ECONNREFUSED) or another kind of file.
+    /// </summary>
+    public static unsafe bool IsListenedOn(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        FileStatus status;
+        if (Libc.Lstat(path, &status) < 0 || status.Type != FileStatus.Socket)
+        {
+            return false;
+        }
+
+        var address = SockaddrUn.Create(path, out var length);
+        using var socket = NewSocket();
+        return Libc.Connect(socket, &address, length) == 0;
+    }
+
+    /// <summary>
+    /// Whether data is waiting on <paramref name="socket"/> (true) or the peer closed without sending any (false),
+    /// looked at without consuming anything; the caller knows it is readable.
+    /// </summary>
+    public static unsafe bool HasData(SafeFdHandle socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        byte probe;
+        while (true)
+        {
+            var n = Libc.Recv(socket, &probe, 1, SocketConstants.MSG_PEEK | SocketConstants.MSG_DONTWAIT);
+            if (n >= 0)
+            {
+                return n > 0;
+            }
+
+            var errno = LinuxException.LastErrno();
+            if (errno == Errno.EINTR)
+            {
+                continue;
+            }
+
+            if (errno == Errno.EAGAIN)
+            {
+                return true;
+            }
+
+            if (errno == Errno.ECONNRESET)
+            {
+                return false;
+            }
+
+            throw new LinuxException(errno, $"recv({socket}, MSG_PEEK)");
         }
     }
 
@@ -66,6 +144,24 @@ public static class UnixSocket
                 LinuxException.ThrowLast($"accept4({LocalPath(listener)})");
             }
         }
+    }
+
+    /// <summary>
+    /// The credentials of the process that connected <paramref name="socket"/> (SO_PEERCRED, taken at connect time); its
+    /// pid is as seen from this process's pid namespace, 0 when the peer is not visible there.
+    /// </summary>
+    /// <exception cref="LinuxException">getsockopt failed (not a connected UNIX socket).</exception>
+    public static unsafe Ucred PeerCredentials(SafeFdHandle socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        Ucred credentials = default;
+        var length = (uint)Ucred.Size;
+        if (Libc.GetSockOpt(socket, SocketConstants.SOL_SOCKET, SocketConstants.SO_PEERCRED, &credentials, &length) < 0)
+        {
+            LinuxException.ThrowLast("getsockopt(SO_PEERCRED)");
+        }
+
+        return credentials;
     }
 
     /// <summary>Connects to the listening socket at <paramref name="path"/>.</summary>

@@ -20,6 +20,12 @@ public interface IUffd : IDisposable
     /// <summary>UFFDIO_UNREGISTER; returns <see cref="Errno.None"/> or the errno.</summary>
     Errno Unregister(ulong start, ulong length);
 
+    /// <summary>
+    /// True when munmap, mremap and MADV_DONTNEED of the task's registered memory arrive as UNMAP/REMAP/REMOVE events
+    /// (see <see cref="UffdDescriptor.ReportsMemoryChanges"/>), so that memory vanishing without one is a real loss.
+    /// </summary>
+    bool ReportsMemoryChanges => true;
+
     /// <summary>The owner has applied <paramref name="count"/> non-cooperative events it received (see
     /// <see cref="UffdEventBarrier"/>); copies refused with EAGAIN meanwhile may go on.</summary>
     void EventsHandled(int count)

@@ -15,11 +15,16 @@ public sealed class UserFaultFdAdapter : IUffd
     /// <summary>Takes ownership of <paramref name="handle"/>.</summary>
     /// <param name="handle">The uffd.</param>
     /// <param name="gatePriority">How a copier in the gate is kept from being preempted (see <see cref="GatePriority"/>).</param>
-    public UserFaultFdAdapter(SafeFdHandle handle, GatePriority gatePriority = GatePriority.Off)
+    /// <param name="reportsMemoryChanges">See <see cref="IUffd.ReportsMemoryChanges"/>.</param>
+    public UserFaultFdAdapter(SafeFdHandle handle, GatePriority gatePriority = GatePriority.Off, bool reportsMemoryChanges = true)
     {
         _uffd = UserFaultFd.FromHandle(handle);
         Barrier = new UffdEventBarrier(gatePriority);
+        ReportsMemoryChanges = reportsMemoryChanges;
     }
+
+    /// <inheritdoc />
+    public bool ReportsMemoryChanges { get; }
 
     /// <summary>Orders copies against the reading of non-cooperative events.</summary>
     public UffdEventBarrier Barrier { get; }

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Akka.Configuration;
 using LazyActors.Engine;
 using LazyActors.Engine.Configuration;
+using LazyActors.Engine.Images;
 using LazyActors.Engine.Restorer;
 using LazyActors.Host.Logging;
 using Serilog;
@@ -44,6 +45,12 @@ internal static class LazyPagesCommand
 
             var level = HostLogging.FromVerbosity(parse.GetValue(verbosity));
             var logFile = parse.GetValue(log) is { } l ? Path.Combine(work, l) : null;
+            if (HostLogging.CheckWritable(logFile) is { } logProblem)
+            {
+                await Console.Error.WriteLineAsync($"lazy-pages: {logProblem}").ConfigureAwait(false);
+                return 1;
+            }
+
             HostLogging.Configure(level, logFile);
             try
             {
@@ -85,7 +92,7 @@ internal static class LazyPagesCommand
                     Console.CancelKeyPress -= onCancel;
                 }
             }
-            catch (Exception ex) when (ex is IOException or ConfigurationException or UnauthorizedAccessException or ArgumentException)
+            catch (Exception ex) when (ex is IOException or ImageFormatException or ConfigurationException or UnauthorizedAccessException or ArgumentException)
             {
                 Log.Fatal("lazy-pages: {Error}", ex.Message);
                 await Console.Error.WriteLineAsync($"lazy-pages: {ex.Message}").ConfigureAwait(false);

@@ -16,6 +16,35 @@ internal static class HostLogging
         _ => LogEventLevel.Debug,
     };
 
+    /// <summary>
+    /// Why <paramref name="file"/> cannot take the log (its directory is missing, it cannot be opened for appending),
+    /// or null when it can (or when there is no file: the log then goes to stderr). Serilog's file sink would drop
+    /// every line silently instead.
+    /// </summary>
+    public static string? CheckWritable(string? file)
+    {
+        if (file is null)
+        {
+            return null;
+        }
+
+        var directory = Path.GetDirectoryName(Path.GetFullPath(file));
+        if (directory is not null && !Directory.Exists(directory))
+        {
+            return $"log file {file}: its directory {directory} does not exist";
+        }
+
+        try
+        {
+            using var probe = new FileStream(file, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return $"log file {file} cannot be written: {ex.Message}";
+        }
+    }
+
     /// <summary>Configures <see cref="Log.Logger"/>: to <paramref name="file"/> when given, else stderr.</summary>
     public static void Configure(LogEventLevel level, string? file)
     {

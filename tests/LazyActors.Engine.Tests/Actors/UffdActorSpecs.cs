@@ -30,16 +30,17 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         _pusher = CreateTestProbe("pusher");
     }
 
-    private IActorRef Start(TaskRangeBook book, bool finished = false, Engine.Pages.IPageSource? direct = null)
+    private IActorRef Start(TaskRangeBook book, bool finished = false, Engine.Pages.IPageSource? direct = null,
+        LazyActors.Engine.Configuration.EngineSettings? settings = null, IReadOnlyList<ulong>? registrationChecks = null)
     {
         _progress = new TaskProgress(Pid, "42", (long)book.TotalPages, isForkChild: false);
-        var spec = new UffdActor.TaskSpec(Pid, _uffd, book, _progress, finished);
+        var spec = new UffdActor.TaskSpec(Pid, _uffd, book, _progress, finished) { RegistrationChecks = registrationChecks ?? [] };
         var strategy = new OneForOneStrategy(ex =>
         {
             _failures.Enqueue(ex);
             return Directive.Stop;
         });
-        var actor = ChildActorOf(UffdActor.Props(spec, _cache.Ref, _pusher.Ref, _hub, SpecSettings, direct), strategy);
+        var actor = ChildActorOf(UffdActor.Props(spec, _cache.Ref, _pusher.Ref, _hub, settings ?? SpecSettings, direct), strategy);
         Watch(actor);
         AwaitCondition(() => _hub.Owners.ContainsKey(_uffd), TimeSpan.FromSeconds(3));
         return actor;
@@ -201,9 +202,11 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         Assert.Equal([Base, Base + (2 * Page)], _uffd.Copies.Select(c => c.Address));
     }
 
+    /// <summary>A uffd without unmap events (an old kernel): ENOENT may be an unmap nobody reported, so it is dropped.</summary>
     [Fact]
     public async Task UffdActor_must_treat_ENOENT_as_gone_memory()
     {
+        _uffd.ReportsMemoryChanges = false;
         _uffd.Respond = c => c.Kind == "copy" ? Fail(Errno.ENOENT) : Ok(c.Length);
         var actor = Start(Book((Base, Base + (4 * Page))), finished: true);
         actor.Tell(UffdActor.Events.Of([Fault(Base)]));
@@ -212,6 +215,113 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         await ServeFetchAsync(actor);
         await ExpectTaskEndedAsync(TaskPhase.Complete);
         Assert.Equal(4, _progress.DroppedPages);
+    }
+
+    /// <summary>With unmap events reported, a page no registered VMA holds is lost data: the task fails at once, naming
+    /// the range; the pages around it were copied.</summary>
+    [Fact]
+    public async Task UffdActor_must_fail_a_task_that_lost_a_page_naming_the_range()
+    {
+        _uffd.RegisteredVmas = [(Base, Base + (2 * Page)), (Base + (3 * Page), Base + (4 * Page))];
+        var actor = Start(Book((Base, Base + (4 * Page))), finished: true);
+        actor.Tell(new UffdActor.PushChunk(4 * Page), _pusher.Ref);
+        await ServeFetchAsync(actor);
+
+        var ended = await ExpectTaskEndedAsync(TaskPhase.Failed);
+        Assert.Contains($"0x{Base + (2 * Page):x}-0x{Base + (3 * Page):x}", ended.Reason);
+        Assert.Contains("lost", ended.Reason);
+        Assert.Contains("pid 42", ended.Reason);
+        Assert.Equal(1, _progress.LostPages);
+        Assert.Equal(3, _uffd.Pages.Count);
+        await ExpectTerminatedAsync(actor);
+        Assert.True(_uffd.IsDisposed);
+    }
+
+    /// <summary>At "restore finished" the first page of every lazy VMA is copied (registration check), without a fault.</summary>
+    [Fact]
+    public async Task UffdActor_must_copy_the_first_page_of_every_lazy_vma_when_the_restore_finishes()
+    {
+        var actor = Start(Book((Base, Base + (4 * Page)), (Base + (8 * Page), Base + (12 * Page))), registrationChecks: [Base, Base + (8 * Page)]);
+        actor.Tell(UffdActor.RestoreFinished.Instance);
+        var first = await ServeFetchAsync(actor, PageCacheActor.FetchPriority.Fault);
+        var second = await ServeFetchAsync(actor, PageCacheActor.FetchPriority.Fault);
+
+        Assert.Equal([(Base, 1), (Base + (8 * Page), 1)], new[] { (first.DumpAddress, first.Pages), (second.DumpAddress, second.Pages) });
+        await AwaitAssertAsync(() => Assert.Equal([Base, Base + (8 * Page)], _uffd.Copies.Select(c => c.Address).Order()));
+        Assert.Equal(0, _progress.Faults);
+        Assert.Equal(TaskPhase.Serving, _progress.Phase);
+    }
+
+    /// <summary>Nothing registered (a restorer that never called UFFDIO_REGISTER): the registration check finds it at
+    /// "restore finished", even when nothing faults and nothing is pushed.</summary>
+    [Fact]
+    public async Task UffdActor_must_fail_at_restore_finished_a_task_whose_memory_was_never_registered()
+    {
+        _uffd.RegisteredVmas = [];
+        var actor = Start(Book((Base, Base + (4 * Page))), registrationChecks: [Base]);
+        actor.Tell(UffdActor.RestoreFinished.Instance);
+        await ServeFetchAsync(actor);
+
+        var ended = await ExpectTaskEndedAsync(TaskPhase.Failed);
+        Assert.Contains($"0x{Base:x}-0x{Base + Page:x}", ended.Reason);
+        await ExpectTerminatedAsync(actor);
+    }
+
+    /// <summary>The kernel sends no exit event: an idle task is probed (UFFDIO_ZEROPAGE of a page it has nothing pending
+    /// on) and ends as exited once the probe answers ESRCH; the probe never touches its pending pages.</summary>
+    [Fact]
+    public async Task UffdActor_must_end_an_idle_task_when_the_liveness_probe_finds_its_memory_gone()
+    {
+        var dead = 0;
+        _uffd.Respond = c => c.Kind == "zero" && Volatile.Read(ref dead) == 1 ? Fail(Errno.ESRCH) : c.Kind == "zero" ? Fail(Errno.ENOENT) : Ok(c.Length);
+        var actor = Start(Book((Base, Base + (8 * Page))), settings: SpecSettings with { LivenessProbeInterval = TimeSpan.FromMilliseconds(50) });
+
+        await AwaitAssertAsync(() => Assert.True(_uffd.Calls.Count(c => c.Kind == "zero") >= 2), TimeSpan.FromSeconds(5));
+        Assert.Equal(TaskPhase.Serving, _progress.Phase);
+        Volatile.Write(ref dead, 1);
+
+        var ended = await ExpectTaskEndedAsync(TaskPhase.Exited);
+        Assert.Contains("liveness probe", ended.Reason);
+        Assert.Contains("ESRCH", ended.Reason);
+        await ExpectTerminatedAsync(actor);
+        Assert.Empty(_uffd.Copies);
+        Assert.All(_uffd.Calls, c => Assert.False(c.Address >= Base && c.Address < Base + (8 * Page), $"probed 0x{c.Address:x}, a pending page"));
+    }
+
+    /// <summary>The probe's usual page is pending in this task: another one is probed instead.</summary>
+    [Fact]
+    public async Task UffdActor_must_never_probe_a_pending_page()
+    {
+        var high = LivenessProbe.HighCandidate;
+        var actor = Start(Book((high - (4 * Page), high + Page)), settings: SpecSettings with { LivenessProbeInterval = TimeSpan.FromMilliseconds(50) });
+        await AwaitAssertAsync(() => Assert.True(_uffd.Calls.Count(c => c.Kind == "zero") >= 2), TimeSpan.FromSeconds(5));
+        Assert.All(_uffd.Calls, c => Assert.False(c.Address >= high - (4 * Page) && c.Address <= high, $"probed 0x{c.Address:x}, a pending page"));
+        Assert.Equal(TaskPhase.Serving, _progress.Phase);
+        _ = actor;
+    }
+
+    /// <summary>A task with faults is not probed: its copies would see an exit themselves.</summary>
+    [Fact]
+    public async Task UffdActor_must_not_probe_a_busy_task()
+    {
+        var actor = Start(Book((Base, Base + (64 * Page))), settings: SpecSettings with { LivenessProbeInterval = TimeSpan.FromMilliseconds(200) });
+        for (var i = 0; i < 10; i++)
+        {
+            actor.Tell(UffdActor.Events.Of([Fault(Base + ((ulong)i * 4 * Page))]));
+            await ServeFetchAsync(actor);
+            await Task.Delay(40);
+        }
+
+        Assert.DoesNotContain(_uffd.Calls, c => c.Kind == "zero");
+    }
+
+    [Fact]
+    public async Task UffdActor_must_fail_the_task_when_reading_its_uffd_fails()
+    {
+        var actor = Start(Book((Base, Base + (4 * Page))));
+        actor.Tell(new UffdActor.ReadFailed(new IOException("epoll reported error condition (EPOLLERR)")));
+        await ExpectTerminatedAsync(actor);
+        Assert.Contains("reading its userfaultfd failed", Assert.Single(_failures).Message);
     }
 
     [Theory]

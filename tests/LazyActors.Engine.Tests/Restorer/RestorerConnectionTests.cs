@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Restorer;
 using LazyActors.Testing;
+using LazyActors.Tools.Simulation;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Restorer;
@@ -96,6 +97,84 @@ public sealed class RestorerConnectionTests : IDisposable
         Assert.Contains("nothing arrived within", _observer.Log[^1]);
     }
 
+    /// <summary>A restorer that restored fewer tasks than pstree.img holds sends "restore finished" where a pid belongs.</summary>
+    [Fact]
+    public void The_finish_word_in_place_of_a_pid_names_the_entries_missing()
+    {
+        var thread = Start(3);
+        using (var socket = UnixSocket.Connect(SocketPath))
+        {
+            Send(socket, -10);
+            Send(socket, unchecked((int)LazyPagesHandshake.RestoreFinished));
+            Assert.True(thread.Join(TimeSpan.FromSeconds(10)));
+        }
+
+        Assert.Equal("zombie 10", _observer.Log[1]);
+        Assert.Contains("\"restore finished\" after 1 of the 3 pstree entries", _observer.Log[^1]);
+    }
+
+    /// <summary>Another lazy-pages checking whether this one listens connects and closes: the real restorer still gets in.</summary>
+    [Fact]
+    public void A_peer_that_closes_without_a_word_is_let_go_and_the_restorer_still_connects()
+    {
+        var thread = Start(1, acceptTimeout: TimeSpan.FromSeconds(10));
+        UnixSocket.Connect(SocketPath).Dispose();
+        using (var socket = UnixSocket.Connect(SocketPath))
+        {
+            Send(socket, -7);
+            Send(socket, unchecked((int)LazyPagesHandshake.RestoreFinished));
+            Assert.True(thread.Join(TimeSpan.FromSeconds(10)));
+        }
+
+        Assert.Equal(["connected", "zombie 7", "finished"], _observer.Log);
+        Assert.Contains("closed without a word", Assert.Single(_observer.Notes));
+    }
+
+    /// <summary>
+    /// A process of another user that reaches the socket (here made world-writable on purpose) is refused by its
+    /// SO_PEERCRED uid and logged; it cannot end the restore with a zombie and "restore finished". The restorer of our
+    /// own uid is then served. A uid on the allow-list is let in.
+    /// </summary>
+    [SkippableFact]
+    public async Task A_peer_of_another_uid_is_refused_unless_allowed()
+    {
+        Skip.IfNot(Libc.GetEuid() == 0, "needs root to run a peer as another user");
+        Skip.IfNot(File.Exists("/usr/bin/setpriv"), "needs setpriv (util-linux) to run a peer as another user");
+        Skip.IfNot(File.Exists(UffdHolder.ExpectedPath), $"{UffdHolder.ExpectedPath} was not built");
+        string[] nobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+
+        var listener = UnixSocket.Listen(SocketPath, mode: 0x1B6);
+        var thread = new Thread(() => RestorerConnection.Run(listener, 1, TimeSpan.FromSeconds(20), TimeSpan.FromSeconds(5), [], _observer, default));
+        thread.Start();
+        using (await UffdHolder.StartAsync(SocketPath, 0, UffdHolderMode.Peer, TimeSpan.FromSeconds(10), nobody))
+        {
+            Assert.True(SpinWait.SpinUntil(() => _observer.Refusals.Count > 0, TimeSpan.FromSeconds(10)));
+        }
+
+        Assert.Contains("uid 65534", Assert.Single(_observer.Refusals));
+        Assert.Empty(_observer.Log);
+        using (var socket = UnixSocket.Connect(SocketPath))
+        {
+            Send(socket, -7);
+            Send(socket, unchecked((int)LazyPagesHandshake.RestoreFinished));
+            Assert.True(thread.Join(TimeSpan.FromSeconds(10)));
+        }
+
+        Assert.Equal(["connected", "zombie 7", "finished"], _observer.Log);
+
+        _observer.Log.Clear();
+        listener = UnixSocket.Listen(SocketPath, mode: 0x1B6);
+        thread = new Thread(() => RestorerConnection.Run(listener, 1, TimeSpan.FromSeconds(20), TimeSpan.FromSeconds(5), [65534u], _observer, default));
+        thread.Start();
+        using (await UffdHolder.StartAsync(SocketPath, 0, UffdHolderMode.Peer, TimeSpan.FromSeconds(10), nobody))
+        {
+            Assert.True(thread.Join(TimeSpan.FromSeconds(10)));
+        }
+
+        Assert.Equal("connected", _observer.Log[0]);
+        Assert.Single(_observer.Refusals);
+    }
+
     [Fact]
     public void Cancellation_stops_the_wait_silently()
     {
@@ -127,5 +206,13 @@ public sealed class RestorerConnectionTests : IDisposable
         public void RestoreFinished() => Log.Add("finished");
 
         public void Failed(string reason) => Log.Add($"failed {reason}");
+
+        public ConcurrentQueue<string> Refusals { get; } = new();
+
+        public List<string> Notes { get; } = [];
+
+        public void PeerRefused(string reason) => Refusals.Enqueue(reason);
+
+        public void PeerClosedSilently(string note) => Notes.Add(note);
     }
 }

@@ -166,6 +166,54 @@ public sealed class UnixSocketTests : IDisposable
         }
     }
 
+    /// <summary>bind creates the file with the socket's mode less the umask (0755 under the usual 022, 0777 under 000):
+    /// the listener is 0600 whatever the umask, so only its owner (and root) can connect.</summary>
+    [Fact]
+    public void Listen_CreatesTheSocketFileForTheOwnerOnly()
+    {
+        var path = Path.Combine(_dir.FullName, "mode.sock");
+        using var listener = UnixSocket.Listen(path);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+    }
+
+    [Fact]
+    public void Listen_RefusesToTakeOverALiveListener_AndReplacesAStaleOne()
+    {
+        var path = Path.Combine(_dir.FullName, "live.sock");
+        using (var first = UnixSocket.Listen(path))
+        {
+            var error = Assert.Throws<IOException>(() => UnixSocket.Listen(path));
+            Assert.Contains(path, error.Message);
+            Assert.Contains("another process is listening", error.Message);
+
+            // The first listener was not replaced: the check was one connection that said nothing, and it still
+            // takes connections.
+            using (var check = UnixSocket.Accept(first, WaitLimit))
+            {
+                Assert.True(UnixSocket.WaitReadable(check, WaitLimit));
+                Assert.False(UnixSocket.HasData(check));
+            }
+
+            using var client = UnixSocket.Connect(path);
+            using var accepted = UnixSocket.Accept(first, WaitLimit);
+        }
+
+        Assert.False(UnixSocket.IsListenedOn(path));
+        using var again = UnixSocket.Listen(path);
+        Assert.True(UnixSocket.IsListenedOn(path));
+    }
+
+    [Fact]
+    public void PeerCredentials_NameTheConnectingProcess()
+    {
+        var path = Path.Combine(_dir.FullName, "cred.sock");
+        using var listener = UnixSocket.Listen(path);
+        using var client = UnixSocket.Connect(path);
+        using var accepted = UnixSocket.Accept(listener, WaitLimit);
+        var peer = UnixSocket.PeerCredentials(accepted);
+        Assert.Equal((Environment.ProcessId, Libc.GetEuid()), (peer.Pid, peer.Uid));
+    }
+
     [Fact]
     public void Connect_NobodyListening_ThrowsLinuxException()
     {
