@@ -16,6 +16,19 @@ public static class Program
         }
 
         // lazy-pages turns Ctrl+C into a cancelled restore itself; the parser must not also end the process on a signal.
-        return root.Parse(args).Invoke(new InvocationConfiguration { ProcessTerminationTimeout = null });
+        // Every verb reports bad input as one line; what escapes is a bug, still reported as one line (no trace on a
+        // terminal that an operator reads, unless LAZYACTORS_TRACE=1 asks for it).
+        try
+        {
+            return root.Parse(args).Invoke(new InvocationConfiguration { ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception ex)
+        {
+            var verb = args.Length > 0 ? args[0] : "lazyactors";
+            Console.Error.WriteLine(Environment.GetEnvironmentVariable("LAZYACTORS_TRACE") == "1"
+                ? $"{verb}: internal error: {ex}"
+                : $"{verb}: internal error: {ex.GetType().Name}: {ex.Message.ReplaceLineEndings(" ")} (set LAZYACTORS_TRACE=1 for the trace)");
+            return 70;
+        }
     }
 }

@@ -1,6 +1,5 @@
 using Google.Protobuf;
 using LazyActors.Engine.Images.Proto;
-using LazyActors.Engine.Ranges;
 
 namespace LazyActors.Engine.Images;
 
@@ -20,15 +19,22 @@ public static class CheckpointSplitter
 {
     private static readonly string[] LazySetCopies = ["inventory.img", "pstree.img"];
 
-    /// <summary>Splits <paramref name="sourceDir"/> into <paramref name="eagerDir"/> and <paramref name="lazyDir"/> (created if needed).</summary>
-    public static void Split(string sourceDir, string eagerDir, string lazyDir)
+    /// <summary>
+    /// Splits <paramref name="sourceDir"/> into <paramref name="eagerDir"/> and <paramref name="lazyDir"/>, each new or an
+    /// empty directory (or replaced with <paramref name="force"/>). Both are written beside their place and renamed
+    /// there at the end, so a failed split leaves neither half-written (see <see cref="StagedDirectory"/>).
+    /// </summary>
+    /// <exception cref="ImageFormatException">The source is not a valid image set; the message names the file.</exception>
+    /// <exception cref="IOException">An output is a non-empty directory (without <paramref name="force"/>) or cannot be written.</exception>
+    public static void Split(string sourceDir, string eagerDir, string lazyDir, bool force = false)
     {
         ImageDirectory.RequireOutsideOf(sourceDir, eagerDir, lazyDir);
+        ImageDirectory.RequireDistinct(eagerDir, lazyDir);
         uint version = ImageDirectory.ReadImgVersion(sourceDir);
         var pagesIds = ImageDirectory.PagesIdsByPagemap(sourceDir, version);
         var producedPages = pagesIds.Values.Select(PagemapFile.PagesFileNameFor).ToHashSet(StringComparer.Ordinal);
-        Directory.CreateDirectory(eagerDir);
-        Directory.CreateDirectory(lazyDir);
+        using var eagerOut = StagedDirectory.Begin(eagerDir, force);
+        using var lazyOut = StagedDirectory.Begin(lazyDir, force);
 
         foreach (string path in Directory.EnumerateFileSystemEntries(sourceDir))
         {
@@ -38,18 +44,21 @@ public static class CheckpointSplitter
                 continue;
             }
 
-            ImageDirectory.CopyEntry(path, Path.Combine(eagerDir, name));
+            ImageDirectory.CopyEntry(path, Path.Combine(eagerOut.Path, name));
             if (LazySetCopies.Contains(name) || IsPerTaskImage(name, "core-") || IsPerTaskImage(name, "mm-"))
             {
-                ImageDirectory.CopyEntry(path, Path.Combine(lazyDir, name));
+                ImageDirectory.CopyEntry(path, Path.Combine(lazyOut.Path, name));
             }
         }
 
         var buffer = new byte[1 << 20];
         foreach (string pagemapName in pagesIds.Keys)
         {
-            SplitPagemap(sourceDir, eagerDir, lazyDir, pagemapName, version, buffer);
+            SplitPagemap(sourceDir, eagerOut.Path, lazyOut.Path, pagemapName, version, buffer);
         }
+
+        eagerOut.Commit();
+        lazyOut.Commit();
     }
 
     private static bool IsPerTaskImage(string name, string prefix) =>
@@ -75,7 +84,7 @@ public static class CheckpointSplitter
         {
             var entry = ImageFile.ParseEntry(raw, i, PagemapEntry.Parser);
             var (flags, nrPages) = PagemapFile.Normalise(entry);
-            long bytes = checked((long)(nrPages * PageGeometry.PageSize));
+            long bytes = ImageDirectory.EntryBytes(raw.Path, i, entry.Vaddr, nrPages);
             bool present = (flags & PageFlags.Present) != 0;
             if (present && source is null)
             {

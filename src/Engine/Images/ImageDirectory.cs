@@ -1,4 +1,5 @@
 using LazyActors.Engine.Images.Proto;
+using LazyActors.Engine.Ranges;
 
 namespace LazyActors.Engine.Images;
 
@@ -24,6 +25,28 @@ internal static class ImageDirectory
                 throw new ArgumentException($"output directory {output} must not be {source} or inside it", nameof(outputs));
             }
         }
+    }
+
+    /// <summary>Refuses two outputs that are the same directory or one inside the other.</summary>
+    public static void RequireDistinct(string first, string second)
+    {
+        RequireOutsideOf(first, second);
+        RequireOutsideOf(second, first);
+    }
+
+    /// <summary>
+    /// Bytes of data of a pagemap entry of <paramref name="nrPages"/> pages at <paramref name="vaddr"/> (entry
+    /// <paramref name="index"/> of <paramref name="path"/>), which must lie below the user address limit.
+    /// </summary>
+    /// <exception cref="ImageFormatException">The entry cannot describe task memory.</exception>
+    public static long EntryBytes(string path, int index, ulong vaddr, ulong nrPages)
+    {
+        if (nrPages == 0 || vaddr >= PageGeometry.UserAddressLimit || nrPages > (PageGeometry.UserAddressLimit - vaddr) / PageGeometry.PageSize)
+        {
+            throw new ImageFormatException(path, $"entry {index} at 0x{vaddr:x} has an invalid page count {nrPages} (it must be at least 1 and end below the user address limit 0x{PageGeometry.UserAddressLimit:x})");
+        }
+
+        return (long)(nrPages * PageGeometry.PageSize);
     }
 
     /// <summary>The inventory's img_version, validated.</summary>

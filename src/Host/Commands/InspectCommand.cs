@@ -30,7 +30,7 @@ internal static class InspectCommand
                 Console.Out.Write(parseResult.GetValue(json) ? ToJson(checkpoint) : ToText(checkpoint));
                 return 0;
             }
-            catch (ImageFormatException ex)
+            catch (Exception ex) when (CommandErrors.IsUserError(ex))
             {
                 Console.Error.WriteLine($"inspect: {ex.Message}");
                 return 1;

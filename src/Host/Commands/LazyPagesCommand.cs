@@ -3,7 +3,6 @@ using System.Diagnostics;
 using Akka.Configuration;
 using LazyActors.Engine;
 using LazyActors.Engine.Configuration;
-using LazyActors.Engine.Images;
 using LazyActors.Engine.Restorer;
 using LazyActors.Host.Logging;
 using Serilog;
@@ -92,7 +91,7 @@ internal static class LazyPagesCommand
                     Console.CancelKeyPress -= onCancel;
                 }
             }
-            catch (Exception ex) when (ex is IOException or ImageFormatException or ConfigurationException or UnauthorizedAccessException or ArgumentException)
+            catch (Exception ex) when (ex is ConfigurationException || CommandErrors.IsUserError(ex))
             {
                 Log.Fatal("lazy-pages: {Error}", ex.Message);
                 await Console.Error.WriteLineAsync($"lazy-pages: {ex.Message}").ConfigureAwait(false);

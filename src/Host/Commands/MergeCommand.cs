@@ -11,18 +11,20 @@ internal static class MergeCommand
         var eager = new Option<string>("--eager") { Description = "eager image set written by split", Required = true };
         var lazy = new Option<string>("--lazy") { Description = "lazy page set written by split", Required = true };
         var output = new Option<string>("--output", "-o") { Description = "output directory for the merged checkpoint", Required = true };
+        var force = new Option<bool>("--force") { Description = "replace the output directory if it is not empty (by default it is refused)" };
         var command = new Command("merge", "Merge an eager image set and a lazy page set back into a normal checkpoint.");
         command.Options.Add(eager);
         command.Options.Add(lazy);
         command.Options.Add(output);
+        command.Options.Add(force);
         command.SetAction(parseResult =>
         {
             try
             {
-                CheckpointMerger.Merge(parseResult.GetValue(eager)!, parseResult.GetValue(lazy)!, parseResult.GetValue(output)!);
+                CheckpointMerger.Merge(parseResult.GetValue(eager)!, parseResult.GetValue(lazy)!, parseResult.GetValue(output)!, parseResult.GetValue(force));
                 return 0;
             }
-            catch (Exception ex) when (ex is ImageFormatException or ArgumentException or IOException)
+            catch (Exception ex) when (CommandErrors.IsUserError(ex))
             {
                 Console.Error.WriteLine($"merge: {ex.Message}");
                 return 1;

@@ -15,18 +15,20 @@ internal static class SplitCommand
         var directory = new Option<string>("--images-dir", "-D") { Description = "normal CRIU checkpoint to split", Required = true };
         var eager = new Option<string>("--eager-out") { Description = "output: lazy-dump-shaped image set (no lazy data)", Required = true };
         var lazy = new Option<string>("--lazy-out") { Description = "output: the lazy pages as an image set a page server can serve", Required = true };
+        var force = new Option<bool>("--force") { Description = "replace output directories that are not empty (by default they are refused)" };
         var command = new Command("split", "Split a checkpoint into an eager image set and a lazy page set; merge reverses it byte for byte.");
         command.Options.Add(directory);
         command.Options.Add(eager);
         command.Options.Add(lazy);
+        command.Options.Add(force);
         command.SetAction(parseResult =>
         {
             try
             {
-                CheckpointSplitter.Split(parseResult.GetValue(directory)!, parseResult.GetValue(eager)!, parseResult.GetValue(lazy)!);
+                CheckpointSplitter.Split(parseResult.GetValue(directory)!, parseResult.GetValue(eager)!, parseResult.GetValue(lazy)!, parseResult.GetValue(force));
                 return 0;
             }
-            catch (Exception ex) when (ex is ImageFormatException or ArgumentException or IOException)
+            catch (Exception ex) when (CommandErrors.IsUserError(ex))
             {
                 Console.Error.WriteLine($"split: {ex.Message}");
                 return 1;

@@ -24,6 +24,13 @@ public sealed record RestoreSimOptions
     /// <summary>Bound of every wait (connect, handshake, touching); afterwards tasks are killed and reaped.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// When set, the bound of the tasks' start alone (each started and registered its userfaultfd), and
+    /// <see cref="Timeout"/> is counted from then: a short touch budget then does not depend on how long a loaded
+    /// machine takes to start the task processes. Null: <see cref="Timeout"/> bounds the start too.
+    /// </summary>
+    public TimeSpan? StartTimeout { get; init; }
+
     /// <summary>Seed of the random touch order.</summary>
     public int Seed { get; init; } = 1;
 

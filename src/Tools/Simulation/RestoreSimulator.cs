@@ -100,6 +100,11 @@ public sealed class RestoreSimulator
                     return Failed(setupError, zombies, tasks);
                 }
 
+                if (_options.StartTimeout is not null)
+                {
+                    deadline.Restart();
+                }
+
                 var restoreMs = total.Elapsed.TotalMilliseconds;
                 SendHandshake(daemon, checkpoint, tasks, deadline);
                 var verifyClock = Stopwatch.StartNew();
@@ -151,12 +156,13 @@ public sealed class RestoreSimulator
 
     private string? CollectReadyTasks(SafeFdHandle listener, List<SimTaskProcess> tasks, Stopwatch deadline)
     {
+        var bound = _options.StartTimeout ?? _options.Timeout;
         var waiting = tasks.ToDictionary(t => t.Pid);
         while (waiting.Count > 0)
         {
-            if (deadline.Elapsed > _options.Timeout)
+            if (deadline.Elapsed > bound)
             {
-                return $"tasks {string.Join(", ", waiting.Keys)} did not register their userfaultfd within {_options.Timeout.TotalSeconds:0.#} s";
+                return $"tasks {string.Join(", ", waiting.Keys)} did not register their userfaultfd within {bound.TotalSeconds:0.#} s";
             }
 
             foreach (var t in waiting.Values.ToList())
@@ -187,7 +193,7 @@ public sealed class RestoreSimulator
                 continue;
             }
 
-            var (type, payload) = SimControl.Receive(connection, Remaining(deadline));
+            var (type, payload) = SimControl.Receive(connection, Remaining(deadline, bound));
             if (type != SimControl.Ready || payload.Length != 4)
             {
                 connection.Dispose();
@@ -195,7 +201,7 @@ public sealed class RestoreSimulator
             }
 
             var pid = BinaryPrimitives.ReadInt32LittleEndian(payload);
-            var uffd = UnixSocket.ReceiveFd(connection, Remaining(deadline));
+            var uffd = UnixSocket.ReceiveFd(connection, Remaining(deadline, bound));
             if (!waiting.Remove(pid, out var task))
             {
                 connection.Dispose();
@@ -360,9 +366,11 @@ public sealed class RestoreSimulator
         return planPath;
     }
 
-    private TimeSpan Remaining(Stopwatch deadline)
+    private TimeSpan Remaining(Stopwatch deadline) => Remaining(deadline, _options.Timeout);
+
+    private static TimeSpan Remaining(Stopwatch deadline, TimeSpan bound)
     {
-        var left = _options.Timeout - deadline.Elapsed;
+        var left = bound - deadline.Elapsed;
         return left > TimeSpan.FromMilliseconds(10) ? left : TimeSpan.FromMilliseconds(10);
     }
 

@@ -53,6 +53,95 @@ public sealed class LazyPagesCommandTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// Issue 12: a log file in a missing directory was dropped silently, and a checkpoint that cannot be served (here
+    /// pstree.img a link to /dev/zero, which once grew to 4.2 GB in memory) failed only after the socket was bound. Both
+    /// now end in one line naming the path, exit 1, with no socket left behind.
+    /// </summary>
+    [Fact]
+    public async Task A_log_in_a_missing_directory_and_unservable_images_fail_in_one_line_before_anything_is_bound()
+    {
+        using var work = new ScratchDirectory();
+        var images = work.CreateSub("images");
+        SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(1, 256L << 10, 0x1234));
+        var socket = Path.Combine(work.Path, LazyPagesHandshake.SocketName);
+
+        var (exit, _, stderr) = await VerbProcess.RunAsync(HostInvocation.Prefix(), TimeSpan.FromSeconds(60),
+            "lazy-pages", "-D", images, "-W", work.Path, "-o", "no/such/dir/lp.log");
+        Assert.Equal(1, exit);
+        Assert.Equal($"lazy-pages: log file {Path.Combine(work.Path, "no/such/dir/lp.log")}: its directory {Path.Combine(work.Path, "no/such/dir")} does not exist", stderr.Trim());
+        Assert.False(File.Exists(socket));
+
+        File.Delete(Path.Combine(images, "pstree.img"));
+        File.CreateSymbolicLink(Path.Combine(images, "pstree.img"), "/dev/zero");
+        (exit, _, stderr) = await VerbProcess.RunAsync(HostInvocation.Prefix(), TimeSpan.FromSeconds(60),
+            "lazy-pages", "-D", images, "-W", work.Path);
+        output.WriteLine(stderr);
+        Assert.Equal(1, exit);
+        var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("lazy-pages:", StringComparison.Ordinal));
+        Assert.Contains($"{Path.Combine(images, "pstree.img")}: is a symbolic link", line);
+        Assert.DoesNotContain("   at ", stderr);
+        Assert.False(File.Exists(socket));
+    }
+
+    /// <summary>
+    /// Issue 12: SIGINT to a daemon still serving a task that died mid-restore (liveness probe off, so it waits as the
+    /// probe found it) used to log "The CancellationTokenSource has been disposed". It must end at once with exit 130
+    /// and the one line "cancelled".
+    /// </summary>
+    [SkippableFact]
+    public async Task Sigint_while_serving_a_dead_task_ends_with_exit_130_and_one_line()
+    {
+        Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
+        using var work = new ScratchDirectory();
+        var images = work.CreateSub("images");
+        SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(2, 1L << 20, 0x1234));
+        var config = Path.Combine(work.Path, "probe-off.hocon");
+        await File.WriteAllTextAsync(config, "lazy-actors.engine.liveness-probe-interval = off\n");
+        var prefix = HostInvocation.Prefix();
+        var info = new ProcessStartInfo(prefix[0]) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var arg in prefix.Skip(1).Concat(["lazy-pages", "-D", images, "-W", work.Path, "--no-background", "--config", config]))
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using var daemon = Process.Start(info)!;
+        var stderr = daemon.StandardError.ReadToEndAsync();
+        try
+        {
+            var sigint = ((ulong.Parse((await File.ReadAllLinesAsync($"/proc/{daemon.Id}/status")).First(l => l.StartsWith("SigIgn:", StringComparison.Ordinal))[7..].Trim(), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture) >> 1) & 1) == 0;
+            Skip.IfNot(sigint, "SIGINT is ignored in this test run (started in the background of a shell without job control)");
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (!File.Exists(Path.Combine(work.Path, LazyPagesHandshake.SocketName)) && DateTime.UtcNow < deadline && !daemon.HasExited)
+            {
+                await Task.Delay(50);
+            }
+
+            var report = new RestoreSimulator(new RestoreSimOptions { ImagesDir = images, WorkDir = work.Path, Touch = TouchOrder.Seq, Scenario = SimScenario.Kill, Timeout = TimeSpan.FromSeconds(60), Progress = output.WriteLine }).Run();
+            Assert.True(report.Ok, report.Error);
+            Assert.False(daemon.WaitForExit(1000), "the daemon ended although a task died unnoticed (nothing to prove)");
+
+            using (var kill = Process.Start("kill", ["-INT", daemon.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            {
+                await kill.WaitForExitAsync();
+            }
+
+            Assert.True(daemon.WaitForExit(30_000), "the daemon did not end within 30 s of SIGINT");
+            var text = await stderr;
+            output.WriteLine(text);
+            Assert.Equal(130, daemon.ExitCode);
+            Assert.Equal("lazy-pages: cancelled", text.Trim());
+        }
+        finally
+        {
+            if (!daemon.HasExited)
+            {
+                daemon.Kill();
+                await daemon.WaitForExitAsync();
+            }
+        }
+    }
+
     /// <summary>Session id (field 6 of /proc/PID/stat; the command name may contain spaces, so split after its ')').</summary>
     private static string SessionOf(string pid)
     {

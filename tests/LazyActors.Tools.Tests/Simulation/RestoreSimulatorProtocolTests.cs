@@ -69,7 +69,8 @@ public sealed class RestoreSimulatorProtocolTests(ITestOutputHelper output)
         SimReport report;
         using (new MinimalLazyPagesHandler(images, work.Path, TimeSpan.FromSeconds(30), serveFaults: false))
         {
-            report = Run(images, work.Path, TimeSpan.FromSeconds(4));
+            // 4 s to touch, counted once both tasks registered (a loaded machine takes seconds to start them).
+            report = Run(images, work.Path, TimeSpan.FromSeconds(4), startTimeout: TimeSpan.FromSeconds(60));
         }
 
         Assert.False(report.Ok);
@@ -100,13 +101,14 @@ public sealed class RestoreSimulatorProtocolTests(ITestOutputHelper output)
         Assert.Contains("failed", report.Error);
     }
 
-    private SimReport Run(string images, string workDir, TimeSpan timeout) =>
+    private SimReport Run(string images, string workDir, TimeSpan timeout, TimeSpan? startTimeout = null) =>
         new RestoreSimulator(new RestoreSimOptions
         {
             ImagesDir = images,
             WorkDir = workDir,
             Touch = TouchOrder.Seq,
             Timeout = timeout,
+            StartTimeout = startTimeout,
             Progress = output.WriteLine,
         }).Run();
 
