@@ -33,6 +33,9 @@ public static class CheckpointMerger
             throw new ImageFormatException(Path.GetFullPath(lazyDir), "lazy page set does not exist (give the --lazy-out directory of the split)");
         }
 
+        Checkpoint.Open(eagerDir).Dispose(); // both are valid image sets (split writes two) before they are compared
+        Checkpoint.Open(lazyDir).Dispose();
+
         uint version = ImageDirectory.ReadImgVersion(eagerDir);
         var pagesIds = ImageDirectory.PagesIdsByPagemap(eagerDir, version);
         RequireSameCheckpoint(eagerDir, lazyDir, pagesIds);

@@ -30,6 +30,8 @@ public static class CheckpointSplitter
     {
         ImageDirectory.RequireOutsideOf(sourceDir, eagerDir, lazyDir);
         ImageDirectory.RequireDistinct(eagerDir, lazyDir);
+        Checkpoint.Open(sourceDir).Dispose(); // the whole source is valid (pstree, core, mm, pages files), not only what split parses
+
         uint version = ImageDirectory.ReadImgVersion(sourceDir);
         var pagesIds = ImageDirectory.PagesIdsByPagemap(sourceDir, version);
         var producedPages = pagesIds.Values.Select(PagemapFile.PagesFileNameFor).ToHashSet(StringComparer.Ordinal);

@@ -279,13 +279,14 @@ public sealed class RestoreSupervisorSpecs : IDisposable
     }
 
     [Fact]
-    public async Task Engine_must_report_unreadable_images()
+    public void Engine_must_report_unreadable_images()
     {
+        // Since issue 12 the images are opened and checked before the socket is bound (a restorer never meets a daemon
+        // that cannot serve it): the error comes from Listen, and nothing listens.
         File.Delete(Path.Combine(_dir.Path, "pstree.img"));
-        using var engine = Listen();
-        var result = await RunAsync(engine).WaitAsync(Bound);
-        Assert.Equal(1, result.ExitCode);
-        Assert.Contains("pstree", result.Error);
+        var error = Assert.Throws<ImageFormatException>(() => Listen());
+        Assert.Contains("pstree", error.Message);
+        Assert.False(File.Exists(Path.Combine(_dir.Path, LazyPagesHandshake.SocketName)));
     }
 
     private static async Task<T> WaitForAsync<T>(Func<T?> probe)

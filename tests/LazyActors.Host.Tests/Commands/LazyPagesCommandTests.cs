@@ -142,6 +142,56 @@ public sealed class LazyPagesCommandTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// Issue 12: the socket's mode followed the umask (0777 under umask 000) and a second lazy-pages in the same work dir
+    /// silently took the first one's socket over. The socket is 0600 whatever the umask; the second daemon is refused
+    /// with one line naming the socket, and the first keeps listening.
+    /// </summary>
+    [Fact]
+    public async Task Under_umask_000_the_socket_is_0600_and_a_second_daemon_in_the_same_work_dir_is_refused()
+    {
+        using var work = new ScratchDirectory();
+        var images = work.CreateSub("images");
+        SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(1, 256L << 10, 0x1234));
+        var config = Path.Combine(work.Path, "wait.hocon");
+        await File.WriteAllTextAsync(config, "lazy-actors.engine.accept-timeout = 60s\n");
+        var socket = Path.Combine(work.Path, LazyPagesHandshake.SocketName);
+        var info = new ProcessStartInfo("/bin/sh") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var arg in new[] { "-c", "umask 000; exec \"$@\"", "sh" }.Concat(HostInvocation.Prefix()).Concat(["lazy-pages", "-D", images, "-W", work.Path, "--config", config]))
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using var first = Process.Start(info)!;
+        try
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (!File.Exists(socket) && DateTime.UtcNow < deadline && !first.HasExited)
+            {
+                await Task.Delay(50);
+            }
+
+            Assert.True(File.Exists(socket), "the first daemon never listened");
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(socket));
+
+            var (exit, _, stderr) = await VerbProcess.RunAsync(HostInvocation.Prefix(), TimeSpan.FromSeconds(60), "lazy-pages", "-D", images, "-W", work.Path, "--config", config);
+            output.WriteLine(stderr);
+            Assert.Equal(1, exit);
+            var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("lazy-pages:", StringComparison.Ordinal));
+            Assert.Contains($"{socket}: another process is listening on this socket", line);
+            Assert.False(first.HasExited, "the first daemon ended");
+            Assert.True(File.Exists(socket), "the first daemon's socket was removed");
+        }
+        finally
+        {
+            if (!first.HasExited)
+            {
+                first.Kill();
+                await first.WaitForExitAsync();
+            }
+        }
+    }
+
     /// <summary>Session id (field 6 of /proc/PID/stat; the command name may contain spaces, so split after its ')').</summary>
     private static string SessionOf(string pid)
     {
