@@ -102,6 +102,9 @@ public sealed class RestoreSupervisorSpecs : IDisposable
     [Fact]
     public async Task Restore_must_accept_zombies_on_the_wire()
     {
+        // A zombie is announced only for a task pstree.img records as one (core task_state DEAD); since issue 12 a live
+        // task announced as a zombie fails the restore (RestorerMisbehaviourTests).
+        CraftedMemory.MakeZombie(_dir.Path, Pids[1]);
         using var engine = Listen();
         var run = RunAsync(engine);
         using (var restorer = new RestorerPlayer(engine.SocketPath))
