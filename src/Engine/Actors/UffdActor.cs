@@ -449,7 +449,7 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         var id = ++_nextRequestId;
         _requests.Add(id, new FetchRequest(range.DumpStart, pages, background, budgetBytes));
         _cache.Tell(new PageCacheActor.Fetch(_pid, range.DumpStart, pages,
-            background ? PageCacheActor.FetchPriority.Background : PageCacheActor.FetchPriority.Fault, id));
+            background ? ReadPriority.Background : ReadPriority.Fault, id));
     }
 
     private bool OnFetched(PageCacheActor.Fetched fetched)
