@@ -2,11 +2,13 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Configuration;
 using LazyActors.Engine.Actors;
+using LazyActors.Engine.Actors.Remote;
 using LazyActors.Engine.Actors.WarmUp;
 using LazyActors.Engine.Configuration;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Pages;
+using LazyActors.Engine.Protocol.Client;
 using LazyActors.Engine.Restorer;
 using LazyActors.Engine.Scheduling;
 using LazyActors.Engine.Uffd;
@@ -14,22 +16,28 @@ using LazyActors.Engine.Uffd;
 namespace LazyActors.Engine;
 
 /// <summary>
-/// A drop-in <c>criu lazy-pages</c> daemon for local images, without any CLI knowledge. Use in two steps so readiness
-/// can be signalled as early as CRIU does: <see cref="Listen"/> binds <c>WORKDIR/lazy-pages.socket</c> at once (stale
-/// file replaced); <see cref="RunAsync(CancellationToken)"/> then builds the actor system, opens the checkpoint, accepts
-/// the restorer and serves every task until all are complete.
+/// A drop-in <c>criu lazy-pages</c> daemon, without any CLI knowledge, for local images or, with a page server
+/// (<c>--page-server</c>), for a remote source. Use in two steps so readiness can be signalled as early as CRIU does:
+/// <see cref="Listen"/> binds <c>WORKDIR/lazy-pages.socket</c> at once (stale file replaced);
+/// <see cref="RunAsync(CancellationToken)"/> then builds the actor system, opens the checkpoint (and connects to the
+/// page server), accepts the restorer and serves every task until all are complete.
 /// </summary>
 public sealed class LazyPagesEngine : IDisposable
 {
     private readonly EngineSettings _settings;
+    private readonly PageServerEndpoint? _pageServer;
     private SafeFdHandle? _listener;
     private int _running;
 
-    private LazyPagesEngine(EngineSettings settings, SafeFdHandle listener)
+    private LazyPagesEngine(EngineSettings settings, SafeFdHandle listener, PageServerEndpoint? pageServer)
     {
         _settings = settings;
         _listener = listener;
+        _pageServer = pageServer;
     }
+
+    /// <summary>The page server the pages come from, or null for local images.</summary>
+    public PageServerEndpoint? PageServer => _pageServer;
 
     /// <summary>The absolute path of the listening socket.</summary>
     public string SocketPath => _settings.SocketPath;
@@ -40,9 +48,13 @@ public sealed class LazyPagesEngine : IDisposable
     /// <summary>The settings in use.</summary>
     public EngineSettings Settings => _settings;
 
-    /// <summary>Binds and listens on <c>lazy-pages.socket</c> in the work directory.</summary>
+    /// <summary>
+    /// Binds and listens on <c>lazy-pages.socket</c> in the work directory. With <paramref name="pageServer"/> the lazy
+    /// pages are fetched from that page server (<c>criu lazy-pages --page-server</c>); the images in the images
+    /// directory then need no page data (those of <c>criu dump --lazy-pages</c> do).
+    /// </summary>
     /// <exception cref="LinuxException">The socket cannot be created (path, permissions).</exception>
-    public static LazyPagesEngine Listen(EngineSettings settings)
+    public static LazyPagesEngine Listen(EngineSettings settings, PageServerEndpoint? pageServer = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         settings.Validate();
@@ -51,7 +63,7 @@ public sealed class LazyPagesEngine : IDisposable
             throw new DirectoryNotFoundException($"work directory {settings.WorkDirectory} does not exist");
         }
 
-        return new LazyPagesEngine(settings, UnixSocket.Listen(settings.SocketPath));
+        return new LazyPagesEngine(settings, UnixSocket.Listen(settings.SocketPath), pageServer);
     }
 
     /// <summary>Serves one restore to the end. Cancelling stops it (exit code 130).</summary>
@@ -60,7 +72,7 @@ public sealed class LazyPagesEngine : IDisposable
 
     /// <summary>
     /// Serves one restore with extra Akka configuration (loggers, overrides), and optionally a custom uffd hub and
-    /// page source (tests, remote sources).
+    /// page source (tests; a remote restore uses its page server instead).
     /// </summary>
     public async Task<EngineResult> RunAsync(Config? akkaConfig, Func<Action<Exception>, IUffdHub>? hubFactory,
         Func<Checkpoint, IPageSource>? sourceFactory, CancellationToken cancellationToken)
@@ -94,11 +106,23 @@ public sealed class LazyPagesEngine : IDisposable
                 return new EngineResult(1, $"cannot open the images in {_settings.ImagesDirectory}: {ex.Message}", Statistics, clock.Elapsed);
             }
 
-            faultPool = new PinnedBufferPool(_settings.FaultBufferBytes, _settings.FaultBuffers);
-            bulkPool = new PinnedBufferPool(_settings.BulkBufferBytes, _settings.BulkBuffers);
-            source = sourceFactory is null
-                ? new SizedPageSource(new LocalPageSource(checkpoint, faultPool), new LocalPageSource(checkpoint, bulkPool), _settings.FaultBufferBytes)
-                : sourceFactory(checkpoint);
+            RestoreSupervisor.RemoteSource? remote = null;
+            if (_pageServer is not null)
+            {
+                var remoteSource = new RemotePageSource(_settings);
+                source = remoteSource;
+                remote = new RestoreSupervisor.RemoteSource(_pageServer, ProbePage.Of(checkpoint), remoteSource);
+            }
+            else if (sourceFactory is null)
+            {
+                faultPool = new PinnedBufferPool(_settings.FaultBufferBytes, _settings.FaultBuffers);
+                bulkPool = new PinnedBufferPool(_settings.BulkBufferBytes, _settings.BulkBuffers);
+                source = new SizedPageSource(new LocalPageSource(checkpoint, faultPool), new LocalPageSource(checkpoint, bulkPool), _settings.FaultBufferBytes);
+            }
+            else
+            {
+                source = sourceFactory(checkpoint);
+            }
 
             var completion = new TaskCompletionSource<RestoreSupervisor.RestoreOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
             var supervisorRef = new TaskCompletionSource<IActorRef>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -107,7 +131,7 @@ public sealed class LazyPagesEngine : IDisposable
             hub = hubFactory is null ? new EpollUffdHub(onReaderFailure, _settings.UffdScheduling) : hubFactory(onReaderFailure);
 
             noGcRegion = NoGcRegion.TryStart(_settings.NoGcBudgetBytes);
-            var restore = new RestoreSupervisor.Restore(_settings, checkpoint, source, hub, listener, Statistics, completion);
+            var restore = new RestoreSupervisor.Restore(_settings, checkpoint, source, hub, listener, Statistics, completion, remote);
             var supervisor = system.ActorOf(RestoreSupervisor.Props(restore), "restore");
             supervisorRef.SetResult(supervisor);
             var warmUp = WarmUpAsync(system, _settings, hub, TimeSpan.FromSeconds(5));

@@ -109,6 +109,27 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
     public sealed record ForkChildBorn(int Pid, string ParentLabel, IUffd Uffd, TaskRangeBook Book, long TotalPages)
         : INoSerializationVerificationNeeded;
 
+    /// <summary>
+    /// From the supervisor when the page source is given up: reply with <see cref="Unserved"/>. Changes nothing (the
+    /// uffd stays open: the tree is stopped before any task actor closes its uffd).
+    /// </summary>
+    public sealed class ReportUnserved : INoSerializationVerificationNeeded
+    {
+        /// <summary>The instance.</summary>
+        public static readonly ReportUnserved Instance = new();
+
+        private ReportUnserved()
+        {
+        }
+    }
+
+    /// <summary>What the task still lacked: pending and in-flight ranges (current addresses, with dump addresses).</summary>
+    /// <param name="Pid">Pid whose pages it fetches.</param>
+    /// <param name="Label">Task label (fork children have a suffix).</param>
+    /// <param name="Ranges">Pending and in-flight ranges, sorted by address.</param>
+    /// <param name="Pages">Their pages.</param>
+    public sealed record Unserved(int Pid, string Label, IReadOnlyList<AddressRange> Ranges, ulong Pages) : INoSerializationVerificationNeeded;
+
     private const string CopyRetryTimer = "eagain-retry";
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
@@ -238,6 +259,7 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
     private void Ended()
     {
         Receive<PageCacheActor.Fetched>(fetched => fetched.Data.Dispose());
+        Receive<ReportUnserved>(_ => Sender.Tell(new Unserved(_pid, _label, [], 0)));
         ReceiveAny(_ => { });
     }
 
@@ -265,6 +287,11 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         });
         Receive<RetryFault>(retry => Then(HandleFault(retry.Address, retry.Retry) && RunCopies()));
         Receive<ReadFailed>(failed => TaskGone($"reading its userfaultfd failed: {failed.Error.Message}"));
+        Receive<ReportUnserved>(_ =>
+        {
+            var ranges = _book.Pending.Concat(_book.InFlight).OrderBy(r => r.Start).ToList();
+            Sender.Tell(new Unserved(_pid, _label, ranges, _book.Pending.TotalPages + _book.InFlight.TotalPages));
+        });
     }
 
     private bool OnEvents(Events batch)

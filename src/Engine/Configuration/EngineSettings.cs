@@ -111,6 +111,9 @@ public sealed record EngineSettings
     /// </summary>
     public required long? NoGcBudgetBytes { get; init; }
 
+    /// <summary>How a remote restore uses its page source (<c>lazy-actors.engine.remote</c>).</summary>
+    public required RemoteFetchSettings Remote { get; init; }
+
     /// <summary>The fault path's scheduling as the uffd layer takes it.</summary>
     public UffdScheduling UffdScheduling => new(ReaderRealtime, ReaderNice, GatePriority);
 
@@ -173,6 +176,7 @@ public sealed record EngineSettings
             ReaderNice = keys.Int("scheduling.reader-nice"),
             GatePriority = keys.OneOf("scheduling.gate-priority", ("ceiling", GatePriority.Ceiling), ("inherit", GatePriority.Inherit), ("off", GatePriority.Off)),
             NoGcBudgetBytes = keys.BytesOr("no-gc-budget", "off", "0"),
+            Remote = RemoteFetchSettings.Read(keys),
         };
         settings.Validate();
         return settings;
@@ -226,6 +230,8 @@ public sealed record EngineSettings
         {
             throw Invalid("max-background-in-flight", $"({MaxBackgroundInFlightBytes} bytes) must be at least chunk-max ({ChunkMaxBytes} bytes)");
         }
+
+        Remote.Validate(Invalid);
     }
 
     /// <summary>
