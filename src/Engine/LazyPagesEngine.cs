@@ -63,7 +63,7 @@ public sealed class LazyPagesEngine : IDisposable
             throw new DirectoryNotFoundException($"work directory {settings.WorkDirectory} does not exist");
         }
 
-        return new LazyPagesEngine(settings, UnixSocket.Listen(settings.SocketPath), pageServer);
+        return new LazyPagesEngine(pageServer is null ? settings : settings.ForRemoteSource(), UnixSocket.Listen(settings.SocketPath), pageServer);
     }
 
     /// <summary>Serves one restore to the end. Cancelling stops it (exit code 130).</summary>

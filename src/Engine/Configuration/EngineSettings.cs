@@ -114,6 +114,18 @@ public sealed record EngineSettings
     /// <summary>How a remote restore uses its page source (<c>lazy-actors.engine.remote</c>).</summary>
     public required RemoteFetchSettings Remote { get; init; }
 
+    /// <summary>
+    /// These settings for a remote restore: the background values of <see cref="Remote"/> (more and bigger chunks in
+    /// flight, since each waits a network round trip) replace the engine's own.
+    /// </summary>
+    public EngineSettings ForRemoteSource() => this with
+    {
+        ChunksInFlightPerTask = Remote.ChunksInFlightPerTask,
+        BackgroundTasksAtOnce = Remote.BackgroundTasksAtOnce,
+        FaultReadAheadMaxBytes = Remote.FaultReadAheadMaxBytes,
+        BulkBuffers = Remote.BulkBuffers,
+    };
+
     /// <summary>The fault path's scheduling as the uffd layer takes it.</summary>
     public UffdScheduling UffdScheduling => new(ReaderRealtime, ReaderNice, GatePriority);
 

@@ -45,6 +45,18 @@ public sealed record RemoteFetchSettings
     /// <summary>Bound on the closing PS_IOV_CLOSE exchange.</summary>
     public required TimeSpan CloseTimeout { get; init; }
 
+    /// <summary>Replaces <see cref="EngineSettings.ChunksInFlightPerTask"/> in a remote restore.</summary>
+    public required int ChunksInFlightPerTask { get; init; }
+
+    /// <summary>Replaces <see cref="EngineSettings.BackgroundTasksAtOnce"/> in a remote restore.</summary>
+    public required int BackgroundTasksAtOnce { get; init; }
+
+    /// <summary>Replaces <see cref="EngineSettings.FaultReadAheadMaxBytes"/> in a remote restore.</summary>
+    public required int FaultReadAheadMaxBytes { get; init; }
+
+    /// <summary>Replaces <see cref="EngineSettings.BulkBuffers"/> in a remote restore.</summary>
+    public required int BulkBuffers { get; init; }
+
     internal static RemoteFetchSettings Read(RequiredKeys keys) => new()
     {
         MaxRequestsInFlight = keys.Int("remote.max-requests-in-flight"),
@@ -60,6 +72,10 @@ public sealed record RemoteFetchSettings
         GiveUpAfter = keys.Duration("remote.give-up-after"),
         StopSignal = keys.OneOf("remote.stop-signal", ("KILL", TreeStopSignal.Kill), ("TERM", TreeStopSignal.Term), ("STOP", TreeStopSignal.Stop)),
         CloseTimeout = keys.Duration("remote.close-timeout"),
+        ChunksInFlightPerTask = keys.Int("remote.chunks-in-flight-per-task"),
+        BackgroundTasksAtOnce = keys.Int("remote.background-tasks-at-once"),
+        FaultReadAheadMaxBytes = keys.SmallBytes("remote.fault-read-ahead-max"),
+        BulkBuffers = keys.Int("remote.bulk-buffers"),
     };
 
     /// <summary>Checks the values; <paramref name="invalid"/> builds the error naming the key.</summary>
@@ -70,6 +86,19 @@ public sealed record RemoteFetchSettings
             if (value < (long)Ranges.PageGeometry.PageSize || value % (long)Ranges.PageGeometry.PageSize != 0)
             {
                 throw invalid(key, $"must be a positive multiple of {Ranges.PageGeometry.PageSize} bytes, got {value}");
+            }
+        }
+
+        if (FaultReadAheadMaxBytes < (int)Ranges.PageGeometry.PageSize || FaultReadAheadMaxBytes % (int)Ranges.PageGeometry.PageSize != 0)
+        {
+            throw invalid("remote.fault-read-ahead-max", $"must be a positive multiple of {Ranges.PageGeometry.PageSize} bytes, got {FaultReadAheadMaxBytes}");
+        }
+
+        foreach (var (key, value) in new (string, int)[] { ("remote.chunks-in-flight-per-task", ChunksInFlightPerTask), ("remote.background-tasks-at-once", BackgroundTasksAtOnce), ("remote.bulk-buffers", BulkBuffers) })
+        {
+            if (value < 1)
+            {
+                throw invalid(key, $"must be at least 1, got {value}");
             }
         }
 

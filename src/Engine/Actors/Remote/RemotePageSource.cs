@@ -8,8 +8,8 @@ namespace LazyActors.Engine.Actors.Remote;
 
 /// <summary>
 /// <see cref="IPageSource"/> of a remote restore: each read gets a pinned buffer (faults from their own pool, so
-/// background reads can never take the buffers a fault needs) and goes to the <see cref="RemoteFetchActor"/> bound to
-/// it, which receives the source's replies straight into that buffer; the result points into it (no copy) and gives it
+/// background reads can never take the buffers a fault needs; background reads a buffer of their own size within the
+/// bulk budget, so many small chunks can be in flight) and goes to the <see cref="RemoteFetchActor"/> bound to it, which receives the source's replies straight into that buffer; the result points into it (no copy) and gives it
 /// back when disposed. The restore supervisor creates the actor and binds it.
 /// </summary>
 public sealed class RemotePageSource : IPageSource
@@ -17,17 +17,20 @@ public sealed class RemotePageSource : IPageSource
     private static readonly TimeSpan s_drainTimeout = TimeSpan.FromSeconds(15);
 
     private readonly PinnedBufferPool _faultPool;
-    private readonly PinnedBufferPool _bulkPool;
+    private readonly SizeClassBufferPool _bulkPool;
     private IActorRef _fetcher = ActorRefs.Nobody;
     private Task? _drained;
     private int _disposed;
 
-    /// <summary>A source whose buffers follow <paramref name="settings"/> (fault and bulk buffer sizes and counts).</summary>
+    /// <summary>
+    /// A source whose buffers follow <paramref name="settings"/>: fault buffers as configured; background buffers up to
+    /// bulk-buffer-size, at most bulk-buffers × bulk-buffer-size bytes of them at once.
+    /// </summary>
     public RemotePageSource(EngineSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
         _faultPool = new PinnedBufferPool(settings.FaultBufferBytes, settings.FaultBuffers);
-        _bulkPool = new PinnedBufferPool(settings.BulkBufferBytes, settings.BulkBuffers);
+        _bulkPool = new SizeClassBufferPool(settings.BulkBufferBytes, (long)settings.BulkBufferBytes * settings.BulkBuffers);
     }
 
     /// <summary>True once the fetcher is bound.</summary>
@@ -56,13 +59,17 @@ public sealed class RemotePageSource : IPageSource
         }
 
         var bytes = (long)pages << PageGeometry.PageShift;
-        var pool = priority == ReadPriority.Fault ? _faultPool : _bulkPool;
         nint buffer;
         Action release;
-        if (bytes <= pool.BufferBytes)
+        if (priority == ReadPriority.Fault && bytes <= _faultPool.BufferBytes)
         {
-            buffer = await pool.RentAsync(cancellationToken).ConfigureAwait(false);
-            release = () => pool.Return(buffer);
+            buffer = await _faultPool.RentAsync(cancellationToken).ConfigureAwait(false);
+            release = () => _faultPool.Return(buffer);
+        }
+        else if (priority == ReadPriority.Background && bytes <= _bulkPool.MaxBufferBytes)
+        {
+            buffer = await _bulkPool.RentAsync((int)bytes, cancellationToken).ConfigureAwait(false);
+            release = () => _bulkPool.Return(buffer, (int)bytes);
         }
         else
         {
