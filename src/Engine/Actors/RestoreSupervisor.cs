@@ -494,9 +494,23 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
     private string DescribeUnserved(UffdActor.Unserved report)
     {
         var host = _tree?.HostPidOf(report.Pid) is { } hostPid ? $" (host pid {hostPid})" : string.Empty;
-        var ranges = string.Join(", ", report.Ranges.Take(8).Select(r => $"0x{r.Start:x}-0x{r.End:x}" + (r.DumpStart != r.Start ? $" (dump 0x{r.DumpStart:x})" : string.Empty)));
-        var more = report.Ranges.Count > 8 ? $" and {report.Ranges.Count - 8} more range(s)" : string.Empty;
-        return $"task {report.Label}{host}: {report.Pages} page(s) in {report.Ranges.Count} range(s): {ranges}{more}";
+        var merged = new List<AddressRange>();
+        foreach (var range in report.Ranges)
+        {
+            // Pending and in-flight pieces of one range are listed apart by the task; one range to the reader.
+            if (merged.Count > 0 && merged[^1].End == range.Start && merged[^1].DumpEnd == range.DumpStart)
+            {
+                merged[^1] = merged[^1] with { End = range.End };
+            }
+            else
+            {
+                merged.Add(range);
+            }
+        }
+
+        var ranges = string.Join(", ", merged.Take(8).Select(r => $"0x{r.Start:x}-0x{r.End:x}" + (r.DumpStart != r.Start ? $" (dump 0x{r.DumpStart:x})" : string.Empty)));
+        var more = merged.Count > 8 ? $" and {merged.Count - 8} more range(s)" : string.Empty;
+        return $"task {report.Label}{host}: {report.Pages} page(s) in {merged.Count} range(s): {ranges}{more}";
     }
 
     /// <summary>Completes the restore's result unless it already was (by this actor, or by cancellation).</summary>

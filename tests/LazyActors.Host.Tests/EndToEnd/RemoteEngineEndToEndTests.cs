@@ -19,8 +19,6 @@ namespace LazyActors.Host.Tests.EndToEnd;
 /// </summary>
 public sealed class RemoteEngineEndToEndTests(ITestOutputHelper output)
 {
-    private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(60);
-
     [SkippableTheory]
     [InlineData(FaultConnectionMode.Auto, TouchOrder.Rand)]
     [InlineData(FaultConnectionMode.Off, TouchOrder.Rand)]
@@ -34,47 +32,12 @@ public sealed class RemoteEngineEndToEndTests(ITestOutputHelper output)
         using var store = LazyPageStore.Open(images);
         await using var server = LazyPageServer.Start(store, new IPEndPoint(IPAddress.Loopback, 0));
 
-        var settings = EngineSettings.Create(images, work.Path) with { AcceptTimeout = s_timeout, HandshakeTimeout = s_timeout };
-        settings = settings with { Remote = settings.Remote with { FaultConnection = mode } };
-        var (report, result) = Run(settings, PageServerEndpoint.Tcp("127.0.0.1", server.LocalEndPoint.Port), order);
+        var settings = RemoteRestoreRun.SettingsFor(images, work.Path, mode);
+        var (report, result) = new RemoteRestoreRun(settings, PageServerEndpoint.Tcp("127.0.0.1", server.LocalEndPoint.Port), output).Run(order);
 
-        Assert.True(report.Ok, $"simulation failed: {report.Error}");
-        Assert.True(result.Succeeded, $"engine exit {result.ExitCode}: {result.Error}");
-        Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches));
-        Assert.All(result.Statistics.Tasks, t => Assert.Equal(t.TotalPages, t.CopiedPages));
+        RemoteRestoreRun.AssertRestored(report, result);
         await server.StopAsync(TimeSpan.FromSeconds(5));
         Assert.Equal(0, server.SessionsFailed);
         Assert.Equal(mode == FaultConnectionMode.Off ? 1 : 2, server.SessionsAccepted); // auto: bulk, and faults (checked with one GET)
-    }
-
-    private (SimReport Report, EngineResult Result) Run(EngineSettings settings, PageServerEndpoint endpoint, TouchOrder order)
-    {
-        using var engine = LazyPagesEngine.Listen(settings, endpoint);
-        using var stop = new CancellationTokenSource();
-        var run = engine.RunAsync(ConfigurationFactory.ParseString("akka.loglevel = INFO"), null, null, stop.Token);
-        var report = new RestoreSimulator(new RestoreSimOptions
-        {
-            ImagesDir = settings.ImagesDirectory,
-            WorkDir = settings.WorkDirectory,
-            Touch = order,
-            Threads = 2,
-            Timeout = s_timeout,
-            Progress = output.WriteLine,
-        }).Run();
-        if (!run.Wait(TimeSpan.FromSeconds(30)))
-        {
-            stop.Cancel();
-            run.Wait(TimeSpan.FromSeconds(15));
-        }
-
-        var result = run.IsCompleted ? run.Result : new EngineResult(1, "the engine did not stop", engine.Statistics, TimeSpan.Zero);
-        SimulatorTestSupport.WriteTasks(output, report);
-        foreach (var t in result.Statistics.Tasks)
-        {
-            output.WriteLine($"engine {t.Label}: {t.Phase} {t.CopiedPages}/{t.TotalPages} copied, {t.Faults} faults, {t.ZeroPages} zero {t.Reason}");
-        }
-
-        output.WriteLine($"engine: exit {result.ExitCode} {result.Error} after {result.Elapsed.TotalMilliseconds:0} ms");
-        return (report, result);
     }
 }
