@@ -18,9 +18,10 @@ namespace LazyActors.Engine.Restorer;
 /// all of them at once, so no child escapes by being reparented when its parent dies. Fork children are descendants of
 /// their task and are stopped with it.</para>
 /// <para>Processes are held by identity (pid and start time): a pid reused meanwhile is never signalled. Neither this
-/// process nor the restorer itself is ever signalled. When a task's pid could not be resolved (a restorer whose
-/// processes do not carry the checkpoint's pids, such as the restore simulator), every process the restorer had
-/// started while the handshake ran is stopped instead.</para>
+/// process nor the restorer itself is ever signalled, and only processes started after the restorer connected count
+/// (<c>criu restore</c> connects before it forks any task): whatever else the restorer had started is left alone.
+/// When a task's pid could not be resolved (a restorer whose processes do not carry the checkpoint's pids, such as the
+/// restore simulator), every process the restorer started after connecting is stopped instead.</para>
 /// </remarks>
 public sealed class RestoredTree
 {
@@ -34,10 +35,14 @@ public sealed class RestoredTree
     private readonly HashSet<int> _unresolved = [];
     private readonly int _self = Environment.ProcessId;
 
-    private RestoredTree(ProcessIdentity restorer)
+    private RestoredTree(ProcessIdentity restorer, ulong startedSince)
     {
         Restorer = restorer;
+        StartedSince = startedSince;
     }
+
+    /// <summary>Only processes started at or after this (clock ticks since boot, as /proc says) belong to the tree.</summary>
+    public ulong StartedSince { get; }
 
     /// <summary>The restorer process (the lazy-pages.socket peer).</summary>
     public ProcessIdentity Restorer { get; }
@@ -67,11 +72,14 @@ public sealed class RestoredTree
     }
 
     /// <summary>
-    /// Attaches to the restorer with host pid <paramref name="restorerPid"/> (SO_PEERCRED of its connection); null when
-    /// it is not visible from here (pid 0: another pid namespace) or already gone.
+    /// Attaches to the restorer with host pid <paramref name="restorerPid"/> (SO_PEERCRED of its connection), right as it
+    /// connected; null when it is not visible from here (pid 0: another pid namespace) or already gone.
+    /// <paramref name="startedSince"/> (default: now, less two ticks of rounding) is when the tree's processes began.
     /// </summary>
-    public static RestoredTree? Attach(int restorerPid) =>
-        restorerPid > 0 && ProcFs.Identity(restorerPid) is { } identity ? new RestoredTree(identity) : null;
+    public static RestoredTree? Attach(int restorerPid, ulong? startedSince = null) =>
+        restorerPid > 0 && ProcFs.Identity(restorerPid) is { } identity
+            ? new RestoredTree(identity, startedSince ?? Math.Max(identity.StartTime, ProcFs.NowTicks() - Math.Min(ProcFs.NowTicks(), 2)))
+            : null;
 
     /// <summary>
     /// Finds the process of task <paramref name="taskPid"/> among the restorer's descendants and remembers it (and every
@@ -86,7 +94,7 @@ public sealed class RestoredTree
                 return known.Pid;
             }
 
-            foreach (var process in Descendants(Restorer))
+            foreach (var process in Descendants(Restorer, StartedSince))
             {
                 _seen.TryAdd(process.Pid, process);
                 if (ProcFs.InnermostPid(process.Pid) == taskPid && ProcFs.Exists(process))
@@ -127,7 +135,7 @@ public sealed class RestoredTree
             {
                 // A restorer that also lives on (restore without -d) still has the tree below it: walk it again.
                 roots.AddRange(_seen.Values);
-                roots.AddRange(Descendants(Restorer));
+                roots.AddRange(Descendants(Restorer, StartedSince));
             }
 
             var frozen = Freeze(roots);
@@ -205,8 +213,11 @@ public sealed class RestoredTree
         return [.. alive.Select(p => p.Pid)];
     }
 
-    /// <summary>Every descendant of <paramref name="root"/> now (breadth first, bounded).</summary>
-    private static List<ProcessIdentity> Descendants(ProcessIdentity root)
+    /// <summary>
+    /// Every descendant of <paramref name="root"/> now (breadth first, bounded), through children started at or after
+    /// <paramref name="since"/> only: older ones and what is below them were there before the restore.
+    /// </summary>
+    private static List<ProcessIdentity> Descendants(ProcessIdentity root, ulong since)
     {
         var found = new List<ProcessIdentity>();
         if (!ProcFs.Exists(root))
@@ -221,7 +232,7 @@ public sealed class RestoredTree
         {
             foreach (var child in ProcFs.Children(queue.Dequeue()))
             {
-                if (seen.Add(child) && ProcFs.Identity(child) is { } identity)
+                if (seen.Add(child) && ProcFs.Identity(child) is { } identity && identity.StartTime >= since)
                 {
                     found.Add(identity);
                     queue.Enqueue(child);

@@ -49,7 +49,7 @@ public sealed class RestoredTreeTests : IDisposable
     {
         var restorer = StartRestorer("sleep 60 & sleep 60 & wait");
         var children = WaitForDescendants(restorer.Id, 2);
-        var tree = RestoredTree.Attach(restorer.Id)!;
+        var tree = RestoredTree.Attach(restorer.Id, SinceStart(restorer))!;
 
         // Without a pid namespace a task's pid in the checkpoint is its host pid.
         foreach (var child in children)
@@ -70,7 +70,7 @@ public sealed class RestoredTreeTests : IDisposable
         // unshare forks sh as pid 1 of a new namespace; sh's children get pids 2 and 3 there.
         var restorer = StartRestorer("exec unshare --pid --fork sh -c 'sleep 60 & sleep 60 & wait'");
         var inside = WaitForDescendants(restorer.Id, 3); // sh (pid 1 inside), sleep, sleep; the outer sh exec'd unshare
-        var tree = RestoredTree.Attach(restorer.Id)!;
+        var tree = RestoredTree.Attach(restorer.Id, SinceStart(restorer))!;
 
         var pid2 = tree.Resolve(2);
         var pid3 = tree.Resolve(3);
@@ -88,7 +88,7 @@ public sealed class RestoredTreeTests : IDisposable
         // The task (a shell) forks a child and a grandchild after it was resolved: like a fork child of a restored task.
         var restorer = StartRestorer("sh -c 'sleep 60' & wait; sleep 60");
         var task = WaitForDescendants(restorer.Id, 1)[0];
-        var tree = RestoredTree.Attach(restorer.Id)!;
+        var tree = RestoredTree.Attach(restorer.Id, SinceStart(restorer))!;
         Assert.Equal(task, tree.Resolve(task));
         var beforeStop = WaitForDescendants(task, 1);
 
@@ -109,7 +109,7 @@ public sealed class RestoredTreeTests : IDisposable
     {
         var restorer = StartRestorer("sleep 60 & sleep 60 & wait");
         var children = WaitForDescendants(restorer.Id, 2);
-        var tree = RestoredTree.Attach(restorer.Id)!;
+        var tree = RestoredTree.Attach(restorer.Id, SinceStart(restorer))!;
         Assert.Null(tree.Resolve(4242_42)); // a pid no process carries (the simulator's tasks)
 
         var result = tree.Stop(9, s_bound);
@@ -121,11 +121,30 @@ public sealed class RestoredTreeTests : IDisposable
     }
 
     [Fact]
+    public void Processes_the_restorer_started_before_it_connected_are_left_alone()
+    {
+        var restorer = StartRestorer("sleep 60 & read line; sleep 60 & wait");
+        var before = WaitForDescendants(restorer.Id, 1)[0];
+        Thread.Sleep(50); // a clock tick or more: /proc start times count in 10 ms
+        var tree = RestoredTree.Attach(restorer.Id)!; // as the restorer connects: now
+        Thread.Sleep(50);
+        restorer.StandardInput.WriteLine("go");
+        restorer.StandardInput.Flush();
+        var after = WaitForDescendants(restorer.Id, 2).Single(p => p != before);
+        Assert.Null(tree.Resolve(4242_42));
+
+        var result = tree.Stop(9, s_bound);
+
+        Assert.Equal([after], result.Signalled);
+        Assert.True(ProcFs.IsAlive(ProcFs.Identity(before)!.Value));
+    }
+
+    [Fact]
     public void Stop_with_SIGSTOP_freezes_the_tree_and_leaves_it_alive()
     {
         var restorer = StartRestorer("sleep 60 & wait");
         var child = WaitForDescendants(restorer.Id, 1)[0];
-        var tree = RestoredTree.Attach(restorer.Id)!;
+        var tree = RestoredTree.Attach(restorer.Id, SinceStart(restorer))!;
         tree.Resolve(child);
 
         var result = tree.Stop(19, s_bound);
@@ -158,6 +177,9 @@ public sealed class RestoredTreeTests : IDisposable
         var restorer = StartRestorer("sleep 60 & wait");
         Assert.Contains(WaitForDescendants(restorer.Id, 1)[0], ProcFs.Children(restorer.Id));
     }
+
+    /// <summary>The restorer's start: its children in these tests come after it, as a restore's do after the connect.</summary>
+    private static ulong SinceStart(Process restorer) => ProcFs.Identity(restorer.Id)!.Value.StartTime;
 
     private Process StartRestorer(string script)
     {
