@@ -26,14 +26,16 @@ public sealed class LazyPagesEngine : IDisposable
 {
     private readonly EngineSettings _settings;
     private readonly PageServerEndpoint? _pageServer;
+    private readonly ulong _listeningSince;
     private SafeFdHandle? _listener;
     private int _running;
 
-    private LazyPagesEngine(EngineSettings settings, SafeFdHandle listener, PageServerEndpoint? pageServer)
+    private LazyPagesEngine(EngineSettings settings, SafeFdHandle listener, PageServerEndpoint? pageServer, ulong listeningSince)
     {
         _settings = settings;
         _listener = listener;
         _pageServer = pageServer;
+        _listeningSince = listeningSince;
     }
 
     /// <summary>The page server the pages come from, or null for local images.</summary>
@@ -63,7 +65,8 @@ public sealed class LazyPagesEngine : IDisposable
             throw new DirectoryNotFoundException($"work directory {settings.WorkDirectory} does not exist");
         }
 
-        return new LazyPagesEngine(pageServer is null ? settings : settings.ForRemoteSource(), UnixSocket.Listen(settings.SocketPath), pageServer);
+        var since = ProcFs.NowTicks();
+        return new LazyPagesEngine(pageServer is null ? settings : settings.ForRemoteSource(), UnixSocket.Listen(settings.SocketPath), pageServer, since);
     }
 
     /// <summary>Serves one restore to the end. Cancelling stops it (exit code 130).</summary>
@@ -131,7 +134,7 @@ public sealed class LazyPagesEngine : IDisposable
             hub = hubFactory is null ? new EpollUffdHub(onReaderFailure, _settings.UffdScheduling) : hubFactory(onReaderFailure);
 
             noGcRegion = NoGcRegion.TryStart(_settings.NoGcBudgetBytes);
-            var restore = new RestoreSupervisor.Restore(_settings, checkpoint, source, hub, listener, Statistics, completion, remote);
+            var restore = new RestoreSupervisor.Restore(_settings, checkpoint, source, hub, listener, Statistics, completion, remote, _listeningSince);
             var supervisor = system.ActorOf(RestoreSupervisor.Props(restore), "restore");
             supervisorRef.SetResult(supervisor);
             var warmUp = WarmUpAsync(system, _settings, hub, TimeSpan.FromSeconds(5));

@@ -43,6 +43,8 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
     /// <param name="Statistics">Live counters.</param>
     /// <param name="Completion">Completed with the outcome.</param>
     /// <param name="Remote">The remote page source, when the pages are fetched from a page server; null for local images.</param>
+    /// <param name="ListeningSince">When the socket began listening (<see cref="ProcFs.NowTicks"/>): the restored tree's
+    /// processes all start later (see <see cref="RestoredTree"/>); 0 = unknown.</param>
     public sealed record Restore(
         EngineSettings Settings,
         Checkpoint Checkpoint,
@@ -51,7 +53,8 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         SafeFdHandle Listener,
         EngineStatistics Statistics,
         TaskCompletionSource<RestoreOutcome> Completion,
-        RemoteSource? Remote = null) : INoSerializationVerificationNeeded;
+        RemoteSource? Remote = null,
+        ulong ListeningSince = 0) : INoSerializationVerificationNeeded;
 
     /// <summary>Where a remote restore's pages come from.</summary>
     /// <param name="Endpoint">The page server.</param>
@@ -133,7 +136,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         Context.Watch(_pusher);
 
         LogScheduling(_restore.Settings);
-        var observer = new Observer(Self, followTree: _restore.Remote is not null);
+        var observer = new Observer(Self, followTree: _restore.Remote is not null, _restore.ListeningSince);
         var entries = _restore.Checkpoint.Tasks.Count;
         var listener = _restore.Listener;
         var settings = _restore.Settings;
@@ -592,13 +595,13 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
     /// Runs on the handshake thread. When the tree is followed, each task's host pid is resolved right as its uffd
     /// arrives: the restorer is alive then and the task is its descendant.
     /// </summary>
-    private sealed class Observer(IActorRef supervisor, bool followTree) : IRestorerObserver
+    private sealed class Observer(IActorRef supervisor, bool followTree, ulong listeningSince) : IRestorerObserver
     {
         private RestoredTree? _tree;
 
         public void Connected(int restorerPid)
         {
-            _tree = followTree ? RestoredTree.Attach(restorerPid) : null;
+            _tree = followTree ? RestoredTree.Attach(restorerPid, listeningSince > 0 ? listeningSince : null) : null;
             supervisor.Tell(new RestorerConnected(restorerPid, _tree));
         }
 

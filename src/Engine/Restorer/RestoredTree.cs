@@ -18,10 +18,11 @@ namespace LazyActors.Engine.Restorer;
 /// all of them at once, so no child escapes by being reparented when its parent dies. Fork children are descendants of
 /// their task and are stopped with it.</para>
 /// <para>Processes are held by identity (pid and start time): a pid reused meanwhile is never signalled. Neither this
-/// process nor the restorer itself is ever signalled, and only processes started after the restorer connected count
-/// (<c>criu restore</c> connects before it forks any task): whatever else the restorer had started is left alone.
-/// When a task's pid could not be resolved (a restorer whose processes do not carry the checkpoint's pids, such as the
-/// restore simulator), every process the restorer started after connecting is stopped instead.</para>
+/// process nor the restorer itself is ever signalled, and only processes started since a given moment count (the
+/// daemon passes the moment it began listening: no restore can start before, so whatever the restorer had started
+/// earlier is left alone). When a task's pid could not be resolved (a restorer whose processes do not carry the
+/// checkpoint's pids, such as the restore simulator), every process the restorer started since then is stopped
+/// instead.</para>
 /// </remarks>
 public sealed class RestoredTree
 {
@@ -72,13 +73,16 @@ public sealed class RestoredTree
     }
 
     /// <summary>
-    /// Attaches to the restorer with host pid <paramref name="restorerPid"/> (SO_PEERCRED of its connection), right as it
-    /// connected; null when it is not visible from here (pid 0: another pid namespace) or already gone.
-    /// <paramref name="startedSince"/> (default: now, less two ticks of rounding) is when the tree's processes began.
+    /// Attaches to the restorer with host pid <paramref name="restorerPid"/> (SO_PEERCRED of its connection); null when
+    /// it is not visible from here (pid 0: another pid namespace) or already gone. Only processes started at or after
+    /// <paramref name="startedSince"/> (<see cref="ProcFs.NowTicks"/> taken before the restore could begin, e.g. when the
+    /// daemon started listening) belong to the tree; without it, the restorer's own start.
     /// </summary>
+    /// <remarks>Not "when the restorer connected": the restorer forks its tasks as soon as its connect returns, which can be
+    /// before this daemon accepted.</remarks>
     public static RestoredTree? Attach(int restorerPid, ulong? startedSince = null) =>
         restorerPid > 0 && ProcFs.Identity(restorerPid) is { } identity
-            ? new RestoredTree(identity, startedSince ?? Math.Max(identity.StartTime, ProcFs.NowTicks() - Math.Min(ProcFs.NowTicks(), 2)))
+            ? new RestoredTree(identity, startedSince ?? identity.StartTime)
             : null;
 
     /// <summary>

@@ -126,7 +126,7 @@ public sealed class RestoredTreeTests : IDisposable
         var restorer = StartRestorer("sleep 60 & read line; sleep 60 & wait");
         var before = WaitForDescendants(restorer.Id, 1)[0];
         Thread.Sleep(50); // a clock tick or more: /proc start times count in 10 ms
-        var tree = RestoredTree.Attach(restorer.Id)!; // as the restorer connects: now
+        var tree = RestoredTree.Attach(restorer.Id, ProcFs.NowTicks())!; // as a daemon starts listening: now
         Thread.Sleep(50);
         restorer.StandardInput.WriteLine("go");
         restorer.StandardInput.Flush();
