@@ -10,7 +10,7 @@ namespace LazyActors.Tools;
 public static class Program
 {
     /// <summary>Runs one verb; returns its exit code.</summary>
-    public static int Main(string[] args)
+    public static async Task<int> Main(string[] args)
     {
         var root = new RootCommand("LazyActors tools: restore simulator, synthetic checkpoints, bench and demo for the lazy-pages daemon.");
         foreach (var command in CommandCatalog.All())
@@ -18,6 +18,6 @@ public static class Program
             root.Subcommands.Add(command);
         }
 
-        return root.Parse(args).Invoke();
+        return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
     }
 }

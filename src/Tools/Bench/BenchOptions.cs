@@ -1,3 +1,5 @@
+using LazyActors.Tools.Bench.Criu;
+
 namespace LazyActors.Tools.Bench;
 
 /// <summary>Settings of one <c>bench</c> invocation.</summary>
@@ -51,6 +53,33 @@ public sealed record BenchOptions
 
     /// <summary>Keep the temporary directory (for reading daemon logs) instead of deleting it.</summary>
     public bool KeepTemp { get; init; }
+
+    /// <summary>
+    /// What restores the checkpoints: the restore simulator (synthetic checkpoints, <see cref="Scenarios"/>) or real
+    /// CRIU (dumps of real process trees, <see cref="CriuScenarios"/>).
+    /// </summary>
+    public BenchRestorer Restorer { get; init; } = BenchRestorer.Simulator;
+
+    /// <summary>The scenarios of <c>--restorer criu</c>.</summary>
+    public IReadOnlyList<CriuBenchScenario> CriuScenarios { get; init; } = CriuBenchScenarios.Select([]);
+
+    /// <summary>The daemons of <c>--restorer criu</c>, as given to <c>--daemon</c>: <c>self</c>, <c>criu</c> or a command.</summary>
+    public IReadOnlyList<string> CriuDaemons { get; init; } = ["self"];
+
+    /// <summary>The CRIU binary for <c>--restorer criu</c>; null = $LAZYACTORS_CRIU or ../shared/tools/criu-4.2/criu.</summary>
+    public string? CriuPath { get; init; }
+
+    /// <summary>
+    /// With <c>--restorer criu</c>: a daemon whose run of a scenario takes longer than this gets no more runs of that
+    /// scenario (CRIU's own daemon needs 40+ s on the large trees).
+    /// </summary>
+    public TimeSpan DaemonRunBudget { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// With <c>--restorer criu</c>: the bound from the trigger until the restored tree has ended (CRIU's own daemon
+    /// took 127 s for the 8 x 128 MiB tree on a busy 2-CPU machine).
+    /// </summary>
+    public TimeSpan CriuRunTimeout { get; init; } = TimeSpan.FromSeconds(300);
 
     /// <summary>Progress lines (stderr in the CLI).</summary>
     public Action<string>? Progress { get; init; }

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using LazyActors.Tools.Bench.Criu;
 
 namespace LazyActors.Tools.Bench;
 
@@ -24,12 +25,20 @@ public sealed record BenchReport
     [JsonPropertyName("scenarios")]
     public IReadOnlyList<ScenarioSummary> Scenarios { get; init; } = [];
 
+    /// <summary>With <c>--restorer criu</c>: the CRIU used (path and version) or why there was none.</summary>
+    [JsonPropertyName("criu")]
+    public string? Criu { get; init; }
+
+    /// <summary>With <c>--restorer criu</c>: every scenario per daemon.</summary>
+    [JsonPropertyName("criu_scenarios")]
+    public IReadOnlyList<CriuScenarioSummary> CriuScenarios { get; init; } = [];
+
     [JsonPropertyName("elapsed_s")]
     public double ElapsedSeconds { get; init; }
 
-    /// <summary>False when the probes failed or any attempted run failed (including a daemon that would not start).</summary>
+    /// <summary>False when the probes failed or any attempted run (or CRIU checkpoint) failed, including a daemon that would not start.</summary>
     [JsonIgnore]
-    public bool Ok => Probes.Error is null && Scenarios.All(s => s.RunDetails.All(r => r.Ok));
+    public bool Ok => Probes.Error is null && Scenarios.All(s => s.RunDetails.All(r => r.Ok)) && CriuScenarios.All(s => s.Ok);
 }
 
 [JsonSerializable(typeof(BenchReport))]

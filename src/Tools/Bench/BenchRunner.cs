@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using LazyActors.Engine.Images;
+using LazyActors.Tools.Bench.Criu;
 using LazyActors.Tools.Synthetic;
 
 namespace LazyActors.Tools.Bench;
@@ -67,6 +67,30 @@ public sealed class BenchRunner(BenchOptions options)
             Runs = options.Runs,
             Probes = probes,
             Scenarios = summaries,
+            ElapsedSeconds = watch.Elapsed.TotalSeconds,
+        };
+    }
+
+    /// <summary>
+    /// <c>--restorer criu</c>: the probes, then every CRIU scenario with every daemon (<see cref="CriuBenchRunner"/>),
+    /// and the report.
+    /// </summary>
+    public async Task<BenchReport> RunCriuAsync(CancellationToken cancellationToken)
+    {
+        var watch = Stopwatch.StartNew();
+        var started = DateTimeOffset.UtcNow;
+        var probes = ProbeSuite.Run(options.Probes, options.Progress);
+        var runner = new CriuBenchRunner(options);
+        var summaries = await runner.RunAsync(watch, cancellationToken).ConfigureAwait(false);
+        return new BenchReport
+        {
+            Date = started,
+            Machine = MachineInfo.Current(),
+            Daemon = string.Join(" | ", summaries.Select(s => s.Daemon).Distinct()),
+            Runs = options.Runs,
+            Probes = probes,
+            Criu = runner.CriuDescription,
+            CriuScenarios = summaries,
             ElapsedSeconds = watch.Elapsed.TotalSeconds,
         };
     }

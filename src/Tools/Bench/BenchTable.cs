@@ -28,6 +28,12 @@ public static class BenchTable
             RenderScenarios(report.Scenarios, text);
         }
 
+        if (report.CriuScenarios.Count > 0)
+        {
+            text.AppendLine();
+            Criu.CriuBenchTable.Render(report.CriuScenarios, report.Criu ?? "", text);
+        }
+
         text.AppendLine();
         text.AppendLine(CultureInfo.InvariantCulture, $"elapsed {report.ElapsedSeconds:0.0} s: {(report.Ok ? "OK" : "FAILED")}");
         return text.ToString();

@@ -1,37 +1,51 @@
 using System.CommandLine;
 using System.Text.Json;
 using LazyActors.Tools.Bench;
+using LazyActors.Tools.Bench.Criu;
 
 namespace LazyActors.Tools.Commands;
 
 /// <summary>
-/// <c>bench [--scenario NAME|all|none] [--runs N] [--json FILE] [--daemon CMD] [--keep-temp]</c>: measures the
-/// physical limits (UFFDIO_COPY bandwidth, fault round trip) in this process, then runs the end-to-end restore
-/// scenarios against a lazy-pages daemon in fresh processes and prints one table (see docs/benchmarks.md).
+/// <c>bench [--restorer sim|criu] [--scenario NAME|all|none] [--runs N] [--json FILE] [--daemon CMD]... [--keep-temp]</c>:
+/// measures the physical limits (UFFDIO_COPY bandwidth, fault round trip) in this process, then runs the end-to-end
+/// restore scenarios against lazy-pages daemons in fresh processes and prints one table (see docs/benchmarks.md):
+/// with the restore simulator on synthetic checkpoints, or with real CRIU dumping and restoring real process trees.
 /// </summary>
 internal static class BenchCommand
 {
     public static Command Create()
     {
+        var restorer = new Option<string>("--restorer")
+        {
+            Description = "What restores the checkpoints: sim (the restore simulator on synthetic checkpoints, default) or criu (real criu dump + criu restore --lazy-pages of real process trees; skipped with the reason where CRIU is absent).",
+            DefaultValueFactory = _ => "sim",
+        };
+        restorer.AcceptOnlyFromAmong("sim", "criu");
         var scenario = new Option<string[]>("--scenario", "-s")
         {
-            Description = $"Scenario(s) to run: all (default), none (probes only) or any of {string.Join(", ", BenchScenarios.All.Select(s => s.Name))}; comma-separated or repeated.",
+            Description = $"Scenario(s) to run: all (default), none (probes only) or names; comma-separated or repeated. sim: {string.Join(", ", BenchScenarios.All.Select(s => s.Name))}. criu: smoke (the small ones) or {string.Join(", ", CriuBenchScenarios.All.Select(s => s.Name))}.",
             AllowMultipleArgumentsPerToken = true,
         };
         var runs = new Option<int>("--runs", "-n") { Description = "Runs per scenario; the table shows median (min-max).", DefaultValueFactory = _ => 1 };
         var json = new Option<string?>("--json") { Description = "Also write the full report as JSON to this file." };
         var daemon = new Option<string[]>("--daemon")
         {
-            Description = "Daemon command to test instead of this host's `lazy-pages`, e.g. \"criu lazy-pages\"; it is run as CMD -D IMAGES -W WORKDIR --status-fd N. Repeat it to compare daemons side by side in one table; `self` is this host's own engine.",
+            Description = "Daemon to test instead of this host's `lazy-pages`, e.g. \"criu lazy-pages\"; it is run as CMD -D IMAGES -W WORKDIR --status-fd N (criu: also -o LOG). Repeat it to compare daemons side by side in one table; `self` is this host's own engine; with --restorer criu, `criu` is CRIU's own daemon and a -d word starts a daemon detached (-d --pidfile).",
+        };
+        var criuPath = new Option<string?>("--criu") { Description = "The criu binary for --restorer criu (default: $LAZYACTORS_CRIU, else ../shared/tools/criu-4.2/criu next to the repository)." };
+        var runBudget = new Option<double>("--run-budget")
+        {
+            Description = "--restorer criu: a daemon whose run of a scenario takes longer than this many seconds gets no more runs of that scenario (the table says so).",
+            DefaultValueFactory = _ => 30,
         };
         var keepTemp = new Option<bool>("--keep-temp") { Description = "Keep the temporary directory (checkpoints, daemon logs)." };
         var tempRoot = new Option<string?>("--temp-dir") { Description = "Where to create the temporary directory (default: the system temp dir)." };
 
         var command = new Command("bench", "Measure uffd limits and end-to-end lazy restores against a lazy-pages daemon; print one table.")
         {
-            scenario, runs, json, daemon, keepTemp, tempRoot,
+            restorer, scenario, runs, json, daemon, criuPath, runBudget, keepTemp, tempRoot,
         };
-        command.SetAction(parse =>
+        command.SetAction(async (parse, cancellationToken) =>
         {
             int runCount = parse.GetValue(runs);
             if (runCount < 1)
@@ -40,14 +54,28 @@ internal static class BenchCommand
                 return 2;
             }
 
-            IReadOnlyList<BenchScenario> scenarios;
+            bool criu = parse.GetValue(restorer) == "criu";
+            IReadOnlyList<BenchScenario> scenarios = [];
+            IReadOnlyList<CriuBenchScenario> criuScenarios = [];
             var daemonCommands = new List<IReadOnlyList<string>?>();
+            var daemonTexts = parse.GetValue(daemon) ?? [];
             try
             {
-                scenarios = BenchScenarios.Select(parse.GetValue(scenario) ?? []);
-                foreach (var daemonText in parse.GetValue(daemon) ?? [])
+                if (criu)
                 {
-                    daemonCommands.Add(daemonText.Trim() == "self" ? null : CommandTemplate.Split(daemonText));
+                    criuScenarios = CriuBenchScenarios.Select(parse.GetValue(scenario) ?? []);
+                    foreach (var daemonText in daemonTexts)
+                    {
+                        _ = CommandTemplate.Split(daemonText);
+                    }
+                }
+                else
+                {
+                    scenarios = BenchScenarios.Select(parse.GetValue(scenario) ?? []);
+                    foreach (var daemonText in daemonTexts)
+                    {
+                        daemonCommands.Add(daemonText.Trim() == "self" ? null : CommandTemplate.Split(daemonText));
+                    }
                 }
             }
             catch (Exception ex) when (ex is ArgumentException or FormatException)
@@ -56,9 +84,21 @@ internal static class BenchCommand
                 return 2;
             }
 
+            double budget = parse.GetValue(runBudget);
+            if (budget <= 0)
+            {
+                Console.Error.WriteLine("bench: --run-budget must be positive");
+                return 2;
+            }
+
             var options = new BenchOptions
             {
+                Restorer = criu ? BenchRestorer.Criu : BenchRestorer.Simulator,
                 Scenarios = scenarios,
+                CriuScenarios = criuScenarios,
+                CriuDaemons = daemonTexts.Length > 0 ? daemonTexts : ["self"],
+                CriuPath = parse.GetValue(criuPath),
+                DaemonRunBudget = TimeSpan.FromSeconds(budget),
                 Runs = runCount,
                 DaemonCommands = daemonCommands,
                 KeepTemp = parse.GetValue(keepTemp),
@@ -66,11 +106,12 @@ internal static class BenchCommand
                 Probes = new ProbeSettings { Repetitions = Math.Max(3, runCount), RoundTripPasses = Math.Max(3, runCount) },
                 Progress = line => Console.Error.WriteLine($"bench: {line}"),
             };
-            var report = new BenchRunner(options).Run();
+            var runner = new BenchRunner(options);
+            var report = criu ? await runner.RunCriuAsync(cancellationToken).ConfigureAwait(false) : runner.Run();
             Console.Write(BenchTable.Render(report));
             if (parse.GetValue(json) is { } jsonPath)
             {
-                File.WriteAllText(jsonPath, JsonSerializer.Serialize(report, BenchJsonContext.Default.BenchReport));
+                await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(report, BenchJsonContext.Default.BenchReport), cancellationToken).ConfigureAwait(false);
             }
 
             return report.Ok ? 0 : 1;

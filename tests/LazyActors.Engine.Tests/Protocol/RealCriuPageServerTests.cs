@@ -8,6 +8,7 @@ using LazyActors.Engine.Protocol.Tls;
 using LazyActors.Engine.Tests.Images;
 using LazyActors.Engine.Tests.Protocol.Support;
 using LazyActors.Testing;
+using LazyActors.Tools.Criu;
 using Xunit;
 using Xunit.Abstractions;
 

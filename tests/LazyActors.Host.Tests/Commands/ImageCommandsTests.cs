@@ -42,10 +42,10 @@ public sealed class ImageCommandsTests
     }
 
     [Fact]
-    public void Synth_split_merge_and_inspect_verbs_round_trip()
+    public async Task Synth_split_merge_and_inspect_verbs_round_trip()
     {
         using var temp = new ScratchDirectory();
-        Assert.Equal(0, Tools.Program.Main(["synth", "-o", temp.Sub("src"), "--tasks", "3", "--mib", "1", "--seed", "4660"]));
+        Assert.Equal(0, await Tools.Program.Main(["synth", "-o", temp.Sub("src"), "--tasks", "3", "--mib", "1", "--seed", "4660"]));
         Assert.Equal(0, Program.Main(["split", "-D", temp.Sub("src"), "--eager-out", temp.Sub("e"), "--lazy-out", temp.Sub("l")]));
         Assert.Equal(0, Program.Main(["merge", "--eager", temp.Sub("e"), "--lazy", temp.Sub("l"), "-o", temp.Sub("m")]));
         DirectoryAssert.Identical(temp.Sub("src"), temp.Sub("m"));

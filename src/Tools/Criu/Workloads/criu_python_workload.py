@@ -1,0 +1,116 @@
+"""A real program for the CRIU harness (LazyActors): python holding a large bytes object and a large dict.
+
+usage: python3 -I -S criu_python_workload.py --dir DIR [--mib M] [--entries E] [--seed S] [--wait-s S]
+
+It builds M MiB of seeded pseudo-random bytes and a dict of E int -> int entries (the interpreter's heap: many small
+objects spread over its arenas), computes its answer to the query (SHA-256 of the bytes, and a checksum folded over
+every dict entry in insertion order), writes DIR/ready-0 (task, pid, expected answer) and waits for SIGUSR1. After a
+lazy restore the signal makes it compute the answer again over all its memory, write DIR/result-0.json (opened only
+now: CRIU checks the sizes of files open at dump time) and exit 0 when the answer equals the one before the dump,
+1 otherwise. Times are on the host's CLOCK_MONOTONIC: CRIU restores the process in a time namespace whose clock
+continues from the dump, so its offset (/proc/self/timens_offsets) is taken out.
+"""
+
+import hashlib
+import json
+import os
+import random
+import signal
+import sys
+import time
+
+MASK = (1 << 64) - 1
+
+
+class Trigger(BaseException):
+    """Raised by the SIGUSR1 handler to leave the wait wherever it is."""
+
+
+def parse(argv):
+    options = {"--dir": None, "--mib": "192", "--entries": "1000000", "--seed": "49858", "--wait-s": "600"}
+    args = argv[1:]
+    if len(args) % 2:
+        sys.exit("usage: criu_python_workload.py --dir DIR [--mib M] [--entries E] [--seed S] [--wait-s S]")
+    for key, value in zip(args[0::2], args[1::2]):
+        if key not in options:
+            sys.exit(f"criu_python_workload.py: unknown option {key}")
+        options[key] = value
+    if not options["--dir"]:
+        sys.exit("criu_python_workload.py: --dir is required")
+    return options["--dir"], int(options["--mib"]), int(options["--entries"]), int(options["--seed"]), int(options["--wait-s"])
+
+
+def answer(data, table):
+    fold = 0
+    for key, value in table.items():
+        fold = ((fold * 1000003) ^ key ^ (value << 1)) & MASK
+    return f"{hashlib.sha256(data).hexdigest()}:{fold:016x}"
+
+
+def timens_offset_ns():
+    try:
+        with open("/proc/self/timens_offsets") as offsets:
+            for line in offsets:
+                words = line.split()
+                if len(words) == 3 and words[0] == "monotonic":
+                    return int(words[1]) * 1_000_000_000 + int(words[2])
+    except OSError:
+        pass
+    return 0
+
+
+def write_atomically(path, text):
+    temporary = path + ".tmp"
+    with open(temporary, "w") as out:
+        out.write(text)
+    os.rename(temporary, path)
+
+
+def main():
+    directory, mib, entries, seed, wait_s = parse(sys.argv)
+    data = random.Random(seed).randbytes(mib << 20)
+    table = {i: (i * 2654435761 + seed) & 0xFFFFFFFF for i in range(entries)}
+    expected = answer(data, table)
+
+    def on_trigger(signum, frame):
+        raise Trigger()
+
+    try:
+        signal.signal(signal.SIGUSR1, on_trigger)
+        write_atomically(os.path.join(directory, "ready-0"),
+                         f"task=0 pid={os.getpid()} parent_task=-1 bytes={len(data)} entries={len(table)} expected={expected}\n")
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            time.sleep(1)
+        print(f"criu_python_workload.py: no SIGUSR1 within {wait_s} s", file=sys.stderr)
+        return 4
+    except Trigger:
+        pass
+
+    trigger_ns = time.monotonic_ns()
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    got = answer(data, table)
+    answered_ns = time.monotonic_ns()
+    offset = timens_offset_ns()
+    ok = got == expected
+    result = {
+        "task": 0,
+        "pid": os.getpid(),
+        "parent_task": -1,
+        "status": "ok" if ok else "mismatch",
+        "bytes_checked": len(data),
+        "bytes_verified": len(data) if ok else 0,
+        "entries": len(table),
+        "answer": got,
+        "expected": expected,
+        "trigger_mono_ns": trigger_ns - offset,
+        "verified_mono_ns": answered_ns - offset,
+        "timens_offset_ns": offset,
+    }
+    with open(os.path.join(directory, "result-0.json"), "w") as out:
+        out.write(json.dumps(result) + "\n")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+using LazyActors.Testing;
+using LazyActors.Tools.Criu;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace LazyActors.Tools.Tests.Criu;
+
+/// <summary>
+/// Real <c>criu dump</c> + <c>criu restore --lazy-pages</c> (CRIU 4.2 from ../shared/tools/criu-4.2) of real process
+/// trees, served by our daemon and by CRIU's own as the baseline: every byte of every task verified after the
+/// restore, the daemon exits 0 by itself, and a daemon that serves nothing or dies makes the run fail. Skipped with
+/// the reason where CRIU is absent or cannot run.
+/// </summary>
+public sealed class RealCriuRestoreTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly ScratchDirectory _dir = new("criu");
+
+    public void Dispose() => _dir.Dispose();
+
+    private async Task<(CriuHarness Harness, CriuCheckpoint Checkpoint)> DumpAsync(CriuWorkload workload, CriuHarnessOptions? options = null)
+    {
+        var criu = await RealCriuRequirement.RequireAsync();
+        var harness = new CriuHarness(criu, options ?? RealCriuRequirement.TestOptions(output));
+        return (harness, await harness.DumpAsync(workload, _dir.Path));
+    }
+
+    private CriuRestoreResult Reported(CriuRestoreResult result)
+    {
+        output.WriteLine(result.Summary());
+        foreach (var note in result.Notes)
+        {
+            output.WriteLine($"note: {note}");
+        }
+
+        return result;
+    }
+
+    private static void AssertEveryByteVerified(CriuRestoreResult result, CriuCheckpoint checkpoint)
+    {
+        Assert.True(result.Ok, string.Join("\n", result.Failures));
+        Assert.Equal(checkpoint.Workload.TotalBytes, result.BytesVerified);
+        Assert.Equal(checkpoint.Workload.TaskCount, result.Tasks.Count);
+        Assert.All(result.Tasks, t => Assert.Equal(checkpoint.Workload.BytesPerTask, t.BytesVerified));
+        Assert.Equal(0, result.RootExitCode);
+        Assert.Equal(0, result.DaemonExitCode);
+        Assert.True(result.ListeningSeconds > 0);
+        Assert.True(result.RestoreReturnedSeconds > result.ListeningSeconds);
+        Assert.True(result.AllVerifiedSeconds > result.RestoreReturnedSeconds);
+        Assert.True(result.DaemonCpuSeconds > 0);
+        Assert.True(result.DaemonCpuSecondsPerGiB > 0);
+        Assert.True(result.DaemonMaxRssMiB > 0);
+        Assert.True(checkpoint.LazyBytes >= checkpoint.Workload.TotalBytes, $"{checkpoint.LazyBytes} lazy bytes for {checkpoint.Workload.TotalBytes} of workload memory");
+    }
+
+    [SkippableFact]
+    public async Task Our_daemon_restores_a_single_task_every_byte_verified()
+    {
+        var (harness, checkpoint) = await DumpAsync(new TreeWorkload(1, 48, WorkloadTouch.Rand));
+
+        var result = Reported(await harness.RestoreAsync(checkpoint, CriuDaemonSpec.Self()));
+
+        AssertEveryByteVerified(result, checkpoint);
+        Assert.True(result.TouchP50Us > 0 && result.TouchP99Us >= result.TouchP50Us && result.TouchMaxUs >= result.TouchP99Us);
+        Assert.True(result.DaemonPeakAnonRssMiB > 0);
+    }
+
+    [SkippableFact]
+    public async Task Our_daemon_restores_a_tree_of_four_with_grandchildren_every_byte_verified()
+    {
+        var (harness, checkpoint) = await DumpAsync(new TreeWorkload(4, 16, WorkloadTouch.Rand, TreeShape.Binary));
+
+        var result = Reported(await harness.RestoreAsync(checkpoint, CriuDaemonSpec.Self()));
+
+        AssertEveryByteVerified(result, checkpoint);
+        Assert.Equal("1", checkpoint.Ready[3].Fields["parent_task"]);
+    }
+
+    [SkippableFact]
+    public async Task Criu_own_daemon_restores_the_same_checkpoints_as_the_baseline()
+    {
+        var (harness, single) = await DumpAsync(new TreeWorkload(1, 16, WorkloadTouch.Rand));
+        var tree = await harness.DumpAsync(new TreeWorkload(4, 4, WorkloadTouch.Rand, TreeShape.Binary), _dir.CreateSub("tree"));
+
+        foreach (var checkpoint in new[] { single, tree })
+        {
+            var result = Reported(await harness.RestoreAsync(checkpoint, CriuDaemonSpec.Criu(harness.Criu)));
+            AssertEveryByteVerified(result, checkpoint);
+        }
+    }
+
+    [SkippableFact]
+    public async Task One_checkpoint_is_restored_by_one_daemon_after_another_and_detached()
+    {
+        var (harness, checkpoint) = await DumpAsync(new TreeWorkload(2, 8, WorkloadTouch.Seq));
+
+        var first = Reported(await harness.RestoreAsync(checkpoint, CriuDaemonSpec.Self(detach: true)));
+        var second = Reported(await harness.RestoreAsync(checkpoint, CriuDaemonSpec.Criu(harness.Criu, detach: true)));
+        var third = Reported(await harness.RestoreAsync(checkpoint, CriuDaemonSpec.Self()));
+
+        AssertEveryByteVerified(first, checkpoint);
+        AssertEveryByteVerified(second, checkpoint);
+        AssertEveryByteVerified(third, checkpoint);
+        Assert.Equal(3, new[] { first.WorkDirectory, second.WorkDirectory, third.WorkDirectory }.Distinct().Count());
+    }
+
+    [SkippableFact]
+    public async Task A_real_python_program_answers_correctly_after_a_lazy_restore()
+    {
+        var (python, problem) = await PythonWorkload.LocateAsync();
+        Skip.If(python is null, problem);
+        var (harness, checkpoint) = await DumpAsync(new PythonWorkload(python!, MiB: 24, Entries: 100_000));
+
+        var ours = Reported(await harness.RestoreAsync(checkpoint, CriuDaemonSpec.Self()));
+        var criu = Reported(await harness.RestoreAsync(checkpoint, CriuDaemonSpec.Criu(harness.Criu)));
+
+        AssertEveryByteVerified(ours, checkpoint);
+        AssertEveryByteVerified(criu, checkpoint);
+        Assert.True(checkpoint.LazyBytes > 24L << 20);
+    }
+
+    [SkippableFact]
+    public async Task A_daemon_that_dies_after_the_restore_fails_the_run()
+    {
+        var options = RealCriuRequirement.TestOptions(output) with
+        {
+            // The daemon dies with every page unserved: the kernel maps zero pages where the data was, so the tasks
+            // crash or spin on zeroed stacks and data; a short bound ends the spinning ones.
+            RunTimeout = TimeSpan.FromSeconds(4),
+            BeforeTrigger = tree => Assert.Equal(0, Engine.Interop.Libc.Kill(tree.DaemonPid, 9)),
+        };
+        var (harness, checkpoint) = await DumpAsync(new TreeWorkload(2, 8, WorkloadTouch.Rand), options);
+        var faultsOnly = CriuDaemonSpec.Self() with { ExtraArgs = ["--no-background"] };
+
+        var result = Reported(await harness.RestoreAsync(checkpoint, faultsOnly));
+
+        Assert.False(result.Ok);
+        Assert.NotEqual(0, result.RootExitCode);
+        Assert.Contains(result.Failures, f => f.StartsWith("the restored root", StringComparison.Ordinal));
+        Assert.Contains(result.Failures, f => f.StartsWith("the daemon", StringComparison.Ordinal) && f.Contains("signal 9", StringComparison.Ordinal));
+        Assert.True(result.BytesVerified < checkpoint.Workload.TotalBytes);
+        Assert.True(double.IsNaN(result.AllVerifiedSeconds));
+    }
+
+    [SkippableFact]
+    public async Task A_daemon_that_signals_readiness_but_serves_nothing_fails_the_run()
+    {
+        var (harness, checkpoint) = await DumpAsync(new TreeWorkload(1, 4, WorkloadTouch.Seq));
+        var hollow = new CriuDaemonSpec
+        {
+            Label = "hollow",
+            Template = ["/bin/sh", "-c", "while [ $# -gt 0 ]; do [ \"$1\" = --status-fd ] && fd=$2; shift; done; eval \"printf '\\\\000' >&$fd\"; exit 0", "hollow"],
+        };
+
+        var result = Reported(await harness.RestoreAsync(checkpoint, hollow));
+
+        Assert.False(result.Ok);
+        Assert.Contains(result.Failures, f => f.Contains("criu", StringComparison.Ordinal) && f.Contains("restore", StringComparison.Ordinal));
+        Assert.Contains(result.Notes, n => n.Contains("lazy-pages.socket", StringComparison.Ordinal));
+        Assert.Equal(0, result.BytesVerified);
+
+        // The checkpoint is intact: a real daemon still restores it.
+        AssertEveryByteVerified(Reported(await harness.RestoreAsync(checkpoint, CriuDaemonSpec.Self())), checkpoint);
+    }
+}
