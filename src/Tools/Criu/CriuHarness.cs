@@ -91,16 +91,20 @@ public sealed class CriuHarness
     }
 
     /// <summary>
-    /// Restores <paramref name="checkpoint"/> remotely: <c>criu page-server --lazy-pages</c> serves its images on
-    /// 127.0.0.1; the restore and the daemon (with <c>--page-server --address --port</c>) get the images without the
-    /// lazy pages' data, as <c>criu dump --lazy-pages</c> would have left them (split with our
-    /// <see cref="CheckpointSplitter"/>), so every lazy page has to come over TCP.
-    /// The page server must exit 0 by itself after the daemon closed the session.
+    /// Restores <paramref name="checkpoint"/> remotely: a page server (<paramref name="source"/>; by default
+    /// <c>criu page-server --lazy-pages</c>) serves its images on 127.0.0.1; the restore and the daemon (with
+    /// <c>--page-server --address --port</c>) get the images without the lazy pages' data, as <c>criu dump
+    /// --lazy-pages</c> would have left them (split with our <see cref="CheckpointSplitter"/>), so every lazy page has to
+    /// come over TCP; with <paramref name="fullImagesAtDestination"/> they get the normal dump as it is (the daemon must
+    /// still fetch remotely). CRIU's page server must exit 0 by itself after the daemon closed the session; ours gets
+    /// SIGTERM once the restore is over and must then exit 0.
     /// </summary>
-    public async Task<CriuRestoreResult> RestoreThroughPageServerAsync(CriuCheckpoint checkpoint, CriuDaemonSpec daemon, CancellationToken cancellationToken = default)
+    public async Task<CriuRestoreResult> RestoreThroughPageServerAsync(CriuCheckpoint checkpoint, CriuDaemonSpec daemon, CriuSourceSpec? source = null,
+        bool fullImagesAtDestination = false, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
         ArgumentNullException.ThrowIfNull(daemon);
+        source ??= CriuSourceSpec.Criu(Criu);
         var work = checkpoint.NewWorkDirectory(daemon.Label);
         if (RemoteUnsupported(daemon) is { } unsupported)
         {
@@ -109,18 +113,25 @@ public sealed class CriuHarness
 
         using var pipes = new PipeMaxSizeScope();
         ResetWorkload(checkpoint);
-        var destination = EagerPart(checkpoint);
+        var destination = fullImagesAtDestination ? checkpoint.ImagesDirectory : EagerPart(checkpoint);
         var endpoint = CriuPageServerEndpoint.FreeLoopbackPort();
-        var argv = CriuArgv("page-server", "-D", checkpoint.ImagesDirectory, "--address", endpoint.Address, "--port", Number(endpoint.Port), "--lazy-pages", "-o", Path.Combine(work, "page-server.log"), "--status-fd", ReapedProcess.StatusFdToken);
+        var sourceLog = Path.Combine(work, "page-server.log");
+        var argv = source.Argv(checkpoint.ImagesDirectory, endpoint, sourceLog, Options.CriuVerbosity);
         using var server = ReapedProcess.Start(new ReapedProcessOptions { Argv = argv, LogPath = Path.Combine(work, "page-server.out"), Deadline = RunBound(), StatusPipe = true, WorkingDirectory = work });
         var (listening, problem) = await server.WaitForStatusByteAsync(Options.ListenTimeout, cancellationToken).ConfigureAwait(false);
         if (listening is null)
         {
-            return Unsupported(checkpoint, daemon, work, CriuTransport.PageServer, $"the source `{CommandTemplate.Join(argv)}` did not listen: {problem}; {Tail(Path.Combine(work, "page-server.log"))}");
+            return Unsupported(checkpoint, daemon, work, CriuTransport.PageServer, $"the source `{CommandTemplate.Join(argv)}` did not listen: {problem}; {Tail(sourceLog)}; stderr: {server.LogTail(400)}");
         }
 
         var result = await ServeAndRestoreAsync(checkpoint, destination, daemon, work, CriuTransport.PageServer, endpoint, cancellationToken).ConfigureAwait(false);
-        return await RequireSourceExitAsync(result, server, "criu page-server (the source)", Path.Combine(work, "page-server.log"), cancellationToken).ConfigureAwait(false);
+        result = result with { Source = source.Label, SourceCommand = source.DisplayName };
+        if (source.StopsOnSignal && await WithinAsync(server.MainPid, s_short, cancellationToken).ConfigureAwait(false) is ({ } pid, null))
+        {
+            _ = SpawnNative.Kill(pid, CriuNative.Sigterm); // ours serves until stopped; the drain then ends it
+        }
+
+        return await RequireSourceExitAsync(result, server, $"{source.Label} (the source)", sourceLog, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
