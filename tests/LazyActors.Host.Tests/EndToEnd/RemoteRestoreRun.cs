@@ -25,7 +25,7 @@ internal sealed record RemoteRestoreRun(EngineSettings Settings, PageServerEndpo
             Remote = settings.Remote with
             {
                 FaultConnection = mode,
-                ReplyTimeout = TimeSpan.FromMilliseconds(500),
+                ReplyTimeout = TimeSpan.FromSeconds(2), // short, yet long enough that a busy machine does not look like a stalled source
                 ConnectTimeout = TimeSpan.FromSeconds(2),
                 ReconnectBackoffMin = TimeSpan.FromMilliseconds(20),
                 ReconnectBackoffMax = TimeSpan.FromMilliseconds(200),

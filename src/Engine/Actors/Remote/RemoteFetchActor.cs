@@ -37,8 +37,9 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
     /// <param name="settings">Connections, sizes, deadlines, recovery.</param>
     /// <param name="probe">A page the source holds, to check a second connection with (null: one connection).</param>
     /// <param name="owner">The page source whose reads this actor serves; told when the actor stopped.</param>
-    public static Props Props(PageServerEndpoint endpoint, RemoteFetchSettings settings, ProbePage? probe, RemotePageSource owner) =>
-        Akka.Actor.Props.Create(() => new RemoteFetchActor(endpoint, settings, probe, owner)).WithDispatcher(EngineSettings.DispatcherId);
+    /// <param name="readerNice">Nice value of the connections' reader threads (the engine threads'), or null.</param>
+    public static Props Props(PageServerEndpoint endpoint, RemoteFetchSettings settings, ProbePage? probe, RemotePageSource owner, int? readerNice = null) =>
+        Akka.Actor.Props.Create(() => new RemoteFetchActor(endpoint, settings, probe, owner, readerNice)).WithDispatcher(EngineSettings.DispatcherId);
 
     /// <summary>From the parent once every task is complete: end the session(s); the reply is <see cref="Closed"/>.</summary>
     public sealed class Close : INoSerializationVerificationNeeded
@@ -76,6 +77,7 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
     private readonly RemoteFetchSettings _settings;
     private readonly ProbePage? _probe;
     private readonly RemotePageSource _owner;
+    private readonly int? _readerNice;
     private readonly LinkedList<WirePiece> _faults = new();
     private readonly LinkedList<WirePiece> _background = new();
     private readonly HashSet<RemoteRead> _reads = [];
@@ -93,8 +95,9 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
     private IActorRef _closeRequester = ActorRefs.Nobody;
 
     /// <summary>Use <see cref="Props"/>.</summary>
-    public RemoteFetchActor(PageServerEndpoint endpoint, RemoteFetchSettings settings, ProbePage? probe, RemotePageSource owner)
+    public RemoteFetchActor(PageServerEndpoint endpoint, RemoteFetchSettings settings, ProbePage? probe, RemotePageSource owner, int? readerNice)
     {
+        _readerNice = readerNice;
         ArgumentNullException.ThrowIfNull(endpoint);
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(owner);
@@ -270,7 +273,8 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
         var probe = _probe;
         var mode = _faultConnection;
         var token = _stopping.Token;
-        SourceConnector.ConnectAsync(endpoint, settings, probe, mode, token).PipeTo(Self,
+        var nice = _readerNice;
+        SourceConnector.ConnectAsync(endpoint, settings, nice, probe, mode, token).PipeTo(Self,
             success: links => new LinksUp(links),
             failure: error => new ConnectAttemptFailed(Describe(error)));
     }

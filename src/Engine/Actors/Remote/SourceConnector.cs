@@ -19,18 +19,25 @@ internal static class SourceConnector
 {
     private static readonly TimeSpan s_probeTimeout = TimeSpan.FromSeconds(2);
 
-    public static PageServerClientOptions ClientOptions(RemoteFetchSettings settings) => new()
+    /// <summary>
+    /// The client's options: replies complete inline on the connection's reader thread (the fetcher's continuation only
+    /// tells the actor), and that thread gets the engine threads' nice value, so a reply never waits for a thread-pool
+    /// thread that lost its CPU to the restored tasks.
+    /// </summary>
+    public static PageServerClientOptions ClientOptions(RemoteFetchSettings settings, int? readerNice) => new()
     {
         MaxInFlight = settings.MaxRequestsInFlight,
         ReplyTimeout = settings.ReplyTimeout,
         ConnectTimeout = settings.ConnectTimeout,
+        InlineCompletions = true,
+        ReaderThreadStarted = readerNice is { } nice ? () => Scheduling.ThreadScheduling.TrySetNice(nice) : null,
     };
 
     /// <exception cref="PageServerException">No connection, or <see cref="FaultConnectionMode.On"/> and no second one.</exception>
-    public static async Task<SourceLinks> ConnectAsync(PageServerEndpoint endpoint, RemoteFetchSettings settings, ProbePage? probe,
+    public static async Task<SourceLinks> ConnectAsync(PageServerEndpoint endpoint, RemoteFetchSettings settings, int? readerNice, ProbePage? probe,
         FaultConnectionMode mode, CancellationToken cancellationToken)
     {
-        var options = ClientOptions(settings);
+        var options = ClientOptions(settings, readerNice);
         var main = await endpoint.ConnectAsync(options, cancellationToken).ConfigureAwait(false);
         string? single = mode == FaultConnectionMode.Off ? "fault-connection = off"
             : !endpoint.CanReconnect ? "an inherited socket is the only connection"
