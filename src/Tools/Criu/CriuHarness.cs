@@ -108,7 +108,7 @@ public sealed class CriuHarness
         var work = checkpoint.NewWorkDirectory(daemon.Label);
         if (RemoteUnsupported(daemon) is { } unsupported)
         {
-            return Unsupported(checkpoint, daemon, work, CriuTransport.PageServer, unsupported);
+            return NotRun(checkpoint, daemon, work, CriuTransport.PageServer, unsupported);
         }
 
         using var pipes = new PipeMaxSizeScope();
@@ -121,7 +121,7 @@ public sealed class CriuHarness
         var (listening, problem) = await server.WaitForStatusByteAsync(Options.ListenTimeout, cancellationToken).ConfigureAwait(false);
         if (listening is null)
         {
-            return Unsupported(checkpoint, daemon, work, CriuTransport.PageServer, $"the source `{CommandTemplate.Join(argv)}` did not listen: {problem}; {Tail(sourceLog)}; stderr: {server.LogTail(400)}");
+            return NotRun(checkpoint, daemon, work, CriuTransport.PageServer, $"the source `{CommandTemplate.Join(argv)}` did not listen: {problem}; {Tail(sourceLog)}; stderr: {server.LogTail(400)}");
         }
 
         var result = await ServeAndRestoreAsync(checkpoint, destination, daemon, work, CriuTransport.PageServer, endpoint, cancellationToken).ConfigureAwait(false);
@@ -575,7 +575,7 @@ public sealed class CriuHarness
             ? null
             : $"the daemon `{daemon.DisplayName}` does not offer --page-server (its --help does not mention it): it cannot fetch pages from a remote source";
 
-    private static CriuRestoreResult Unsupported(CriuCheckpoint checkpoint, CriuDaemonSpec daemon, string work, CriuTransport transport, string reason) => new()
+    private static CriuRestoreResult NotRun(CriuCheckpoint checkpoint, CriuDaemonSpec daemon, string work, CriuTransport transport, string reason) => new()
     {
         Workload = checkpoint.Workload.Name,
         Daemon = daemon.Label,
