@@ -36,13 +36,15 @@ public sealed class PageServerSession
     private readonly byte[] _replyHeader = new byte[PageServerIov.Size];
     private readonly byte[] _small = new byte[PageServerIov.Size + (16 * PageSize)];
     private readonly bool _debug;
+    private readonly Socket? _plainSocket;
     private int _inputStart;
     private int _inputEnd;
     private long _requests;
     private long _pagesSent;
 
-    private PageServerSession(Stream stream, string peer, LazyPageStore store, LazyPageServerOptions options, ILogger logger)
+    private PageServerSession(Stream stream, string peer, LazyPageStore store, LazyPageServerOptions options, ILogger logger, Socket? plainSocket = null)
     {
+        _plainSocket = plainSocket;
         _stream = stream;
         Peer = peer;
         _store = store;
@@ -89,7 +91,7 @@ public sealed class PageServerSession
             }
         }
 
-        return await ServeAsync(stream, peer, store, options, logger, cancellationToken).ConfigureAwait(false);
+        return await ServeAsync(stream, options.Tls is null ? socket : null, peer, store, options, logger, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -101,13 +103,17 @@ public sealed class PageServerSession
     /// in flight (CRIU's daemon asks one page per fault) then waits for the kernel to wake that thread, not for the
     /// thread pool to get round to a continuation. Stopping or cancelling closes the stream, which ends a blocked read.
     /// </remarks>
-    public static async Task<PageServerSessionResult> ServeAsync(Stream stream, string peer, LazyPageStore store, LazyPageServerOptions options, ILogger logger, CancellationToken cancellationToken)
+    public static Task<PageServerSessionResult> ServeAsync(Stream stream, string peer, LazyPageStore store, LazyPageServerOptions options, ILogger logger, CancellationToken cancellationToken) =>
+        ServeAsync(stream, null, peer, store, options, logger, cancellationToken);
+
+    /// <summary>With <paramref name="plainSocket"/> (the socket under a plain stream) big replies go out with sendfile.</summary>
+    private static async Task<PageServerSessionResult> ServeAsync(Stream stream, Socket? plainSocket, string peer, LazyPageStore store, LazyPageServerOptions options, ILogger logger, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(logger);
-        var session = new PageServerSession(stream, peer, store, options, logger);
+        var session = new PageServerSession(stream, peer, store, options, logger, plainSocket);
         PageServerSessionResult result;
         await using (stream.ConfigureAwait(false))
         {
@@ -141,7 +147,10 @@ public sealed class PageServerSession
                 SetReadTimeout(_options.IdleTimeout);
                 if (!ReadRequest())
                 {
-                    return Result(PageServerSessionEnd.PeerClosed);
+                    // A stop closes the stream under a blocked read, which may then see an EOF rather than an error.
+                    return cancellationToken.IsCancellationRequested
+                        ? Result(PageServerSessionEnd.Stopped, "server stopping")
+                        : Result(PageServerSessionEnd.PeerClosed);
                 }
 
                 var request = PageServerIov.ReadFrom(_input.AsSpan(_inputStart - PageServerIov.Size));
@@ -206,6 +215,13 @@ public sealed class PageServerSession
             pages.CopyTo(_small.AsSpan(PageServerIov.Size));
             _stream.Write(_small, 0, PageServerIov.Size + bytes);
         }
+        else if (_plainSocket is { } socket && _store.TryGetPagesFile(lookup.Pid, out var file))
+        {
+            // The kernel sends the bytes from the page cache (sendfile): no copy through this process.
+            PageServerIov.PagesReply(request, lookup.Pages).WriteTo(_replyHeader);
+            _stream.Write(_replyHeader);
+            SendFile(socket, file, lookup.PagesFileOffset, bytes, lookup.Pid);
+        }
         else
         {
             PageServerIov.PagesReply(request, lookup.Pages).WriteTo(_replyHeader);
@@ -215,6 +231,45 @@ public sealed class PageServerSession
 
         _pagesSent += (long)lookup.Pages;
         return null;
+    }
+
+    /// <summary>sendfile until every byte went, waiting for room in the socket (bounded slices, so a stop is noticed).</summary>
+    private static unsafe void SendFile(Socket socket, Microsoft.Win32.SafeHandles.SafeFileHandle file, long offset, int bytes, int pid)
+    {
+        long left = bytes;
+        while (left > 0)
+        {
+            nint sent = Interop.Libc.SendFile(socket.SafeHandle, file, &offset, (nuint)left);
+            if (sent > 0)
+            {
+                left -= sent;
+                continue;
+            }
+
+            if (sent == 0)
+            {
+                throw new ImageFormatException($"pages file of pid {pid}", $"it ended before offset {offset + left}");
+            }
+
+            var errno = Interop.LinuxException.LastErrno();
+            if (errno == Interop.Errno.EINTR)
+            {
+                continue;
+            }
+
+            if (errno != Interop.Errno.EAGAIN)
+            {
+                throw new IOException($"sendfile: {errno}", new SocketException((int)errno));
+            }
+
+            var poll = new Interop.PollFd { Fd = (int)socket.SafeHandle.DangerousGetHandle(), Events = Interop.PollFd.POLLOUT };
+            if (socket.SafeHandle.IsClosed)
+            {
+                throw new ObjectDisposedException(nameof(Socket));
+            }
+
+            _ = Interop.Libc.Poll(&poll, 1, 200);
+        }
     }
 
     private PageServerSessionResult Close()
