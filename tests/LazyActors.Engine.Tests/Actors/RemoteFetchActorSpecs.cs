@@ -23,14 +23,16 @@ public sealed class RemoteFetchActorSpecs(ITestOutputHelper output) : Akka.TestK
     private const ulong Base = 0x7f00_0000_0000;
     private static readonly TimeSpan s_bound = TimeSpan.FromSeconds(20);
 
-    private static EngineSettings Settings(TimeSpan? giveUpAfter = null) => SpecSettings with
+    /// <summary>Spec settings; the reply deadline is long (a busy machine must not look like a stalled source) unless a
+    /// test is about a source that stops answering.</summary>
+    private static EngineSettings Settings(TimeSpan? giveUpAfter = null, TimeSpan? replyTimeout = null) => SpecSettings with
     {
         Remote = SpecSettings.Remote with
         {
             FaultConnection = FaultConnectionMode.Off,
             SharedBackgroundRequestBytes = 16 * 4096,
             SharedBackgroundInFlight = 2,
-            ReplyTimeout = TimeSpan.FromSeconds(1),
+            ReplyTimeout = replyTimeout ?? TimeSpan.FromSeconds(15),
             ConnectTimeout = TimeSpan.FromSeconds(1),
             ReconnectBackoffMin = TimeSpan.FromMilliseconds(20),
             ReconnectBackoffMax = TimeSpan.FromMilliseconds(100),
@@ -132,7 +134,7 @@ public sealed class RemoteFetchActorSpecs(ITestOutputHelper output) : Akka.TestK
             c.Reset();
         });
         var parent = Sys.ActorOf(Props.Create(() => new Parent(TestActor)));
-        var (source, _) = Start(script.Port, Settings(giveUpAfter: TimeSpan.FromMilliseconds(500)), parent);
+        var (source, _) = Start(script.Port, Settings(giveUpAfter: TimeSpan.FromMilliseconds(500), replyTimeout: TimeSpan.FromSeconds(1)), parent);
         using (source)
         {
             var read = source.ReadAsync(Pid, Base, 1, ReadPriority.Fault, CancellationToken.None).AsTask();

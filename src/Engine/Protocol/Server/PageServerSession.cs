@@ -208,9 +208,12 @@ public sealed class PageServerSession
 
         int bytes = checked((int)lookup.Pages * PageSize);
         var pages = new ReadOnlySpan<byte>((void*)data, bytes);
-        if (PageServerIov.Size + bytes <= _small.Length)
+        if (_plainSocket is not null && PageServerIov.Size + bytes <= _small.Length)
         {
-            // A small reply (a fault's page) goes out in one write: one syscall, one segment.
+            // A small reply (a fault's page) goes out in one write: one syscall, one segment. Not with TLS: there the
+            // header and the data must be records of their own, because CRIU's client reads the header record when its
+            // socket is readable and would leave the data of the same record unread inside GnuTLS, waiting for the
+            // socket to become readable again (it hangs).
             PageServerIov.PagesReply(request, lookup.Pages).WriteTo(_small);
             pages.CopyTo(_small.AsSpan(PageServerIov.Size));
             _stream.Write(_small, 0, PageServerIov.Size + bytes);
