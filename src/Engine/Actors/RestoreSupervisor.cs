@@ -125,7 +125,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         if (_restore.Remote is { } remote)
         {
             // First, so the connection is made while the restorer is still on its way.
-            _fetcher = Context.ActorOf(RemoteFetchActor.Props(remote.Endpoint, _restore.Settings.Remote, remote.Probe, remote.Source, _restore.Settings.EngineThreadsNice), "remote-fetch");
+            _fetcher = Context.ActorOf(RemoteFetchActor.Props(remote.Endpoint, _restore.Settings.Remote, remote.Probe, remote.Source, _restore.Settings.EngineThreadsNice, _restore.Statistics.Remote), "remote-fetch");
             remote.Source.Bind(_fetcher);
             Context.Watch(_fetcher);
         }

@@ -158,6 +158,13 @@ internal static class LazyPagesCommand
                 task.Label, task.Phase, task.CopiedPages, task.TotalPages, task.Faults, task.ZeroPages, task.DroppedPages);
         }
 
+        if (result.Statistics.Remote.Connections is { } connections)
+        {
+            var remote = result.Statistics.Remote;
+            Log.Information("page server: {Requests} GET(s), {Pages} page(s), {Short} short reply(ies), {Reconnects} reconnection(s); {Connections}",
+                remote.Requests, remote.Pages, remote.ShortReplies, remote.Reconnects, connections);
+        }
+
         Log.Information("done in {Elapsed} ms with exit code {ExitCode}; GCs {Gen0}/{Gen1}/{Gen2} (gen0/1/2), GC pauses {GcPauseMs:0.0} ms in all, {AllocatedMiB:0.0} MiB allocated", (long)result.Elapsed.TotalMilliseconds, result.ExitCode, GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration().TotalMilliseconds, GC.GetTotalAllocatedBytes() / 1048576.0);
     }
 }

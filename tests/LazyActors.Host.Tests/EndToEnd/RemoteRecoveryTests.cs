@@ -36,6 +36,8 @@ public sealed class RemoteRecoveryTests(ITestOutputHelper output)
 
         RemoteRestoreRun.AssertRestored(report, result);
         Assert.Contains(source.Log, line => line.Contains("Short", StringComparison.Ordinal));
+        Assert.True(result.Statistics.Remote.ShortReplies > 0);
+        Assert.Equal(0, result.Statistics.Remote.Reconnects);
         Assert.Equal(mode == FaultConnectionMode.On ? 2 : 1, source.Accepted); // short replies are no failure
         Assert.Empty(source.BadRequests);
     }
@@ -62,6 +64,7 @@ public sealed class RemoteRecoveryTests(ITestOutputHelper output)
         RemoteRestoreRun.AssertRestored(report, result);
         Assert.Contains(source.Log, line => line.Contains(fault.ToString(), StringComparison.Ordinal));
         Assert.True(source.Accepted > (mode == FaultConnectionMode.On ? 2 : 1), $"no reconnection: {string.Join(" | ", source.Log)}");
+        Assert.True(result.Statistics.Remote.Reconnects >= 1);
         Assert.Empty(source.BadRequests);
     }
 

@@ -38,8 +38,10 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
     /// <param name="probe">A page the source holds, to check a second connection with (null: one connection).</param>
     /// <param name="owner">The page source whose reads this actor serves; told when the actor stopped.</param>
     /// <param name="readerNice">Nice value of the connections' reader threads (the engine threads'), or null.</param>
-    public static Props Props(PageServerEndpoint endpoint, RemoteFetchSettings settings, ProbePage? probe, RemotePageSource owner, int? readerNice = null) =>
-        Akka.Actor.Props.Create(() => new RemoteFetchActor(endpoint, settings, probe, owner, readerNice)).WithDispatcher(EngineSettings.DispatcherId);
+    /// <param name="statistics">Counters to update, or null.</param>
+    public static Props Props(PageServerEndpoint endpoint, RemoteFetchSettings settings, ProbePage? probe, RemotePageSource owner, int? readerNice = null,
+        RemoteStatistics? statistics = null) =>
+        Akka.Actor.Props.Create(() => new RemoteFetchActor(endpoint, settings, probe, owner, readerNice, statistics ?? new RemoteStatistics())).WithDispatcher(EngineSettings.DispatcherId);
 
     /// <summary>From the parent once every task is complete: end the session(s); the reply is <see cref="Closed"/>.</summary>
     public sealed class Close : INoSerializationVerificationNeeded
@@ -78,6 +80,7 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
     private readonly ProbePage? _probe;
     private readonly RemotePageSource _owner;
     private readonly int? _readerNice;
+    private readonly RemoteStatistics _statistics;
     private readonly LinkedList<WirePiece> _faults = new();
     private readonly LinkedList<WirePiece> _background = new();
     private readonly HashSet<RemoteRead> _reads = [];
@@ -95,9 +98,11 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
     private IActorRef _closeRequester = ActorRefs.Nobody;
 
     /// <summary>Use <see cref="Props"/>.</summary>
-    public RemoteFetchActor(PageServerEndpoint endpoint, RemoteFetchSettings settings, ProbePage? probe, RemotePageSource owner, int? readerNice)
+    public RemoteFetchActor(PageServerEndpoint endpoint, RemoteFetchSettings settings, ProbePage? probe, RemotePageSource owner, int? readerNice,
+        RemoteStatistics statistics)
     {
         _readerNice = readerNice;
+        _statistics = statistics;
         ArgumentNullException.ThrowIfNull(endpoint);
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(owner);
@@ -141,6 +146,7 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
         Receive<LinksUp>(up =>
         {
             Install(up.Links);
+            _statistics.Connected(up.Links.Choice, reconnect: false);
             _log.Info("page server {Peer}: connected{Tls}; {Choice}", up.Links.Main.Client.Peer, TlsNote(up.Links.Main.Client), up.Links.Choice);
             Become(Serving);
             Dispatch();
@@ -199,6 +205,7 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
         Receive<LinksUp>(up =>
         {
             Install(up.Links);
+            _statistics.Connected(up.Links.Choice, reconnect: true);
             _log.Warning("page server {Peer}: reconnected after {Seconds:0.000} s (attempt {Attempt}){Tls}; {Choice}; re-issuing {Requests} request(s)",
                 up.Links.Main.Client.Peer, (_clock.Elapsed - (_lostAt ?? _clock.Elapsed)).TotalSeconds, _reconnects, TlsNote(up.Links.Main.Client), up.Links.Choice, _faults.Count + _background.Count);
             if (_faults.Count + _background.Count == 0)
@@ -434,6 +441,7 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
         }
 
         var read = piece.Read;
+        _statistics.Reply(pages, pages < piece.Pages);
         if (pages < piece.Pages)
         {
             // The source clamped the GET at the end of its run: the rest goes out next, ahead of its queue.
