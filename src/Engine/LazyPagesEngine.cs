@@ -10,8 +10,6 @@ using LazyActors.Engine.Interop;
 using LazyActors.Engine.Pages;
 using LazyActors.Engine.Protocol.Client;
 using LazyActors.Engine.Restorer;
-using LazyActors.Engine.Scheduling;
-using LazyActors.Engine.Uffd;
 
 namespace LazyActors.Engine;
 

@@ -42,4 +42,14 @@ public class EventBarrierBenchmarks
 
     [Benchmark]
     public bool RequestAReadThatRunsAtOnce() => _barrier.RequestRead();
+
+    /// <summary>The read benchmark must have run the reads it requested, else it measured a request that did nothing.</summary>
+    [GlobalCleanup(Target = nameof(RequestAReadThatRunsAtOnce))]
+    public void CheckReadsRan()
+    {
+        if (_reads == 0)
+        {
+            throw new InvalidOperationException($"{nameof(RequestAReadThatRunsAtOnce)} never ran the attached read");
+        }
+    }
 }

@@ -84,7 +84,10 @@ public sealed class BackgroundVerb : IDisposable
         }
 
         _process.WaitForExit();
+        // The process has exited, so its pipes are at EOF; the callers are synchronous tests (no synchronization context).
+#pragma warning disable VSTHRD002
         return (_process.ExitCode, _stdout.Result, _stderr.Result);
+#pragma warning restore VSTHRD002
     }
 
     /// <summary>Reads a file another process is writing.</summary>

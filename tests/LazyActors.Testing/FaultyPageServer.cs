@@ -104,7 +104,7 @@ public sealed class FaultyPageServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         StopAccepting();
-        _stop.Cancel();
+        await _stop.CancelAsync().ConfigureAwait(false);
         await _acceptLoop.WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         await Task.WhenAll(_connections).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         _stop.Dispose();

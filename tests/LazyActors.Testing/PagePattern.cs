@@ -6,7 +6,7 @@ namespace LazyActors.Testing;
 /// <summary>The fixtures' page pattern, written independently of the engine's generator.</summary>
 public static class PagePattern
 {
-    /// <summary>Page <paramref name="page"/> of buffer b of task t; words from <paramref name="firstPatternWord"/> on use <paramref name="tailTask"/>.</summary>
+    /// <summary>Page <paramref name="page"/> of buffer b of task t; words from <paramref name="patternWords"/> on use <paramref name="tailTask"/>.</summary>
     public static byte[] Page(ulong seed, ulong t, ulong b, long page, int patternWords = 512, ulong tailTask = 0)
     {
         var bytes = new byte[PageGeometry.PageSize];

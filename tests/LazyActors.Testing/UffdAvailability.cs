@@ -6,14 +6,14 @@ namespace LazyActors.Testing;
 /// <summary>Whether this kernel lets us create userfaultfds with the non-cooperative events restore needs.</summary>
 public static class UffdAvailability
 {
-    private static readonly Lazy<string?> s_reason = new(Probe);
-    private static readonly Lazy<string?> s_basicReason = new(ProbeBasic);
+    private static readonly Lazy<string?> RestoreProbe = new(Probe);
+    private static readonly Lazy<string?> BasicProbe = new(ProbeBasic);
 
     /// <summary>Null when usable for a restore (non-cooperative events included), else the kernel's reason.</summary>
-    public static string? Reason => s_reason.Value;
+    public static string? Reason => RestoreProbe.Value;
 
     /// <summary>Null when a plain userfaultfd can be created (all the in-process probes need), else the kernel's reason.</summary>
-    public static string? BasicReason => s_basicReason.Value;
+    public static string? BasicReason => BasicProbe.Value;
 
     private static string? ProbeBasic()
     {

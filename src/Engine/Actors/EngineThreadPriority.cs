@@ -1,4 +1,3 @@
-using LazyActors.Engine.Interop;
 using LazyActors.Engine.Scheduling;
 
 namespace LazyActors.Engine.Actors;
@@ -10,6 +9,7 @@ namespace LazyActors.Engine.Actors;
 /// </summary>
 internal static class EngineThreadPriority
 {
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Style", "IDE1006", Justification = "t_ marks a [ThreadStatic] field; naming rules cannot tell it from other statics")]
     [ThreadStatic]
     private static bool t_applied;
 

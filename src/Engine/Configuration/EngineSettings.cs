@@ -1,8 +1,6 @@
 using Akka.Configuration;
 using LazyActors.Engine.Ranges;
-using LazyActors.Engine.Restorer;
 using LazyActors.Engine.Scheduling;
-using LazyActors.Engine.Uffd;
 
 namespace LazyActors.Engine.Configuration;
 

@@ -17,12 +17,12 @@ internal static unsafe class Cmsg
 
     /// <summary>CMSG_FIRSTHDR(message): the first control header or null.</summary>
     public static Cmsghdr* FirstHeader(Msghdr* message) =>
-        message->ControlLength >= (nuint)Cmsghdr.Size ? (Cmsghdr*)message->Control : null;
+        message->ControlLength >= Cmsghdr.Size ? (Cmsghdr*)message->Control : null;
 
     /// <summary>CMSG_NXTHDR(message, header): the next control header or null when none fits in the buffer.</summary>
     public static Cmsghdr* NextHeader(Msghdr* message, Cmsghdr* header)
     {
-        if (header->Length < (nuint)Cmsghdr.Size)
+        if (header->Length < Cmsghdr.Size)
         {
             return null;
         }

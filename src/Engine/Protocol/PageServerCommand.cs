@@ -6,10 +6,15 @@ namespace LazyActors.Engine.Protocol;
 /// </summary>
 public enum PageServerCommand : ushort
 {
+    /// <summary>PS_IOV_ADD: pages follow (pre-dump/dump to a page server).</summary>
     Add = 1,
+    /// <summary>PS_IOV_HOLE: pages that are in the parent image.</summary>
     Hole = 2,
+    /// <summary>PS_IOV_OPEN: open a pagemap image for a task.</summary>
     Open = 3,
+    /// <summary>PS_IOV_OPEN2: open, with a reply saying whether a parent image exists.</summary>
     Open2 = 4,
+    /// <summary>PS_IOV_PARENT: ask whether the parent image has the pages.</summary>
     Parent = 5,
 
     /// <summary>Pages with flags; also the page server's reply to <see cref="Get"/> (data follows when PE_PRESENT).</summary>

@@ -13,6 +13,7 @@ namespace LazyActors.Engine.Protocol;
 [StructLayout(LayoutKind.Explicit, Size = Size)]
 public struct PageServerIov : IEquatable<PageServerIov>
 {
+    /// <summary>Bytes of the struct on the wire.</summary>
     public const int Size = 32;
 
     /// <summary>Bits of <c>cmd</c> holding the command; flags sit above them (PS_CMD_BITS).</summary>
@@ -24,14 +25,21 @@ public struct PageServerIov : IEquatable<PageServerIov>
     /// <summary>Size of the int32 status a server answers PS_IOV_CLOSE and PS_IOV_FORCE_CLOSE with.</summary>
     public const int CloseStatusSize = 4;
 
-    [FieldOffset(0)] public uint Command;    // __u32 cmd (command | flags << 16)
-    [FieldOffset(4)] public uint Padding;    // struct padding, echoed by the lazy server
-    [FieldOffset(8)] public ulong NrPages;   // __u64 nr_pages
-    [FieldOffset(16)] public ulong Vaddr;    // __u64 vaddr (dump-time address)
-    [FieldOffset(24)] public ulong DstId;    // __u64 dst_id (raw pid for GET and its reply)
+    /// <summary><c>__u32 cmd</c>: the command in the low 16 bits, PE_* flags above.</summary>
+    [FieldOffset(0)] public uint Command;
+    /// <summary>The 4 padding bytes after <c>cmd</c>, echoed by a lazy server.</summary>
+    [FieldOffset(4)] public uint Padding;
+    /// <summary><c>__u64 nr_pages</c>.</summary>
+    [FieldOffset(8)] public ulong NrPages;
+    /// <summary><c>__u64 vaddr</c>: the dump-time address.</summary>
+    [FieldOffset(16)] public ulong Vaddr;
+    /// <summary><c>__u64 dst_id</c>: the raw pid for GET and its reply, else an encoded image id.</summary>
+    [FieldOffset(24)] public ulong DstId;
 
+    /// <summary>The command part of <see cref="Command"/>.</summary>
     public readonly PageServerCommand Kind => (PageServerCommand)(Command & 0xFFFF);
 
+    /// <summary>The PE_* flags part of <see cref="Command"/>.</summary>
     public readonly PageFlags Flags => (PageFlags)(Command >> CommandBits);
 
     /// <summary>A lazy client's request for <paramref name="pages"/> pages of task <paramref name="pid"/> at a dump address.</summary>
@@ -88,16 +96,22 @@ public struct PageServerIov : IEquatable<PageServerIov>
         };
     }
 
+    /// <summary>Field-wise equality (the padding included).</summary>
     public readonly bool Equals(PageServerIov other) =>
         Command == other.Command && Padding == other.Padding && NrPages == other.NrPages && Vaddr == other.Vaddr && DstId == other.DstId;
 
+    /// <inheritdoc/>
     public override readonly bool Equals(object? obj) => obj is PageServerIov other && Equals(other);
 
+    /// <inheritdoc/>
     public override readonly int GetHashCode() => HashCode.Combine(Command, Padding, NrPages, Vaddr, DstId);
 
+    /// <summary>Field-wise equality.</summary>
     public static bool operator ==(PageServerIov left, PageServerIov right) => left.Equals(right);
 
+    /// <summary>Field-wise inequality.</summary>
     public static bool operator !=(PageServerIov left, PageServerIov right) => !left.Equals(right);
 
+    /// <summary>The command, flags and fields, for logs and test output.</summary>
     public override readonly string ToString() => $"{Kind} flags={Flags} nr_pages={NrPages} vaddr=0x{Vaddr:x} dst_id={DstId}";
 }

@@ -1,3 +1,5 @@
+using LazyActors.Engine.Ranges;
+
 namespace LazyActors.Engine.Protocol;
 
 /// <summary>
@@ -7,7 +9,8 @@ namespace LazyActors.Engine.Protocol;
 public readonly record struct PageServerRequest(int Pid, ulong Vaddr, int Pages)
 {
     /// <summary>Dump-time address just past the requested pages.</summary>
-    public ulong End => Vaddr + ((ulong)Pages << 12);
+    public ulong End => Vaddr + ((ulong)Pages << PageGeometry.PageShift);
 
+    /// <summary>The request as a log names it: <c>GET pid P 0xADDR+Np</c>.</summary>
     public override string ToString() => $"GET pid {Pid} 0x{Vaddr:x}+{Pages}p";
 }

@@ -13,13 +13,13 @@ public readonly record struct ProcessIdentity(int Pid, ulong StartTime);
 /// <summary>What the restored-tree logic reads from /proc: identities, states, children, namespace pids.</summary>
 public static class ProcFs
 {
-    private static readonly long s_ticksPerSecond = Math.Max(1, Interop.Libc.Sysconf(Interop.Libc.SC_CLK_TCK));
+    private static readonly long TicksPerSecond = Math.Max(1, Interop.Libc.Sysconf(Interop.Libc.SC_CLK_TCK));
 
     /// <summary>Now, in the unit and origin of <see cref="ProcessIdentity.StartTime"/> (clock ticks since boot).</summary>
     public static ulong NowTicks()
     {
         var uptime = File.ReadAllText("/proc/uptime").Split(' ')[0];
-        return (ulong)(double.Parse(uptime, CultureInfo.InvariantCulture) * s_ticksPerSecond);
+        return (ulong)(double.Parse(uptime, CultureInfo.InvariantCulture) * TicksPerSecond);
     }
 
     /// <summary>The identity of <paramref name="pid"/> now, or null when it does not exist.</summary>

@@ -10,7 +10,7 @@ namespace LazyActors.Engine.Restorer;
 /// </summary>
 public static class RestorerConnection
 {
-    private static readonly TimeSpan s_slice = TimeSpan.FromMilliseconds(200);
+    private static readonly TimeSpan Slice = TimeSpan.FromMilliseconds(200);
 
     /// <summary>Runs the whole handshake, reporting to <paramref name="observer"/>. Disposes the listener after accept.</summary>
     /// <param name="listener">The listening lazy-pages.socket.</param>
@@ -135,7 +135,7 @@ public static class RestorerConnection
 
             try
             {
-                return UnixSocket.Accept(listener, left < s_slice ? left : s_slice);
+                return UnixSocket.Accept(listener, left < Slice ? left : Slice);
             }
             catch (TimeoutException)
             {
@@ -178,7 +178,7 @@ public static class RestorerConnection
                 return false;
             }
 
-            if (UnixSocket.WaitReadable(connection, left < s_slice ? left : s_slice))
+            if (UnixSocket.WaitReadable(connection, left < Slice ? left : Slice))
             {
                 return true;
             }

@@ -6,7 +6,7 @@ namespace LazyActors.Engine.Uffd;
 
 /// <summary>
 /// One dedicated background thread that waits (epoll) on many userfaultfds and hands each batch of
-/// <see cref="UffdMsg"/> to a callback, tagged with the token given at <see cref="Add"/>. It copies no pages and
+/// <see cref="UffdMsg"/> to a callback, tagged with the token given at <see cref="Add(SafeFdHandle, object)"/>. It copies no pages and
 /// makes no decisions. A read error or hang-up on one fd is reported for that token through <c>onError</c> and the
 /// fd is removed; the others keep being served. A failure of the loop itself is reported with the reader as the
 /// token, after which the loop stops.
@@ -18,7 +18,7 @@ public sealed class EpollReader : IDisposable
 
     private const int MaxEvents = 32;
     private const ulong WakeUpId = 0;
-    private static readonly TimeSpan s_joinTimeout = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan JoinTimeout = TimeSpan.FromSeconds(2);
     private const int PollIntervalMs = 1000;
 
     private readonly Action<object, ReadOnlySpan<UffdMsg>> _onMessages;
@@ -176,7 +176,7 @@ public sealed class EpollReader : IDisposable
 
         _stopping = true;
         SignalWakeUp();
-        var joined = Thread.CurrentThread == _thread || _thread.Join(s_joinTimeout);
+        var joined = Thread.CurrentThread == _thread || _thread.Join(JoinTimeout);
 
         lock (_lock)
         {
@@ -361,9 +361,10 @@ public sealed class EpollReader : IDisposable
             {
                 if (registration.ReadGate is { } gate)
                 {
-                    // Read now if the gate is free, else the copier holding it reads as it leaves and re-arms.
-                                        var now = gate.RequestRead();
-                                        return;
+                    // Read now if the gate is free, else the copier holding it reads as it leaves and re-arms: either way
+                    // the read is done (and reported) by the gate, so whether it happened here does not matter.
+                    _ = gate.RequestRead();
+                    return;
                 }
                 else
                 {

@@ -146,6 +146,7 @@ public sealed class UffdEventBarrier
         }
     }
 
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Style", "IDE1006", Justification = "t_ marks a [ThreadStatic] field; naming rules cannot tell it from other statics")]
     [ThreadStatic]
     private static int t_tid;
 
@@ -233,6 +234,7 @@ public sealed class UffdEventBarrier
             _ceilingBoosted = ceilingBoosted;
         }
 
+        /// <summary>Leaves the gate (and drops the ceiling priority if this copy took it).</summary>
         public void Dispose() => _barrier?.ExitCopy(_ceilingBoosted);
     }
 }

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using LazyActors.Engine.Interop;
 
 namespace LazyActors.Engine.Uffd;
@@ -11,7 +10,7 @@ namespace LazyActors.Engine.Uffd;
 public sealed class UserFaultFd : IDisposable
 {
     private const string DevicePath = "/dev/userfaultfd";
-    private static readonly Lazy<ulong> s_supportedFeatures = new(ProbeFeaturesUncached, LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly Lazy<ulong> SupportedFeatures = new(ProbeFeaturesUncached, LazyThreadSafetyMode.ExecutionAndPublication);
 
     private UserFaultFd(SafeFdHandle handle)
     {
@@ -88,7 +87,7 @@ public sealed class UserFaultFd : IDisposable
     /// All features the kernel supports, probed once per process with a throwaway fd and UFFDIO_API(features=0)
     /// (the kernel accepts UFFDIO_API only once per fd).
     /// </summary>
-    public static ulong ProbeFeatures() => s_supportedFeatures.Value;
+    public static ulong ProbeFeatures() => SupportedFeatures.Value;
 
     /// <summary>
     /// UFFDIO_API with <c>wantedFeatures &amp; ProbeFeatures()</c>, so unsupported features are masked out as CRIU

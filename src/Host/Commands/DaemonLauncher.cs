@@ -6,7 +6,7 @@ namespace LazyActors.Host.Commands;
 /// <summary>CRIU's <c>-d/--daemon</c> (with <c>--pidfile</c>) for the daemon verbs (<c>lazy-pages</c>, <c>page-server</c>).</summary>
 internal static class DaemonLauncher
 {
-    private static readonly TimeSpan s_daemonReadyTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan DaemonReadyTimeout = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// <c>-d</c>: .NET cannot fork, so the same program is started again (without -d/--pidfile) with an inherited pipe
@@ -56,10 +56,10 @@ internal static class DaemonLauncher
             start.ArgumentList.Add(writeFd.ToString(System.Globalization.CultureInfo.InvariantCulture));
             using var child = Process.Start(start) ?? throw new IOException("cannot start the daemon process");
             ReadinessSignal.Close(writeFd);
-            var value = ReadinessSignal.WaitForByte(read, s_daemonReadyTimeout);
+            var value = ReadinessSignal.WaitForByte(read, DaemonReadyTimeout);
             if (value != 0)
             {
-                Console.Error.WriteLine($"{verb}: the daemon (pid {child.Id}) did not become ready within {s_daemonReadyTimeout.TotalSeconds:0} s");
+                Console.Error.WriteLine($"{verb}: the daemon (pid {child.Id}) did not become ready within {DaemonReadyTimeout.TotalSeconds:0} s");
                 if (!child.HasExited)
                 {
                     child.Kill();

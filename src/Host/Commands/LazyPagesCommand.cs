@@ -44,7 +44,7 @@ internal static class LazyPagesCommand
             command.Options.Add(option);
         }
 
-        command.SetAction(parse =>
+        command.SetAction(async (parse, _) =>
         {
             var imagesDir = Path.GetFullPath(parse.GetValue(images)!);
             var work = Path.GetFullPath(parse.GetValue(workDir) ?? imagesDir);
@@ -85,11 +85,11 @@ internal static class LazyPagesCommand
                 try
                 {
                     var akka = ConfigurationFactory.ParseString(SerilogAkkaLogger.Hocon(level)).WithFallback(hocon);
-                    var result = engine.RunAsync(akka, null, null, cancel.Token).GetAwaiter().GetResult();
+                    var result = await engine.RunAsync(akka, null, null, cancel.Token).ConfigureAwait(false);
                     LogSummary(result);
                     if (!result.Succeeded)
                     {
-                        Console.Error.WriteLine($"lazy-pages: {result.Error}");
+                        await Console.Error.WriteLineAsync($"lazy-pages: {result.Error}").ConfigureAwait(false);
                     }
 
                     return result.ExitCode;
@@ -102,12 +102,12 @@ internal static class LazyPagesCommand
             catch (Exception ex) when (ex is IOException or ConfigurationException or UnauthorizedAccessException or ArgumentException or SocketException or InvalidDataException)
             {
                 Log.Fatal("lazy-pages: {Error}", ex.Message);
-                Console.Error.WriteLine($"lazy-pages: {ex.Message}");
+                await Console.Error.WriteLineAsync($"lazy-pages: {ex.Message}").ConfigureAwait(false);
                 return 1;
             }
             finally
             {
-                Log.CloseAndFlush();
+                await Log.CloseAndFlushAsync().ConfigureAwait(false);
             }
         });
         return command;

@@ -45,11 +45,11 @@ internal static class PageServerCommand
             command.Options.Add(option);
         }
 
-        command.SetAction(parse =>
+        command.SetAction(async (parse, _) =>
         {
             if (!parse.GetValue(lazyPages))
             {
-                Console.Error.WriteLine("page-server: only --lazy-pages is supported: this server hands the lazy pages of existing images to lazy-pages daemons; it does not receive pages from `criu dump`");
+                await Console.Error.WriteLineAsync("page-server: only --lazy-pages is supported: this server hands the lazy pages of existing images to lazy-pages daemons; it does not receive pages from `criu dump`").ConfigureAwait(false);
                 return 1;
             }
 
@@ -64,23 +64,23 @@ internal static class PageServerCommand
             HostLogging.Configure(level, parse.GetValue(log) is { } l ? Path.Combine(work, l) : null);
             try
             {
-                return Serve(imagesDir, parse.GetValue(address), parse.GetValue(port), tls.Read(parse), parse.GetValue(statusFd), TimeSpan.FromSeconds(parse.GetValue(drain)));
+                return await ServeAsync(imagesDir, parse.GetValue(address), parse.GetValue(port), tls.Read(parse), parse.GetValue(statusFd), TimeSpan.FromSeconds(parse.GetValue(drain))).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is IOException or ImageFormatException or InvalidDataException or UnauthorizedAccessException or ArgumentException or SocketException)
             {
                 Log.Fatal("page-server: {Error}", ex.Message);
-                Console.Error.WriteLine($"page-server: {ex.Message}");
+                await Console.Error.WriteLineAsync($"page-server: {ex.Message}").ConfigureAwait(false);
                 return 1;
             }
             finally
             {
-                Log.CloseAndFlush();
+                await Log.CloseAndFlushAsync().ConfigureAwait(false);
             }
         });
         return command;
     }
 
-    private static int Serve(string imagesDir, string? address, int port, PageServerTlsSettings? tls, int? statusFd, TimeSpan drain)
+    private static async Task<int> ServeAsync(string imagesDir, string? address, int port, PageServerTlsSettings? tls, int? statusFd, TimeSpan drain)
     {
         var endpoint = LazyPageServer.ListenEndPoint(address, port);
         using var credentials = tls is null ? null : PageServerTlsCredentials.Load(tls);
@@ -88,11 +88,11 @@ internal static class PageServerCommand
         using var loggers = new SerilogLoggerFactory(Log.Logger);
         var options = new LazyPageServerOptions { Tls = credentials, TlsClientName = tls is { VerifyPeerName: true } ? address : null };
         var server = LazyPageServer.Start(store, endpoint, options, loggers.CreateLogger("page-server"));
-        using var stop = new CancellationTokenSource();
+        var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         void OnSignal(PosixSignalContext context)
         {
             context.Cancel = true; // stop through the drain below, not by the runtime's default exit
-            stop.Cancel();
+            stop.TrySetResult();
         }
 
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
@@ -103,10 +103,10 @@ internal static class PageServerCommand
             ReadinessSignal.WriteStatusByte(fd);
         }
 
-        stop.Token.WaitHandle.WaitOne();
+        await stop.Task.ConfigureAwait(false);
         Log.Information("page-server: stopping (drain {Seconds} s)", drain.TotalSeconds);
-        server.StopAsync(drain).GetAwaiter().GetResult();
-        server.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        await server.StopAsync(drain).ConfigureAwait(false);
+        await server.DisposeAsync().ConfigureAwait(false);
         Log.Information("page-server: {Accepted} session(s), {Succeeded} succeeded, {Failed} failed", server.SessionsAccepted, server.SessionsSucceeded, server.SessionsFailed);
         return 0;
     }

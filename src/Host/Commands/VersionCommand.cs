@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Reflection;
 
 namespace LazyActors.Host.Commands;
 

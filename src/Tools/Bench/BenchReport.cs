@@ -6,9 +6,11 @@ namespace LazyActors.Tools.Bench;
 /// <summary>Everything one <c>bench</c> invocation measured (printed as a table; written as JSON with <c>--json</c>).</summary>
 public sealed record BenchReport
 {
+    /// <summary>When the bench started.</summary>
     [JsonPropertyName("date")]
     public DateTimeOffset Date { get; init; }
 
+    /// <summary>The machine the bench ran on.</summary>
     [JsonPropertyName("machine")]
     public MachineInfo Machine { get; init; } = new();
 
@@ -16,12 +18,15 @@ public sealed record BenchReport
     [JsonPropertyName("daemon")]
     public string Daemon { get; init; } = "";
 
+    /// <summary>Runs per scenario.</summary>
     [JsonPropertyName("runs")]
     public int Runs { get; init; }
 
+    /// <summary>The measured limits of this machine (copy bandwidth, fault round trip).</summary>
     [JsonPropertyName("probes")]
     public ProbeReport Probes { get; init; } = new();
 
+    /// <summary>One summary per scenario and daemon.</summary>
     [JsonPropertyName("scenarios")]
     public IReadOnlyList<ScenarioSummary> Scenarios { get; init; } = [];
 
@@ -33,6 +38,7 @@ public sealed record BenchReport
     [JsonPropertyName("criu_scenarios")]
     public IReadOnlyList<CriuScenarioSummary> CriuScenarios { get; init; } = [];
 
+    /// <summary>Wall time of the whole bench.</summary>
     [JsonPropertyName("elapsed_s")]
     public double ElapsedSeconds { get; init; }
 

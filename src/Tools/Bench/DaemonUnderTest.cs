@@ -52,12 +52,7 @@ public sealed class DaemonUnderTest
 
     private string ReadHelp()
     {
-        var info = new ProcessStartInfo(Template[0])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
+        var info = new ProcessStartInfo(Template[0]);
         foreach (var word in Template.Skip(1))
         {
             info.ArgumentList.Add(word);
@@ -66,22 +61,8 @@ public sealed class DaemonUnderTest
         info.ArgumentList.Add("--help");
         try
         {
-            using var process = Process.Start(info);
-            if (process is null)
-            {
-                return "";
-            }
-
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            if (!process.WaitForExit(30_000))
-            {
-                process.Kill();
-                process.WaitForExit(5_000);
-                return "";
-            }
-
-            return stdout.Result + stderr.Result;
+            var outcome = ChildProcess.Run(info, TimeSpan.FromSeconds(30));
+            return outcome.TimedOut ? "" : outcome.Stdout + outcome.Stderr;
         }
         catch (System.ComponentModel.Win32Exception)
         {

@@ -5,21 +5,27 @@ namespace LazyActors.Tools.Bench;
 /// <summary>Where the bench ran: enough to compare tables taken on different machines.</summary>
 public sealed record MachineInfo
 {
+    /// <summary>Host name.</summary>
     [JsonPropertyName("host")]
     public string Host { get; init; } = "";
 
+    /// <summary>Kernel release (uname -r).</summary>
     [JsonPropertyName("kernel")]
     public string Kernel { get; init; } = "";
 
+    /// <summary>CPU model name.</summary>
     [JsonPropertyName("cpu")]
     public string Cpu { get; init; } = "";
 
+    /// <summary>Online CPUs.</summary>
     [JsonPropertyName("cores")]
     public int Cores { get; init; }
 
+    /// <summary>Installed memory.</summary>
     [JsonPropertyName("memory_gib")]
     public double MemoryGiB { get; init; }
 
+    /// <summary>The .NET runtime the bench ran on.</summary>
     [JsonPropertyName("runtime")]
     public string Runtime { get; init; } = "";
 

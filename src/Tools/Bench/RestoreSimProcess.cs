@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using LazyActors.Tools.Simulation;
 
@@ -13,12 +12,7 @@ internal static class RestoreSimProcess
     public static SimReport? Run(string imagesDir, string workDir, TouchOrder touch, TimeSpan timeout, out string? error)
     {
         var prefix = ToolsInvocation.Prefix();
-        var info = new ProcessStartInfo(prefix[0])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
+        var info = new ProcessStartInfo(prefix[0]);
         foreach (var word in prefix.Skip(1))
         {
             info.ArgumentList.Add(word);
@@ -29,40 +23,20 @@ internal static class RestoreSimProcess
             info.ArgumentList.Add(word);
         }
 
-        using var process = new Process { StartInfo = info };
-        var stdout = new StringBuilder();
-        var stderr = new StringBuilder();
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (stdout) { stdout.AppendLine(e.Data); } } };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (stderr) { stderr.AppendLine(e.Data); } } };
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-
         // The simulator bounds its own waits by `timeout`; allow it time to kill and reap its tasks on top.
         var limit = timeout + TimeSpan.FromSeconds(30);
-        if (!process.WaitForExit(limit))
+        var outcome = ChildProcess.Run(info, limit);
+        if (outcome.TimedOut)
         {
-            process.Kill(entireProcessTree: true);
-            process.WaitForExit(10_000);
             error = $"restore-sim did not finish within {limit.TotalSeconds:0} s and was killed";
             return null;
         }
 
-        process.WaitForExit();
-        string output;
-        lock (stdout)
-        {
-            output = stdout.ToString();
-        }
-
+        var output = outcome.Stdout;
         var jsonLine = output.Split('\n').LastOrDefault(l => l.TrimStart().StartsWith('{'));
         if (jsonLine is null)
         {
-            lock (stderr)
-            {
-                error = $"restore-sim exited with code {process.ExitCode} without a JSON report: {Tail(stderr.ToString())}";
-            }
-
+            error = $"restore-sim exited with code {outcome.ExitCode} without a JSON report: {Tail(outcome.Stderr)}";
             return null;
         }
 

@@ -10,7 +10,7 @@ namespace LazyActors.Tools.Bench;
 public sealed class RunDelayAccounting : IDisposable
 {
     private const string SwitchPath = "/proc/sys/kernel/task_delayacct";
-    private static readonly Lock s_lock = new();
+    private static readonly Lock SwitchGate = new();
     private static int s_users;
     private static bool s_turnedOnByUs;
     private bool _disposed;
@@ -23,7 +23,7 @@ public sealed class RunDelayAccounting : IDisposable
     /// <summary>Switches accounting on if it is off and this process may (root).</summary>
     public static RunDelayAccounting Enable()
     {
-        lock (s_lock)
+        lock (SwitchGate)
         {
             try
             {
@@ -56,9 +56,10 @@ public sealed class RunDelayAccounting : IDisposable
         }
     }
 
+    /// <summary>Ends this use; the last use in the process switches accounting back off if it turned it on.</summary>
     public void Dispose()
     {
-        lock (s_lock)
+        lock (SwitchGate)
         {
             if (_disposed)
             {

@@ -1,5 +1,4 @@
 using LazyActors.Engine.Restorer;
-using LazyActors.Engine.Uffd;
 
 namespace LazyActors.Tools.Bench;
 

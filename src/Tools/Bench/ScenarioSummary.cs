@@ -5,6 +5,7 @@ namespace LazyActors.Tools.Bench;
 /// <summary>A scenario over all its runs: medians and ranges of the successful runs, ratios to the probes, targets.</summary>
 public sealed record ScenarioSummary
 {
+    /// <summary>Scenario name.</summary>
     [JsonPropertyName("scenario")]
     public string Scenario { get; init; } = "";
 
@@ -12,6 +13,7 @@ public sealed record ScenarioSummary
     [JsonPropertyName("daemon")]
     public string? Daemon { get; init; }
 
+    /// <summary>What the scenario restores and how it touches.</summary>
     [JsonPropertyName("description")]
     public string Description { get; init; } = "";
 
@@ -19,6 +21,7 @@ public sealed record ScenarioSummary
     [JsonPropertyName("runs")]
     public int Runs { get; init; }
 
+    /// <summary>Runs that verified every byte.</summary>
     [JsonPropertyName("ok_runs")]
     public int OkRuns { get; init; }
 
@@ -26,36 +29,47 @@ public sealed record ScenarioSummary
     [JsonPropertyName("skipped")]
     public string? Skipped { get; init; }
 
+    /// <summary><see cref="ScenarioRun.RestoreToVerifiedSeconds"/> over the runs.</summary>
     [JsonPropertyName("restore_to_verified_s")]
     public MetricSummary RestoreToVerifiedSeconds { get; init; } = MetricSummary.Empty;
 
+    /// <summary><see cref="ScenarioRun.TouchP50Us"/> over the runs.</summary>
     [JsonPropertyName("touch_p50_us")]
     public MetricSummary TouchP50Us { get; init; } = MetricSummary.Empty;
 
+    /// <summary><see cref="ScenarioRun.TouchP99Us"/> over the runs.</summary>
     [JsonPropertyName("touch_p99_us")]
     public MetricSummary TouchP99Us { get; init; } = MetricSummary.Empty;
 
+    /// <summary><see cref="ScenarioRun.TouchMaxUs"/> over the runs.</summary>
     [JsonPropertyName("touch_max_us")]
     public MetricSummary TouchMaxUs { get; init; } = MetricSummary.Empty;
 
+    /// <summary><see cref="ScenarioRun.TouchMaxExclCpuWaitUs"/> over the runs.</summary>
     [JsonPropertyName("touch_max_excl_cpu_wait_us")]
     public MetricSummary TouchMaxExclCpuWaitUs { get; init; } = MetricSummary.Empty;
 
+    /// <summary><see cref="ScenarioRun.FloorTouchMaxUs"/> over the runs.</summary>
     [JsonPropertyName("floor_touch_max_us")]
     public MetricSummary FloorTouchMaxUs { get; init; } = MetricSummary.Empty;
 
+    /// <summary><see cref="ScenarioRun.ThroughputMiBps"/> over the runs.</summary>
     [JsonPropertyName("throughput_mib_s")]
     public MetricSummary ThroughputMiBps { get; init; } = MetricSummary.Empty;
 
+    /// <summary><see cref="ScenarioRun.DaemonPeakRssMiB"/> over the runs.</summary>
     [JsonPropertyName("daemon_rss_mib")]
     public MetricSummary DaemonPeakRssMiB { get; init; } = MetricSummary.Empty;
 
+    /// <summary><see cref="ScenarioRun.DaemonMaxRssMiB"/> over the runs.</summary>
     [JsonPropertyName("daemon_maxrss_mib")]
     public MetricSummary DaemonMaxRssMiB { get; init; } = MetricSummary.Empty;
 
+    /// <summary><see cref="ScenarioRun.DaemonCpuSeconds"/> over the runs.</summary>
     [JsonPropertyName("daemon_cpu_s")]
     public MetricSummary DaemonCpuSeconds { get; init; } = MetricSummary.Empty;
 
+    /// <summary><see cref="ScenarioRun.ListeningMs"/> over the runs.</summary>
     [JsonPropertyName("listening_ms")]
     public MetricSummary ListeningMs { get; init; } = MetricSummary.Empty;
 
@@ -71,6 +85,7 @@ public sealed record ScenarioSummary
     [JsonPropertyName("max_to_floor")]
     public double MaxToFloor { get; init; } = double.NaN;
 
+    /// <summary>The targets of docs/benchmarks.md checked against this scenario's figures.</summary>
     [JsonPropertyName("targets")]
     public IReadOnlyList<TargetCheck> Targets { get; init; } = [];
 

@@ -21,17 +21,19 @@ internal static class SchedulerFloorProbe
         ArgumentNullException.ThrowIfNull(scenario);
         var pages = scenario.BytesPerTask / (long)PageGeometry.PageSize;
         var processes = new List<Process>();
+        var outputs = new List<ProcessLines>();
         var clock = Stopwatch.StartNew();
         try
         {
             for (var t = 0; t < scenario.Tasks; t++)
             {
                 processes.Add(TaskProcessLauncher.StartFloor(pages, scenario.Touch, seed: 1 + t, timeout));
+                outputs.Add(new ProcessLines(processes[^1]));
             }
 
-            foreach (var process in processes)
+            foreach (var (process, output) in processes.Zip(outputs))
             {
-                var line = ReadLine(process, Remaining(timeout, clock));
+                var line = output.Next(Remaining(timeout, clock));
                 if (line != FloorTask.ReadyLine)
                 {
                     return new Floor(double.NaN, double.NaN, $"floor process {process.Id} did not get ready: {line ?? "no answer"} {process.StandardError.ReadToEnd()}".Trim());
@@ -45,9 +47,9 @@ internal static class SchedulerFloorProbe
             }
 
             var results = new List<FloorResult>();
-            foreach (var process in processes)
+            foreach (var (process, output) in processes.Zip(outputs))
             {
-                var line = ReadLine(process, Remaining(timeout, clock));
+                var line = output.Next(Remaining(timeout, clock));
                 var result = line is null ? null : JsonSerializer.Deserialize(line, FloorJsonContext.Default.FloorResult);
                 if (result is null)
                 {
@@ -70,13 +72,12 @@ internal static class SchedulerFloorProbe
             {
                 Reap(process);
             }
-        }
-    }
 
-    private static string? ReadLine(Process process, TimeSpan timeout)
-    {
-        var read = process.StandardOutput.ReadLineAsync();
-        return read.Wait(timeout) ? read.Result : null;
+            foreach (var output in outputs)
+            {
+                output.Dispose();
+            }
+        }
     }
 
     private static TimeSpan Remaining(TimeSpan timeout, Stopwatch clock)

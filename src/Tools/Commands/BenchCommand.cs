@@ -55,7 +55,7 @@ internal static class BenchCommand
             int runCount = parse.GetValue(runs);
             if (runCount < 1)
             {
-                Console.Error.WriteLine("bench: --runs must be at least 1");
+                await Console.Error.WriteLineAsync("bench: --runs must be at least 1");
                 return 2;
             }
 
@@ -85,14 +85,14 @@ internal static class BenchCommand
             }
             catch (Exception ex) when (ex is ArgumentException or FormatException)
             {
-                Console.Error.WriteLine($"bench: {ex.Message}");
+                await Console.Error.WriteLineAsync($"bench: {ex.Message}");
                 return 2;
             }
 
             double budget = parse.GetValue(runBudget);
             if (budget <= 0)
             {
-                Console.Error.WriteLine("bench: --run-budget must be positive");
+                await Console.Error.WriteLineAsync("bench: --run-budget must be positive");
                 return 2;
             }
 

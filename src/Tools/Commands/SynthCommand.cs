@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Diagnostics;
-using LazyActors.Engine.Images;
 using LazyActors.Engine.Ranges;
 using LazyActors.Tools.Synthetic;
 

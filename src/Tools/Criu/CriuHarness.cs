@@ -25,8 +25,8 @@ public sealed class CriuHarness
 {
     private const int LogTailChars = 1200;
     private const string SocketName = LazyPagesHandshake.SocketName;
-    private static readonly TimeSpan s_short = TimeSpan.FromSeconds(5);
-    private static readonly TimeSpan s_reapBound = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan Short = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan ReapBound = TimeSpan.FromSeconds(15);
 
     /// <summary>Creates a harness using <paramref name="criu"/>.</summary>
     public CriuHarness(CriuTool criu, CriuHarnessOptions? options = null)
@@ -63,7 +63,7 @@ public sealed class CriuHarness
         Progress($"{workload.Name}: dumping pid {root} into {imagesDir}");
         var argv = CriuArgv("dump", "-t", Number(root), "-D", imagesDir, "-o", Path.Combine(runDirectory, "dump.log"));
         using var dump = ReapedProcess.Start(new ReapedProcessOptions { Argv = argv, LogPath = Path.Combine(runDirectory, "dump.out"), Deadline = Options.DumpTimeout, WorkingDirectory = runDirectory });
-        var (exit, problem) = await WithinAsync(dump.MainExit, Options.DumpTimeout + s_short, cancellationToken).ConfigureAwait(false);
+        var (exit, problem) = await WithinAsync(dump.MainExit, Options.DumpTimeout + Short, cancellationToken).ConfigureAwait(false);
         if (exit is not { ExitCode: 0 })
         {
             throw new CriuHarnessException($"`{CommandTemplate.Join(argv)}` {(exit is null ? problem : $"failed: {exit}")}; {Tail(Path.Combine(runDirectory, "dump.log"))}; stderr: {dump.LogTail(400)}");
@@ -126,7 +126,7 @@ public sealed class CriuHarness
 
         var result = await ServeAndRestoreAsync(checkpoint, destination, daemon, work, CriuTransport.PageServer, endpoint, cancellationToken).ConfigureAwait(false);
         result = result with { Source = source.Label, SourceCommand = source.DisplayName };
-        if (source.StopsOnSignal && await WithinAsync(server.MainPid, s_short, cancellationToken).ConfigureAwait(false) is ({ } pid, null))
+        if (source.StopsOnSignal && await WithinAsync(server.MainPid, Short, cancellationToken).ConfigureAwait(false) is ({ } pid, null))
         {
             _ = SpawnNative.Kill(pid, CriuNative.Sigterm); // ours serves until stopped; the drain then ends it
         }
@@ -219,7 +219,7 @@ public sealed class CriuHarness
             long listening;
             if (!daemon.Detach)
             {
-                var (pid, pidProblem) = await WithinAsync(daemonProcess.MainPid, s_short, cancellationToken).ConfigureAwait(false);
+                var (pid, pidProblem) = await WithinAsync(daemonProcess.MainPid, Short, cancellationToken).ConfigureAwait(false);
                 if (pid == 0)
                 {
                     failures.Add($"the daemon did not start: {pidProblem}; {DaemonTail()}");
@@ -267,7 +267,7 @@ public sealed class CriuHarness
 
             // The restore: -d returns once the tree runs; the tree is then reparented to the restore's reaper.
             var restoreArgv = CriuArgv("restore", "-D", imagesDir, "-W", work, "--lazy-pages", "-d", "--pidfile", Path.Combine(work, "restore.pid"), "-o", Path.Combine(work, "restore.log"));
-            using var restore = ReapedProcess.Start(new ReapedProcessOptions { Argv = restoreArgv, LogPath = Path.Combine(work, "restore.out"), Deadline = Options.RestoreTimeout + Options.RunTimeout + s_short, WorkingDirectory = work });
+            using var restore = ReapedProcess.Start(new ReapedProcessOptions { Argv = restoreArgv, LogPath = Path.Combine(work, "restore.out"), Deadline = Options.RestoreTimeout + Options.RunTimeout + Short, WorkingDirectory = work });
             var (restored, restoreProblem) = await WithinAsync(restore.MainExit, Options.RestoreTimeout, cancellationToken).ConfigureAwait(false);
             if (restored is not { ExitCode: 0 })
             {
@@ -493,16 +493,16 @@ public sealed class CriuHarness
 
     private static async Task<int> RootPidAsync(ReapedProcess source, CriuWorkload workload)
     {
-        var (pid, problem) = await WithinAsync(source.MainPid, s_short, CancellationToken.None).ConfigureAwait(false);
+        var (pid, problem) = await WithinAsync(source.MainPid, Short, CancellationToken.None).ConfigureAwait(false);
         return pid != 0 ? pid : throw new CriuHarnessException($"{workload.Name}: the reaper did not report the workload's pid: {problem}");
     }
 
     private static async Task EndWorkloadAsync(ReapedProcess source, CriuWorkload workload)
     {
-        var (outcome, problem) = await WithinAsync(source.Completion, s_reapBound, CancellationToken.None).ConfigureAwait(false);
+        var (outcome, problem) = await WithinAsync(source.Completion, ReapBound, CancellationToken.None).ConfigureAwait(false);
         if (outcome is null)
         {
-            throw new CriuHarnessException($"{workload.Name}: the dumped tree was not gone {s_reapBound.TotalSeconds:0} s after the dump ({problem})");
+            throw new CriuHarnessException($"{workload.Name}: the dumped tree was not gone {ReapBound.TotalSeconds:0} s after the dump ({problem})");
         }
     }
 
@@ -625,7 +625,7 @@ public sealed class CriuHarness
 
     private static async Task<int?> ReadPidFileAsync(string path)
     {
-        long deadline = MonotonicClock.NowNs() + (long)(s_short.TotalMilliseconds * 1e6);
+        long deadline = MonotonicClock.NowNs() + (long)(Short.TotalMilliseconds * 1e6);
         while (MonotonicClock.NowNs() < deadline)
         {
             if (File.Exists(path) && int.TryParse((await File.ReadAllTextAsync(path).ConfigureAwait(false)).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && pid > 0)

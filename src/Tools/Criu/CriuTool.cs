@@ -4,7 +4,7 @@ using System.Diagnostics;
 namespace LazyActors.Tools.Criu;
 
 /// <summary>
-/// A CRIU binary that runs on this machine: found (<see cref="Locate"/>) and checked with <c>criu check</c> and
+/// A CRIU binary that runs on this machine: found (<see cref="LocateAsync"/>) and checked with <c>criu check</c> and
 /// <c>criu check --feature uffd-noncoop</c> (lazy restore needs non-cooperative userfaultfd).
 /// </summary>
 /// <param name="Path">Absolute path of the <c>criu</c> executable.</param>
@@ -17,8 +17,8 @@ public sealed record CriuTool(string Path, string Version)
     /// <summary>Where the shared CRIU 4.2 lives relative to the repository root.</summary>
     public static readonly string SharedRelativeDirectory = System.IO.Path.Combine("..", "shared", "tools", "criu-4.2");
 
-    private static readonly TimeSpan s_checkTimeout = TimeSpan.FromSeconds(30);
-    private static readonly ConcurrentDictionary<string, Lazy<Task<CriuAvailability>>> s_checked = new(StringComparer.Ordinal);
+    private static readonly TimeSpan CheckTimeout = TimeSpan.FromSeconds(30);
+    private static readonly ConcurrentDictionary<string, Lazy<Task<CriuAvailability>>> Checked = new(StringComparer.Ordinal);
 
     /// <summary>
     /// Finds CRIU and checks that it runs: <paramref name="explicitPath"/> if given, else <c>$LAZYACTORS_CRIU</c>, else
@@ -42,7 +42,11 @@ public sealed record CriuTool(string Path, string Version)
         }
 
         var path = System.IO.Path.GetFullPath(candidate);
-        return s_checked.GetOrAdd(path, p => new Lazy<Task<CriuAvailability>>(() => CheckAsync(p))).Value;
+        // One check per path and process: the lazy only creates the task (it never blocks on its result), so the
+        // deadlock VSTHRD011 warns of (a Lazy whose factory waits on the same lazy) cannot happen here.
+#pragma warning disable VSTHRD011
+        return Checked.GetOrAdd(path, p => new Lazy<Task<CriuAvailability>>(() => CheckAsync(p))).Value;
+#pragma warning restore VSTHRD011
     }
 
     /// <summary>The shared CRIU directory (holding <c>criu</c> and <c>setup</c>) next to the repository, or null.</summary>
@@ -131,7 +135,7 @@ public sealed record CriuTool(string Path, string Version)
             process.StandardInput.Close();
             var stdout = process.StandardOutput.ReadToEndAsync();
             var stderr = process.StandardError.ReadToEndAsync();
-            using var bound = new CancellationTokenSource(s_checkTimeout);
+            using var bound = new CancellationTokenSource(CheckTimeout);
             try
             {
                 await process.WaitForExitAsync(bound.Token).ConfigureAwait(false);
@@ -139,7 +143,7 @@ public sealed record CriuTool(string Path, string Version)
             catch (OperationCanceledException)
             {
                 process.Kill(entireProcessTree: true);
-                return ("", $"did not finish within {s_checkTimeout.TotalSeconds:0} s (killed)");
+                return ("", $"did not finish within {CheckTimeout.TotalSeconds:0} s (killed)");
             }
 
             var output = (await stdout.ConfigureAwait(false)) + (await stderr.ConfigureAwait(false));

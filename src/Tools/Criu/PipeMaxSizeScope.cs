@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Runtime.InteropServices;
 using System.Text;
 using LazyActors.Engine.Interop;
 
@@ -19,7 +18,7 @@ public sealed class PipeMaxSizeScope : IDisposable
 
     private const string SysctlPath = "/proc/sys/fs/pipe-max-size";
     private const string LockPath = "/tmp/lazyactors-pipe-max-size.lock";
-    private static readonly TimeSpan s_lockTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(30);
     private SafeFdHandle? _lock;
 
     /// <summary>Raises the limit if it is below <see cref="Needed"/> (bounded wait for the lock file).</summary>
@@ -88,7 +87,7 @@ public sealed class PipeMaxSizeScope : IDisposable
 
     private static void Lock(SafeFdHandle handle, int operation)
     {
-        long deadline = MonotonicClock.NowNs() + (long)(s_lockTimeout.TotalMilliseconds * 1e6);
+        long deadline = MonotonicClock.NowNs() + (long)(LockTimeout.TotalMilliseconds * 1e6);
         while (CriuNative.Flock(handle, operation | CriuNative.LockNb) != 0)
         {
             var errno = LinuxException.LastErrno();
@@ -99,7 +98,7 @@ public sealed class PipeMaxSizeScope : IDisposable
 
             if (MonotonicClock.NowNs() > deadline)
             {
-                throw new IOException($"{LockPath} stayed locked for {s_lockTimeout.TotalSeconds:0} s");
+                throw new IOException($"{LockPath} stayed locked for {LockTimeout.TotalSeconds:0} s");
             }
 
             Thread.Sleep(10);

@@ -19,7 +19,7 @@ public sealed class ReapedProcess : IDisposable
     /// <summary>The argv word replaced by the command's status descriptor number (<see cref="ReapedProcessOptions.StatusPipe"/>).</summary>
     public const string StatusFdToken = "{status-fd}";
 
-    private static readonly TimeSpan s_reapBound = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan ReapBound = TimeSpan.FromSeconds(15);
 
     private readonly TaskCompletionSource<int> _mainPid = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<ReaperExit> _mainExit = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -159,7 +159,7 @@ public sealed class ReapedProcess : IDisposable
     /// <summary>
     /// Waits for the readiness byte on the status pipe (<c>--status-fd</c>: CRIU and our daemon write one <c>\0</c>
     /// once listening; <c>criu dump --lazy-pages</c> once the images are written). Returns CLOCK_MONOTONIC at its
-    /// arrival, ns, or null with <paramref name="problem"/> when the pipe closed without it (the command exited) or
+    /// arrival, ns, or null with the problem when the pipe closed without it (the command exited) or
     /// the time ran out. Call once.
     /// </summary>
     public Task<(long? ArrivedNs, string? Problem)> WaitForStatusByteAsync(TimeSpan timeout, CancellationToken cancellationToken)
@@ -191,7 +191,7 @@ public sealed class ReapedProcess : IDisposable
         catch (TimeoutException)
         {
             Terminate();
-            return await Completion.WaitAsync(s_reapBound).ConfigureAwait(false);
+            return await Completion.WaitAsync(ReapBound).ConfigureAwait(false);
         }
     }
 
@@ -202,7 +202,7 @@ public sealed class ReapedProcess : IDisposable
     public void Dispose()
     {
         Terminate();
-        if (!_reader.Join(s_reapBound))
+        if (!_reader.Join(ReapBound))
         {
             // The reaper did not finish killing (a process stuck in the kernel): kill it and let the reader reap it.
             lock (_lock)
@@ -213,7 +213,7 @@ public sealed class ReapedProcess : IDisposable
                 }
             }
 
-            _reader.Join(s_reapBound);
+            _reader.Join(ReapBound);
         }
 
         Interlocked.Exchange(ref _statusRead, null)?.Dispose();
@@ -362,7 +362,7 @@ public sealed class ReapedProcess : IDisposable
 
     private unsafe (int? Code, string Problem) ReapReaper()
     {
-        long deadline = MonotonicClock.NowNs() + (long)(s_reapBound.TotalMilliseconds * 1e6);
+        long deadline = MonotonicClock.NowNs() + (long)(ReapBound.TotalMilliseconds * 1e6);
         while (true)
         {
             int status;

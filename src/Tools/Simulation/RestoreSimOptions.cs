@@ -9,6 +9,7 @@ public sealed record RestoreSimOptions
     /// <summary>Work dir holding <c>lazy-pages.socket</c> (<c>-W</c>); defaults to the images dir, as in CRIU.</summary>
     public string? WorkDir { get; init; }
 
+    /// <summary>First-touch order of every task after "restore finished".</summary>
     public TouchOrder Touch { get; init; } = TouchOrder.Rand;
 
     /// <summary>Touching threads per task.</summary>
@@ -17,6 +18,7 @@ public sealed record RestoreSimOptions
     /// <summary>Compare every byte against the images after touching.</summary>
     public bool Verify { get; init; } = true;
 
+    /// <summary>What the first live task does before touching (fork, mremap, madvise, munmap, exit).</summary>
     public SimScenario Scenario { get; init; } = SimScenario.None;
 
     /// <summary>Bound of every wait (connect, handshake, touching); afterwards tasks are killed and reaped.</summary>
@@ -31,5 +33,6 @@ public sealed record RestoreSimOptions
     /// <summary>Optional sink for progress lines (task started, handed over, finished).</summary>
     public Action<string>? Progress { get; init; }
 
+    /// <summary>The work dir in effect: <see cref="WorkDir"/>, else the images dir.</summary>
     public string EffectiveWorkDir => WorkDir ?? ImagesDir;
 }

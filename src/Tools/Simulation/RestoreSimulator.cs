@@ -7,7 +7,6 @@ using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Restorer;
-using LazyActors.Engine.Uffd;
 
 namespace LazyActors.Tools.Simulation;
 
@@ -20,13 +19,21 @@ namespace LazyActors.Tools.Simulation;
 /// </summary>
 public sealed class RestoreSimulator
 {
+    /// <summary>
+    /// How long past our own deadline a task's report is awaited. A task counts its timeout from its own start, which on
+    /// a loaded machine comes seconds after ours, and only then reports the pages it was never served.
+    /// </summary>
+    private static readonly TimeSpan ReportGrace = TimeSpan.FromSeconds(10);
+
     private readonly RestoreSimOptions _options;
 
+    /// <summary>Creates a simulation with <paramref name="options"/>; nothing starts before <see cref="Run"/>.</summary>
     public RestoreSimulator(RestoreSimOptions options)
     {
         _options = options;
     }
 
+    /// <summary>Restores the checkpoint against the daemon, lets every task touch and verify, and reports. Never throws for a failed restore: the report says what went wrong.</summary>
     public SimReport Run()
     {
         var total = Stopwatch.StartNew();
@@ -274,7 +281,7 @@ public sealed class RestoreSimulator
         {
             allTouched.Signal(); // the C helper verifies on its own
             signalled = true;
-            if (!task.Process.WaitForExit(Remaining(deadline) + TimeSpan.FromSeconds(2)))
+            if (!task.Process.WaitForExit(Remaining(deadline) + ReportGrace))
             {
                 task.Reap();
                 return [new TouchResult { Pid = task.Pid, Error = $"fork helper of pid {task.Pid} did not finish within {_options.Timeout.TotalSeconds:0.#} s" }];
@@ -292,12 +299,12 @@ public sealed class RestoreSimulator
 
         try
         {
-            var (type, payload) = SimControl.Receive(task.Control!, Remaining(deadline) + TimeSpan.FromSeconds(2));
+            var (type, payload) = SimControl.Receive(task.Control!, Remaining(deadline) + ReportGrace);
             if (type == SimControl.Touched)
             {
                 allTouched.Signal();
                 signalled = true;
-                allTouched.Wait(Remaining(deadline) + TimeSpan.FromSeconds(2));
+                allTouched.Wait(Remaining(deadline) + ReportGrace);
                 SimControl.Send(task.Control!, SimControl.VerifyNow, ReadOnlySpan<byte>.Empty);
                 (type, payload) = SimControl.Receive(task.Control!, Remaining(deadline) + TimeSpan.FromSeconds(30));
             }

@@ -2,7 +2,6 @@ using System.Buffers.Binary;
 using System.Text;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Restorer;
-using LazyActors.Engine.Uffd;
 
 namespace LazyActors.Tools.Simulation;
 

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
@@ -39,6 +38,7 @@ public static class SimulatedTask
 
     private const ulong PageSize = PageGeometry.PageSize;
 
+    /// <summary>Runs the task's whole life in this process; returns its exit code (0 = every byte verified).</summary>
     public static unsafe int Run(SimTaskArgs args)
     {
         using var checkpoint = Checkpoint.Open(args.ImagesDir);
@@ -76,6 +76,9 @@ public static class SimulatedTask
             uffd.Register(vma.Start, vma.Length, RegisterMode.Missing);
         }
 
+        // The touching threads are started and warmed up before the uffd is handed over, like everything else a touch
+        // needs below: a restored task runs the moment restore finishes.
+        var crew = args.Touch == TouchOrder.None ? null : new TouchCrew(args.Threads, $"touch-{args.Pid}");
         using var control = UnixSocket.Connect(args.ControlPath);
         Span<byte> pidBytes = stackalloc byte[4];
         BinaryPrimitives.WriteInt32LittleEndian(pidBytes, args.Pid);
@@ -83,11 +86,17 @@ public static class SimulatedTask
         UnixSocket.SendFd(control, uffd.Handle);
         SimControl.Expect(control, SimControl.Handed, Remaining(args.Timeout, deadline));
         uffd.Dispose(); // the daemon now holds the only reference, as after CRIU's restorer
-        var crew = args.Touch == TouchOrder.None ? null : new TouchCrew(args.Threads, $"touch-{args.Pid}");
+
+        // The touches' order and the arrays they fill are ready before "go" too, unless the scenario moves the memory
+        // first.
+        var movesMemory = args.Scenario is SimScenario.Mremap or SimScenario.Madvise or SimScenario.Munmap;
+        var segments = movesMemory ? null : PlayScenario(args, plan);
+        var touches = segments is null ? null : TouchPlan.For(args, segments);
         SimControl.Expect(control, SimControl.Go, Remaining(args.Timeout, deadline));
 
-        var segments = PlayScenario(args, plan);
-        var result = TouchAndVerify(args, checkpoint, segments, control, deadline, crew);
+        segments ??= PlayScenario(args, plan);
+        touches ??= TouchPlan.For(args, segments);
+        var result = TouchAndVerify(args, checkpoint, segments, touches, control, deadline, crew);
         SimControl.Send(control, result.Unserved is { Count: > 0 } ? SimControl.Timeout : SimControl.Result,
             JsonSerializer.SerializeToUtf8Bytes(result, SimJsonContext.Default.TouchResult));
         return result.Unserved is { Count: > 0 } ? TimeoutExitCode : result.Mismatches > 0 ? 1 : 0;
@@ -155,28 +164,55 @@ public static class SimulatedTask
         return segments;
     }
 
-    private static TouchResult TouchAndVerify(SimTaskArgs args, Checkpoint checkpoint, List<Segment> segments, SafeFdHandle control, Stopwatch deadline, TouchCrew? crew)
+    /// <summary>The pages a task first-touches, in touch order, and the arrays the touching threads fill.</summary>
+    private sealed class TouchPlan
     {
-        var total = segments.Aggregate(0UL, (sum, s) => sum + s.Pages);
-        var addresses = new ulong[total];
-        var k = 0;
-        foreach (var s in segments)
+        private TouchPlan(ulong[] addresses, int count)
         {
-            for (ulong p = 0; p < s.Pages; p++)
+            Addresses = addresses;
+            Count = count;
+            Latencies = new long[count];
+            CpuWaits = new long[count];
+            Served = new byte[count];
+        }
+
+        public ulong[] Addresses { get; }
+
+        /// <summary>How many of <see cref="Addresses"/> are touched (the exit scenario leaves with half untouched).</summary>
+        public int Count { get; }
+
+        public long[] Latencies { get; }
+
+        public long[] CpuWaits { get; }
+
+        public byte[] Served { get; }
+
+        public static TouchPlan For(SimTaskArgs args, List<Segment> segments)
+        {
+            var total = segments.Aggregate(0UL, (sum, s) => sum + s.Pages);
+            var addresses = new ulong[total];
+            var k = 0;
+            foreach (var s in segments)
             {
-                addresses[k++] = s.Current + p * PageSize;
+                for (ulong p = 0; p < s.Pages; p++)
+                {
+                    addresses[k++] = s.Current + (p * PageSize);
+                }
             }
-        }
 
-        if (args.Touch == TouchOrder.Rand)
-        {
-            new Random(args.Seed * 7919 + args.Pid).Shuffle(addresses);
-        }
+            if (args.Touch == TouchOrder.Rand)
+            {
+                new Random((args.Seed * 7919) + args.Pid).Shuffle(addresses);
+            }
 
-        var toTouch = args.Scenario == SimScenario.Exit ? addresses.Length / 2 : addresses.Length;
-        var latencies = new long[toTouch];
-        var cpuWaits = new long[toTouch];
-        var served = new byte[toTouch];
+            return new TouchPlan(addresses, args.Scenario == SimScenario.Exit ? addresses.Length / 2 : addresses.Length);
+        }
+    }
+
+    private static TouchResult TouchAndVerify(SimTaskArgs args, Checkpoint checkpoint, List<Segment> segments, TouchPlan touches, SafeFdHandle control, Stopwatch deadline, TouchCrew? crew)
+    {
+        var (addresses, toTouch) = (touches.Addresses, touches.Count);
+        var (latencies, cpuWaits, served) = (touches.Latencies, touches.CpuWaits, touches.Served);
         var touchWatch = Stopwatch.StartNew();
         if (crew is not null)
         {

@@ -6,12 +6,16 @@ namespace LazyActors.Tools.Simulation;
 /// <summary>One VMA a simulated task maps at its dump address and registers with userfaultfd.</summary>
 public readonly record struct PlannedVma(ulong Start, ulong End, uint Prot)
 {
+    /// <summary>PROT_READ.</summary>
     public const uint ProtRead = 0x1;
 
+    /// <summary>Bytes mapped.</summary>
     public ulong Length => End - Start;
 
+    /// <summary>Pages mapped.</summary>
     public ulong Pages => PageGeometry.PagesIn(Length);
 
+    /// <summary>Whether the task may read the VMA (only readable memory is touched and verified).</summary>
     public bool Readable => (Prot & ProtRead) != 0;
 }
 
@@ -34,10 +38,13 @@ public sealed class TaskMemoryPlan
         RemoteOnlyPages = remoteOnlyPages;
     }
 
+    /// <summary>The task's image pid.</summary>
     public int Pid { get; }
 
+    /// <summary>The lazy-capable VMAs to map, register and touch.</summary>
     public IReadOnlyList<PlannedVma> Vmas { get; }
 
+    /// <summary>Pages filled before registration (present, not lazy).</summary>
     public IReadOnlyList<EagerRun> Eager { get; }
 
     /// <summary>Pages flagged PE_LAZY inside the planned VMAs.</summary>
@@ -46,8 +53,10 @@ public sealed class TaskMemoryPlan
     /// <summary>PE_LAZY pages with no data in this image set (a <c>dump --lazy-pages</c>): only a page server has them.</summary>
     public ulong RemoteOnlyPages { get; }
 
+    /// <summary>Pages of all planned VMAs.</summary>
     public ulong TotalPages => Vmas.Aggregate(0UL, (sum, v) => sum + v.Pages);
 
+    /// <summary>The plan for <paramref name="task"/>: its private anonymous lazy-capable VMAs and their eager pages.</summary>
     public static TaskMemoryPlan For(TaskImages task)
     {
         var vmas = task.Vmas.Where(v => v.IsLazyCapable).Select(v => new PlannedVma(v.Start, v.End, v.Prot)).ToList();

@@ -13,6 +13,7 @@ public sealed record TouchResult
     [JsonPropertyName("role")]
     public string Role { get; init; } = "task";
 
+    /// <summary>The operating-system pid of the process that played the task.</summary>
     [JsonPropertyName("os_pid")]
     public int OsPid { get; init; }
 
@@ -20,15 +21,19 @@ public sealed record TouchResult
     [JsonPropertyName("pages")]
     public long Pages { get; init; }
 
+    /// <summary>Time to first-touch every page, in milliseconds.</summary>
     [JsonPropertyName("touch_ms")]
     public double TouchMs { get; init; }
 
+    /// <summary>Median first-touch latency, in microseconds.</summary>
     [JsonPropertyName("p50_us")]
     public double P50Us { get; init; }
 
+    /// <summary>99th percentile first-touch latency, in microseconds.</summary>
     [JsonPropertyName("p99_us")]
     public double P99Us { get; init; }
 
+    /// <summary>Slowest first touch, in microseconds.</summary>
     [JsonPropertyName("max_us")]
     public double MaxUs { get; init; }
 
@@ -44,6 +49,7 @@ public sealed record TouchResult
     [JsonPropertyName("max_at")]
     public long MaxAt { get; init; } = -1;
 
+    /// <summary>Bytes equal to the images.</summary>
     [JsonPropertyName("bytes_verified")]
     public long BytesVerified { get; init; }
 
@@ -51,6 +57,7 @@ public sealed record TouchResult
     [JsonPropertyName("mismatches")]
     public long Mismatches { get; init; }
 
+    /// <summary>Address of the first page that differs, or null.</summary>
     [JsonPropertyName("first_mismatch")]
     public string? FirstMismatch { get; init; }
 
@@ -58,9 +65,11 @@ public sealed record TouchResult
     [JsonPropertyName("unserved")]
     public IReadOnlyList<string>? Unserved { get; init; }
 
+    /// <summary>Why the task failed, or null.</summary>
     [JsonPropertyName("error")]
     public string? Error { get; init; }
 
+    /// <summary>No error, no mismatch, no page left unserved.</summary>
     [JsonIgnore]
     public bool Ok => Error is null && Mismatches == 0 && (Unserved is null || Unserved.Count == 0);
 }
@@ -68,12 +77,15 @@ public sealed record TouchResult
 /// <summary>The whole simulation's outcome (printed as a table, or as JSON with <c>--json</c>).</summary>
 public sealed record SimReport
 {
+    /// <summary>Every task verified every byte.</summary>
     [JsonPropertyName("ok")]
     public bool Ok { get; init; }
 
+    /// <summary>The image directory restored.</summary>
     [JsonPropertyName("images")]
     public string Images { get; init; } = "";
 
+    /// <summary>From the simulator's start until every task registered its userfaultfd, in milliseconds.</summary>
     [JsonPropertyName("restore_ms")]
     public double RestoreMs { get; init; }
 
@@ -81,12 +93,15 @@ public sealed record SimReport
     [JsonPropertyName("touch_to_verified_ms")]
     public double TouchToVerifiedMs { get; init; }
 
+    /// <summary>One result per simulated process (a fork adds one for the child).</summary>
     [JsonPropertyName("tasks")]
     public IReadOnlyList<TouchResult> Tasks { get; init; } = [];
 
+    /// <summary>Pids of the checkpoint's zombies (sent as negative pids).</summary>
     [JsonPropertyName("zombies")]
     public IReadOnlyList<int> Zombies { get; init; } = [];
 
+    /// <summary>Why the simulation failed as a whole, or null.</summary>
     [JsonPropertyName("error")]
     public string? Error { get; init; }
 }

@@ -1,4 +1,3 @@
-using LazyActors.Engine.Images;
 using LazyActors.Engine.Ranges;
 
 namespace LazyActors.Tools.Synthetic;

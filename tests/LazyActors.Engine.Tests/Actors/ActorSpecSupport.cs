@@ -1,4 +1,3 @@
-using Akka.Actor;
 using Akka.Configuration;
 using LazyActors.Engine.Configuration;
 using LazyActors.Engine.Interop;

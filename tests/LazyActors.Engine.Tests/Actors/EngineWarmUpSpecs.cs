@@ -1,9 +1,7 @@
 using Akka.Actor;
 using LazyActors.Engine.Actors;
 using LazyActors.Engine.Actors.WarmUp;
-using LazyActors.Engine.Configuration;
 using LazyActors.Engine.Scheduling;
-using LazyActors.Engine.Uffd;
 using LazyActors.Testing;
 using Xunit;
 using Xunit.Abstractions;

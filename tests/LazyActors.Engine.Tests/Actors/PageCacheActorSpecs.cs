@@ -49,7 +49,7 @@ public sealed class PageCacheActorSpecs : Akka.TestKit.Xunit2.TestKit
         _source.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var cache = StartCache();
         cache.Tell(Fetch(7, Base, 8, 1));
-        AwaitCondition(() => _source.Reads.Count == 1);
+        await AwaitConditionAsync(() => _source.Reads.Count == 1);
         cache.Tell(Fetch(7, Base + (2 * Page), 2, 2));
         cache.Tell(Fetch(7, Base, 8, 3));
         await ExpectNoMsgAsync(TimeSpan.FromMilliseconds(100));
@@ -97,7 +97,7 @@ public sealed class PageCacheActorSpecs : Akka.TestKit.Xunit2.TestKit
         _source.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var cache = StartCache(maxReads: 1);
         cache.Tell(Fetch(7, Base, 1, 1, ReadPriority.Background));
-        AwaitCondition(() => _source.Reads.Count == 1);
+        await AwaitConditionAsync(() => _source.Reads.Count == 1);
         cache.Tell(Fetch(7, Base + (100 * Page), 16, 2, ReadPriority.Background));
         cache.Tell(Fetch(7, Base + (50 * Page), 1, 3, ReadPriority.Fault));
         await ExpectNoMsgAsync(TimeSpan.FromMilliseconds(100));
@@ -137,13 +137,13 @@ public sealed class PageCacheActorSpecs : Akka.TestKit.Xunit2.TestKit
         var cache = StartCache();
         var requester = CreateTestProbe();
         cache.Tell(Fetch(7, Base, 4, 1), requester.Ref);
-        AwaitCondition(() => _source.Reads.Count == 1);
-        Watch(requester.Ref);
+        await AwaitConditionAsync(() => _source.Reads.Count == 1);
+        await WatchAsync(requester.Ref);
         Sys.Stop(requester.Ref);
         await ExpectTerminatedAsync(requester.Ref);
         _source.Gate.SetResult();
 
-        AwaitAssert(() => Assert.Equal(1, _source.Released), TimeSpan.FromSeconds(3));
+        await AwaitAssertAsync(() => Assert.Equal(1, _source.Released), TimeSpan.FromSeconds(3));
         Assert.Equal(0, _source.Live);
     }
 
@@ -158,7 +158,7 @@ public sealed class PageCacheActorSpecs : Akka.TestKit.Xunit2.TestKit
             cache.Tell(Fetch(7, Base + ((ulong)i * 16 * Page), 1, i));
         }
 
-        AwaitCondition(() => source.Count == 4);
+        await AwaitConditionAsync(() => source.Count == 4);
         foreach (var i in new[] { 3, 0, 2, 1 })
         {
             var dump = Base + ((ulong)i * 16 * Page);

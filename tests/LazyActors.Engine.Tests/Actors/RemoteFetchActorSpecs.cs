@@ -21,7 +21,7 @@ public sealed class RemoteFetchActorSpecs(ITestOutputHelper output) : Akka.TestK
 {
     private const int Pid = 4242;
     private const ulong Base = 0x7f00_0000_0000;
-    private static readonly TimeSpan s_bound = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(20);
 
     /// <summary>Spec settings; the reply deadline is long (a busy machine must not look like a stalled source) unless a
     /// test is about a source that stops answering.</summary>
@@ -52,7 +52,7 @@ public sealed class RemoteFetchActorSpecs(ITestOutputHelper output) : Akka.TestK
     private IActorRef ChildOf(IActorRef parent, Props props)
     {
         parent.Tell(new SpawnChild(props));
-        return ExpectMsg<IActorRef>(s_bound);
+        return ExpectMsg<IActorRef>(Bound);
     }
 
     [Fact]
@@ -83,18 +83,18 @@ public sealed class RemoteFetchActorSpecs(ITestOutputHelper output) : Akka.TestK
         using (source)
         {
             var background = source.ReadAsync(Pid, Base, 256, ReadPriority.Background, CancellationToken.None).AsTask();
-            var first = await secondBackground.Task.WaitAsync(s_bound);
+            var first = await secondBackground.Task.WaitAsync(Bound);
             Assert.All(first, r => Assert.Equal(16UL, r.NrPages)); // cut to shared-background-request
             await Task.Delay(200);
             Assert.Equal(2, seen.Count); // no third background piece on the wire
 
             var fault = source.ReadAsync(Pid, Base + (1000 * Page), 1, ReadPriority.Fault, CancellationToken.None).AsTask();
-            AwaitCondition(() => seen.Count == 3, s_bound);
+            AwaitCondition(() => seen.Count == 3, Bound);
             Assert.Equal((1UL, Base + (1000 * Page)), (seen[2].NrPages, seen[2].Vaddr)); // behind at most the two pieces in flight
             release.SetResult();
 
-            using var faultRead = await fault.WaitAsync(s_bound);
-            using var backgroundRead = await background.WaitAsync(s_bound);
+            using var faultRead = await fault.WaitAsync(Bound);
+            using var backgroundRead = await background.WaitAsync(Bound);
             AssertPages(faultRead, Base + (1000 * Page), 1);
             AssertPages(backgroundRead, Base, 256);
             Assert.Equal(Enumerable.Range(0, 16).Select(i => Base + ((ulong)i * 16 * Page)), seen.Where(r => r.NrPages == 16).Select(r => r.Vaddr));
@@ -118,7 +118,7 @@ public sealed class RemoteFetchActorSpecs(ITestOutputHelper output) : Akka.TestK
         var (source, _) = Start(script.Port, Settings());
         using (source)
         {
-            using var read = await source.ReadAsync(Pid, Base, 8, ReadPriority.Fault, CancellationToken.None).AsTask().WaitAsync(s_bound);
+            using var read = await source.ReadAsync(Pid, Base, 8, ReadPriority.Fault, CancellationToken.None).AsTask().WaitAsync(Bound);
 
             AssertPages(read, Base, 8);
             Assert.Equal([(8UL, Base), (5UL, Base + (3 * Page))], requests.Select(r => (r.NrPages, r.Vaddr)));
@@ -139,7 +139,7 @@ public sealed class RemoteFetchActorSpecs(ITestOutputHelper output) : Akka.TestK
         {
             var read = source.ReadAsync(Pid, Base, 1, ReadPriority.Fault, CancellationToken.None).AsTask();
 
-            var lost = await ExpectMsgAsync<RemoteFetchActor.SourceLost>(s_bound);
+            var lost = await ExpectMsgAsync<RemoteFetchActor.SourceLost>(Bound);
             Assert.Equal($"127.0.0.1:{script.Port}", lost.Peer);
             Assert.Equal(1, lost.ReadsWaiting);
             Assert.True(lost.Waited >= TimeSpan.FromMilliseconds(500));

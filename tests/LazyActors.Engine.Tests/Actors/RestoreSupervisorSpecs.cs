@@ -37,7 +37,7 @@ public sealed class RestoreSupervisorSpecs : IDisposable
         HandshakeTimeout = TimeSpan.FromSeconds(20),
     });
 
-    private Task<EngineResult> Run(LazyPagesEngine engine, CancellationToken cancel = default) =>
+    private Task<EngineResult> RunAsync(LazyPagesEngine engine, CancellationToken cancel = default) =>
         engine.RunAsync(ConfigurationFactory.ParseString("akka.loglevel = WARNING"), _ => _hub, null, cancel);
 
     private static int[] Pids => [SyntheticCheckpoint.FirstPid, SyntheticCheckpoint.FirstPid + 1];
@@ -46,7 +46,7 @@ public sealed class RestoreSupervisorSpecs : IDisposable
     public async Task Restore_must_push_every_page_of_every_task_and_exit_0()
     {
         using var engine = Listen();
-        var run = Run(engine);
+        var run = RunAsync(engine);
         using (var restorer = new RestorerPlayer(engine.SocketPath))
         {
             foreach (var pid in Pids)
@@ -80,7 +80,7 @@ public sealed class RestoreSupervisorSpecs : IDisposable
     public async Task Restore_must_serve_faults_before_restore_finished()
     {
         using var engine = Listen();
-        var run = Run(engine);
+        var run = RunAsync(engine);
         using var checkpoint = Checkpoint.Open(_dir.Path);
         var lazy = checkpoint.GetTask(Pids[0]).LazyRanges[0];
         using (var restorer = new RestorerPlayer(engine.SocketPath))
@@ -103,7 +103,7 @@ public sealed class RestoreSupervisorSpecs : IDisposable
     public async Task Restore_must_accept_zombies_on_the_wire()
     {
         using var engine = Listen();
-        var run = Run(engine);
+        var run = RunAsync(engine);
         using (var restorer = new RestorerPlayer(engine.SocketPath))
         {
             restorer.SendTask(Pids[0]);
@@ -120,7 +120,7 @@ public sealed class RestoreSupervisorSpecs : IDisposable
     public async Task Restore_must_fail_on_an_unexpected_finish_word()
     {
         using var engine = Listen();
-        var run = Run(engine);
+        var run = RunAsync(engine);
         using (var restorer = new RestorerPlayer(engine.SocketPath))
         {
             restorer.SendTask(Pids[0]);
@@ -137,7 +137,7 @@ public sealed class RestoreSupervisorSpecs : IDisposable
     public async Task Restore_must_fail_when_the_restorer_closes_before_finishing()
     {
         using var engine = Listen();
-        var run = Run(engine);
+        var run = RunAsync(engine);
         using (var restorer = new RestorerPlayer(engine.SocketPath))
         {
             restorer.SendTask(Pids[0]);
@@ -153,7 +153,7 @@ public sealed class RestoreSupervisorSpecs : IDisposable
     public async Task Restore_must_fail_on_a_pid_that_is_not_in_the_pstree()
     {
         using var engine = Listen();
-        var run = Run(engine);
+        var run = RunAsync(engine);
         using (var restorer = new RestorerPlayer(engine.SocketPath))
         {
             restorer.SendTask(4242);
@@ -165,7 +165,7 @@ public sealed class RestoreSupervisorSpecs : IDisposable
     }
 
     /// <summary>Two tasks; every copy into the first one's uffd fails with <paramref name="errno"/>.</summary>
-    private async Task<EngineResult> RestoreTwoTasksWhoseFirstCopyFailsWith(Errno errno)
+    private async Task<EngineResult> RestoreTwoTasksWhoseFirstCopyFailsWithAsync(Errno errno)
     {
         _hub.Configure = uffd =>
         {
@@ -175,7 +175,7 @@ public sealed class RestoreSupervisorSpecs : IDisposable
             }
         };
         using var engine = Listen();
-        var run = Run(engine);
+        var run = RunAsync(engine);
         using (var restorer = new RestorerPlayer(engine.SocketPath))
         {
             restorer.SendTask(Pids[0]);
@@ -190,7 +190,7 @@ public sealed class RestoreSupervisorSpecs : IDisposable
     [Fact]
     public async Task Restore_must_stop_only_the_failing_task_and_report_it()
     {
-        var result = await RestoreTwoTasksWhoseFirstCopyFailsWith(Errno.EFAULT);
+        var result = await RestoreTwoTasksWhoseFirstCopyFailsWithAsync(Errno.EFAULT);
         Assert.Equal(1, result.ExitCode);
         Assert.Contains($"task {Pids[0]}", result.Error);
         Assert.Contains("EFAULT", result.Error);
@@ -209,7 +209,7 @@ public sealed class RestoreSupervisorSpecs : IDisposable
             uffd.Respond = c => new UffdOpResult(0, errno);
         };
         using var engine = Listen();
-        var run = Run(engine);
+        var run = RunAsync(engine);
         using (var restorer = new RestorerPlayer(engine.SocketPath))
         {
             restorer.SendTask(Pids[0]);
@@ -233,7 +233,7 @@ public sealed class RestoreSupervisorSpecs : IDisposable
     [Fact]
     public async Task Restore_must_succeed_when_a_task_exits()
     {
-        var result = await RestoreTwoTasksWhoseFirstCopyFailsWith(Errno.ESRCH);
+        var result = await RestoreTwoTasksWhoseFirstCopyFailsWithAsync(Errno.ESRCH);
         Assert.True(result.Succeeded, result.Error);
         Assert.Equal(TaskPhase.Exited, result.Statistics.Tasks.Single(t => t.Pid == Pids[0]).Phase);
     }
@@ -242,7 +242,7 @@ public sealed class RestoreSupervisorSpecs : IDisposable
     public async Task Restore_must_serve_fork_children_to_completion()
     {
         using var engine = Listen();
-        var run = Run(engine);
+        var run = RunAsync(engine);
         using (var restorer = new RestorerPlayer(engine.SocketPath))
         {
             restorer.SendTask(Pids[0]);
@@ -268,12 +268,12 @@ public sealed class RestoreSupervisorSpecs : IDisposable
     [Fact]
     public async Task Engine_must_replace_a_stale_socket_file_and_stop_when_cancelled()
     {
-        File.WriteAllText(Path.Combine(_dir.Path, LazyPagesHandshake.SocketName), "stale");
+        await File.WriteAllTextAsync(Path.Combine(_dir.Path, LazyPagesHandshake.SocketName), "stale");
         using var engine = Listen();
         using var cancel = new CancellationTokenSource();
-        var run = Run(engine, cancel.Token);
+        var run = RunAsync(engine, cancel.Token);
         await Task.Delay(200);
-        cancel.Cancel();
+        await cancel.CancelAsync();
         var result = await run.WaitAsync(Bound);
         Assert.Equal(130, result.ExitCode);
     }
@@ -283,7 +283,7 @@ public sealed class RestoreSupervisorSpecs : IDisposable
     {
         File.Delete(Path.Combine(_dir.Path, "pstree.img"));
         using var engine = Listen();
-        var result = await Run(engine).WaitAsync(Bound);
+        var result = await RunAsync(engine).WaitAsync(Bound);
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("pstree", result.Error);
     }

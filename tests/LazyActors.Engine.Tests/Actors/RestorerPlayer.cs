@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Restorer;
-using LazyActors.Engine.Uffd;
 
 namespace LazyActors.Engine.Tests.Actors;
 

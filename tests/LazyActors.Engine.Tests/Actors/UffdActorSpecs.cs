@@ -4,7 +4,6 @@ using LazyActors.Engine.Actors;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Pages;
 using LazyActors.Engine.Ranges;
-using LazyActors.Engine.Restorer;
 using Xunit;
 using Xunit.Abstractions;
 using static LazyActors.Engine.Tests.Actors.ActorSpecSupport;
@@ -22,7 +21,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     private readonly System.Collections.Concurrent.ConcurrentQueue<Exception> _failures = new();
     private readonly TestProbe _cache;
     private readonly TestProbe _pusher;
-    private FakeUffd _uffd = new();
+    private readonly FakeUffd _uffd = new();
     private TaskProgress _progress = null!;
 
     public UffdActorSpecs(ITestOutputHelper output)
@@ -67,11 +66,11 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         var fetch = await ServeFetchAsync(actor, ReadPriority.Fault);
 
         Assert.Equal((Pid, Base + (3 * Page), 1), (fetch.Pid, fetch.DumpAddress, fetch.Pages));
-        AwaitAssert(() => Assert.Single(_uffd.Copies));
+        await AwaitAssertAsync(() => Assert.Single(_uffd.Copies));
         Assert.Equal(new UffdCall("copy", Base + (3 * Page), Page, FakePageSource.PatternByte(Pid, Base + (3 * Page))), _uffd.Copies[0]);
         Assert.Equal(1, _progress.CopiedByFaults);
         Assert.Equal(1, _progress.Faults);
-        AwaitAssert(() => Assert.Equal(0, _source.Live));
+        await AwaitAssertAsync(() => Assert.Equal(0, _source.Live));
     }
 
     [Fact]
@@ -80,7 +79,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         _source.Immediate = true;
         var actor = Start(Book((Base, Base + (16 * Page))), finished: true, direct: _source);
         actor.Tell(UffdActor.Events.Of([Fault(Base + (3 * Page))]));
-        AwaitAssert(() => Assert.Equal(Base + (3 * Page), Assert.Single(_uffd.Copies).Address));
+        await AwaitAssertAsync(() => Assert.Equal(Base + (3 * Page), Assert.Single(_uffd.Copies).Address));
         actor.Tell(new UffdActor.PushChunk(16 * Page), _pusher.Ref);
         Assert.Equal(12, (await _pusher.ExpectMsgAsync<UffdActor.ChunkFinished>()).Pages); // near the fault: pages 4-15
         actor.Tell(new UffdActor.PushChunk(16 * Page), _pusher.Ref);
@@ -89,7 +88,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         await _cache.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(50));
         Assert.Equal(16, _uffd.Pages.Count);
         Assert.All(_uffd.Pages, p => Assert.Equal(FakePageSource.PatternByte(Pid, p.Key), p.Value));
-        AwaitAssert(() => Assert.Equal(0, _source.Live));
+        await AwaitAssertAsync(() => Assert.Equal(0, _source.Live));
     }
 
     [Fact]
@@ -97,7 +96,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         var actor = Start(Book((Base, Base + (4 * Page))));
         actor.Tell(UffdActor.Events.Of([Fault(Base + (10 * Page) + 5)]));
-        AwaitAssert(() => Assert.Equal(new UffdCall("zero", Base + (10 * Page), Page, 0), Assert.Single(_uffd.Calls)));
+        await AwaitAssertAsync(() => Assert.Equal(new UffdCall("zero", Base + (10 * Page), Page, 0), Assert.Single(_uffd.Calls)));
         await _cache.ExpectNoMsgAsync(Quiet);
         Assert.Equal(1, _progress.ZeroPages);
     }
@@ -185,7 +184,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     public async Task UffdActor_must_complete_only_after_restore_finished()
     {
         var actor = Start(Book());
-        ExpectNoMsg(Quiet);
+        await ExpectNoMsgAsync(Quiet);
         actor.Tell(UffdActor.RestoreFinished.Instance);
         await ExpectTaskEndedAsync(TaskPhase.Complete);
         await ExpectTerminatedAsync(actor);
@@ -229,7 +228,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         Assert.Contains(errno.ToString(), ended.Reason);
         await ExpectTerminatedAsync(actor);
         Assert.True(_uffd.IsDisposed);
-        AwaitAssert(() => Assert.Equal(0, _source.Live));
+        await AwaitAssertAsync(() => Assert.Equal(0, _source.Live));
     }
 
     [Fact]
@@ -259,7 +258,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         actor.Tell(new PageCacheActor.Fetched(inFlight.RequestId, late));
         Assert.False(late.IsReleased);
         late.Dispose();
-        AwaitAssert(() => Assert.Equal(0, _source.Live));
+        await AwaitAssertAsync(() => Assert.Equal(0, _source.Live));
     }
 
     [Fact]
@@ -283,8 +282,8 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         _uffd.Respond = c => Interlocked.Increment(ref calls) <= 2 ? Fail(Errno.EAGAIN) : Ok(c.Length);
         var actor = Start(Book());
         actor.Tell(UffdActor.Events.Of([Fault(Base)]));
-        AwaitAssert(() => Assert.Equal(3, _uffd.Calls.Count(c => c.Kind == "zero")), TimeSpan.FromSeconds(3));
-        AwaitAssert(() => Assert.Equal(1, _progress.ZeroPages));
+        await AwaitAssertAsync(() => Assert.Equal(3, _uffd.Calls.Count(c => c.Kind == "zero")), TimeSpan.FromSeconds(3));
+        await AwaitAssertAsync(() => Assert.Equal(1, _progress.ZeroPages));
         Assert.Equal(1, _progress.Faults);
         await _cache.ExpectNoMsgAsync(Quiet);
         _ = actor;
@@ -363,7 +362,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         actor.Tell(UffdActor.Events.Of([Remap(Base, moved, 4 * Page), Fault(moved + (2 * Page))]));
         var fetch = await ServeFetchAsync(actor);
         Assert.Equal(Base + (2 * Page), fetch.DumpAddress);
-        AwaitAssert(() => Assert.Equal(moved + (2 * Page), Assert.Single(_uffd.Copies).Address));
+        await AwaitAssertAsync(() => Assert.Equal(moved + (2 * Page), Assert.Single(_uffd.Copies).Address));
         Assert.Equal(FakePageSource.PatternByte(Pid, Base + (2 * Page)), _uffd.Copies[0].FirstByte);
     }
 
@@ -376,7 +375,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         var fetch = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
         actor.Tell(UffdActor.Events.Of([Remap(Base, moved, 4 * Page)]));
         actor.Tell(new PageCacheActor.Fetched(fetch.RequestId, Data(_source, Pid, fetch.DumpAddress, fetch.Pages)));
-        AwaitAssert(() => Assert.Equal(moved + Page, Assert.Single(_uffd.Copies).Address));
+        await AwaitAssertAsync(() => Assert.Equal(moved + Page, Assert.Single(_uffd.Copies).Address));
     }
 
     [Fact]
@@ -396,7 +395,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         await ServeFetchAsync(actor);
         actor.Tell(UffdActor.Events.Of([Fault(Base + (7 * Page))]));
         await ServeFetchAsync(actor);
-        AwaitAssert(() => Assert.Equal(2, _uffd.Copies.Count));
+        await AwaitAssertAsync(() => Assert.Equal(2, _uffd.Copies.Count));
         Assert.Equal(2, _uffd.EventsAcknowledged);
     }
 
@@ -416,7 +415,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         var actor = Start(Book((Base, Base + (8 * Page))));
         actor.Tell(UffdActor.Events.Of([Unmap(Base + (2 * Page), Base + (4 * Page)), Fault(Base + (3 * Page))]));
-        AwaitAssert(() => Assert.Equal("zero", Assert.Single(_uffd.Calls).Kind));
+        await AwaitAssertAsync(() => Assert.Equal("zero", Assert.Single(_uffd.Calls).Kind));
         Assert.Equal(2, _progress.DroppedPages);
         await _cache.ExpectNoMsgAsync(Quiet);
     }
@@ -431,7 +430,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         actor.Tell(new PageCacheActor.Fetched(fetch.RequestId, Data(_source, Pid, fetch.DumpAddress, fetch.Pages)));
         await ExpectTaskEndedAsync(TaskPhase.Complete);
         Assert.Empty(_uffd.Copies);
-        AwaitAssert(() => Assert.Equal(0, _source.Live));
+        await AwaitAssertAsync(() => Assert.Equal(0, _source.Live));
     }
 
     [Fact]

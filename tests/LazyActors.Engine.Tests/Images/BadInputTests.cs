@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Images.Proto;
-using Google.Protobuf;
 using LazyActors.Testing;
 using Xunit;
 

@@ -1,7 +1,7 @@
-using Google.Protobuf;
-using LazyActors.Engine.Images.Proto;
 using System.Text.Json;
+using Google.Protobuf;
 using LazyActors.Engine.Images;
+using LazyActors.Engine.Images.Proto;
 using LazyActors.Engine.Ranges;
 using LazyActors.Testing;
 using Xunit;

@@ -1,7 +1,7 @@
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text;
 using LazyActors.Engine.Interop;
+using LazyActors.Testing;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Interop;
@@ -16,7 +16,7 @@ public sealed class NativeHeaderTests
     private static int Off<T>(string field) => (int)Marshal.OffsetOf<T>(field);
 
     [SkippableFact]
-    public void ManagedLayoutsAndConstants_MatchSystemHeaders()
+    public async Task ManagedLayoutsAndConstants_MatchSystemHeaders()
     {
         var cc = FindCompiler();
         Skip.If(cc is null, "No C compiler ('cc') on PATH; cannot check layouts against the system headers.");
@@ -162,8 +162,9 @@ public sealed class NativeHeaderTests
         try
         {
             var source = Path.Combine(dir.FullName, "layout_check.c");
-            File.WriteAllText(source, c.ToString());
-            var (exitCode, output) = Run(cc!, $"-std=c11 -Wall -Werror -c \"{source}\" -o \"{Path.Combine(dir.FullName, "layout_check.o")}\"");
+            await File.WriteAllTextAsync(source, c.ToString());
+            var (exitCode, stdout, stderr) = await VerbProcess.RunAsync([cc!], TimeSpan.FromSeconds(60), "-std=c11", "-Wall", "-Werror", "-c", source, "-o", Path.Combine(dir.FullName, "layout_check.o"));
+            var output = stdout + stderr;
             Assert.True(exitCode == 0, $"Static assertions against the system headers failed ({n} checks):\n{output}");
         }
         finally
@@ -178,26 +179,5 @@ public sealed class NativeHeaderTests
         return path.Split(':', StringSplitOptions.RemoveEmptyEntries)
             .Select(d => Path.Combine(d, "cc"))
             .FirstOrDefault(File.Exists);
-    }
-
-    private static (int ExitCode, string Output) Run(string file, string arguments)
-    {
-        var info = new ProcessStartInfo(file, arguments)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        using var process = Process.Start(info) ?? throw new InvalidOperationException($"Could not start {file}.");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromSeconds(60)))
-        {
-            process.Kill(entireProcessTree: true);
-            process.WaitForExit();
-            throw new TimeoutException($"{file} {arguments} did not finish within 60 s.");
-        }
-
-        return (process.ExitCode, stdout.Result + stderr.Result);
     }
 }

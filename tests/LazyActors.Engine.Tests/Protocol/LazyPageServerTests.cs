@@ -4,7 +4,6 @@ using LazyActors.Engine.Images;
 using LazyActors.Engine.Protocol;
 using LazyActors.Engine.Protocol.Client;
 using LazyActors.Engine.Protocol.Server;
-using LazyActors.Engine.Tests.Images;
 using LazyActors.Engine.Tests.Protocol.Support;
 using LazyActors.Testing;
 using LazyActors.Tools.Synthetic;

@@ -1,7 +1,6 @@
-using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Protocol.Server;
-using LazyActors.Engine.Tests.Images;
+using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Tests.Protocol.Support;
 using LazyActors.Testing;
 using Xunit;

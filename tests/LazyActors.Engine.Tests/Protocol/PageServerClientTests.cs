@@ -340,7 +340,7 @@ public sealed class PageServerClientTests
 
         var first = client.GetPagesAsync(Pid, Base, 1, abandoned, cancel.Token).AsTask();
         await Task.Delay(100);
-        cancel.Cancel();
+        await cancel.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => first.WaitAsync(Bound));
         replyNow.SetResult();
 

@@ -1,11 +1,10 @@
-using LazyActors.Engine.Ranges;
 using System.Net.Sockets;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Protocol;
 using LazyActors.Engine.Protocol.Client;
 using LazyActors.Engine.Protocol.Server;
 using LazyActors.Engine.Protocol.Tls;
-using LazyActors.Engine.Tests.Images;
+using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Tests.Protocol.Support;
 using LazyActors.Testing;
 using LazyActors.Tools.Criu;

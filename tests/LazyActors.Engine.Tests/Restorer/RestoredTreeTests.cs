@@ -11,7 +11,7 @@ namespace LazyActors.Engine.Tests.Restorer;
 /// </summary>
 public sealed class RestoredTreeTests : IDisposable
 {
-    private static readonly TimeSpan s_bound = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
     private readonly List<Process> _started = [];
 
     public void Dispose()
@@ -92,7 +92,7 @@ public sealed class RestoredTreeTests : IDisposable
         Assert.Equal(task, tree.Resolve(task));
         var beforeStop = WaitForDescendants(task, 1);
 
-        var result = tree.Stop(9, s_bound);
+        var result = tree.Stop(9, Bound);
 
         Assert.Contains(task, result.Signalled);
         Assert.All(beforeStop, p => Assert.Contains(p, result.Signalled));
@@ -112,7 +112,7 @@ public sealed class RestoredTreeTests : IDisposable
         var tree = RestoredTree.Attach(restorer.Id, SinceStart(restorer))!;
         Assert.Null(tree.Resolve(4242_42)); // a pid no process carries (the simulator's tasks)
 
-        var result = tree.Stop(9, s_bound);
+        var result = tree.Stop(9, Bound);
 
         Assert.True(result.UsedFallback);
         Assert.Equal(children.Order(), result.Signalled.Order());
@@ -133,7 +133,7 @@ public sealed class RestoredTreeTests : IDisposable
         var after = WaitForDescendants(restorer.Id, 2).Single(p => p != before);
         Assert.Null(tree.Resolve(4242_42));
 
-        var result = tree.Stop(9, s_bound);
+        var result = tree.Stop(9, Bound);
 
         Assert.Equal([after], result.Signalled);
         Assert.True(ProcFs.IsAlive(ProcFs.Identity(before)!.Value));
@@ -147,7 +147,7 @@ public sealed class RestoredTreeTests : IDisposable
         var tree = RestoredTree.Attach(restorer.Id, SinceStart(restorer))!;
         tree.Resolve(child);
 
-        var result = tree.Stop(19, s_bound);
+        var result = tree.Stop(19, Bound);
 
         Assert.Equal([child], result.Signalled);
         Assert.True(WaitUntil(() => State(child) == 'T'), $"state {State(child)}");
@@ -224,7 +224,7 @@ public sealed class RestoredTreeTests : IDisposable
     private static bool WaitUntil(Func<bool> condition)
     {
         var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < s_bound)
+        while (clock.Elapsed < Bound)
         {
             if (condition())
             {

@@ -2,7 +2,6 @@ using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Restorer;
-using LazyActors.Engine.Uffd;
 using LazyActors.Testing;
 using Xunit;
 

@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Restorer;
-using LazyActors.Engine.Uffd;
 using Xunit;
 using static LazyActors.Engine.Tests.Uffd.NativeTestSupport;
 
@@ -9,7 +8,7 @@ namespace LazyActors.Engine.Tests.Restorer;
 
 public sealed class UnixSocketTests : IDisposable
 {
-    private static readonly TimeSpan s_wait = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan WaitLimit = TimeSpan.FromSeconds(5);
     private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("lazyactors-sock-");
 
     public void Dispose() => _dir.Delete(recursive: true);
@@ -23,7 +22,7 @@ public sealed class UnixSocketTests : IDisposable
         using var eventFd = EventFd();
 
         UnixSocket.SendFd(left, eventFd);
-        using var received = UnixSocket.ReceiveFd(right, s_wait);
+        using var received = UnixSocket.ReceiveFd(right, WaitLimit);
 
         Assert.NotEqual(eventFd.Fd, received.Fd);
         WriteAll(received, BitConverter.GetBytes(5UL));
@@ -43,11 +42,11 @@ public sealed class UnixSocketTests : IDisposable
         using var w = write;
 
         UnixSocket.SendFd(left, write);
-        using var receivedWrite = UnixSocket.ReceiveFd(right, s_wait);
+        using var receivedWrite = UnixSocket.ReceiveFd(right, WaitLimit);
         WriteAll(receivedWrite, "hello"u8);
 
         var buffer = new byte[16];
-        Assert.True(UnixSocket.WaitReadable(read, s_wait));
+        Assert.True(UnixSocket.WaitReadable(read, WaitLimit));
         Assert.Equal("hello"u8.ToArray(), buffer.AsSpan(0, ReadSome(read, buffer)).ToArray());
     }
 
@@ -59,7 +58,7 @@ public sealed class UnixSocketTests : IDisposable
         using var right = pair[1];
 
         UnixSocket.SendExactly(left, [0]);
-        var ex = Assert.Throws<InvalidDataException>(() => UnixSocket.ReceiveFd(right, s_wait));
+        var ex = Assert.Throws<InvalidDataException>(() => UnixSocket.ReceiveFd(right, WaitLimit));
 
         Assert.StartsWith("recv_fd: no file descriptor", ex.Message, StringComparison.Ordinal);
     }
@@ -72,11 +71,11 @@ public sealed class UnixSocketTests : IDisposable
 
         Assert.Throws<TimeoutException>(() => UnixSocket.ReceiveFd(right, TimeSpan.FromMilliseconds(100)));
         pair[0].Dispose();
-        Assert.Throws<EndOfStreamException>(() => UnixSocket.ReceiveFd(right, s_wait));
+        Assert.Throws<EndOfStreamException>(() => UnixSocket.ReceiveFd(right, WaitLimit));
     }
 
     [Fact]
-    public void ReceiveExactly_LoopsOverShortWrites_AndReportsEof()
+    public async Task ReceiveExactly_LoopsOverShortWrites_AndReportsEof()
     {
         var pair = UnixSocket.SocketPair();
         using var left = pair[0];
@@ -90,10 +89,10 @@ public sealed class UnixSocketTests : IDisposable
         });
 
         var buffer = new byte[4];
-        UnixSocket.ReceiveExactly(right, buffer, s_wait);
-        Assert.True(sender.Wait(s_wait));
+        UnixSocket.ReceiveExactly(right, buffer, WaitLimit);
+        await sender.WaitAsync(WaitLimit);
         var rest = new byte[4];
-        var eof = Assert.Throws<EndOfStreamException>(() => UnixSocket.ReceiveExactly(right, rest, s_wait));
+        var eof = Assert.Throws<EndOfStreamException>(() => UnixSocket.ReceiveExactly(right, rest, WaitLimit));
 
         Assert.Equal(new byte[] { 1, 2, 3, 4 }, buffer);
         Assert.Contains("after 1 of 4 expected bytes", eof.Message, StringComparison.Ordinal);
@@ -127,7 +126,7 @@ public sealed class UnixSocketTests : IDisposable
         File.WriteAllText(path, "stale"); // Listen must remove a stale file first
         using var listener = UnixSocket.Listen(path);
         using var client = UnixSocket.Connect(path);
-        using var server = UnixSocket.Accept(listener, s_wait);
+        using var server = UnixSocket.Accept(listener, WaitLimit);
         using var eventFd = EventFd();
 
         Span<byte> word = stackalloc byte[4];
@@ -138,10 +137,10 @@ public sealed class UnixSocketTests : IDisposable
         UnixSocket.SendExactly(client, word);
 
         var pid = new byte[4];
-        UnixSocket.ReceiveExactly(server, pid, s_wait);
-        using var fd = UnixSocket.ReceiveFd(server, s_wait);
+        UnixSocket.ReceiveExactly(server, pid, WaitLimit);
+        using var fd = UnixSocket.ReceiveFd(server, WaitLimit);
         var fin = new byte[4];
-        UnixSocket.ReceiveExactly(server, fin, s_wait);
+        UnixSocket.ReceiveExactly(server, fin, WaitLimit);
 
         Assert.Equal(4242, BinaryPrimitives.ReadInt32LittleEndian(pid));
         Assert.False(fd.IsInvalid);
@@ -157,7 +156,7 @@ public sealed class UnixSocketTests : IDisposable
         {
             using var listener = UnixSocket.Listen(LazyPagesHandshake.SocketName);
             using var client = UnixSocket.Connect(LazyPagesHandshake.SocketName);
-            using var server = UnixSocket.Accept(listener, s_wait);
+            using var server = UnixSocket.Accept(listener, WaitLimit);
 
             Assert.True(File.Exists(Path.Combine(_dir.FullName, LazyPagesHandshake.SocketName)));
         }

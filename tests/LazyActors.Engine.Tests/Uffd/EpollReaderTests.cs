@@ -10,7 +10,7 @@ namespace LazyActors.Engine.Tests.Uffd;
 /// <summary>Pipes stand in for uffds here: the reader only needs readable descriptors that yield 32-byte records.</summary>
 public sealed class EpollReaderTests
 {
-    private static readonly TimeSpan s_wait = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan WaitLimit = TimeSpan.FromSeconds(5);
 
     [Fact]
     public void Messages_FromSeveralFds_ArriveWithTheirTokens()
@@ -37,7 +37,7 @@ public sealed class EpollReaderTests
         WriteAll(writeA, [.. FakeMessage(UffdEvent.Pagefault, 0x3000), .. FakeMessage(UffdEvent.Unmap, 0x4000)]);
 
         var received = new List<(object Token, UffdMsg Msg)>();
-        while (received.Count < 4 && seen.TryTake(out var item, s_wait))
+        while (received.Count < 4 && seen.TryTake(out var item, WaitLimit))
         {
             received.Add(item);
         }
@@ -68,7 +68,7 @@ public sealed class EpollReaderTests
         WriteAll(writeA, FakeMessage(UffdEvent.Pagefault, 0x1000));
         WriteAll(writeB, FakeMessage(UffdEvent.Pagefault, 0x2000));
 
-        Assert.True(seen.TryTake(out var first, s_wait));
+        Assert.True(seen.TryTake(out var first, WaitLimit));
         Assert.Equal("B", first);
         Assert.False(seen.TryTake(out _, TimeSpan.FromMilliseconds(300)));
         Assert.Equal(1, reader.Count);
@@ -91,7 +91,7 @@ public sealed class EpollReaderTests
 
         writeA.Dispose();
 
-        Assert.True(errors.TryTake(out var error, s_wait));
+        Assert.True(errors.TryTake(out var error, WaitLimit));
         Assert.Equal("A", error.Token);
         var io = Assert.IsType<IOException>(error.Error);
         Assert.Contains("hang-up (EPOLLHUP)", io.Message, StringComparison.Ordinal);
@@ -99,7 +99,7 @@ public sealed class EpollReaderTests
         Assert.Equal(1, reader.Count);
 
         WriteAll(writeB, FakeMessage(UffdEvent.Pagefault, 0x2000));
-        Assert.True(messages.TryTake(out var token, s_wait));
+        Assert.True(messages.TryTake(out var token, WaitLimit));
         Assert.Equal("B", token);
     }
 
@@ -116,7 +116,7 @@ public sealed class EpollReaderTests
         // 5 bytes is not a whole uffd_msg: the reader must report it, not deliver garbage.
         WriteAll(write, [1, 2, 3, 4, 5]);
 
-        Assert.True(errors.TryTake(out var error, s_wait));
+        Assert.True(errors.TryTake(out var error, WaitLimit));
         Assert.Equal("short", error.Token);
         Assert.IsType<InvalidDataException>(error.Error);
         Assert.Equal(0, reader.Count);
@@ -146,7 +146,7 @@ public sealed class EpollReaderTests
         foreach (var address in new ulong[] { 0x1000, 0x2000, 0x3000 })
         {
             WriteAll(write, FakeMessage(UffdEvent.Pagefault, address));
-            Assert.True(messages.TryTake(out var got, s_wait), $"0x{address:x} not delivered");
+            Assert.True(messages.TryTake(out var got, WaitLimit), $"0x{address:x} not delivered");
             Assert.Equal(address, got);
         }
 
@@ -154,10 +154,10 @@ public sealed class EpollReaderTests
         using (barrier.EnterCopy())
         {
             WriteAll(write, [1, 2, 3, 4, 5]);
-            Assert.True(SpinWait.SpinUntil(() => barrier.IsReadPending, s_wait));
+            Assert.True(SpinWait.SpinUntil(() => barrier.IsReadPending, WaitLimit));
         }
 
-        Assert.True(errors.TryTake(out var error, s_wait));
+        Assert.True(errors.TryTake(out var error, WaitLimit));
         Assert.Equal("gated", error.Token);
         Assert.IsType<InvalidDataException>(error.Error);
         Assert.Equal(0, reader.Count);
@@ -176,7 +176,7 @@ public sealed class EpollReaderTests
 
         WriteAll(write, FakeMessage(UffdEvent.Pagefault, 0x1000));
 
-        Assert.True(errors.TryTake(out var error, s_wait));
+        Assert.True(errors.TryTake(out var error, WaitLimit));
         Assert.Equal("boom", error.Message);
         Assert.True(reader.IsRunning);
     }

@@ -10,7 +10,7 @@ namespace LazyActors.Engine.Tests.Uffd;
 
 public sealed class UserFaultFdTests
 {
-    private static readonly TimeSpan s_wait = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan WaitLimit = TimeSpan.FromSeconds(10);
 
     [SkippableFact]
     public void Api_NonCooperative_GrantsSupportedSubsetOnce()
@@ -99,15 +99,19 @@ public sealed class UserFaultFdTests
                 {
                     MemCpy(copyA, targetA.Address, pages * PageSize);
                     MemCpy(copyB, targetB.Address, pages * PageSize);
-                }) { IsBackground = true, Name = "uffd-toucher" };
+                })
+                {
+                    IsBackground = true,
+                    Name = "uffd-toucher",
+                };
                 toucher.Start();
-                var finished = toucher.Join(s_wait);
+                var finished = toucher.Join(WaitLimit);
                 if (!finished)
                 {
                     // Closing the uffds releases the blocked thread (the kernel then zero-fills).
                     first.Dispose();
                     second.Dispose();
-                    toucher.Join(s_wait);
+                    toucher.Join(WaitLimit);
                 }
 
                 Assert.True(finished, $"The faulting thread did not finish; faults seen: {faults.Count}, failures: {string.Join("; ", failures)}, errors: {string.Join("; ", errors)}");
@@ -163,19 +167,23 @@ public sealed class UserFaultFdTests
             {
                 _ = Volatile.Read(ref target.GetSpan((ulong)(p * PageSize), 1)[0]);
             }
-        }) { IsBackground = true, Name = "gated-toucher" };
+        })
+        {
+            IsBackground = true,
+            Name = "gated-toucher",
+        };
 
         // Hold the gate as a copier would: the fault becomes readable, the reader must neither read it nor block.
         (ulong Page, int Thread) first;
         using (adapter.Barrier.EnterCopy())
         {
             toucher.Start();
-            Assert.True(SpinWait.SpinUntil(() => adapter.Barrier.IsReadPending, s_wait), "the reader never asked for the read");
+            Assert.True(SpinWait.SpinUntil(() => adapter.Barrier.IsReadPending, WaitLimit), "the reader never asked for the read");
             Assert.Empty(faults);
         }
 
         // Leaving the gate performed the read on this thread.
-        Assert.True(faults.TryTake(out first, s_wait));
+        Assert.True(faults.TryTake(out first, WaitLimit));
         Assert.Equal(target.Start, first.Page);
         Assert.Equal(Environment.CurrentManagedThreadId, first.Thread);
         Assert.True(adapter.Copy(first.Page, pattern.Address, PageSize).IsSuccess);
@@ -183,12 +191,12 @@ public sealed class UserFaultFdTests
         // One-shot re-armed: the next faults arrive through the reader thread.
         for (var p = 1; p < pages; p++)
         {
-            Assert.True(faults.TryTake(out var next, s_wait), $"fault {p} was not delivered; errors: {string.Join("; ", errors)}");
+            Assert.True(faults.TryTake(out var next, WaitLimit), $"fault {p} was not delivered; errors: {string.Join("; ", errors)}");
             Assert.Equal(target.Start + (ulong)(p * PageSize), next.Page);
             Assert.True(adapter.Copy(next.Page, pattern.Address + p * PageSize, PageSize).IsSuccess);
         }
 
-        Assert.True(toucher.Join(s_wait));
+        Assert.True(toucher.Join(WaitLimit));
         Assert.Empty(errors);
         Assert.True(pattern.GetSpan(0, pages * PageSize).SequenceEqual(target.GetSpan(0, pages * PageSize)));
         reader.Remove(raw.Handle);
@@ -224,16 +232,16 @@ public sealed class UserFaultFdTests
 
             var toucher = new Thread(() => MemCpy(copy, target.Address, pages * PageSize)) { IsBackground = true };
             toucher.Start();
-            var finished = toucher.Join(s_wait);
+            var finished = toucher.Join(WaitLimit);
             if (!finished)
             {
                 uffd.Dispose();
-                toucher.Join(s_wait);
+                toucher.Join(WaitLimit);
             }
 
             Assert.True(finished, "The faulting thread was not released by UFFDIO_ZEROPAGE.");
             // The last ZEROPAGE wakes the toucher before the reader thread records its result.
-            Assert.True(SpinWait.SpinUntil(() => results.Count == pages, s_wait), $"Only {results.Count} ZEROPAGE results.");
+            Assert.True(SpinWait.SpinUntil(() => results.Count == pages, WaitLimit), $"Only {results.Count} ZEROPAGE results.");
             Assert.All(results, r => Assert.Equal(new UffdOpResult(PageSize, Errno.None), r));
             unsafe
             {
@@ -366,14 +374,14 @@ public sealed class UserFaultFdTests
         advisor.Start();
         Span<UffdMsg> buffer = stackalloc UffdMsg[4];
         var count = 0;
-        var deadline = DateTime.UtcNow + s_wait;
+        var deadline = DateTime.UtcNow + WaitLimit;
         while (count == 0 && DateTime.UtcNow < deadline)
         {
             Assert.True(UnixSocket.WaitReadable(uffd.Handle, TimeSpan.FromMilliseconds(100)) || DateTime.UtcNow < deadline);
             count = uffd.ReadMessages(buffer);
         }
 
-        Assert.True(advisor.Join(s_wait), "madvise(DONTNEED) was not released after reading the REMOVE event.");
+        Assert.True(advisor.Join(WaitLimit), "madvise(DONTNEED) was not released after reading the REMOVE event.");
         Assert.Equal(1, count);
         Assert.Equal(UffdEvent.Remove, buffer[0].Event);
         Assert.Equal(target.Start, buffer[0].RemoveStart);

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using LazyActors.Engine.Images;
-using LazyActors.Testing;
 using LazyActors.Host.Commands;
+using LazyActors.Testing;
 using Xunit;
 
 namespace LazyActors.Host.Tests.Commands;

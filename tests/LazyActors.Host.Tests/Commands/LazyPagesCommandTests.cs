@@ -12,7 +12,7 @@ namespace LazyActors.Host.Tests.Commands;
 public sealed class LazyPagesCommandTests(ITestOutputHelper output)
 {
     [SkippableFact]
-    public void Lazy_pages_verb_daemonizes_writes_its_pidfile_and_exits_after_the_restore()
+    public async Task Lazy_pages_verb_daemonizes_writes_its_pidfile_and_exits_after_the_restore()
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory();
@@ -20,12 +20,12 @@ public sealed class LazyPagesCommandTests(ITestOutputHelper output)
         SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(2, 2L << 20, 0x1234));
 
         var clock = Stopwatch.StartNew();
-        var (launcherExit, _, launcherErr) = VerbProcess.Run(HostInvocation.Prefix(), TimeSpan.FromSeconds(30),
+        var (launcherExit, _, launcherErr) = await VerbProcess.RunAsync(HostInvocation.Prefix(), TimeSpan.FromSeconds(30),
             "lazy-pages", "-D", images, "-W", work.Path, "-d", "--pidfile", "lp.pid", "-o", "lp.log", "-v", "4");
         Assert.True(launcherExit == 0, $"the launcher exited with {launcherExit}: {launcherErr}");
 
         output.WriteLine($"listening after {clock.ElapsedMilliseconds} ms");
-        var pid = int.Parse(File.ReadAllText(Path.Combine(work.Path, "lp.pid")).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        var pid = int.Parse((await File.ReadAllTextAsync(Path.Combine(work.Path, "lp.pid"))).Trim(), System.Globalization.CultureInfo.InvariantCulture);
         using var daemon = Process.GetProcessById(pid);
         try
         {
@@ -38,7 +38,7 @@ public sealed class LazyPagesCommandTests(ITestOutputHelper output)
             var report = new RestoreSimulator(new RestoreSimOptions { ImagesDir = images, WorkDir = work.Path, Timeout = TimeSpan.FromSeconds(60), Progress = output.WriteLine }).Run();
             Assert.True(report.Ok, report.Error);
             Assert.True(daemon.WaitForExit(30_000), "the daemon did not exit once every task was complete");
-            var log = File.ReadAllText(Path.Combine(work.Path, "lp.log"));
+            var log = await File.ReadAllTextAsync(Path.Combine(work.Path, "lp.log"));
             output.WriteLine(log);
             Assert.Contains("every task is complete", log);
             Assert.Contains("UFFD transferred pages", log);

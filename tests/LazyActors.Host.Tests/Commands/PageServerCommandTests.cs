@@ -19,22 +19,22 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
 {
     private const int SigKill = 9;
     private const int SigTerm = 15;
-    private static readonly TimeSpan s_bound = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
 
     [Fact]
-    public void Page_server_refuses_to_run_without_lazy_pages()
+    public async Task Page_server_refuses_to_run_without_lazy_pages()
     {
         using var work = new ScratchDirectory("psv");
-        var (exit, _, stderr) = VerbProcess.Run(HostInvocation.Prefix(), s_bound, "page-server", "-D", work.Path, "--port", "1");
+        var (exit, _, stderr) = await VerbProcess.RunAsync(HostInvocation.Prefix(), Bound, "page-server", "-D", work.Path, "--port", "1");
         Assert.Equal(1, exit);
         Assert.Contains("only --lazy-pages is supported", stderr, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void Page_server_names_the_image_directory_it_cannot_read()
+    public async Task Page_server_names_the_image_directory_it_cannot_read()
     {
         using var work = new ScratchDirectory("psv");
-        var (exit, _, stderr) = VerbProcess.Run(HostInvocation.Prefix(), s_bound, "page-server", "-D", work.Sub("nothing"), "--port", "0", "--lazy-pages");
+        var (exit, _, stderr) = await VerbProcess.RunAsync(HostInvocation.Prefix(), Bound, "page-server", "-D", work.Sub("nothing"), "--port", "0", "--lazy-pages");
         Assert.Equal(1, exit);
         Assert.Contains(work.Sub("nothing"), stderr, StringComparison.Ordinal);
     }
@@ -43,12 +43,12 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
     [InlineData(new[] { "--page-server", "--port", "27027" }, "--page-server needs --address")]
     [InlineData(new[] { "--page-server", "--address", "127.0.0.1" }, "--page-server needs --port")]
     [InlineData(new[] { "--page-server", "--address", "127.0.0.1", "--port", "27027", "--tls", "--tls-cacert", "/nonexistent/ca.pem" }, "/nonexistent/ca.pem")]
-    public void Lazy_pages_with_a_page_server_refuses_incomplete_options(string[] options, string expected)
+    public async Task Lazy_pages_with_a_page_server_refuses_incomplete_options(string[] options, string expected)
     {
         using var work = new ScratchDirectory("lpv");
         var images = work.CreateSub("images");
         SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(1, 1L << 20, 1));
-        var (exit, _, stderr) = VerbProcess.Run(HostInvocation.Prefix(), s_bound, ["lazy-pages", "-D", images, .. options]);
+        var (exit, _, stderr) = await VerbProcess.RunAsync(HostInvocation.Prefix(), Bound, ["lazy-pages", "-D", images, .. options]);
         Assert.Equal(1, exit);
         Assert.Contains(expected, stderr, StringComparison.Ordinal);
     }
@@ -69,7 +69,7 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
 
         Assert.True(report.Ok, report.Error);
         Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches));
-        var (exit, _, stderr) = daemon.Process.WaitForExit(s_bound);
+        var (exit, _, stderr) = daemon.Process.WaitForExit(Bound);
         Assert.True(exit == 0, $"lazy-pages exited {exit}: {stderr}");
         var log = Log(work, "lp.log");
         Assert.Contains("every task is complete", log, StringComparison.Ordinal);
@@ -80,7 +80,7 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
         }
 
         server.Process.Signal(SigTerm);
-        var (serverExit, _, serverErr) = server.Process.WaitForExit(s_bound);
+        var (serverExit, _, serverErr) = server.Process.WaitForExit(Bound);
         Assert.True(serverExit == 0, $"page-server exited {serverExit}: {serverErr}");
         var serverLog = Log(work, "ps.log");
         Assert.Matches(@"page-server: \d+ session\(s\), \d+ succeeded, 0 failed", serverLog);
@@ -104,11 +104,11 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
             await using var client = await PageServerClient.ConnectAsync("127.0.0.1", server.Port, new PageServerClientOptions { Tls = credentials, ConnectTimeout = TimeSpan.FromSeconds(10) });
             await client.GetPagesAsync(1000, 0x7e0000000000, 1, new byte[4096]);
         });
-        Assert.True(server.Process.WaitForLog(Path.Combine(work.Path, "ps.log"), "Refused TLS client", s_bound), Log(work, "ps.log"));
+        Assert.True(server.Process.WaitForLog(Path.Combine(work.Path, "ps.log"), "Refused TLS client", Bound), Log(work, "ps.log"));
     }
 
     [SkippableFact]
-    public void The_page_server_killed_and_restarted_mid_restore_and_the_restore_completes_with_every_byte()
+    public async Task The_page_server_killed_and_restarted_mid_restore_and_the_restore_completes_with_every_byte()
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory("psk");
@@ -120,20 +120,20 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
         using var daemon = StartDaemon(images, work, "127.0.0.1", port, config, []);
         var simulation = Task.Run(() => Simulate(images, work));
 
-        Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", s_bound), Log(work, "lp.log"));
-        Assert.True(first.Process.WaitForLog(Path.Combine(work.Path, "ps1.log"), "Accepted connection", s_bound));
+        Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", Bound), Log(work, "lp.log"));
+        Assert.True(first.Process.WaitForLog(Path.Combine(work.Path, "ps1.log"), "Accepted connection", Bound));
         Thread.Sleep(300); // faults are being served
         first.Process.Signal(SigKill);
-        first.Process.WaitForExit(s_bound);
+        first.Process.WaitForExit(Bound);
         first.Dispose();
         Thread.Sleep(500); // the daemon retries meanwhile; its faulting tasks wait
         using var second = StartServer(images, work, "ps2.log", port, []);
 
-        var report = simulation.Wait(s_bound) ? simulation.Result : throw new TimeoutException("the simulation did not end");
+        var report = await simulation.WaitAsync(Bound); // TimeoutException: the simulation did not end
         SimulatorTestSupport.WriteTasks(output, report);
         Assert.True(report.Ok, report.Error);
         Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches));
-        var (exit, _, stderr) = daemon.Process.WaitForExit(s_bound);
+        var (exit, _, stderr) = daemon.Process.WaitForExit(Bound);
         var log = Log(work, "lp.log");
         output.WriteLine(log);
         Assert.True(exit == 0, $"lazy-pages exited {exit}: {stderr}");
@@ -143,7 +143,7 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
     }
 
     [SkippableFact]
-    public void A_page_server_that_never_comes_back_gets_the_tree_stopped_and_lazy_pages_exits_1_naming_what_was_missing()
+    public async Task A_page_server_that_never_comes_back_gets_the_tree_stopped_and_lazy_pages_exits_1_naming_what_was_missing()
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory("psg");
@@ -154,12 +154,12 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
         using var daemon = StartDaemon(images, work, "127.0.0.1", port, config, []);
         var simulation = Task.Run(() => Simulate(images, work));
 
-        Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", s_bound), Log(work, "lp.log"));
+        Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", Bound), Log(work, "lp.log"));
         Thread.Sleep(300);
         server.Process.Signal(SigKill);
 
-        var (exit, _, stderr) = daemon.Process.WaitForExit(s_bound);
-        var report = simulation.Wait(s_bound) ? simulation.Result : throw new TimeoutException("the simulation did not end");
+        var (exit, _, stderr) = daemon.Process.WaitForExit(Bound);
+        var report = await simulation.WaitAsync(Bound); // TimeoutException: the simulation did not end
         SimulatorTestSupport.WriteTasks(output, report);
         output.WriteLine(stderr);
         Assert.Equal(1, exit);
@@ -215,7 +215,7 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
     {
         var process = BackgroundVerb.Start(HostInvocation.Prefix(),
             ["page-server", "-D", images, "-W", work.Path, "--address", "127.0.0.1", "--port", port.ToString(CultureInfo.InvariantCulture), "--lazy-pages", "-v", "3", "-o", log, .. extra]);
-        if (!process.WaitForLog(Path.Combine(work.Path, log), "Using ", s_bound))
+        if (!process.WaitForLog(Path.Combine(work.Path, log), "Using ", Bound))
         {
             var (exit, _, stderr) = process.WaitForExit(TimeSpan.FromSeconds(10));
             throw new InvalidOperationException($"page-server did not start (exit {exit}): {stderr} {Log(work, log)}");
@@ -230,7 +230,7 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
         string[] configArgs = config is null ? [] : ["--config", config];
         var process = BackgroundVerb.Start(HostInvocation.Prefix(),
             ["lazy-pages", "-D", images, "-W", work.Path, "--page-server", "--address", address, "--port", port.ToString(CultureInfo.InvariantCulture), "-v", "3", "-o", "lp.log", .. configArgs, .. extra]);
-        if (!process.WaitForLog(Path.Combine(work.Path, "lp.log"), "listening on", s_bound))
+        if (!process.WaitForLog(Path.Combine(work.Path, "lp.log"), "listening on", Bound))
         {
             var (exit, _, stderr) = process.WaitForExit(TimeSpan.FromSeconds(10));
             throw new InvalidOperationException($"lazy-pages did not start (exit {exit}): {stderr} {Log(work, "lp.log")}");
@@ -245,7 +245,7 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
         WorkDir = work.Path,
         Touch = TouchOrder.Rand,
         Threads = 2,
-        Timeout = s_bound,
+        Timeout = Bound,
         Progress = output.WriteLine,
     }).Run();
 

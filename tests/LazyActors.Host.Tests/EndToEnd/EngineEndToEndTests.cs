@@ -1,10 +1,7 @@
-using System.Diagnostics;
 using Akka.Configuration;
 using LazyActors.Engine;
 using LazyActors.Engine.Actors;
 using LazyActors.Engine.Configuration;
-using LazyActors.Engine.Images;
-using LazyActors.Engine.Restorer;
 using LazyActors.Testing;
 using LazyActors.Tools.Simulation;
 using LazyActors.Tools.Synthetic;
@@ -19,20 +16,20 @@ namespace LazyActors.Host.Tests.EndToEnd;
 /// </summary>
 public sealed class EngineEndToEndTests(ITestOutputHelper output)
 {
-    private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan TimeLimit = TimeSpan.FromSeconds(60);
 
     public static TheoryData<string> Fixtures => FixtureCatalog.All();
 
     [SkippableTheory]
     [MemberData(nameof(Fixtures))]
-    public void Engine_restores_every_mappable_fixture(string fixture)
+    public async Task Engine_restores_every_mappable_fixture(string fixture)
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         var images = FixtureCatalog.PathOf(fixture);
         SimulatorTestSupport.SkipIfLazyDataIsRemote(fixture, images);
 
         using var work = new ScratchDirectory();
-        var (report, result) = RunAgainstEngine(images, work.Path, TouchOrder.Rand, threads: 2);
+        var (report, result) = await RunAgainstEngineAsync(images, work.Path, TouchOrder.Rand, threads: 2);
         AssertVerified(report, result);
         Assert.All(result.Statistics.Tasks, t => Assert.Equal(TaskPhase.Complete, t.Phase));
     }
@@ -40,14 +37,14 @@ public sealed class EngineEndToEndTests(ITestOutputHelper output)
     [SkippableTheory]
     [InlineData(TouchOrder.Rand)]
     [InlineData(TouchOrder.Seq)]
-    public void Engine_restores_a_synthetic_eight_task_tree(TouchOrder order)
+    public async Task Engine_restores_a_synthetic_eight_task_tree(TouchOrder order)
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory();
         var images = work.CreateSub("images");
         SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(8, 8L << 20, 0xBEEF));
 
-        var (report, result) = RunAgainstEngine(images, work.Path, order, threads: 1);
+        var (report, result) = await RunAgainstEngineAsync(images, work.Path, order, threads: 1);
 
         AssertVerified(report, result);
         Assert.Equal(8, report.Tasks.Count);
@@ -60,14 +57,14 @@ public sealed class EngineEndToEndTests(ITestOutputHelper output)
     }
 
     [SkippableFact]
-    public void Engine_serves_faults_and_zero_pages_while_background_transfer_waits()
+    public async Task Engine_serves_faults_and_zero_pages_while_background_transfer_waits()
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory();
         var images = work.CreateSub("images");
         SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(2, 4L << 20, 0xFA17));
 
-        var (report, result) = RunAgainstEngine(images, work.Path, TouchOrder.Rand, threads: 2, pushDelay: TimeSpan.FromSeconds(1));
+        var (report, result) = await RunAgainstEngineAsync(images, work.Path, TouchOrder.Rand, threads: 2, pushDelay: TimeSpan.FromSeconds(1));
 
         AssertVerified(report, result);
         Assert.All(result.Statistics.Tasks, t =>
@@ -91,7 +88,7 @@ public sealed class EngineEndToEndTests(ITestOutputHelper output)
     [InlineData(SimScenario.Madvise, false)]
     [InlineData(SimScenario.Munmap, false)]
     [InlineData(SimScenario.Exit, false)]
-    public void Engine_handles_the_event_scenarios(SimScenario scenario, bool holdBackPusher)
+    public async Task Engine_handles_the_event_scenarios(SimScenario scenario, bool holdBackPusher)
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         if (scenario == SimScenario.Fork)
@@ -104,7 +101,7 @@ public sealed class EngineEndToEndTests(ITestOutputHelper output)
         SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(2, 4L << 20, 0xE7E7));
 
         var delay = holdBackPusher ? TimeSpan.FromSeconds(2) : TimeSpan.Zero;
-        var (report, result) = RunAgainstEngine(images, work.Path, TouchOrder.Seq, threads: 1, scenario, delay);
+        var (report, result) = await RunAgainstEngineAsync(images, work.Path, TouchOrder.Seq, threads: 1, scenario, delay);
 
         AssertVerified(report, result);
         if (!holdBackPusher)
@@ -132,9 +129,9 @@ public sealed class EngineEndToEndTests(ITestOutputHelper output)
         }
     }
 
-    private (SimReport Report, EngineResult Result) RunAgainstEngine(string images, string workDir, TouchOrder order, int threads, SimScenario scenario = SimScenario.None, TimeSpan pushDelay = default)
+    private async Task<(SimReport Report, EngineResult Result)> RunAgainstEngineAsync(string images, string workDir, TouchOrder order, int threads, SimScenario scenario = SimScenario.None, TimeSpan pushDelay = default)
     {
-        var settings = EngineSettings.Create(images, workDir) with { AcceptTimeout = s_timeout, HandshakeTimeout = s_timeout, BackgroundPushDelay = pushDelay };
+        var settings = EngineSettings.Create(images, workDir) with { AcceptTimeout = TimeLimit, HandshakeTimeout = TimeLimit, BackgroundPushDelay = pushDelay };
         using var engine = LazyPagesEngine.Listen(settings);
         using var stop = new CancellationTokenSource();
         var run = engine.RunAsync(ConfigurationFactory.ParseString("akka.loglevel = WARNING"), null, null, stop.Token);
@@ -145,16 +142,16 @@ public sealed class EngineEndToEndTests(ITestOutputHelper output)
             Touch = order,
             Threads = threads,
             Scenario = scenario,
-            Timeout = s_timeout,
+            Timeout = TimeLimit,
             Progress = output.WriteLine,
         }).Run();
-        if (!run.Wait(TimeSpan.FromSeconds(30)))
+        if (await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(30))) != run)
         {
-            stop.Cancel();
-            run.Wait(TimeSpan.FromSeconds(15));
+            await stop.CancelAsync();
+            await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(15)));
         }
 
-        var result = run.IsCompleted ? run.Result : new EngineResult(1, "the engine did not stop", engine.Statistics, TimeSpan.Zero);
+        var result = run.IsCompleted ? await run : new EngineResult(1, "the engine did not stop", engine.Statistics, TimeSpan.Zero);
         SimulatorTestSupport.WriteTasks(output, report);
 
         foreach (var t in result.Statistics.Tasks)

@@ -1,7 +1,4 @@
 using System.Net;
-using Akka.Configuration;
-using LazyActors.Engine;
-using LazyActors.Engine.Actors;
 using LazyActors.Engine.Configuration;
 using LazyActors.Engine.Protocol.Client;
 using LazyActors.Engine.Protocol.Server;
@@ -33,7 +30,7 @@ public sealed class RemoteEngineEndToEndTests(ITestOutputHelper output)
         await using var server = LazyPageServer.Start(store, new IPEndPoint(IPAddress.Loopback, 0));
 
         var settings = RemoteRestoreRun.SettingsFor(images, work.Path, mode);
-        var (report, result) = new RemoteRestoreRun(settings, PageServerEndpoint.Tcp("127.0.0.1", server.LocalEndPoint.Port), output).Run(order);
+        var (report, result) = await new RemoteRestoreRun(settings, PageServerEndpoint.Tcp("127.0.0.1", server.LocalEndPoint.Port), output).RunAsync(order);
 
         RemoteRestoreRun.AssertRestored(report, result);
         await server.StopAsync(TimeSpan.FromSeconds(5));

@@ -5,7 +5,6 @@ using LazyActors.Engine.Protocol.Client;
 using LazyActors.Engine.Protocol.Server;
 using LazyActors.Testing;
 using LazyActors.Tools.Criu;
-using LazyActors.Tools.Simulation;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -32,7 +31,7 @@ public sealed class RemoteFixtureEndToEndTests(ITestOutputHelper output)
         await using var server = LazyPageServer.Start(store, new IPEndPoint(IPAddress.Loopback, 0));
 
         var settings = RemoteRestoreRun.SettingsFor(images, work.Path, FaultConnectionMode.Auto);
-        var (report, result) = new RemoteRestoreRun(settings, PageServerEndpoint.Tcp("127.0.0.1", server.LocalEndPoint.Port), output).Run();
+        var (report, result) = await new RemoteRestoreRun(settings, PageServerEndpoint.Tcp("127.0.0.1", server.LocalEndPoint.Port), output).RunAsync();
 
         RemoteRestoreRun.AssertRestored(report, result);
     }
@@ -55,7 +54,7 @@ public sealed class RemoteFixtureEndToEndTests(ITestOutputHelper output)
         Assert.True(server.WaitForLog(log, "Running status-ready scripts", TimeSpan.FromSeconds(30)), $"criu page-server did not listen: {(File.Exists(log) ? BackgroundVerb.ReadShared(log) : "no log")}");
 
         var settings = RemoteRestoreRun.SettingsFor(images, work.Path, FaultConnectionMode.Auto);
-        var (report, result) = new RemoteRestoreRun(settings, PageServerEndpoint.Tcp("127.0.0.1", port), output).Run();
+        var (report, result) = await new RemoteRestoreRun(settings, PageServerEndpoint.Tcp("127.0.0.1", port), output).RunAsync();
 
         RemoteRestoreRun.AssertRestored(report, result);
         var (exit, _, _) = server.WaitForExit(TimeSpan.FromSeconds(10)); // one session, closed with PS_IOV_CLOSE: it ends by itself

@@ -32,7 +32,7 @@ public sealed class RemoteRecoveryTests(ITestOutputHelper output)
         using var store = LazyPageStore.Open(images);
         await using var source = FaultyPageServer.Start(store, (_, request, _) => request % 3 == 0 ? SourceFault.Short : SourceFault.None);
 
-        var (report, result) = Run(images, work, source, mode);
+        var (report, result) = await RunAsync(images, work, source, mode);
 
         RemoteRestoreRun.AssertRestored(report, result);
         Assert.Contains(source.Log, line => line.Contains("Short", StringComparison.Ordinal));
@@ -59,7 +59,7 @@ public sealed class RemoteRecoveryTests(ITestOutputHelper output)
         // The first connection breaks mid-restore; every later one is healthy.
         await using var source = FaultyPageServer.Start(store, (connection, request, _) => connection == 1 && request == FaultAtRequest ? fault : SourceFault.None);
 
-        var (report, result) = Run(images, work, source, mode);
+        var (report, result) = await RunAsync(images, work, source, mode);
 
         RemoteRestoreRun.AssertRestored(report, result);
         Assert.Contains(source.Log, line => line.Contains(fault.ToString(), StringComparison.Ordinal));
@@ -89,7 +89,7 @@ public sealed class RemoteRecoveryTests(ITestOutputHelper output)
         await using var source = server;
 
         var settings = RemoteRestoreRun.SettingsFor(images, work.Path, FaultConnectionMode.Off, giveUpAfter: TimeSpan.FromSeconds(2));
-        var (report, result) = new RemoteRestoreRun(settings, PageServerEndpoint.Tcp("127.0.0.1", source.Port), output).Run();
+        var (report, result) = await new RemoteRestoreRun(settings, PageServerEndpoint.Tcp("127.0.0.1", source.Port), output).RunAsync();
 
         Assert.Equal(1, result.ExitCode);
         Assert.NotNull(result.Error);
@@ -111,10 +111,10 @@ public sealed class RemoteRecoveryTests(ITestOutputHelper output)
         return images;
     }
 
-    private (SimReport Report, Engine.EngineResult Result) Run(string images, ScratchDirectory work, FaultyPageServer source, FaultConnectionMode mode)
+    private async Task<(SimReport Report, Engine.EngineResult Result)> RunAsync(string images, ScratchDirectory work, FaultyPageServer source, FaultConnectionMode mode)
     {
         var settings = RemoteRestoreRun.SettingsFor(images, work.Path, mode);
-        var run = new RemoteRestoreRun(settings, PageServerEndpoint.Tcp("127.0.0.1", source.Port), output).Run();
+        var run = await new RemoteRestoreRun(settings, PageServerEndpoint.Tcp("127.0.0.1", source.Port), output).RunAsync();
         foreach (var line in source.Log)
         {
             output.WriteLine($"source: {line}");

@@ -35,7 +35,7 @@ internal sealed record RemoteRestoreRun(EngineSettings Settings, PageServerEndpo
         };
     }
 
-    public (SimReport Report, EngineResult Result) Run(TouchOrder order = TouchOrder.Rand, int threads = 2)
+    public async Task<(SimReport Report, EngineResult Result)> RunAsync(TouchOrder order = TouchOrder.Rand, int threads = 2)
     {
         using var engine = LazyPagesEngine.Listen(Settings, Endpoint);
         using var stop = new CancellationTokenSource();
@@ -49,13 +49,13 @@ internal sealed record RemoteRestoreRun(EngineSettings Settings, PageServerEndpo
             Timeout = Timeout,
             Progress = Output.WriteLine,
         }).Run();
-        if (!run.Wait(TimeSpan.FromSeconds(30)))
+        if (await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(30))) != run)
         {
-            stop.Cancel();
-            run.Wait(TimeSpan.FromSeconds(15));
+            await stop.CancelAsync();
+            await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(15)));
         }
 
-        var result = run.IsCompleted ? run.Result : new EngineResult(1, "the engine did not stop", engine.Statistics, TimeSpan.Zero);
+        var result = run.IsCompleted ? await run : new EngineResult(1, "the engine did not stop", engine.Statistics, TimeSpan.Zero);
         SimulatorTestSupport.WriteTasks(Output, report);
         foreach (var t in result.Statistics.Tasks)
         {

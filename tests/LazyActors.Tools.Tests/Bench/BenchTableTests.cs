@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Json;
 using LazyActors.Tools.Bench;
 using LazyActors.Tools.Simulation;

@@ -1,5 +1,3 @@
-using LazyActors.Engine.Interop;
-using LazyActors.Engine.Uffd;
 using LazyActors.Testing;
 using LazyActors.Tools.Bench;
 using Xunit;

@@ -38,4 +38,17 @@ public sealed class SideBySideDaemonTests
         Assert.Equal("lazyactors", BenchRunner.DaemonLabel(DaemonUnderTest.OwnEngine()));
         Assert.Equal("criu-lazy-pages", BenchRunner.DaemonLabel(new DaemonUnderTest(["/usr/sbin/criu", "lazy-pages"], isOwnEngine: false)));
     }
+
+    /// <summary>"self" is the host built with the tools: its dll sits next to the tools' and answers as lazy-pages.</summary>
+    [Fact]
+    public void The_own_engine_is_the_host_built_next_to_the_tools()
+    {
+        var own = DaemonUnderTest.OwnEngine();
+
+        Assert.Equal(Path.GetDirectoryName(ToolsInvocation.AssemblyPath), Path.GetDirectoryName(own.Template[1]));
+        Assert.Equal("LazyActors.Host.dll", Path.GetFileName(own.Template[1]));
+        Assert.True(File.Exists(Path.ChangeExtension(own.Template[1], ".runtimeconfig.json")), "the host cannot start without its runtimeconfig");
+        Assert.True(own.Supports("--no-background"), "the host's lazy-pages --help does not list --no-background");
+        Assert.True(own.Supports("--status-fd"), "the host's lazy-pages --help does not list --status-fd");
+    }
 }

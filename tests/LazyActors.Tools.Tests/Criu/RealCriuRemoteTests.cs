@@ -38,7 +38,7 @@ public sealed class RealCriuRemoteTests(ITestOutputHelper output) : IDisposable
         AssertEveryByteVerified(result, workload);
         Assert.Equal(CriuTransport.LazyDump, result.Transport);
         Assert.True(File.Exists(Path.Combine(_dir.Path, "img", "pstree.img")));
-        Assert.Equal("1", File.ReadAllText(Path.Combine(_dir.Path, "wl", "ready-0")).Split(' ').Single(w => w.StartsWith("pid=", StringComparison.Ordinal))[4..]);
+        Assert.Equal("1", (await File.ReadAllTextAsync(Path.Combine(_dir.Path, "wl", "ready-0"))).Split(' ').Single(w => w.StartsWith("pid=", StringComparison.Ordinal))[4..]);
     }
 
     [SkippableFact]

@@ -39,7 +39,7 @@ public sealed class ReapedProcessTests : IDisposable
         var orphan = Assert.Single(outcome.Exits, e => !e.IsMain);
         Assert.Equal(7, orphan.ExitCode);
         Assert.True(orphan.MonotonicNs >= main.MonotonicNs);
-        Assert.Contains($"child {orphan.Pid}", File.ReadAllText(_dir.Sub("log")));
+        Assert.Contains($"child {orphan.Pid}", await File.ReadAllTextAsync(_dir.Sub("log")));
     }
 
     [SkippableFact]
@@ -63,6 +63,14 @@ public sealed class ReapedProcessTests : IDisposable
         Skip.If(CriuHelpers.MissingReason() is not null, CriuHelpers.MissingReason());
         using var step = ReapedProcess.Start(Shell("sleep 60 & sleep 60", Bound));
         int main = await step.MainPid.WaitAsync(Bound);
+
+        // Terminate only once the shell has started both sleeps, or the step may have fewer processes to kill.
+        var started = DateTime.UtcNow;
+        while (ChildrenOf(main) < 2)
+        {
+            Assert.True(DateTime.UtcNow - started < Bound, $"the shell {main} did not start its two sleeps");
+            await Task.Delay(10);
+        }
 
         step.Terminate();
         var outcome = await step.Completion.WaitAsync(Bound);
@@ -102,7 +110,7 @@ public sealed class ReapedProcessTests : IDisposable
 
         Assert.Equal(0, outcome.ExitCode);
         var pid = Assert.Single(outcome.Exits).Pid;
-        Assert.Contains($"pid={pid} sid={pid}", File.ReadAllText(_dir.Sub("log")));
+        Assert.Contains($"pid={pid} sid={pid}", await File.ReadAllTextAsync(_dir.Sub("log")));
     }
 
     [SkippableFact]
@@ -115,7 +123,7 @@ public sealed class ReapedProcessTests : IDisposable
 
         Assert.Equal(0, outcome.ExitCode);
         Assert.NotEqual(1, Assert.Single(outcome.Exits).Pid);
-        Assert.Contains("pid=1", File.ReadAllText(_dir.Sub("log")));
+        Assert.Contains("pid=1", await File.ReadAllTextAsync(_dir.Sub("log")));
     }
 
     [Fact]
@@ -132,5 +140,17 @@ public sealed class ReapedProcessTests : IDisposable
         Assert.Equal(123, exit.MonotonicNs);
         Assert.Throws<FormatException>(() => ReaperExit.Parse("exit pid=1 main=1"));
         Assert.Throws<FormatException>(() => ReaperExit.Parse("start pid=1 mono_ns=2"));
+    }
+
+    private static int ChildrenOf(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/task/{pid}/children").Split(' ', StringSplitOptions.RemoveEmptyEntries).Length;
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
     }
 }

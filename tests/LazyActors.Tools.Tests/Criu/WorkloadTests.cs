@@ -102,7 +102,7 @@ public sealed class WorkloadTests : IDisposable
                 await Task.Delay(10);
             }
 
-            ready[task] = WorkloadReady.Parse(File.ReadAllText(path), path);
+            ready[task] = WorkloadReady.Parse(await File.ReadAllTextAsync(path), path);
         }
 
         Assert.Empty(Directory.EnumerateFiles(workloadDir, "result-*"));

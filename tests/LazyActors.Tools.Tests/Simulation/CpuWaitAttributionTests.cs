@@ -57,10 +57,36 @@ public sealed class CpuWaitAttributionTests
         second.Dispose(); // idempotent
     }
 
+    /// <summary>The status names what happened to the kernel's switch, and the switch is back as it was afterwards.</summary>
     [Fact]
-    public void Accounting_switch_reports_what_it_did()
+    public void Accounting_switch_reports_what_it_did_and_puts_it_back()
     {
-        using var accounting = RunDelayAccounting.Enable();
-        Assert.Matches("^(already on|on for this run|unavailable: )", accounting.Status);
+        const string path = "/proc/sys/kernel/task_delayacct";
+        var before = File.Exists(path) ? File.ReadAllText(path).Trim() : null;
+        using (var accounting = RunDelayAccounting.Enable())
+        {
+            var now = File.Exists(path) ? File.ReadAllText(path).Trim() : null;
+            if (before is null)
+            {
+                Assert.Equal($"unavailable: {path} does not exist", accounting.Status);
+            }
+            else if (before != "0")
+            {
+                Assert.Equal("already on", accounting.Status);
+                Assert.Equal(before, now);
+            }
+            else if (accounting.Status.StartsWith("unavailable: ", StringComparison.Ordinal))
+            {
+                Assert.Contains(path, accounting.Status);
+                Assert.Equal("0", now); // refused: nothing changed
+            }
+            else
+            {
+                Assert.Equal("on for this run (restored afterwards)", accounting.Status);
+                Assert.Equal("1", now);
+            }
+        }
+
+        Assert.Equal(before, File.Exists(path) ? File.ReadAllText(path).Trim() : null);
     }
 }

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using LazyActors.Engine.Images;
 using LazyActors.Testing;
 using LazyActors.Tools.Synthetic;
 using LazyActors.Tools.Tests.Support;
@@ -11,7 +10,7 @@ namespace LazyActors.Tools.Tests.Simulation;
 public sealed class RestoreSimCommandTests
 {
     [SkippableFact]
-    public void Restore_sim_json_reports_ok_and_every_task()
+    public async Task Restore_sim_json_reports_ok_and_every_task()
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory();
@@ -19,7 +18,7 @@ public sealed class RestoreSimCommandTests
         SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(2, 2L << 20, 0x1234));
         using var handler = new MinimalLazyPagesHandler(images, work.Path, TimeSpan.FromSeconds(30));
 
-        var (exitCode, stdout, stderr) = VerbProcess.Run(ToolsInvocation.Prefix(), TimeSpan.FromSeconds(90), "restore-sim", "-D", images, "-W", work.Path, "--touch", "rand", "--threads", "2", "--json", "--timeout", "30");
+        var (exitCode, stdout, stderr) = await VerbProcess.RunAsync(ToolsInvocation.Prefix(), TimeSpan.FromSeconds(90), "restore-sim", "-D", images, "-W", work.Path, "--touch", "rand", "--threads", "2", "--json", "--timeout", "30");
 
         Assert.True(exitCode == 0, $"exit {exitCode}: {stderr}\n{stdout}");
         using var json = JsonDocument.Parse(stdout);

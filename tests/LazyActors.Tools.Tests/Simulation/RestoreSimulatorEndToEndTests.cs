@@ -1,4 +1,3 @@
-using LazyActors.Engine.Images;
 using LazyActors.Testing;
 using LazyActors.Tools.Simulation;
 using LazyActors.Tools.Synthetic;
@@ -14,7 +13,7 @@ namespace LazyActors.Tools.Tests.Simulation;
 /// </summary>
 public sealed class RestoreSimulatorEndToEndTests(ITestOutputHelper output)
 {
-    private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan TimeLimit = TimeSpan.FromSeconds(60);
 
     public static TheoryData<string> Fixtures => FixtureCatalog.All();
 
@@ -94,7 +93,7 @@ public sealed class RestoreSimulatorEndToEndTests(ITestOutputHelper output)
 
     private SimReport RunAgainstHandler(string images, string workDir, TouchOrder order, int threads, out MinimalLazyPagesHandler handler, SimScenario scenario = SimScenario.None)
     {
-        handler = new MinimalLazyPagesHandler(images, workDir, s_timeout);
+        handler = new MinimalLazyPagesHandler(images, workDir, TimeLimit);
         using (handler)
         {
             var report = new RestoreSimulator(new RestoreSimOptions
@@ -104,7 +103,7 @@ public sealed class RestoreSimulatorEndToEndTests(ITestOutputHelper output)
                 Touch = order,
                 Threads = threads,
                 Scenario = scenario,
-                Timeout = s_timeout,
+                Timeout = TimeLimit,
                 Progress = output.WriteLine,
             }).Run();
             SimulatorTestSupport.WriteTasks(output, report);

@@ -33,6 +33,10 @@ internal sealed unsafe class MinimalLazyPagesHandler : IDisposable
 
     private readonly bool _serveFaults;
 
+    /// <summary>Listens on <c>lazy-pages.socket</c> in <paramref name="workDir"/> at once and serves <paramref name="imagesDir"/>.</summary>
+    /// <param name="imagesDir">The checkpoint whose pages are served.</param>
+    /// <param name="workDir">Where the socket is bound.</param>
+    /// <param name="timeout">Bound of the accept and of every handshake read.</param>
     /// <param name="serveFaults">False makes a silent handler that takes the handshake but never answers a fault.</param>
     public MinimalLazyPagesHandler(string imagesDir, string workDir, TimeSpan timeout, bool serveFaults = true)
     {

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
 using LazyActors.Engine.Configuration;
-using LazyActors.Engine.Pages;
 using LazyActors.Engine.Protocol;
 using LazyActors.Engine.Protocol.Client;
 using LazyActors.Engine.Ranges;
@@ -281,7 +280,7 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
         var mode = _faultConnection;
         var token = _stopping.Token;
         var nice = _readerNice;
-        SourceConnector.ConnectAsync(endpoint, settings, nice, probe, mode, token).PipeTo(Self,
+        _ = SourceConnector.ConnectAsync(endpoint, settings, nice, probe, mode, token).PipeTo(Self,
             success: links => new LinksUp(links),
             failure: error => new ConnectAttemptFailed(Describe(error)));
     }
@@ -481,7 +480,7 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
             links.Main.Client.Peer, reason, onWire.Count, _endpoint.CanReconnect ? $"; reconnecting (giving up after {_settings.GiveUpAfter.TotalSeconds:0.###} s without a reply)" : string.Empty);
         var closed = Task.WhenAll(links.All.Select(l => l.Client.DisposeAsync().AsTask()));
         _closing.Add(closed);
-        closed.PipeTo(Self, success: () => new LinksClosed(generation), failure: _ => new LinksClosed(generation));
+        _ = closed.PipeTo(Self, success: () => new LinksClosed(generation), failure: _ => new LinksClosed(generation));
         Become(Recovering);
         if (!_endpoint.CanReconnect)
         {
@@ -525,7 +524,7 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
         var force = _endpoint.IsInherited;
         var timeout = _settings.CloseTimeout;
         Become(Closing);
-        CloseAllAsync(links, force, timeout).PipeTo(Self, success: error => new CloseDone(error), failure: e => new CloseDone(Describe(e)));
+        _ = CloseAllAsync(links, force, timeout).PipeTo(Self, success: error => new CloseDone(error), failure: e => new CloseDone(Describe(e)));
     }
 
     /// <summary>Closes every connection (each answers with its own status); null when all answered 0.</summary>

@@ -14,7 +14,7 @@ namespace LazyActors.Engine.Actors.Remote;
 /// </summary>
 public sealed class RemotePageSource : IPageSource
 {
-    private static readonly TimeSpan s_drainTimeout = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(15);
 
     private readonly PinnedBufferPool _faultPool;
     private readonly SizeClassBufferPool _bulkPool;
@@ -104,7 +104,10 @@ public sealed class RemotePageSource : IPageSource
             return;
         }
 
-        if (Volatile.Read(ref _drained) is { } drained && !Task.WhenAny(drained, Task.Delay(s_drainTimeout)).GetAwaiter().GetResult().Equals(drained))
+        // Dispose is synchronous and the buffers may only be freed once no reader can write into them; the wait is bounded and no synchronization context is involved.
+#pragma warning disable VSTHRD002
+        if (Volatile.Read(ref _drained) is { } drained && !Task.WhenAny(drained, Task.Delay(DrainTimeout)).GetAwaiter().GetResult().Equals(drained))
+#pragma warning restore VSTHRD002
         {
             // A reader still running could write into a freed buffer: keep them (a leak at exit beats a corruption).
             return;

@@ -17,7 +17,7 @@ namespace LazyActors.Engine.Actors.Remote;
 /// </remarks>
 internal static class SourceConnector
 {
-    private static readonly TimeSpan s_probeTimeout = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(2);
 
     /// <summary>
     /// The client's options: replies complete inline on the connection's reader thread (the fetcher's continuation only
@@ -87,7 +87,7 @@ internal static class SourceConnector
     private static async Task<string?> ProbeAsync(PageServerClient client, ProbePage probe)
     {
         var scratch = new byte[Ranges.PageGeometry.PageSize];
-        using var bound = new CancellationTokenSource(s_probeTimeout);
+        using var bound = new CancellationTokenSource(ProbeTimeout);
         try
         {
             await client.GetPagesAsync(probe.Pid, probe.DumpAddress, 1, scratch, bound.Token).ConfigureAwait(false);
@@ -99,7 +99,7 @@ internal static class SourceConnector
         }
         catch (OperationCanceledException)
         {
-            return $"a second connection did not answer a GET within {s_probeTimeout.TotalSeconds:0} s";
+            return $"a second connection did not answer a GET within {ProbeTimeout.TotalSeconds:0} s";
         }
     }
 }

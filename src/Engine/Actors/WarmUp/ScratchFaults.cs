@@ -60,7 +60,11 @@ internal sealed class ScratchFaults
             {
                 Libc.MemCpy(_scratch + (p * page), Region.Address + (p * page), (nuint)page);
             }
-        }) { IsBackground = true, Name = "warm-up-toucher" };
+        })
+        {
+            IsBackground = true,
+            Name = "warm-up-toucher",
+        };
         _toucher.Start();
     }
 

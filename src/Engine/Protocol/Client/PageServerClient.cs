@@ -551,7 +551,10 @@ public sealed class PageServerClient : IAsyncDisposable
     {
         try
         {
+            // Called on the closing thread with blocking I/O (no synchronization context to deadlock); SslStream has no synchronous shutdown.
+#pragma warning disable VSTHRD002
             ssl.ShutdownAsync().GetAwaiter().GetResult();
+#pragma warning restore VSTHRD002
             if (ssl.CanTimeout)
             {
                 ssl.ReadTimeout = (int)CloseNotifyTimeout.TotalMilliseconds;

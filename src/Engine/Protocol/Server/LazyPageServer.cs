@@ -127,7 +127,7 @@ public sealed class LazyPageServer : IAsyncDisposable
 
     private async Task StopCoreAsync(TimeSpan drainTimeout)
     {
-        _stopAccepting.Cancel();
+        await _stopAccepting.CancelAsync().ConfigureAwait(false);
         _listener.Dispose();
         await _acceptLoop.ConfigureAwait(false);
         var running = Task.WhenAll(_sessions.Values);
@@ -140,7 +140,7 @@ public sealed class LazyPageServer : IAsyncDisposable
         if (!running.IsCompleted)
         {
             _logger.LogWarning("Aborting {Sessions} session(s) still running after the drain time", _sessions.Count);
-            _abortSessions.Cancel();
+            await _abortSessions.CancelAsync().ConfigureAwait(false);
             await Task.WhenAny(running, Task.Delay(AbortTimeout)).ConfigureAwait(false);
         }
 

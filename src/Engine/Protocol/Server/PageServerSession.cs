@@ -310,7 +310,10 @@ public sealed class PageServerSession
         _stream.Flush();
         if (_stream is SslStream ssl)
         {
+            // A session runs on a thread of its own with blocking I/O (no synchronization context to deadlock) and SslStream has no synchronous shutdown.
+#pragma warning disable VSTHRD002
             ssl.ShutdownAsync().GetAwaiter().GetResult();
+#pragma warning restore VSTHRD002
         }
     }
 

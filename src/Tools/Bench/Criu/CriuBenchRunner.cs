@@ -12,7 +12,7 @@ namespace LazyActors.Tools.Bench.Criu;
 /// </summary>
 public sealed class CriuBenchRunner(BenchOptions options)
 {
-    private static readonly TimeSpan s_minimumScenarioTime = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan MinimumScenarioTime = TimeSpan.FromSeconds(60);
 
     /// <summary>What CRIU the runs use (path and version), or why there is none; set by <see cref="RunAsync"/>.</summary>
     public string CriuDescription { get; private set; } = "";
@@ -85,7 +85,7 @@ public sealed class CriuBenchRunner(BenchOptions options)
             : daemonList.Select(d => (d.Label, d.Spec, d.Problem, Source: (CriuSourceSpec?)null)).ToList();
         IReadOnlyList<CriuScenarioSummary> SkipAll(string reason) => daemons.Select(d => CriuScenarioSummary.Skip(scenario, d.Label, d.Problem ?? reason)).ToList();
 
-        if (options.EffectiveTimeBudget - clock.Elapsed < s_minimumScenarioTime)
+        if (options.EffectiveTimeBudget - clock.Elapsed < MinimumScenarioTime)
         {
             return SkipAll($"time budget of {options.EffectiveTimeBudget.TotalMinutes:0.#} min spent");
         }

@@ -14,7 +14,7 @@ public static class CriuBenchTable
     private const int LabelWidth = 40;
     private const int MinColumnWidth = 28;
 
-    private static readonly (string Label, Func<CriuScenarioSummary, MetricSummary> Pick)[] s_rows =
+    private static readonly (string Label, Func<CriuScenarioSummary, MetricSummary> Pick)[] Rows =
     [
         ("daemon start -> listening, s", s => s.ListeningSeconds),
         ("daemon start -> restore returned, s", s => s.RestoreReturnedSeconds),
@@ -52,7 +52,7 @@ public static class CriuBenchTable
                 : string.Create(CultureInfo.InvariantCulture, $"{scenario}: {first.Description}; criu dump {BenchTable.Number(measured.DumpSeconds)} s, {BenchTable.Number(measured.LazyBytes / (double)(1L << 20))} MiB lazy"));
             Row(text, "", daemons, width);
             Row(text, "  runs ok", columns.Select(c => c is null ? "" : c.Skipped is not null ? "skipped" : c.Error is not null ? "error" : $"{c.OkRuns}/{c.Runs}").ToList(), width);
-            foreach (var (label, pick) in s_rows)
+            foreach (var (label, pick) in Rows)
             {
                 Row(text, $"  {label}", columns.Select(c => c is null || c.Skipped is not null ? "" : BenchTable.Cell(pick(c))).ToList(), width);
             }
@@ -122,7 +122,7 @@ public static class CriuBenchTable
     /// <summary>One width for every column: the widest cell of any block or matrix, and at least <see cref="MinColumnWidth"/>.</summary>
     private static int ColumnWidth(IReadOnlyList<CriuScenarioSummary> summaries, IReadOnlyList<string> daemons)
     {
-        var picks = s_rows.Select(r => r.Pick).ToList();
+        var picks = Rows.Select(r => r.Pick).ToList();
         int widest = daemons.Max(d => d.Length);
         foreach (var summary in summaries)
         {

@@ -57,7 +57,7 @@ internal sealed class CriuPageServerProcess : IDisposable
         }
 
         RealCriu.Kill(process);
-        throw new InvalidOperationException($"criu page-server did not start listening (exit {process.ExitCode}): {await stderr}; log:\n{(File.Exists(logPath) ? Tail(File.ReadAllText(logPath)) : "(none)")}");
+        throw new InvalidOperationException($"criu page-server did not start listening (exit {process.ExitCode}): {await stderr}; log:\n{(File.Exists(logPath) ? Tail(await File.ReadAllTextAsync(logPath)) : "(none)")}");
     }
 
     private static int FreePort()

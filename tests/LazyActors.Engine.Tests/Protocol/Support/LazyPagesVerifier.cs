@@ -1,6 +1,6 @@
-using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Protocol.Client;
+using LazyActors.Engine.Ranges;
 using Xunit;
 
 namespace LazyActors.Engine.Tests.Protocol.Support;
@@ -26,7 +26,7 @@ internal static class LazyPagesVerifier
             {
                 for (ulong start = range.Start; start < range.End; start += (ulong)ChunkPages * PageSize)
                 {
-                    int pages = (int)Math.Min((ulong)ChunkPages, (range.End - start) / PageSize);
+                    int pages = (int)Math.Min(ChunkPages, (range.End - start) / PageSize);
                     fetches.Add(FetchChunkAsync(client, task, file, start, pages));
                 }
             }

@@ -31,7 +31,7 @@ internal sealed class ScriptedPageSource : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _stop.Cancel();
+        await _stop.CancelAsync();
         _listener.Stop();
         try
         {

@@ -1,6 +1,6 @@
-using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Images.Proto;
+using LazyActors.Engine.Ranges;
 
 namespace LazyActors.Engine.Tests.Protocol.Support;
 
