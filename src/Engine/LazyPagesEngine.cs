@@ -2,35 +2,44 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Configuration;
 using LazyActors.Engine.Actors;
+using LazyActors.Engine.Actors.Remote;
 using LazyActors.Engine.Actors.WarmUp;
 using LazyActors.Engine.Configuration;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Pages;
+using LazyActors.Engine.Protocol.Client;
 using LazyActors.Engine.Restorer;
 
 namespace LazyActors.Engine;
 
 /// <summary>
-/// A drop-in <c>criu lazy-pages</c> daemon for local images, without any CLI knowledge. Use in two steps so readiness
-/// can be signalled as early as CRIU does: <see cref="Listen"/> opens and checks the checkpoint, then binds
-/// <c>WORKDIR/lazy-pages.socket</c> (0600; a stale file replaced, a live daemon's socket never taken over);
-/// <see cref="RunAsync(CancellationToken)"/> then builds the actor system, accepts the restorer and serves every task
-/// until all are complete.
+/// A drop-in <c>criu lazy-pages</c> daemon, without any CLI knowledge, for local images or, with a page server
+/// (<c>--page-server</c>), for a remote source. Use in two steps so readiness can be signalled as early as CRIU does:
+/// <see cref="Listen"/> opens and checks the checkpoint, then binds <c>WORKDIR/lazy-pages.socket</c> (0600; a stale file
+/// replaced, a live daemon's socket never taken over); <see cref="RunAsync(CancellationToken)"/> then builds the actor
+/// system (and connects to the page server), accepts the restorer and serves every task until all are complete.
 /// </summary>
 public sealed class LazyPagesEngine : IDisposable
 {
     private readonly EngineSettings _settings;
+    private readonly PageServerEndpoint? _pageServer;
+    private readonly ulong _listeningSince;
     private SafeFdHandle? _listener;
     private Checkpoint? _checkpoint;
     private int _running;
 
-    private LazyPagesEngine(EngineSettings settings, Checkpoint checkpoint, SafeFdHandle listener)
+    private LazyPagesEngine(EngineSettings settings, Checkpoint checkpoint, SafeFdHandle listener, PageServerEndpoint? pageServer, ulong listeningSince)
     {
         _settings = settings;
         _checkpoint = checkpoint;
         _listener = listener;
+        _pageServer = pageServer;
+        _listeningSince = listeningSince;
     }
+
+    /// <summary>The page server the pages come from, or null for local images.</summary>
+    public PageServerEndpoint? PageServer => _pageServer;
 
     /// <summary>The absolute path of the listening socket.</summary>
     public string SocketPath => _settings.SocketPath;
@@ -43,12 +52,15 @@ public sealed class LazyPagesEngine : IDisposable
 
     /// <summary>
     /// Opens and checks the checkpoint (before anything is bound, as CRIU reads pstree first, so a restorer never meets
-    /// a daemon that cannot serve it), then binds and listens on <c>lazy-pages.socket</c> in the work directory.
+    /// a daemon that cannot serve it), then binds and listens on <c>lazy-pages.socket</c> in the work directory. With
+    /// <paramref name="pageServer"/> the lazy pages are fetched from that page server (<c>criu lazy-pages
+    /// --page-server</c>); the images in the images directory then need no page data (those of <c>criu dump
+    /// --lazy-pages</c> do).
     /// </summary>
     /// <exception cref="ImageFormatException">The images cannot be served; the message names the file and the problem.</exception>
     /// <exception cref="IOException">Another process listens on the socket, or the work directory does not exist.</exception>
     /// <exception cref="LinuxException">The socket cannot be created (path, permissions).</exception>
-    public static LazyPagesEngine Listen(EngineSettings settings)
+    public static LazyPagesEngine Listen(EngineSettings settings, PageServerEndpoint? pageServer = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         settings.Validate();
@@ -61,7 +73,8 @@ public sealed class LazyPagesEngine : IDisposable
         try
         {
             checkpoint.RequireLazyPagesServable();
-            return new LazyPagesEngine(settings, checkpoint, UnixSocket.Listen(settings.SocketPath));
+            var since = ProcFs.NowTicks();
+            return new LazyPagesEngine(pageServer is null ? settings : settings.ForRemoteSource(), checkpoint, UnixSocket.Listen(settings.SocketPath), pageServer, since);
         }
         catch
         {
@@ -76,7 +89,7 @@ public sealed class LazyPagesEngine : IDisposable
 
     /// <summary>
     /// Serves one restore with extra Akka configuration (loggers, overrides), and optionally a custom uffd hub and
-    /// page source (tests, remote sources).
+    /// page source (tests; a remote restore uses its page server instead).
     /// </summary>
     public async Task<EngineResult> RunAsync(Config? akkaConfig, Func<Action<Exception>, IUffdHub>? hubFactory,
         Func<Checkpoint, IPageSource>? sourceFactory, CancellationToken cancellationToken)
@@ -101,11 +114,23 @@ public sealed class LazyPagesEngine : IDisposable
         NoGcRegion? noGcRegion = null;
         try
         {
-            faultPool = new PinnedBufferPool(_settings.FaultBufferBytes, _settings.FaultBuffers);
-            bulkPool = new PinnedBufferPool(_settings.BulkBufferBytes, _settings.BulkBuffers);
-            source = sourceFactory is null
-                ? new SizedPageSource(new LocalPageSource(checkpoint, faultPool), new LocalPageSource(checkpoint, bulkPool), _settings.FaultBufferBytes)
-                : sourceFactory(checkpoint);
+            RestoreSupervisor.RemoteSource? remote = null;
+            if (_pageServer is not null)
+            {
+                var remoteSource = new RemotePageSource(_settings);
+                source = remoteSource;
+                remote = new RestoreSupervisor.RemoteSource(_pageServer, ProbePage.Of(checkpoint), remoteSource);
+            }
+            else if (sourceFactory is null)
+            {
+                faultPool = new PinnedBufferPool(_settings.FaultBufferBytes, _settings.FaultBuffers);
+                bulkPool = new PinnedBufferPool(_settings.BulkBufferBytes, _settings.BulkBuffers);
+                source = new SizedPageSource(new LocalPageSource(checkpoint, faultPool), new LocalPageSource(checkpoint, bulkPool), _settings.FaultBufferBytes);
+            }
+            else
+            {
+                source = sourceFactory(checkpoint);
+            }
 
             var completion = new TaskCompletionSource<RestoreSupervisor.RestoreOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
             var supervisorRef = new TaskCompletionSource<IActorRef>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -114,7 +139,7 @@ public sealed class LazyPagesEngine : IDisposable
             hub = hubFactory is null ? new EpollUffdHub(onReaderFailure, _settings.UffdScheduling) : hubFactory(onReaderFailure);
 
             noGcRegion = NoGcRegion.TryStart(_settings.NoGcBudgetBytes);
-            var restore = new RestoreSupervisor.Restore(_settings, checkpoint, source, hub, listener, Statistics, completion);
+            var restore = new RestoreSupervisor.Restore(_settings, checkpoint, source, hub, listener, Statistics, completion, remote, _listeningSince);
             var supervisor = system.ActorOf(RestoreSupervisor.Props(restore), "restore");
             supervisorRef.SetResult(supervisor);
             var warmUp = WarmUpAsync(system, _settings, hub, TimeSpan.FromSeconds(5));

@@ -125,6 +125,27 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         public VmaBoundaries Boundaries { get; init; } = VmaBoundaries.None;
     }
 
+    /// <summary>
+    /// From the supervisor when the page source is given up: reply with <see cref="Unserved"/>. Changes nothing (the
+    /// uffd stays open: the tree is stopped before any task actor closes its uffd).
+    /// </summary>
+    public sealed class ReportUnserved : INoSerializationVerificationNeeded
+    {
+        /// <summary>The instance.</summary>
+        public static readonly ReportUnserved Instance = new();
+
+        private ReportUnserved()
+        {
+        }
+    }
+
+    /// <summary>What the task still lacked: pending and in-flight ranges (current addresses, with dump addresses).</summary>
+    /// <param name="Pid">Pid whose pages it fetches.</param>
+    /// <param name="Label">Task label (fork children have a suffix).</param>
+    /// <param name="Ranges">Pending and in-flight ranges, sorted by address.</param>
+    /// <param name="Pages">Their pages.</param>
+    public sealed record Unserved(int Pid, string Label, IReadOnlyList<AddressRange> Ranges, ulong Pages) : INoSerializationVerificationNeeded;
+
     private const string CopyRetryTimer = "eagain-retry";
     private const string LivenessTimer = "liveness";
 
@@ -271,6 +292,7 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
     private void Ended()
     {
         Receive<PageCacheActor.Fetched>(fetched => fetched.Data.Dispose());
+        Receive<ReportUnserved>(_ => Sender.Tell(new Unserved(_pid, _label, [], 0)));
         ReceiveAny(_ => { });
     }
 
@@ -301,6 +323,11 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
 
         // A uffd whose task exited reads as empty, it does not fail: a read error is ours or the kernel's, not an exit.
         Receive<ReadFailed>(failed => throw new TaskFailedException(_pid, $"reading its userfaultfd failed: {failed.Error.Message}", Errno.None, 0, failed.Error));
+        Receive<ReportUnserved>(_ =>
+        {
+            var ranges = _book.Pending.Concat(_book.InFlight).OrderBy(r => r.Start).ToList();
+            Sender.Tell(new Unserved(_pid, _label, ranges, _book.Pending.TotalPages + _book.InFlight.TotalPages));
+        });
     }
 
     /// <summary>
@@ -527,7 +554,7 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         var id = ++_nextRequestId;
         _requests.Add(id, new FetchRequest(range.DumpStart, pages, background, budgetBytes));
         _cache.Tell(new PageCacheActor.Fetch(_pid, range.DumpStart, pages,
-            background ? PageCacheActor.FetchPriority.Background : PageCacheActor.FetchPriority.Fault, id));
+            background ? ReadPriority.Background : ReadPriority.Fault, id));
     }
 
     private bool OnFetched(PageCacheActor.Fetched fetched)
