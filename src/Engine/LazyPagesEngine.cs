@@ -4,6 +4,7 @@ using Akka.Configuration;
 using LazyActors.Engine.Actors;
 using LazyActors.Engine.Actors.WarmUp;
 using LazyActors.Engine.Configuration;
+using LazyActors.Engine.Hosting;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Pages;
@@ -74,67 +75,64 @@ public sealed class LazyPagesEngine : IDisposable
         var config = _settings.ActorSystemConfig(akkaConfig);
         EngineThreadPriority.Configure(_settings.EngineThreadsNice ?? int.MinValue);
         var system = ActorSystem.Create("lazy-actors", config);
-        Checkpoint? checkpoint = null;
-        PinnedBufferPool? faultPool = null;
-        PinnedBufferPool? bulkPool = null;
-        IPageSource? source = null;
-        IUffdHub? hub = null;
-        NoGcRegion? noGcRegion = null;
+        using var noGcRegion = new NoGcRegionScope(_settings.NoGcBudgetBytes);
+        var placement = new RestoreRun.Placement(
+            props =>
+            {
+                // The region starts with a full collection: after the images are opened, before any task arrives.
+                noGcRegion.Start();
+                return Task.FromResult(system.ActorOf(props, "restore"));
+            },
+            hub => WarmUpAsync(system, _settings, hub, TimeSpan.FromSeconds(5)),
+            async supervisor =>
+            {
+                if (supervisor is not null)
+                {
+                    try
+                    {
+                        await supervisor.GracefulStop(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (ex is TaskCanceledException or AskTimeoutException)
+                    {
+                        // The system's termination below stops whatever is left.
+                    }
+                }
+
+                try
+                {
+                    await system.Terminate().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+                    return true;
+                }
+                catch (TimeoutException)
+                {
+                    return false;
+                }
+            });
+        return await RestoreRun.ServeAsync(_settings, listener, Statistics, () => OpenSource(sourceFactory), hubFactory, placement, clock, cancellationToken)
+            .ConfigureAwait(false);
+    }
+
+    private RestoreSource OpenSource(Func<Checkpoint, IPageSource>? sourceFactory)
+    {
+        if (sourceFactory is null)
+        {
+            return RestoreSource.OpenLocal(_settings);
+        }
+
+        var checkpoint = Checkpoint.Open(_settings.ImagesDirectory);
         try
         {
-            try
-            {
-                checkpoint = Checkpoint.Open(_settings.ImagesDirectory);
-            }
-            catch (Exception ex) when (ex is ImageFormatException or IOException or InvalidDataException)
-            {
-                listener.Dispose();
-                return new EngineResult(1, $"cannot open the images in {_settings.ImagesDirectory}: {ex.Message}", Statistics, clock.Elapsed);
-            }
-
-            faultPool = new PinnedBufferPool(_settings.FaultBufferBytes, _settings.FaultBuffers);
-            bulkPool = new PinnedBufferPool(_settings.BulkBufferBytes, _settings.BulkBuffers);
-            source = sourceFactory is null
-                ? new SizedPageSource(new LocalPageSource(checkpoint, faultPool), new LocalPageSource(checkpoint, bulkPool), _settings.FaultBufferBytes)
-                : sourceFactory(checkpoint);
-
-            var completion = new TaskCompletionSource<RestoreSupervisor.RestoreOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
-            var supervisorRef = new TaskCompletionSource<IActorRef>(TaskCreationOptions.RunContinuationsAsynchronously);
-            Action<Exception> onReaderFailure = ex => _ = supervisorRef.Task.ContinueWith(
-                t => t.Result.Tell(new RestoreSupervisor.Fatal($"uffd epoll reader failed: {ex.Message}")), TaskScheduler.Default);
-            hub = hubFactory is null ? new EpollUffdHub(onReaderFailure, _settings.UffdScheduling) : hubFactory(onReaderFailure);
-
-            noGcRegion = NoGcRegion.TryStart(_settings.NoGcBudgetBytes);
-            var restore = new RestoreSupervisor.Restore(_settings, checkpoint, source, hub, listener, Statistics, completion);
-            var supervisor = system.ActorOf(RestoreSupervisor.Props(restore), "restore");
-            supervisorRef.SetResult(supervisor);
-            var warmUp = WarmUpAsync(system, _settings, hub, TimeSpan.FromSeconds(5));
-            await using var registration = cancellationToken.Register(() =>
-                completion.TrySetResult(new RestoreSupervisor.RestoreOutcome(130, "cancelled")));
-            var outcome = await completion.Task.ConfigureAwait(false);
-            await warmUp.ConfigureAwait(false);
-            await supervisor.GracefulStop(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-            return new EngineResult(outcome.ExitCode, outcome.Error, Statistics, clock.Elapsed);
+            return new RestoreSource(checkpoint, sourceFactory(checkpoint), checkpoint.Dispose);
         }
-        catch (Exception ex) when (ex is TaskCanceledException or LinuxException)
+        catch
         {
-            return new EngineResult(1, ex.Message, Statistics, clock.Elapsed);
-        }
-        finally
-        {
-            await system.Terminate().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
-            (hub as IDisposable)?.Dispose();
-            source?.Dispose();
-            faultPool?.Dispose();
-            bulkPool?.Dispose();
-            checkpoint?.Dispose();
-            noGcRegion?.Dispose();
-            listener.Dispose();
+            checkpoint.Dispose();
+            throw;
         }
     }
 
     /// <summary>Runs the fault and background paths once on stand-ins (JIT warm-up); bounded, never throws.</summary>
-    private static async Task WarmUpAsync(ActorSystem system, EngineSettings settings, IUffdHub hub, TimeSpan timeout)
+    internal static async Task WarmUpAsync(ActorSystem system, EngineSettings settings, IUffdHub hub, TimeSpan timeout)
     {
         var actor = system.ActorOf(EngineWarmUp.Props(settings, hub), "warm-up");
         try
@@ -149,4 +147,14 @@ public sealed class LazyPagesEngine : IDisposable
 
     /// <summary>Closes the socket if <see cref="RunAsync(CancellationToken)"/> never ran.</summary>
     public void Dispose() => Interlocked.Exchange(ref _listener, null)?.Dispose();
+
+    /// <summary>The no-GC region of a one-shot restore: started once the images are open, ended with the run.</summary>
+    private sealed class NoGcRegionScope(long? budgetBytes) : IDisposable
+    {
+        private NoGcRegion? _region;
+
+        public void Start() => _region ??= NoGcRegion.TryStart(budgetBytes);
+
+        public void Dispose() => _region?.Dispose();
+    }
 }
