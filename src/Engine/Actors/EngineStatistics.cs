@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using LazyActors.Engine.Metrics;
 
 namespace LazyActors.Engine.Actors;
 
@@ -14,6 +15,7 @@ public sealed class EngineStatistics
     private long _deduplicated;
     private long _coalesced;
     private long _zeroCopyReads;
+    private int _phase;
 
     /// <summary>Every task and fork child seen so far, in arrival order.</summary>
     public IReadOnlyList<TaskProgress> Tasks => [.. _tasks];
@@ -36,16 +38,26 @@ public sealed class EngineStatistics
     /// <summary>Total faults over all tasks.</summary>
     public long Faults => Tasks.Sum(t => t.Faults);
 
+    /// <summary>How far the restore got.</summary>
+    public RestorePhase Phase => (RestorePhase)Volatile.Read(ref _phase);
+
+    /// <summary>Latency of every fault served (from the reader reading it to the copy that woke its thread).</summary>
+    public FaultLatencyHistogram FaultLatency { get; } = new();
+
     internal TaskProgress AddTask(TaskProgress progress)
     {
+        progress.Latencies = FaultLatency;
         _tasks.Enqueue(progress);
         return progress;
     }
+
+    internal void SetPhase(RestorePhase phase) => Volatile.Write(ref _phase, (int)phase);
 
     internal void CountRead(long pages, bool zeroCopy)
     {
         Interlocked.Increment(ref _reads);
         Interlocked.Add(ref _pagesRead, pages);
+        EngineMeters.SourceBytes.Add(pages << Ranges.PageGeometry.PageShift);
         if (zeroCopy)
         {
             Interlocked.Increment(ref _zeroCopyReads);

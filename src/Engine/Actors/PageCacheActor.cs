@@ -278,6 +278,7 @@ public sealed class PageCacheActor : EngineActor
     private void OnReadFailed(Run run, Exception error)
     {
         Forget(run);
+        Metrics.EngineMeters.CountError("read-failed");
         _log.Warning("read of pid {Pid} at 0x{DumpAddress:x} ({Pages} pages) failed: {Error}", run.Pid, run.DumpAddress, run.Pages, error.Message);
         foreach (var waiter in run.Waiters)
         {

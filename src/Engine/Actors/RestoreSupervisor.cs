@@ -140,6 +140,7 @@ public sealed class RestoreSupervisor : EngineActor
         Receive<RestorerConnected>(_ =>
         {
             _log.Info("restorer connected, expecting {Entries} pstree entries", _restore.Checkpoint.Tasks.Count);
+            _restore.Statistics.SetPhase(RestorePhase.ReceivingTasks);
             Become(ReceivingTasks);
         });
         ReceiveChildren(restoreFinished: false);
@@ -158,6 +159,7 @@ public sealed class RestoreSupervisor : EngineActor
             }
 
             _pusher.Tell(BackgroundPusherActor.Start.Instance);
+            _restore.Statistics.SetPhase(RestorePhase.Serving);
             Become(ServingAfterRestoreFinished);
             FinishWhenNoTaskIsLeft();
         });
@@ -316,6 +318,8 @@ public sealed class RestoreSupervisor : EngineActor
         {
             return;
         }
+
+        _restore.Statistics.SetPhase(exitCode == 0 ? RestorePhase.Completed : RestorePhase.Failed);
 
         if (exitCode == 0)
         {

@@ -1,3 +1,5 @@
+using LazyActors.Engine.Metrics;
+
 namespace LazyActors.Engine.Actors;
 
 /// <summary>
@@ -58,6 +60,9 @@ public sealed class TaskProgress
     /// <summary>Why the task stopped, when it failed or exited.</summary>
     public string? Reason { get; private set; }
 
+    /// <summary>The restore's fault-latency histogram this task records into (set when the task is added).</summary>
+    internal FaultLatencyHistogram? Latencies { get; set; }
+
     internal void AddCopied(long pages, bool background)
     {
         if (background)
@@ -68,17 +73,37 @@ public sealed class TaskProgress
         {
             Interlocked.Add(ref _copiedByFaults, pages);
         }
+
+        EngineMeters.CountCopied(pages, background);
     }
 
     internal void AddZeroPage() => Interlocked.Increment(ref _zeroPages);
 
-    internal void AddFault() => Interlocked.Increment(ref _faults);
+    internal void AddFault()
+    {
+        Interlocked.Increment(ref _faults);
+        EngineMeters.Faults.Add(1);
+    }
+
+    /// <summary>A fault read at <paramref name="readTimestamp"/> (<see cref="System.Diagnostics.Stopwatch"/> ticks) is
+    /// served: its thread was woken by the copy (or zero page) just made.</summary>
+    internal void RecordFaultServed(long readTimestamp)
+    {
+        var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(readTimestamp);
+        Latencies?.Record(elapsed);
+        EngineMeters.FaultLatency.Record(elapsed.TotalSeconds);
+    }
 
     /// <summary>Publishes the task's dropped pages, which its <see cref="Ranges.TaskRangeBook"/> counts.</summary>
     internal void SetDropped(ulong pages) => Volatile.Write(ref _dropped, (long)pages);
 
     internal void End(TaskPhase phase, string? reason)
     {
+        if (phase == TaskPhase.Failed)
+        {
+            EngineMeters.CountError("task-failed");
+        }
+
         Reason = reason;
         Volatile.Write(ref _phase, (int)phase);
     }

@@ -200,6 +200,7 @@ public sealed class SharedPageCache : IDisposable
             }
 
             Interlocked.Add(ref _hitPages, pages);
+            Metrics.EngineMeters.CacheHits.Add(pages);
             read = Lease(used, dumpAddress, end);
             return true;
         }
@@ -244,7 +245,9 @@ public sealed class SharedPageCache : IDisposable
             if (next is not null && next.DumpAddress <= cursor)
             {
                 Touch(next, consumer, dumpAddress, end);
-                Interlocked.Add(ref _hitPages, (long)((Math.Min(next.DumpEnd, end) - cursor) >> PageGeometry.PageShift));
+                var hits = (long)((Math.Min(next.DumpEnd, end) - cursor) >> PageGeometry.PageShift);
+                Interlocked.Add(ref _hitPages, hits);
+                Metrics.EngineMeters.CacheHits.Add(hits);
                 used.Add(next);
                 cursor = next.DumpEnd;
                 index++;
@@ -256,6 +259,7 @@ public sealed class SharedPageCache : IDisposable
             pieces.Add(piece.DumpAddress, piece);
             Touch(piece, consumer, dumpAddress, end);
             Interlocked.Add(ref _missPages, piece.Pages);
+            Metrics.EngineMeters.CacheMisses.Add(piece.Pages);
             loads.Add(piece);
             used.Add(piece);
             cursor = gapEnd;
