@@ -91,7 +91,9 @@ public sealed class RestoreJob : IDisposable
 
         var warmUp = host.ClaimWarmUp();
         var placement = new RestoreRun.Placement(
-            async props => (await host.Jobs.Ask<RestoreJobsActor.Started>(new RestoreJobsActor.Start(Name, props), TimeSpan.FromSeconds(10), cancellationToken)
+            // Not cancellable: a Start already delivered creates the supervisor whatever the asker does, and only a
+            // supervisor the run knows of is stopped before the listener is closed (cancellation applies right after).
+            async props => (await host.Jobs.Ask<RestoreJobsActor.Started>(new RestoreJobsActor.Start(Name, props), TimeSpan.FromSeconds(10))
                 .ConfigureAwait(false)).Supervisor,
             warmUp ? hub => LazyPagesEngine.WarmUpAsync(host.System, Settings, hub, TimeSpan.FromSeconds(5)) : null,
             async supervisor =>

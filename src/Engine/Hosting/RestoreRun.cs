@@ -69,6 +69,11 @@ internal static class RestoreRun
         }
         catch (Exception ex) when (ex is TaskCanceledException or LinuxException or AskTimeoutException or InvalidActorNameException)
         {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                return new EngineResult(130, "cancelled", statistics, clock.Elapsed);
+            }
+
             return new EngineResult(1, ex.Message, statistics, clock.Elapsed);
         }
         finally

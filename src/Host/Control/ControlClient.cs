@@ -53,6 +53,11 @@ public sealed class ControlClient : IDisposable
     public string Describe(RpcException error)
     {
         ArgumentNullException.ThrowIfNull(error);
+        if (error.StatusCode == StatusCode.PermissionDenied)
+        {
+            return $"{error.Status.Detail} (control socket {SocketPath})";
+        }
+
         if (error.StatusCode != StatusCode.Unavailable && error.StatusCode != StatusCode.Internal)
         {
             return $"{error.Status.Detail} ({error.StatusCode})";
@@ -68,11 +73,6 @@ public sealed class ControlClient : IDisposable
                     SocketError.AddressNotAvailable or SocketError.ConnectionRefused => $"cannot reach the service at {SocketPath}: nothing listens there (is `serve` running? --control-socket)",
                     _ => $"cannot reach the service at {SocketPath}: {socket.Message}",
                 };
-            }
-
-            if (inner is IOException or HttpRequestException && inner.InnerException is null)
-            {
-                return $"the service at {SocketPath} closed the connection at once: it refused this client (only the service's own uid may use the control socket)";
             }
         }
 

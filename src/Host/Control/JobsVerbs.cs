@@ -82,6 +82,18 @@ internal static class JobsVerbs
             {
                 await Console.Out.WriteLineAsync("no jobs").ConfigureAwait(false);
             }
+            else if (Console.IsOutputRedirected)
+            {
+                // For scripts: one job a line, tab-separated, never wrapped to a terminal's width.
+                await Console.Out.WriteLineAsync("job\tstate\ttasks\tcopied\tfaults\telapsed\twork dir\terror").ConfigureAwait(false);
+                foreach (var job in response.Jobs)
+                {
+                    await Console.Out.WriteLineAsync(string.Join('\t', job.Id, Name(job.State), job.Tasks.Count.ToString(CultureInfo.InvariantCulture),
+                        $"{job.Tasks.Sum(t => t.CopiedByFaults + t.CopiedByPush)}/{job.Tasks.Sum(t => t.TotalPages)}",
+                        job.Tasks.Sum(t => t.Faults).ToString(CultureInfo.InvariantCulture),
+                        job.ElapsedSeconds.ToString("0.0", CultureInfo.InvariantCulture), job.WorkDir, job.Error)).ConfigureAwait(false);
+                }
+            }
             else
             {
                 AnsiConsole.Write(table);

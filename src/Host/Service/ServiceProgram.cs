@@ -128,6 +128,7 @@ public static class ServiceProgram
         });
 
         var app = builder.Build();
+        app.Use(PeerCredentials.RefuseMarkedAsync);
         app.MapGrpcService<JobsGrpcService>();
         app.MapHealthChecks("/healthz");
         app.MapPrometheusScrapingEndpoint("/metrics");

@@ -28,7 +28,8 @@ public sealed class ControlApiTests(ServiceFixture fixture, ITestOutputHelper ou
         var jobs = new List<Proto.Job>();
         foreach (var (images, work) in restores)
         {
-            jobs.Add(await ServiceRestores.StartAsync(client, images, work));
+            // The background push held back a little, so the tasks' own touches fault (and fault latency is recorded).
+            jobs.Add(await ServiceRestores.StartAsync(client, images, work, ("background-push-delay", "2s")));
         }
 
         Assert.Equal(4, jobs.Select(j => j.Id).Distinct().Count());
@@ -48,6 +49,7 @@ public sealed class ControlApiTests(ServiceFixture fixture, ITestOutputHelper ou
             Assert.All(last.Tasks, t => Assert.Equal(t.TotalPages, t.CopiedByFaults + t.CopiedByPush));
             Assert.Equal(["listening", "restorer-connected", "task"], events.Select(e => e.Kind).Distinct().Take(3));
             Assert.Equal("completed", events[^1].Kind);
+            Assert.True(last.Tasks.Sum(t => t.Faults) > 0, $"{job.Id}: the tasks' touches never faulted");
             Assert.True(last.FaultLatency.Count > 0, $"{job.Id}: no fault latency recorded");
         }
 

@@ -129,9 +129,9 @@ public sealed class ServiceLifecycleTests(ITestOutputHelper output)
         Assert.Contains("stopping", refused.Status.Detail, StringComparison.Ordinal);
 
         var report = await restore;
-        ServiceRestores.AssertVerified(report);
         var exit = await service.StopAsync(TimeSpan.FromSeconds(60));
         output.WriteLine(service.Output);
+        ServiceRestores.AssertVerified(report);
         Assert.Equal(0, exit);
         Assert.Contains($"job {job.Id}: every task is complete", service.Output, StringComparison.Ordinal);
         Assert.Contains("drained: every job ended", service.Output, StringComparison.Ordinal);

@@ -347,6 +347,9 @@ public sealed class JobManager : IHostedLifecycleService, IDisposable
             }
         }
 
+        // The work directory is the job's until it is marked finished, so the file is still the one it bound: remove it,
+        // so nothing mistakes a served (or cancelled) job's socket for one that listens.
+        RemoveSocketFile(job.SocketPath);
         job.Finish(result);
         _meters.JobEnded(job.State);
         if (result.Succeeded)
@@ -367,6 +370,18 @@ public sealed class JobManager : IHostedLifecycleService, IDisposable
                 _jobs.Remove(_finished.Last!.Value.Id);
                 _finished.RemoveLast();
             }
+        }
+    }
+
+    private void RemoveSocketFile(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _log.LogWarning("cannot remove {Socket}: {Error}", path, ex.Message);
         }
     }
 
