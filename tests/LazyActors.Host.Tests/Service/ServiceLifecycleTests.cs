@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net.Sockets;
 using Grpc.Core;
 using LazyActors.Testing;
 using LazyActors.Tools.Simulation;
@@ -138,6 +139,91 @@ public sealed class ServiceLifecycleTests(ITestOutputHelper output)
         Assert.Contains($"job {waiting.Id}: ended with exit code 130", service.Output, StringComparison.Ordinal);
         Assert.False(File.Exists(service.ControlSocket), "the control socket outlived the service");
     }
+
+    [SkippableFact]
+    public async Task Under_systemd_serve_notifies_ready_once_its_control_socket_listens_and_stopping_on_sigterm()
+    {
+        Skip.IfNot(File.Exists("/usr/bin/unshare"), "unshare (util-linux) is needed to run the service as pid 1 of a pid namespace");
+        Skip.If(PeerUid() != 0, "a pid namespace needs root");
+        using var scratch = new ScratchDirectory("sd");
+        var notify = scratch.Sub("notify.sock");
+        using var notifications = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        notifications.Bind(new UnixDomainSocketEndPoint(notify));
+        var control = scratch.Sub("ctl/control.sock");
+
+        // Microsoft.Extensions.Hosting.Systemd recognises a service by its parent (systemd) or, in a container, by being
+        // pid 1 with NOTIFY_SOCKET set: the latter is what a test can arrange.
+        var info = new ProcessStartInfo("/usr/bin/unshare") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in new[] { "--pid", "--fork", "--kill-child", "--", HostInvocation.DotnetExecutable(), HostInvocation.AssemblyPath, "serve", "--control-socket", control })
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        info.Environment["NOTIFY_SOCKET"] = notify;
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        try
+        {
+            var ready = await ReceiveAsync(notifications, TimeSpan.FromSeconds(60));
+            Assert.Contains("READY=1", ready, StringComparison.Ordinal);
+            Assert.True(File.Exists(control), "READY=1 came before the control socket existed");
+            using (var client = new Host.Control.ControlClient(control))
+            {
+                Assert.Empty((await client.Jobs.ListJobsAsync(new Proto.ListJobsRequest())).Jobs);
+            }
+
+            var service = int.Parse((await File.ReadAllTextAsync($"/proc/{process.Id}/task/{process.Id}/children")).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            Assert.Equal(0, Kill(service, 15));
+            var stopping = await ReceiveAsync(notifications, TimeSpan.FromSeconds(30));
+            Assert.Contains("STOPPING=1", stopping, StringComparison.Ordinal);
+            using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            await process.WaitForExitAsync(limit.Token);
+            Assert.Equal(0, process.ExitCode);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync();
+            }
+
+            output.WriteLine(await stdout + await stderr);
+        }
+    }
+
+    [Fact]
+    public async Task The_sample_systemd_unit_waits_for_readiness_and_gives_the_drain_its_time()
+    {
+        var unit = await File.ReadAllLinesAsync(Path.Combine(Path.GetDirectoryName(HostInvocation.AssemblyPath)!, "config", "lazy-actors.service"));
+        string Value(string key) => unit.Single(l => l.StartsWith(key + "=", StringComparison.Ordinal))[(key.Length + 1)..];
+        Assert.Equal("notify", Value("Type"));
+        Assert.EndsWith("LazyActors.Host.dll serve", Value("ExecStart"), StringComparison.Ordinal);
+        Assert.Equal("lazy-actors", Value("RuntimeDirectory"));
+        Assert.Equal(Path.GetDirectoryName(Host.Service.ServiceOptions.DefaultControlSocket), "/run/" + Value("RuntimeDirectory"));
+        Assert.Equal("0700", Value("RuntimeDirectoryMode"));
+        Assert.True(TimeSpan.FromSeconds(int.Parse(Value("TimeoutStopSec"), System.Globalization.CultureInfo.InvariantCulture)) > new Host.Service.ServiceOptions().DrainTimeout,
+            "systemd would kill the service before its drain timeout");
+    }
+
+    private static async Task<string> ReceiveAsync(Socket socket, TimeSpan timeout)
+    {
+        var buffer = new byte[4096];
+        using var limit = new CancellationTokenSource(timeout);
+        try
+        {
+            var received = await socket.ReceiveAsync(buffer, SocketFlags.None, limit.Token);
+            return System.Text.Encoding.UTF8.GetString(buffer, 0, received);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"no notification on NOTIFY_SOCKET within {timeout.TotalSeconds:0} s");
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
 
     private static async Task<Proto.JobState> WaitForStateAsync(Host.Control.ControlClient client, string id, Func<Proto.JobState, bool> wanted)
     {
