@@ -17,6 +17,13 @@ public sealed class EngineStatistics
     private long _zeroCopyReads;
     private int _phase;
 
+    /// <summary>Statistics of a restore; <paramref name="recordsMeters"/> false keeps its counts out of the process-wide
+    /// <see cref="EngineMeters"/> (the JIT warm-up's stand-in restore is no restore anyone asked for).</summary>
+    public EngineStatistics(bool recordsMeters = true) => RecordsMeters = recordsMeters;
+
+    /// <summary>Whether this restore's counts also go to the process-wide meters.</summary>
+    internal bool RecordsMeters { get; }
+
     /// <summary>Every task and fork child seen so far, in arrival order.</summary>
     public IReadOnlyList<TaskProgress> Tasks => [.. _tasks];
 
@@ -47,17 +54,26 @@ public sealed class EngineStatistics
     internal TaskProgress AddTask(TaskProgress progress)
     {
         progress.Latencies = FaultLatency;
+        progress.RecordsMeters = RecordsMeters;
         _tasks.Enqueue(progress);
         return progress;
     }
 
     internal void SetPhase(RestorePhase phase) => Volatile.Write(ref _phase, (int)phase);
 
-    internal void CountRead(long pages, bool zeroCopy)
+    /// <param name="pages">Pages read.</param>
+    /// <param name="zeroCopy">Served from a mapping of the images.</param>
+    /// <param name="fromCacheLayer">Answered by the shared page cache, which counts what it reads from the source below
+    /// it itself (<see cref="Pages.IPageSource.IsCacheLayer"/>): not counted again as bytes from the source.</param>
+    internal void CountRead(long pages, bool zeroCopy, bool fromCacheLayer)
     {
         Interlocked.Increment(ref _reads);
         Interlocked.Add(ref _pagesRead, pages);
-        EngineMeters.SourceBytes.Add(pages << Ranges.PageGeometry.PageShift);
+        if (RecordsMeters && !fromCacheLayer)
+        {
+            EngineMeters.SourceBytes.Add(pages << Ranges.PageGeometry.PageShift);
+        }
+
         if (zeroCopy)
         {
             Interlocked.Increment(ref _zeroCopyReads);

@@ -238,7 +238,7 @@ public sealed class PageCacheActor : EngineActor
     private void OnReadDone(Run run, PageRead read)
     {
         Forget(run);
-        _statistics.CountRead(run.Pages, read.IsZeroCopy);
+        _statistics.CountRead(run.Pages, read.IsZeroCopy, _source.IsCacheLayer);
         var shared = new SharedPageRead(read);
         foreach (var waiter in run.Waiters)
         {

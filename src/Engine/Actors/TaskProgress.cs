@@ -63,6 +63,9 @@ public sealed class TaskProgress
     /// <summary>The restore's fault-latency histogram this task records into (set when the task is added).</summary>
     internal FaultLatencyHistogram? Latencies { get; set; }
 
+    /// <summary>Whether the counts also go to the process-wide meters (set when the task is added).</summary>
+    internal bool RecordsMeters { get; set; } = true;
+
     internal void AddCopied(long pages, bool background)
     {
         if (background)
@@ -74,7 +77,10 @@ public sealed class TaskProgress
             Interlocked.Add(ref _copiedByFaults, pages);
         }
 
-        EngineMeters.CountCopied(pages, background);
+        if (RecordsMeters)
+        {
+            EngineMeters.CountCopied(pages, background);
+        }
     }
 
     internal void AddZeroPage() => Interlocked.Increment(ref _zeroPages);
@@ -82,7 +88,10 @@ public sealed class TaskProgress
     internal void AddFault()
     {
         Interlocked.Increment(ref _faults);
-        EngineMeters.Faults.Add(1);
+        if (RecordsMeters)
+        {
+            EngineMeters.Faults.Add(1);
+        }
     }
 
     /// <summary>A fault read at <paramref name="readTimestamp"/> (<see cref="System.Diagnostics.Stopwatch"/> ticks) is
@@ -91,7 +100,10 @@ public sealed class TaskProgress
     {
         var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(readTimestamp);
         Latencies?.Record(elapsed);
-        EngineMeters.FaultLatency.Record(elapsed.TotalSeconds);
+        if (RecordsMeters)
+        {
+            EngineMeters.FaultLatency.Record(elapsed.TotalSeconds);
+        }
     }
 
     /// <summary>Publishes the task's dropped pages, which its <see cref="Ranges.TaskRangeBook"/> counts.</summary>
@@ -99,7 +111,7 @@ public sealed class TaskProgress
 
     internal void End(TaskPhase phase, string? reason)
     {
-        if (phase == TaskPhase.Failed)
+        if (phase == TaskPhase.Failed && RecordsMeters)
         {
             EngineMeters.CountError("task-failed");
         }

@@ -452,7 +452,7 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         var pages = (int)range.Pages;
         if (_direct is not null && _direct.TryReadNow(_pid, range.DumpStart, pages, out var read))
         {
-            _statistics?.CountRead(pages, zeroCopy: true);
+            _statistics?.CountRead(pages, zeroCopy: true, _direct.IsCacheLayer);
             var data = new PageData(range.DumpStart, pages, [new SharedPageRead(read)]);
             _copies.Add(new CopyJob(range.DumpStart, pages, background, budgetBytes, data) { FaultTimestamp = background ? 0 : _batchReadTimestamp });
             return;

@@ -309,6 +309,8 @@ public sealed class SharedPageCache : IDisposable
                 piece.Fill(read);
             }
 
+            Metrics.EngineMeters.SourceBytes.Add(piece.Bytes);
+
             lock (_gate)
             {
                 // Counted even if the cache was disposed meanwhile: the waiters get the data, and the last one frees it.
@@ -438,6 +440,8 @@ public sealed class SharedPageCache : IDisposable
     private sealed class CachedPageSource(SharedPageCache cache, CheckpointPages checkpoint, int consumer) : IPageSource
     {
         private int _detached;
+
+        public bool IsCacheLayer => true;
 
         public ValueTask<PageRead> ReadAsync(int pid, ulong dumpAddress, int pages, CancellationToken cancellationToken) =>
             cache.ReadAsync(checkpoint, consumer, pid, dumpAddress, pages, cancellationToken);
