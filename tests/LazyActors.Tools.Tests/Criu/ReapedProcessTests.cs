@@ -64,6 +64,14 @@ public sealed class ReapedProcessTests : IDisposable
         using var step = ReapedProcess.Start(Shell("sleep 60 & sleep 60", Bound));
         int main = await step.MainPid.WaitAsync(Bound);
 
+        // Terminate only once the shell has started both sleeps, or the step may have fewer processes to kill.
+        var started = DateTime.UtcNow;
+        while (ChildrenOf(main) < 2)
+        {
+            Assert.True(DateTime.UtcNow - started < Bound, $"the shell {main} did not start its two sleeps");
+            await Task.Delay(10);
+        }
+
         step.Terminate();
         var outcome = await step.Completion.WaitAsync(Bound);
 
@@ -132,5 +140,17 @@ public sealed class ReapedProcessTests : IDisposable
         Assert.Equal(123, exit.MonotonicNs);
         Assert.Throws<FormatException>(() => ReaperExit.Parse("exit pid=1 main=1"));
         Assert.Throws<FormatException>(() => ReaperExit.Parse("start pid=1 mono_ns=2"));
+    }
+
+    private static int ChildrenOf(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/task/{pid}/children").Split(' ', StringSplitOptions.RemoveEmptyEntries).Length;
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
     }
 }

@@ -1,3 +1,5 @@
+using LazyActors.Engine.Ranges;
+
 namespace LazyActors.Engine.Protocol.Server;
 
 /// <summary>
@@ -9,7 +11,7 @@ namespace LazyActors.Engine.Protocol.Server;
 public readonly record struct ServedRun(ulong Vaddr, ulong NrPages, long PagesFileOffset)
 {
     /// <summary>Dump-time address just past the run.</summary>
-    public ulong End => Vaddr + (NrPages << 12);
+    public ulong End => Vaddr + (NrPages << PageGeometry.PageShift);
 
     /// <summary>True when the bytes are in this image set.</summary>
     public bool HasData => PagesFileOffset >= 0;

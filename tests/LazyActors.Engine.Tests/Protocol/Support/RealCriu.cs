@@ -31,11 +31,15 @@ internal static class RealCriu
     /// <summary>
     /// Dumps a real process into <paramref name="imagesDir"/>: a shell holding a string of <paramref name="stringBytes"/>
     /// bytes on its heap (lazy pages), stopped by itself so it is quiet while CRIU dumps it
-    /// (<c>criu dump --shell-job</c>: it shares the test's session). The shell is killed (by CRIU, or by pid) and reaped.
+    /// (<c>criu dump --shell-job</c>). The shell leads its own session (setsid): where the test runs in a pid namespace
+    /// whose session leader is outside it (as in CI), CRIU refuses a task whose session id is 0 in its namespace.
+    /// The shell is killed (by CRIU, or by pid) and reaped.
     /// </summary>
     public static async Task DumpStoppedShellAsync(string imagesDir, string outputPath, string logPath, int stringBytes)
     {
-        var shell = new ProcessStartInfo("/bin/bash") { UseShellExecute = false };
+        // setsid does not fork here: our child is not a process group leader, so the pid we hold is the shell's.
+        var shell = new ProcessStartInfo("setsid") { UseShellExecute = false };
+        shell.ArgumentList.Add("/bin/bash");
         shell.ArgumentList.Add("-c");
         shell.ArgumentList.Add($"exec >'{outputPath}' 2>&1 </dev/null; a=$(head -c {stringBytes} /dev/zero | tr '\\0' x); kill -STOP $$; echo ${{#a}}");
         using var workload = Process.Start(shell) ?? throw new InvalidOperationException("could not start bash");
