@@ -8,27 +8,36 @@ using LazyActors.Engine.Hosting;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Pages;
+using LazyActors.Engine.Protocol.Client;
 using LazyActors.Engine.Restorer;
 
 namespace LazyActors.Engine;
 
 /// <summary>
-/// A drop-in <c>criu lazy-pages</c> daemon for local images, without any CLI knowledge. Use in two steps so readiness
-/// can be signalled as early as CRIU does: <see cref="Listen"/> binds <c>WORKDIR/lazy-pages.socket</c> at once (stale
-/// file replaced); <see cref="RunAsync(CancellationToken)"/> then builds the actor system, opens the checkpoint, accepts
-/// the restorer and serves every task until all are complete.
+/// A drop-in <c>criu lazy-pages</c> daemon, without any CLI knowledge, for local images or, with a page server
+/// (<c>--page-server</c>), for a remote source. Use in two steps so readiness can be signalled as early as CRIU does:
+/// <see cref="Listen"/> binds <c>WORKDIR/lazy-pages.socket</c> at once (stale file replaced);
+/// <see cref="RunAsync(CancellationToken)"/> then builds the actor system, opens the checkpoint (and connects to the
+/// page server), accepts the restorer and serves every task until all are complete.
 /// </summary>
 public sealed class LazyPagesEngine : IDisposable
 {
     private readonly EngineSettings _settings;
+    private readonly PageServerEndpoint? _pageServer;
+    private readonly ulong _listeningSince;
     private SafeFdHandle? _listener;
     private int _running;
 
-    private LazyPagesEngine(EngineSettings settings, SafeFdHandle listener)
+    private LazyPagesEngine(EngineSettings settings, SafeFdHandle listener, PageServerEndpoint? pageServer, ulong listeningSince)
     {
         _settings = settings;
         _listener = listener;
+        _pageServer = pageServer;
+        _listeningSince = listeningSince;
     }
+
+    /// <summary>The page server the pages come from, or null for local images.</summary>
+    public PageServerEndpoint? PageServer => _pageServer;
 
     /// <summary>The absolute path of the listening socket.</summary>
     public string SocketPath => _settings.SocketPath;
@@ -39,9 +48,13 @@ public sealed class LazyPagesEngine : IDisposable
     /// <summary>The settings in use.</summary>
     public EngineSettings Settings => _settings;
 
-    /// <summary>Binds and listens on <c>lazy-pages.socket</c> in the work directory.</summary>
+    /// <summary>
+    /// Binds and listens on <c>lazy-pages.socket</c> in the work directory. With <paramref name="pageServer"/> the lazy
+    /// pages are fetched from that page server (<c>criu lazy-pages --page-server</c>); the images in the images
+    /// directory then need no page data (those of <c>criu dump --lazy-pages</c> do).
+    /// </summary>
     /// <exception cref="LinuxException">The socket cannot be created (path, permissions).</exception>
-    public static LazyPagesEngine Listen(EngineSettings settings)
+    public static LazyPagesEngine Listen(EngineSettings settings, PageServerEndpoint? pageServer = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         settings.Validate();
@@ -50,7 +63,8 @@ public sealed class LazyPagesEngine : IDisposable
             throw new DirectoryNotFoundException($"work directory {settings.WorkDirectory} does not exist");
         }
 
-        return new LazyPagesEngine(settings, UnixSocket.Listen(settings.SocketPath));
+        var since = ProcFs.NowTicks();
+        return new LazyPagesEngine(pageServer is null ? settings : settings.ForRemoteSource(), UnixSocket.Listen(settings.SocketPath), pageServer, since);
     }
 
     /// <summary>Serves one restore to the end. Cancelling stops it (exit code 130).</summary>
@@ -59,7 +73,7 @@ public sealed class LazyPagesEngine : IDisposable
 
     /// <summary>
     /// Serves one restore with extra Akka configuration (loggers, overrides), and optionally a custom uffd hub and
-    /// page source (tests, remote sources).
+    /// page source (tests; a remote restore uses its page server instead).
     /// </summary>
     public async Task<EngineResult> RunAsync(Config? akkaConfig, Func<Action<Exception>, IUffdHub>? hubFactory,
         Func<Checkpoint, IPageSource>? sourceFactory, CancellationToken cancellationToken)
@@ -108,12 +122,17 @@ public sealed class LazyPagesEngine : IDisposable
                     return false;
                 }
             });
-        return await RestoreRun.ServeAsync(_settings, listener, Statistics, () => OpenSource(sourceFactory), hubFactory, placement, clock, cancellationToken)
+        return await RestoreRun.ServeAsync(_settings, listener, Statistics, () => OpenSource(sourceFactory), hubFactory, placement, clock, _listeningSince, cancellationToken)
             .ConfigureAwait(false);
     }
 
     private RestoreSource OpenSource(Func<Checkpoint, IPageSource>? sourceFactory)
     {
+        if (_pageServer is not null)
+        {
+            return RestoreSource.OpenRemote(_settings, _pageServer);
+        }
+
         if (sourceFactory is null)
         {
             return RestoreSource.OpenLocal(_settings);

@@ -42,6 +42,9 @@ public sealed class EngineStatistics
     /// <summary>Requests merged into another's read.</summary>
     public long Coalesced => Volatile.Read(ref _coalesced);
 
+    /// <summary>The remote page source's counters (zero and null in a local restore).</summary>
+    public Remote.RemoteStatistics Remote { get; } = new();
+
     /// <summary>Total faults over all tasks.</summary>
     public long Faults => Tasks.Sum(t => t.Faults);
 

@@ -8,7 +8,8 @@ namespace LazyActors.Engine.Actors;
 
 /// <summary>
 /// The one page cache of a restore. It turns <see cref="Fetch"/> requests from task actors into reads
-/// on an <see cref="IPageSource"/>: fault requests always before background ones, a request inside a read already in
+/// on an <see cref="IPageSource"/>: fault requests always before background ones (and read with
+/// <see cref="ReadPriority.Fault"/>, so a remote source sends them ahead of background data), a request inside a read already in
 /// flight joins it, requests queued together for the same pid are coalesced into few reads (PageRunCoalescer), many
 /// reads run at once and complete in any order. Each requester gets a <see cref="PageData"/> it must dispose.
 /// </summary>
@@ -22,19 +23,9 @@ public sealed class PageCacheActor : EngineActor
     public static Props Props(IPageSource source, EngineSettings settings, EngineStatistics statistics) =>
         Akka.Actor.Props.Create(() => new PageCacheActor(source, settings, statistics)).WithDispatcher(EngineSettings.DispatcherId);
 
-    /// <summary>Who waits: a faulting thread, or background transfer.</summary>
-    public enum FetchPriority
-    {
-        /// <summary>A thread is blocked on these pages.</summary>
-        Fault,
-
-        /// <summary>Background transfer; yields to faults.</summary>
-        Background,
-    }
-
     /// <summary>Asks for <paramref name="Pages"/> pages of <paramref name="Pid"/> at dump address <paramref name="DumpAddress"/>.
     /// The reply (<see cref="Fetched"/> or <see cref="FetchFailed"/>) goes to the sender and carries <paramref name="RequestId"/>.</summary>
-    public sealed record Fetch(int Pid, ulong DumpAddress, int Pages, FetchPriority Priority, long RequestId)
+    public sealed record Fetch(int Pid, ulong DumpAddress, int Pages, ReadPriority Priority, long RequestId)
         : INoSerializationVerificationNeeded;
 
     /// <summary>The data of request <paramref name="RequestId"/>; the receiver disposes <paramref name="Data"/>.</summary>
@@ -98,7 +89,7 @@ public sealed class PageCacheActor : EngineActor
             return;
         }
 
-        (fetch.Priority == FetchPriority.Fault ? _faults : _background).Enqueue(waiter);
+        (fetch.Priority == ReadPriority.Fault ? _faults : _background).Enqueue(waiter);
         if (!_drainScheduled)
         {
             // Drain after the messages already queued, so requests that arrived together are coalesced.
@@ -132,7 +123,8 @@ public sealed class PageCacheActor : EngineActor
     {
         while (_reads < _maxReads && (_faults.Count > 0 || _background.Count > 0))
         {
-            var queue = _faults.Count > 0 ? _faults : _background;
+            var priority = _faults.Count > 0 ? ReadPriority.Fault : ReadPriority.Background;
+            var queue = priority == ReadPriority.Fault ? _faults : _background;
             _batch.Clear();
             while (_batch.Count < MaxBatch && queue.TryDequeue(out var waiter))
             {
@@ -148,12 +140,12 @@ public sealed class PageCacheActor : EngineActor
 
             foreach (var group in _batch.GroupBy(w => w.Fetch.Pid))
             {
-                StartRuns(group.Key, [.. group]);
+                StartRuns(group.Key, [.. group], priority);
             }
         }
     }
 
-    private void StartRuns(int pid, Waiter[] waiters)
+    private void StartRuns(int pid, Waiter[] waiters, ReadPriority priority)
     {
         var requests = new PageRequest[waiters.Length];
         for (var i = 0; i < waiters.Length; i++)
@@ -170,7 +162,7 @@ public sealed class PageCacheActor : EngineActor
         var runs = new Run[count];
         for (var i = 0; i < count; i++)
         {
-            runs[i] = new Run(pid, requests[i].DumpAddress, (int)requests[i].Pages);
+            runs[i] = new Run(pid, requests[i].DumpAddress, (int)requests[i].Pages, priority);
         }
 
         // Runs are sorted and disjoint; a waiter may span several of them (never read twice).
@@ -204,7 +196,7 @@ public sealed class PageCacheActor : EngineActor
         ValueTask<PageRead> pending;
         try
         {
-            pending = _source.ReadAsync(run.Pid, run.DumpAddress, run.Pages, _stopping.Token);
+            pending = _source.ReadAsync(run.Pid, run.DumpAddress, run.Pages, run.Priority, _stopping.Token);
         }
         catch (Exception ex)
         {
@@ -342,8 +334,10 @@ public sealed class PageCacheActor : EngineActor
         public bool Failed { get; set; }
     }
 
-    private sealed class Run(int pid, ulong dumpAddress, int pages)
+    private sealed class Run(int pid, ulong dumpAddress, int pages, ReadPriority priority)
     {
+        public ReadPriority Priority { get; } = priority;
+
         public int Pid { get; } = pid;
 
         public ulong DumpAddress { get; } = dumpAddress;

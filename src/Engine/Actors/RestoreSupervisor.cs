@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Actor.Internal;
 using Akka.Event;
+using LazyActors.Engine.Actors.Remote;
 using LazyActors.Engine.Configuration;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
@@ -19,11 +20,15 @@ namespace LazyActors.Engine.Actors;
 /// task is complete (exit code 0) or on a fatal error (non-zero, with the reason).
 /// </summary>
 /// <remarks>
-/// Phases: waiting for the restorer → receiving tasks (the handshake: one uffd per live task) → serving after
-/// "restore finished" (done when the last task actor stopped) → finished (outcome set; only cleanup: descriptors that
-/// still arrive are closed, failures still recorded on their task).
+/// <para>Phases: waiting for the restorer → receiving tasks (the handshake: one uffd per live task) → serving after
+/// "restore finished" (done when the last task actor stopped) → [remote: closing the page-server session] → finished
+/// (outcome set; only cleanup: descriptors that still arrive are closed, failures still recorded on their task).</para>
+/// <para>A remote restore also has a <see cref="RemoteFetchActor"/> (the page source), and the supervisor follows the
+/// restored tree's host pids (<see cref="RestoredTree"/>, resolved while the handshake runs). When the fetcher gives
+/// the source up, the supervisor asks every task what it still lacks, stops the tree (SIGKILL by default) before any
+/// uffd is closed, and ends with exit code 1 naming the tasks and ranges not served.</para>
 /// </remarks>
-public sealed class RestoreSupervisor : EngineActor
+public sealed class RestoreSupervisor : EngineActor, IWithTimers
 {
     /// <summary>Props of the supervisor.</summary>
     /// <param name="restore">What it needs.</param>
@@ -37,6 +42,9 @@ public sealed class RestoreSupervisor : EngineActor
     /// <param name="Listener">The listening lazy-pages.socket; the supervisor's handshake thread owns it.</param>
     /// <param name="Statistics">Live counters.</param>
     /// <param name="Completion">Completed with the outcome.</param>
+    /// <param name="Remote">The remote page source, when the pages are fetched from a page server; null for local images.</param>
+    /// <param name="ListeningSince">When the socket began listening (<see cref="ProcFs.NowTicks"/>): the restored tree's
+    /// processes all start later (see <see cref="RestoredTree"/>); 0 = unknown.</param>
     public sealed record Restore(
         EngineSettings Settings,
         Checkpoint Checkpoint,
@@ -44,29 +52,30 @@ public sealed class RestoreSupervisor : EngineActor
         IUffdHub Hub,
         SafeFdHandle Listener,
         EngineStatistics Statistics,
-        TaskCompletionSource<RestoreOutcome> Completion) : INoSerializationVerificationNeeded;
+        TaskCompletionSource<RestoreOutcome> Completion,
+        RemoteSource? Remote = null,
+        ulong ListeningSince = 0) : INoSerializationVerificationNeeded;
+
+    /// <summary>Where a remote restore's pages come from.</summary>
+    /// <param name="Endpoint">The page server.</param>
+    /// <param name="Probe">A page it holds (checks a second connection), or null.</param>
+    /// <param name="Source">The page source the fetcher serves (also <see cref="Restore.Source"/>).</param>
+    public sealed record RemoteSource(Protocol.Client.PageServerEndpoint Endpoint, ProbePage? Probe, RemotePageSource Source) : INoSerializationVerificationNeeded;
 
     /// <summary>How a restore ended.</summary>
     /// <param name="ExitCode">0 when every task was completed (or exited), 1 otherwise.</param>
     /// <param name="Error">Why it failed.</param>
     public sealed record RestoreOutcome(int ExitCode, string? Error);
 
-    /// <summary>From the handshake thread: a live task and its uffd.</summary>
-    public sealed record TaskUffdReceived(int Pid, SafeFdHandle Uffd) : INoSerializationVerificationNeeded;
+    /// <summary>From the handshake thread: a live task and its uffd (and its host pid, when the tree is followed).</summary>
+    public sealed record TaskUffdReceived(int Pid, SafeFdHandle Uffd, int? HostPid = null) : INoSerializationVerificationNeeded;
 
     /// <summary>From the handshake thread: a zombie entry.</summary>
     public sealed record ZombieReceived(int Pid) : INoSerializationVerificationNeeded;
 
-    /// <summary>From the handshake thread: the restorer connected.</summary>
-    public sealed class RestorerConnected : INoSerializationVerificationNeeded
-    {
-        /// <summary>The instance.</summary>
-        public static readonly RestorerConnected Instance = new();
-
-        private RestorerConnected()
-        {
-        }
-    }
+    /// <summary>From the handshake thread: the restorer (host pid <paramref name="RestorerPid"/>, 0 if unknown) connected;
+    /// <paramref name="Tree"/> follows the restored processes when the restore needs it (remote).</summary>
+    public sealed record RestorerConnected(int RestorerPid, RestoredTree? Tree) : INoSerializationVerificationNeeded;
 
     /// <summary>From the handshake thread: "restore finished" arrived.</summary>
     public sealed class RestoreFinished : INoSerializationVerificationNeeded
@@ -90,8 +99,11 @@ public sealed class RestoreSupervisor : EngineActor
     private readonly HashSet<int> _seen = [];
     private IActorRef _cache = ActorRefs.Nobody;
     private IActorRef _pusher = ActorRefs.Nobody;
+    private IActorRef _fetcher = ActorRefs.Nobody;
     private Thread? _handshake;
     private int _forkChildren;
+    private RestoredTree? _tree;
+    private int _tasksReceived;
 
     /// <summary>Use <see cref="Props"/>.</summary>
     public RestoreSupervisor(Restore restore)
@@ -102,18 +114,29 @@ public sealed class RestoreSupervisor : EngineActor
     }
 
     /// <inheritdoc />
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <inheritdoc />
     protected override SupervisorStrategy SupervisorStrategy() => ChildSupervision.Instance;
 
     /// <inheritdoc />
     protected override void PreStart()
     {
+        if (_restore.Remote is { } remote)
+        {
+            // First, so the connection is made while the restorer is still on its way.
+            _fetcher = Context.ActorOf(RemoteFetchActor.Props(remote.Endpoint, _restore.Settings.Remote, remote.Probe, remote.Source, _restore.Settings.EngineThreadsNice, _restore.Statistics.Remote), "remote-fetch");
+            remote.Source.Bind(_fetcher);
+            Context.Watch(_fetcher);
+        }
+
         _cache = Context.ActorOf(PageCacheActor.Props(_restore.Source, _restore.Settings, _restore.Statistics), "page-cache");
         _pusher = Context.ActorOf(BackgroundPusherActor.Props(_restore.Settings), "pusher");
         Context.Watch(_cache);
         Context.Watch(_pusher);
 
         LogScheduling(_restore.Settings);
-        var observer = new Observer(Self);
+        var observer = new Observer(Self, followTree: _restore.Remote is not null, _restore.ListeningSince);
         var entries = _restore.Checkpoint.Tasks.Count;
         var listener = _restore.Listener;
         var settings = _restore.Settings;
@@ -137,9 +160,10 @@ public sealed class RestoreSupervisor : EngineActor
 
     private void WaitingForRestorer()
     {
-        Receive<RestorerConnected>(_ =>
+        Receive<RestorerConnected>(connected =>
         {
-            _log.Info("restorer connected, expecting {Entries} pstree entries", _restore.Checkpoint.Tasks.Count);
+            _tree = connected.Tree;
+            _log.Info("restorer connected (pid {RestorerPid}), expecting {Entries} pstree entries", connected.RestorerPid, _restore.Checkpoint.Tasks.Count);
             _restore.Statistics.SetPhase(RestorePhase.ReceivingTasks);
             Become(ReceivingTasks);
         });
@@ -168,6 +192,79 @@ public sealed class RestoreSupervisor : EngineActor
 
     private void ServingAfterRestoreFinished() => ReceiveChildren(restoreFinished: true);
 
+    /// <summary>The outcome is known; the page-server session is being closed (PS_IOV_CLOSE and its status).</summary>
+    private void ClosingSource(int exitCode, string? error)
+    {
+        Receive<RemoteFetchActor.Closed>(closed =>
+        {
+            Timers.Cancel(CloseTimer);
+            if (!closed.Confirmed)
+            {
+                _log.Warning("the page-server session was not closed cleanly: {Error}", closed.Error);
+            }
+
+            Complete(exitCode, error);
+        });
+        Receive<CloseTimedOut>(_ =>
+        {
+            _log.Warning("the page-server session did not close within {Seconds} s", CloseWait(_restore.Settings).TotalSeconds);
+            Complete(exitCode, error);
+        });
+        Receive<TaskUffdReceived>(received => received.Uffd.Dispose());
+        Receive<UffdActor.ForkChildBorn>(born => born.Uffd.Dispose());
+        Receive<ChildFailed>(RecordFailure);
+        Receive<Terminated>(terminated =>
+        {
+            if (terminated.ActorRef.Equals(_fetcher))
+            {
+                Complete(exitCode, error);
+                return;
+            }
+
+            ForgetTask(terminated.ActorRef);
+        });
+        ReceiveAny(_ => { });
+    }
+
+    /// <summary>
+    /// The page source was given up: every task says what it still lacks (bounded wait), then the tree is stopped, then
+    /// the restore ends with exit code 1. No task actor closes its uffd before the tree is stopped.
+    /// </summary>
+    private void StoppingTree(RemoteFetchActor.SourceLost lost, Dictionary<IActorRef, UffdActor.Unserved?> reports)
+    {
+        Receive<UffdActor.Unserved>(unserved =>
+        {
+            if (reports.ContainsKey(Sender))
+            {
+                reports[Sender] = unserved;
+            }
+
+            if (reports.Values.All(r => r is not null))
+            {
+                StopTreeAndFinish(lost, reports);
+            }
+        });
+        Receive<ReportsTimedOut>(_ => StopTreeAndFinish(lost, reports));
+        Receive<TaskUffdReceived>(received => received.Uffd.Dispose());
+        Receive<UffdActor.ForkChildBorn>(born => born.Uffd.Dispose());
+        Receive<ChildFailed>(RecordFailure);
+        Receive<Terminated>(terminated =>
+        {
+            if (reports.TryGetValue(terminated.ActorRef, out var report) && report is null)
+            {
+                reports.Remove(terminated.ActorRef);
+                if (reports.Values.All(r => r is not null))
+                {
+                    StopTreeAndFinish(lost, reports);
+                    return;
+                }
+            }
+
+            ForgetTask(terminated.ActorRef);
+        });
+        ReceiveAny(_ => { });
+    }
+
     private void Finished()
     {
         Receive<TaskUffdReceived>(received => received.Uffd.Dispose());
@@ -189,9 +286,11 @@ public sealed class RestoreSupervisor : EngineActor
             }
         });
         Receive<ChildFailed>(RecordFailure);
+        Receive<RemoteFetchActor.ConnectFailed>(failed => Finish(1, $"cannot connect to the page server {failed.Peer}: {failed.Reason}"));
+        Receive<RemoteFetchActor.SourceLost>(OnSourceLost);
         Receive<Terminated>(terminated =>
         {
-            if (terminated.ActorRef.Equals(_cache) || terminated.ActorRef.Equals(_pusher))
+            if (terminated.ActorRef.Equals(_cache) || terminated.ActorRef.Equals(_pusher) || terminated.ActorRef.Equals(_fetcher))
             {
                 Finish(1, $"internal actor {terminated.ActorRef.Path.Name} stopped");
                 return;
@@ -251,9 +350,18 @@ public sealed class RestoreSupervisor : EngineActor
             book.AddLazy(range.Start, range.End, range.Start);
         }
 
+        _tasksReceived++;
         var label = received.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var progress = _restore.Statistics.AddTask(new TaskProgress(received.Pid, label, (long)book.TotalPages, isForkChild: false));
-        _log.Info("{Task}: uffd received, {LazyPages} lazy pages in {Ranges} ranges", label, book.TotalPages, book.Pending.Count);
+        if (_tree is not null)
+        {
+            _log.Info("{Task}: uffd received, {LazyPages} lazy pages in {Ranges} ranges; host pid {HostPid}", label, book.TotalPages, book.Pending.Count,
+                received.HostPid?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "not found");
+        }
+        else
+        {
+            _log.Info("{Task}: uffd received, {LazyPages} lazy pages in {Ranges} ranges", label, book.TotalPages, book.Pending.Count);
+        }
         Spawn(received.Pid, _restore.Hub.Open(received.Uffd), book, progress, $"task-{label}", restoreFinished: false);
     }
 
@@ -306,9 +414,108 @@ public sealed class RestoreSupervisor : EngineActor
 
     private void Finish(int exitCode, string? error)
     {
+        _stopHandshake.Cancel();
+        if (!_fetcher.IsNobody())
+        {
+            // CRIU's daemon always ends the session (the source `criu dump` then ends too); bounded.
+            Become(() => ClosingSource(exitCode, error));
+            _fetcher.Tell(RemoteFetchActor.Close.Instance);
+            Timers.StartSingleTimer(CloseTimer, CloseTimedOut.Instance, CloseWait(_restore.Settings));
+            return;
+        }
+
+        Complete(exitCode, error);
+    }
+
+    private void Complete(int exitCode, string? error)
+    {
         SetOutcome(exitCode, error);
         Become(Finished);
+    }
+
+    private static TimeSpan CloseWait(EngineSettings settings) => (settings.Remote.CloseTimeout * 2) + TimeSpan.FromSeconds(1);
+
+    private void OnSourceLost(RemoteFetchActor.SourceLost lost)
+    {
         _stopHandshake.Cancel();
+        var reports = _tasks.Keys.ToDictionary(t => t, _ => (UffdActor.Unserved?)null);
+        _log.Error("page server {Peer} given up ({Reason}); asking {Tasks} task(s) what they lack, then stopping the restored tree", lost.Peer, lost.Reason, reports.Count);
+        Become(() => StoppingTree(lost, reports));
+        if (reports.Count == 0)
+        {
+            StopTreeAndFinish(lost, reports);
+            return;
+        }
+
+        foreach (var task in reports.Keys)
+        {
+            task.Tell(UffdActor.ReportUnserved.Instance);
+        }
+
+        Timers.StartSingleTimer(ReportsTimer, ReportsTimedOut.Instance, TimeSpan.FromSeconds(2));
+    }
+
+    private void StopTreeAndFinish(RemoteFetchActor.SourceLost lost, Dictionary<IActorRef, UffdActor.Unserved?> reports)
+    {
+        Timers.Cancel(ReportsTimer);
+        string stopped;
+        if (_tree is { } tree)
+        {
+            var result = tree.Stop((int)_restore.Settings.Remote.StopSignal, TimeSpan.FromSeconds(5));
+            stopped = result.ToString();
+        }
+        else
+        {
+            stopped = _tasksReceived == 0 && _restore.Remote is not null
+                ? "no restored process to stop (the restorer had not connected)"
+                : "the restored tree could not be stopped: the restorer's pid is unknown (not visible from this pid namespace)";
+        }
+
+        var missing = new List<string>();
+        foreach (var (task, report) in reports)
+        {
+            if (report is null)
+            {
+                missing.Add($"task {task.Path.Name.Replace("task-", string.Empty, StringComparison.Ordinal)}: did not answer");
+            }
+            else if (report.Pages > 0)
+            {
+                missing.Add(DescribeUnserved(report));
+            }
+        }
+
+        var notReceived = _restore.Checkpoint.Tasks.Count - _tasksReceived - _restore.Checkpoint.Tasks.Count(t => t.State == TaskState.Dead);
+        if (notReceived > 0 && _tasksReceived > 0)
+        {
+            missing.Add($"{notReceived} task(s) of pstree.img never handed over by the restorer");
+        }
+
+        var error = $"page server {lost.Peer} given up after {lost.Waited.TotalSeconds:0.###} s: {lost.Reason}; {stopped}; "
+            + (missing.Count == 0 ? "no task lacked pages" : $"not served: {string.Join("; ", missing)}");
+        _log.Error("{Error}", error);
+        Complete(1, error);
+    }
+
+    private string DescribeUnserved(UffdActor.Unserved report)
+    {
+        var host = _tree?.HostPidOf(report.Pid) is { } hostPid ? $" (host pid {hostPid})" : string.Empty;
+        var merged = new List<AddressRange>();
+        foreach (var range in report.Ranges)
+        {
+            // Pending and in-flight pieces of one range are listed apart by the task; one range to the reader.
+            if (merged.Count > 0 && merged[^1].End == range.Start && merged[^1].DumpEnd == range.DumpStart)
+            {
+                merged[^1] = merged[^1] with { End = range.End };
+            }
+            else
+            {
+                merged.Add(range);
+            }
+        }
+
+        var ranges = string.Join(", ", merged.Take(8).Select(r => $"0x{r.Start:x}-0x{r.End:x}" + (r.DumpStart != r.Start ? $" (dump 0x{r.DumpStart:x})" : string.Empty)));
+        var more = merged.Count > 8 ? $" and {merged.Count - 8} more range(s)" : string.Empty;
+        return $"task {report.Label}{host}: {report.Pages} page(s) in {merged.Count} range(s): {ranges}{more}";
     }
 
     /// <summary>Completes the restore's result unless it already was (by this actor, or by cancellation).</summary>
@@ -375,11 +582,34 @@ public sealed class RestoreSupervisor : EngineActor
         };
     }
 
-    private sealed class Observer(IActorRef supervisor) : IRestorerObserver
-    {
-        public void Connected() => supervisor.Tell(RestorerConnected.Instance);
+    private const string CloseTimer = "close";
+    private const string ReportsTimer = "reports";
 
-        public void TaskUffd(int pid, SafeFdHandle uffd) => supervisor.Tell(new TaskUffdReceived(pid, uffd));
+    private sealed class CloseTimedOut : INoSerializationVerificationNeeded
+    {
+        public static readonly CloseTimedOut Instance = new();
+    }
+
+    private sealed class ReportsTimedOut : INoSerializationVerificationNeeded
+    {
+        public static readonly ReportsTimedOut Instance = new();
+    }
+
+    /// <summary>
+    /// Runs on the handshake thread. When the tree is followed, each task's host pid is resolved right as its uffd
+    /// arrives: the restorer is alive then and the task is its descendant.
+    /// </summary>
+    private sealed class Observer(IActorRef supervisor, bool followTree, ulong listeningSince) : IRestorerObserver
+    {
+        private RestoredTree? _tree;
+
+        public void Connected(int restorerPid)
+        {
+            _tree = followTree ? RestoredTree.Attach(restorerPid, listeningSince > 0 ? listeningSince : null) : null;
+            supervisor.Tell(new RestorerConnected(restorerPid, _tree));
+        }
+
+        public void TaskUffd(int pid, SafeFdHandle uffd) => supervisor.Tell(new TaskUffdReceived(pid, uffd, _tree?.Resolve(pid)));
 
         public void Zombie(int pid) => supervisor.Tell(new ZombieReceived(pid));
 

@@ -114,6 +114,27 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
     public sealed record ForkChildBorn(int Pid, string ParentLabel, IUffd Uffd, TaskRangeBook Book, long TotalPages)
         : INoSerializationVerificationNeeded;
 
+    /// <summary>
+    /// From the supervisor when the page source is given up: reply with <see cref="Unserved"/>. Changes nothing (the
+    /// uffd stays open: the tree is stopped before any task actor closes its uffd).
+    /// </summary>
+    public sealed class ReportUnserved : INoSerializationVerificationNeeded
+    {
+        /// <summary>The instance.</summary>
+        public static readonly ReportUnserved Instance = new();
+
+        private ReportUnserved()
+        {
+        }
+    }
+
+    /// <summary>What the task still lacked: pending and in-flight ranges (current addresses, with dump addresses).</summary>
+    /// <param name="Pid">Pid whose pages it fetches.</param>
+    /// <param name="Label">Task label (fork children have a suffix).</param>
+    /// <param name="Ranges">Pending and in-flight ranges, sorted by address.</param>
+    /// <param name="Pages">Their pages.</param>
+    public sealed record Unserved(int Pid, string Label, IReadOnlyList<AddressRange> Ranges, ulong Pages) : INoSerializationVerificationNeeded;
+
     private const string CopyRetryTimer = "eagain-retry";
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
@@ -244,6 +265,7 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
     private void Ended()
     {
         Receive<PageCacheActor.Fetched>(fetched => fetched.Data.Dispose());
+        Receive<ReportUnserved>(_ => Sender.Tell(new Unserved(_pid, _label, [], 0)));
         ReceiveAny(_ => { });
     }
 
@@ -271,6 +293,11 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         });
         Receive<RetryFault>(retry => Then(HandleFault(retry.Address, retry.Retry) && RunCopies()));
         Receive<ReadFailed>(failed => TaskGone($"reading its userfaultfd failed: {failed.Error.Message}"));
+        Receive<ReportUnserved>(_ =>
+        {
+            var ranges = _book.Pending.Concat(_book.InFlight).OrderBy(r => r.Start).ToList();
+            Sender.Tell(new Unserved(_pid, _label, ranges, _book.Pending.TotalPages + _book.InFlight.TotalPages));
+        });
     }
 
     private bool OnEvents(Events batch)
@@ -461,7 +488,7 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         var id = ++_nextRequestId;
         _requests.Add(id, new FetchRequest(range.DumpStart, pages, background, budgetBytes, background ? 0 : _batchReadTimestamp));
         _cache.Tell(new PageCacheActor.Fetch(_pid, range.DumpStart, pages,
-            background ? PageCacheActor.FetchPriority.Background : PageCacheActor.FetchPriority.Fault, id));
+            background ? ReadPriority.Background : ReadPriority.Fault, id));
     }
 
     private bool OnFetched(PageCacheActor.Fetched fetched)

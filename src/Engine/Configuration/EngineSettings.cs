@@ -109,6 +109,21 @@ public sealed record EngineSettings
     /// </summary>
     public required long? NoGcBudgetBytes { get; init; }
 
+    /// <summary>How a remote restore uses its page source (<c>lazy-actors.engine.remote</c>).</summary>
+    public required RemoteFetchSettings Remote { get; init; }
+
+    /// <summary>
+    /// These settings for a remote restore: the background values of <see cref="Remote"/> (more and bigger chunks in
+    /// flight, since each waits a network round trip) replace the engine's own.
+    /// </summary>
+    public EngineSettings ForRemoteSource() => this with
+    {
+        ChunksInFlightPerTask = Remote.ChunksInFlightPerTask,
+        BackgroundTasksAtOnce = Remote.BackgroundTasksAtOnce,
+        FaultReadAheadMaxBytes = Remote.FaultReadAheadMaxBytes,
+        BulkBuffers = Remote.BulkBuffers,
+    };
+
     /// <summary>The fault path's scheduling as the uffd layer takes it.</summary>
     public UffdScheduling UffdScheduling => new(ReaderRealtime, ReaderNice, GatePriority);
 
@@ -171,6 +186,7 @@ public sealed record EngineSettings
             ReaderNice = keys.Int("scheduling.reader-nice"),
             GatePriority = keys.OneOf("scheduling.gate-priority", ("ceiling", GatePriority.Ceiling), ("inherit", GatePriority.Inherit), ("off", GatePriority.Off)),
             NoGcBudgetBytes = keys.BytesOr("no-gc-budget", "off", "0"),
+            Remote = RemoteFetchSettings.Read(keys),
         };
         settings.Validate();
         return settings;
@@ -224,6 +240,8 @@ public sealed record EngineSettings
         {
             throw Invalid("max-background-in-flight", $"({MaxBackgroundInFlightBytes} bytes) must be at least chunk-max ({ChunkMaxBytes} bytes)");
         }
+
+        Remote.Validate(Invalid);
     }
 
     /// <summary>

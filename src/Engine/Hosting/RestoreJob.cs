@@ -19,6 +19,8 @@ public sealed class RestoreJob : IDisposable
     private SafeFdHandle? _listener;
     private int _running;
 
+    private readonly ulong _listeningSince = ProcFs.NowTicks();
+
     private RestoreJob(string name, EngineSettings settings, SafeFdHandle listener)
     {
         Name = name;
@@ -112,7 +114,7 @@ public sealed class RestoreJob : IDisposable
                     return false;
                 }
             });
-        return await RestoreRun.ServeAsync(Settings, listener, Statistics, () => source, null, placement, clock, cancellationToken).ConfigureAwait(false);
+        return await RestoreRun.ServeAsync(Settings, listener, Statistics, () => source, null, placement, clock, _listeningSince, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Closes the socket if <see cref="RunAsync"/> never ran.</summary>

@@ -32,6 +32,7 @@ internal static class RestoreRun
         Func<Action<Exception>, IUffdHub>? hubFactory,
         Placement placement,
         Stopwatch clock,
+        ulong listeningSince,
         CancellationToken cancellationToken)
     {
         RestoreSource? source = null;
@@ -56,7 +57,7 @@ internal static class RestoreRun
                 t => t.Result.Tell(new RestoreSupervisor.Fatal($"uffd epoll reader failed: {ex.Message}")), TaskScheduler.Default);
             hub = hubFactory is null ? new EpollUffdHub(onReaderFailure, settings.UffdScheduling) : hubFactory(onReaderFailure);
 
-            var restore = new RestoreSupervisor.Restore(settings, source.Checkpoint, source.Pages, hub, listener, statistics, completion);
+            var restore = new RestoreSupervisor.Restore(settings, source.Checkpoint, source.Pages, hub, listener, statistics, completion, source.Remote, listeningSince);
             supervisor = await placement.Spawn(RestoreSupervisor.Props(restore)).ConfigureAwait(false);
             supervisorRef.SetResult(supervisor);
             var warmUp = placement.WarmUp?.Invoke(hub) ?? Task.CompletedTask;

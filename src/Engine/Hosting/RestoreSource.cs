@@ -24,6 +24,9 @@ public sealed class RestoreSource : IDisposable
         _release = release;
     }
 
+    /// <summary>The page server the pages come from and how the restore reaches it, or null for local images.</summary>
+    public Actors.RestoreSupervisor.RemoteSource? Remote { get; private init; }
+
     /// <summary>The opened images.</summary>
     public Checkpoint Checkpoint { get; }
 
@@ -45,6 +48,32 @@ public sealed class RestoreSource : IDisposable
             pools.Dispose();
             checkpoint.Dispose();
         });
+    }
+
+    /// <summary>
+    /// Opens <see cref="EngineSettings.ImagesDirectory"/> (images without page data, as <c>criu dump --lazy-pages</c>
+    /// leaves them) for one restore whose lazy pages come from the page server <paramref name="pageServer"/>
+    /// (<c>criu lazy-pages --page-server</c>); the restore's supervisor connects to it.
+    /// </summary>
+    /// <exception cref="ImageFormatException">The images are unreadable (the message names the file).</exception>
+    public static RestoreSource OpenRemote(EngineSettings settings, Protocol.Client.PageServerEndpoint pageServer)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(pageServer);
+        var checkpoint = Checkpoint.Open(settings.ImagesDirectory);
+        try
+        {
+            var remote = new Actors.Remote.RemotePageSource(settings);
+            return new RestoreSource(checkpoint, remote, checkpoint.Dispose)
+            {
+                Remote = new Actors.RestoreSupervisor.RemoteSource(pageServer, Actors.Remote.ProbePage.Of(checkpoint), remote),
+            };
+        }
+        catch
+        {
+            checkpoint.Dispose();
+            throw;
+        }
     }
 
     /// <summary>

@@ -162,8 +162,8 @@ public sealed class SharedCheckpoints : IDisposable
             _release = release;
         }
 
-        public ValueTask<PageRead> ReadAsync(int pid, ulong dumpAddress, int pages, CancellationToken cancellationToken) =>
-            _inner.ReadAsync(pid, dumpAddress, pages, cancellationToken);
+        public ValueTask<PageRead> ReadAsync(int pid, ulong dumpAddress, int pages, ReadPriority priority, CancellationToken cancellationToken) =>
+            _inner.ReadAsync(pid, dumpAddress, pages, priority, cancellationToken);
 
         public void Dispose()
         {

@@ -32,6 +32,10 @@ internal static partial class Libc
     [LibraryImport(Libraries.Libc, EntryPoint = "getsockname", SetLastError = true)]
     internal static unsafe partial int GetSockName(SafeFdHandle socket, SockaddrUn* address, uint* addressLength);
 
+    /// <summary>getsockopt(2).</summary>
+    [LibraryImport(Libraries.Libc, EntryPoint = "getsockopt", SetLastError = true)]
+    internal static unsafe partial int GetSockOpt(SafeFdHandle socket, int level, int name, void* value, uint* length);
+
     /// <summary>send(2).</summary>
     [LibraryImport(Libraries.Libc, EntryPoint = "send", SetLastError = true)]
     internal static unsafe partial nint Send(SafeFdHandle socket, void* buffer, nuint length, int flags);

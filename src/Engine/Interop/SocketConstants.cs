@@ -9,6 +9,7 @@ internal static class SocketConstants
     public const int SOCK_CLOEXEC = OpenFlags.O_CLOEXEC;
     public const int SOL_SOCKET = 1;
     public const int SCM_RIGHTS = 1;
+    public const int SO_PEERCRED = 17;
     public const int MSG_PEEK = 0x2;
     public const int MSG_CTRUNC = 0x8;
     public const int MSG_DONTWAIT = 0x40;

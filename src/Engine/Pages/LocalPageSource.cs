@@ -26,7 +26,7 @@ public sealed class LocalPageSource : IPageSource
     }
 
     /// <inheritdoc />
-    public ValueTask<PageRead> ReadAsync(int pid, ulong dumpAddress, int pages, CancellationToken cancellationToken)
+    public ValueTask<PageRead> ReadAsync(int pid, ulong dumpAddress, int pages, ReadPriority priority, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(pages, 1);
         if (TryZeroCopy(pid, dumpAddress, pages, out var read))

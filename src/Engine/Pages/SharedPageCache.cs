@@ -123,7 +123,7 @@ public sealed class SharedPageCache : IDisposable
         sources.ForEach(s => s.Dispose());
     }
 
-    internal async ValueTask<PageRead> ReadAsync(CheckpointPages checkpoint, int consumer, int pid, ulong dumpAddress, int pages, CancellationToken cancellationToken)
+    internal async ValueTask<PageRead> ReadAsync(CheckpointPages checkpoint, int consumer, int pid, ulong dumpAddress, int pages, ReadPriority priority, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(pages, 1);
         var end = dumpAddress + ((ulong)pages << PageGeometry.PageShift);
@@ -140,7 +140,7 @@ public sealed class SharedPageCache : IDisposable
 
         foreach (var piece in loads)
         {
-            _ = LoadAsync(checkpoint, source, piece);
+            _ = LoadAsync(checkpoint, source, piece, priority);
         }
 
         try
@@ -298,13 +298,14 @@ public sealed class SharedPageCache : IDisposable
         return found;
     }
 
-    private async Task LoadAsync(CheckpointPages checkpoint, IPageSource source, CachedPiece piece)
+    private async Task LoadAsync(CheckpointPages checkpoint, IPageSource source, CachedPiece piece, ReadPriority priority)
     {
         IPageSource? dispose = null;
         try
         {
-            // No requester's token: other restores may be waiting for the same piece.
-            using (var read = await source.ReadAsync(piece.Pid, piece.DumpAddress, piece.Pages, CancellationToken.None).ConfigureAwait(false))
+            // No requester's token: other restores may be waiting for the same piece. The priority is the requester's
+            // that found the gap (a later fault on a piece loading for the background push waits for it).
+            using (var read = await source.ReadAsync(piece.Pid, piece.DumpAddress, piece.Pages, priority, CancellationToken.None).ConfigureAwait(false))
             {
                 piece.Fill(read);
             }
@@ -443,8 +444,8 @@ public sealed class SharedPageCache : IDisposable
 
         public bool IsCacheLayer => true;
 
-        public ValueTask<PageRead> ReadAsync(int pid, ulong dumpAddress, int pages, CancellationToken cancellationToken) =>
-            cache.ReadAsync(checkpoint, consumer, pid, dumpAddress, pages, cancellationToken);
+        public ValueTask<PageRead> ReadAsync(int pid, ulong dumpAddress, int pages, ReadPriority priority, CancellationToken cancellationToken) =>
+            cache.ReadAsync(checkpoint, consumer, pid, dumpAddress, pages, priority, cancellationToken);
 
         public bool TryReadNow(int pid, ulong dumpAddress, int pages, out PageRead read)
         {

@@ -21,8 +21,8 @@ public sealed class SizedPageSource : IPageSource
     }
 
     /// <inheritdoc />
-    public ValueTask<PageRead> ReadAsync(int pid, ulong dumpAddress, int pages, CancellationToken cancellationToken) =>
-        (pages <= _smallLimitPages ? _small : _large).ReadAsync(pid, dumpAddress, pages, cancellationToken);
+    public ValueTask<PageRead> ReadAsync(int pid, ulong dumpAddress, int pages, ReadPriority priority, CancellationToken cancellationToken) =>
+        (pages <= _smallLimitPages ? _small : _large).ReadAsync(pid, dumpAddress, pages, priority, cancellationToken);
 
     /// <inheritdoc />
     public bool TryReadNow(int pid, ulong dumpAddress, int pages, out PageRead read) =>

@@ -35,7 +35,7 @@ public static class RestorerConnection
                 return;
             }
 
-            observer.Connected();
+            observer.Connected(PeerPid(connection));
             Span<byte> word = stackalloc byte[4];
             for (var i = 0; i < entries; i++)
             {
@@ -107,6 +107,19 @@ public static class RestorerConnection
         finally
         {
             connection?.Dispose();
+        }
+    }
+
+    /// <summary>The connecting process (SO_PEERCRED), or 0 when the kernel cannot say.</summary>
+    private static int PeerPid(SafeFdHandle connection)
+    {
+        try
+        {
+            return UnixSocket.PeerCredentials(connection).Pid;
+        }
+        catch (LinuxException)
+        {
+            return 0;
         }
     }
 

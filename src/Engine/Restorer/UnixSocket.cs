@@ -68,6 +68,24 @@ public static class UnixSocket
         }
     }
 
+    /// <summary>
+    /// The credentials of the process that connected <paramref name="socket"/> (SO_PEERCRED, taken at connect time); its
+    /// pid is as seen from this process's pid namespace, 0 when the peer is not visible there.
+    /// </summary>
+    /// <exception cref="LinuxException">getsockopt failed (not a connected UNIX socket).</exception>
+    public static unsafe Ucred PeerCredentials(SafeFdHandle socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        Ucred credentials = default;
+        var length = (uint)Ucred.Size;
+        if (Libc.GetSockOpt(socket, SocketConstants.SOL_SOCKET, SocketConstants.SO_PEERCRED, &credentials, &length) < 0)
+        {
+            LinuxException.ThrowLast("getsockopt(SO_PEERCRED)");
+        }
+
+        return credentials;
+    }
+
     /// <summary>Connects to the listening socket at <paramref name="path"/>.</summary>
     public static unsafe SafeFdHandle Connect(string path)
     {

@@ -9,6 +9,7 @@ internal static class CommandCatalog
     {
         yield return VersionCommand.Create();
         yield return LazyPagesCommand.Create();
+        yield return PageServerCommand.Create();
         yield return InspectCommand.Create();
         yield return SplitCommand.Create();
         yield return MergeCommand.Create();

@@ -1,8 +1,10 @@
 using System.CommandLine;
-using System.Diagnostics;
+using System.Net.Sockets;
 using Akka.Configuration;
 using LazyActors.Engine;
 using LazyActors.Engine.Configuration;
+using LazyActors.Engine.Protocol.Client;
+using LazyActors.Engine.Protocol.Tls;
 using LazyActors.Engine.Restorer;
 using LazyActors.Host.Logging;
 using Serilog;
@@ -10,13 +12,12 @@ using Serilog;
 namespace LazyActors.Host.Commands;
 
 /// <summary>
-/// <c>lazy-pages -D IMAGES [-W WORKDIR] [-o LOG] [-v N] [--status-fd FD] [-d|--daemon] [--pidfile F] [--config FILE]</c>:
-/// a drop-in for <c>criu lazy-pages</c> serving local images (spec §6).
+/// <c>lazy-pages -D IMAGES [-W WORKDIR] [-o LOG] [-v N] [--status-fd FD] [-d|--daemon] [--pidfile F] [--config FILE]
+/// [--page-server --address HOST --port PORT | --ps-socket FD] [--tls ...]</c>: a drop-in for <c>criu lazy-pages</c>
+/// (spec §6), serving local images or, with <c>--page-server</c>, pages fetched from a page server.
 /// </summary>
 internal static class LazyPagesCommand
 {
-    private static readonly TimeSpan DaemonReadyTimeout = TimeSpan.FromSeconds(30);
-
     public static Command Create()
     {
         var images = new Option<string>("--images-dir", "-D") { Description = "Checkpoint images to serve.", Required = true };
@@ -28,18 +29,28 @@ internal static class LazyPagesCommand
         var pidFile = new Option<string?>("--pidfile") { Description = "With -d: write the daemon's pid here (relative to the work dir)." };
         var noBackground = new Option<bool>("--no-background") { Description = "Serve faults only: no background transfer of the remaining pages." };
         var config = new Option<string?>("--config") { Description = "HOCON overrides (default: config/lazy-actors.hocon next to the program, if present)." };
+        var pageServer = new Option<bool>("--page-server") { Description = "Fetch the lazy pages from a page server (`criu dump --lazy-pages`, `criu page-server --lazy-pages` or our page-server) instead of the local pages images." };
+        var address = new Option<string?>("--address") { Description = "With --page-server: the source host (IPv4, IPv6 or a name)." };
+        var port = new Option<int?>("--port") { Description = "With --page-server: the source port." };
+        var psSocket = new Option<int?>("--ps-socket") { Description = "With --page-server: an inherited, connected socket to the page server instead of --address/--port (closed with PS_IOV_FORCE_CLOSE; cannot be reconnected)." };
+        var tls = new TlsOptions();
 
-        var command = new Command("lazy-pages", "Serve lazy pages from local images to `criu restore --lazy-pages` (drop-in for `criu lazy-pages`).")
+        var command = new Command("lazy-pages", "Serve lazy pages to `criu restore --lazy-pages` from local images or a page server (drop-in for `criu lazy-pages`).")
         {
-            images, workDir, log, verbosity, statusFd, daemon, pidFile, noBackground, config,
+            images, workDir, log, verbosity, statusFd, daemon, pidFile, noBackground, config, pageServer, address, port, psSocket,
         };
+        foreach (var option in tls.All)
+        {
+            command.Options.Add(option);
+        }
+
         command.SetAction(async (parse, _) =>
         {
             var imagesDir = Path.GetFullPath(parse.GetValue(images)!);
             var work = Path.GetFullPath(parse.GetValue(workDir) ?? imagesDir);
             if (parse.GetValue(daemon))
             {
-                return Detach(parse.Tokens.Select(t => t.Value).ToArray(), work, parse.GetValue(pidFile));
+                return DaemonLauncher.Detach("lazy-pages", parse.Tokens.Select(t => t.Value).ToArray(), work, parse.GetValue(pidFile));
             }
 
             var level = HostLogging.FromVerbosity(parse.GetValue(verbosity));
@@ -54,8 +65,11 @@ internal static class LazyPagesCommand
                     settings = settings with { BackgroundPush = false };
                 }
 
-                using var engine = LazyPagesEngine.Listen(settings);
-                Log.Information("listening on {Socket}", engine.SocketPath);
+                var remote = parse.GetValue(pageServer)
+                    ? RemoteEndpoint(parse.GetValue(address), parse.GetValue(port), parse.GetValue(psSocket), tls.Read(parse))
+                    : null;
+                using var engine = LazyPagesEngine.Listen(settings, remote);
+                Log.Information("listening on {Socket}{Source}", engine.SocketPath, remote is null ? string.Empty : $"; pages from the page server {remote}");
                 if (parse.GetValue(statusFd) is { } fd)
                 {
                     ReadinessSignal.WriteStatusByte(fd);
@@ -85,7 +99,7 @@ internal static class LazyPagesCommand
                     Console.CancelKeyPress -= onCancel;
                 }
             }
-            catch (Exception ex) when (ex is IOException or ConfigurationException or UnauthorizedAccessException or ArgumentException)
+            catch (Exception ex) when (ex is IOException or ConfigurationException or UnauthorizedAccessException or ArgumentException or SocketException or InvalidDataException)
             {
                 Log.Fatal("lazy-pages: {Error}", ex.Message);
                 await Console.Error.WriteLineAsync($"lazy-pages: {ex.Message}").ConfigureAwait(false);
@@ -99,6 +113,43 @@ internal static class LazyPagesCommand
         return command;
     }
 
+    /// <summary>
+    /// The page server as CRIU's client finds it: <c>--ps-socket FD</c> (an inherited connected socket; <c>--address</c>
+    /// then only names the peer for TLS) or <c>--address</c> and <c>--port</c>; TLS credentials loaded now, so a bad file
+    /// fails before the daemon says it is ready.
+    /// </summary>
+    private static PageServerEndpoint RemoteEndpoint(string? address, int? port, int? psSocket, PageServerTlsSettings? tls)
+    {
+        var credentials = tls is null ? null : PageServerTlsCredentials.Load(tls);
+        if (psSocket is { } fd)
+        {
+            if (fd < 0)
+            {
+                throw new ArgumentException($"--ps-socket {fd}: not a descriptor");
+            }
+
+            var socket = new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+            if (socket.SocketType != SocketType.Stream || !socket.Connected)
+            {
+                throw new ArgumentException($"--ps-socket {fd}: not a connected stream socket");
+            }
+
+            return PageServerEndpoint.InheritedSocket(socket, address, credentials);
+        }
+
+        if (string.IsNullOrEmpty(address))
+        {
+            throw new ArgumentException("--page-server needs --address (the source host) and --port, or --ps-socket");
+        }
+
+        if (port is not { } p || p is <= 0 or > 65535)
+        {
+            throw new ArgumentException($"--page-server needs --port between 1 and 65535{(port is null ? string.Empty : $", got {port}")}");
+        }
+
+        return PageServerEndpoint.Tcp(address, p, credentials);
+    }
+
     private static void LogSummary(EngineResult result)
     {
         foreach (var task in result.Statistics.Tasks)
@@ -107,76 +158,13 @@ internal static class LazyPagesCommand
                 task.Label, task.Phase, task.CopiedPages, task.TotalPages, task.Faults, task.ZeroPages, task.DroppedPages);
         }
 
+        if (result.Statistics.Remote.Connections is { } connections)
+        {
+            var remote = result.Statistics.Remote;
+            Log.Information("page server: {Requests} GET(s), {Pages} page(s), {Short} short reply(ies), {Reconnects} reconnection(s); {Connections}",
+                remote.Requests, remote.Pages, remote.ShortReplies, remote.Reconnects, connections);
+        }
+
         Log.Information("done in {Elapsed} ms with exit code {ExitCode}; GCs {Gen0}/{Gen1}/{Gen2} (gen0/1/2), GC pauses {GcPauseMs:0.0} ms in all, {AllocatedMiB:0.0} MiB allocated", (long)result.Elapsed.TotalMilliseconds, result.ExitCode, GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration().TotalMilliseconds, GC.GetTotalAllocatedBytes() / 1048576.0);
-    }
-
-    /// <summary>
-    /// <c>-d</c>: .NET cannot fork, so the same program is started again (without -d/--pidfile) with an inherited pipe
-    /// as its status fd; once the child listens it writes \0, this parent writes the pidfile and exits 0.
-    /// </summary>
-    private static int Detach(string[] tokens, string workDir, string? pidFile)
-    {
-        var childArgs = new List<string>();
-        for (var i = 0; i < tokens.Length; i++)
-        {
-            var token = tokens[i];
-            if (token is "-d" or "--daemon")
-            {
-                continue;
-            }
-
-            if (token is "--pidfile" or "--status-fd")
-            {
-                i++;
-                continue;
-            }
-
-            childArgs.Add(token);
-        }
-
-        var (read, writeFd) = ReadinessSignal.CreateInheritablePipe();
-        using (read)
-        {
-            // Like CRIU's daemon(): a new session, stdio on /dev/null (use -o for a log). The shell execs, so the pid
-            // of the started process is the daemon's; the status pipe is inherited through the exec.
-            var start = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
-            start.ArgumentList.Add("-c");
-            start.ArgumentList.Add("command -v setsid >/dev/null 2>&1 && exec setsid \"$@\" </dev/null >/dev/null 2>&1; exec \"$@\" </dev/null >/dev/null 2>&1");
-            start.ArgumentList.Add("lazy-pages");
-            start.ArgumentList.Add(Environment.ProcessPath!);
-            if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet")
-            {
-                start.ArgumentList.Add(typeof(LazyPagesCommand).Assembly.Location);
-            }
-
-            foreach (var arg in childArgs)
-            {
-                start.ArgumentList.Add(arg);
-            }
-
-            start.ArgumentList.Add("--status-fd");
-            start.ArgumentList.Add(writeFd.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            using var child = Process.Start(start) ?? throw new IOException("cannot start the daemon process");
-            ReadinessSignal.Close(writeFd);
-            var value = ReadinessSignal.WaitForByte(read, DaemonReadyTimeout);
-            if (value != 0)
-            {
-                Console.Error.WriteLine($"lazy-pages: the daemon (pid {child.Id}) did not become ready within {DaemonReadyTimeout.TotalSeconds:0} s");
-                if (!child.HasExited)
-                {
-                    child.Kill();
-                    child.WaitForExit(5000);
-                }
-
-                return 1;
-            }
-
-            if (pidFile is not null)
-            {
-                File.WriteAllText(Path.Combine(workDir, pidFile), child.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n");
-            }
-
-            return 0;
-        }
     }
 }

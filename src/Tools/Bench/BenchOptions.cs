@@ -66,6 +66,12 @@ public sealed record BenchOptions
     /// <summary>The daemons of <c>--restorer criu</c>, as given to <c>--daemon</c>: <c>self</c>, <c>criu</c> or a command.</summary>
     public IReadOnlyList<string> CriuDaemons { get; init; } = ["self"];
 
+    /// <summary>
+    /// The page servers of the remote scenarios of <c>--restorer criu</c>, as given to <c>--source</c>: <c>criu</c>
+    /// (<c>criu page-server --lazy-pages</c>) or <c>self</c> (this host's <c>page-server</c>); each is paired with every daemon.
+    /// </summary>
+    public IReadOnlyList<string> CriuSources { get; init; } = ["criu", "self"];
+
     /// <summary>The CRIU binary for <c>--restorer criu</c>; null = $LAZYACTORS_CRIU or ../shared/tools/criu-4.2/criu.</summary>
     public string? CriuPath { get; init; }
 

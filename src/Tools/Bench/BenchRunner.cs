@@ -112,6 +112,11 @@ public sealed class BenchRunner(BenchOptions options)
             return ScenarioSummary.Skip(scenario, $"the daemon's --help does not offer {BenchScenarios.NoBackgroundFlag} (faults without background push)");
         }
 
+        if (scenario.FromPageServer && !daemon.Supports(BenchScenarios.PageServerFlag))
+        {
+            return ScenarioSummary.Skip(scenario, $"the daemon's --help does not offer {BenchScenarios.PageServerFlag} (fetching from a remote page source)");
+        }
+
         if (_daemonUnavailable is not null)
         {
             return ScenarioSummary.Skip(scenario, $"the daemon did not start in an earlier scenario ({_daemonUnavailable})");

@@ -10,7 +10,9 @@ namespace LazyActors.Tools.Bench;
 /// <param name="Touch">First-touch order of the simulated tasks.</param>
 /// <param name="NoBackground">True when the daemon must serve faults only (no background push): lone faults.</param>
 /// <param name="UnavailableReason">Non-null for scenarios that cannot run yet (remote transports).</param>
-public sealed record BenchScenario(string Name, string Description, int Tasks, long BytesPerTask, TouchOrder Touch, bool NoBackground = false, string? UnavailableReason = null)
+/// <param name="FromPageServer">True when the daemon fetches every page over CRIU's page-server protocol from our
+/// <c>page-server</c> on 127.0.0.1 (the daemon gets <c>--page-server --address --port</c>).</param>
+public sealed record BenchScenario(string Name, string Description, int Tasks, long BytesPerTask, TouchOrder Touch, bool NoBackground = false, string? UnavailableReason = null, bool FromPageServer = false)
 {
     /// <summary>Lazy-capable bytes of the whole restore.</summary>
     public long TotalBytes => Tasks * BytesPerTask;

@@ -11,6 +11,12 @@ public static class BenchScenarios
     /// <summary>The lone-fault scenario (faults only, no background push).</summary>
     public const string LoneFaultsName = "lone-faults";
 
+    /// <summary>The scenario whose pages come from a page server over loopback.</summary>
+    public const string RemoteLoopbackName = "remote-criu-loopback";
+
+    /// <summary>The daemon option that fetches from a page server, looked for in the daemon's <c>--help</c>.</summary>
+    public const string PageServerFlag = "--page-server";
+
     /// <summary>The daemon option that turns the background push off, looked for in the daemon's <c>--help</c>.</summary>
     public const string NoBackgroundFlag = "--no-background";
 
@@ -24,8 +30,8 @@ public static class BenchScenarios
         new("tree-4x256-rand", "4 tasks x 256 MiB, random first touch", 4, 256 * MiB, TouchOrder.Rand),
         new(TargetScenarioName, "8 tasks x 128 MiB, random first touch (issue 5 targets)", 8, 128 * MiB, TouchOrder.Rand),
         new(LoneFaultsName, $"1 task x 64 MiB, random first touch, daemon started with {NoBackgroundFlag}", 1, 64 * MiB, TouchOrder.Rand, NoBackground: true),
-        new("remote-criu-loopback", "8 x 128 MiB through a CRIU page-server on 127.0.0.1", 8, 128 * MiB, TouchOrder.Rand,
-            UnavailableReason: "not yet available: needs the page-server (remote page source)"),
+        new(RemoteLoopbackName, "8 x 128 MiB fetched with --page-server over CRIU's page-server protocol from our page-server on 127.0.0.1 (CRIU's own sources: bench --restorer criu)", 8, 128 * MiB, TouchOrder.Rand,
+            FromPageServer: true),
         new("remote-akka-loopback", "8 x 128 MiB through Akka.Remote on 127.0.0.1", 8, 128 * MiB, TouchOrder.Rand,
             UnavailableReason: "not yet available: needs the Akka.Remote page source"),
     ];

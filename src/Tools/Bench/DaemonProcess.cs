@@ -164,6 +164,15 @@ public sealed class DaemonProcess : IDisposable
         return _exit!;
     }
 
+    /// <summary>Sends <paramref name="signal"/> (a Linux signal number) while it runs (never after it was reaped).</summary>
+    public void Signal(int signal)
+    {
+        if (_exit is null && !TryReap(killed: false))
+        {
+            _ = SpawnNative.Kill(Pid, signal);
+        }
+    }
+
     /// <summary>Last <paramref name="maxChars"/> characters of the daemon's log (empty if none).</summary>
     public string LogTail(int maxChars = 2000)
     {

@@ -14,9 +14,53 @@ internal sealed class ScenarioRunner(DaemonUnderTest daemon, BenchOptions option
     /// <summary>Runs <paramref name="scenario"/> once on the checkpoint in <paramref name="imagesDir"/>; the simulator gets <paramref name="restoreTimeout"/>.</summary>
     public ScenarioRun RunOnce(BenchScenario scenario, string imagesDir, string workDir, string logPath, TimeSpan restoreTimeout)
     {
+        if (!scenario.FromPageServer)
+        {
+            return RunOnce(scenario, imagesDir, workDir, logPath, restoreTimeout, []);
+        }
+
+        // The source: our page-server over the same images, on a free loopback port; stopped with SIGTERM afterwards.
+        Directory.CreateDirectory(workDir);
+        var port = FreeLoopbackPort();
+        var portText = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        DaemonProcess source;
+        try
+        {
+            source = DaemonProcess.Start([.. Host.HostInvocation.Prefix(), "page-server"], imagesDir, workDir, ["--address", "127.0.0.1", "--port", portText, "--lazy-pages"], logPath + ".source");
+        }
+        catch (InvalidOperationException ex)
+        {
+            return ScenarioRun.Failed($"the page server could not be started: {ex.Message}");
+        }
+
+        using (source)
+        {
+            if (source.WaitReady(options.ReadyTimeout, out var problem) is null)
+            {
+                return ScenarioRun.Failed($"the page server did not listen: {problem}; {source.LogTail(LogTailChars)}");
+            }
+
+            var run = RunOnce(scenario, imagesDir, workDir, logPath, restoreTimeout, ["--page-server", "--address", "127.0.0.1", "--port", portText]);
+            source.Signal(15);
+            var exit = source.WaitForExit(options.ExitTimeout);
+            return exit.Clean
+                ? run
+                : run with { Notes = [.. run.Notes, $"the page server ended badly: {exit}; {source.LogTail(LogTailChars)}"] };
+        }
+    }
+
+    private static int FreeLoopbackPort()
+    {
+        using var probe = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        probe.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        return ((System.Net.IPEndPoint)probe.LocalEndPoint!).Port;
+    }
+
+    private ScenarioRun RunOnce(BenchScenario scenario, string imagesDir, string workDir, string logPath, TimeSpan restoreTimeout, IReadOnlyList<string> remote)
+    {
         Directory.CreateDirectory(workDir);
         var notes = new List<string>();
-        var extra = scenario.NoBackground ? new[] { BenchScenarios.NoBackgroundFlag } : [];
+        string[] extra = [.. scenario.NoBackground ? [BenchScenarios.NoBackgroundFlag] : Array.Empty<string>(), .. remote];
         DaemonProcess process;
         try
         {

@@ -32,6 +32,11 @@ internal static class BenchCommand
         {
             Description = "Daemon to test instead of this host's `lazy-pages`, e.g. \"criu lazy-pages\"; it is run as CMD -D IMAGES -W WORKDIR --status-fd N (criu: also -o LOG). Repeat it to compare daemons side by side in one table; `self` is this host's own engine; with --restorer criu, `criu` is CRIU's own daemon and a -d word starts a daemon detached (-d --pidfile).",
         };
+        var source = new Option<string[]>("--source")
+        {
+            Description = "--restorer criu, remote scenarios: page server(s) the daemons fetch from, paired with every --daemon: criu (criu page-server --lazy-pages) and/or self (this host's page-server); default both.",
+        };
+        source.AcceptOnlyFromAmong("criu", "self");
         var criuPath = new Option<string?>("--criu") { Description = "The criu binary for --restorer criu (default: $LAZYACTORS_CRIU, else ../shared/tools/criu-4.2/criu next to the repository)." };
         var runBudget = new Option<double>("--run-budget")
         {
@@ -43,7 +48,7 @@ internal static class BenchCommand
 
         var command = new Command("bench", "Measure uffd limits and end-to-end lazy restores against a lazy-pages daemon; print one table.")
         {
-            restorer, scenario, runs, json, daemon, criuPath, runBudget, keepTemp, tempRoot,
+            restorer, scenario, runs, json, daemon, source, criuPath, runBudget, keepTemp, tempRoot,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -97,6 +102,7 @@ internal static class BenchCommand
                 Scenarios = scenarios,
                 CriuScenarios = criuScenarios,
                 CriuDaemons = daemonTexts.Length > 0 ? daemonTexts : ["self"],
+                CriuSources = parse.GetValue(source) is { Length: > 0 } sources ? [.. sources.Distinct()] : ["criu", "self"],
                 CriuPath = parse.GetValue(criuPath),
                 DaemonRunBudget = TimeSpan.FromSeconds(budget),
                 Runs = runCount,

@@ -87,20 +87,26 @@ public sealed class CriuHarness
         ArgumentNullException.ThrowIfNull(daemon);
         ResetWorkload(checkpoint);
         var work = checkpoint.NewWorkDirectory(daemon.Label);
-        return await ServeAndRestoreAsync(checkpoint, checkpoint.ImagesDirectory, daemon, work, CriuTransport.Local, null, cancellationToken).ConfigureAwait(false);
+        return await ServeAndRestoreAsync(checkpoint, checkpoint.ImagesDirectory, daemon, work, CriuTransport.Local, null, null, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
-    /// Restores <paramref name="checkpoint"/> remotely: <c>criu page-server --lazy-pages</c> serves its images on
-    /// 127.0.0.1; the restore and the daemon (with <c>--page-server --address --port</c>) get the images without the
-    /// lazy pages' data, as <c>criu dump --lazy-pages</c> would have left them (split with our
-    /// <see cref="CheckpointSplitter"/>), so every lazy page has to come over TCP.
-    /// The page server must exit 0 by itself after the daemon closed the session.
+    /// Restores <paramref name="checkpoint"/> remotely: a page server (<paramref name="source"/>; by default
+    /// <c>criu page-server --lazy-pages</c>) serves its images on 127.0.0.1; the restore and the daemon (with
+    /// <c>--page-server --address --port</c>) get the images without the lazy pages' data, as <c>criu dump
+    /// --lazy-pages</c> would have left them (split with our <see cref="CheckpointSplitter"/>), so every lazy page has to
+    /// come over TCP; with <paramref name="fullImagesAtDestination"/> they get the normal dump as it is (the daemon must
+    /// still fetch remotely). CRIU's page server must exit 0 by itself after the daemon closed the session; ours gets
+    /// SIGTERM once the restore is over and must then exit 0. <see cref="CriuHarnessOptions.BeforeTrigger"/> gets the
+    /// running source (<see cref="RestoredTree.Source"/>) and may kill it and start it again: the instance running at
+    /// the end is the one checked; when none runs, the result notes it.
     /// </summary>
-    public async Task<CriuRestoreResult> RestoreThroughPageServerAsync(CriuCheckpoint checkpoint, CriuDaemonSpec daemon, CancellationToken cancellationToken = default)
+    public async Task<CriuRestoreResult> RestoreThroughPageServerAsync(CriuCheckpoint checkpoint, CriuDaemonSpec daemon, CriuSourceSpec? source = null,
+        bool fullImagesAtDestination = false, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
         ArgumentNullException.ThrowIfNull(daemon);
+        source ??= CriuSourceSpec.Criu(Criu);
         var work = checkpoint.NewWorkDirectory(daemon.Label);
         if (RemoteUnsupported(daemon) is { } unsupported)
         {
@@ -109,18 +115,32 @@ public sealed class CriuHarness
 
         using var pipes = new PipeMaxSizeScope();
         ResetWorkload(checkpoint);
-        var destination = EagerPart(checkpoint);
+        var destination = fullImagesAtDestination ? checkpoint.ImagesDirectory : EagerPart(checkpoint);
         var endpoint = CriuPageServerEndpoint.FreeLoopbackPort();
-        var argv = CriuArgv("page-server", "-D", checkpoint.ImagesDirectory, "--address", endpoint.Address, "--port", Number(endpoint.Port), "--lazy-pages", "-o", Path.Combine(work, "page-server.log"), "--status-fd", ReapedProcess.StatusFdToken);
-        using var server = ReapedProcess.Start(new ReapedProcessOptions { Argv = argv, LogPath = Path.Combine(work, "page-server.out"), Deadline = RunBound(), StatusPipe = true, WorkingDirectory = work });
-        var (listening, problem) = await server.WaitForStatusByteAsync(Options.ListenTimeout, cancellationToken).ConfigureAwait(false);
-        if (listening is null)
+        var (server, problem) = await RunningPageServer.StartAsync(source, endpoint, log => source.Argv(checkpoint.ImagesDirectory, endpoint, log, Options.CriuVerbosity),
+            work, RunBound(), Options.ListenTimeout, cancellationToken).ConfigureAwait(false);
+        if (server is null)
         {
-            return NotRun(checkpoint, daemon, work, CriuTransport.PageServer, $"the source `{CommandTemplate.Join(argv)}` did not listen: {problem}; {Tail(Path.Combine(work, "page-server.log"))}");
+            return NotRun(checkpoint, daemon, work, CriuTransport.PageServer, problem!);
         }
 
-        var result = await ServeAndRestoreAsync(checkpoint, destination, daemon, work, CriuTransport.PageServer, endpoint, cancellationToken).ConfigureAwait(false);
-        return await RequireSourceExitAsync(result, server, "criu page-server (the source)", Path.Combine(work, "page-server.log"), cancellationToken).ConfigureAwait(false);
+        using (server)
+        {
+            var result = await ServeAndRestoreAsync(checkpoint, destination, daemon, work, CriuTransport.PageServer, endpoint, server, cancellationToken).ConfigureAwait(false);
+            result = result with { Source = source.Label, SourceCommand = source.DisplayName };
+            if (server.Current is not { } running)
+            {
+                // Killed from BeforeTrigger and not started again: nothing to stop or check.
+                return result with { Notes = [.. result.Notes, $"the source was killed during the restore ({server.Starts} start(s)) and not running at the end"] };
+            }
+
+            if (source.StopsOnSignal && await WithinAsync(running.MainPid, Short, cancellationToken).ConfigureAwait(false) is ({ } pid, null))
+            {
+                _ = SpawnNative.Kill(pid, CriuNative.Sigterm); // ours serves until stopped; the drain then ends it
+            }
+
+            return await RequireSourceExitAsync(result, running, $"{source.Label} (the source)", server.CurrentLog, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>
@@ -170,13 +190,13 @@ public sealed class CriuHarness
 
         var checkpoint = new CriuCheckpoint(workload, runDirectory, destination, workloadDir, ready, MonotonicClock.Seconds(dump.SpawnedNs, written.Value));
         var work = checkpoint.NewWorkDirectory(daemon.Label);
-        var result = await ServeAndRestoreAsync(checkpoint, destination, daemon, work, CriuTransport.LazyDump, endpoint, cancellationToken).ConfigureAwait(false);
+        var result = await ServeAndRestoreAsync(checkpoint, destination, daemon, work, CriuTransport.LazyDump, endpoint, null, cancellationToken).ConfigureAwait(false);
         result = await RequireSourceExitAsync(result, dump, "criu dump --lazy-pages (the source)", dumpLog, cancellationToken).ConfigureAwait(false);
         await EndWorkloadAsync(source, workload).ConfigureAwait(false);
         return result;
     }
 
-    private async Task<CriuRestoreResult> ServeAndRestoreAsync(CriuCheckpoint checkpoint, string imagesDir, CriuDaemonSpec daemon, string work, CriuTransport transport, CriuPageServerEndpoint? endpoint, CancellationToken cancellationToken)
+    private async Task<CriuRestoreResult> ServeAndRestoreAsync(CriuCheckpoint checkpoint, string imagesDir, CriuDaemonSpec daemon, string work, CriuTransport transport, CriuPageServerEndpoint? endpoint, RunningPageServer? source, CancellationToken cancellationToken)
     {
         var failures = new List<string>();
         var notes = new List<string>();
@@ -276,7 +296,11 @@ public sealed class CriuHarness
                 return Finish();
             }
 
-            Options.BeforeTrigger?.Invoke(new RestoredTree(daemonPid, root.Value, work));
+            if (Options.BeforeTrigger is { } beforeTrigger)
+            {
+                await beforeTrigger(new RestoredTree(daemonPid, root.Value, work) { Source = source }).ConfigureAwait(false);
+            }
+
             long trigger = MonotonicClock.NowNs();
             if (SpawnNative.Kill(root.Value, CriuNative.Sigusr1) != 0)
             {

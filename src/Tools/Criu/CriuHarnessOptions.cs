@@ -26,9 +26,10 @@ public sealed record CriuHarnessOptions
 
     /// <summary>
     /// Called after <c>criu restore</c> returned and before the trigger, with the daemon's and the restored root's
-    /// pids: a place to inject faults (kill the daemon, stop it) and see the harness report the failure.
+    /// pids (and, through a page server, the running source): a place to inject faults (kill the daemon or the source,
+    /// start the source again later) and see the harness report the failure or the recovery. Awaited before the trigger.
     /// </summary>
-    public Action<RestoredTree>? BeforeTrigger { get; init; }
+    public Func<RestoredTree, Task>? BeforeTrigger { get; init; }
 
     /// <summary>Progress lines (the bench prints them to stderr).</summary>
     public Action<string>? Progress { get; init; }

@@ -39,6 +39,14 @@ public sealed record CriuRestoreResult
     [JsonConverter(typeof(JsonStringEnumConverter<CriuTransport>))]
     public CriuTransport Transport { get; init; }
 
+    /// <summary>The source page server's label, for a restore through a page server (else empty).</summary>
+    [JsonPropertyName("source")]
+    public string Source { get; init; } = "";
+
+    /// <summary>The source page server's command line (else empty).</summary>
+    [JsonPropertyName("source_command")]
+    public string SourceCommand { get; init; } = "";
+
     /// <summary>The restore's work directory (daemon and restore logs).</summary>
     [JsonPropertyName("work_dir")]
     public string WorkDirectory { get; init; } = "";
@@ -121,7 +129,7 @@ public sealed record CriuRestoreResult
 
     /// <summary>One line: verdict, the main times and the first failure.</summary>
     public string Summary() =>
-        $"{Workload} @{Daemon}: {(Ok ? "ok" : "FAILED")}, listening {ListeningSeconds:0.000} s, restore returned {RestoreReturnedSeconds:0.000} s, all verified {AllVerifiedSeconds:0.000} s, verified {BytesVerified}/{BytesExpected} bytes"
+        $"{Workload} @{Daemon}{(Source.Length > 0 ? $" <- {Source}" : "")}: {(Ok ? "ok" : "FAILED")}, listening {ListeningSeconds:0.000} s, restore returned {RestoreReturnedSeconds:0.000} s, all verified {AllVerifiedSeconds:0.000} s, verified {BytesVerified}/{BytesExpected} bytes"
         + (Ok ? "" : $": {string.Join("; ", Failures)}");
 
     private double Worst(Func<CriuTaskFigures, double> pick)

@@ -42,7 +42,7 @@ internal sealed class FakePageSource : IPageSource
 
     public static byte PatternByte(int pid, ulong dump) => (byte)((dump >> 12) * 7 + (ulong)pid);
 
-    public ValueTask<PageRead> ReadAsync(int pid, ulong dumpAddress, int pages, CancellationToken cancellationToken)
+    public ValueTask<PageRead> ReadAsync(int pid, ulong dumpAddress, int pages, ReadPriority priority, CancellationToken cancellationToken)
     {
         Reads.Enqueue((pid, dumpAddress, pages));
         if (Fail?.Invoke(pid, dumpAddress) is { } error)

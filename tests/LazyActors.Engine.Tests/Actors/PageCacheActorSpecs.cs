@@ -1,6 +1,7 @@
 using Akka.Actor;
 using LazyActors.Engine.Actors;
 using LazyActors.Engine.Images;
+using LazyActors.Engine.Pages;
 using Xunit;
 using Xunit.Abstractions;
 using static LazyActors.Engine.Tests.Actors.ActorSpecSupport;
@@ -21,7 +22,7 @@ public sealed class PageCacheActorSpecs : Akka.TestKit.Xunit2.TestKit
     private IActorRef StartCache(int maxReads = 64) =>
         Sys.ActorOf(PageCacheActor.Props(_source, SpecSettings with { MaxConcurrentReads = maxReads }, _statistics));
 
-    private static PageCacheActor.Fetch Fetch(int pid, ulong dump, int pages, long id, PageCacheActor.FetchPriority priority = PageCacheActor.FetchPriority.Fault) =>
+    private static PageCacheActor.Fetch Fetch(int pid, ulong dump, int pages, long id, ReadPriority priority = ReadPriority.Fault) =>
         new(pid, dump, pages, priority, id);
 
     [Fact]
@@ -95,10 +96,10 @@ public sealed class PageCacheActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         _source.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var cache = StartCache(maxReads: 1);
-        cache.Tell(Fetch(7, Base, 1, 1, PageCacheActor.FetchPriority.Background));
+        cache.Tell(Fetch(7, Base, 1, 1, ReadPriority.Background));
         await AwaitConditionAsync(() => _source.Reads.Count == 1);
-        cache.Tell(Fetch(7, Base + (100 * Page), 16, 2, PageCacheActor.FetchPriority.Background));
-        cache.Tell(Fetch(7, Base + (50 * Page), 1, 3, PageCacheActor.FetchPriority.Fault));
+        cache.Tell(Fetch(7, Base + (100 * Page), 16, 2, ReadPriority.Background));
+        cache.Tell(Fetch(7, Base + (50 * Page), 1, 3, ReadPriority.Fault));
         await ExpectNoMsgAsync(TimeSpan.FromMilliseconds(100));
         _source.Gate.SetResult();
 
@@ -184,7 +185,7 @@ public sealed class PageCacheActorSpecs : Akka.TestKit.Xunit2.TestKit
             }
         }
 
-        public ValueTask<Engine.Pages.PageRead> ReadAsync(int pid, ulong dumpAddress, int pages, CancellationToken cancellationToken)
+        public ValueTask<Engine.Pages.PageRead> ReadAsync(int pid, ulong dumpAddress, int pages, Engine.Pages.ReadPriority priority, CancellationToken cancellationToken)
         {
             var gate = new TaskCompletionSource<Engine.Pages.PageRead>(TaskCreationOptions.RunContinuationsAsynchronously);
             lock (_lock)

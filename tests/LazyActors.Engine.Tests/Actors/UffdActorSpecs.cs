@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.TestKit;
 using LazyActors.Engine.Actors;
 using LazyActors.Engine.Interop;
+using LazyActors.Engine.Pages;
 using LazyActors.Engine.Ranges;
 using Xunit;
 using Xunit.Abstractions;
@@ -45,7 +46,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         return actor;
     }
 
-    private async Task<PageCacheActor.Fetch> ServeFetchAsync(IActorRef actor, PageCacheActor.FetchPriority? priority = null)
+    private async Task<PageCacheActor.Fetch> ServeFetchAsync(IActorRef actor, ReadPriority? priority = null)
     {
         var fetch = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
         if (priority is { } p)
@@ -62,7 +63,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         var actor = Start(Book((Base, Base + (16 * Page))));
         actor.Tell(UffdActor.Events.Of([Fault(Base + (3 * Page) + 17)]));
-        var fetch = await ServeFetchAsync(actor, PageCacheActor.FetchPriority.Fault);
+        var fetch = await ServeFetchAsync(actor, ReadPriority.Fault);
 
         Assert.Equal((Pid, Base + (3 * Page), 1), (fetch.Pid, fetch.DumpAddress, fetch.Pages));
         await AwaitAssertAsync(() => Assert.Single(_uffd.Copies));
@@ -117,7 +118,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         var actor = Start(Book((Base, Base + (8 * Page))), finished: true);
         actor.Tell(new UffdActor.PushChunk(8 * Page), _pusher.Ref);
         var chunk = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
-        Assert.Equal(PageCacheActor.FetchPriority.Background, chunk.Priority);
+        Assert.Equal(ReadPriority.Background, chunk.Priority);
         actor.Tell(UffdActor.Events.Of([Fault(Base + (5 * Page))]));
         await _cache.ExpectNoMsgAsync(Quiet);
         Assert.Empty(_uffd.Calls);
@@ -137,7 +138,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         var actor = Start(Book((Base, Base + (12 * Page))), finished: true);
         actor.Tell(new UffdActor.PushChunk(10 * Page), _pusher.Ref);
-        var fetch = await ServeFetchAsync(actor, PageCacheActor.FetchPriority.Background);
+        var fetch = await ServeFetchAsync(actor, ReadPriority.Background);
         Assert.Equal(10, fetch.Pages);
         var done = await _pusher.ExpectMsgAsync<UffdActor.ChunkFinished>();
         Assert.Equal(10, done.Pages);
@@ -171,11 +172,11 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         var actor = Start(Book((Base, Base + (8 * Page))));
         actor.Tell(new UffdActor.PushChunk(4 * Page), _pusher.Ref);
         actor.Tell(UffdActor.Events.Of([Fault(Base + (6 * Page))]));
-        Assert.Equal(PageCacheActor.FetchPriority.Fault, (await ServeFetchAsync(actor)).Priority);
+        Assert.Equal(ReadPriority.Fault, (await ServeFetchAsync(actor)).Priority);
         await _cache.ExpectNoMsgAsync(Quiet);
 
         actor.Tell(UffdActor.RestoreFinished.Instance);
-        await ServeFetchAsync(actor, PageCacheActor.FetchPriority.Background);
+        await ServeFetchAsync(actor, ReadPriority.Background);
         Assert.Equal(actor, (await _pusher.ExpectMsgAsync<UffdActor.ChunkFinished>()).Task);
     }
 

@@ -115,6 +115,10 @@ public sealed class NativeHeaderTests
         Check("offsetof(struct msghdr, msg_control)", Off<Msghdr>(nameof(Msghdr.Control)));
         Check("offsetof(struct msghdr, msg_controllen)", Off<Msghdr>(nameof(Msghdr.ControlLength)));
         Check("offsetof(struct msghdr, msg_flags)", Off<Msghdr>(nameof(Msghdr.Flags)));
+        Check("sizeof(struct ucred)", Ucred.Size);
+        Check("offsetof(struct ucred, uid)", Off<Ucred>(nameof(Ucred.Uid)));
+        Check("offsetof(struct ucred, gid)", Off<Ucred>(nameof(Ucred.Gid)));
+        Check("SO_PEERCRED", SocketConstants.SO_PEERCRED);
         Check("sizeof(struct cmsghdr)", Cmsghdr.Size);
         Check("offsetof(struct cmsghdr, cmsg_level)", Off<Cmsghdr>(nameof(Cmsghdr.Level)));
         Check("offsetof(struct cmsghdr, cmsg_type)", Off<Cmsghdr>(nameof(Cmsghdr.Type)));

@@ -29,6 +29,16 @@ public sealed class StructLayoutTests
     }
 
     [Fact]
+    public void Ucred_Layout_MatchesKernel()
+    {
+        Assert.Equal(12, Unsafe.SizeOf<Ucred>());
+        Assert.Equal(Ucred.Size, Marshal.SizeOf<Ucred>());
+        Assert.Equal(0, Offset<Ucred>(nameof(Ucred.Pid)));
+        Assert.Equal(4, Offset<Ucred>(nameof(Ucred.Uid)));
+        Assert.Equal(8, Offset<Ucred>(nameof(Ucred.Gid)));
+    }
+
+    [Fact]
     public void UffdMsg_DecodesKernelBytes()
     {
         Span<byte> raw = stackalloc byte[32];

@@ -55,7 +55,7 @@ public sealed class LocalPageSourceTests : IDisposable
         var pages = (int)((gap.Second.Vaddr - start) / 4096) + 1;
         Assert.False(_source.TryReadNow(Task.Pid, start, pages, out _));
 
-        using var read = await _source.ReadAsync(Task.Pid, start, pages, CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        using var read = await _source.ReadAsync(Task.Pid, start, pages, ReadPriority.Fault, CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
         Assert.False(read.IsZeroCopy);
         Assert.Equal(start, read.Segments[0].DumpAddress);
         Assert.Equal(pages, read.Segments.Sum(s => s.Pages));
@@ -67,9 +67,9 @@ public sealed class LocalPageSourceTests : IDisposable
     {
         var gap = Task.Pagemap.Zip(Task.Pagemap.Skip(1)).First(p => p.Second.Vaddr > p.First.End);
         var start = gap.First.End - 4096;
-        using var first = await _source.ReadAsync(Task.Pid, start, 2, CancellationToken.None);
-        using var second = await _source.ReadAsync(Task.Pid, start, 2, CancellationToken.None);
-        using var large = await _source.ReadAsync(Task.Pid, start, 40, CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        using var first = await _source.ReadAsync(Task.Pid, start, 2, ReadPriority.Fault, CancellationToken.None);
+        using var second = await _source.ReadAsync(Task.Pid, start, 2, ReadPriority.Fault, CancellationToken.None);
+        using var large = await _source.ReadAsync(Task.Pid, start, 40, ReadPriority.Fault, CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(40, Assert.Single(large.Segments).Pages);
         AssertSameBytes(start, 40, large.Segments);
     }
@@ -79,9 +79,9 @@ public sealed class LocalPageSourceTests : IDisposable
     {
         var gap = Task.Pagemap.Zip(Task.Pagemap.Skip(1)).First(p => p.Second.Vaddr > p.First.End);
         var start = gap.First.End - 4096;
-        var held = await _source.ReadAsync(Task.Pid, start, 8, CancellationToken.None);
-        var alsoHeld = await _source.ReadAsync(Task.Pid, start, 4, CancellationToken.None);
-        var waiting = _source.ReadAsync(Task.Pid, start, 2, CancellationToken.None).AsTask();
+        var held = await _source.ReadAsync(Task.Pid, start, 8, ReadPriority.Fault, CancellationToken.None);
+        var alsoHeld = await _source.ReadAsync(Task.Pid, start, 4, ReadPriority.Fault, CancellationToken.None);
+        var waiting = _source.ReadAsync(Task.Pid, start, 2, ReadPriority.Fault, CancellationToken.None).AsTask();
         await System.Threading.Tasks.Task.Delay(100);
         Assert.False(waiting.IsCompleted);
         held.Dispose();

@@ -53,6 +53,7 @@ public sealed class RestorerConnectionTests : IDisposable
 
         Assert.True(thread.Join(TimeSpan.FromSeconds(10)));
         Assert.Equal(["connected", "task 10", "zombie 11", "task 12", "finished"], _observer.Log);
+        Assert.Equal(Environment.ProcessId, _observer.RestorerPid); // SO_PEERCRED: the connecting process
     }
 
     [Fact]
@@ -113,7 +114,13 @@ public sealed class RestorerConnectionTests : IDisposable
 
         private readonly ConcurrentBag<SafeFdHandle> _fds = [];
 
-        public void Connected() => Log.Add("connected");
+        public int RestorerPid { get; private set; }
+
+        public void Connected(int restorerPid)
+        {
+            RestorerPid = restorerPid;
+            Log.Add("connected");
+        }
 
         public void TaskUffd(int pid, SafeFdHandle uffd)
         {

@@ -126,7 +126,11 @@ public sealed class RealCriuRestoreTests(ITestOutputHelper output) : IDisposable
             // The daemon dies with every page unserved: the kernel maps zero pages where the data was, so the tasks
             // crash or spin on zeroed stacks and data; a short bound ends the spinning ones.
             RunTimeout = TimeSpan.FromSeconds(4),
-            BeforeTrigger = tree => Assert.Equal(0, Engine.Interop.Libc.Kill(tree.DaemonPid, 9)),
+            BeforeTrigger = tree =>
+            {
+                Assert.Equal(0, Engine.Interop.Libc.Kill(tree.DaemonPid, 9));
+                return Task.CompletedTask;
+            },
         };
         var (harness, checkpoint) = await DumpAsync(new TreeWorkload(2, 8, WorkloadTouch.Rand), options);
         var faultsOnly = CriuDaemonSpec.Self() with { ExtraArgs = ["--no-background"] };

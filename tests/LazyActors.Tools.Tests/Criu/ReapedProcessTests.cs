@@ -101,6 +101,32 @@ public sealed class ReapedProcessTests : IDisposable
     }
 
     [SkippableFact]
+    public async Task The_command_inherits_stdio_and_the_status_pipe_only()
+    {
+        Skip.If(CriuHelpers.MissingReason() is not null, CriuHelpers.MissingReason());
+        // A descriptor this process leaks (no O_CLOEXEC), as a test runner's parent may: CRIU would have to dump it with
+        // the tree, and one opened in another mount namespace makes `criu dump` fail.
+        int leaked = Engine.Interop.Libc.Open("/dev/null", 0);
+        Assert.True(leaked > 2);
+        try
+        {
+            using var step = ReapedProcess.Start(Shell("echo status=$1; ls /proc/$$/fd | tr '\\n' ' '", Bound, statusPipe: true));
+            var outcome = await step.Completion.WaitAsync(Bound);
+
+            Assert.Equal(0, outcome.ExitCode);
+            var log = await File.ReadAllTextAsync(_dir.Sub("log"));
+            var lines = log.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            var status = lines[0]["status=".Length..];
+            Assert.Equal(["0", "1", "2", status], lines[1].Split(' ', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal).ToArray());
+            Assert.NotEqual(leaked.ToString(System.Globalization.CultureInfo.InvariantCulture), status);
+        }
+        finally
+        {
+            _ = Engine.Interop.Libc.Close(leaked);
+        }
+    }
+
+    [SkippableFact]
     public async Task A_new_session_makes_the_command_its_leader()
     {
         Skip.If(CriuHelpers.MissingReason() is not null, CriuHelpers.MissingReason());

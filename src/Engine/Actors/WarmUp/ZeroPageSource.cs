@@ -23,7 +23,7 @@ internal sealed unsafe class ZeroPageSource : IPageSource
         _buffer = (nint)NativeMemory.AllocZeroed((nuint)pages * (nuint)PageGeometry.PageSize);
     }
 
-    public ValueTask<PageRead> ReadAsync(int pid, ulong dumpAddress, int pages, CancellationToken cancellationToken) =>
+    public ValueTask<PageRead> ReadAsync(int pid, ulong dumpAddress, int pages, ReadPriority priority, CancellationToken cancellationToken) =>
         ValueTask.FromResult(Read(dumpAddress, pages));
 
     public bool TryReadNow(int pid, ulong dumpAddress, int pages, out PageRead read)

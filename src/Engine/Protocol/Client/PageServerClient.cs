@@ -1,5 +1,6 @@
 using LazyActors.Engine.Ranges;
 using System.Buffers.Binary;
+using System.Diagnostics;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
@@ -37,7 +38,7 @@ public sealed class PageServerClient : IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly Queue<PendingReply> _pending = new();
     private readonly CancellationTokenSource _lifetime = new();
-    private readonly CancellationTokenSource _replyDeadline = new();
+    private readonly Timer _deadline;
     private readonly byte[] _header = new byte[PageServerIov.Size];
     private readonly Task _reader;
     private byte[] _batch;
@@ -47,6 +48,7 @@ public sealed class PageServerClient : IAsyncDisposable
     private bool _closing;
     private bool _ended;
     private PageServerException? _failure;
+    private long _deadlineArmedAt;
     private byte[]? _discard;
 
     private PageServerClient(Stream stream, string peer, PageServerClientOptions options)
@@ -58,7 +60,8 @@ public sealed class PageServerClient : IAsyncDisposable
         _window = new SemaphoreSlim(options.MaxInFlight);
         _batch = new byte[(options.MaxInFlight + 1) * PageServerIov.Size];
         _spare = new byte[_batch.Length];
-        _reader = Task.Run(ReadRepliesAsync);
+        _deadline = new Timer(OnDeadline, null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _reader = Task.Factory.StartNew(ReadReplies, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
     /// <summary>The peer as address:port (name:port [address] when connected by name).</summary>
@@ -212,7 +215,7 @@ public sealed class PageServerClient : IAsyncDisposable
         ThrowIfUnusable();
         cancellationToken.ThrowIfCancellationRequested();
         await _window.WaitAsync(cancellationToken).ConfigureAwait(false);
-        var reply = new PendingReply(new PageServerRequest(pid, vaddr, pages), destination);
+        var reply = new PendingReply(new PageServerRequest(pid, vaddr, pages), destination, _options.InlineCompletions);
         reply.AbandonOn(cancellationToken);
         if (!Enqueue(reply, PageServerIov.Get(pid, vaddr, (ulong)pages), out bool flush))
         {
@@ -267,7 +270,7 @@ public sealed class PageServerClient : IAsyncDisposable
         finally
         {
             _lifetime.Dispose();
-            _replyDeadline.Dispose();
+            await _deadline.DisposeAsync().ConfigureAwait(false);
         }
     }
 
@@ -389,22 +392,28 @@ public sealed class PageServerClient : IAsyncDisposable
         }
     }
 
-    private async Task ReadRepliesAsync()
+    /// <summary>
+    /// The reader: one thread of its own with blocking reads, so a reply is taken off the socket the moment the kernel
+    /// wakes it (a fault waits for no thread-pool continuation). The reply deadline is a timer that fails the
+    /// connection, which closes the stream and so ends a blocked read.
+    /// </summary>
+    private void ReadReplies()
     {
+        _options.ReaderThreadStarted?.Invoke();
         try
         {
             while (true)
             {
-                await _queued.WaitAsync(_lifetime.Token).ConfigureAwait(false);
+                _queued.Wait(_lifetime.Token);
                 PendingReply reply;
                 lock (_gate)
                 {
                     reply = _pending.Peek();
                 }
 
-                _replyDeadline.CancelAfter(_options.ReplyTimeout);
-                int result = reply.IsClose ? await ReadCloseStatusAsync(reply).ConfigureAwait(false) : await ReadPagesAsync(reply).ConfigureAwait(false);
-                _replyDeadline.CancelAfter(Timeout.InfiniteTimeSpan);
+                ArmDeadline();
+                int result = reply.IsClose ? ReadCloseStatus(reply) : ReadPages(reply);
+                DisarmDeadline();
                 lock (_gate)
                 {
                     _pending.Dequeue();
@@ -424,20 +433,69 @@ public sealed class PageServerClient : IAsyncDisposable
         {
             Fail(e.Reason, e.InnerException);
         }
-        catch (OperationCanceledException e) when (_failure is null && _replyDeadline.IsCancellationRequested)
-        {
-            Fail($"no reply within {_options.ReplyTimeout.TotalSeconds:0.###} s (stalled peer)", e);
-        }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException or InvalidOperationException or AuthenticationException)
         {
-            Fail(Describe(e), e);
+            Fail(Describe(e), e); // after a deadline (or a drop) the failure was recorded first; this adds nothing then
+        }
+        finally
+        {
+            DisarmDeadline();
         }
     }
 
-    private async ValueTask<int> ReadPagesAsync(PendingReply pending)
+    private void ArmDeadline()
+    {
+        if (_options.ReplyTimeout != Timeout.InfiniteTimeSpan)
+        {
+            Volatile.Write(ref _deadlineArmedAt, Stopwatch.GetTimestamp());
+            _deadline.Change(_options.ReplyTimeout, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private void DisarmDeadline()
+    {
+        Volatile.Write(ref _deadlineArmedAt, 0);
+        _deadline.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>
+    /// The timer: the reply now in line has been awaited for the whole deadline (a late callback meant for an earlier
+    /// reply finds a later arming time and does nothing): the peer is stalled.
+    /// </summary>
+    private void OnDeadline(object? state)
+    {
+        long armedAt = Volatile.Read(ref _deadlineArmedAt);
+        if (armedAt == 0)
+        {
+            return;
+        }
+
+        var left = _options.ReplyTimeout - Stopwatch.GetElapsedTime(armedAt);
+        if (left > TimeSpan.Zero)
+        {
+            // Timers may fire a little early: wait for the rest (unless the reply arrived and disarmed meanwhile).
+            if (Volatile.Read(ref _deadlineArmedAt) == armedAt)
+            {
+                try
+                {
+                    _deadline.Change(left + TimeSpan.FromMilliseconds(1), Timeout.InfiniteTimeSpan);
+                }
+                catch (ObjectDisposedException)
+                {
+                    // the client was disposed meanwhile
+                }
+            }
+
+            return;
+        }
+
+        Fail($"no reply within {_options.ReplyTimeout.TotalSeconds:0.###} s (stalled peer)", null);
+    }
+
+    private int ReadPages(PendingReply pending)
     {
         var request = pending.Request;
-        await ReadExactlyAsync(_header, $"the reply header to {request}").ConfigureAwait(false);
+        ReadExactly(_header, $"the reply header to {request}");
         var reply = PageServerIov.ReadFrom(_header);
         if (reply.Kind != PageServerCommand.AddWithFlags || (reply.Flags & PageFlags.Present) == 0)
         {
@@ -457,19 +515,19 @@ public sealed class PageServerClient : IAsyncDisposable
         int bytes = (int)reply.NrPages * PageSize;
         if (pending.TryClaim())
         {
-            await ReadExactlyAsync(pending.Destination[..bytes], $"the {reply.NrPages} page(s) of the reply to {request}").ConfigureAwait(false);
+            ReadExactly(pending.Destination.Span[..bytes], $"the {reply.NrPages} page(s) of the reply to {request}");
         }
         else
         {
-            await DiscardAsync(bytes, $"the {reply.NrPages} page(s) of the reply to {request} (abandoned by its caller)").ConfigureAwait(false);
+            Discard(bytes, $"the {reply.NrPages} page(s) of the reply to {request} (abandoned by its caller)");
         }
 
         return (int)reply.NrPages;
     }
 
-    private async ValueTask<int> ReadCloseStatusAsync(PendingReply pending)
+    private int ReadCloseStatus(PendingReply pending)
     {
-        await ReadExactlyAsync(_header.AsMemory(0, PageServerIov.CloseStatusSize), $"the status answering {pending.Describe()}").ConfigureAwait(false);
+        ReadExactly(_header.AsSpan(0, PageServerIov.CloseStatusSize), $"the status answering {pending.Describe()}");
         int status = BinaryPrimitives.ReadInt32LittleEndian(_header);
         if (status != 0)
         {
@@ -478,7 +536,8 @@ public sealed class PageServerClient : IAsyncDisposable
 
         if (_stream is SslStream ssl)
         {
-            await ExchangeCloseNotifyAsync(ssl).ConfigureAwait(false);
+            DisarmDeadline();
+            ExchangeCloseNotify(ssl);
         }
 
         return status;
@@ -488,29 +547,35 @@ public sealed class PageServerClient : IAsyncDisposable
     /// CRIU ends a TLS session with gnutls_bye(SHUT_RDWR): it sends close_notify and waits for ours. Courtesy once the
     /// status said 0, so bounded and best effort.
     /// </summary>
-    private async ValueTask ExchangeCloseNotifyAsync(SslStream ssl)
+    private void ExchangeCloseNotify(SslStream ssl)
     {
-        using var bound = new CancellationTokenSource(CloseNotifyTimeout);
         try
         {
-            await ssl.ShutdownAsync().ConfigureAwait(false);
-            var rest = _header.AsMemory();
-            while (await ssl.ReadAsync(rest, bound.Token).ConfigureAwait(false) > 0)
+            // Called on the closing thread with blocking I/O (no synchronization context to deadlock); SslStream has no synchronous shutdown.
+#pragma warning disable VSTHRD002
+            ssl.ShutdownAsync().GetAwaiter().GetResult();
+#pragma warning restore VSTHRD002
+            if (ssl.CanTimeout)
+            {
+                ssl.ReadTimeout = (int)CloseNotifyTimeout.TotalMilliseconds;
+            }
+
+            while (ssl.Read(_header) > 0)
             {
             }
         }
-        catch (Exception e) when (e is IOException or OperationCanceledException or AuthenticationException or NotSupportedException or InvalidOperationException)
+        catch (Exception e) when (e is IOException or OperationCanceledException or AuthenticationException or NotSupportedException or InvalidOperationException or ObjectDisposedException)
         {
             // the session is over either way (the last write may still be returning: a second write is refused)
         }
     }
 
-    private async ValueTask ReadExactlyAsync(Memory<byte> buffer, string what)
+    private void ReadExactly(Span<byte> buffer, string what)
     {
         int done = 0;
         while (done < buffer.Length)
         {
-            int read = await _stream.ReadAsync(buffer[done..], _replyDeadline.Token).ConfigureAwait(false);
+            int read = _stream.Read(buffer[done..]);
             if (read == 0)
             {
                 throw Violation($"connection closed by the peer after {done} of {buffer.Length} bytes of {what}");
@@ -520,13 +585,13 @@ public sealed class PageServerClient : IAsyncDisposable
         }
     }
 
-    private async ValueTask DiscardAsync(int bytes, string what)
+    private void Discard(int bytes, string what)
     {
         _discard ??= new byte[64 << 10];
         while (bytes > 0)
         {
             int chunk = Math.Min(bytes, _discard.Length);
-            await ReadExactlyAsync(_discard.AsMemory(0, chunk), what).ConfigureAwait(false);
+            ReadExactly(_discard.AsSpan(0, chunk), what);
             bytes -= chunk;
         }
     }

@@ -23,6 +23,18 @@ public sealed record PageServerClientOptions
     /// <summary>Bound on name resolution, TCP connect and the TLS handshake together.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Called first on the connection's reader thread (each connection reads its replies on a thread of its own, with
+    /// blocking reads): a place to give that thread a scheduling priority.
+    /// </summary>
+    public Action? ReaderThreadStarted { get; init; }
+
+    /// <summary>
+    /// True: a GET's awaiting continuation runs on the reader thread as its reply completes (no thread-pool hop; it must
+    /// only hand the result on, such as telling an actor). False (default): on the thread pool.
+    /// </summary>
+    public bool InlineCompletions { get; init; }
+
     /// <summary>TLS credentials (CRIU's <c>--tls</c>), or null for plain TCP. Load once and share across reconnects.</summary>
     public PageServerTlsCredentials? Tls { get; init; }
 

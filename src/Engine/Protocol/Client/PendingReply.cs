@@ -11,12 +11,16 @@ internal sealed class PendingReply
     private const int Claimed = 1;
     private const int Abandoned = 2;
 
-    private readonly TaskCompletionSource<int> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<int> _completion;
     private CancellationTokenRegistration _registration;
     private int _state;
 
-    public PendingReply(PageServerRequest request, Memory<byte> destination)
+    /// <param name="request">The GET.</param>
+    /// <param name="destination">Where its pages go.</param>
+    /// <param name="inline">Run the caller's continuation on the reader's thread (it must be short); else on the pool.</param>
+    public PendingReply(PageServerRequest request, Memory<byte> destination, bool inline = false)
     {
+        _completion = new(inline ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
         Command = PageServerCommand.Get;
         Request = request;
         Destination = destination;
@@ -24,6 +28,7 @@ internal sealed class PendingReply
 
     public PendingReply(PageServerCommand closeCommand)
     {
+        _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
         Command = closeCommand;
     }
 

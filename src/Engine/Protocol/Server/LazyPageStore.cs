@@ -12,6 +12,9 @@ namespace LazyActors.Engine.Protocol.Server;
 public sealed class LazyPageStore : IDisposable
 {
     private readonly bool _ownsCheckpoint;
+    private readonly Dictionary<uint, Microsoft.Win32.SafeHandles.SafeFileHandle> _files = [];
+    private readonly Lock _filesGate = new();
+    private bool _disposed;
 
     /// <summary>Serves <paramref name="checkpoint"/>; disposing the store disposes it when <paramref name="ownsCheckpoint"/>.</summary>
     public LazyPageStore(Checkpoint checkpoint, bool ownsCheckpoint = false)
@@ -64,9 +67,46 @@ public sealed class LazyPageStore : IDisposable
         return lookup;
     }
 
+    /// <summary>
+    /// The open pages file of task <paramref name="pid"/> (read-only, kept open with the store), for a session that lets
+    /// the kernel send the bytes (sendfile) at the offset a lookup gave. False when the task has no pages file.
+    /// </summary>
+    public bool TryGetPagesFile(int pid, out Microsoft.Win32.SafeHandles.SafeFileHandle file)
+    {
+        file = null!;
+        if (!Checkpoint.TryGetTask(pid, out var task) || task.PresentPages == 0)
+        {
+            return false;
+        }
+
+        lock (_filesGate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (!_files.TryGetValue(task.PagesId, out var open))
+            {
+                open = File.OpenHandle(Path.Combine(Checkpoint.Directory, PagemapFile.PagesFileNameFor(task.PagesId)), FileMode.Open, FileAccess.Read, FileShare.Read);
+                _files.Add(task.PagesId, open);
+            }
+
+            file = open;
+            return true;
+        }
+    }
+
     /// <inheritdoc />
     public void Dispose()
     {
+        lock (_filesGate)
+        {
+            _disposed = true;
+            foreach (var file in _files.Values)
+            {
+                file.Dispose();
+            }
+
+            _files.Clear();
+        }
+
         if (_ownsCheckpoint)
         {
             Checkpoint.Dispose();

@@ -34,14 +34,17 @@ public sealed class PageServerSession
     private readonly ILogger _logger;
     private readonly byte[] _input = new byte[PageServerIov.Size * RequestsPerRead];
     private readonly byte[] _replyHeader = new byte[PageServerIov.Size];
+    private readonly byte[] _small = new byte[PageServerIov.Size + (16 * PageSize)];
     private readonly bool _debug;
+    private readonly Socket? _plainSocket;
     private int _inputStart;
     private int _inputEnd;
     private long _requests;
     private long _pagesSent;
 
-    private PageServerSession(Stream stream, string peer, LazyPageStore store, LazyPageServerOptions options, ILogger logger)
+    private PageServerSession(Stream stream, string peer, LazyPageStore store, LazyPageServerOptions options, ILogger logger, Socket? plainSocket = null)
     {
+        _plainSocket = plainSocket;
         _stream = stream;
         Peer = peer;
         _store = store;
@@ -88,24 +91,35 @@ public sealed class PageServerSession
             }
         }
 
-        return await ServeAsync(stream, peer, store, options, logger, cancellationToken).ConfigureAwait(false);
+        return await ServeAsync(stream, options.Tls is null ? socket : null, peer, store, options, logger, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
     /// Serves a session over <paramref name="stream"/> as it is (already authenticated, or plain). Owns and closes the
     /// stream. Never throws for what the client or the network does.
     /// </summary>
-    public static async Task<PageServerSessionResult> ServeAsync(Stream stream, string peer, LazyPageStore store, LazyPageServerOptions options, ILogger logger, CancellationToken cancellationToken)
+    /// <remarks>
+    /// The requests are read and answered with blocking I/O on a thread of the session's own: a client with one request
+    /// in flight (CRIU's daemon asks one page per fault) then waits for the kernel to wake that thread, not for the
+    /// thread pool to get round to a continuation. Stopping or cancelling closes the stream, which ends a blocked read.
+    /// </remarks>
+    public static Task<PageServerSessionResult> ServeAsync(Stream stream, string peer, LazyPageStore store, LazyPageServerOptions options, ILogger logger, CancellationToken cancellationToken) =>
+        ServeAsync(stream, null, peer, store, options, logger, cancellationToken);
+
+    /// <summary>With <paramref name="plainSocket"/> (the socket under a plain stream) big replies go out with sendfile.</summary>
+    private static async Task<PageServerSessionResult> ServeAsync(Stream stream, Socket? plainSocket, string peer, LazyPageStore store, LazyPageServerOptions options, ILogger logger, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(logger);
-        var session = new PageServerSession(stream, peer, store, options, logger);
+        var session = new PageServerSession(stream, peer, store, options, logger, plainSocket);
         PageServerSessionResult result;
         await using (stream.ConfigureAwait(false))
         {
-            result = await session.RunAsync(cancellationToken).ConfigureAwait(false);
+            using var abort = cancellationToken.UnsafeRegister(static s => ((Stream)s!).Dispose(), stream);
+            result = await Task.Factory.StartNew(() => session.Run(cancellationToken), CancellationToken.None,
+                TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
         }
 
         if (result.Succeeded)
@@ -124,35 +138,36 @@ public sealed class PageServerSession
         return result;
     }
 
-    private async Task<PageServerSessionResult> RunAsync(CancellationToken cancellationToken)
+    private PageServerSessionResult Run(CancellationToken cancellationToken)
     {
-        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         try
         {
             while (true)
             {
-                idle.CancelAfter(_options.IdleTimeout);
-                if (!await ReadRequestAsync(idle.Token).ConfigureAwait(false))
+                SetReadTimeout(_options.IdleTimeout);
+                if (!ReadRequest())
                 {
-                    return Result(PageServerSessionEnd.PeerClosed);
+                    // A stop closes the stream under a blocked read, which may then see an EOF rather than an error.
+                    return cancellationToken.IsCancellationRequested
+                        ? Result(PageServerSessionEnd.Stopped, "server stopping")
+                        : Result(PageServerSessionEnd.PeerClosed);
                 }
 
-                idle.CancelAfter(Timeout.InfiniteTimeSpan);
                 var request = PageServerIov.ReadFrom(_input.AsSpan(_inputStart - PageServerIov.Size));
                 _requests++;
                 switch (request.Kind)
                 {
                     case PageServerCommand.Get:
-                        if (await ServeGetAsync(request, cancellationToken).ConfigureAwait(false) is { } refusal)
+                        if (ServeGet(request) is { } refusal)
                         {
                             return Result(PageServerSessionEnd.BadRequest, refusal);
                         }
 
                         break;
                     case PageServerCommand.Close:
-                        return await CloseAsync(cancellationToken).ConfigureAwait(false);
+                        return Close();
                     case PageServerCommand.ForceClose:
-                        await SendCloseStatusAsync(cancellationToken).ConfigureAwait(false);
+                        SendCloseStatus();
                         return Result(PageServerSessionEnd.ForceClosed);
                     default:
                         string error = $"unsupported command {request} (raw cmd 0x{request.Command:x8}): this is a lazy page server (GET, CLOSE, FORCE_CLOSE only); closing the session";
@@ -161,11 +176,11 @@ public sealed class PageServerSession
                 }
             }
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (Exception) when (cancellationToken.IsCancellationRequested)
         {
             return Result(PageServerSessionEnd.Stopped, "server stopping");
         }
-        catch (OperationCanceledException) when (idle.IsCancellationRequested)
+        catch (IOException e) when (IsTimeout(e))
         {
             return Result(PageServerSessionEnd.Failed, $"no request within the idle timeout of {_options.IdleTimeout.TotalSeconds:0.###} s");
         }
@@ -176,7 +191,7 @@ public sealed class PageServerSession
     }
 
     /// <summary>Answers one GET; returns why it was refused (then the session ends without a reply), or null.</summary>
-    private async ValueTask<string?> ServeGetAsync(PageServerIov request, CancellationToken cancellationToken)
+    private unsafe string? ServeGet(PageServerIov request)
     {
         var lookup = _store.Find(request.DstId, request.Vaddr, request.NrPages, out nint data);
         if (lookup.Result != PageLookupResult.Found)
@@ -191,25 +206,85 @@ public sealed class PageServerSession
             _logger.LogDebug("{Peer}: GET pid {Pid} 0x{Vaddr:x}+{Asked}p -> {Pages}p", Peer, lookup.Pid, request.Vaddr, request.NrPages, lookup.Pages);
         }
 
-        PageServerIov.PagesReply(request, lookup.Pages).WriteTo(_replyHeader);
-        await _stream.WriteAsync(_replyHeader, cancellationToken).ConfigureAwait(false);
-        var pages = new NativeMemoryManager(data, checked((int)lookup.Pages * PageSize));
-        await _stream.WriteAsync(pages.Memory, cancellationToken).ConfigureAwait(false);
+        int bytes = checked((int)lookup.Pages * PageSize);
+        var pages = new ReadOnlySpan<byte>((void*)data, bytes);
+        if (_plainSocket is not null && PageServerIov.Size + bytes <= _small.Length)
+        {
+            // A small reply (a fault's page) goes out in one write: one syscall, one segment. Not with TLS: there the
+            // header and the data must be records of their own, because CRIU's client reads the header record when its
+            // socket is readable and would leave the data of the same record unread inside GnuTLS, waiting for the
+            // socket to become readable again (it hangs).
+            PageServerIov.PagesReply(request, lookup.Pages).WriteTo(_small);
+            pages.CopyTo(_small.AsSpan(PageServerIov.Size));
+            _stream.Write(_small, 0, PageServerIov.Size + bytes);
+        }
+        else if (_plainSocket is { } socket && _store.TryGetPagesFile(lookup.Pid, out var file))
+        {
+            // The kernel sends the bytes from the page cache (sendfile): no copy through this process.
+            PageServerIov.PagesReply(request, lookup.Pages).WriteTo(_replyHeader);
+            _stream.Write(_replyHeader);
+            SendFile(socket, file, lookup.PagesFileOffset, bytes, lookup.Pid);
+        }
+        else
+        {
+            PageServerIov.PagesReply(request, lookup.Pages).WriteTo(_replyHeader);
+            _stream.Write(_replyHeader);
+            _stream.Write(pages);
+        }
+
         _pagesSent += (long)lookup.Pages;
         return null;
     }
 
-    private async Task<PageServerSessionResult> CloseAsync(CancellationToken cancellationToken)
+    /// <summary>sendfile until every byte went, waiting for room in the socket (bounded slices, so a stop is noticed).</summary>
+    private static unsafe void SendFile(Socket socket, Microsoft.Win32.SafeHandles.SafeFileHandle file, long offset, int bytes, int pid)
     {
-        await SendCloseStatusAsync(cancellationToken).ConfigureAwait(false);
-        using var linger = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        linger.CancelAfter(_options.CloseLingerTimeout);
+        long left = bytes;
+        while (left > 0)
+        {
+            nint sent = Interop.Libc.SendFile(socket.SafeHandle, file, &offset, (nuint)left);
+            if (sent > 0)
+            {
+                left -= sent;
+                continue;
+            }
+
+            if (sent == 0)
+            {
+                throw new ImageFormatException($"pages file of pid {pid}", $"it ended before offset {offset + left}");
+            }
+
+            var errno = Interop.LinuxException.LastErrno();
+            if (errno == Interop.Errno.EINTR)
+            {
+                continue;
+            }
+
+            if (errno != Interop.Errno.EAGAIN)
+            {
+                throw new IOException($"sendfile: {errno}", new SocketException((int)errno));
+            }
+
+            var poll = new Interop.PollFd { Fd = (int)socket.SafeHandle.DangerousGetHandle(), Events = Interop.PollFd.POLLOUT };
+            if (socket.SafeHandle.IsClosed)
+            {
+                throw new ObjectDisposedException(nameof(Socket));
+            }
+
+            _ = Interop.Libc.Poll(&poll, 1, 200);
+        }
+    }
+
+    private PageServerSessionResult Close()
+    {
+        SendCloseStatus();
+        SetReadTimeout(_options.CloseLingerTimeout);
         try
         {
             int unexpected = _inputEnd - _inputStart;
             while (unexpected == 0)
             {
-                int read = await _stream.ReadAsync(_input, linger.Token).ConfigureAwait(false);
+                int read = _stream.Read(_input);
                 if (read == 0)
                 {
                     return Result(PageServerSessionEnd.Closed);
@@ -220,7 +295,7 @@ public sealed class PageServerSession
 
             return Result(PageServerSessionEnd.Failed, $"unexpected data after PS_IOV_CLOSE ({unexpected} byte(s)); the status was sent");
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        catch (IOException e) when (IsTimeout(e))
         {
             _logger.LogWarning("{Peer}: no EOF within {Seconds} s after PS_IOV_CLOSE; closing anyway", Peer, _options.CloseLingerTimeout.TotalSeconds);
             return Result(PageServerSessionEnd.Closed);
@@ -228,14 +303,17 @@ public sealed class PageServerSession
     }
 
     /// <summary>The int32 status 0; with TLS then close_notify (CRIU's gnutls_bye on success).</summary>
-    private async ValueTask SendCloseStatusAsync(CancellationToken cancellationToken)
+    private void SendCloseStatus()
     {
         BinaryPrimitives.WriteInt32LittleEndian(_replyHeader, 0);
-        await _stream.WriteAsync(_replyHeader.AsMemory(0, PageServerIov.CloseStatusSize), cancellationToken).ConfigureAwait(false);
-        await _stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+        _stream.Write(_replyHeader, 0, PageServerIov.CloseStatusSize);
+        _stream.Flush();
         if (_stream is SslStream ssl)
         {
-            await ssl.ShutdownAsync().ConfigureAwait(false);
+            // A session runs on a thread of its own with blocking I/O (no synchronization context to deadlock) and SslStream has no synchronous shutdown.
+#pragma warning disable VSTHRD002
+            ssl.ShutdownAsync().GetAwaiter().GetResult();
+#pragma warning restore VSTHRD002
         }
     }
 
@@ -243,7 +321,7 @@ public sealed class PageServerSession
     /// Makes the next 32-byte request available (requests are read in bulk: a pipelining client sends many at once).
     /// False on EOF between requests; EOF inside one is an error.
     /// </summary>
-    private async ValueTask<bool> ReadRequestAsync(CancellationToken cancellationToken)
+    private bool ReadRequest()
     {
         while (_inputEnd - _inputStart < PageServerIov.Size)
         {
@@ -255,7 +333,7 @@ public sealed class PageServerSession
                 _inputEnd = kept;
             }
 
-            int read = await _stream.ReadAsync(_input.AsMemory(_inputEnd), cancellationToken).ConfigureAwait(false);
+            int read = _stream.Read(_input.AsSpan(_inputEnd));
             if (read == 0)
             {
                 if (_inputEnd == _inputStart)
@@ -272,6 +350,17 @@ public sealed class PageServerSession
         _inputStart += PageServerIov.Size;
         return true;
     }
+
+    /// <summary>Bounds the next blocking reads (infinite: none).</summary>
+    private void SetReadTimeout(TimeSpan timeout)
+    {
+        if (_stream.CanTimeout)
+        {
+            _stream.ReadTimeout = timeout == Timeout.InfiniteTimeSpan ? Timeout.Infinite : (int)Math.Clamp(timeout.TotalMilliseconds, 1, int.MaxValue);
+        }
+    }
+
+    private static bool IsTimeout(IOException e) => e.InnerException is SocketException { SocketErrorCode: SocketError.TimedOut or SocketError.WouldBlock };
 
     private PageServerSessionResult Result(PageServerSessionEnd end, string? error = null) => new(Peer, end, _requests, _pagesSent, error);
 }

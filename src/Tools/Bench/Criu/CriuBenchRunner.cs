@@ -76,8 +76,13 @@ public sealed class CriuBenchRunner(BenchOptions options)
         return summaries;
     }
 
-    private async Task<IReadOnlyList<CriuScenarioSummary>> RunScenarioAsync(CriuBenchScenario scenario, IReadOnlyList<(string Label, CriuDaemonSpec? Spec, string? Problem)> daemons, CriuHarness harness, string runDir, Stopwatch clock, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<CriuScenarioSummary>> RunScenarioAsync(CriuBenchScenario scenario, IReadOnlyList<(string Label, CriuDaemonSpec? Spec, string? Problem)> daemonList, CriuHarness harness, string runDir, Stopwatch clock, CancellationToken cancellationToken)
     {
+        // A remote scenario has one column per daemon and source: "daemon<-source".
+        var sources = scenario.Remote ? options.CriuSources.Select(s => s == "self" ? CriuSourceSpec.Self() : CriuSourceSpec.Criu(harness.Criu)).ToList() : [];
+        var daemons = scenario.Remote
+            ? daemonList.SelectMany(d => sources.Select(s => (Label: $"{d.Label}<-{s.Label}", d.Spec, d.Problem, Source: (CriuSourceSpec?)s))).ToList()
+            : daemonList.Select(d => (d.Label, d.Spec, d.Problem, Source: (CriuSourceSpec?)null)).ToList();
         IReadOnlyList<CriuScenarioSummary> SkipAll(string reason) => daemons.Select(d => CriuScenarioSummary.Skip(scenario, d.Label, d.Problem ?? reason)).ToList();
 
         if (options.EffectiveTimeBudget - clock.Elapsed < MinimumScenarioTime)
@@ -106,7 +111,7 @@ public sealed class CriuBenchRunner(BenchOptions options)
         var cut = daemons.ToDictionary(d => d.Label, _ => (string?)null);
         for (int i = 0; i < options.Runs; i++)
         {
-            foreach (var (label, spec, _) in daemons)
+            foreach (var (label, spec, _, source) in daemons)
             {
                 if (spec is null || cut[label] is not null)
                 {
@@ -121,7 +126,9 @@ public sealed class CriuBenchRunner(BenchOptions options)
 
                 options.Progress?.Invoke($"{scenario.Name}: run {i + 1}/{options.Runs} @{label}");
                 var watch = Stopwatch.StartNew();
-                var result = await harness.RestoreAsync(checkpoint, spec, cancellationToken).ConfigureAwait(false);
+                var result = source is null
+                    ? await harness.RestoreAsync(checkpoint, spec, cancellationToken).ConfigureAwait(false)
+                    : await harness.RestoreThroughPageServerAsync(checkpoint, spec, source, cancellationToken: cancellationToken).ConfigureAwait(false);
                 runs[label].Add(result);
                 options.Progress?.Invoke($"{scenario.Name}: run {i + 1} @{label}: " + (result.Ok
                     ? string.Create(CultureInfo.InvariantCulture, $"every task verified {result.AllVerifiedSeconds:0.000} s after the daemon's start (restore returned {result.RestoreReturnedSeconds:0.000} s), daemon CPU {result.DaemonCpuSeconds:0.00} s")

@@ -12,7 +12,9 @@ namespace LazyActors.Tools.Bench.Criu;
 /// <param name="Tree">The native tree's shape, or null for the python program.</param>
 /// <param name="Python">The python program's size (MiB of bytes, dict entries), or null.</param>
 /// <param name="Smoke">True for the small scenarios of a smoke run (<c>--scenario smoke</c>).</param>
-public sealed record CriuBenchScenario(string Name, string Description, TreeWorkload? Tree = null, (int MiB, int Entries)? Python = null, bool Smoke = false)
+/// <param name="Remote">True when the pages come from a page server on 127.0.0.1 (every <c>--source</c> with every
+/// <c>--daemon</c>, the daemon given the images without the lazy pages' data).</param>
+public sealed record CriuBenchScenario(string Name, string Description, TreeWorkload? Tree = null, (int MiB, int Entries)? Python = null, bool Smoke = false, bool Remote = false)
 {
     /// <summary>The workload to dump, or null and why it cannot run here.</summary>
     public async Task<(CriuWorkload? Workload, string? Problem)> WorkloadAsync()

@@ -22,7 +22,7 @@
  *   --new-pidns     the command is PID 1 of a new pid namespace (so a restored copy can take the same pids while
  *                   the source tree is still alive). setsid happens inside, after the clone.
  *   --pass-fd FD    FD is for the command only: this process closes its own copy after forking (a status pipe
- *                   whose EOF must mean "the command closed it").
+ *                   whose EOF must mean "the command closed it"). The command inherits stdio and these only.
  *
  * It exits when nothing is left to reap, with the command's exit code (128+signal if killed, 124 if the deadline
  * passed). If its parent dies it kills everything below (the harness is gone, nobody would reap or bound it).
@@ -152,6 +152,34 @@ static int kill_children(const char *reason)
     return found;
 }
 
+/*
+ * In the command, before exec: close every descriptor but stdio and the --pass-fd ones. Whatever the harness's own
+ * parent leaked to it (a test runner's pipe, a /dev/null opened in another mount namespace) would otherwise be part
+ * of the dumped tree, and CRIU refuses to dump what it cannot restore ("Can't lookup mount ... path=/dev/null").
+ */
+static void close_inherited(const int *keep, int nr_keep)
+{
+    int fds[1024], nr = 0;
+    DIR *dir = opendir("/proc/self/fd");
+    if (!dir)
+        return;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL && nr < (int)(sizeof fds / sizeof fds[0])) {
+        char *end;
+        long fd = strtol(entry->d_name, &end, 10);
+        if (*end != '\0' || entry->d_name[0] == '\0' || fd <= 2 || fd == dirfd(dir))
+            continue;
+        int kept = 0;
+        for (int k = 0; k < nr_keep; k++)
+            kept |= keep[k] == fd;
+        if (!kept)
+            fds[nr++] = (int)fd;
+    }
+    closedir(dir);
+    for (int k = 0; k < nr; k++)
+        close(fds[k]);
+}
+
 int main(int argc, char **argv)
 {
     long deadline_ms = -1;
@@ -222,6 +250,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "la_reaper: setsid: %s\n", strerror(errno));
             _exit(126);
         }
+        close_inherited(pass_fds, nr_pass);
         execvp(argv[i], &argv[i]);
         fprintf(stderr, "la_reaper: exec %s: %s\n", argv[i], strerror(errno));
         _exit(127);

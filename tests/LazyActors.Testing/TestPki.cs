@@ -4,14 +4,14 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using LazyActors.Engine.Protocol.Tls;
 
-namespace LazyActors.Engine.Tests.Protocol.Support;
+namespace LazyActors.Testing;
 
 /// <summary>
 /// A throwaway PKI for TLS tests, written as PEM files the way CRIU expects them (<c>--tls-cacert</c>,
 /// <c>--tls-cert</c>, <c>--tls-key</c>, <c>--tls-cacrl</c>): CAs and certificates issued by them, ECDSA P-256, valid
 /// for a day.
 /// </summary>
-internal sealed class TestPki
+public sealed class TestPki
 {
     private readonly string _directory;
 

@@ -1,0 +1,105 @@
+using LazyActors.Engine.Configuration;
+using LazyActors.Engine.Protocol;
+using LazyActors.Engine.Protocol.Client;
+
+namespace LazyActors.Engine.Actors.Remote;
+
+/// <summary>
+/// Opens the connections of one generation to the page source and decides their shape: the main connection, then,
+/// unless <c>fault-connection = off</c>, a second one for faults, checked with one GET of a page the source holds.
+/// </summary>
+/// <remarks>
+/// Why the check: CRIU's lazy servers (<c>criu dump --lazy-pages</c>, <c>criu page-server --lazy-pages</c>) listen with
+/// a backlog of one, accept one connection and close the listener. A second connect is then refused, or, when it landed
+/// in the backlog before the listener closed, it is reset. Either way the GET gets no reply, and the one connection is
+/// shared: that source answers in order, so background requests are kept small there. Our page server serves any
+/// number of connections and answers the GET.
+/// </remarks>
+internal static class SourceConnector
+{
+    private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// The client's options: replies complete inline on the connection's reader thread (the fetcher's continuation only
+    /// tells the actor), and that thread gets the engine threads' nice value, so a reply never waits for a thread-pool
+    /// thread that lost its CPU to the restored tasks.
+    /// </summary>
+    public static PageServerClientOptions ClientOptions(RemoteFetchSettings settings, int? readerNice) => new()
+    {
+        MaxInFlight = settings.MaxRequestsInFlight,
+        ReplyTimeout = settings.ReplyTimeout,
+        ConnectTimeout = settings.ConnectTimeout,
+        InlineCompletions = true,
+        ReaderThreadStarted = readerNice is { } nice ? () => Scheduling.ThreadScheduling.TrySetNice(nice) : null,
+    };
+
+    /// <exception cref="PageServerException">No connection, or <see cref="FaultConnectionMode.On"/> and no second one.</exception>
+    public static async Task<SourceLinks> ConnectAsync(PageServerEndpoint endpoint, RemoteFetchSettings settings, int? readerNice, ProbePage? probe,
+        FaultConnectionMode mode, CancellationToken cancellationToken)
+    {
+        var options = ClientOptions(settings, readerNice);
+        var main = await endpoint.ConnectAsync(options, cancellationToken).ConfigureAwait(false);
+        string? single = mode == FaultConnectionMode.Off ? "fault-connection = off"
+            : !endpoint.CanReconnect ? "an inherited socket is the only connection"
+            : probe is null ? "the checkpoint has no lazy pages"
+            : null;
+        if (single is not null)
+        {
+            return Shared(main, single);
+        }
+
+        PageServerClient? faults = null;
+        string? refusal;
+        try
+        {
+            faults = await endpoint.ConnectAsync(options, cancellationToken).ConfigureAwait(false);
+            refusal = await ProbeAsync(faults, probe!).ConfigureAwait(false);
+        }
+        catch (PageServerException e)
+        {
+            refusal = $"a second connection was refused ({e.Reason})";
+        }
+
+        if (refusal is null)
+        {
+            return new SourceLinks(new SourceLink(main, LinkRole.Bulk), new SourceLink(faults!, LinkRole.Faults),
+                "a second connection answered: faults have a connection of their own, background data the other");
+        }
+
+        if (faults is not null)
+        {
+            await faults.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (mode == FaultConnectionMode.On)
+        {
+            await main.DisposeAsync().ConfigureAwait(false);
+            throw new PageServerException(main.Peer, $"fault-connection = on, but {refusal}");
+        }
+
+        return Shared(main, $"{refusal}; a source serving one connection, like CRIU's");
+    }
+
+    private static SourceLinks Shared(PageServerClient main, string why) =>
+        new(new SourceLink(main, LinkRole.Shared), null, $"one shared connection ({why}): background requests stay small so faults pass them");
+
+    /// <summary>Null when the source answered the GET; otherwise why not.</summary>
+    private static async Task<string?> ProbeAsync(PageServerClient client, ProbePage probe)
+    {
+        var scratch = new byte[Ranges.PageGeometry.PageSize];
+        using var bound = new CancellationTokenSource(ProbeTimeout);
+        try
+        {
+            await client.GetPagesAsync(probe.Pid, probe.DumpAddress, 1, scratch, bound.Token).ConfigureAwait(false);
+            return null;
+        }
+        catch (PageServerException e)
+        {
+            return $"a second connection did not answer a GET ({e.Reason})";
+        }
+        catch (OperationCanceledException)
+        {
+            return $"a second connection did not answer a GET within {ProbeTimeout.TotalSeconds:0} s";
+        }
+    }
+}

@@ -1,0 +1,63 @@
+using LazyActors.Engine.Pages;
+using Xunit;
+
+namespace LazyActors.Engine.Tests.Pages;
+
+public sealed class SizeClassBufferPoolTests
+{
+    private const int Page = 4096;
+
+    [Theory]
+    [InlineData(1, Page)]
+    [InlineData(Page, Page)]
+    [InlineData(Page + 1, 2 * Page)]
+    [InlineData(3 * Page, 4 * Page)]
+    [InlineData(1 << 20, 1 << 20)]
+    public void Sizes_round_up_to_a_power_of_two_of_at_least_a_page(int bytes, long size) =>
+        Assert.Equal(size, SizeClassBufferPool.RoundUp(bytes));
+
+    [Fact]
+    public async Task Buffers_are_page_aligned_writable_and_reused_per_size()
+    {
+        using var pool = new SizeClassBufferPool(1 << 20, 4 << 20);
+        var small = await pool.RentAsync(3 * Page, CancellationToken.None);
+        var big = await pool.RentAsync(1 << 20, CancellationToken.None);
+        Assert.Equal(0, small % Page);
+        Assert.Equal(0, big % Page);
+        unsafe
+        {
+            new Span<byte>((void*)small, 4 * Page).Fill(0xAB);
+            new Span<byte>((void*)big, 1 << 20).Fill(0xCD);
+        }
+
+        Assert.Equal((4 * Page) + (1 << 20), pool.RentedBytes);
+        pool.Return(small, 3 * Page);
+        Assert.Equal(small, await pool.RentAsync(4 * Page, CancellationToken.None)); // same class: the same buffer
+        Assert.Equal((4 * Page) + (1 << 20), pool.AllocatedBytes);
+    }
+
+    [Fact]
+    public async Task Renting_waits_while_the_budget_is_spent_and_a_return_lets_it_go_on()
+    {
+        using var pool = new SizeClassBufferPool(1 << 20, 2 << 20);
+        var first = await pool.RentAsync(1 << 20, CancellationToken.None);
+        _ = await pool.RentAsync(1 << 20, CancellationToken.None);
+        var third = pool.RentAsync(Page, CancellationToken.None).AsTask();
+        await Task.Delay(100);
+        Assert.False(third.IsCompleted);
+
+        pool.Return(first, 1 << 20);
+        await third.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal((1 << 20) + Page, pool.RentedBytes);
+    }
+
+    [Fact]
+    public async Task A_waiting_rent_can_be_cancelled_and_a_too_large_one_is_refused()
+    {
+        using var pool = new SizeClassBufferPool(Page, Page);
+        _ = await pool.RentAsync(Page, CancellationToken.None);
+        using var cancel = new CancellationTokenSource(50);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pool.RentAsync(Page, cancel.Token).AsTask());
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => pool.RentAsync(2 * Page, CancellationToken.None).AsTask());
+    }
+}
