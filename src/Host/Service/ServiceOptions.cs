@@ -38,7 +38,9 @@ public sealed class ServiceOptions
 /// <summary>The shared page cache's settings (<c>LazyActors:Service:PageCache</c>).</summary>
 public sealed class PageCacheOptions
 {
-    /// <summary>Restores of one checkpoint share the pages they read (remote sources; local images with <see cref="LocalImages"/>).</summary>
+    /// <summary>The cache exists (its size and evictions are metered); restores of one local checkpoint go through it with
+    /// <see cref="LocalImages"/>. Jobs whose pages come from a page server read them uncached (their connections are
+    /// their own).</summary>
     public bool Enabled { get; set; } = true;
 
     /// <summary>Bound on cached page bytes.</summary>

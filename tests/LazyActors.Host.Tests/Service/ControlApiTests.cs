@@ -93,7 +93,7 @@ public sealed class ControlApiTests(ServiceFixture fixture, ITestOutputHelper ou
             (Engine(new() { ImagesDir = fixture.CheckpointA, WorkDir = fixture.NewWorkDir() }, "no-such-key", "1"), StatusCode.InvalidArgument, "engine.no-such-key"),
             (Engine(new() { ImagesDir = fixture.CheckpointA, WorkDir = fixture.NewWorkDir() }, "copy-slice", "1000"), StatusCode.InvalidArgument, "copy-slice"),
             (new() { ImagesDir = fixture.CheckpointA, WorkDir = fixture.NewWorkDir(), PageServer = new() { Address = "127.0.0.1", Port = 0 } }, StatusCode.InvalidArgument, "port"),
-            (new() { ImagesDir = fixture.CheckpointA, WorkDir = fixture.NewWorkDir(), PageServer = new() { Address = "127.0.0.1", Port = 27 } }, StatusCode.Unimplemented, "127.0.0.1:27"),
+            (new() { ImagesDir = fixture.CheckpointA, WorkDir = fixture.NewWorkDir(), PageServer = new() { Address = "127.0.0.1", Port = 27, Tls = true, TlsCaFile = "/nonexistent/ca.pem" } }, StatusCode.InvalidArgument, "/nonexistent/ca.pem"),
         };
         foreach (var (request, code, names) in cases)
         {

@@ -78,7 +78,6 @@ internal sealed class JobsGrpcService(JobManager jobs, ServiceOptions options) :
                 JobRequestError.AlreadyServed => StatusCode.AlreadyExists,
                 JobRequestError.TooMany => StatusCode.ResourceExhausted,
                 JobRequestError.Draining => StatusCode.Unavailable,
-                JobRequestError.Unsupported => StatusCode.Unimplemented,
                 _ => StatusCode.InvalidArgument,
             };
             throw new RpcException(new Status(code, ex.Message));

@@ -4,6 +4,8 @@ using LazyActors.Engine.Configuration;
 using LazyActors.Engine.Hosting;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
+using LazyActors.Engine.Protocol.Client;
+using LazyActors.Engine.Protocol.Tls;
 using LazyActors.Host.Service.Telemetry;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -110,11 +112,9 @@ public sealed class JobManager : IHostedLifecycleService, IDisposable
             throw new JobRequestException(JobRequestError.Invalid, "images_dir and work_dir must be absolute paths (the service does not share the client's working directory)");
         }
 
-        if (spec.PageServer is { } remote)
+        if (spec.PageServer is { } remote && (string.IsNullOrWhiteSpace(remote.Address) || remote.Port is <= 0 or > 65535))
         {
-            // The job spec carries the remote source; serving it needs the engine's page-server source, which this
-            // build does not have yet.
-            throw new JobRequestException(JobRequestError.Unsupported, $"page server {remote}: remote page sources are not available in this build (serve local images, or run `lazy-pages --page-server` once it exists)");
+            throw new JobRequestException(JobRequestError.Invalid, $"page_server needs an address and a port between 1 and 65535, got '{remote.Address}:{remote.Port}'");
         }
 
         var images = Path.GetFullPath(spec.ImagesDirectory);
@@ -279,12 +279,23 @@ public sealed class JobManager : IHostedLifecycleService, IDisposable
         }
     }
 
+    /// <summary>The page server as <c>lazy-pages --page-server --address --port [--tls ...]</c> finds it; TLS credentials
+    /// loaded now, so a bad file refuses the request naming it.</summary>
+    private static PageServerEndpoint RemoteEndpoint(PageServerSpec remote)
+    {
+        var tls = remote.Tls
+            ? PageServerTlsCredentials.Load(new PageServerTlsSettings { CaCertificatePath = remote.CaFile, CertificatePath = remote.CertFile, PrivateKeyPath = remote.KeyFile })
+            : null;
+        return PageServerEndpoint.Tcp(remote.Address, remote.Port, tls);
+    }
+
     private EngineSettings Settings(JobSpec spec, string images, string work)
     {
         try
         {
             var overrides = ServiceConfiguration.EngineOverrides(spec.Engine, "engine.");
             var settings = EngineSettings.Create(overrides.WithFallback(_engineHocon), images, work);
+            settings = spec.PageServer is null ? settings : settings.ForRemoteSource();
             return spec.NoBackground ? settings with { BackgroundPush = false } : settings;
         }
         catch (ConfigurationException ex)
@@ -299,11 +310,17 @@ public sealed class JobManager : IHostedLifecycleService, IDisposable
         RestoreSource source;
         try
         {
-            source = host.Checkpoints.AcquireLocal(settings);
+            // A remote source is the job's own (its supervisor holds the page server's connections); local images are
+            // shared with the other jobs of the same checkpoint.
+            source = spec.PageServer is { } remote
+                ? RestoreSource.OpenRemote(settings, RemoteEndpoint(remote))
+                : host.Checkpoints.AcquireLocal(settings);
         }
         catch (Exception ex) when (ex is ImageFormatException or IOException or InvalidDataException or UnauthorizedAccessException)
         {
-            throw new JobRequestException(JobRequestError.Invalid, $"cannot open the images in {settings.ImagesDirectory}: {ex.Message}");
+            throw new JobRequestException(JobRequestError.Invalid, spec.PageServer is null
+                ? $"cannot open the images in {settings.ImagesDirectory}: {ex.Message}"
+                : $"page server {spec.PageServer}: {ex.Message}");
         }
 
         RestoreJob restore;
@@ -317,7 +334,9 @@ public sealed class JobManager : IHostedLifecycleService, IDisposable
             throw new JobRequestException(JobRequestError.Invalid, $"cannot listen on {settings.SocketPath}: {ex.Message}");
         }
 
-        var identity = CheckpointIdentity.OfLocal(settings.ImagesDirectory).Display;
+        var identity = spec.PageServer is { } server
+            ? $"{settings.ImagesDirectory} (lazy pages from the page server {server})"
+            : CheckpointIdentity.OfLocal(settings.ImagesDirectory).Display;
         var job = new Job(id, spec, settings.WorkDirectory, restore.SocketPath, identity, restore.Statistics);
         lock (_gate)
         {

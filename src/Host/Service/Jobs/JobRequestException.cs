@@ -31,7 +31,4 @@ public enum JobRequestError
 
     /// <summary>The service is draining (stopping) and takes no new job.</summary>
     Draining,
-
-    /// <summary>This build cannot serve that kind of source.</summary>
-    Unsupported,
 }
