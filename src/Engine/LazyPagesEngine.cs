@@ -2,9 +2,9 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Configuration;
 using LazyActors.Engine.Actors;
-using LazyActors.Engine.Actors.Remote;
 using LazyActors.Engine.Actors.WarmUp;
 using LazyActors.Engine.Configuration;
+using LazyActors.Engine.Hosting;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Pages;
@@ -102,73 +102,74 @@ public sealed class LazyPagesEngine : IDisposable
         var clock = Stopwatch.StartNew();
         var listener = Interlocked.Exchange(ref _listener, null)
             ?? throw new ObjectDisposedException(nameof(LazyPagesEngine));
-        var checkpoint = Interlocked.Exchange(ref _checkpoint, null)
-            ?? throw new ObjectDisposedException(nameof(LazyPagesEngine));
         var config = _settings.ActorSystemConfig(akkaConfig);
         EngineThreadPriority.Configure(_settings.EngineThreadsNice ?? int.MinValue);
         var system = ActorSystem.Create("lazy-actors", config);
-        PinnedBufferPool? faultPool = null;
-        PinnedBufferPool? bulkPool = null;
-        IPageSource? source = null;
-        IUffdHub? hub = null;
-        NoGcRegion? noGcRegion = null;
+        using var noGcRegion = new NoGcRegionScope(_settings.NoGcBudgetBytes);
+        var placement = new RestoreRun.Placement(
+            props =>
+            {
+                // The region starts with a full collection: after the images are opened, before any task arrives.
+                noGcRegion.Start();
+                return Task.FromResult(system.ActorOf(props, "restore"));
+            },
+            hub => WarmUpAsync(system, _settings, hub, TimeSpan.FromSeconds(5)),
+            async supervisor =>
+            {
+                if (supervisor is not null)
+                {
+                    try
+                    {
+                        await supervisor.GracefulStop(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (ex is TaskCanceledException or AskTimeoutException)
+                    {
+                        // The system's termination below stops whatever is left.
+                    }
+                }
+
+                try
+                {
+                    await system.Terminate().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+                    return true;
+                }
+                catch (TimeoutException)
+                {
+                    return false;
+                }
+            });
+        var checkpoint = Interlocked.Exchange(ref _checkpoint, null)
+            ?? throw new ObjectDisposedException(nameof(LazyPagesEngine));
+        return await RestoreRun.ServeAsync(_settings, listener, Statistics, () => OpenSource(checkpoint, sourceFactory), hubFactory, placement, clock, _listeningSince, cancellationToken)
+            .ConfigureAwait(false);
+    }
+
+    /// <summary>The source of this restore over the checkpoint <see cref="Listen"/> opened (owned by the source).</summary>
+    private RestoreSource OpenSource(Checkpoint checkpoint, Func<Checkpoint, IPageSource>? sourceFactory)
+    {
+        if (_pageServer is not null)
+        {
+            return RestoreSource.OpenRemote(_settings, _pageServer, checkpoint);
+        }
+
+        if (sourceFactory is null)
+        {
+            return RestoreSource.OpenLocal(_settings, checkpoint);
+        }
+
         try
         {
-            RestoreSupervisor.RemoteSource? remote = null;
-            if (_pageServer is not null)
-            {
-                var remoteSource = new RemotePageSource(_settings);
-                source = remoteSource;
-                remote = new RestoreSupervisor.RemoteSource(_pageServer, ProbePage.Of(checkpoint), remoteSource);
-            }
-            else if (sourceFactory is null)
-            {
-                faultPool = new PinnedBufferPool(_settings.FaultBufferBytes, _settings.FaultBuffers);
-                bulkPool = new PinnedBufferPool(_settings.BulkBufferBytes, _settings.BulkBuffers);
-                source = new SizedPageSource(new LocalPageSource(checkpoint, faultPool), new LocalPageSource(checkpoint, bulkPool), _settings.FaultBufferBytes);
-            }
-            else
-            {
-                source = sourceFactory(checkpoint);
-            }
-
-            var completion = new TaskCompletionSource<RestoreSupervisor.RestoreOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
-            var supervisorRef = new TaskCompletionSource<IActorRef>(TaskCreationOptions.RunContinuationsAsynchronously);
-            Action<Exception> onReaderFailure = ex => _ = supervisorRef.Task.ContinueWith(
-                t => t.Result.Tell(new RestoreSupervisor.Fatal($"uffd epoll reader failed: {ex.Message}")), TaskScheduler.Default);
-            hub = hubFactory is null ? new EpollUffdHub(onReaderFailure, _settings.UffdScheduling) : hubFactory(onReaderFailure);
-
-            noGcRegion = NoGcRegion.TryStart(_settings.NoGcBudgetBytes);
-            var restore = new RestoreSupervisor.Restore(_settings, checkpoint, source, hub, listener, Statistics, completion, remote, _listeningSince);
-            var supervisor = system.ActorOf(RestoreSupervisor.Props(restore), "restore");
-            supervisorRef.SetResult(supervisor);
-            var warmUp = WarmUpAsync(system, _settings, hub, TimeSpan.FromSeconds(5));
-            await using var registration = cancellationToken.Register(() =>
-                completion.TrySetResult(new RestoreSupervisor.RestoreOutcome(130, "cancelled")));
-            var outcome = await completion.Task.ConfigureAwait(false);
-            await warmUp.ConfigureAwait(false);
-            await supervisor.GracefulStop(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-            return new EngineResult(outcome.ExitCode, outcome.Error, Statistics, clock.Elapsed);
+            return new RestoreSource(checkpoint, sourceFactory(checkpoint), checkpoint.Dispose);
         }
-        catch (Exception ex) when (ex is TaskCanceledException or LinuxException)
+        catch
         {
-            return new EngineResult(1, ex.Message, Statistics, clock.Elapsed);
-        }
-        finally
-        {
-            await system.Terminate().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
-            (hub as IDisposable)?.Dispose();
-            source?.Dispose();
-            faultPool?.Dispose();
-            bulkPool?.Dispose();
             checkpoint.Dispose();
-            noGcRegion?.Dispose();
-            listener.Dispose();
+            throw;
         }
     }
 
     /// <summary>Runs the fault and background paths once on stand-ins (JIT warm-up); bounded, never throws.</summary>
-    private static async Task WarmUpAsync(ActorSystem system, EngineSettings settings, IUffdHub hub, TimeSpan timeout)
+    internal static async Task WarmUpAsync(ActorSystem system, EngineSettings settings, IUffdHub hub, TimeSpan timeout)
     {
         var actor = system.ActorOf(EngineWarmUp.Props(settings, hub), "warm-up");
         try
@@ -186,5 +187,15 @@ public sealed class LazyPagesEngine : IDisposable
     {
         Interlocked.Exchange(ref _listener, null)?.Dispose();
         Interlocked.Exchange(ref _checkpoint, null)?.Dispose();
+    }
+
+    /// <summary>The no-GC region of a one-shot restore: started once the images are open, ended with the run.</summary>
+    private sealed class NoGcRegionScope(long? budgetBytes) : IDisposable
+    {
+        private NoGcRegion? _region;
+
+        public void Start() => _region ??= NoGcRegion.TryStart(budgetBytes);
+
+        public void Dispose() => _region?.Dispose();
     }
 }

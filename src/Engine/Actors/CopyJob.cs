@@ -43,4 +43,7 @@ internal sealed class CopyJob
     public int Retries { get; set; }
 
     public bool IsDone => Cursor >= End;
+
+    /// <summary>For a fault's job: when the fault was read (<see cref="UffdActor.Events.ReadTimestamp"/>); 0 otherwise.</summary>
+    public long FaultTimestamp { get; init; }
 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using LazyActors.Engine.Metrics;
 
 namespace LazyActors.Engine.Actors;
 
@@ -14,6 +15,14 @@ public sealed class EngineStatistics
     private long _deduplicated;
     private long _coalesced;
     private long _zeroCopyReads;
+    private int _phase;
+
+    /// <summary>Statistics of a restore; <paramref name="recordsMeters"/> false keeps its counts out of the process-wide
+    /// <see cref="EngineMeters"/> (the JIT warm-up's stand-in restore is no restore anyone asked for).</summary>
+    public EngineStatistics(bool recordsMeters = true) => RecordsMeters = recordsMeters;
+
+    /// <summary>Whether this restore's counts also go to the process-wide meters.</summary>
+    internal bool RecordsMeters { get; }
 
     /// <summary>Every task and fork child seen so far, in arrival order.</summary>
     public IReadOnlyList<TaskProgress> Tasks => [.. _tasks];
@@ -39,16 +48,35 @@ public sealed class EngineStatistics
     /// <summary>Total faults over all tasks.</summary>
     public long Faults => Tasks.Sum(t => t.Faults);
 
+    /// <summary>How far the restore got.</summary>
+    public RestorePhase Phase => (RestorePhase)Volatile.Read(ref _phase);
+
+    /// <summary>Latency of every fault served (from the reader reading it to the copy that woke its thread).</summary>
+    public FaultLatencyHistogram FaultLatency { get; } = new();
+
     internal TaskProgress AddTask(TaskProgress progress)
     {
+        progress.Latencies = FaultLatency;
+        progress.RecordsMeters = RecordsMeters;
         _tasks.Enqueue(progress);
         return progress;
     }
 
-    internal void CountRead(long pages, bool zeroCopy)
+    internal void SetPhase(RestorePhase phase) => Volatile.Write(ref _phase, (int)phase);
+
+    /// <param name="pages">Pages read.</param>
+    /// <param name="zeroCopy">Served from a mapping of the images.</param>
+    /// <param name="fromCacheLayer">Answered by the shared page cache, which counts what it reads from the source below
+    /// it itself (<see cref="Pages.IPageSource.IsCacheLayer"/>): not counted again as bytes from the source.</param>
+    internal void CountRead(long pages, bool zeroCopy, bool fromCacheLayer)
     {
         Interlocked.Increment(ref _reads);
         Interlocked.Add(ref _pagesRead, pages);
+        if (RecordsMeters && !fromCacheLayer)
+        {
+            EngineMeters.SourceBytes.Add(pages << Ranges.PageGeometry.PageShift);
+        }
+
         if (zeroCopy)
         {
             Interlocked.Increment(ref _zeroCopyReads);

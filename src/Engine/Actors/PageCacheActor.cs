@@ -230,7 +230,7 @@ public sealed class PageCacheActor : EngineActor
     private void OnReadDone(Run run, PageRead read)
     {
         Forget(run);
-        _statistics.CountRead(run.Pages, read.IsZeroCopy);
+        _statistics.CountRead(run.Pages, read.IsZeroCopy, _source.IsCacheLayer);
         var shared = new SharedPageRead(read);
         foreach (var waiter in run.Waiters)
         {
@@ -270,6 +270,7 @@ public sealed class PageCacheActor : EngineActor
     private void OnReadFailed(Run run, Exception error)
     {
         Forget(run);
+        Metrics.EngineMeters.CountError("read-failed");
         _log.Warning("read of pid {Pid} at 0x{DumpAddress:x} ({Pages} pages) failed: {Error}", run.Pid, run.DumpAddress, run.Pages, error.Message);
         foreach (var waiter in run.Waiters)
         {

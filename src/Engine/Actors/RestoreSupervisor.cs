@@ -164,6 +164,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         {
             _tree = connected.Tree;
             _log.Info("restorer connected (pid {RestorerPid}), expecting {Entries} pstree entries", connected.RestorerPid, _restore.Checkpoint.Tasks.Count);
+            _restore.Statistics.SetPhase(RestorePhase.ReceivingTasks);
             Become(ReceivingTasks);
         });
         ReceiveChildren(restoreFinished: false);
@@ -182,6 +183,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
             }
 
             _pusher.Tell(BackgroundPusherActor.Start.Instance);
+            _restore.Statistics.SetPhase(RestorePhase.Serving);
             Become(ServingAfterRestoreFinished);
             FinishWhenNoTaskIsLeft();
         });
@@ -590,6 +592,8 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         {
             return;
         }
+
+        _restore.Statistics.SetPhase(exitCode == 0 ? RestorePhase.Completed : RestorePhase.Failed);
 
         if (exitCode == 0)
         {

@@ -62,6 +62,11 @@ internal sealed class TaskCopyQueue
             }
 
             _faultJobs.Dequeue();
+            if (job.FaultTimestamp != 0)
+            {
+                _progress.RecordFaultServed(job.FaultTimestamp);
+            }
+
             job.Data.Dispose();
         }
 

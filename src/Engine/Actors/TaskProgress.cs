@@ -1,3 +1,5 @@
+using LazyActors.Engine.Metrics;
+
 namespace LazyActors.Engine.Actors;
 
 /// <summary>
@@ -62,6 +64,12 @@ public sealed class TaskProgress
     /// <summary>Why the task stopped, when it failed or exited.</summary>
     public string? Reason { get; private set; }
 
+    /// <summary>The restore's fault-latency histogram this task records into (set when the task is added).</summary>
+    internal FaultLatencyHistogram? Latencies { get; set; }
+
+    /// <summary>Whether the counts also go to the process-wide meters (set when the task is added).</summary>
+    internal bool RecordsMeters { get; set; } = true;
+
     internal void AddCopied(long pages, bool background)
     {
         if (background)
@@ -72,11 +80,35 @@ public sealed class TaskProgress
         {
             Interlocked.Add(ref _copiedByFaults, pages);
         }
+
+        if (RecordsMeters)
+        {
+            EngineMeters.CountCopied(pages, background);
+        }
     }
 
     internal void AddZeroPage() => Interlocked.Increment(ref _zeroPages);
 
-    internal void AddFault() => Interlocked.Increment(ref _faults);
+    internal void AddFault()
+    {
+        Interlocked.Increment(ref _faults);
+        if (RecordsMeters)
+        {
+            EngineMeters.Faults.Add(1);
+        }
+    }
+
+    /// <summary>A fault read at <paramref name="readTimestamp"/> (<see cref="System.Diagnostics.Stopwatch"/> ticks) is
+    /// served: its thread was woken by the copy (or zero page) just made.</summary>
+    internal void RecordFaultServed(long readTimestamp)
+    {
+        var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(readTimestamp);
+        Latencies?.Record(elapsed);
+        if (RecordsMeters)
+        {
+            EngineMeters.FaultLatency.Record(elapsed.TotalSeconds);
+        }
+    }
 
     /// <summary>Publishes the task's dropped pages, which its <see cref="Ranges.TaskRangeBook"/> counts.</summary>
     internal void SetDropped(ulong pages) => Volatile.Write(ref _dropped, (long)pages);
@@ -86,6 +118,11 @@ public sealed class TaskProgress
 
     internal void End(TaskPhase phase, string? reason)
     {
+        if (phase == TaskPhase.Failed && RecordsMeters)
+        {
+            EngineMeters.CountError("task-failed");
+        }
+
         Reason = reason;
         Volatile.Write(ref _phase, (int)phase);
     }

@@ -66,7 +66,12 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         {
             Messages = messages;
             NonPagefaultEvents = nonPagefaultEvents;
+            ReadTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
         }
+
+        /// <summary>When the reader read the batch (<see cref="System.Diagnostics.Stopwatch"/> ticks): a fault's latency
+        /// is measured from here to the copy that wakes its thread.</summary>
+        public long ReadTimestamp { get; }
 
         /// <summary>The messages, in the order they were read.</summary>
         public UffdMsg[] Messages { get; }
@@ -173,6 +178,7 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
     private long _nextRequestId;
     private long _activity;
     private long _activityAtLastProbe = -1;
+    private long _batchReadTimestamp;
 
     /// <summary>Use <see cref="Props"/>.</summary>
     public UffdActor(TaskSpec task, IActorRef cache, IActorRef pusher, IUffdHub hub, EngineSettings settings,
@@ -374,6 +380,7 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
     private bool OnEvents(Events batch)
     {
         _activity++;
+        _batchReadTimestamp = batch.ReadTimestamp;
         bool serving;
         try
         {
@@ -457,6 +464,11 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         if (result.IsSuccess)
         {
             _progress.AddZeroPage();
+            if (retry == 0)
+            {
+                _progress.RecordFaultServed(_batchReadTimestamp);
+            }
+
             return true;
         }
 
@@ -545,14 +557,14 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         var pages = (int)range.Pages;
         if (_direct is not null && _direct.TryReadNow(_pid, range.DumpStart, pages, out var read))
         {
-            _statistics?.CountRead(pages, zeroCopy: true);
+            _statistics?.CountRead(pages, zeroCopy: true, _direct.IsCacheLayer);
             var data = new PageData(range.DumpStart, pages, [new SharedPageRead(read)]);
-            _copies.Add(new CopyJob(range.DumpStart, pages, background, budgetBytes, data));
+            _copies.Add(new CopyJob(range.DumpStart, pages, background, budgetBytes, data) { FaultTimestamp = background ? 0 : _batchReadTimestamp });
             return;
         }
 
         var id = ++_nextRequestId;
-        _requests.Add(id, new FetchRequest(range.DumpStart, pages, background, budgetBytes));
+        _requests.Add(id, new FetchRequest(range.DumpStart, pages, background, budgetBytes, background ? 0 : _batchReadTimestamp));
         _cache.Tell(new PageCacheActor.Fetch(_pid, range.DumpStart, pages,
             background ? ReadPriority.Background : ReadPriority.Fault, id));
     }
@@ -566,7 +578,7 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
             return true;
         }
 
-        _copies.Add(new CopyJob(request.DumpStart, request.Pages, request.Background, request.BudgetBytes, fetched.Data));
+        _copies.Add(new CopyJob(request.DumpStart, request.Pages, request.Background, request.BudgetBytes, fetched.Data) { FaultTimestamp = request.FaultTimestamp });
         return RunCopies();
     }
 
@@ -733,7 +745,7 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
     }
 
     /// <summary>A claimed range whose data the page cache is reading.</summary>
-    private readonly record struct FetchRequest(ulong DumpStart, int Pages, bool Background, ulong BudgetBytes);
+    private readonly record struct FetchRequest(ulong DumpStart, int Pages, bool Background, ulong BudgetBytes, long FaultTimestamp);
 
     private sealed class ContinueCopy : INoSerializationVerificationNeeded
     {

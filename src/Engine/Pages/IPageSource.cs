@@ -20,6 +20,12 @@ public interface IPageSource : IDisposable
     ValueTask<PageRead> ReadAsync(int pid, ulong dumpAddress, int pages, ReadPriority priority, CancellationToken cancellationToken);
 
     /// <summary>
+    /// True for the shared page cache's view of a checkpoint (<see cref="SharedPageCache"/>): it counts the bytes it reads
+    /// from the source below it, so the restore's reads through it are not counted as bytes from the source again.
+    /// </summary>
+    bool IsCacheLayer => false;
+
+    /// <summary>
     /// The fast path: when the pages can be handed out at once without copying or waiting (a mapping of the images),
     /// returns them; otherwise false and the caller goes through <see cref="ReadAsync"/>. Never blocks, never throws
     /// for missing data.

@@ -120,7 +120,8 @@ public static class RestorerConnection
 
             observer.RestoreFinished();
         }
-        catch (Exception ex) when (ex is LinuxException or IOException or TimeoutException)
+        // ObjectDisposedException: the listener or connection was closed under the handshake (the restore was stopped).
+        catch (Exception ex) when (ex is LinuxException or IOException or TimeoutException or ObjectDisposedException)
         {
             if (!cancellation.IsCancellationRequested)
             {

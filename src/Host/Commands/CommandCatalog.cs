@@ -13,5 +13,7 @@ internal static class CommandCatalog
         yield return InspectCommand.Create();
         yield return SplitCommand.Create();
         yield return MergeCommand.Create();
+        yield return ServeCommand.Create();
+        yield return JobsCommand.Create();
     }
 }

@@ -90,7 +90,7 @@ internal static class LazyPagesCommand
                 Console.CancelKeyPress += onCancel;
                 try
                 {
-                    var akka = ConfigurationFactory.ParseString(SerilogAkkaLogger.Hocon(level)).WithFallback(hocon);
+                    var akka = ConfigurationFactory.ParseString(HostLogging.AkkaHocon(level)).WithFallback(hocon);
                     var result = await engine.RunAsync(akka, null, null, cancel.Token).ConfigureAwait(false);
                     LogSummary(result);
                     if (!result.Succeeded)

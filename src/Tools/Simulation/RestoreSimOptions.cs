@@ -37,6 +37,10 @@ public sealed record RestoreSimOptions
     /// <summary>How often a task is restarted in a fresh process when one of its VMAs collides with the runtime's mappings.</summary>
     public int MaxCollisionRetries { get; init; } = 8;
 
+    /// <summary>How long the tasks wait after "restore finished" before they touch their memory (a restore held in
+    /// progress, for observing a daemon while it serves); zero = at once, as CRIU's restored tasks do.</summary>
+    public TimeSpan HoldBeforeTouch { get; init; } = TimeSpan.Zero;
+
     /// <summary>Optional sink for progress lines (task started, handed over, finished).</summary>
     public Action<string>? Progress { get; init; }
 

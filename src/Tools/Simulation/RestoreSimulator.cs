@@ -107,6 +107,11 @@ public sealed class RestoreSimulator
 
                 var restoreMs = total.Elapsed.TotalMilliseconds;
                 SendHandshake(daemon, checkpoint, tasks, deadline);
+                if (_options.HoldBeforeTouch > TimeSpan.Zero)
+                {
+                    Thread.Sleep(_options.HoldBeforeTouch);
+                }
+
                 var verifyClock = Stopwatch.StartNew();
                 foreach (var t in tasks)
                 {

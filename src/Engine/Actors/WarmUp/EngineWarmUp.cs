@@ -67,7 +67,7 @@ internal sealed class EngineWarmUp : EngineActor
     private void RunTasks(EngineSettings settings, IUffdHub? realHub)
     {
         _requester = Sender;
-        var statistics = new EngineStatistics();
+        var statistics = new EngineStatistics(recordsMeters: false);
         var cache = Context.ActorOf(PageCacheActor.Props(_source, settings, statistics), "cache");
         var pusher = Context.ActorOf(BackgroundPusherActor.Props(settings), "pusher");
         var hub = new UnwatchedUffdHub();

@@ -1,0 +1,418 @@
+using Akka.Configuration;
+using LazyActors.Engine;
+using LazyActors.Engine.Configuration;
+using LazyActors.Engine.Hosting;
+using LazyActors.Engine.Images;
+using LazyActors.Engine.Interop;
+using LazyActors.Engine.Protocol.Client;
+using LazyActors.Engine.Protocol.Tls;
+using LazyActors.Host.Service.Telemetry;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace LazyActors.Host.Service.Jobs;
+
+/// <summary>
+/// The service's restore jobs: starts them (checked first, so a bad request is refused with the reason before anything
+/// listens), keeps them for the control API and the status page, and drains them when the service stops (SIGTERM):
+/// no new job, jobs still waiting for their restorer are cancelled at once, restores in progress get
+/// <see cref="ServiceOptions.DrainTimeout"/> to finish, then whatever is left is cancelled. Jobs never share mutable
+/// state: one failing leaves the others alone.
+/// </summary>
+public sealed class JobManager : IHostedLifecycleService, IDisposable
+{
+    private static readonly TimeSpan CancelledJobsBound = TimeSpan.FromSeconds(20);
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, Job> _jobs = new(StringComparer.Ordinal);
+    private readonly LinkedList<Job> _finished = new();
+    private readonly HashSet<string> _starting = new(StringComparer.Ordinal);
+    private readonly ServiceOptions _options;
+    private readonly Config _engineHocon;
+    private readonly Func<RestoreJobHost> _host;
+    private readonly ServiceMeters _meters;
+    private readonly ILogger<JobManager> _log;
+    private readonly CancellationTokenSource _stopObserving = new();
+    private Task _observing = Task.CompletedTask;
+    private bool _draining;
+
+    /// <summary>Jobs of the service (<paramref name="host"/> resolves the actor system's job host once it runs).</summary>
+    public JobManager(ServiceOptions options, EngineHocon engineHocon, Func<RestoreJobHost> host, ServiceMeters meters, ILogger<JobManager> log)
+    {
+        ArgumentNullException.ThrowIfNull(engineHocon);
+        _options = options;
+        _engineHocon = engineHocon.Config;
+        _host = host;
+        _meters = meters;
+        _log = log;
+    }
+
+    /// <summary>True once the service began to stop.</summary>
+    public bool Draining
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _draining;
+            }
+        }
+    }
+
+    /// <summary>Running jobs.</summary>
+    public int RunningCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _jobs.Values.Count(j => !j.IsFinished);
+            }
+        }
+    }
+
+    /// <summary>Every job known: running ones, then the finished ones kept, newest first.</summary>
+    public IReadOnlyList<Job> List()
+    {
+        lock (_gate)
+        {
+            return [.. _jobs.Values.Where(j => !j.IsFinished).OrderBy(j => j.Created), .. _finished];
+        }
+    }
+
+    /// <summary>The job <paramref name="id"/>.</summary>
+    /// <exception cref="JobRequestException">No such job.</exception>
+    public Job Get(string id)
+    {
+        lock (_gate)
+        {
+            if (!string.IsNullOrEmpty(id) && _jobs.TryGetValue(id, out var job))
+            {
+                return job;
+            }
+        }
+
+        throw new JobRequestException(JobRequestError.NotFound, $"no job {id} (jobs list shows the jobs this service knows)");
+    }
+
+    /// <summary>
+    /// Checks <paramref name="spec"/>, opens the checkpoint and listens on the work directory's socket; the returned job
+    /// serves the next restore there in the background.
+    /// </summary>
+    /// <exception cref="JobRequestException">The request is refused; the message says why.</exception>
+    public Job Start(JobSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (string.IsNullOrWhiteSpace(spec.ImagesDirectory))
+        {
+            throw new JobRequestException(JobRequestError.Invalid, "images_dir is required");
+        }
+
+        if (!Path.IsPathFullyQualified(spec.ImagesDirectory) || (spec.WorkDirectory is { Length: > 0 } w && !Path.IsPathFullyQualified(w)))
+        {
+            throw new JobRequestException(JobRequestError.Invalid, "images_dir and work_dir must be absolute paths (the service does not share the client's working directory)");
+        }
+
+        if (spec.PageServer is { } remote && (string.IsNullOrWhiteSpace(remote.Address) || remote.Port is <= 0 or > 65535))
+        {
+            throw new JobRequestException(JobRequestError.Invalid, $"page_server needs an address and a port between 1 and 65535, got '{remote.Address}:{remote.Port}'");
+        }
+
+        var images = Path.GetFullPath(spec.ImagesDirectory);
+        var work = Path.GetFullPath(string.IsNullOrEmpty(spec.WorkDirectory) ? images : spec.WorkDirectory);
+        if (!Directory.Exists(images))
+        {
+            throw new JobRequestException(JobRequestError.Invalid, $"images directory {images} does not exist");
+        }
+
+        if (!Directory.Exists(work))
+        {
+            throw new JobRequestException(JobRequestError.Invalid, $"work directory {work} does not exist");
+        }
+
+        var settings = Settings(spec, images, work);
+        var id = NewId();
+        lock (_gate)
+        {
+            if (_draining)
+            {
+                throw new JobRequestException(JobRequestError.Draining, "the service is stopping and takes no new job");
+            }
+
+            if (_jobs.Values.FirstOrDefault(j => !j.IsFinished && j.WorkDirectory == work) is { } other)
+            {
+                throw new JobRequestException(JobRequestError.AlreadyServed, $"work directory {work} is already served by job {other.Id} ({other.State})");
+            }
+
+            if (_starting.Contains(work))
+            {
+                throw new JobRequestException(JobRequestError.AlreadyServed, $"work directory {work} is already served by a job being started");
+            }
+
+            if (_jobs.Values.Count(j => !j.IsFinished) + _starting.Count >= _options.MaxJobs)
+            {
+                throw new JobRequestException(JobRequestError.TooMany, $"{_options.MaxJobs} jobs are running (LazyActors:Service:MaxJobs)");
+            }
+
+            // Reserved under the lock, so a second request for the same work directory is refused while this one opens.
+            _starting.Add(work);
+        }
+
+        try
+        {
+            return Launch(id, spec, settings);
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _starting.Remove(work);
+            }
+        }
+    }
+
+    /// <summary>Cancels job <paramref name="id"/>.</summary>
+    /// <exception cref="JobRequestException">No such job.</exception>
+    public Job Cancel(string id)
+    {
+        var job = Get(id);
+        job.Cancel("cancelled by a client");
+        return job;
+    }
+
+    /// <inheritdoc />
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Starts looking at the running jobs every 100 ms, so their events carry the time they happened.</summary>
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _observing = ObserveAsync(_stopObserving.Token);
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Drains, before any service stops (the control API and the status page stay up meanwhile).</summary>
+    public async Task StoppingAsync(CancellationToken cancellationToken)
+    {
+        List<Job> running;
+        lock (_gate)
+        {
+            _draining = true;
+            running = [.. _jobs.Values.Where(j => !j.IsFinished)];
+        }
+
+        if (running.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var job in running.Where(j => j.State == JobState.Listening))
+        {
+            job.Cancel("the service is stopping: no restorer had connected");
+        }
+
+        _log.LogInformation("draining: waiting up to {DrainSeconds} s for {Jobs} job(s)", _options.DrainTimeout.TotalSeconds, running.Count);
+        var all = Task.WhenAll(running.Select(j => j.Ended));
+        try
+        {
+            await all.WaitAsync(_options.DrainTimeout, cancellationToken).ConfigureAwait(false);
+            _log.LogInformation("drained: every job ended");
+            return;
+        }
+        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+        {
+            _log.LogWarning("drain timeout: cancelling {Jobs} job(s) still serving", running.Count(j => !j.IsFinished));
+        }
+
+        foreach (var job in running)
+        {
+            job.Cancel($"the service is stopping: not finished within the drain timeout ({_options.DrainTimeout.TotalSeconds:0} s)");
+        }
+
+        try
+        {
+            await all.WaitAsync(CancelledJobsBound, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            _log.LogError("{Jobs} job(s) did not stop within {Seconds} s of being cancelled", running.Count(j => !j.IsFinished), CancelledJobsBound.TotalSeconds);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopObserving.CancelAsync().ConfigureAwait(false);
+        await _observing.ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var job in List())
+        {
+            job.Cancel("the service stopped");
+        }
+
+        _stopObserving.Dispose();
+    }
+
+    private async Task ObserveAsync(CancellationToken token)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(100));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(token).ConfigureAwait(false))
+            {
+                foreach (var job in List().Where(j => !j.IsFinished))
+                {
+                    job.Observe();
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>The page server as <c>lazy-pages --page-server --address --port [--tls ...]</c> finds it; TLS credentials
+    /// loaded now, so a bad file refuses the request naming it.</summary>
+    private static PageServerEndpoint RemoteEndpoint(PageServerSpec remote)
+    {
+        var tls = remote.Tls
+            ? PageServerTlsCredentials.Load(new PageServerTlsSettings { CaCertificatePath = remote.CaFile, CertificatePath = remote.CertFile, PrivateKeyPath = remote.KeyFile })
+            : null;
+        return PageServerEndpoint.Tcp(remote.Address, remote.Port, tls);
+    }
+
+    private EngineSettings Settings(JobSpec spec, string images, string work)
+    {
+        try
+        {
+            var overrides = ServiceConfiguration.EngineOverrides(spec.Engine, "engine.");
+            var settings = EngineSettings.Create(overrides.WithFallback(_engineHocon), images, work);
+            settings = spec.PageServer is null ? settings : settings.ForRemoteSource();
+            return spec.NoBackground ? settings with { BackgroundPush = false } : settings;
+        }
+        catch (ConfigurationException ex)
+        {
+            throw new JobRequestException(JobRequestError.Invalid, ex.Message);
+        }
+    }
+
+    private Job Launch(string id, JobSpec spec, EngineSettings settings)
+    {
+        var host = _host();
+        RestoreSource source;
+        try
+        {
+            // A remote source is the job's own (its supervisor holds the page server's connections); local images are
+            // shared with the other jobs of the same checkpoint.
+            source = spec.PageServer is { } remote
+                ? RestoreSource.OpenRemote(settings, RemoteEndpoint(remote))
+                : host.Checkpoints.AcquireLocal(settings);
+            try
+            {
+                // As lazy-pages: a checkpoint that could not be served is refused before its socket exists.
+                source.Checkpoint.RequireLazyPagesServable();
+            }
+            catch
+            {
+                source.Dispose();
+                throw;
+            }
+        }
+        catch (Exception ex) when (ex is ImageFormatException or IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            throw new JobRequestException(JobRequestError.Invalid, spec.PageServer is null
+                ? $"cannot open the images in {settings.ImagesDirectory}: {ex.Message}"
+                : $"page server {spec.PageServer}: {ex.Message}");
+        }
+
+        RestoreJob restore;
+        try
+        {
+            restore = RestoreJob.Listen(id, settings);
+        }
+        catch (Exception ex) when (ex is LinuxException or IOException or UnauthorizedAccessException)
+        {
+            source.Dispose();
+            throw new JobRequestException(JobRequestError.Invalid, $"cannot listen on {settings.SocketPath}: {ex.Message}");
+        }
+
+        var identity = spec.PageServer is { } server
+            ? $"{settings.ImagesDirectory} (lazy pages from the page server {server})"
+            : CheckpointIdentity.OfLocal(settings.ImagesDirectory).Display;
+        var job = new Job(id, spec, settings.WorkDirectory, restore.SocketPath, identity, restore.Statistics);
+        lock (_gate)
+        {
+            _jobs[id] = job;
+        }
+
+        _meters.JobStarted();
+        _log.LogInformation("job {JobId}: listening on {Socket} for a restore of {Checkpoint}", id, restore.SocketPath, identity);
+        _ = RunAsync(job, restore, host, source);
+        return job;
+    }
+
+    private async Task RunAsync(Job job, RestoreJob restore, RestoreJobHost host, RestoreSource source)
+    {
+        EngineResult result;
+        using (restore)
+        {
+            try
+            {
+                result = await restore.RunAsync(host, source, job.CancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                // A bug in this job only: it fails, the others go on.
+                _log.LogError(ex, "job {JobId} failed unexpectedly", job.Id);
+                result = new EngineResult(1, $"internal error: {ex.Message}", restore.Statistics, job.Elapsed);
+            }
+        }
+
+        // The work directory is the job's until it is marked finished, so the file is still the one it bound: remove it,
+        // so nothing mistakes a served (or cancelled) job's socket for one that listens.
+        RemoveSocketFile(job.SocketPath);
+        job.Finish(result);
+        _meters.JobEnded(job.State);
+        if (result.Succeeded)
+        {
+            _log.LogInformation("job {JobId}: every task is complete ({Tasks} task(s), {Pages} pages copied, {Faults} faults) in {Seconds:0.000} s",
+                job.Id, result.Statistics.Tasks.Count, result.Statistics.Tasks.Sum(t => t.CopiedPages), result.Statistics.Faults, result.Elapsed.TotalSeconds);
+        }
+        else
+        {
+            _log.LogWarning("job {JobId}: ended with exit code {ExitCode}: {Error}", job.Id, result.ExitCode, result.Error);
+        }
+
+        lock (_gate)
+        {
+            _finished.AddFirst(job);
+            while (_finished.Count > _options.FinishedJobsKept)
+            {
+                _jobs.Remove(_finished.Last!.Value.Id);
+                _finished.RemoveLast();
+            }
+        }
+    }
+
+    private void RemoveSocketFile(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _log.LogWarning("cannot remove {Socket}: {Error}", path, ex.Message);
+        }
+    }
+
+    private static string NewId() => "j" + Guid.NewGuid().ToString("N")[..11];
+}
