@@ -99,9 +99,13 @@ public static class ServiceProgram
             .WithRestoreJobs(engineHocon));
         builder.Services.AddSingleton<Func<RestoreJobHost>>(sp =>
         {
-            RestoreJobHost? host = null;
-            return () => host ??= new RestoreJobHost(sp.GetRequiredService<ActorSystem>(), sp.GetRequiredService<IRequiredActor<RestoreJobsActor>>().ActorRef,
-                sp.GetRequiredService<SharedCheckpoints>());
+            // One host for the service's life, made on first use (the actor system is up by then). Thread-safe: jobs
+            // started at once from concurrent control calls made two hosts, and so two JIT warm-ups whose actor names
+            // collided ("warm-up" is not unique: a job failed with every page copied).
+            var host = new Lazy<RestoreJobHost>(() => new RestoreJobHost(sp.GetRequiredService<ActorSystem>(),
+                sp.GetRequiredService<IRequiredActor<RestoreJobsActor>>().ActorRef, sp.GetRequiredService<SharedCheckpoints>()),
+                LazyThreadSafetyMode.ExecutionAndPublication);
+            return () => host.Value;
         });
         builder.Services.AddSingleton<JobManager>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<JobManager>());
