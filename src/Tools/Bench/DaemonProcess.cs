@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
-using System.Text;
 using LazyActors.Engine.Interop;
 
 namespace LazyActors.Tools.Bench;
@@ -246,85 +244,12 @@ public sealed class DaemonProcess : IDisposable
         return true;
     }
 
-    private static unsafe int Spawn(IReadOnlyList<string> argv, int statusWriteFd, int childStatusFd, string logPath)
-    {
-        var strings = new List<nint>();
-        byte* actions = stackalloc byte[SpawnNative.FileActionsBytes];
-        byte* attr = stackalloc byte[SpawnNative.SpawnAttrBytes];
-        byte* defaults = stackalloc byte[SpawnNative.SigsetBytes];
-        byte* mask = stackalloc byte[SpawnNative.SigsetBytes];
-        new Span<byte>(actions, SpawnNative.FileActionsBytes).Clear();
-        new Span<byte>(attr, SpawnNative.SpawnAttrBytes).Clear();
-        Check(SpawnNative.FileActionsInit(actions), "posix_spawn_file_actions_init");
-        Check(SpawnNative.AttrInit(attr), "posix_spawnattr_init");
-        try
+    private static unsafe int Spawn(IReadOnlyList<string> argv, int statusWriteFd, int childStatusFd, string logPath) =>
+        PosixSpawner.Spawn(argv, actions =>
         {
-            Check(SpawnNative.FileActionsAddDup2(actions, statusWriteFd, childStatusFd), "posix_spawn_file_actions_adddup2");
-            Check(SpawnNative.FileActionsAddOpen(actions, 0, "/dev/null", OpenFlags.O_RDONLY, 0), "posix_spawn_file_actions_addopen(stdin)");
-            Check(SpawnNative.FileActionsAddOpen(actions, 1, logPath, OpenFlags.O_WRONLY | SpawnNative.OCreat | SpawnNative.OTrunc, 0x1a4), "posix_spawn_file_actions_addopen(stdout)");
-            Check(SpawnNative.FileActionsAddDup2(actions, 1, 2), "posix_spawn_file_actions_adddup2(stderr)");
-
-            // .NET ignores SIGPIPE; give the daemon default dispositions and an empty signal mask.
-            SpawnNative.SigEmptySet(defaults);
-            SpawnNative.SigAddSet(defaults, SpawnNative.Sigpipe);
-            SpawnNative.SigEmptySet(mask);
-            Check(SpawnNative.AttrSetSigDefault(attr, defaults), "posix_spawnattr_setsigdefault");
-            Check(SpawnNative.AttrSetSigMask(attr, mask), "posix_spawnattr_setsigmask");
-            Check(SpawnNative.AttrSetFlags(attr, SpawnNative.PosixSpawnSetSigDef | SpawnNative.PosixSpawnSetSigMask), "posix_spawnattr_setflags");
-
-            var argvPtrs = new nint[argv.Count + 1];
-            for (int i = 0; i < argv.Count; i++)
-            {
-                argvPtrs[i] = Utf8(argv[i], strings);
-            }
-
-            var environment = Environment.GetEnvironmentVariables();
-            var envPtrs = new nint[environment.Count + 1];
-            int e = 0;
-            foreach (System.Collections.DictionaryEntry entry in environment)
-            {
-                envPtrs[e++] = Utf8($"{entry.Key}={entry.Value}", strings);
-            }
-
-            int pid;
-            fixed (nint* argvBlock = argvPtrs)
-            fixed (nint* envBlock = envPtrs)
-            {
-                int rc = SpawnNative.Spawnp(&pid, (byte*)argvPtrs[0], actions, attr, (byte**)argvBlock, (byte**)envBlock);
-                if (rc != 0)
-                {
-                    throw new InvalidOperationException($"posix_spawnp({CommandTemplate.Join(argv)}) failed: {new LinuxException((Errno)rc, "posix_spawnp").Message}");
-                }
-            }
-
-            return pid;
-        }
-        finally
-        {
-            SpawnNative.FileActionsDestroy(actions);
-            SpawnNative.AttrDestroy(attr);
-            foreach (var s in strings)
-            {
-                NativeMemory.Free((void*)s);
-            }
-        }
-    }
-
-    private static unsafe nint Utf8(string value, List<nint> owned)
-    {
-        int length = Encoding.UTF8.GetByteCount(value);
-        byte* buffer = (byte*)NativeMemory.Alloc((nuint)length + 1);
-        owned.Add((nint)buffer);
-        Encoding.UTF8.GetBytes(value, new Span<byte>(buffer, length));
-        buffer[length] = 0;
-        return (nint)buffer;
-    }
-
-    private static void Check(int rc, string what)
-    {
-        if (rc != 0)
-        {
-            throw new InvalidOperationException($"{what} failed with error {rc}.");
-        }
-    }
+            PosixSpawner.Check(SpawnNative.FileActionsAddDup2(actions, statusWriteFd, childStatusFd), "posix_spawn_file_actions_adddup2");
+            PosixSpawner.Check(SpawnNative.FileActionsAddOpen(actions, 0, "/dev/null", OpenFlags.O_RDONLY, 0), "posix_spawn_file_actions_addopen(stdin)");
+            PosixSpawner.Check(SpawnNative.FileActionsAddOpen(actions, 1, logPath, OpenFlags.O_WRONLY | SpawnNative.OCreat | SpawnNative.OTrunc, 0x1a4), "posix_spawn_file_actions_addopen(stdout)");
+            PosixSpawner.Check(SpawnNative.FileActionsAddDup2(actions, 1, 2), "posix_spawn_file_actions_adddup2(stderr)");
+        });
 }
