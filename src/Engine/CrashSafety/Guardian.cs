@@ -20,19 +20,22 @@ public sealed class Guardian
     private readonly GuardianOptions _options;
     private readonly Func<int, (int Pid, Func<TimeSpan, bool> WaitForExit)> _startSuccessor;
     private readonly Action<string> _log;
+    private readonly Action<string> _error;
     private readonly List<Entry> _journal = [];
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private RestoredTree? _tree;
     private Func<TimeSpan, bool>? _waitForDaemon;
 
     /// <summary>A guardian; <paramref name="startSuccessor"/> starts the daemon again with the given inherited channel
-    /// descriptor as its resume channel and returns its pid and a bounded wait for its exit (reaping it).</summary>
-    public Guardian(GuardianOptions options, Func<int, (int Pid, Func<TimeSpan, bool> WaitForExit)> startSuccessor, Action<string> log)
+    /// descriptor as its resume channel and returns its pid and a bounded wait for its exit (reaping it);
+    /// <paramref name="log"/> takes its log lines, <paramref name="error"/> the give-up error (also logged).</summary>
+    public Guardian(GuardianOptions options, Func<int, (int Pid, Func<TimeSpan, bool> WaitForExit)> startSuccessor, Action<string> log, Action<string> error)
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
         _startSuccessor = startSuccessor;
         _log = log;
+        _error = error;
     }
 
     /// <summary>Guards until the restore ends; returns the guardian's exit code (0, or 1 after a give-up).</summary>
@@ -247,6 +250,7 @@ public sealed class Guardian
 
         var error = $"crash safety gave up: {why}; {stopped}; {Lost(state)}";
         _log(error);
+        _error(error);
         try
         {
             File.WriteAllText(_options.StatusFile, error + "\n");

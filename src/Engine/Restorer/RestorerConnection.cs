@@ -150,7 +150,8 @@ public static class RestorerConnection
                 return;
             }
 
-            if (WaitQueued(connection, 5, readTimeout, cancellation) && UnixSocket.TryReceiveWordAndFd(connection, out var atomicPid, out var atomicUffd))
+            var queued = WaitQueued(connection, 5, readTimeout, cancellation);
+            if (queued == Queue.Ready && UnixSocket.TryReceiveWordAndFd(connection, out var atomicPid, out var atomicUffd))
             {
                 if (atomicUffd is null)
                 {
@@ -160,6 +161,12 @@ public static class RestorerConnection
 
                 observer.TaskUffd(atomicPid, atomicUffd);
                 continue;
+            }
+
+            if (queued == Queue.TimedOut)
+            {
+                ReportTimeoutOrNothing(observer, cancellation, $"recv_fd error: no uffd for pid {pid} within {readTimeout.TotalSeconds:0.#} s");
+                return;
             }
 
             // The uffd has not arrived yet, or the peer closed: the step by step reads report which.
@@ -216,17 +223,19 @@ public static class RestorerConnection
     private static bool PeekReported(SafeFdHandle connection, Span<byte> word, TimeSpan timeout, CancellationToken cancellation,
         string what, IRestorerObserver observer)
     {
-        if (Peek(connection, word, timeout, cancellation))
+        var queued = WaitQueued(connection, 4, timeout, cancellation);
+        if (queued == Queue.Ready && UnixSocket.TryPeek(connection, word))
         {
             return true;
         }
 
-        if (cancellation.IsCancellationRequested)
+        if (queued == Queue.TimedOut)
         {
+            ReportTimeoutOrNothing(observer, cancellation, $"{what}: nothing arrived within {timeout.TotalSeconds:0.#} s");
             return false;
         }
 
-        // Fewer than 4 bytes: the plain read says whether the peer closed or went silent.
+        // The peer hung up with fewer than 4 bytes: the plain read reports it.
         return Receive(connection, word, timeout, cancellation, what, observer) && Failed(observer, $"{what}: a partial word arrived");
     }
 
@@ -237,35 +246,42 @@ public static class RestorerConnection
     }
 
     private static bool Peek(SafeFdHandle connection, Span<byte> word, TimeSpan timeout, CancellationToken cancellation) =>
-        WaitQueued(connection, 4, timeout, cancellation) && UnixSocket.TryPeek(connection, word);
+        WaitQueued(connection, 4, timeout, cancellation) == Queue.Ready && UnixSocket.TryPeek(connection, word);
 
-    /// <summary>Waits (bounded, polling briefly) until at least <paramref name="bytes"/> are queued; false on timeout,
-    /// cancellation, or when the peer hung up first.</summary>
-    private static bool WaitQueued(SafeFdHandle connection, int bytes, TimeSpan timeout, CancellationToken cancellation)
+    /// <summary>Waits (bounded, polling briefly while a message is partly queued) until at least <paramref name="bytes"/>
+    /// are queued.</summary>
+    private static Queue WaitQueued(SafeFdHandle connection, int bytes, TimeSpan timeout, CancellationToken cancellation)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (!cancellation.IsCancellationRequested && DateTime.UtcNow < deadline)
         {
             if (!WaitReadable(connection, deadline - DateTime.UtcNow, cancellation))
             {
-                return false;
+                break;
             }
 
-            var queued = CrashQueued(connection);
-            if (queued >= bytes)
+            if (CrashQueued(connection) >= bytes)
             {
-                return true;
+                return Queue.Ready;
             }
 
             if (UnixSocket.IsHungUp(connection))
             {
-                return false;
+                return Queue.HungUp;
             }
 
             Thread.Sleep(1);
         }
 
-        return false;
+        return Queue.TimedOut;
+    }
+
+    /// <summary>How a wait for queued bytes ended.</summary>
+    private enum Queue
+    {
+        Ready,
+        TimedOut,
+        HungUp,
     }
 
     private static int CrashQueued(SafeFdHandle connection) => CrashSafety.GuardianSocket.Queued(connection);

@@ -50,7 +50,7 @@ internal static class GuardianCommand
             var options = new GuardianOptions(parse.GetValue(daemonPid), parse.GetValue(images)!, parse.GetValue(pidFile),
                 Path.Combine(workDir, StatusFileName), settings);
             var arguments = parse.GetValue(daemonArguments)!;
-            var guardian = new Guardian(options, fd => StartSuccessor(arguments, fd), log);
+            var guardian = new Guardian(options, fd => StartSuccessor(arguments, fd), log, error => Console.Error.WriteLine($"lazy-pages: {error}"));
             return guardian.Run(new SafeFdHandle(parse.GetValue(channel), ownsHandle: true));
         });
         return command;
@@ -104,8 +104,8 @@ internal static class GuardianCommand
 
     private static Action<string> LogTo(string? file) => message =>
     {
+        // Only into its own log: its stderr is the daemon's, which callers may read for the daemon's one error line.
         var line = $"{DateTime.UtcNow:yyyy-MM-dd HH:mm:ss.fff} guardian[{Environment.ProcessId}]: {message}";
-        Console.Error.WriteLine(line);
         if (file is not null)
         {
             try
@@ -114,7 +114,8 @@ internal static class GuardianCommand
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                Console.Error.WriteLine($"guardian: cannot write {file}: {ex.Message}");
+                // A log that cannot be written is no reason to let the restore go; say so where errors go.
+                Console.Error.WriteLine($"lazy-pages guardian: cannot write {file}: {ex.Message}");
             }
         }
     };
