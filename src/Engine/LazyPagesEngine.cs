@@ -4,6 +4,7 @@ using Akka.Configuration;
 using LazyActors.Engine.Actors;
 using LazyActors.Engine.Actors.WarmUp;
 using LazyActors.Engine.Configuration;
+using LazyActors.Engine.CrashSafety;
 using LazyActors.Engine.Hosting;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
@@ -28,6 +29,8 @@ public sealed class LazyPagesEngine : IDisposable
     private SafeFdHandle? _listener;
     private Checkpoint? _checkpoint;
     private int _running;
+    private CrashJournal? _journal;
+    private ResumeState? _resume;
 
     private LazyPagesEngine(EngineSettings settings, Checkpoint checkpoint, SafeFdHandle listener, PageServerEndpoint? pageServer, ulong listeningSince)
     {
@@ -82,6 +85,51 @@ public sealed class LazyPagesEngine : IDisposable
             throw;
         }
     }
+
+    /// <summary>
+    /// A successor's engine (crash safety): the restore a dead daemon began goes on from <paramref name="resume"/> (the
+    /// guardian's journal and descriptors: the socket or the restorer's connection, every uffd), journalling to
+    /// <paramref name="journal"/>. Nothing is bound: the socket is the one the guardian held.
+    /// </summary>
+    /// <exception cref="ImageFormatException">The images cannot be served.</exception>
+    public static LazyPagesEngine Resume(EngineSettings settings, PageServerEndpoint? pageServer, ResumeState resume, CrashJournal journal)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(resume);
+        ArgumentNullException.ThrowIfNull(journal);
+        settings.Validate();
+        var checkpoint = Checkpoint.Open(settings.ImagesDirectory);
+        try
+        {
+            checkpoint.RequireLazyPagesServable();
+            var since = resume.ListeningSince > 0 ? resume.ListeningSince : ProcFs.NowTicks();
+            return new LazyPagesEngine(pageServer is null ? settings : settings.ForRemoteSource(), checkpoint, new SafeFdHandle(-1, ownsHandle: false), pageServer, since)
+            {
+                _journal = journal,
+                _resume = resume,
+            };
+        }
+        catch
+        {
+            checkpoint.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Journals this restore to a guardian (crash safety): the listening socket's duplicate goes first, so a restore
+    /// can begin even while a dead daemon is being replaced. Call before <see cref="RunAsync(CancellationToken)"/>.
+    /// </summary>
+    public void Protect(CrashJournal journal)
+    {
+        ArgumentNullException.ThrowIfNull(journal);
+        var listener = _listener ?? throw new ObjectDisposedException(nameof(LazyPagesEngine));
+        journal.Listener(listener);
+        _journal = journal;
+    }
+
+    /// <summary>The listening socket (crash safety hands a duplicate to the guardian); null once running.</summary>
+    internal SafeFdHandle? ListenerHandle => _listener;
 
     /// <summary>Serves one restore to the end. Cancelling stops it (exit code 130).</summary>
     public Task<EngineResult> RunAsync(CancellationToken cancellationToken = default) =>
@@ -140,7 +188,7 @@ public sealed class LazyPagesEngine : IDisposable
             });
         var checkpoint = Interlocked.Exchange(ref _checkpoint, null)
             ?? throw new ObjectDisposedException(nameof(LazyPagesEngine));
-        return await RestoreRun.ServeAsync(_settings, listener, Statistics, () => OpenSource(checkpoint, sourceFactory), hubFactory, placement, clock, _listeningSince, cancellationToken)
+        return await RestoreRun.ServeAsync(_settings, listener, Statistics, () => OpenSource(checkpoint, sourceFactory), hubFactory, placement, clock, _listeningSince, cancellationToken, _journal, _resume)
             .ConfigureAwait(false);
     }
 
@@ -187,6 +235,7 @@ public sealed class LazyPagesEngine : IDisposable
     {
         Interlocked.Exchange(ref _listener, null)?.Dispose();
         Interlocked.Exchange(ref _checkpoint, null)?.Dispose();
+        Interlocked.Exchange(ref _resume, null)?.Dispose();
     }
 
     /// <summary>The no-GC region of a one-shot restore: started once the images are open, ended with the run.</summary>

@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using Akka.Actor;
+using LazyActors.Engine.CrashSafety;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Scheduling;
 using LazyActors.Engine.Uffd;
@@ -14,15 +16,25 @@ public sealed class EpollUffdHub : IUffdHub, IDisposable
 {
     private readonly EpollReader _reader;
     private readonly GatePriority _gatePriority;
+    private readonly CrashJournal? _journal;
+    private readonly ConcurrentDictionary<IUffd, int> _journalIds = new();
 
-    /// <summary>Starts the reader thread; <paramref name="onReaderFailure"/> is called if the loop itself dies.</summary>
-    public EpollUffdHub(Action<Exception> onReaderFailure, UffdScheduling? scheduling = null)
+    /// <summary>Starts the reader thread; <paramref name="onReaderFailure"/> is called if the loop itself dies. With a
+    /// <paramref name="journal"/>, every FORK/REMAP/REMOVE/UNMAP event is journalled on the reader thread as it is read,
+    /// before its task's actor hears of it (a FORK child's uffd first of all).</summary>
+    public EpollUffdHub(Action<Exception> onReaderFailure, UffdScheduling? scheduling = null, CrashJournal? journal = null)
     {
         _gatePriority = scheduling?.GatePriority ?? GatePriority.Off;
+        _journal = journal;
         _reader = new EpollReader(
-            static (token, messages) =>
+            (token, messages) =>
             {
                 var route = (Route)token;
+                if (route.JournalId != 0)
+                {
+                    _journal?.Events(route.JournalId, messages);
+                }
+
                 var events = UffdActor.Events.Of(messages);
                 route.Barrier?.EventsRead(events.NonPagefaultEvents);
                 route.Owner.Tell(events);
@@ -52,15 +64,24 @@ public sealed class EpollUffdHub : IUffdHub, IDisposable
             throw new InvalidDataException(problem);
         }
 
-        return new UserFaultFdAdapter(descriptor, _gatePriority, state.ReportsMemoryChanges);
+        var uffd = new UserFaultFdAdapter(descriptor, _gatePriority, state.ReportsMemoryChanges);
+        if (_journal is not null && _journal.TakeId(descriptor.Fd) is var id and > 0)
+        {
+            _journalIds[uffd] = id;
+        }
+
+        return uffd;
     }
+
+    /// <summary>The crash journal's id of <paramref name="uffd"/>, or 0 when it is not journalled.</summary>
+    public int JournalIdOf(IUffd uffd) => _journalIds.GetValueOrDefault(uffd);
 
     /// <inheritdoc />
     public void Watch(IUffd uffd, IActorRef owner)
     {
         var handle = uffd.Handle ?? throw new ArgumentException($"{uffd} has no descriptor to watch", nameof(uffd));
         var barrier = (uffd as UserFaultFdAdapter)?.Barrier;
-        _reader.Add(handle, new Route(owner, barrier), barrier);
+        _reader.Add(handle, new Route(owner, barrier, _journalIds.GetValueOrDefault(uffd)), barrier);
     }
 
     /// <inheritdoc />
@@ -70,13 +91,15 @@ public sealed class EpollUffdHub : IUffdHub, IDisposable
         {
             _reader.Remove(handle);
         }
+
+        _journalIds.TryRemove(uffd, out _);
     }
 
     /// <inheritdoc />
     public void Dispose() => _reader.Dispose();
 
     /// <summary>Token of one watched uffd: who gets its messages, and the barrier that orders its copies.</summary>
-    private sealed record Route(IActorRef Owner, UffdEventBarrier? Barrier)
+    private sealed record Route(IActorRef Owner, UffdEventBarrier? Barrier, int JournalId)
     {
         public override string ToString() => Owner.Path.Name;
     }

@@ -3,6 +3,7 @@ using Akka.Actor.Internal;
 using Akka.Event;
 using LazyActors.Engine.Actors.Remote;
 using LazyActors.Engine.Configuration;
+using LazyActors.Engine.CrashSafety;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Pages;
@@ -45,6 +46,9 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
     /// <param name="Remote">The remote page source, when the pages are fetched from a page server; null for local images.</param>
     /// <param name="ListeningSince">When the socket began listening (<see cref="ProcFs.NowTicks"/>): the restored tree's
     /// processes all start later (see <see cref="RestoredTree"/>); 0 = unknown.</param>
+    /// <param name="Journal">The crash journal (a guardian holds what it is sent), or null.</param>
+    /// <param name="Resume">What a dead daemon journalled, when this restore continues its restore; then
+    /// <paramref name="Listener"/> is the journalled socket (invalid once the restorer had been accepted).</param>
     public sealed record Restore(
         EngineSettings Settings,
         Checkpoint Checkpoint,
@@ -54,7 +58,9 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         EngineStatistics Statistics,
         TaskCompletionSource<RestoreOutcome> Completion,
         RemoteSource? Remote = null,
-        ulong ListeningSince = 0) : INoSerializationVerificationNeeded;
+        ulong ListeningSince = 0,
+        CrashJournal? Journal = null,
+        ResumeState? Resume = null) : INoSerializationVerificationNeeded;
 
     /// <summary>Where a remote restore's pages come from.</summary>
     /// <param name="Endpoint">The page server.</param>
@@ -136,12 +142,37 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         Context.Watch(_pusher);
 
         LogScheduling(_restore.Settings);
-        var observer = new Observer(Self, _log, followTree: _restore.Remote is not null, _restore.ListeningSince);
+        var observer = new Observer(Self, _log, followTree: _restore.Remote is not null, _restore.ListeningSince, _restore.Journal);
         var entries = _restore.Checkpoint.Tasks.Count;
         var listener = _restore.Listener;
         var settings = _restore.Settings;
         var token = _stopHandshake.Token;
-        _handshake = new Thread(() => RestorerConnection.Run(listener, entries, settings.AcceptTimeout, settings.HandshakeTimeout, settings.RestorerAllowedUids, observer, token))
+        Action handshake = () => RestorerConnection.Run(listener, entries, settings.AcceptTimeout, settings.HandshakeTimeout, settings.RestorerAllowedUids, observer, token);
+        if (_restore.Resume is { } resume)
+        {
+            listener.Dispose();
+            if (!TakeOver(resume, out var connection))
+            {
+                return;
+            }
+
+            if (connection is null)
+            {
+                if (resume.TakeListener() is not { } resumedListener)
+                {
+                    Finish(1, "cannot resume the dead daemon's restore: the journal holds neither lazy-pages.socket nor the restorer's connection");
+                    return;
+                }
+
+                handshake = () => RestorerConnection.Run(resumedListener, entries, settings.AcceptTimeout, settings.HandshakeTimeout, settings.RestorerAllowedUids, observer, token);
+            }
+            else
+            {
+                handshake = () => RestorerConnection.Resume(connection, entries, resume.EntriesDone, resume.LastZombie, settings.HandshakeTimeout, observer, token);
+            }
+        }
+
+        _handshake = new Thread(() => handshake())
         {
             IsBackground = true,
             Name = "lazy-pages-handshake",
@@ -333,6 +364,123 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         }
     }
 
+    /// <summary>
+    /// A successor takes over a dead daemon's restore: every uffd it had (each woken, so a thread whose fault the dead
+    /// daemon read but never served faults again), with its book rebuilt from the journal, and the handshake where it
+    /// stood. Returns false when nothing is left to wait for (the restore is then finishing); <paramref name="connection"/>
+    /// is the restorer's connection when the handshake must go on from it.
+    /// </summary>
+    private bool TakeOver(ResumeState resume, out SafeFdHandle? connection)
+    {
+        connection = null;
+        IReadOnlyList<ReplayedUffd> replayed;
+        try
+        {
+            replayed = JournalReplay.Rebuild(resume, _restore.Checkpoint);
+        }
+        catch (InvalidDataException ex)
+        {
+            Finish(1, $"cannot resume the dead daemon's restore: {ex.Message}");
+            return false;
+        }
+
+        var hub = _restore.Hub as EpollUffdHub;
+        foreach (var zombie in resume.Zombies)
+        {
+            _seen.Add(zombie);
+        }
+
+        _log.Info("resuming after {Restarts} daemon death(s): {Uffds} uffd(s) in the journal, {Entries} of {Total} pstree entries received, restore finished: {Finished}",
+            resume.Restarts, replayed.Count, resume.EntriesDone, _restore.Checkpoint.Tasks.Count, resume.Finished);
+        foreach (var task in replayed)
+        {
+            if (!task.IsForkChild)
+            {
+                _seen.Add(task.Pid);
+                _tasksReceived++;
+            }
+
+            if (task.IsForkChild)
+            {
+                _forkChildren++;
+            }
+
+            if (task.EndedPhase is { } phase)
+            {
+                if (phase == (int)TaskPhase.Failed)
+                {
+                    _failures.Add($"{task.Label} (before the daemon restart): {task.EndReason}");
+                }
+
+                continue;
+            }
+
+            var descriptor = resume.TakeDescriptor(task.Id);
+            if (descriptor is null)
+            {
+                _failures.Add($"{task.Label}: the guardian no longer held its uffd");
+                continue;
+            }
+
+            if (FaultWaker.WakeAll(descriptor) is { } wakeProblem)
+            {
+                _log.Warning("{Task}: {Problem}", task.Label, wakeProblem);
+            }
+
+            _restore.Journal?.Expect(descriptor.Fd, task.Id);
+            IUffd uffd;
+            try
+            {
+                uffd = _restore.Hub.Open(descriptor);
+            }
+            catch (InvalidDataException ex)
+            {
+                _failures.Add($"{task.Label}: its journalled uffd cannot be served: {ex.Message}");
+                continue;
+            }
+
+            _log.Info("{Task}: taken over, {Pending} of {Total} lazy pages still pending ({Copied} copied before)", task.Label, task.Book.Pending.TotalPages, task.Book.TotalPages, task.Book.CopiedPages);
+            var progress = _restore.Statistics.AddTask(new TaskProgress(task.Pid, task.Label, (long)task.Book.TotalPages, isForkChild: task.IsForkChild));
+            var spec = new UffdActor.TaskSpec(task.Pid, uffd, task.Book, progress, resume.Finished)
+            {
+                Boundaries = task.Boundaries,
+                RegistrationChecks = resume.Finished ? [] : task.RegistrationChecks,
+                Journal = _restore.Journal,
+                JournalId = hub?.JournalIdOf(uffd) ?? 0,
+            };
+            Spawn(spec, $"task-{task.Label}");
+        }
+
+        if (_restore.Remote is not null && resume.RestorerPid > 0)
+        {
+            _tree = RestoredTree.Attach(resume.RestorerPid, resume.ListeningSince > 0 ? resume.ListeningSince : null);
+            foreach (var pid in _seen)
+            {
+                _tree?.Resolve(pid);
+            }
+        }
+
+        if (resume.Finished)
+        {
+            _log.Info("restore finished before the restart; pushing the remaining pages of {Tasks} task(s)", _tasks.Count);
+            _pusher.Tell(BackgroundPusherActor.Start.Instance);
+            _restore.Statistics.SetPhase(RestorePhase.Serving);
+            Become(ServingAfterRestoreFinished);
+            resume.TakeConnection()?.Dispose();
+            FinishWhenNoTaskIsLeft();
+            return false;
+        }
+
+        connection = resume.TakeConnection();
+        if (connection is not null)
+        {
+            _restore.Statistics.SetPhase(RestorePhase.ReceivingTasks);
+            Become(ReceivingTasks);
+        }
+
+        return true;
+    }
+
     private void OnTaskUffd(TaskUffdReceived received)
     {
         if (CheckedPid(received.Pid, zombie: false) is not { } images)
@@ -380,6 +528,8 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         {
             Boundaries = new VmaBoundaries(images.Vmas.SelectMany(v => new[] { v.Start, v.End })),
             RegistrationChecks = images.FirstLazyPageOfEachVma(),
+            Journal = _restore.Journal,
+            JournalId = (_restore.Hub as EpollUffdHub)?.JournalIdOf(uffd) ?? 0,
         };
         Spawn(spec, $"task-{label}");
     }
@@ -432,7 +582,12 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         _forkChildren++;
         var label = $"{born.ParentLabel}-fork{_forkChildren}";
         var progress = _restore.Statistics.AddTask(new TaskProgress(born.Pid, label, born.TotalPages, isForkChild: true));
-        Spawn(new UffdActor.TaskSpec(born.Pid, born.Uffd, born.Book, progress, restoreFinished) { Boundaries = born.Boundaries }, $"task-{label}");
+        Spawn(new UffdActor.TaskSpec(born.Pid, born.Uffd, born.Book, progress, restoreFinished)
+        {
+            Boundaries = born.Boundaries,
+            Journal = _restore.Journal,
+            JournalId = (_restore.Hub as EpollUffdHub)?.JournalIdOf(born.Uffd) ?? 0,
+        }, $"task-{label}");
     }
 
     private void Spawn(UffdActor.TaskSpec spec, string name)
@@ -668,7 +823,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
     /// Runs on the handshake thread. When the tree is followed, each task's host pid is resolved right as its uffd
     /// arrives: the restorer is alive then and the task is its descendant.
     /// </summary>
-    private sealed class Observer(IActorRef supervisor, ILoggingAdapter log, bool followTree, ulong listeningSince) : IRestorerObserver
+    private sealed class Observer(IActorRef supervisor, ILoggingAdapter log, bool followTree, ulong listeningSince, CrashJournal? journal) : IRestorerObserver
     {
         private RestoredTree? _tree;
 
@@ -676,17 +831,32 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
 
         public void PeerClosedSilently(string note) => log.Info("{Note}", note);
 
+        public void Accepted(SafeFdHandle connection, int restorerPid) => journal?.Accepted(connection, restorerPid, listeningSince);
+
         public void Connected(int restorerPid)
         {
             _tree = followTree ? RestoredTree.Attach(restorerPid, listeningSince > 0 ? listeningSince : null) : null;
             supervisor.Tell(new RestorerConnected(restorerPid, _tree));
         }
 
-        public void TaskUffd(int pid, SafeFdHandle uffd) => supervisor.Tell(new TaskUffdReceived(pid, uffd, _tree?.Resolve(pid)));
+        public void TaskUffd(int pid, SafeFdHandle uffd)
+        {
+            // The guardian holds a duplicate before anything else happens to it.
+            journal?.Task(pid, uffd);
+            supervisor.Tell(new TaskUffdReceived(pid, uffd, _tree?.Resolve(pid)));
+        }
 
-        public void Zombie(int pid) => supervisor.Tell(new ZombieReceived(pid));
+        public void Zombie(int pid)
+        {
+            journal?.Zombie(pid);
+            supervisor.Tell(new ZombieReceived(pid));
+        }
 
-        public void RestoreFinished() => supervisor.Tell(RestoreSupervisor.RestoreFinished.Instance);
+        public void RestoreFinished()
+        {
+            journal?.Finished();
+            supervisor.Tell(RestoreSupervisor.RestoreFinished.Instance);
+        }
 
         public void Failed(string reason) => supervisor.Tell(new Fatal(reason));
     }

@@ -53,6 +53,12 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         /// their registrations).
         /// </summary>
         public IReadOnlyList<ulong> RegistrationChecks { get; init; } = [];
+
+        /// <summary>The crash journal the task's progress and end are written to (with <see cref="JournalId"/>), or null.</summary>
+        public CrashSafety.CrashJournal? Journal { get; init; }
+
+        /// <summary>The uffd's id in <see cref="Journal"/>.</summary>
+        public int JournalId { get; init; }
     }
 
     /// <summary>
@@ -179,6 +185,8 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
     private long _activity;
     private long _activityAtLastProbe = -1;
     private long _batchReadTimestamp;
+    private readonly List<(ulong DumpStart, ulong Pages)>? _progressLog;
+    private long _progressFlushedAt;
 
     /// <summary>Use <see cref="Props"/>.</summary>
     public UffdActor(TaskSpec task, IActorRef cache, IActorRef pusher, IUffdHub hub, EngineSettings settings,
@@ -203,6 +211,11 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         _retries = EagainRetryPolicy.From(settings);
         _liveness = new LivenessProbe(_uffd, _book);
         _livenessInterval = settings.LivenessProbeInterval;
+        if (task.Journal is not null && task.JournalId != 0)
+        {
+            _progressLog = [];
+            _book.RecordCopiesInto(_progressLog);
+        }
 
         if (task.RestoreFinished)
         {
@@ -635,7 +648,30 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
             ScheduleContinue();
         }
 
+        FlushProgress(force: false);
         return true;
+    }
+
+    /// <summary>
+    /// Journals the ranges copied since the last flush, in batches (every 32 ranges or 100 ms of copying, and at the
+    /// end): a successor then skips them. Progress not yet flushed when the daemon dies is only copied again (EEXIST).
+    /// </summary>
+    private void FlushProgress(bool force)
+    {
+        if (_progressLog is not { Count: > 0 } log)
+        {
+            return;
+        }
+
+        var now = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (!force && log.Count < 32 && now - _progressFlushedAt < System.Diagnostics.Stopwatch.Frequency / 10)
+        {
+            return;
+        }
+
+        _task.Journal!.Progress(_task.JournalId, log);
+        log.Clear();
+        _progressFlushedAt = now;
     }
 
     /// <summary>
@@ -739,6 +775,12 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
 
         _ended = true;
         _progress.End(phase, reason);
+        if (_progressLog is not null)
+        {
+            FlushProgress(force: true);
+            _task.Journal!.Ended(_task.JournalId, (int)phase, reason);
+        }
+
         Context.Parent.Tell(new TaskEnded(_pid, _label, phase, reason));
         Become(Ended);
         Context.Stop(Self);

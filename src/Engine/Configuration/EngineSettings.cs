@@ -124,6 +124,9 @@ public sealed record EngineSettings
     /// <summary>How a remote restore uses its page source (<c>lazy-actors.engine.remote</c>).</summary>
     public required RemoteFetchSettings Remote { get; init; }
 
+    /// <summary>Surviving a daemon crash: the guardian, its restart budget and give-up (<c>crash-safety</c>).</summary>
+    public required CrashSafetySettings CrashSafety { get; init; }
+
     /// <summary>
     /// These settings for a remote restore: the background values of <see cref="Remote"/> (more and bigger chunks in
     /// flight, since each waits a network round trip) replace the engine's own.
@@ -201,6 +204,7 @@ public sealed record EngineSettings
             GatePriority = keys.OneOf("scheduling.gate-priority", ("ceiling", GatePriority.Ceiling), ("inherit", GatePriority.Inherit), ("off", GatePriority.Off)),
             NoGcBudgetBytes = keys.BytesOr("no-gc-budget", "off", "0"),
             Remote = RemoteFetchSettings.Read(keys),
+            CrashSafety = CrashSafetySettings.Read(keys),
         };
         settings.Validate();
         return settings;
@@ -261,6 +265,7 @@ public sealed record EngineSettings
         }
 
         Remote.Validate(Invalid);
+        CrashSafety.Validate(Invalid);
     }
 
     /// <summary>

@@ -33,7 +33,9 @@ internal static class RestoreRun
         Placement placement,
         Stopwatch clock,
         ulong listeningSince,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        CrashSafety.CrashJournal? journal = null,
+        CrashSafety.ResumeState? resume = null)
     {
         RestoreSource? source = null;
         IUffdHub? hub = null;
@@ -55,9 +57,10 @@ internal static class RestoreRun
             var supervisorRef = new TaskCompletionSource<IActorRef>(TaskCreationOptions.RunContinuationsAsynchronously);
             Action<Exception> onReaderFailure = ex => _ = supervisorRef.Task.ContinueWith(
                 t => t.Result.Tell(new RestoreSupervisor.Fatal($"uffd epoll reader failed: {ex.Message}")), TaskScheduler.Default);
-            hub = hubFactory is null ? new EpollUffdHub(onReaderFailure, settings.UffdScheduling) : hubFactory(onReaderFailure);
+            hub = hubFactory is null ? new EpollUffdHub(onReaderFailure, settings.UffdScheduling, journal) : hubFactory(onReaderFailure);
 
-            var restore = new RestoreSupervisor.Restore(settings, source.Checkpoint, source.Pages, hub, listener, statistics, completion, source.Remote, listeningSince);
+            var restore = new RestoreSupervisor.Restore(settings, source.Checkpoint, source.Pages, hub, listener, statistics, completion, source.Remote,
+                resume is { ListeningSince: > 0 } ? resume.ListeningSince : listeningSince, journal, resume);
             supervisor = await placement.Spawn(RestoreSupervisor.Props(restore)).ConfigureAwait(false);
             supervisorRef.SetResult(supervisor);
             var warmUp = placement.WarmUp?.Invoke(hub) ?? Task.CompletedTask;

@@ -12,6 +12,7 @@ internal struct PollFd
     public const short POLLERR = 0x008;
     public const short POLLHUP = 0x010;
     public const short POLLNVAL = 0x020;
+    public const short POLLRDHUP = 0x2000;
 
     [FieldOffset(0)] public int Fd;           // int fd
     [FieldOffset(4)] public short Events;     // short events

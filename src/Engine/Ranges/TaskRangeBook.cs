@@ -18,6 +18,7 @@ public sealed class TaskRangeBook
 {
     private readonly List<AddressRange> _scratch = [];
     private readonly List<AddressRange> _lost = [];
+    private List<(ulong DumpStart, ulong Pages)>? _copiedLog;
 
     /// <summary>Creates an empty book (no lazy memory, complete).</summary>
     public TaskRangeBook()
@@ -181,6 +182,7 @@ public sealed class TaskRangeBook
         {
             copiedPages = PageGeometry.PagesIn((ulong)InFlight.Remove(inFlight.Start, copiedEnd));
             CopiedPages += copiedPages;
+            LogCopied(inFlight.DumpStart, PageGeometry.PagesIn(copiedLength));
         }
 
         if (copiedEnd < inFlight.End)
@@ -189,6 +191,43 @@ public sealed class TaskRangeBook
         }
 
         return copiedPages;
+    }
+
+    /// <summary>
+    /// From now on every range <see cref="Complete"/> reports copied is also appended to <paramref name="log"/> (dump
+    /// start and pages, adjacent ones merged): the crash journal's progress, which the owner drains in batches.
+    /// </summary>
+    public void RecordCopiesInto(List<(ulong DumpStart, ulong Pages)> log) => _copiedLog = log;
+
+    /// <summary>
+    /// Replays progress a dead daemon journalled: the pending pages whose dump addresses lie in
+    /// <c>[dumpStart, dumpStart + pages)</c> were copied (wherever REMAP events have moved them since) and leave the
+    /// book. Pages no longer pending are ignored. Returns the pages newly counted as copied.
+    /// </summary>
+    public ulong MarkCopied(ulong dumpStart, ulong pages)
+    {
+        var dumpEnd = dumpStart + (pages * PageGeometry.PageSize);
+        _scratch.Clear();
+        foreach (var piece in Pending)
+        {
+            var from = Math.Max(piece.DumpStart, dumpStart);
+            var to = Math.Min(piece.DumpEnd, dumpEnd);
+            if (from < to)
+            {
+                var start = piece.CurrentAddressOf(from);
+                _scratch.Add(new AddressRange(start, start + (to - from), from));
+            }
+        }
+
+        ulong copied = 0;
+        foreach (var piece in _scratch)
+        {
+            copied += PageGeometry.PagesIn((ulong)Pending.Remove(piece.Start, piece.End));
+        }
+
+        _scratch.Clear();
+        CopiedPages += copied;
+        return copied;
     }
 
     /// <summary>
@@ -285,6 +324,23 @@ public sealed class TaskRangeBook
     public override string ToString() =>
         $"pending {Pending.TotalPages} pages in {Pending.Count} ranges, in flight {InFlight.TotalPages} pages in "
         + $"{InFlight.Count} ranges, copied {CopiedPages}/{TotalPages}";
+
+    private void LogCopied(ulong dumpStart, ulong pages)
+    {
+        if (_copiedLog is not { } log || pages == 0)
+        {
+            return;
+        }
+
+        if (log.Count > 0 && log[^1].DumpStart + (log[^1].Pages * PageGeometry.PageSize) == dumpStart)
+        {
+            log[^1] = (log[^1].DumpStart, log[^1].Pages + pages);
+        }
+        else
+        {
+            log.Add((dumpStart, pages));
+        }
+    }
 
     private void ReturnToPending(ulong start, ulong end)
     {

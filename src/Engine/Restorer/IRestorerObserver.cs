@@ -15,10 +15,19 @@ public interface IRestorerObserver
     /// <summary>A live task's pid and its userfaultfd (ownership moves to the observer).</summary>
     void TaskUffd(int pid, SafeFdHandle uffd);
 
-    /// <summary>A zombie (negative pid on the wire); no uffd follows.</summary>
+    /// <summary>
+    /// The restorer's connection was accepted (before <see cref="Connected"/>); the observer may keep a duplicate (the
+    /// crash journal does). The connection stays owned by the handshake.
+    /// </summary>
+    void Accepted(SafeFdHandle connection, int restorerPid)
+    {
+    }
+
+    /// <summary>A zombie (negative pid on the wire); no uffd follows. Called before its word is consumed, so that a
+    /// journal written here never lags the connection.</summary>
     void Zombie(int pid);
 
-    /// <summary>The 4-byte "restore finished" word arrived.</summary>
+    /// <summary>The 4-byte "restore finished" word arrived (called before it is consumed, like <see cref="Zombie"/>).</summary>
     void RestoreFinished();
 
     /// <summary>The handshake failed; the message is CRIU-like and names the problem.</summary>

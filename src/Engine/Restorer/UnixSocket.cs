@@ -378,6 +378,106 @@ public static class UnixSocket
             $"recv_fd: no file descriptor in the control message received on {socket} (got {n} data byte(s) 0x{payload:x2} without SCM_RIGHTS).");
     }
 
+    /// <summary>Copies the next <paramref name="word"/>.Length bytes without consuming them; false when fewer are queued.</summary>
+    public static unsafe bool TryPeek(SafeFdHandle socket, Span<byte> word)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        fixed (byte* data = word)
+        {
+            nint n;
+            do
+            {
+                n = Libc.Recv(socket, data, (nuint)word.Length, SocketConstants.MSG_PEEK | SocketConstants.MSG_DONTWAIT);
+            }
+            while (n < 0 && LinuxException.LastErrno() == Errno.EINTR);
+            return n == word.Length;
+        }
+    }
+
+    /// <summary>True when the peer hung up (POLLHUP or POLLRDHUP).</summary>
+    public static unsafe bool IsHungUp(SafeFdHandle socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        var added = false;
+        socket.DangerousAddRef(ref added);
+        try
+        {
+            var poll = new PollFd { Fd = socket.Fd, Events = PollFd.POLLIN | PollFd.POLLRDHUP };
+            return Libc.Poll(&poll, 1, 0) > 0 && (poll.REvents & (PollFd.POLLHUP | PollFd.POLLRDHUP)) != 0;
+        }
+        finally
+        {
+            socket.DangerousRelease();
+        }
+    }
+
+    /// <summary>
+    /// Receives a 4-byte word and the byte after it with its descriptor in one <c>recvmsg</c> (a live task's pid and
+    /// uffd, both already queued): the connection never stands between the two. False when fewer than 5 bytes came;
+    /// <paramref name="fd"/> is null when no descriptor came with them.
+    /// </summary>
+    public static unsafe bool TryReceiveWordAndFd(SafeFdHandle socket, out int word, out SafeFdHandle? fd)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        word = 0;
+        fd = null;
+        var payload = stackalloc byte[5];
+        var iov = new Iovec { Base = payload, Length = 5 };
+        var controlSize = Cmsg.Space(sizeof(int));
+        var control = stackalloc byte[controlSize];
+        new Span<byte>(control, controlSize).Clear();
+        var message = new Msghdr { Iov = &iov, IovLength = 1, Control = control, ControlLength = (nuint)controlSize };
+        nint n;
+        do
+        {
+            n = Libc.RecvMsg(socket, &message, SocketConstants.MSG_CMSG_CLOEXEC | SocketConstants.MSG_DONTWAIT);
+        }
+        while (n < 0 && LinuxException.LastErrno() == Errno.EINTR);
+        if (n < 0)
+        {
+            LinuxException.ThrowLast($"recvmsg({socket})");
+        }
+
+        for (var header = Cmsg.FirstHeader(&message); header != null; header = Cmsg.NextHeader(&message, header))
+        {
+            if (header->Level != SocketConstants.SOL_SOCKET || header->Type != SocketConstants.SCM_RIGHTS)
+            {
+                continue;
+            }
+
+            var count = ((int)header->Length - Cmsg.Len(0)) / sizeof(int);
+            var fds = (int*)Cmsg.Data(header);
+            for (var i = 0; i < count; i++)
+            {
+                var handle = new SafeFdHandle(fds[i], ownsHandle: true);
+                if (fd is null)
+                {
+                    fd = handle;
+                }
+                else
+                {
+                    handle.Dispose();
+                }
+            }
+        }
+
+        if ((message.Flags & SocketConstants.MSG_CTRUNC) != 0)
+        {
+            fd?.Dispose();
+            fd = null;
+        }
+
+        if (n != 5)
+        {
+            fd?.Dispose();
+            fd = null;
+            throw new InvalidDataException($"recvmsg({socket}): {n} of the 5 bytes of a pid and its uffd arrived");
+        }
+
+        word = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(new ReadOnlySpan<byte>(payload, 4));
+        return true;
+    }
+
     /// <summary>Waits until <paramref name="fd"/> is readable (or hung up); false on timeout.</summary>
     internal static unsafe bool WaitReadable(SafeFdHandle fd, TimeSpan timeout)
     {

@@ -15,5 +15,6 @@ internal static class CommandCatalog
         yield return MergeCommand.Create();
         yield return ServeCommand.Create();
         yield return JobsCommand.Create();
+        yield return GuardianCommand.Create();
     }
 }

@@ -23,6 +23,14 @@ internal static class DaemonLauncher
                 continue;
             }
 
+            if (token is "--pidfile" && verb == "lazy-pages" && i + 1 < tokens.Length)
+            {
+                // The daemon hands it to its crash guardian, which points it at each successor.
+                childArgs.Add(token);
+                childArgs.Add(tokens[++i]);
+                continue;
+            }
+
             if (token is "--pidfile" or "--status-fd")
             {
                 i++;

@@ -3,9 +3,12 @@ using System.Net.Sockets;
 using Akka.Configuration;
 using LazyActors.Engine;
 using LazyActors.Engine.Configuration;
+using LazyActors.Engine.CrashSafety;
+using LazyActors.Engine.Interop;
 using LazyActors.Engine.Protocol.Client;
 using LazyActors.Engine.Protocol.Tls;
 using LazyActors.Engine.Restorer;
+using LazyActors.Host.CrashSafety;
 using LazyActors.Host.Logging;
 using Serilog;
 
@@ -33,11 +36,14 @@ internal static class LazyPagesCommand
         var address = new Option<string?>("--address") { Description = "With --page-server: the source host (IPv4, IPv6 or a name)." };
         var port = new Option<int?>("--port") { Description = "With --page-server: the source port." };
         var psSocket = new Option<int?>("--ps-socket") { Description = "With --page-server: an inherited, connected socket to the page server instead of --address/--port (closed with PS_IOV_FORCE_CLOSE; cannot be reconnected)." };
+        var noGuardian = new Option<bool>("--no-guardian") { Description = "No crash guardian: if this daemon dies, the restored tasks read zeros where pages were missing (as with CRIU's daemon). Default: a guardian keeps the restore alive and starts a successor." };
+        var resumeFd = new Option<int?>("--resume-fd") { Description = "Internal: continue the restore of a dead daemon from the guardian's journal on this descriptor.", Hidden = true };
         var tls = new TlsOptions();
 
         var command = new Command("lazy-pages", "Serve lazy pages to `criu restore --lazy-pages` from local images or a page server (drop-in for `criu lazy-pages`).")
         {
             images, workDir, log, verbosity, statusFd, daemon, pidFile, noBackground, config, pageServer, address, port, psSocket,
+            noGuardian, resumeFd,
         };
         foreach (var option in tls.All)
         {
@@ -62,6 +68,8 @@ internal static class LazyPagesCommand
             }
 
             HostLogging.Configure(level, logFile);
+            CrashJournal? journal = null;
+            System.Diagnostics.Process? guardian = null;
             try
             {
                 var hocon = HostConfiguration.Load(parse.GetValue(config));
@@ -74,7 +82,17 @@ internal static class LazyPagesCommand
                 var remote = parse.GetValue(pageServer)
                     ? RemoteEndpoint(parse.GetValue(address), parse.GetValue(port), parse.GetValue(psSocket), tls.Read(parse))
                     : null;
-                using var engine = LazyPagesEngine.Listen(settings, remote);
+                var pidPath = parse.GetValue(pidFile) is { } p ? Path.Combine(work, p) : null;
+                using var engine = parse.GetValue(resumeFd) is { } channelFd
+                    ? Resume(settings, remote, channelFd, out journal)
+                    : LazyPagesEngine.Listen(settings, remote);
+                if (journal is null && settings.CrashSafety.Guardian && !parse.GetValue(noGuardian) && parse.GetValue(psSocket) is null)
+                {
+                    (journal, guardian) = GuardianLauncher.Start(parse.Tokens.Select(t => t.Value).ToList(), settings, pidPath, logFile, m => Log.Warning("{Warning}", m));
+                    engine.Protect(journal);
+                    Log.Information("crash guardian pid {Guardian} holds the socket, the restorer's connection and every uffd", guardian.Id);
+                }
+
                 Log.Information("listening on {Socket}{Source}", engine.SocketPath, remote is null ? string.Empty : $"; pages from the page server {remote}");
                 if (parse.GetValue(statusFd) is { } fd)
                 {
@@ -92,6 +110,7 @@ internal static class LazyPagesCommand
                 {
                     var akka = ConfigurationFactory.ParseString(HostLogging.AkkaHocon(level)).WithFallback(hocon);
                     var result = await engine.RunAsync(akka, null, null, cancel.Token).ConfigureAwait(false);
+                    journal?.Done(result.ExitCode);
                     LogSummary(result);
                     if (!result.Succeeded)
                     {
@@ -107,16 +126,53 @@ internal static class LazyPagesCommand
             }
             catch (Exception ex) when (ex is ConfigurationException or SocketException || CommandErrors.IsUserError(ex))
             {
+                journal?.Done(1);
                 Log.Fatal("lazy-pages: {Error}", ex.Message);
                 await Console.Error.WriteLineAsync($"lazy-pages: {ex.Message}").ConfigureAwait(false);
                 return 1;
             }
             finally
             {
+                journal?.Dispose();
+                guardian?.Dispose();
                 await Log.CloseAndFlushAsync().ConfigureAwait(false);
             }
         });
         return command;
+    }
+
+    /// <summary>
+    /// A successor started by the guardian: reads the dead daemon's journal and descriptors from the resume channel and
+    /// continues its restore (the socket it listened on, the restorer's connection, every uffd), journalling on the
+    /// same channel.
+    /// </summary>
+    private static LazyPagesEngine Resume(EngineSettings settings, PageServerEndpoint? remote, int channelFd, out CrashJournal? journal)
+    {
+        try
+        {
+            // The guardian keeps itself away from the OOM killer; its successors must not inherit that.
+            File.WriteAllText("/proc/self/oom_score_adj", "0");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Log.Debug("oom_score_adj unchanged: {Error}", ex.Message);
+        }
+
+        var channel = new SafeFdHandle(channelFd, ownsHandle: true);
+        ResumeState state;
+        try
+        {
+            state = ResumeState.Read(channel, TimeSpan.FromSeconds(60));
+        }
+        catch
+        {
+            channel.Dispose();
+            throw;
+        }
+
+        journal = new CrashJournal(channel, state.LastId, m => Log.Warning("{Warning}", m));
+        Log.Warning("resuming a restore whose daemon died (restart {Restarts}): {Entries} pstree entries and {Records} uffd records journalled", state.Restarts, state.EntriesDone, state.Ordered.Count);
+        return LazyPagesEngine.Resume(settings, remote, state, journal);
     }
 
     /// <summary>

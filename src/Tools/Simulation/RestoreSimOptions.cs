@@ -44,6 +44,12 @@ public sealed record RestoreSimOptions
     /// <summary>Optional sink for progress lines (task started, handed over, finished).</summary>
     public Action<string>? Progress { get; init; }
 
+    /// <summary>
+    /// Called on the handshake's thread at each step with the number of entries sent so far, before the next byte goes
+    /// out: tests do things to the daemon at exact moments of the handshake (a crash-safety test kills it there).
+    /// </summary>
+    public Action<HandshakeStep, int>? HandshakeHook { get; init; }
+
     /// <summary>The work dir in effect: <see cref="WorkDir"/>, else the images dir.</summary>
     public string EffectiveWorkDir => WorkDir ?? ImagesDir;
 }

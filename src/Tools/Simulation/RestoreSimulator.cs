@@ -226,26 +226,31 @@ public sealed class RestoreSimulator
     private void SendHandshake(SafeFdHandle daemon, Checkpoint checkpoint, List<SimTaskProcess> tasks, Stopwatch deadline)
     {
         Span<byte> word = stackalloc byte[4];
+        var sent = 0;
         foreach (var entry in checkpoint.Tasks)
         {
             if (entry.State == TaskState.Dead)
             {
                 BinaryPrimitives.WriteInt32LittleEndian(word, -entry.Pid);
                 UnixSocket.SendExactly(daemon, word);
+                _options.HandshakeHook?.Invoke(HandshakeStep.EntrySent, ++sent);
                 continue;
             }
 
             var task = tasks.First(t => t.Pid == entry.Pid);
             BinaryPrimitives.WriteInt32LittleEndian(word, entry.Pid);
             UnixSocket.SendExactly(daemon, word);
+            _options.HandshakeHook?.Invoke(HandshakeStep.PidSent, sent);
             UnixSocket.SendFd(daemon, task.Uffd!);
             task.Uffd!.Dispose();
             task.Uffd = null;
             SimControl.Send(task.Control!, SimControl.Handed, ReadOnlySpan<byte>.Empty);
+            _options.HandshakeHook?.Invoke(HandshakeStep.EntrySent, ++sent);
         }
 
         BinaryPrimitives.WriteUInt32LittleEndian(word, LazyPagesHandshake.RestoreFinished);
         UnixSocket.SendExactly(daemon, word);
+        _options.HandshakeHook?.Invoke(HandshakeStep.FinishedSent, sent);
         Report($"restore finished sent after {deadline.Elapsed.TotalMilliseconds:0} ms");
     }
 

@@ -133,7 +133,8 @@ public sealed class RealCriuRestoreTests(ITestOutputHelper output) : IDisposable
             },
         };
         var (harness, checkpoint) = await DumpAsync(new TreeWorkload(2, 8, WorkloadTouch.Rand), options);
-        var faultsOnly = CriuDaemonSpec.Self() with { ExtraArgs = ["--no-background"] };
+        // Without the crash guardian (the default since issue 12), as CRIU's own daemon behaves.
+        var faultsOnly = CriuDaemonSpec.Self() with { ExtraArgs = ["--no-background", "--no-guardian"] };
 
         var result = Reported(await harness.RestoreAsync(checkpoint, faultsOnly));
 
@@ -143,6 +144,40 @@ public sealed class RealCriuRestoreTests(ITestOutputHelper output) : IDisposable
         Assert.Contains(result.Failures, f => f.StartsWith("the daemon", StringComparison.Ordinal) && f.Contains("signal 9", StringComparison.Ordinal));
         Assert.True(result.BytesVerified < checkpoint.Workload.TotalBytes);
         Assert.True(double.IsNaN(result.AllVerifiedSeconds));
+    }
+
+    /// <summary>
+    /// Issue 12, crash safety, with real CRIU: the same kill -9 of the daemon once `criu restore` returned (the tree is
+    /// restored, its memory lazy, background transfer under way), but with the guardian (the default): a successor
+    /// takes every uffd over, the tasks are woken and served, and every byte of every task is right. The one failure left
+    /// is the killed daemon's own exit status.
+    /// </summary>
+    [SkippableFact]
+    public async Task A_daemon_killed_after_the_restore_is_replaced_and_every_byte_is_right()
+    {
+        var killed = 0;
+        var options = RealCriuRequirement.TestOptions(output) with
+        {
+            BeforeTrigger = tree =>
+            {
+                killed = tree.DaemonPid;
+                Assert.Equal(0, Engine.Interop.Libc.Kill(tree.DaemonPid, 9));
+                return Task.CompletedTask;
+            },
+        };
+        var (harness, checkpoint) = await DumpAsync(new TreeWorkload(3, 32, WorkloadTouch.Rand, TreeShape.Binary), options);
+
+        var result = Reported(await harness.RestoreAsync(checkpoint, CriuDaemonSpec.Self()));
+
+        var daemonFailure = Assert.Single(result.Failures);
+        Assert.StartsWith($"the daemon (pid {killed})", daemonFailure, StringComparison.Ordinal);
+        Assert.Contains("signal 9", daemonFailure, StringComparison.Ordinal);
+        Assert.Equal(0, result.RootExitCode);
+        Assert.Equal(checkpoint.Workload.TotalBytes, result.BytesVerified);
+        Assert.All(result.Tasks, t => Assert.Equal(checkpoint.Workload.BytesPerTask, t.BytesVerified));
+        var log = await File.ReadAllTextAsync(Path.Combine(result.WorkDirectory, "daemon.log"));
+        Assert.Contains("resuming a restore whose daemon died (restart 1)", log, StringComparison.Ordinal);
+        Assert.Contains("ended the restore with exit code 0", await File.ReadAllTextAsync(Path.Combine(result.WorkDirectory, "daemon.log.guardian")), StringComparison.Ordinal);
     }
 
     [SkippableFact]

@@ -1,0 +1,17 @@
+using System.Runtime.InteropServices;
+
+namespace LazyActors.Engine.Interop;
+
+internal static partial class Libc
+{
+    /// <summary>fcntl F_DUPFD: a duplicate at the lowest free number at or above the argument, without FD_CLOEXEC.</summary>
+    internal const int F_DUPFD = 0;
+
+    /// <summary>fcntl(2) with an integer argument.</summary>
+    [LibraryImport(Libraries.Libc, EntryPoint = "fcntl", SetLastError = true)]
+    internal static partial int Fcntl(int fd, int command, int argument);
+
+    /// <summary>ioctl(2) whose argument points at an int (FIONREAD).</summary>
+    [LibraryImport(Libraries.Libc, EntryPoint = "ioctl", SetLastError = true)]
+    internal static unsafe partial int IoctlInt(SafeFdHandle fd, nuint request, int* value);
+}

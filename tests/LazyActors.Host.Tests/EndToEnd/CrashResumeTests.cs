@@ -1,0 +1,176 @@
+using LazyActors.Testing;
+using LazyActors.Tools.Simulation;
+using LazyActors.Tools.Synthetic;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace LazyActors.Host.Tests.EndToEnd;
+
+/// <summary>
+/// Issue 12, crash safety: <c>kill -9</c> of the process the user started as <c>lazy-pages</c> (or of the pid in its
+/// pidfile) at each moment of a restore, and the restore still completes with every byte verified by the restore
+/// simulator, with nothing left behind; a daemon that keeps dying ends in a stopped tree and an error naming the tasks
+/// and ranges. Each restore runs real processes on real userfaultfd against the real daemon and its guardian.
+/// </summary>
+public sealed class CrashResumeTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan TimeLimit = TimeSpan.FromSeconds(90);
+
+    [SkippableFact]
+    public void Killed_while_serving_faults_and_pushing_with_a_fork_child_alive_the_restore_completes_in_a_successor()
+    {
+        Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
+        Assert.Null(ForkHelper.UnavailableReason());
+        using var work = new ScratchDirectory();
+        var images = work.CreateSub("images");
+        SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(4, 64L << 20, 0xC4A5));
+        using var daemon = GuardedDaemon.Start(images, work.Path);
+        int? killed = null;
+        var report = new RestoreSimulator(new RestoreSimOptions
+        {
+            ImagesDir = images,
+            WorkDir = work.Path,
+            Scenario = SimScenario.Fork,
+            Timeout = TimeLimit,
+            Progress = output.WriteLine,
+            HandshakeHook = (step, sent) =>
+            {
+                if (step == HandshakeStep.FinishedSent && sent > 0)
+                {
+                    // The tasks start touching (and the first one forks) now; the daemon dies while it serves them.
+                    _ = Task.Run(async () =>
+                    {
+                        await Task.Delay(250);
+                        killed = daemon.KillDaemon();
+                    });
+                }
+            },
+        }).Run();
+
+        Finish(daemon, report);
+        Assert.Equal(daemon.FirstPid, killed);
+        var log = daemon.Log();
+        Assert.Contains("resuming after 1 daemon death(s)", log);
+        Assert.Contains("restore finished: true", log, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains(report.Tasks, t => t.Role == "fork-child");
+        Assert.Matches(@"1000-fork\d+: taken over", log);
+        Assert.NotEqual(daemon.FirstPid, daemon.CurrentPid); // the pidfile names the successor
+    }
+
+    [SkippableFact]
+    public void Killed_before_the_restorer_connects_the_connection_waits_in_the_guardians_socket()
+    {
+        Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
+        using var work = new ScratchDirectory();
+        var images = work.CreateSub("images");
+        SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(2, 8L << 20, 0xC4A6));
+        using var daemon = GuardedDaemon.Start(images, work.Path);
+        var dead = daemon.KillDaemon();
+
+        // No successor yet, or one already: either way the restorer's connect succeeds (the guardian's socket listens).
+        var report = new RestoreSimulator(new RestoreSimOptions { ImagesDir = images, WorkDir = work.Path, Timeout = TimeLimit, Progress = output.WriteLine }).Run();
+
+        Finish(daemon, report);
+        Assert.Equal(daemon.FirstPid, dead);
+        Assert.Contains("resuming after 1 daemon death(s): 0 uffd(s) in the journal, 0 of 2 pstree entries received", daemon.Log());
+    }
+
+    [SkippableTheory]
+    [InlineData(HandshakeStep.EntrySent, 1)]
+    [InlineData(HandshakeStep.PidSent, 1)]
+    [InlineData(HandshakeStep.EntrySent, 3)]
+    public void Killed_in_the_middle_of_the_handshake_the_successor_goes_on_from_the_journalled_entry(HandshakeStep at, int entries)
+    {
+        Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
+        using var work = new ScratchDirectory();
+        var images = work.CreateSub("images");
+        SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(3, 8L << 20, 0xC4A7));
+        using var daemon = GuardedDaemon.Start(images, work.Path);
+        var killed = false;
+        var report = new RestoreSimulator(new RestoreSimOptions
+        {
+            ImagesDir = images,
+            WorkDir = work.Path,
+            Timeout = TimeLimit,
+            Progress = output.WriteLine,
+            HandshakeHook = (step, sent) =>
+            {
+                if (step == at && sent == entries && !killed)
+                {
+                    // Give the daemon the time to take (and journal) what was sent, then kill it; the restorer goes on
+                    // writing into the connection the guardian holds.
+                    Thread.Sleep(300);
+                    daemon.KillDaemon();
+                    killed = true;
+                }
+            },
+        }).Run();
+
+        Finish(daemon, report);
+        Assert.True(killed);
+        // A pid whose uffd had not arrived yet was never consumed: the successor reads it afresh.
+        Assert.Contains($"{entries} of 3 pstree entries received, restore finished: false", daemon.Log(), StringComparison.OrdinalIgnoreCase);
+    }
+
+    [SkippableFact]
+    public void Killed_again_and_again_past_the_restart_budget_the_tree_is_stopped_and_the_error_names_tasks_and_ranges()
+    {
+        Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
+        using var work = new ScratchDirectory();
+        var images = work.CreateSub("images");
+        SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(2, 32L << 20, 0xC4A8));
+        var config = Path.Combine(work.Path, "budget.hocon");
+        File.WriteAllText(config, "lazy-actors.engine.crash-safety.restart-budget = 1\nlazy-actors.engine.background-push = off\n");
+        using var daemon = GuardedDaemon.Start(images, work.Path, "--config", config);
+        var deaths = new List<int>();
+        var report = new RestoreSimulator(new RestoreSimOptions
+        {
+            ImagesDir = images,
+            WorkDir = work.Path,
+            Timeout = TimeSpan.FromSeconds(60),
+            Progress = output.WriteLine,
+            HoldBeforeTouch = TimeSpan.FromSeconds(30),
+            HandshakeHook = (step, sent) =>
+            {
+                if (step == HandshakeStep.FinishedSent && sent > 0)
+                {
+                    _ = Task.Run(() =>
+                    {
+                        Thread.Sleep(300);
+                        var first = daemon.KillDaemon();
+                        deaths.Add(first);
+                        if (daemon.WaitForSuccessor(first, TimeSpan.FromSeconds(30)) is not null)
+                        {
+                            Thread.Sleep(1500);
+                            deaths.Add(daemon.KillDaemon());
+                        }
+                    });
+                }
+            },
+        }).Run();
+
+        output.WriteLine(daemon.GuardianLog());
+        Assert.False(report.Ok, "the tree ran on although its daemon was gone for good");
+        Assert.Equal(2, deaths.Count);
+        Assert.True(daemon.WaitForAllGone(TimeSpan.FromSeconds(30)), $"left behind: {string.Join(", ", daemon.Leftovers())}");
+        var status = File.ReadAllText(daemon.StatusFile);
+        output.WriteLine(status);
+        Assert.Contains("crash safety gave up: the daemon died 2 time(s) (restart budget 1 spent)", status);
+        Assert.Contains("SIGKILL to", status);
+        Assert.Matches(@"task 1000: \d+ page\(s\) not confirmed copied in \d+ range\(s\): 0x[0-9a-f]+-0x[0-9a-f]+", status);
+        Assert.Matches(@"task 1001: \d+ page\(s\) not confirmed copied", status);
+        Assert.All(report.Tasks, t => Assert.False(t.Ok));
+    }
+
+    /// <summary>Every byte verified, the guardian and every successor gone, no status file, no socket left.</summary>
+    private void Finish(GuardedDaemon daemon, SimReport report)
+    {
+        SimulatorTestSupport.WriteTasks(output, report);
+        output.WriteLine(daemon.GuardianLog());
+        Assert.True(report.Ok, $"{report.Error}\n{daemon.Stderr()}");
+        Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches));
+        Assert.True(daemon.WaitForAllGone(TimeSpan.FromSeconds(30)), $"left behind: {string.Join(", ", daemon.Leftovers())}");
+        Assert.Contains("ended the restore with exit code 0", daemon.GuardianLog());
+        Assert.False(File.Exists(daemon.StatusFile));
+    }
+}
