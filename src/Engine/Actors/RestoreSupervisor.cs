@@ -457,6 +457,11 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
     private void RecordFailure(ChildFailed failed)
     {
         var reason = ChildSupervision.Describe(failed.Cause);
+        if (_tasks.TryGetValue(failed.Child, out var task) && !reason.StartsWith("task ", StringComparison.Ordinal))
+        {
+            reason = $"task {task.Label}: {reason}";
+        }
+
         _failures.Add(reason);
         _log.Error("{Child} failed and is no longer served: {Failure}", failed.Child.Path.Name, reason);
         if (failed.Cause is not TaskFailedException)
