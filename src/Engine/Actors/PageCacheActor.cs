@@ -352,8 +352,11 @@ public sealed class PageCacheActor : EngineActor, IWithTimers
     private static string? Mismatch(Run run, PageRead read)
     {
         var cursor = run.DumpAddress;
-        foreach (var segment in read.Segments)
+        var segments = read.Segments;
+        for (var i = 0; i < segments.Count; i++)
         {
+            // Indexed, not foreach: no enumerator is allocated on the read path.
+            var segment = segments[i];
             if (segment.DumpAddress > cursor || segment.Pages <= 0)
             {
                 break;

@@ -33,7 +33,7 @@ public sealed partial class SoakTests(ITestOutputHelper output)
         ("EEXIST", "uffd.copy=EEXIST%0.02x5", true),
         ("ESRCH (task alive)", "uffd.copy=ESRCH%0.02x2", true),
         ("ENOMEM", "uffd.copy=ENOMEM%0.02x5", true),
-        ("UffdActor throws", "actor.uffd%0.02x2", true),
+        ("UffdActor throws", "actor.uffd%0.1x2", true),
         ("PageCacheActor throws", "actor.page-cache%0.02x2", true),
         ("pusher throws", "actor.pusher%0.05x2", true),
         ("EFAULT (fatal)", "uffd.copy=EFAULT%0.01x1", false),
@@ -41,8 +41,9 @@ public sealed partial class SoakTests(ITestOutputHelper output)
     ];
 
     /// <summary>RSS growth is measured from the end of this restore on: before it the daemon's JIT tiers, GC heap and
-    /// buffer pools are still growing to their working size (printed too), which is not a leak.</summary>
-    private const int WarmUpRestores = 5;
+    /// buffer pools are still growing to their working size (every restore's RSS is printed, so the curve is visible;
+    /// in the first 50-restore run it rose 121 → 152 MiB over the first 10 restores, then 152 → 160 MiB).</summary>
+    private const int WarmUpRestores = 10;
 
     [SkippableFact]
     public async Task Soak_consecutive_restores_with_random_faults_through_one_daemon()
