@@ -1,5 +1,6 @@
 using Akka.Actor;
 using LazyActors.Engine.Configuration;
+using LazyActors.Engine.Faults;
 
 namespace LazyActors.Engine.Actors;
 
@@ -12,13 +13,18 @@ namespace LazyActors.Engine.Actors;
 /// </summary>
 /// <remarks>
 /// Phases: idle (tasks are registered) until <see cref="Start"/> → waiting for background-push-delay, when set →
-/// pushing. With background-push off it stays idle: tasks then complete through faults alone.
+/// pushing. With background-push off it stays idle: tasks then complete through faults alone. Restarted after an
+/// exception, it is told its tasks again (and to start, if it had started): chunks still out then report to slots
+/// that no longer count them, which only lets the new instance hand out a few chunks more for a while.
 /// </remarks>
 public sealed class BackgroundPusherActor : EngineActor, IWithTimers
 {
     /// <summary>Props of the pusher.</summary>
-    public static Props Props(EngineSettings settings) =>
-        Akka.Actor.Props.Create(() => new BackgroundPusherActor(settings)).WithDispatcher(EngineSettings.DispatcherId);
+    public static Props Props(EngineSettings settings, FaultInjector? faults = null) =>
+        Akka.Actor.Props.Create(() => new BackgroundPusherActor(settings, faults)).WithDispatcher(EngineSettings.DispatcherId);
+
+    /// <summary>A task actor restarted: the chunks it had in flight are gone, so its slot counts none.</summary>
+    public sealed record TaskRestarted(IActorRef Task) : INoSerializationVerificationNeeded;
 
     /// <summary>A task actor to push to (watched; forgotten when it stops).</summary>
     public sealed record AddTask(IActorRef Task) : INoSerializationVerificationNeeded;
@@ -37,15 +43,34 @@ public sealed class BackgroundPusherActor : EngineActor, IWithTimers
     private readonly EngineSettings _settings;
     private readonly List<Slot> _slots = [];
     private readonly Dictionary<IActorRef, Slot> _byTask = [];
+    private readonly FaultInjector? _faults;
     private long _bytesInFlight;
     private int _next;
+    private bool _started;
 
     /// <summary>Use <see cref="Props"/>.</summary>
-    public BackgroundPusherActor(EngineSettings settings)
+    public BackgroundPusherActor(EngineSettings settings, FaultInjector? faults = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         _settings = settings;
+        _faults = faults;
         Idle();
+    }
+
+    /// <summary>Restarted after an exception: the new instance gets the tasks and the start again.</summary>
+    protected override void PreRestart(Exception reason, object message)
+    {
+        foreach (var slot in _slots)
+        {
+            Self.Tell(new AddTask(slot.Task));
+        }
+
+        if (_started)
+        {
+            Self.Tell(Start.Instance);
+        }
+
+        base.PreRestart(reason, message);
     }
 
     /// <inheritdoc />
@@ -55,8 +80,10 @@ public sealed class BackgroundPusherActor : EngineActor, IWithTimers
     {
         Receive<AddTask>(add => AddSlot(add.Task));
         Receive<Terminated>(t => RemoveSlot(t.ActorRef));
+        Receive<TaskRestarted>(_ => { });
         Receive<Start>(_ =>
         {
+            _started = true;
             if (!_settings.BackgroundPush)
             {
                 return;
@@ -78,6 +105,7 @@ public sealed class BackgroundPusherActor : EngineActor, IWithTimers
         Receive<AddTask>(add => AddSlot(add.Task));
         Receive<Terminated>(t => RemoveSlot(t.ActorRef));
         Receive<BeginPushing>(_ => StartPushing());
+        Receive<TaskRestarted>(_ => { });
         Receive<Start>(_ => { });
     }
 
@@ -93,8 +121,21 @@ public sealed class BackgroundPusherActor : EngineActor, IWithTimers
             RemoveSlot(t.ActorRef);
             Fill();
         });
+        Receive<TaskRestarted>(restarted =>
+        {
+            if (_byTask.TryGetValue(restarted.Task, out var slot))
+            {
+                _bytesInFlight -= slot.BytesInFlight;
+                slot.BytesInFlight = 0;
+                slot.InFlight = 0;
+                slot.Idle = false;
+            }
+
+            Fill();
+        });
         Receive<UffdActor.ChunkFinished>(done =>
         {
+            _faults?.ThrowIfFires(FaultPoint.PusherThrows, "the background pusher (a finished chunk)");
             if (_byTask.TryGetValue(done.Task, out var slot))
             {
                 Settle(slot, done.Bytes);

@@ -16,6 +16,9 @@ public sealed class EngineStatistics
     private long _coalesced;
     private long _zeroCopyReads;
     private int _phase;
+    private long _actorRestarts;
+    private long _readRetries;
+    private long _copyRetries;
 
     /// <summary>Statistics of a restore; <paramref name="recordsMeters"/> false keeps its counts out of the process-wide
     /// <see cref="EngineMeters"/> (the JIT warm-up's stand-in restore is no restore anyone asked for).</summary>
@@ -80,6 +83,46 @@ public sealed class EngineStatistics
         if (zeroCopy)
         {
             Interlocked.Increment(ref _zeroCopyReads);
+        }
+    }
+
+    /// <summary>Actors of the restore restarted after an exception (each with its work in flight re-issued).</summary>
+    public long ActorRestarts => Volatile.Read(ref _actorRestarts);
+
+    /// <summary>Page-source reads issued again after a failed or malformed read.</summary>
+    public long ReadRetries => Volatile.Read(ref _readRetries);
+
+    /// <summary>Copies retried after a transient errno other than EAGAIN (ENOMEM, or ESRCH from a task whose memory is
+    /// still there).</summary>
+    public long CopyRetries => Volatile.Read(ref _copyRetries);
+
+    /// <summary>The restore's fault injector (tests only), or null.</summary>
+    public Faults.FaultInjector? FaultInjector { get; internal set; }
+
+    internal void CountActorRestart(string actor)
+    {
+        Interlocked.Increment(ref _actorRestarts);
+        if (RecordsMeters)
+        {
+            EngineMeters.CountRecovery($"restart-{actor}");
+        }
+    }
+
+    internal void CountReadRetry()
+    {
+        Interlocked.Increment(ref _readRetries);
+        if (RecordsMeters)
+        {
+            EngineMeters.CountRecovery("read-retry");
+        }
+    }
+
+    internal void CountCopyRetry()
+    {
+        Interlocked.Increment(ref _copyRetries);
+        if (RecordsMeters)
+        {
+            EngineMeters.CountRecovery("copy-retry");
         }
     }
 

@@ -1,6 +1,8 @@
 using Akka.Actor;
 using Akka.Event;
 using LazyActors.Engine.Configuration;
+using LazyActors.Engine.Faults;
+using LazyActors.Engine.Images;
 using LazyActors.Engine.Pages;
 using LazyActors.Engine.Ranges;
 
@@ -14,14 +16,23 @@ namespace LazyActors.Engine.Actors;
 /// reads run at once and complete in any order. Each requester gets a <see cref="PageData"/> it must dispose.
 /// </summary>
 /// <remarks>
-/// One phase: it serves until the restore ends. Data sent to a task actor that stopped meanwhile comes back to it as a
-/// dead letter and is released here.
+/// <para>One phase: it serves until the restore ends. Data sent to a task actor that stopped meanwhile comes back to it
+/// as a dead letter and is released here.</para>
+/// <para>A read that fails, or whose data does not cover exactly what was asked (wrong address or length), is issued
+/// again after a short backoff, at most <see cref="MaxReadAttempts"/> times (counted in
+/// <see cref="EngineStatistics.ReadRetries"/>); then its requesters get <see cref="FetchFailed"/>. A source that says it
+/// does not hold the pages (<see cref="PageDataUnavailableException"/>) is not asked again. If the actor itself throws,
+/// the supervisor restarts it and every request it held (queued, or waiting on a read) is sent again to the new
+/// instance, so no requester waits forever; replies to the old instance's reads are released.</para>
 /// </remarks>
-public sealed class PageCacheActor : EngineActor
+public sealed class PageCacheActor : EngineActor, IWithTimers
 {
     /// <summary>Props of the cache over <paramref name="source"/>.</summary>
-    public static Props Props(IPageSource source, EngineSettings settings, EngineStatistics statistics) =>
-        Akka.Actor.Props.Create(() => new PageCacheActor(source, settings, statistics)).WithDispatcher(EngineSettings.DispatcherId);
+    public static Props Props(IPageSource source, EngineSettings settings, EngineStatistics statistics, FaultInjector? faults = null) =>
+        Akka.Actor.Props.Create(() => new PageCacheActor(source, settings, statistics, faults)).WithDispatcher(EngineSettings.DispatcherId);
+
+    /// <summary>A read is issued at most this many times before its requesters are told it failed.</summary>
+    public const int MaxReadAttempts = 4;
 
     /// <summary>Asks for <paramref name="Pages"/> pages of <paramref name="Pid"/> at dump address <paramref name="DumpAddress"/>.
     /// The reply (<see cref="Fetched"/> or <see cref="FetchFailed"/>) goes to the sender and carries <paramref name="RequestId"/>.</summary>
@@ -46,14 +57,17 @@ public sealed class PageCacheActor : EngineActor
     private readonly Dictionary<int, List<Run>> _inFlight = [];
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Waiter> _batch = [];
+    private readonly HashSet<Run> _retrying = [];
+    private readonly FaultInjector? _injector;
     private int _reads;
     private bool _drainScheduled;
 
     /// <summary>Use <see cref="Props"/>.</summary>
-    public PageCacheActor(IPageSource source, EngineSettings settings, EngineStatistics statistics)
+    public PageCacheActor(IPageSource source, EngineSettings settings, EngineStatistics statistics, FaultInjector? faults = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         _source = source;
+        _injector = faults;
         _statistics = statistics;
         _maxReads = settings.MaxConcurrentReads;
         _maxRunPages = (uint)(settings.ChunkMaxBytes >> PageGeometry.PageShift);
@@ -66,8 +80,12 @@ public sealed class PageCacheActor : EngineActor
         });
         Receive<ReadDone>(done => OnReadDone(done.Run, done.Read));
         Receive<ReadFailed>(failed => OnReadFailed(failed.Run, failed.Error));
+        Receive<RetryRead>(retry => StartRead(retry.Run));
         Receive<DeadLetter>(OnDeadLetter);
     }
+
+    /// <inheritdoc />
+    public ITimerScheduler Timers { get; set; } = null!;
 
     /// <inheritdoc />
     protected override void PreStart() => Context.System.EventStream.Subscribe(Self, typeof(DeadLetter));
@@ -80,8 +98,42 @@ public sealed class PageCacheActor : EngineActor
         _stopping.Dispose();
     }
 
+    /// <summary>
+    /// Restarted after an exception: every request this instance held goes to the new one, from the same requester,
+    /// ahead of nothing (the mailbox keeps its order), the one being handled included. Partial data is released; the
+    /// reads still running are abandoned (their replies find no run in the new instance and are released).
+    /// </summary>
+    protected override void PreRestart(Exception reason, object message)
+    {
+        var resent = new HashSet<Waiter>();
+        var waiters = _faults.Concat(_background).Concat(_inFlight.Values.SelectMany(runs => runs).SelectMany(run => run.Waiters)).Concat(_retrying.SelectMany(run => run.Waiters));
+        foreach (var waiter in waiters)
+        {
+            if (waiter.Failed || !resent.Add(waiter))
+            {
+                continue;
+            }
+
+            foreach (var lease in waiter.Leases)
+            {
+                lease.Release();
+            }
+
+            waiter.Leases.Clear();
+            Self.Tell(waiter.Fetch, waiter.ReplyTo);
+        }
+
+        if (message is Fetch fetch)
+        {
+            Self.Tell(fetch, Sender);
+        }
+
+        base.PreRestart(reason, message);
+    }
+
     private void OnFetch(Fetch fetch)
     {
+        _injector?.ThrowIfFires(FaultPoint.PageCacheThrows, "the page cache (a fetch request)");
         var waiter = new Waiter(Sender, fetch);
         if (TryJoinInFlight(waiter))
         {
@@ -186,6 +238,11 @@ public sealed class PageCacheActor : EngineActor
 
     private void StartRead(Run run)
     {
+        if (run.Attempts > 0 && !_retrying.Remove(run))
+        {
+            return; // a retry scheduled by an instance before a restart
+        }
+
         _reads++;
         if (!_inFlight.TryGetValue(run.Pid, out var list))
         {
@@ -229,7 +286,20 @@ public sealed class PageCacheActor : EngineActor
 
     private void OnReadDone(Run run, PageRead read)
     {
-        Forget(run);
+        if (!Forget(run))
+        {
+            // A read of an instance before a restart: its requests were sent again.
+            read.Dispose();
+            return;
+        }
+
+        if (Mismatch(run, read) is { } mismatch)
+        {
+            read.Dispose();
+            RetryOrFail(run, new InvalidDataException(mismatch));
+            return;
+        }
+
         _statistics.CountRead(run.Pages, read.IsZeroCopy, _source.IsCacheLayer);
         var shared = new SharedPageRead(read);
         foreach (var waiter in run.Waiters)
@@ -269,7 +339,54 @@ public sealed class PageCacheActor : EngineActor
 
     private void OnReadFailed(Run run, Exception error)
     {
-        Forget(run);
+        if (Forget(run))
+        {
+            RetryOrFail(run, error);
+        }
+    }
+
+    /// <summary>
+    /// What is wrong with <paramref name="read"/> as the data of <paramref name="run"/>, or null: the segments must
+    /// cover the run's dump range, in order and without gaps (what can be checked without knowing the bytes).
+    /// </summary>
+    private static string? Mismatch(Run run, PageRead read)
+    {
+        var cursor = run.DumpAddress;
+        var segments = read.Segments;
+        for (var i = 0; i < segments.Count; i++)
+        {
+            // Indexed, not foreach: no enumerator is allocated on the read path.
+            var segment = segments[i];
+            if (segment.DumpAddress > cursor || segment.Pages <= 0)
+            {
+                break;
+            }
+
+            cursor = Math.Max(cursor, segment.DumpEnd);
+        }
+
+        return cursor >= run.End
+            ? null
+            : $"the page source answered the read of pid {run.Pid} at 0x{run.DumpAddress:x} ({run.Pages} pages) with data for "
+              + string.Join(", ", read.Segments.Select(s => $"0x{s.DumpAddress:x}+{s.Pages}p"));
+    }
+
+    /// <summary>A failed or malformed read: issued again after a short backoff, up to <see cref="MaxReadAttempts"/>
+    /// times; then, or when the source does not hold the pages, its requesters are told.</summary>
+    private void RetryOrFail(Run run, Exception error)
+    {
+        run.Attempts++;
+        if (error is not PageDataUnavailableException && !_stopping.IsCancellationRequested && run.Attempts < MaxReadAttempts)
+        {
+            _statistics.CountReadRetry();
+            _log.Warning("read of pid {Pid} at 0x{DumpAddress:x} ({Pages} pages) failed (attempt {Attempt} of {Max}), reading it again: {Error}",
+                run.Pid, run.DumpAddress, run.Pages, run.Attempts, MaxReadAttempts, error.Message);
+            _retrying.Add(run);
+            Timers.StartSingleTimer(run, new RetryRead(run), TimeSpan.FromMilliseconds(5 << run.Attempts));
+            DrainQueues();
+            return;
+        }
+
         Metrics.EngineMeters.CountError("read-failed");
         _log.Warning("read of pid {Pid} at 0x{DumpAddress:x} ({Pages} pages) failed: {Error}", run.Pid, run.DumpAddress, run.Pages, error.Message);
         foreach (var waiter in run.Waiters)
@@ -297,17 +414,21 @@ public sealed class PageCacheActor : EngineActor
         waiter.ReplyTo.Tell(new FetchFailed(waiter.Fetch.RequestId, waiter.Fetch.DumpAddress, waiter.Fetch.Pages, error), Self);
     }
 
-    private void Forget(Run run)
+    /// <summary>The run's read ended; false when this instance never started it (a read from before a restart).</summary>
+    private bool Forget(Run run)
     {
-        _reads--;
-        if (_inFlight.TryGetValue(run.Pid, out var list))
+        if (!_inFlight.TryGetValue(run.Pid, out var list) || !list.Remove(run))
         {
-            list.Remove(run);
-            if (list.Count == 0)
-            {
-                _inFlight.Remove(run.Pid);
-            }
+            return false;
         }
+
+        _reads--;
+        if (list.Count == 0)
+        {
+            _inFlight.Remove(run.Pid);
+        }
+
+        return true;
     }
 
     /// <summary>Data sent to a task actor that stopped meanwhile: release it, or its buffers would leak.</summary>
@@ -347,6 +468,9 @@ public sealed class PageCacheActor : EngineActor
         public ulong End { get; } = dumpAddress + ((ulong)pages << PageGeometry.PageShift);
 
         public List<Waiter> Waiters { get; } = [];
+
+        /// <summary>Reads of this run that failed so far.</summary>
+        public int Attempts { get; set; }
     }
 
     private sealed class Drain : INoSerializationVerificationNeeded
@@ -357,4 +481,6 @@ public sealed class PageCacheActor : EngineActor
     private sealed record ReadDone(Run Run, PageRead Read) : INoSerializationVerificationNeeded;
 
     private sealed record ReadFailed(Run Run, Exception Error) : INoSerializationVerificationNeeded;
+
+    private sealed record RetryRead(Run Run) : INoSerializationVerificationNeeded;
 }

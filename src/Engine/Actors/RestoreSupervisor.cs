@@ -4,6 +4,7 @@ using Akka.Event;
 using LazyActors.Engine.Actors.Remote;
 using LazyActors.Engine.Configuration;
 using LazyActors.Engine.CrashSafety;
+using LazyActors.Engine.Faults;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Pages;
@@ -60,7 +61,11 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         RemoteSource? Remote = null,
         ulong ListeningSince = 0,
         CrashJournal? Journal = null,
-        ResumeState? Resume = null) : INoSerializationVerificationNeeded;
+        ResumeState? Resume = null) : INoSerializationVerificationNeeded
+    {
+        /// <summary>The restore's fault injector (tests only); null = no injection point does anything.</summary>
+        public FaultInjector? Faults { get; init; }
+    }
 
     /// <summary>Where a remote restore's pages come from.</summary>
     /// <param name="Endpoint">The page server.</param>
@@ -110,6 +115,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
     private int _forkChildren;
     private RestoredTree? _tree;
     private int _tasksReceived;
+    private bool _givingUp;
 
     /// <summary>Use <see cref="Props"/>.</summary>
     public RestoreSupervisor(Restore restore)
@@ -131,13 +137,13 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         if (_restore.Remote is { } remote)
         {
             // First, so the connection is made while the restorer is still on its way.
-            _fetcher = Context.ActorOf(RemoteFetchActor.Props(remote.Endpoint, _restore.Settings.Remote, remote.Probe, remote.Source, _restore.Settings.EngineThreadsNice, _restore.Statistics.Remote), "remote-fetch");
+            _fetcher = Context.ActorOf(RemoteFetchActor.Props(remote.Endpoint, _restore.Settings.Remote, remote.Probe, remote.Source, _restore.Settings.EngineThreadsNice, _restore.Statistics.Remote, _restore.Faults), "remote-fetch");
             remote.Source.Bind(_fetcher);
             Context.Watch(_fetcher);
         }
 
-        _cache = Context.ActorOf(PageCacheActor.Props(_restore.Source, _restore.Settings, _restore.Statistics), "page-cache");
-        _pusher = Context.ActorOf(BackgroundPusherActor.Props(_restore.Settings), "pusher");
+        _cache = Context.ActorOf(PageCacheActor.Props(_restore.Source, _restore.Settings, _restore.Statistics, _restore.Faults), "page-cache");
+        _pusher = Context.ActorOf(BackgroundPusherActor.Props(_restore.Settings, _restore.Faults), "pusher");
         Context.Watch(_cache);
         Context.Watch(_pusher);
 
@@ -261,7 +267,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
     /// The page source was given up: every task says what it still lacks (bounded wait), then the tree is stopped, then
     /// the restore ends with exit code 1. No task actor closes its uffd before the tree is stopped.
     /// </summary>
-    private void StoppingTree(RemoteFetchActor.SourceLost lost, Dictionary<IActorRef, UffdActor.Unserved?> reports)
+    private void StoppingTree(string cause, Dictionary<IActorRef, UffdActor.Unserved?> reports)
     {
         Receive<UffdActor.Unserved>(unserved =>
         {
@@ -272,10 +278,10 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
 
             if (reports.Values.All(r => r is not null))
             {
-                StopTreeAndFinish(lost, reports);
+                StopTreeAndFinish(cause, reports);
             }
         });
-        Receive<ReportsTimedOut>(_ => StopTreeAndFinish(lost, reports));
+        Receive<ReportsTimedOut>(_ => StopTreeAndFinish(cause, reports));
         Receive<TaskUffdReceived>(received => received.Uffd.Dispose());
         Receive<UffdActor.ForkChildBorn>(born => born.Uffd.Dispose());
         Receive<ChildFailed>(RecordFailure);
@@ -286,7 +292,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
                 reports.Remove(terminated.ActorRef);
                 if (reports.Values.All(r => r is not null))
                 {
-                    StopTreeAndFinish(lost, reports);
+                    StopTreeAndFinish(cause, reports);
                     return;
                 }
             }
@@ -311,6 +317,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         Receive<UffdActor.ForkChildBorn>(born => OnForkChild(born, restoreFinished));
         Receive<UffdActor.TaskEnded>(ended =>
         {
+            _restore.Faults?.ThrowIfFires(FaultPoint.SupervisorThrows, "the restore supervisor (a task's end)");
             if (ended.Phase == TaskPhase.Exited)
             {
                 _log.Info("{Task}: task exited ({Reason})", ended.Label, ended.Reason);
@@ -322,6 +329,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
             }
         });
         Receive<ChildFailed>(RecordFailure);
+        Receive<ChildRestarted>(RecordRestart);
         Receive<RemoteFetchActor.ConnectFailed>(failed => Finish(1, $"cannot connect to the page server {failed.Peer}: {failed.Reason}"));
         Receive<RemoteFetchActor.SourceLost>(OnSourceLost);
         Receive<Terminated>(terminated =>
@@ -593,7 +601,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
     private void Spawn(UffdActor.TaskSpec spec, string name)
     {
         var progress = spec.Progress;
-        var child = Context.ActorOf(UffdActor.Props(spec, _cache, _pusher, _restore.Hub, _restore.Settings, _restore.Source, _restore.Statistics), name);
+        var child = Context.ActorOf(UffdActor.Props(spec, _cache, _pusher, _restore.Hub, _restore.Settings, _restore.Source, _restore.Statistics, _restore.Faults), name);
         Context.Watch(child);
         _tasks.Add(child, progress);
         _pusher.Tell(new BackgroundPusherActor.AddTask(child));
@@ -604,6 +612,11 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
     private void RecordFailure(ChildFailed failed)
     {
         var reason = ChildSupervision.Describe(failed.Cause);
+        if (_tasks.TryGetValue(failed.Child, out var task) && !reason.StartsWith("task ", StringComparison.Ordinal))
+        {
+            reason = $"task {task.Label}: {reason}";
+        }
+
         _failures.Add(reason);
         _log.Error("{Child} failed and is no longer served: {Failure}", failed.Child.Path.Name, reason);
         if (failed.Cause is not TaskFailedException)
@@ -614,6 +627,44 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         if (_tasks.TryGetValue(failed.Child, out var progress))
         {
             progress.End(TaskPhase.Failed, reason);
+        }
+    }
+
+    /// <summary>A child threw and is restarted: counted and logged; its work in flight is re-issued by the new instance.</summary>
+    private void RecordRestart(ChildRestarted restarted)
+    {
+        var name = restarted.Child.Path.Name;
+        _restore.Statistics.CountActorRestart(name.StartsWith("task-", StringComparison.Ordinal) ? "task" : name);
+        _log.Warning("{Child} threw and is restarted with its work in flight re-issued: {Failure}", name, ChildSupervision.Describe(restarted.Cause));
+        _log.Debug("{Child} threw {Exception}", name, restarted.Cause);
+    }
+
+    /// <summary>
+    /// An exception inside the supervisor itself: its own bookkeeping (tasks, phase, failures) can no longer be trusted,
+    /// and it is the one actor nobody can restart without losing the handshake and every task. The restore is given up
+    /// the way a lost source is: every task reports what it lacks, the tree is stopped where it is followed, and the
+    /// error names the cause, the tasks and their ranges (exit code 1). Once the outcome is set nothing is left to save,
+    /// and a later exception is only logged.
+    /// </summary>
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        try
+        {
+            return base.AroundReceive(receive, message);
+        }
+        catch (Exception ex) when (ex is not ActorKilledException)
+        {
+            var cause = $"internal error in the restore supervisor handling {message.GetType().Name}: {ex.GetType().Name}: {ex.Message}";
+            _failures.Add(cause);
+            if (_restore.Completion.Task.IsCompleted || _givingUp)
+            {
+                _log.Error("{Cause} (after the outcome)", cause);
+                return true;
+            }
+
+            _givingUp = true;
+            GiveUp(cause);
+            return true;
         }
     }
 
@@ -657,15 +708,22 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
 
     private static TimeSpan CloseWait(EngineSettings settings) => (settings.Remote.CloseTimeout * 2) + TimeSpan.FromSeconds(1);
 
-    private void OnSourceLost(RemoteFetchActor.SourceLost lost)
+    private void OnSourceLost(RemoteFetchActor.SourceLost lost) =>
+        GiveUp($"page server {lost.Peer} given up after {lost.Waited.TotalSeconds:0.###} s: {lost.Reason}");
+
+    /// <summary>
+    /// The restore cannot go on (<paramref name="cause"/>): every task says what it still lacks (bounded wait), the tree
+    /// is stopped where it is followed, and the restore ends with exit code 1 naming the cause, the tasks and ranges.
+    /// </summary>
+    private void GiveUp(string cause)
     {
         _stopHandshake.Cancel();
         var reports = _tasks.Keys.ToDictionary(t => t, _ => (UffdActor.Unserved?)null);
-        _log.Error("page server {Peer} given up ({Reason}); asking {Tasks} task(s) what they lack, then stopping the restored tree", lost.Peer, lost.Reason, reports.Count);
-        Become(() => StoppingTree(lost, reports));
+        _log.Error("{Cause}; asking {Tasks} task(s) what they lack, then stopping the restored tree", cause, reports.Count);
+        Become(() => StoppingTree(cause, reports));
         if (reports.Count == 0)
         {
-            StopTreeAndFinish(lost, reports);
+            StopTreeAndFinish(cause, reports);
             return;
         }
 
@@ -677,7 +735,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         Timers.StartSingleTimer(ReportsTimer, ReportsTimedOut.Instance, TimeSpan.FromSeconds(2));
     }
 
-    private void StopTreeAndFinish(RemoteFetchActor.SourceLost lost, Dictionary<IActorRef, UffdActor.Unserved?> reports)
+    private void StopTreeAndFinish(string cause, Dictionary<IActorRef, UffdActor.Unserved?> reports)
     {
         Timers.Cancel(ReportsTimer);
         string stopped;
@@ -686,9 +744,13 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
             var result = tree.Stop((int)_restore.Settings.Remote.StopSignal, TimeSpan.FromSeconds(5));
             stopped = result.ToString();
         }
+        else if (_restore.Remote is null)
+        {
+            stopped = "the restored tree is not followed in a local restore and was not stopped";
+        }
         else
         {
-            stopped = _tasksReceived == 0 && _restore.Remote is not null
+            stopped = _tasksReceived == 0
                 ? "no restored process to stop (the restorer had not connected)"
                 : "the restored tree could not be stopped: the restorer's pid is unknown (not visible from this pid namespace)";
         }
@@ -712,7 +774,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
             missing.Add($"{notReceived} task(s) of pstree.img never handed over by the restorer");
         }
 
-        var error = $"page server {lost.Peer} given up after {lost.Waited.TotalSeconds:0.###} s: {lost.Reason}; {stopped}; "
+        var error = $"{cause}; {stopped}; "
             + (missing.Count == 0 ? "no task lacked pages" : $"not served: {string.Join("; ", missing)}");
         _log.Error("{Error}", error);
         Complete(1, error);
@@ -763,15 +825,30 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
     /// <summary>A child failed; the supervisor records it in its own state (sent by <see cref="ChildSupervision"/>).</summary>
     private sealed record ChildFailed(IActorRef Child, Exception Cause) : INoSerializationVerificationNeeded;
 
+    /// <summary>A child threw and is being restarted (sent by <see cref="ChildSupervision"/>).</summary>
+    private sealed record ChildRestarted(IActorRef Child, Exception Cause) : INoSerializationVerificationNeeded;
+
+    /// <summary>A child threw more often than <see cref="ChildSupervision.MaxRestarts"/> within its window.</summary>
+    private sealed class RestartsExhaustedException(Exception last)
+        : Exception($"{ChildSupervision.Describe(last)} (after {ChildSupervision.MaxRestarts} restarts within {ChildSupervision.Window.TotalSeconds:0} s)", last);
+
     /// <summary>
     /// The strategy for a restore's children, one instance for all (akka.net's Tcp.ConnectionSupervisorStrategy style).
-    /// Every failure stops only the failing child: a task's irrecoverable uffd or page-source error
-    /// (<see cref="TaskFailedException"/>) ends that task and the others go on; anything else is a bug, and the child
-    /// is stopped too (the page cache or pusher stopping ends the restore). Failures are not logged here: the strategy
-    /// tells the supervisor, which records the reason with that child's task and logs it in one line.
+    /// A task's irrecoverable uffd or page-source error (<see cref="TaskFailedException"/>) stops that task only, and the
+    /// others go on. Any other exception is a fault of the actor, not of the task: the child is restarted and takes up
+    /// its work in flight again (each actor re-issues it from state held outside the failed instance: the task actor
+    /// from its <see cref="UffdActor.TaskSpec"/>, whose uffd and range book survive; the page cache, pusher and remote
+    /// fetcher from their requests, re-sent to the new instance), at most <see cref="MaxRestarts"/> times within
+    /// <see cref="Window"/>; beyond that, or when the actor cannot even be created, it is stopped (a task then fails
+    /// with the reason; the page cache, pusher or fetcher stopping ends the restore). Failures are not logged here:
+    /// the strategy tells the supervisor, which records the reason with that child's task and logs it in one line.
     /// </summary>
     private sealed class ChildSupervision : OneForOneStrategy
     {
+        public const int MaxRestarts = 3;
+
+        public static readonly TimeSpan Window = TimeSpan.FromMinutes(1);
+
         public static readonly ChildSupervision Instance = new();
 
         private ChildSupervision()
@@ -784,6 +861,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         public static string Describe(Exception cause) => cause switch
         {
             TaskFailedException failed => failed.Message,
+            RestartsExhaustedException exhausted => $"{exhausted.Message}",
             ActorInitializationException { InnerException: { } inner } => $"internal error: {inner.GetType().Name}: {inner.Message}",
             _ => $"internal error: {cause.GetType().Name}: {cause.Message}",
         };
@@ -792,17 +870,25 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         public override void ProcessFailure(IActorContext context, bool restart, IActorRef child, Exception cause,
             ChildRestartStats stats, IReadOnlyCollection<ChildRestartStats> children)
         {
-            // Runs on the supervisor's thread before the child is stopped, so the supervisor reads this before the
-            // child's Terminated.
-            context.Self.Tell(new ChildFailed(child, cause));
-            base.ProcessFailure(context, restart, child, cause, stats, children);
+            // Runs on the supervisor's thread before the child is restarted or stopped, so the supervisor reads this
+            // before the child's Terminated.
+            if (restart && stats.RequestRestartPermission(MaxRestarts, (int)Window.TotalMilliseconds))
+            {
+                context.Self.Tell(new ChildRestarted(child, cause));
+                RestartChild(child, cause, suspendFirst: false);
+                return;
+            }
+
+            context.Self.Tell(new ChildFailed(child, restart ? new RestartsExhaustedException(cause) : cause));
+            context.Stop(child);
         }
 
         private static Directive Decide(Exception cause) => cause switch
         {
             TaskFailedException => Directive.Stop,          // the task's own uffd or page data failed: stop that task only
             PageDataUnavailableException => Directive.Stop, // a page source refused data outside the fetch path: the same
-            _ => Directive.Stop,                            // a bug: stop the child rather than restart it with lost state
+            ActorInitializationException => Directive.Stop, // it cannot even be created: a restart would fail the same way
+            _ => Directive.Restart,                         // the actor's fault: a new instance re-issues the work in flight
         };
     }
 

@@ -166,7 +166,7 @@ internal sealed class TaskCopyQueue
 
     /// <summary>
     /// Copies the in-flight pages of dump range [cursor, end) from the job's data, at most <paramref name="budget"/>
-    /// bytes, never across a dump-time VMA boundary, applying the errno rules: ESRCH/ENOSPC = task gone; EAGAIN = stop
+    /// bytes, never across a dump-time VMA boundary, applying the errno rules: ESRCH/ENOSPC = task gone; EAGAIN (and ENOMEM) = stop
     /// here and retry later (the copied part is kept); EEXIST = page already there; ENOENT = no registered VMA holds the
     /// whole copy: a longer copy is retried in halves (the task may have split a VMA, e.g. with mprotect) until the one
     /// page that is refused alone, which alone is given up (see <see cref="GiveUpUnregisteredPage"/>); anything else
@@ -212,7 +212,8 @@ internal sealed class TaskCopyQueue
             {
                 case Errno.ESRCH or Errno.ENOSPC:
                     return CopyRound.TaskGone($"UFFDIO_COPY at 0x{at:x}: {result.Error}");
-                case Errno.EAGAIN:
+                case Errno.EAGAIN or Errno.ENOMEM:
+                    // ENOMEM: the kernel could not allocate the page now; like EAGAIN, retried with backoff, bounded.
                     return CopyRound.Blocked(job);
                 case Errno.EEXIST:
                     // The page is already there (a racing fault was served by the kernel, or a fork child's COW copy).

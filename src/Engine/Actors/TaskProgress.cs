@@ -12,6 +12,7 @@ public sealed class TaskProgress
     private long _copiedByPusher;
     private long _zeroPages;
     private long _faults;
+    private int _restarts;
     private long _dropped;
     private long _lost;
     private int _phase;
@@ -88,6 +89,11 @@ public sealed class TaskProgress
     }
 
     internal void AddZeroPage() => Interlocked.Increment(ref _zeroPages);
+
+    /// <summary>Times the task's actor was restarted after an exception.</summary>
+    public int Restarts => Volatile.Read(ref _restarts);
+
+    internal int AddRestart() => Interlocked.Increment(ref _restarts);
 
     internal void AddFault()
     {

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Event;
 using LazyActors.Engine.Configuration;
+using LazyActors.Engine.Faults;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Pages;
 using LazyActors.Engine.Ranges;
@@ -30,9 +31,10 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
     /// <param name="settings">Tuning.</param>
     /// <param name="direct">Optional fast path: pages this source hands out at once (zero-copy) skip the page cache.</param>
     /// <param name="statistics">Counters of direct reads (with <paramref name="direct"/>).</param>
+    /// <param name="faults">The restore's fault injector (tests only), or null.</param>
     public static Props Props(TaskSpec task, IActorRef cache, IActorRef pusher, IUffdHub hub, EngineSettings settings,
-        IPageSource? direct = null, EngineStatistics? statistics = null) =>
-        Akka.Actor.Props.Create(() => new UffdActor(task, cache, pusher, hub, settings, direct, statistics)).WithDispatcher(EngineSettings.DispatcherId);
+        IPageSource? direct = null, EngineStatistics? statistics = null, FaultInjector? faults = null) =>
+        Akka.Actor.Props.Create(() => new UffdActor(task, cache, pusher, hub, settings, direct, statistics, faults)).WithDispatcher(EngineSettings.DispatcherId);
 
     /// <summary>What a task actor starts with.</summary>
     /// <param name="Pid">Pid whose pages are fetched (a fork child uses its parent's).</param>
@@ -160,6 +162,9 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
     private const string CopyRetryTimer = "eagain-retry";
     private const string LivenessTimer = "liveness";
 
+    /// <summary>ESRCH answers to UFFDIO_COPY that the liveness probe contradicts, retried before the task is taken as gone.</summary>
+    private const int MaxUnconfirmedGone = 8;
+
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly TaskSpec _task;
     private readonly int _pid;
@@ -187,13 +192,19 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
     private long _batchReadTimestamp;
     private readonly List<(ulong DumpStart, ulong Pages)>? _progressLog;
     private long _progressFlushedAt;
+    private readonly FaultInjector? _faults;
+    private readonly ulong _chunkMaxBytes;
+    private bool _restoreFinishedSeen;
+    private int _goneUnconfirmed;
 
     /// <summary>Use <see cref="Props"/>.</summary>
     public UffdActor(TaskSpec task, IActorRef cache, IActorRef pusher, IUffdHub hub, EngineSettings settings,
-        IPageSource? direct, EngineStatistics? statistics)
+        IPageSource? direct, EngineStatistics? statistics, FaultInjector? faults = null)
     {
         ArgumentNullException.ThrowIfNull(task);
         ArgumentNullException.ThrowIfNull(settings);
+        _faults = faults;
+        _chunkMaxBytes = (ulong)settings.ChunkMaxBytes;
         _task = task;
         _pid = task.Pid;
         _label = task.Progress.Label;
@@ -268,6 +279,63 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         }
     }
 
+    /// <summary>
+    /// Restarted after an exception (not a <see cref="TaskFailedException"/>): the uffd and the range book live in the
+    /// <see cref="TaskSpec"/>, outside the instance, so they are kept (not closed, not unwatched; the hub keeps routing
+    /// to this same actor). Queued copy data is released; the message being handled is sent again when it is safe to
+    /// apply twice or was not applied (a batch that failed is only restarted when its events were not touched, see
+    /// <see cref="OnEvents"/>); "restore finished" is sent again if it had come.
+    /// </summary>
+    protected override void PreRestart(Exception reason, object message)
+    {
+        _copies.ReleaseAll();
+        switch (message)
+        {
+            case Events or RetryFault:
+                Self.Tell(message);
+                break;
+            case PageCacheActor.Fetched fetched:
+                fetched.Data.Dispose();
+                break;
+        }
+
+        if (_restoreFinishedSeen || message is RestoreFinished)
+        {
+            Self.Tell(RestoreFinished.Instance);
+        }
+    }
+
+    /// <summary>
+    /// The new instance takes up the work in flight: every range the book has in flight (claimed by the old instance,
+    /// whose requests and queued data are gone) is fetched again with fault priority, with request ids no reply to the
+    /// old instance can match, and the pusher forgets the chunks the task had out.
+    /// </summary>
+    protected override void PostRestart(Exception reason)
+    {
+        _watching = true;
+        var restarts = _progress.AddRestart();
+        _nextRequestId = (long)restarts << 40;
+        if (_livenessInterval is { } interval)
+        {
+            Timers.StartPeriodicTimer(LivenessTimer, LivenessTick.Instance, interval);
+        }
+
+        var reissued = 0;
+        foreach (var range in _book.InFlight.ToArray())
+        {
+            for (var start = range.Start; start < range.End; start += _chunkMaxBytes)
+            {
+                var end = Math.Min(range.End, start + _chunkMaxBytes);
+                RequestPages(new AddressRange(start, end, range.DumpStart + (start - range.Start)), background: false, budgetBytes: 0);
+                reissued++;
+            }
+        }
+
+        _log.Warning("{Task}: restarted ({Reason}); {Requests} request(s) in flight issued again ({Book})", _label, reason.Message, reissued, _book);
+        _pusher.Tell(new BackgroundPusherActor.TaskRestarted(Self));
+        ScheduleContinue();
+    }
+
     /// <summary>Faults and events; a chunk waits for "restore finished" (the pusher starts after it anyway).</summary>
     private void ServingBeforeRestoreFinished()
     {
@@ -275,6 +343,7 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         Receive<PushChunk>(_ => Stash.Stash());
         Receive<RestoreFinished>(_ =>
         {
+            _restoreFinishedSeen = true;
             Become(ServingAfterRestoreFinished);
             if (!CheckRegistration())
             {
@@ -392,12 +461,20 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
 
     private bool OnEvents(Events batch)
     {
+        // Before anything is applied: a restart may hand the same batch to the new instance.
+        _faults?.ThrowIfFires(FaultPoint.UffdActorThrows, $"task {_label}'s actor (a batch of uffd messages)");
         _activity++;
         _batchReadTimestamp = batch.ReadTimestamp;
         bool serving;
         try
         {
             serving = Apply(batch.Messages);
+        }
+        catch (Exception ex) when (ex is not TaskFailedException && batch.NonPagefaultEvents > 0)
+        {
+            // Part of a FORK/REMAP/REMOVE/UNMAP batch may be applied: applying it again could move ranges twice, so this
+            // is not restarted but fails the task, naming why.
+            throw new TaskFailedException(_pid, $"internal error applying a batch with {batch.NonPagefaultEvents} memory event(s): {ex.GetType().Name}: {ex.Message}", Errno.None, 0, ex);
         }
         finally
         {
@@ -701,6 +778,22 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
 
         if (round.End != CopyRoundEnd.TaskGone)
         {
+            return true;
+        }
+
+        if (round.GoneReason!.StartsWith("UFFDIO_COPY", StringComparison.Ordinal) && _liveness.Probe().Gone is null)
+        {
+            if (_goneUnconfirmed >= MaxUnconfirmedGone)
+            {
+                throw new TaskFailedException(_pid, $"{round.GoneReason} {_goneUnconfirmed + 1} times, yet the liveness probe finds the task's memory");
+            }
+
+            // ESRCH means the task's memory is gone, which the probe (a zero page elsewhere) then confirms; when it
+            // does not, the answer was not the task's end: try again, bounded, rather than close a live task's uffd.
+            _goneUnconfirmed++;
+            _statistics?.CountCopyRetry();
+            _log.Warning("{Task}: {Reason}, but the task's memory is still there (liveness probe); copying again ({Attempt} of at most {Limit})", _label, round.GoneReason, _goneUnconfirmed, MaxUnconfirmedGone);
+            Timers.StartSingleTimer(CopyRetryTimer, ContinueCopy.Instance, TimeSpan.FromMilliseconds(10));
             return true;
         }
 

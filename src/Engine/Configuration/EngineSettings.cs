@@ -128,6 +128,12 @@ public sealed record EngineSettings
     public required CrashSafetySettings CrashSafety { get; init; }
 
     /// <summary>
+    /// Faults to inject into every restore (tests and the soak only, <c>fault-injection</c>; see
+    /// <see cref="Faults.FaultPlan"/>); null = none, and then no fault-injection code runs at all.
+    /// </summary>
+    public Faults.FaultPlan? FaultInjection { get; init; }
+
+    /// <summary>
     /// These settings for a remote restore: the background values of <see cref="Remote"/> (more and bigger chunks in
     /// flight, since each waits a network round trip) replace the engine's own.
     /// </summary>
@@ -205,9 +211,28 @@ public sealed record EngineSettings
             NoGcBudgetBytes = keys.BytesOr("no-gc-budget", "off", "0"),
             Remote = RemoteFetchSettings.Read(keys),
             CrashSafety = CrashSafetySettings.Read(keys),
+            FaultInjection = ReadFaultPlan(keys),
         };
         settings.Validate();
         return settings;
+    }
+
+    private static Faults.FaultPlan? ReadFaultPlan(RequiredKeys keys)
+    {
+        var text = keys.String("fault-injection");
+        if (text is "off" or "")
+        {
+            return null;
+        }
+
+        try
+        {
+            return Faults.FaultPlan.Parse(text);
+        }
+        catch (FormatException ex)
+        {
+            throw keys.Invalid("fault-injection", ex.Message);
+        }
     }
 
     /// <summary>Checks the values are usable (also after <c>with</c>).</summary>

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Akka.Actor;
 using LazyActors.Engine.Actors;
 using LazyActors.Engine.Configuration;
+using LazyActors.Engine.Faults;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
 
@@ -58,9 +59,23 @@ internal static class RestoreRun
             Action<Exception> onReaderFailure = ex => _ = supervisorRef.Task.ContinueWith(
                 t => t.Result.Tell(new RestoreSupervisor.Fatal($"uffd epoll reader failed: {ex.Message}")), TaskScheduler.Default);
             hub = hubFactory is null ? new EpollUffdHub(onReaderFailure, settings.UffdScheduling, journal) : hubFactory(onReaderFailure);
+            var pages = source.Pages;
+            FaultInjector? faults = null;
+            if (settings.FaultInjection is { } plan)
+            {
+                // Tests only: decorators around the source and the uffds, built once here, so a restore without a plan
+                // runs none of it.
+                faults = new FaultInjector(plan);
+                statistics.FaultInjector = faults;
+                pages = new FaultyPageSource(pages, faults);
+                hub = new FaultyUffdHub(hub, faults);
+            }
 
-            var restore = new RestoreSupervisor.Restore(settings, source.Checkpoint, source.Pages, hub, listener, statistics, completion, source.Remote,
-                resume is { ListeningSince: > 0 } ? resume.ListeningSince : listeningSince, journal, resume);
+            var restore = new RestoreSupervisor.Restore(settings, source.Checkpoint, pages, hub, listener, statistics, completion, source.Remote,
+                resume is { ListeningSince: > 0 } ? resume.ListeningSince : listeningSince, journal, resume)
+            {
+                Faults = faults,
+            };
             supervisor = await placement.Spawn(RestoreSupervisor.Props(restore)).ConfigureAwait(false);
             supervisorRef.SetResult(supervisor);
             var warmUp = placement.WarmUp?.Invoke(hub) ?? Task.CompletedTask;

@@ -45,5 +45,15 @@ public static class EngineMeters
         }
     }
 
+    /// <summary>Faults injected by a test's fault plan, tagged <c>point</c> (never counted in production: no plan).</summary>
+    internal static Counter<long> InjectedFaults { get; } = Meter.CreateCounter<long>("lazy_actors.faults.injected", "{fault}", "Faults injected by a fault plan (tests only).");
+
+    /// <summary>Recoveries: actors restarted by their supervisor and reads re-issued, tagged <c>kind</c>.</summary>
+    internal static Counter<long> Recoveries { get; } = Meter.CreateCounter<long>("lazy_actors.recoveries", "{recovery}", "Actors restarted and page reads retried after a failure.");
+
     internal static void CountError(string kind) => Errors.Add(1, new KeyValuePair<string, object?>("kind", kind));
+
+    internal static void CountInjectedFault(string point) => InjectedFaults.Add(1, new KeyValuePair<string, object?>("point", point));
+
+    internal static void CountRecovery(string kind) => Recoveries.Add(1, new KeyValuePair<string, object?>("kind", kind));
 }

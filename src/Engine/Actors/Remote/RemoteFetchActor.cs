@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
 using LazyActors.Engine.Configuration;
+using LazyActors.Engine.Faults;
 using LazyActors.Engine.Protocol;
 using LazyActors.Engine.Protocol.Client;
 using LazyActors.Engine.Ranges;
@@ -38,9 +39,17 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
     /// <param name="owner">The page source whose reads this actor serves; told when the actor stopped.</param>
     /// <param name="readerNice">Nice value of the connections' reader threads (the engine threads'), or null.</param>
     /// <param name="statistics">Counters to update, or null.</param>
+    /// <param name="faults">The restore's fault injector (tests only), or null.</param>
     public static Props Props(PageServerEndpoint endpoint, RemoteFetchSettings settings, ProbePage? probe, RemotePageSource owner, int? readerNice = null,
-        RemoteStatistics? statistics = null) =>
-        Akka.Actor.Props.Create(() => new RemoteFetchActor(endpoint, settings, probe, owner, readerNice, statistics ?? new RemoteStatistics())).WithDispatcher(EngineSettings.DispatcherId);
+        RemoteStatistics? statistics = null, FaultInjector? faults = null) =>
+        Akka.Actor.Props.Create(() => new RemoteFetchActor(endpoint, settings, probe, owner, readerNice, statistics ?? new RemoteStatistics(), faults)).WithDispatcher(EngineSettings.DispatcherId);
+
+    /// <summary>
+    /// What a fetcher restarted after an exception leaves to its next instance: the reads it held (issued again whole),
+    /// the closing of its connections (no reply may land in a buffer once the new instance re-issues into it, so the new
+    /// instance connects only after that), and its generation (replies of older ones are ignored).
+    /// </summary>
+    internal sealed record Handover(IReadOnlyList<RemoteRead> Reads, Task Closed, int Generation, string Reason);
 
     /// <summary>From the parent once every task is complete: end the session(s); the reply is <see cref="Closed"/>.</summary>
     public sealed class Close : INoSerializationVerificationNeeded
@@ -95,11 +104,13 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
     private TimeSpan _backoff;
     private int _reconnects;
     private IActorRef _closeRequester = ActorRefs.Nobody;
+    private readonly FaultInjector? _injector;
 
     /// <summary>Use <see cref="Props"/>.</summary>
     public RemoteFetchActor(PageServerEndpoint endpoint, RemoteFetchSettings settings, ProbePage? probe, RemotePageSource owner, int? readerNice,
-        RemoteStatistics statistics)
+        RemoteStatistics statistics, FaultInjector? faults = null)
     {
+        _injector = faults;
         _readerNice = readerNice;
         _statistics = statistics;
         ArgumentNullException.ThrowIfNull(endpoint);
@@ -121,6 +132,58 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
 
     /// <inheritdoc />
     protected override void PreStart() => StartConnecting();
+
+    /// <summary>
+    /// Restarted after an exception: like a lost connection, without failing any read. The connections are dropped
+    /// (their pieces no longer count), and the reads, the closing and the generation are left to the next instance
+    /// through the owner (<see cref="Handover"/>); nothing is failed, so no task reads zeros.
+    /// </summary>
+    protected override void PreRestart(Exception reason, object message)
+    {
+        var reads = _reads.ToList();
+        if (message is Read read && !_reads.Contains(read.Request))
+        {
+            reads.Add(read.Request);
+        }
+
+        var closing = new List<Task>(_closing);
+        if (_links is { } links)
+        {
+            foreach (var piece in links.All.SelectMany(l => l.InFlight))
+            {
+                piece.Link = null;
+            }
+
+            closing.AddRange(links.All.Select(l => l.Client.DisposeAsync().AsTask()));
+            _links = null;
+        }
+
+        _stopping.Cancel();
+        _stopping.Dispose();
+        _owner.Handover = new Handover(reads, Task.WhenAll(closing), _generation, reason.Message);
+    }
+
+    /// <summary>The new instance: takes the reads over and reconnects (through recovery) once the old connections
+    /// are closed.</summary>
+    protected override void PostRestart(Exception reason)
+    {
+        var handover = _owner.Handover ?? new Handover([], Task.CompletedTask, 0, reason.Message);
+        _owner.Handover = null;
+        _generation = handover.Generation + 1;
+        foreach (var read in handover.Reads)
+        {
+            read.PagesLeft = read.Pages;
+            Enqueue(read);
+        }
+
+        _closing.Add(handover.Closed);
+        _lastFailure = $"the fetcher restarted after: {handover.Reason}";
+        _lostAt = _clock.Elapsed;
+        _log.Warning("page server {Peer}: the fetcher restarted ({Reason}); reconnecting and re-issuing {Reads} read(s)", _endpoint, handover.Reason, handover.Reads.Count);
+        Become(Recovering);
+        var generation = _generation;
+        _ = handover.Closed.PipeTo(Self, success: () => new LinksClosed(generation), failure: _ => new LinksClosed(generation));
+    }
 
     /// <inheritdoc />
     protected override void PostStop()
@@ -164,6 +227,7 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
     {
         Receive<Read>(read =>
         {
+            _injector?.ThrowIfFires(FaultPoint.RemoteFetchThrows, "the remote fetcher (a read)");
             Enqueue(read.Request);
             Dispatch();
         });
@@ -360,6 +424,12 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
         {
             link.BackgroundBytes += piece.Bytes;
             link.BackgroundPieces++;
+        }
+
+        if (_injector is not null && _injector.Fires(FaultPoint.ConnectionDrop, out _))
+        {
+            LoseConnection("injected: connection dropped");
+            return false;
         }
 
         ValueTask<int> pending;

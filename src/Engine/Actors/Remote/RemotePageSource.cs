@@ -96,6 +96,9 @@ public sealed class RemotePageSource : IPageSource
     /// <summary>Called by the fetcher as it stops: <paramref name="drained"/> ends once no reply can be written any more.</summary>
     internal void OnFetcherStopped(Task drained) => Volatile.Write(ref _drained, drained);
 
+    /// <summary>What a fetcher that is being restarted leaves to its next instance (see <see cref="RemoteFetchActor"/>).</summary>
+    internal RemoteFetchActor.Handover? Handover { get; set; }
+
     /// <summary>Waits (bounded) until the fetcher's connections are closed, then frees the buffers.</summary>
     public void Dispose()
     {
