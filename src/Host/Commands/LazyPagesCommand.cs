@@ -33,11 +33,14 @@ internal static class LazyPagesCommand
         var address = new Option<string?>("--address") { Description = "With --page-server: the source host (IPv4, IPv6 or a name)." };
         var port = new Option<int?>("--port") { Description = "With --page-server: the source port." };
         var psSocket = new Option<int?>("--ps-socket") { Description = "With --page-server: an inherited, connected socket to the page server instead of --address/--port (closed with PS_IOV_FORCE_CLOSE; cannot be reconnected)." };
+        var transport = new Option<string>("--transport") { Description = "With --page-server: criu (CRIU's page-server protocol, default) or akka (our Akka.Remote transport against `page-server --transport akka`: the checkpoint's metadata comes over the wire too, so no pagemap or pages file is read here; --address may also be a whole akka.tcp:// address).", DefaultValueFactory = _ => "criu" };
+        transport.AcceptOnlyFromAmong("criu", "akka");
+        var checkpointName = new Option<string?>("--checkpoint") { Description = "With --transport akka: the name of the checkpoint to restore (default: the one the source serves)." };
         var tls = new TlsOptions();
 
         var command = new Command("lazy-pages", "Serve lazy pages to `criu restore --lazy-pages` from local images or a page server (drop-in for `criu lazy-pages`).")
         {
-            images, workDir, log, verbosity, statusFd, daemon, pidFile, noBackground, config, pageServer, address, port, psSocket,
+            images, workDir, log, verbosity, statusFd, daemon, pidFile, noBackground, config, pageServer, address, port, psSocket, transport, checkpointName,
         };
         foreach (var option in tls.All)
         {
@@ -71,11 +74,14 @@ internal static class LazyPagesCommand
                     settings = settings with { BackgroundPush = false };
                 }
 
-                var remote = parse.GetValue(pageServer)
+                var akkaTransport = parse.GetValue(pageServer) && parse.GetValue(transport) == "akka";
+                var remote = parse.GetValue(pageServer) && !akkaTransport
                     ? RemoteEndpoint(parse.GetValue(address), parse.GetValue(port), parse.GetValue(psSocket), tls.Read(parse))
                     : null;
-                using var engine = LazyPagesEngine.Listen(settings, remote);
-                Log.Information("listening on {Socket}{Source}", engine.SocketPath, remote is null ? string.Empty : $"; pages from the page server {remote}");
+                var akkaSource = akkaTransport ? await AkkaSource.DescribeAsync(parse.GetValue(address), parse.GetValue(port), parse.GetValue(psSocket), tls.Read(parse), parse.GetValue(checkpointName), settings).ConfigureAwait(false) : null;
+                using var engine = akkaSource is null ? LazyPagesEngine.Listen(settings, remote) : LazyPagesEngine.ListenDescribed(settings, akkaSource.Checkpoint, akkaSource.Path);
+                Log.Information("listening on {Socket}{Source}", engine.SocketPath,
+                    akkaSource is not null ? $"; metadata and pages from the page source {akkaSource.Path} (Akka transport)" : remote is null ? string.Empty : $"; pages from the page server {remote}");
                 if (parse.GetValue(statusFd) is { } fd)
                 {
                     ReadinessSignal.WriteStatusByte(fd);
@@ -91,6 +97,11 @@ internal static class LazyPagesCommand
                 try
                 {
                     var akka = ConfigurationFactory.ParseString(HostLogging.AkkaHocon(level)).WithFallback(hocon);
+                    if (akkaSource is not null)
+                    {
+                        akka = akkaSource.EngineConfig(akka, settings);
+                    }
+
                     var result = await engine.RunAsync(akka, null, null, cancel.Token).ConfigureAwait(false);
                     LogSummary(result);
                     if (!result.Succeeded)
