@@ -80,7 +80,7 @@ internal static class LazyPagesCommand
                     : null;
                 var akkaSource = akkaTransport ? await AkkaSource.DescribeAsync(parse.GetValue(address), parse.GetValue(port), parse.GetValue(psSocket), tls.Read(parse), parse.GetValue(checkpointName), settings).ConfigureAwait(false) : null;
                 using var engine = akkaSource is null ? LazyPagesEngine.Listen(settings, remote) : LazyPagesEngine.ListenDescribed(settings, akkaSource.Checkpoint, akkaSource.Path);
-                Log.Information("listening on {Socket}{Source}", engine.SocketPath,
+                Log.Information("listening on {Socket}{PagesFrom:l}", engine.SocketPath,
                     akkaSource is not null ? $"; metadata and pages from the page source {akkaSource.Path} (Akka transport)" : remote is null ? string.Empty : $"; pages from the page server {remote}");
                 if (parse.GetValue(statusFd) is { } fd)
                 {
