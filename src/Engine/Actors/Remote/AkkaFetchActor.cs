@@ -196,6 +196,8 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
 
             if (identity.Subject is not { } source)
             {
+                // A source system that is still starting answers before its actor exists: one retry per attempt.
+                Timers.Cancel(IdentifyTimer);
                 RetryLater($"no page source actor at {Peer}");
                 return;
             }
