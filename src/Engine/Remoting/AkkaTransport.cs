@@ -22,6 +22,14 @@ public static class AkkaTransport
 
     private static readonly Lazy<Config> TransportConfig = new(LoadTransportConfig);
 
+    /// <summary>
+    /// How long the first contact with a source may take: <paramref name="connectTimeout"/>, at least 15 s. The first
+    /// message to a source also sets up the remoting association (TCP, the Akka handshake) from an actor system that has
+    /// just started, which takes seconds on a loaded machine; later lookups are bounded by connect-timeout alone.
+    /// </summary>
+    public static TimeSpan FirstContactTimeout(TimeSpan connectTimeout) =>
+        connectTimeout < TimeSpan.FromSeconds(15) ? TimeSpan.FromSeconds(15) : connectTimeout;
+
     /// <summary>The path of the page source at <paramref name="host"/>:<paramref name="port"/>, or of an address given whole
     /// (<c>akka.tcp://lazy-source@HOST:PORT</c>, with or without the actor's path).</summary>
     /// <exception cref="ArgumentException">Not a usable address.</exception>

@@ -46,8 +46,7 @@ internal sealed class AkkaSource
 
         var path = AkkaTransport.SourcePath(address, port ?? 0);
         var local = AkkaTransport.LocalAddressTowards(path.Address.Host!, path.Address.Port ?? 1);
-        // The first contact may include the remoting's own connection set-up: give it the connect timeout, at least 5 s.
-        var timeout = settings.Remote.ConnectTimeout < TimeSpan.FromSeconds(5) ? TimeSpan.FromSeconds(5) : settings.Remote.ConnectTimeout;
+        var timeout = AkkaTransport.FirstContactTimeout(settings.Remote.ConnectTimeout);
         var checkpoint = await AkkaTransport.DescribeCheckpointAsync(path, checkpointName ?? string.Empty, settings.Remote.Akka, timeout).ConfigureAwait(false);
         return new AkkaSource(path, checkpoint, local);
     }

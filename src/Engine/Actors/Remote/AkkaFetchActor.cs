@@ -80,7 +80,7 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
         Akka.Actor.Props.Create(() => new AkkaFetchActor(sourcePath, settings, owner, statistics)).WithDispatcher(EngineSettings.DispatcherId);
 
     /// <inheritdoc />
-    protected override void PreStart() => Identify();
+    protected override void PreStart() => Identify(Remoting.AkkaTransport.FirstContactTimeout(_settings.ConnectTimeout));
 
     /// <inheritdoc />
     protected override void PostStop()
@@ -122,7 +122,7 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
         {
             if (timedOut.Id == _identifyId)
             {
-                FirstConnectFailed($"no answer within {_settings.ConnectTimeout.TotalSeconds:0.###} s");
+                FirstConnectFailed($"no answer within {Remoting.AkkaTransport.FirstContactTimeout(_settings.ConnectTimeout).TotalSeconds:0.###} s");
             }
         });
         Receive<RemoteFetchActor.Close>(_ => Sender.Tell(new RemoteFetchActor.Closed(false, "the source was never connected")));
@@ -244,11 +244,11 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
         ReceiveAny(_ => { });
     }
 
-    private void Identify()
+    private void Identify(TimeSpan? timeout = null)
     {
         var id = ++_identifyId;
         Context.ActorSelection(_sourcePath).Tell(new Identify(id));
-        Timers.StartSingleTimer(IdentifyTimer, new IdentifyTimedOut(id), _settings.ConnectTimeout);
+        Timers.StartSingleTimer(IdentifyTimer, new IdentifyTimedOut(id), timeout ?? _settings.ConnectTimeout);
     }
 
     private bool IsCurrent(ActorIdentity identity) => identity.MessageId is long id && id == _identifyId;
