@@ -26,6 +26,7 @@ public sealed class LazyPagesEngine : IDisposable
     private readonly EngineSettings _settings;
     private readonly PageServerEndpoint? _pageServer;
     private readonly ulong _listeningSince;
+    private Akka.Actor.ActorPath? _akkaSource;
     private SafeFdHandle? _listener;
     private Checkpoint? _checkpoint;
     private int _running;
@@ -117,6 +118,36 @@ public sealed class LazyPagesEngine : IDisposable
     }
 
     /// <summary>
+    /// As <see cref="Listen"/> for the Akka transport: <paramref name="described"/> is the checkpoint's model as the
+    /// source at <paramref name="sourcePath"/> described it (no image file here), checked the same way before binding;
+    /// the lazy pages come from that source. Run it with the transport's remoting configuration
+    /// (<see cref="Remoting.AkkaTransport.SystemConfig"/>) as the Akka configuration.
+    /// </summary>
+    public static LazyPagesEngine ListenDescribed(EngineSettings settings, Checkpoint described, Akka.Actor.ActorPath sourcePath)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(described);
+        ArgumentNullException.ThrowIfNull(sourcePath);
+        try
+        {
+            settings.Validate();
+            if (!Directory.Exists(settings.WorkDirectory))
+            {
+                throw new DirectoryNotFoundException($"work directory {settings.WorkDirectory} does not exist");
+            }
+
+            described.RequireLazyPagesServable();
+            var since = ProcFs.NowTicks();
+            return new LazyPagesEngine(settings.ForRemoteSource(), described, UnixSocket.Listen(settings.SocketPath), null, since) { _akkaSource = sourcePath };
+        }
+        catch
+        {
+            described.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
     /// Journals this restore to a guardian (crash safety): the listening socket's duplicate goes first, so a restore
     /// can begin even while a dead daemon is being replaced. Call before <see cref="RunAsync(CancellationToken)"/>.
     /// </summary>
@@ -198,6 +229,11 @@ public sealed class LazyPagesEngine : IDisposable
         if (_pageServer is not null)
         {
             return RestoreSource.OpenRemote(_settings, _pageServer, checkpoint);
+        }
+
+        if (_akkaSource is not null)
+        {
+            return RestoreSource.OpenAkka(_settings, _akkaSource, checkpoint);
         }
 
         if (sourceFactory is null)

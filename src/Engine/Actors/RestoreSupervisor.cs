@@ -71,7 +71,12 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
     /// <param name="Endpoint">The page server.</param>
     /// <param name="Probe">A page it holds (checks a second connection), or null.</param>
     /// <param name="Source">The page source the fetcher serves (also <see cref="Restore.Source"/>).</param>
-    public sealed record RemoteSource(Protocol.Client.PageServerEndpoint Endpoint, ProbePage? Probe, RemotePageSource Source) : INoSerializationVerificationNeeded;
+    public sealed record RemoteSource(Protocol.Client.PageServerEndpoint Endpoint, ProbePage? Probe, RemotePageSource Source) : INoSerializationVerificationNeeded
+    {
+        /// <summary>The fetcher of another transport (the Akka one: <see cref="AkkaFetchActor"/>), made from the source it
+        /// serves and the counters; null: <see cref="RemoteFetchActor"/> on <see cref="Endpoint"/> (CRIU's protocol).</summary>
+        public Func<RemotePageSource, RemoteStatistics, Props>? Fetcher { get; init; }
+    }
 
     /// <summary>How a restore ended.</summary>
     /// <param name="ExitCode">0 when every task was completed (or exited), 1 otherwise.</param>
@@ -137,7 +142,9 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         if (_restore.Remote is { } remote)
         {
             // First, so the connection is made while the restorer is still on its way.
-            _fetcher = Context.ActorOf(RemoteFetchActor.Props(remote.Endpoint, _restore.Settings.Remote, remote.Probe, remote.Source, _restore.Settings.EngineThreadsNice, _restore.Statistics.Remote, _restore.Faults), "remote-fetch");
+            var fetcher = remote.Fetcher?.Invoke(remote.Source, _restore.Statistics.Remote)
+                ?? RemoteFetchActor.Props(remote.Endpoint, _restore.Settings.Remote, remote.Probe, remote.Source, _restore.Settings.EngineThreadsNice, _restore.Statistics.Remote, _restore.Faults);
+            _fetcher = Context.ActorOf(fetcher, "remote-fetch");
             remote.Source.Bind(_fetcher);
             Context.Watch(_fetcher);
         }

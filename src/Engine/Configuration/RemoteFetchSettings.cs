@@ -57,8 +57,12 @@ public sealed record RemoteFetchSettings
     /// <summary>Replaces <see cref="EngineSettings.BulkBuffers"/> in a remote restore.</summary>
     public required int BulkBuffers { get; init; }
 
+    /// <summary>The Akka transport's sizes (<c>remote.akka</c>).</summary>
+    public AkkaTransportSettings Akka { get; init; } = AkkaTransportSettings.Default;
+
     internal static RemoteFetchSettings Read(RequiredKeys keys) => new()
     {
+        Akka = AkkaTransportSettings.Read(keys),
         MaxRequestsInFlight = keys.Int("remote.max-requests-in-flight"),
         FaultConnection = keys.OneOf("remote.fault-connection", ("auto", FaultConnectionMode.Auto), ("on", FaultConnectionMode.On), ("off", FaultConnectionMode.Off)),
         BulkRequestBytes = keys.SmallBytes("remote.bulk-request"),
@@ -81,6 +85,7 @@ public sealed record RemoteFetchSettings
     /// <summary>Checks the values; <paramref name="invalid"/> builds the error naming the key.</summary>
     internal void Validate(Func<string, string, Exception> invalid)
     {
+        Akka.Validate(invalid);
         foreach (var (key, value) in new (string, long)[] { ("remote.bulk-request", BulkRequestBytes), ("remote.shared-background-request", SharedBackgroundRequestBytes) })
         {
             if (value < (long)Ranges.PageGeometry.PageSize || value % (long)Ranges.PageGeometry.PageSize != 0)

@@ -25,7 +25,7 @@ public sealed class RestoreSource : IDisposable
     }
 
     /// <summary>The page server the pages come from and how the restore reaches it, or null for local images.</summary>
-    public Actors.RestoreSupervisor.RemoteSource? Remote { get; private init; }
+    public Actors.RestoreSupervisor.RemoteSource? Remote { get; init; }
 
     /// <summary>The opened images.</summary>
     public Checkpoint Checkpoint { get; }
@@ -84,6 +84,35 @@ public sealed class RestoreSource : IDisposable
             return new RestoreSource(checkpoint, remote, checkpoint.Dispose)
             {
                 Remote = new Actors.RestoreSupervisor.RemoteSource(pageServer, Actors.Remote.ProbePage.Of(checkpoint), remote),
+            };
+        }
+        catch
+        {
+            checkpoint.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// One restore over the Akka transport: <paramref name="checkpoint"/> is the model the source described
+    /// (<see cref="Remoting.AkkaTransport.DescribeCheckpointAsync"/>), the pages come from its page source actor at
+    /// <paramref name="sourcePath"/> through an <see cref="Actors.Remote.AkkaFetchActor"/>.
+    /// </summary>
+    public static RestoreSource OpenAkka(EngineSettings settings, Akka.Actor.ActorPath sourcePath, Checkpoint checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(sourcePath);
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        try
+        {
+            var remote = new Actors.Remote.RemotePageSource(settings);
+            var display = Protocol.Client.PageServerEndpoint.Tcp(sourcePath.Address.Host!, sourcePath.Address.Port ?? 0);
+            return new RestoreSource(checkpoint, remote, checkpoint.Dispose)
+            {
+                Remote = new Actors.RestoreSupervisor.RemoteSource(display, Actors.Remote.ProbePage.Of(checkpoint), remote)
+                {
+                    Fetcher = (source, statistics) => Actors.Remote.AkkaFetchActor.Props(sourcePath, settings.Remote, source, statistics),
+                },
             };
         }
         catch

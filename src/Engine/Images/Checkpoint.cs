@@ -28,9 +28,12 @@ public sealed class Checkpoint : IDisposable
     private readonly Lazy<CheckpointPageReader> _pages;
     private readonly IReadOnlyList<(ulong Device, ulong Inode)> _chain;
 
+    private readonly bool _described;
+
     private Checkpoint(string directory, uint imgVersion, InventoryEntry inventory, IReadOnlyList<TaskImages> tasks,
-        Dictionary<int, TaskImages> byPid, IReadOnlyList<(ulong Device, ulong Inode)> chain)
+        Dictionary<int, TaskImages> byPid, IReadOnlyList<(ulong Device, ulong Inode)> chain, bool described = false)
     {
+        _described = described;
         Directory = directory;
         ImgVersion = imgVersion;
         Inventory = inventory;
@@ -58,6 +61,29 @@ public sealed class Checkpoint : IDisposable
 
     /// <summary>Random-access page reads for every task of this checkpoint (and its parents).</summary>
     public CheckpointPageReader Pages => _pages.Value;
+
+    /// <summary>True for a checkpoint described by a source over the wire (<see cref="Describe"/>): no image file behind it.</summary>
+    public bool IsDescribed => _described;
+
+    /// <summary>
+    /// A checkpoint whose images stay with another process (the source of the Akka transport), built from its metadata:
+    /// the restore's model (pstree, VMAs, pagemap runs) without any image file. <paramref name="origin"/> stands for the
+    /// directory in messages. Its pages cannot be read through <see cref="Pages"/>; it has no parent.
+    /// </summary>
+    /// <exception cref="ImageFormatException">A pid twice.</exception>
+    internal static Checkpoint Describe(string origin, uint imgVersion, IReadOnlyList<TaskImages> tasks)
+    {
+        var byPid = new Dictionary<int, TaskImages>(tasks.Count);
+        foreach (var task in tasks)
+        {
+            if (!byPid.TryAdd(task.Pid, task))
+            {
+                throw new ImageFormatException(origin, $"pid {task.Pid} is described twice (every process appears once)");
+            }
+        }
+
+        return new Checkpoint(origin, imgVersion, new InventoryEntry { ImgVersion = imgVersion }, tasks, byPid, [], described: true);
+    }
 
     /// <summary>Opens and validates the image set in <paramref name="imagesDir"/>. Page data is not read.</summary>
     /// <exception cref="ImageFormatException">Anything wrong with the directory or an image; the message names the file.</exception>
@@ -120,7 +146,7 @@ public sealed class Checkpoint : IDisposable
             ulong pages = task.UnservableLazyRanges.Aggregate(0UL, (sum, r) => sum + r.Pages);
             var shown = string.Join(", ", task.UnservableLazyRanges.Take(3).Select(r => $"0x{r.Start:x}-0x{r.End:x}"));
             var more = task.UnservableLazyRanges.Count > 3 ? $" and {task.UnservableLazyRanges.Count - 3} more range(s)" : "";
-            throw new ImageFormatException(task.PagemapFile!.Path,
+            throw new ImageFormatException(task.PagemapOrigin ?? $"{Directory}/pagemap-{task.Pid}.img",
                 $"{pages} PE_LAZY page(s) of pid {task.Pid} at {shown}{more} lie outside every lazy-capable VMA of mm-{task.Pid}.img "
                 + "(anonymous private, not locked, hugetlb or vDSO); the restorer skips PE_LAZY pages and registers only lazy-capable VMAs, so nothing would restore them");
         }
@@ -258,6 +284,11 @@ public sealed class Checkpoint : IDisposable
 
     private Checkpoint? OpenParent()
     {
+        if (_described)
+        {
+            return null;
+        }
+
         string link = Path.Combine(Directory, ParentLinkName);
         if (!Path.Exists(link) && new FileInfo(link).LinkTarget is null)
         {

@@ -6,6 +6,24 @@ public sealed class TaskImages
     internal TaskImages(
         int pid, int ppid, int pgid, int sid, IReadOnlyList<int> threads, TaskState state,
         IReadOnlyList<Vma> vmas, IReadOnlyList<Vma> guardVmas, PagemapFile? pagemap)
+        : this(pid, ppid, pgid, sid, threads, state, vmas, guardVmas, pagemap, pagemap?.Runs ?? [], pagemap?.PagesId ?? 0, pagemap?.Path)
+    {
+    }
+
+    /// <summary>
+    /// A task described by another process (the Akka transport's metadata): its pagemap runs without a file behind them;
+    /// <paramref name="pagemapOrigin"/> names where they came from in errors.
+    /// </summary>
+    internal TaskImages(
+        int pid, int ppid, int pgid, int sid, IReadOnlyList<int> threads, TaskState state,
+        IReadOnlyList<Vma> vmas, IReadOnlyList<Vma> guardVmas, IReadOnlyList<PagemapRun> pagemap, string? pagemapOrigin)
+        : this(pid, ppid, pgid, sid, threads, state, vmas, guardVmas, null, pagemap, 0, pagemapOrigin)
+    {
+    }
+
+    private TaskImages(
+        int pid, int ppid, int pgid, int sid, IReadOnlyList<int> threads, TaskState state,
+        IReadOnlyList<Vma> vmas, IReadOnlyList<Vma> guardVmas, PagemapFile? pagemap, IReadOnlyList<PagemapRun> runs, uint pagesId, string? pagemapOrigin)
     {
         Pid = pid;
         Ppid = ppid;
@@ -16,8 +34,9 @@ public sealed class TaskImages
         Vmas = vmas;
         GuardVmas = guardVmas;
         PagemapFile = pagemap;
-        PagesId = pagemap?.PagesId ?? 0;
-        Pagemap = pagemap?.Runs ?? [];
+        PagemapOrigin = pagemapOrigin;
+        PagesId = pagesId;
+        Pagemap = runs;
         LazyRanges = LazyRangeCalculator.CollectLazyRanges(Pagemap, vmas);
         UnservableLazyRanges = LazyRangeCalculator.CollectUnservableLazyRanges(Pagemap, vmas);
         NeverDumpedLazyCapable = LazyRangeCalculator.CollectNeverDumped(Pagemap, vmas, guardVmas);
@@ -61,6 +80,9 @@ public sealed class TaskImages
 
     /// <summary>The decoded pagemap file, or null for a task without memory images (a zombie).</summary>
     public PagemapFile? PagemapFile { get; }
+
+    /// <summary>Where the pagemap came from (its file, or the peer that described it); null without one.</summary>
+    public string? PagemapOrigin { get; }
 
     /// <summary><c>PagemapHead.pages_id</c> (0 without a pagemap).</summary>
     public uint PagesId { get; }

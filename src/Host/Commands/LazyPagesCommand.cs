@@ -38,12 +38,15 @@ internal static class LazyPagesCommand
         var psSocket = new Option<int?>("--ps-socket") { Description = "With --page-server: an inherited, connected socket to the page server instead of --address/--port (closed with PS_IOV_FORCE_CLOSE; cannot be reconnected)." };
         var noGuardian = new Option<bool>("--no-guardian") { Description = "No crash guardian: if this daemon dies, the restored tasks read zeros where pages were missing (as with CRIU's daemon). Default: a guardian keeps the restore alive and starts a successor." };
         var resumeFd = new Option<int?>("--resume-fd") { Description = "Internal: continue the restore of a dead daemon from the guardian's journal on this descriptor.", Hidden = true };
+        var transport = new Option<string>("--transport") { Description = "With --page-server: criu (CRIU's page-server protocol, default) or akka (our Akka.Remote transport against `page-server --transport akka`: the checkpoint's metadata comes over the wire too, so no pagemap or pages file is read here; --address may also be a whole akka.tcp:// address).", DefaultValueFactory = _ => "criu" };
+        transport.AcceptOnlyFromAmong("criu", "akka");
+        var checkpointName = new Option<string?>("--checkpoint") { Description = "With --transport akka: the name of the checkpoint to restore (default: the one the source serves)." };
         var tls = new TlsOptions();
 
         var command = new Command("lazy-pages", "Serve lazy pages to `criu restore --lazy-pages` from local images or a page server (drop-in for `criu lazy-pages`).")
         {
             images, workDir, log, verbosity, statusFd, daemon, pidFile, noBackground, config, pageServer, address, port, psSocket,
-            noGuardian, resumeFd,
+            transport, checkpointName, noGuardian, resumeFd,
         };
         foreach (var option in tls.All)
         {
@@ -79,21 +82,35 @@ internal static class LazyPagesCommand
                     settings = settings with { BackgroundPush = false };
                 }
 
-                var remote = parse.GetValue(pageServer)
+                var akkaTransport = parse.GetValue(pageServer) && parse.GetValue(transport) == "akka";
+                var remote = parse.GetValue(pageServer) && !akkaTransport
                     ? RemoteEndpoint(parse.GetValue(address), parse.GetValue(port), parse.GetValue(psSocket), tls.Read(parse))
                     : null;
                 var pidPath = parse.GetValue(pidFile) is { } p ? Path.Combine(work, p) : null;
-                using var engine = parse.GetValue(resumeFd) is { } channelFd
-                    ? Resume(settings, remote, channelFd, out journal)
-                    : LazyPagesEngine.Listen(settings, remote);
+                var akkaSource = akkaTransport ? await AkkaSource.DescribeAsync(parse.GetValue(address), parse.GetValue(port), parse.GetValue(psSocket), tls.Read(parse), parse.GetValue(checkpointName), settings).ConfigureAwait(false) : null;
+                using var engine = akkaSource is not null
+                    ? LazyPagesEngine.ListenDescribed(settings, akkaSource.Checkpoint, akkaSource.Path)
+                    : parse.GetValue(resumeFd) is { } channelFd
+                        ? Resume(settings, remote, channelFd, out journal)
+                        : LazyPagesEngine.Listen(settings, remote);
                 if (journal is null && settings.CrashSafety.Guardian && !parse.GetValue(noGuardian) && parse.GetValue(psSocket) is null)
                 {
-                    (journal, guardian) = GuardianLauncher.Start(parse.Tokens.Select(t => t.Value).ToList(), settings, pidPath, logFile, m => Log.Warning("{Warning}", m));
-                    engine.Protect(journal);
-                    Log.Information("crash guardian pid {Guardian} holds the socket, the restorer's connection and every uffd", guardian.Id);
+                    if (akkaSource is not null)
+                    {
+                        // A successor would have to describe the checkpoint again from the source before it could take
+                        // the uffds over; that resume path does not exist yet, so say so rather than pretend.
+                        Log.Warning("no crash guardian with --transport akka: if this daemon dies, pages not yet copied read as zeros");
+                    }
+                    else
+                    {
+                        (journal, guardian) = GuardianLauncher.Start(parse.Tokens.Select(t => t.Value).ToList(), settings, pidPath, logFile, m => Log.Warning("{Warning}", m));
+                        engine.Protect(journal);
+                        Log.Information("crash guardian pid {Guardian} holds the socket, the restorer's connection and every uffd", guardian.Id);
+                    }
                 }
 
-                Log.Information("listening on {Socket}{Source}", engine.SocketPath, remote is null ? string.Empty : $"; pages from the page server {remote}");
+                Log.Information("listening on {Socket}{PagesFrom:l}", engine.SocketPath,
+                    akkaSource is not null ? $"; metadata and pages from the page source {akkaSource.Path} (Akka transport)" : remote is null ? string.Empty : $"; pages from the page server {remote}");
                 if (parse.GetValue(statusFd) is { } fd)
                 {
                     ReadinessSignal.WriteStatusByte(fd);
@@ -109,6 +126,11 @@ internal static class LazyPagesCommand
                 try
                 {
                     var akka = ConfigurationFactory.ParseString(HostLogging.AkkaHocon(level)).WithFallback(hocon);
+                    if (akkaSource is not null)
+                    {
+                        akka = akkaSource.EngineConfig(akka, settings);
+                    }
+
                     var result = await engine.RunAsync(akka, null, null, cancel.Token).ConfigureAwait(false);
                     journal?.Done(result.ExitCode);
                     LogSummary(result);

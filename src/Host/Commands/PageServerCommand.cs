@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using LazyActors.Engine.Configuration;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Protocol.Server;
 using LazyActors.Engine.Protocol.Tls;
@@ -34,11 +35,15 @@ internal static class PageServerCommand
         var daemon = new Option<bool>("--daemon", "-d") { Description = "Detach once listening (the parent exits 0)." };
         var pidFile = new Option<string?>("--pidfile") { Description = "With -d: write the server's pid here (relative to the work dir)." };
         var drain = new Option<double>("--drain-timeout") { Description = "On SIGTERM/SIGINT: seconds running sessions get to finish before they are cut (default 10).", DefaultValueFactory = _ => 10 };
+        var transport = new Option<string>("--transport") { Description = "criu: CRIU's page-server protocol (default); akka: our Akka.Remote transport, which also carries the checkpoint's metadata (destinations need no pagemap or pages file; --address required: destinations address the source by it).", DefaultValueFactory = _ => "criu" };
+        transport.AcceptOnlyFromAmong("criu", "akka");
+        var name = new Option<string?>("--name") { Description = "With --transport akka: the checkpoint's name destinations may ask for (default: the images directory's name)." };
+        var config = new Option<string?>("--config") { Description = "With --transport akka: HOCON overrides (lazy-actors.engine.remote.akka; default: config/lazy-actors.hocon next to the program, if present)." };
         var tls = new TlsOptions();
 
         var command = new Command("page-server", "Serve the lazy pages of a checkpoint to remote `lazy-pages --page-server` daemons (like `criu page-server --lazy-pages`, for any number of sessions until stopped).")
         {
-            images, workDir, address, port, lazyPages, log, verbosity, statusFd, daemon, pidFile, drain,
+            images, workDir, address, port, lazyPages, log, verbosity, statusFd, daemon, pidFile, drain, transport, name, config,
         };
         foreach (var option in tls.All)
         {
@@ -64,9 +69,22 @@ internal static class PageServerCommand
             HostLogging.Configure(level, parse.GetValue(log) is { } l ? Path.Combine(work, l) : null);
             try
             {
+                if (parse.GetValue(transport) == "akka")
+                {
+                    if (tls.Read(parse) is not null)
+                    {
+                        throw new ArgumentException("--tls is not supported with --transport akka");
+                    }
+
+                    var settings = EngineSettings.Create(HostConfiguration.Load(parse.GetValue(config)), imagesDir, work).Remote.Akka;
+                    return await AkkaPageServer.ServeAsync(imagesDir, parse.GetValue(name) ?? new DirectoryInfo(imagesDir).Name, parse.GetValue(address), parse.GetValue(port),
+                        settings, level, parse.GetValue(statusFd)).ConfigureAwait(false);
+                }
+
                 return await ServeAsync(imagesDir, parse.GetValue(address), parse.GetValue(port), tls.Read(parse), parse.GetValue(statusFd), TimeSpan.FromSeconds(parse.GetValue(drain))).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is IOException or ImageFormatException or InvalidDataException or UnauthorizedAccessException or ArgumentException or SocketException)
+            catch (Exception ex) when (ex is IOException or ImageFormatException or InvalidDataException or UnauthorizedAccessException or ArgumentException or SocketException
+                or Akka.Configuration.ConfigurationException)
             {
                 Log.Fatal("page-server: {Error}", ex.Message);
                 await Console.Error.WriteLineAsync($"page-server: {ex.Message}").ConfigureAwait(false);

@@ -117,6 +117,11 @@ public sealed class BenchRunner(BenchOptions options)
             return ScenarioSummary.Skip(scenario, $"the daemon's --help does not offer {BenchScenarios.PageServerFlag} (fetching from a remote page source)");
         }
 
+        if (scenario.AkkaTransport && !daemon.Supports(BenchScenarios.TransportFlag))
+        {
+            return ScenarioSummary.Skip(scenario, $"the daemon's --help does not offer {BenchScenarios.TransportFlag} (the Akka transport)");
+        }
+
         if (_daemonUnavailable is not null)
         {
             return ScenarioSummary.Skip(scenario, $"the daemon did not start in an earlier scenario ({_daemonUnavailable})");

@@ -12,7 +12,10 @@ namespace LazyActors.Tools.Bench;
 /// <param name="UnavailableReason">Non-null for scenarios that cannot run yet (remote transports).</param>
 /// <param name="FromPageServer">True when the daemon fetches every page over CRIU's page-server protocol from our
 /// <c>page-server</c> on 127.0.0.1 (the daemon gets <c>--page-server --address --port</c>).</param>
-public sealed record BenchScenario(string Name, string Description, int Tasks, long BytesPerTask, TouchOrder Touch, bool NoBackground = false, string? UnavailableReason = null, bool FromPageServer = false)
+/// <param name="AkkaTransport">With <paramref name="FromPageServer"/>: both sides use <c>--transport akka</c> (our Akka.Remote
+/// transport) instead of CRIU's page-server protocol.</param>
+public sealed record BenchScenario(string Name, string Description, int Tasks, long BytesPerTask, TouchOrder Touch, bool NoBackground = false, string? UnavailableReason = null, bool FromPageServer = false,
+    bool AkkaTransport = false)
 {
     /// <summary>Lazy-capable bytes of the whole restore.</summary>
     public long TotalBytes => Tasks * BytesPerTask;

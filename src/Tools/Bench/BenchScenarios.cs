@@ -14,6 +14,12 @@ public static class BenchScenarios
     /// <summary>The scenario whose pages come from a page server over loopback.</summary>
     public const string RemoteLoopbackName = "remote-criu-loopback";
 
+    /// <summary>The scenario whose metadata and pages come over the Akka transport.</summary>
+    public const string RemoteAkkaLoopbackName = "remote-akka-loopback";
+
+    /// <summary>The daemon option that selects the Akka transport, looked for in the daemon's <c>--help</c>.</summary>
+    public const string TransportFlag = "--transport";
+
     /// <summary>The daemon option that fetches from a page server, looked for in the daemon's <c>--help</c>.</summary>
     public const string PageServerFlag = "--page-server";
 
@@ -32,8 +38,8 @@ public static class BenchScenarios
         new(LoneFaultsName, $"1 task x 64 MiB, random first touch, daemon started with {NoBackgroundFlag}", 1, 64 * MiB, TouchOrder.Rand, NoBackground: true),
         new(RemoteLoopbackName, "8 x 128 MiB fetched with --page-server over CRIU's page-server protocol from our page-server on 127.0.0.1 (CRIU's own sources: bench --restorer criu)", 8, 128 * MiB, TouchOrder.Rand,
             FromPageServer: true),
-        new("remote-akka-loopback", "8 x 128 MiB through Akka.Remote on 127.0.0.1", 8, 128 * MiB, TouchOrder.Rand,
-            UnavailableReason: "not yet available: needs the Akka.Remote page source"),
+        new(RemoteAkkaLoopbackName, "8 x 128 MiB fetched with --page-server --transport akka (metadata and pages over Akka.Remote) from our page-server --transport akka on 127.0.0.1", 8, 128 * MiB, TouchOrder.Rand,
+            FromPageServer: true, AkkaTransport: true),
     ];
 
     /// <summary>

@@ -21,12 +21,13 @@ internal sealed class ScenarioRunner(DaemonUnderTest daemon, BenchOptions option
 
         // The source: our page-server over the same images, on a free loopback port; stopped with SIGTERM afterwards.
         Directory.CreateDirectory(workDir);
+        string[] transport = scenario.AkkaTransport ? ["--transport", "akka"] : [];
         var port = FreeLoopbackPort();
         var portText = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
         DaemonProcess source;
         try
         {
-            source = DaemonProcess.Start([.. Host.HostInvocation.Prefix(), "page-server"], imagesDir, workDir, ["--address", "127.0.0.1", "--port", portText, "--lazy-pages"], logPath + ".source");
+            source = DaemonProcess.Start([.. Host.HostInvocation.Prefix(), "page-server"], imagesDir, workDir, ["--address", "127.0.0.1", "--port", portText, "--lazy-pages", .. transport], logPath + ".source");
         }
         catch (InvalidOperationException ex)
         {
@@ -40,7 +41,7 @@ internal sealed class ScenarioRunner(DaemonUnderTest daemon, BenchOptions option
                 return ScenarioRun.Failed($"the page server did not listen: {problem}; {source.LogTail(LogTailChars)}");
             }
 
-            var run = RunOnce(scenario, imagesDir, workDir, logPath, restoreTimeout, ["--page-server", "--address", "127.0.0.1", "--port", portText]);
+            var run = RunOnce(scenario, imagesDir, workDir, logPath, restoreTimeout, ["--page-server", "--address", "127.0.0.1", "--port", portText, .. transport]);
             source.Signal(15);
             var exit = source.WaitForExit(options.ExitTimeout);
             return exit.Clean

@@ -1,0 +1,216 @@
+using System.Globalization;
+using LazyActors.Testing;
+using LazyActors.Tools.Simulation;
+using LazyActors.Tools.Synthetic;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace LazyActors.Host.Tests.Commands;
+
+/// <summary>
+/// The Akka transport as users run it, each side in its own process: <c>page-server --transport akka</c> on the source
+/// images, <c>lazy-pages --page-server --transport akka</c> with an images directory that holds nothing (the checkpoint's
+/// metadata and every lazy page come over Akka.Remote), the restore simulator as <c>criu restore --lazy-pages</c> on the
+/// real images. Every byte is verified; the source is killed (SIGKILL) and restarted mid-restore, or never comes back.
+/// </summary>
+public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
+{
+    private const int SigKill = 9;
+    private const int SigTerm = 15;
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(90);
+
+    [SkippableFact]
+    public void Our_daemon_restores_over_the_akka_transport_without_any_local_image_and_every_byte_is_right()
+    {
+        Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
+        using var work = new ScratchDirectory("akr");
+        var images = Images(work, 4, 16);
+        var empty = work.CreateSub("nothing-here");
+        using var server = StartServer(images, work, "ps.log", BackgroundVerb.FreePort(), config: null);
+        using var daemon = StartDaemon(empty, work, server.Port, config: null);
+
+        var report = Simulate(images, work);
+
+        SimulatorTestSupport.WriteTasks(output, report);
+        Assert.True(report.Ok, report.Error);
+        Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches));
+        Assert.All(report.Tasks, t => Assert.Equal(t.Pages * 4096L, t.BytesVerified));
+        var (exit, _, stderr) = daemon.Process.WaitForExit(Bound);
+        var log = Log(work, "lp.log");
+        Assert.True(exit == 0, $"lazy-pages exited {exit}: {stderr} {log}");
+        Assert.Contains("(Akka transport)", log, StringComparison.Ordinal);
+        Assert.Contains("connected over Akka.Remote", log, StringComparison.Ordinal);
+        Assert.Contains("every task is complete", log, StringComparison.Ordinal);
+        Assert.Matches(@"page server: \d+ GET\(s\), \d+ page\(s\)", log);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(empty)); // nothing was read from, or written to, the images directory
+
+        server.Process.Signal(SigTerm);
+        var (serverExit, _, serverErr) = server.Process.WaitForExit(Bound);
+        Assert.True(serverExit == 0, $"page-server exited {serverExit}: {serverErr}");
+        var serverLog = Log(work, "ps.log");
+        Assert.Matches(@"page-server: stopping; \d+ destination\(s\), \d+ fault and \d+ bulk repl\(ies\), [0-9.]+ MiB sent, 0 refused", serverLog);
+    }
+
+    [SkippableFact]
+    public void A_source_with_nothing_listening_fails_the_daemon_at_once_naming_the_address()
+    {
+        Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
+        using var work = new ScratchDirectory("akn");
+        var port = BackgroundVerb.FreePort();
+        var config = Config(work, giveUpAfter: "5s", pushDelay: "0s");
+        using var daemon = BackgroundVerb.Start(HostInvocation.Prefix(),
+            ["lazy-pages", "-D", work.CreateSub("nothing-here"), "-W", work.Path, "--page-server", "--transport", "akka", "--address", "127.0.0.1", "--port", port.ToString(CultureInfo.InvariantCulture), "--config", config]);
+
+        var (exit, _, stderr) = daemon.WaitForExit(Bound);
+
+        Assert.Equal(1, exit);
+        Assert.Contains($"akka.tcp://lazy-source@127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}", stderr, StringComparison.Ordinal);
+        Assert.Contains("did not describe its checkpoint", stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(work.Path, "lazy-pages.socket")));
+    }
+
+    [SkippableFact]
+    public async Task The_source_killed_and_restarted_mid_restore_and_the_restore_completes_with_every_byte()
+    {
+        Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
+        using var work = new ScratchDirectory("akk");
+        var images = Images(work, 3, 16);
+        var empty = work.CreateSub("nothing-here");
+        var port = BackgroundVerb.FreePort();
+        var first = StartServer(images, work, "ps1.log", port, config: null);
+        // Background transfer waits, so the tasks are still faulting their pages in when the source dies.
+        var config = Config(work, giveUpAfter: "40s", pushDelay: "3s");
+        using var daemon = StartDaemon(empty, work, port, config);
+        var simulation = Task.Run(() => Simulate(images, work));
+
+        Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", Bound), Log(work, "lp.log"));
+        Thread.Sleep(300); // faults are being served
+        first.Process.Signal(SigKill);
+        first.Process.WaitForExit(Bound);
+        first.Dispose();
+        Thread.Sleep(1500); // the daemon notices and retries meanwhile; its faulting tasks wait
+        using var second = StartServer(images, work, "ps2.log", port, config: null);
+
+        var report = await simulation.WaitAsync(Bound); // TimeoutException: the simulation did not end
+        SimulatorTestSupport.WriteTasks(output, report);
+        Assert.True(report.Ok, report.Error);
+        Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches));
+        var (exit, _, stderr) = daemon.Process.WaitForExit(Bound);
+        var log = Log(work, "lp.log");
+        output.WriteLine(log);
+        Assert.True(exit == 0, $"lazy-pages exited {exit}: {stderr}");
+        Assert.Contains("page source akka.tcp://lazy-source@127.0.0.1", log, StringComparison.Ordinal);
+        Assert.Matches("lost: (the source stopped answering|no reply for)", log);
+        Assert.Contains("reconnected after", log, StringComparison.Ordinal);
+        Assert.Matches(@"\d+ reconnection\(s\)", log);
+        Assert.Contains("destination akka.tcp://lazy-actors@", Log(work, "ps2.log"), StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public async Task A_source_that_never_comes_back_gets_the_tree_stopped_and_lazy_pages_exits_1_naming_what_was_missing()
+    {
+        Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
+        using var work = new ScratchDirectory("akg");
+        var images = Images(work, 2, 16);
+        var port = BackgroundVerb.FreePort();
+        using var server = StartServer(images, work, "ps.log", port, config: null);
+        var config = Config(work, giveUpAfter: "3s", pushDelay: "10s");
+        using var daemon = StartDaemon(work.CreateSub("nothing-here"), work, port, config);
+        var simulation = Task.Run(() => Simulate(images, work));
+
+        Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", Bound), Log(work, "lp.log"));
+        Thread.Sleep(300);
+        server.Process.Signal(SigKill);
+
+        var (exit, _, stderr) = daemon.Process.WaitForExit(Bound);
+        var report = await simulation.WaitAsync(Bound); // TimeoutException: the simulation did not end
+        SimulatorTestSupport.WriteTasks(output, report);
+        output.WriteLine(stderr);
+        Assert.Equal(1, exit);
+        Assert.Contains($"lazy-pages: page server akka.tcp://lazy-source@127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}/user/page-source given up", stderr, StringComparison.Ordinal);
+        Assert.Contains("SIGKILL to ", stderr, StringComparison.Ordinal);
+        Assert.Matches(@"not served: task \d+.*: \d+ page\(s\) in \d+ range\(s\): 0x", stderr);
+        Assert.False(report.Ok);
+        Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches)); // stopped, never handed zeros
+    }
+
+    private static string Images(ScratchDirectory work, int tasks, int mib)
+    {
+        var images = work.CreateSub("images");
+        SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(tasks, (long)mib << 20, 0xA110));
+        return images;
+    }
+
+    private static string Log(ScratchDirectory work, string name)
+    {
+        var path = Path.Combine(work.Path, name);
+        return File.Exists(path) ? BackgroundVerb.ReadShared(path) : $"({name} not written)";
+    }
+
+    private static string Config(ScratchDirectory work, string giveUpAfter, string pushDelay)
+    {
+        var path = Path.Combine(work.Path, "remote.hocon");
+        File.WriteAllText(path, $$"""
+            lazy-actors.engine {
+              background-push-delay = {{pushDelay}}
+              remote {
+                reply-timeout = 1s
+                connect-timeout = 1s
+                reconnect-backoff-min = 20ms
+                reconnect-backoff-max = 200ms
+                give-up-after = {{giveUpAfter}}
+              }
+            }
+            """);
+        return path;
+    }
+
+    private Server StartServer(string images, ScratchDirectory work, string log, int port, string? config)
+    {
+        string[] configArgs = config is null ? [] : ["--config", config];
+        var process = BackgroundVerb.Start(HostInvocation.Prefix(),
+            ["page-server", "-D", images, "-W", work.Path, "--address", "127.0.0.1", "--port", port.ToString(CultureInfo.InvariantCulture), "--lazy-pages", "--transport", "akka", "-v", "3", "-o", log, .. configArgs]);
+        if (!process.WaitForLog(Path.Combine(work.Path, log), "Using ", Bound))
+        {
+            var (exit, _, stderr) = process.WaitForExit(TimeSpan.FromSeconds(10));
+            throw new InvalidOperationException($"page-server did not start (exit {exit}): {stderr} {Log(work, log)}");
+        }
+
+        output.WriteLine($"page-server --transport akka pid {process.Pid} on port {port}");
+        return new Server(process, port);
+    }
+
+    private Daemon StartDaemon(string images, ScratchDirectory work, int port, string? config)
+    {
+        string[] configArgs = config is null ? [] : ["--config", config];
+        var process = BackgroundVerb.Start(HostInvocation.Prefix(),
+            ["lazy-pages", "-D", images, "-W", work.Path, "--page-server", "--transport", "akka", "--address", "127.0.0.1", "--port", port.ToString(CultureInfo.InvariantCulture), "-v", "3", "-o", "lp.log", .. configArgs]);
+        if (!process.WaitForLog(Path.Combine(work.Path, "lp.log"), "listening on", Bound))
+        {
+            var (exit, _, stderr) = process.WaitForExit(TimeSpan.FromSeconds(10));
+            throw new InvalidOperationException($"lazy-pages did not start (exit {exit}): {stderr} {Log(work, "lp.log")}");
+        }
+
+        return new Daemon(process);
+    }
+
+    private SimReport Simulate(string images, ScratchDirectory work) => new RestoreSimulator(new RestoreSimOptions
+    {
+        ImagesDir = images,
+        WorkDir = work.Path,
+        Touch = TouchOrder.Rand,
+        Threads = 2,
+        Timeout = Bound,
+        Progress = output.WriteLine,
+    }).Run();
+
+    private sealed record Server(BackgroundVerb Process, int Port) : IDisposable
+    {
+        public void Dispose() => Process.Dispose();
+    }
+
+    private sealed record Daemon(BackgroundVerb Process) : IDisposable
+    {
+        public void Dispose() => Process.Dispose();
+    }
+}
