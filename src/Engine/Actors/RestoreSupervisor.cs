@@ -3,6 +3,7 @@ using Akka.Actor.Internal;
 using Akka.Event;
 using LazyActors.Engine.Actors.Remote;
 using LazyActors.Engine.Configuration;
+using LazyActors.Engine.Diagnostics;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Pages;
@@ -147,6 +148,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
             Name = "lazy-pages-handshake",
         };
         _handshake.Start();
+        StartupTrace.Mark(StartupStep.SupervisorStarted);
     }
 
     /// <inheritdoc />
@@ -678,15 +680,24 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
 
         public void Connected(int restorerPid)
         {
+            StartupTrace.Mark(StartupStep.RestorerAccepted);
             _tree = followTree ? RestoredTree.Attach(restorerPid, listeningSince > 0 ? listeningSince : null) : null;
             supervisor.Tell(new RestorerConnected(restorerPid, _tree));
         }
 
-        public void TaskUffd(int pid, SafeFdHandle uffd) => supervisor.Tell(new TaskUffdReceived(pid, uffd, _tree?.Resolve(pid)));
+        public void TaskUffd(int pid, SafeFdHandle uffd)
+        {
+            StartupTrace.Mark(StartupStep.FirstUffd);
+            supervisor.Tell(new TaskUffdReceived(pid, uffd, _tree?.Resolve(pid)));
+        }
 
         public void Zombie(int pid) => supervisor.Tell(new ZombieReceived(pid));
 
-        public void RestoreFinished() => supervisor.Tell(RestoreSupervisor.RestoreFinished.Instance);
+        public void RestoreFinished()
+        {
+            StartupTrace.Mark(StartupStep.RestoreFinished);
+            supervisor.Tell(RestoreSupervisor.RestoreFinished.Instance);
+        }
 
         public void Failed(string reason) => supervisor.Tell(new Fatal(reason));
     }

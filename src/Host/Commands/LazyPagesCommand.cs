@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Akka.Configuration;
 using LazyActors.Engine;
 using LazyActors.Engine.Configuration;
+using LazyActors.Engine.Diagnostics;
 using LazyActors.Engine.Protocol.Client;
 using LazyActors.Engine.Protocol.Tls;
 using LazyActors.Engine.Restorer;
@@ -66,6 +67,7 @@ internal static class LazyPagesCommand
             {
                 var hocon = HostConfiguration.Load(parse.GetValue(config));
                 var settings = EngineSettings.Create(hocon, imagesDir, work);
+                StartupTrace.Mark(StartupStep.SettingsRead);
                 if (parse.GetValue(noBackground))
                 {
                     settings = settings with { BackgroundPush = false };
@@ -74,7 +76,10 @@ internal static class LazyPagesCommand
                 var remote = parse.GetValue(pageServer)
                     ? RemoteEndpoint(parse.GetValue(address), parse.GetValue(port), parse.GetValue(psSocket), tls.Read(parse))
                     : null;
-                using var engine = LazyPagesEngine.Listen(settings, remote);
+                // The actor system is built while the checkpoint is opened and the socket bound: it is the longest step
+                // before a fault can be served, and the restorer's first fault comes soon after it connects.
+                var akka = ConfigurationFactory.ParseString(HostLogging.AkkaHocon(level)).WithFallback(hocon);
+                using var engine = LazyPagesEngine.Listen(settings, remote, akka);
                 Log.Information("listening on {Socket}{Source}", engine.SocketPath, remote is null ? string.Empty : $"; pages from the page server {remote}");
                 if (parse.GetValue(statusFd) is { } fd)
                 {
@@ -90,8 +95,7 @@ internal static class LazyPagesCommand
                 Console.CancelKeyPress += onCancel;
                 try
                 {
-                    var akka = ConfigurationFactory.ParseString(HostLogging.AkkaHocon(level)).WithFallback(hocon);
-                    var result = await engine.RunAsync(akka, null, null, cancel.Token).ConfigureAwait(false);
+                    var result = await engine.RunAsync(cancel.Token).ConfigureAwait(false);
                     LogSummary(result);
                     if (!result.Succeeded)
                     {
@@ -158,6 +162,7 @@ internal static class LazyPagesCommand
 
     private static void LogSummary(EngineResult result)
     {
+        Log.Information("{StartupTrace}", StartupTrace.Describe());
         foreach (var task in result.Statistics.Tasks)
         {
             Log.Information("{Label}: {Phase}, copied {Copied}/{Total} pages ({Faults} faults, {Zero} zero pages, {Dropped} dropped)",
