@@ -176,6 +176,7 @@ public sealed class LazyPagesEngine : IDisposable
             {
                 // The region starts with a full collection: after the images are opened, before any task arrives.
                 noGcRegion.Start();
+                StartupTrace.Mark(StartupStep.NoGcRegionStarted);
                 return Task.FromResult(system.ActorOf(props, "restore"));
             },
             hub => WarmUpAsync(system, _settings, hub, TimeSpan.FromSeconds(5)),

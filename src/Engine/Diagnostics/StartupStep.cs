@@ -18,6 +18,12 @@ public enum StartupStep
     /// <summary>The actor system is created.</summary>
     ActorSystemUp,
 
+    /// <summary>The page source is open and the uffd hub started.</summary>
+    SourceReady,
+
+    /// <summary>Garbage collections are held off (<c>no-gc-budget</c>; it starts with a full collection).</summary>
+    NoGcRegionStarted,
+
     /// <summary>The restorer's connection was accepted.</summary>
     RestorerAccepted,
 

@@ -86,6 +86,8 @@ public static class StartupTrace
         StartupStep.CheckpointOpened => "checkpoint opened",
         StartupStep.Listening => "listening",
         StartupStep.ActorSystemUp => "actor system up",
+        StartupStep.SourceReady => "source ready",
+        StartupStep.NoGcRegionStarted => "no-GC region",
         StartupStep.RestorerAccepted => "restorer accepted",
         StartupStep.SupervisorStarted => "supervisor started",
         StartupStep.FirstUffd => "first uffd",

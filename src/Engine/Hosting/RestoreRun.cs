@@ -57,6 +57,7 @@ internal static class RestoreRun
                 t => t.Result.Tell(new RestoreSupervisor.Fatal($"uffd epoll reader failed: {ex.Message}")), TaskScheduler.Default);
             hub = hubFactory is null ? new EpollUffdHub(onReaderFailure, settings.UffdScheduling) : hubFactory(onReaderFailure);
 
+            Diagnostics.StartupTrace.Mark(Diagnostics.StartupStep.SourceReady);
             var restore = new RestoreSupervisor.Restore(settings, source.Checkpoint, source.Pages, hub, listener, statistics, completion, source.Remote, listeningSince);
             supervisor = await placement.Spawn(RestoreSupervisor.Props(restore)).ConfigureAwait(false);
             supervisorRef.SetResult(supervisor);
