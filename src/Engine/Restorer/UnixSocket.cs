@@ -11,6 +11,9 @@ public static class UnixSocket
     /// <summary>Mode 0600: read and write for the owner only (connecting needs write permission on the file).</summary>
     public const uint OwnerOnly = 0x180;
 
+    /// <summary>The path each listener of <see cref="Listen"/> is reachable at (for messages).</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<SafeFdHandle, string> ListenedPaths = new();
+
     /// <summary>
     /// Creates a listening socket at <paramref name="path"/> (relative paths resolve against the working directory) with
     /// file mode <paramref name="mode"/> whatever the umask (default 0600: only the owner, and root, may connect). A stale
@@ -69,6 +72,7 @@ public static class UnixSocket
                 LinuxException.ThrowLast($"rename({staging}, {path})");
             }
 
+            ListenedPaths.AddOrUpdate(socket, path);
             return socket;
         }
         catch
@@ -443,6 +447,12 @@ public static class UnixSocket
 
     private static unsafe string LocalPath(SafeFdHandle socket)
     {
+        // A listener was bound under its staging name (see Listen), which is what getsockname reports.
+        if (ListenedPaths.TryGetValue(socket, out var listened))
+        {
+            return listened;
+        }
+
         var address = default(SockaddrUn);
         var length = (uint)SockaddrUn.Size;
         return Libc.GetSockName(socket, &address, &length) == 0 ? address.GetPath(length) : socket.ToString();
