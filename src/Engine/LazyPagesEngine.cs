@@ -5,6 +5,7 @@ using LazyActors.Engine.Actors;
 using LazyActors.Engine.Actors.WarmUp;
 using LazyActors.Engine.Configuration;
 using LazyActors.Engine.CrashSafety;
+using LazyActors.Engine.Diagnostics;
 using LazyActors.Engine.Hosting;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
@@ -17,9 +18,11 @@ namespace LazyActors.Engine;
 /// <summary>
 /// A drop-in <c>criu lazy-pages</c> daemon, without any CLI knowledge, for local images or, with a page server
 /// (<c>--page-server</c>), for a remote source. Use in two steps so readiness can be signalled as early as CRIU does:
-/// <see cref="Listen"/> opens and checks the checkpoint, then binds <c>WORKDIR/lazy-pages.socket</c> (0600; a stale file
-/// replaced, a live daemon's socket never taken over); <see cref="RunAsync(CancellationToken)"/> then builds the actor
-/// system (and connects to the page server), accepts the restorer and serves every task until all are complete.
+/// <see cref="Listen(EngineSettings, PageServerEndpoint?)"/> opens and checks the checkpoint, then binds
+/// <c>WORKDIR/lazy-pages.socket</c> (0600; a stale file replaced, a live daemon's socket never taken over);
+/// <see cref="RunAsync(CancellationToken)"/> then builds the actor system (or takes the one
+/// <see cref="Listen(EngineSettings, PageServerEndpoint?, Config)"/> built meanwhile), connects to the page server,
+/// accepts the restorer and serves every task until all are complete.
 /// </summary>
 public sealed class LazyPagesEngine : IDisposable
 {
@@ -29,17 +32,19 @@ public sealed class LazyPagesEngine : IDisposable
     private Akka.Actor.ActorPath? _akkaSource;
     private SafeFdHandle? _listener;
     private Checkpoint? _checkpoint;
+    private Task<ActorSystem>? _earlySystem;
     private int _running;
     private CrashJournal? _journal;
     private ResumeState? _resume;
 
-    private LazyPagesEngine(EngineSettings settings, Checkpoint checkpoint, SafeFdHandle listener, PageServerEndpoint? pageServer, ulong listeningSince)
+    private LazyPagesEngine(EngineSettings settings, Checkpoint checkpoint, SafeFdHandle listener, PageServerEndpoint? pageServer, ulong listeningSince, Task<ActorSystem>? earlySystem)
     {
         _settings = settings;
         _checkpoint = checkpoint;
         _listener = listener;
         _pageServer = pageServer;
         _listeningSince = listeningSince;
+        _earlySystem = earlySystem;
     }
 
     /// <summary>The page server the pages come from, or null for local images.</summary>
@@ -64,7 +69,22 @@ public sealed class LazyPagesEngine : IDisposable
     /// <exception cref="ImageFormatException">The images cannot be served; the message names the file and the problem.</exception>
     /// <exception cref="IOException">Another process listens on the socket, or the work directory does not exist.</exception>
     /// <exception cref="LinuxException">The socket cannot be created (path, permissions).</exception>
-    public static LazyPagesEngine Listen(EngineSettings settings, PageServerEndpoint? pageServer = null)
+    public static LazyPagesEngine Listen(EngineSettings settings, PageServerEndpoint? pageServer = null) =>
+        ListenCore(settings, pageServer, startSystemWith: null);
+
+    /// <summary>
+    /// <see cref="Listen(EngineSettings, PageServerEndpoint?)"/>, building the actor system (with
+    /// <paramref name="akkaConfig"/>: loggers, overrides) on another thread meanwhile: it is the longest step before a
+    /// fault can be served, and a restorer that connects soon after the socket listens faults soon after too.
+    /// <see cref="RunAsync(CancellationToken)"/> then serves with that system.
+    /// </summary>
+    public static LazyPagesEngine Listen(EngineSettings settings, PageServerEndpoint? pageServer, Config akkaConfig)
+    {
+        ArgumentNullException.ThrowIfNull(akkaConfig);
+        return ListenCore(settings, pageServer, startSystemWith: akkaConfig);
+    }
+
+    private static LazyPagesEngine ListenCore(EngineSettings settings, PageServerEndpoint? pageServer, Config? startSystemWith)
     {
         ArgumentNullException.ThrowIfNull(settings);
         settings.Validate();
@@ -73,16 +93,23 @@ public sealed class LazyPagesEngine : IDisposable
             throw new DirectoryNotFoundException($"work directory {settings.WorkDirectory} does not exist");
         }
 
-        var checkpoint = Checkpoint.Open(settings.ImagesDirectory);
+        var served = pageServer is null ? settings : settings.ForRemoteSource();
+        var earlySystem = startSystemWith is null ? null : Task.Run(() => CreateSystem(served, startSystemWith));
+        Checkpoint? checkpoint = null;
         try
         {
+            checkpoint = Checkpoint.Open(settings.ImagesDirectory);
             checkpoint.RequireLazyPagesServable();
+            StartupTrace.Mark(StartupStep.CheckpointOpened);
             var since = ProcFs.NowTicks();
-            return new LazyPagesEngine(pageServer is null ? settings : settings.ForRemoteSource(), checkpoint, UnixSocket.Listen(settings.SocketPath), pageServer, since);
+            var listener = UnixSocket.Listen(settings.SocketPath);
+            StartupTrace.Mark(StartupStep.Listening);
+            return new LazyPagesEngine(served, checkpoint, listener, pageServer, since, earlySystem);
         }
         catch
         {
-            checkpoint.Dispose();
+            checkpoint?.Dispose();
+            TerminateEarly(earlySystem);
             throw;
         }
     }
@@ -104,7 +131,7 @@ public sealed class LazyPagesEngine : IDisposable
         {
             checkpoint.RequireLazyPagesServable();
             var since = resume.ListeningSince > 0 ? resume.ListeningSince : ProcFs.NowTicks();
-            return new LazyPagesEngine(pageServer is null ? settings : settings.ForRemoteSource(), checkpoint, new SafeFdHandle(-1, ownsHandle: false), pageServer, since)
+            return new LazyPagesEngine(pageServer is null ? settings : settings.ForRemoteSource(), checkpoint, new SafeFdHandle(-1, ownsHandle: false), pageServer, since, earlySystem: null)
             {
                 _journal = journal,
                 _resume = resume,
@@ -118,7 +145,7 @@ public sealed class LazyPagesEngine : IDisposable
     }
 
     /// <summary>
-    /// As <see cref="Listen"/> for the Akka transport: <paramref name="described"/> is the checkpoint's model as the
+    /// As <see cref="Listen(EngineSettings, PageServerEndpoint?)"/> for the Akka transport: <paramref name="described"/> is the checkpoint's model as the
     /// source at <paramref name="sourcePath"/> described it (no image file here), checked the same way before binding;
     /// the lazy pages come from that source. Run it with the transport's remoting configuration
     /// (<see cref="Remoting.AkkaTransport.SystemConfig"/>) as the Akka configuration.
@@ -138,7 +165,7 @@ public sealed class LazyPagesEngine : IDisposable
 
             described.RequireLazyPagesServable();
             var since = ProcFs.NowTicks();
-            return new LazyPagesEngine(settings.ForRemoteSource(), described, UnixSocket.Listen(settings.SocketPath), null, since) { _akkaSource = sourcePath };
+            return new LazyPagesEngine(settings.ForRemoteSource(), described, UnixSocket.Listen(settings.SocketPath), null, since, earlySystem: null) { _akkaSource = sourcePath };
         }
         catch
         {
@@ -162,17 +189,56 @@ public sealed class LazyPagesEngine : IDisposable
     /// <summary>The listening socket (crash safety hands a duplicate to the guardian); null once running.</summary>
     internal SafeFdHandle? ListenerHandle => _listener;
 
+    private static ActorSystem CreateSystem(EngineSettings settings, Config? akkaConfig)
+    {
+        EngineThreadPriority.Configure(settings.EngineThreadsNice ?? int.MinValue);
+        var system = ActorSystem.Create("lazy-actors", settings.ActorSystemConfig(akkaConfig));
+        StartupTrace.Mark(StartupStep.ActorSystemUp);
+        return system;
+    }
+
+    /// <summary>Ends a system <see cref="Listen(EngineSettings, PageServerEndpoint?, Config)"/> started for a run that
+    /// never came (bounded: the process may be about to exit anyway).</summary>
+    private static void TerminateEarly(Task<ActorSystem>? earlySystem)
+    {
+        if (earlySystem is null)
+        {
+            return;
+        }
+
+        try
+        {
+            // Dispose and a failed Listen are synchronous; both waits are bounded.
+#pragma warning disable VSTHRD002
+            if (earlySystem.Wait(TimeSpan.FromSeconds(10)))
+            {
+                earlySystem.Result.Terminate().Wait(TimeSpan.FromSeconds(10));
+            }
+#pragma warning restore VSTHRD002
+        }
+        catch (AggregateException)
+        {
+            // Its creation failed: there is nothing to end.
+        }
+    }
+
     /// <summary>Serves one restore to the end. Cancelling stops it (exit code 130).</summary>
     public Task<EngineResult> RunAsync(CancellationToken cancellationToken = default) =>
         RunAsync(null, null, null, cancellationToken);
 
     /// <summary>
     /// Serves one restore with extra Akka configuration (loggers, overrides), and optionally a custom uffd hub and
-    /// page source (tests; a remote restore uses its page server instead).
+    /// page source (tests; a remote restore uses its page server instead). With a system already built by
+    /// <see cref="Listen(EngineSettings, PageServerEndpoint?, Config)"/>, <paramref name="akkaConfig"/> must be null.
     /// </summary>
     public async Task<EngineResult> RunAsync(Config? akkaConfig, Func<Action<Exception>, IUffdHub>? hubFactory,
         Func<Checkpoint, IPageSource>? sourceFactory, CancellationToken cancellationToken)
     {
+        if (akkaConfig is not null && Volatile.Read(ref _earlySystem) is not null)
+        {
+            throw new ArgumentException("the actor system was built by Listen with its own configuration", nameof(akkaConfig));
+        }
+
         if (Interlocked.Exchange(ref _running, 1) != 0)
         {
             throw new InvalidOperationException("a LazyPagesEngine serves exactly one restore");
@@ -181,15 +247,15 @@ public sealed class LazyPagesEngine : IDisposable
         var clock = Stopwatch.StartNew();
         var listener = Interlocked.Exchange(ref _listener, null)
             ?? throw new ObjectDisposedException(nameof(LazyPagesEngine));
-        var config = _settings.ActorSystemConfig(akkaConfig);
-        EngineThreadPriority.Configure(_settings.EngineThreadsNice ?? int.MinValue);
-        var system = ActorSystem.Create("lazy-actors", config);
+        var early = Interlocked.Exchange(ref _earlySystem, null);
+        var system = early is null ? CreateSystem(_settings, akkaConfig) : await early.ConfigureAwait(false);
         using var noGcRegion = new NoGcRegionScope(_settings.NoGcBudgetBytes);
         var placement = new RestoreRun.Placement(
             props =>
             {
                 // The region starts with a full collection: after the images are opened, before any task arrives.
                 noGcRegion.Start();
+                StartupTrace.Mark(StartupStep.NoGcRegionStarted);
                 return Task.FromResult(system.ActorOf(props, "restore"));
             },
             hub => WarmUpAsync(system, _settings, hub, TimeSpan.FromSeconds(5)),
@@ -223,7 +289,7 @@ public sealed class LazyPagesEngine : IDisposable
             .ConfigureAwait(false);
     }
 
-    /// <summary>The source of this restore over the checkpoint <see cref="Listen"/> opened (owned by the source).</summary>
+    /// <summary>The source of this restore over the checkpoint <see cref="Listen(EngineSettings, PageServerEndpoint?)"/> opened (owned by the source).</summary>
     private RestoreSource OpenSource(Checkpoint checkpoint, Func<Checkpoint, IPageSource>? sourceFactory)
     {
         if (_pageServer is not null)
@@ -266,12 +332,14 @@ public sealed class LazyPagesEngine : IDisposable
         }
     }
 
-    /// <summary>Closes the socket and the images if <see cref="RunAsync(CancellationToken)"/> never ran.</summary>
+    /// <summary>Closes the socket and the images, and ends the actor system Listen built, if
+    /// <see cref="RunAsync(CancellationToken)"/> never ran.</summary>
     public void Dispose()
     {
         Interlocked.Exchange(ref _listener, null)?.Dispose();
         Interlocked.Exchange(ref _checkpoint, null)?.Dispose();
         Interlocked.Exchange(ref _resume, null)?.Dispose();
+        TerminateEarly(Interlocked.Exchange(ref _earlySystem, null));
     }
 
     /// <summary>The no-GC region of a one-shot restore: started once the images are open, ended with the run.</summary>

@@ -9,6 +9,7 @@ public static class Program
     /// <summary>Runs one verb; returns its exit code.</summary>
     public static int Main(string[] args)
     {
+        Engine.Diagnostics.StartupTrace.MarkMain();
         var root = new RootCommand("LazyActors: an actor-based, CRIU-compatible lazy-pages (post-copy) daemon.");
         foreach (var command in CommandCatalog.All())
         {

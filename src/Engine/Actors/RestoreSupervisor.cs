@@ -5,6 +5,7 @@ using LazyActors.Engine.Actors.Remote;
 using LazyActors.Engine.Configuration;
 using LazyActors.Engine.CrashSafety;
 using LazyActors.Engine.Faults;
+using LazyActors.Engine.Diagnostics;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Pages;
@@ -191,6 +192,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
             Name = "lazy-pages-handshake",
         };
         _handshake.Start();
+        StartupTrace.Mark(StartupStep.SupervisorStarted);
     }
 
     /// <inheritdoc />
@@ -928,12 +930,14 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
 
         public void Connected(int restorerPid)
         {
+            StartupTrace.Mark(StartupStep.RestorerAccepted);
             _tree = followTree ? RestoredTree.Attach(restorerPid, listeningSince > 0 ? listeningSince : null) : null;
             supervisor.Tell(new RestorerConnected(restorerPid, _tree));
         }
 
         public void TaskUffd(int pid, SafeFdHandle uffd)
         {
+            StartupTrace.Mark(StartupStep.FirstUffd);
             // The guardian holds a duplicate before anything else happens to it.
             journal?.Task(pid, uffd);
             supervisor.Tell(new TaskUffdReceived(pid, uffd, _tree?.Resolve(pid)));
@@ -948,6 +952,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         public void RestoreFinished()
         {
             journal?.Finished();
+            StartupTrace.Mark(StartupStep.RestoreFinished);
             supervisor.Tell(RestoreSupervisor.RestoreFinished.Instance);
         }
 

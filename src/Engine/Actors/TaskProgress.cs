@@ -113,6 +113,7 @@ public sealed class TaskProgress
         if (RecordsMeters)
         {
             EngineMeters.FaultLatency.Record(elapsed.TotalSeconds);
+            Diagnostics.StartupTrace.Mark(Diagnostics.StartupStep.FirstFaultServed);
         }
     }
 

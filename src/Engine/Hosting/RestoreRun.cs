@@ -71,6 +71,7 @@ internal static class RestoreRun
                 hub = new FaultyUffdHub(hub, faults);
             }
 
+            Diagnostics.StartupTrace.Mark(Diagnostics.StartupStep.SourceReady);
             var restore = new RestoreSupervisor.Restore(settings, source.Checkpoint, pages, hub, listener, statistics, completion, source.Remote,
                 resume is { ListeningSince: > 0 } ? resume.ListeningSince : listeningSince, journal, resume)
             {

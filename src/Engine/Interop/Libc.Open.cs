@@ -11,4 +11,8 @@ internal static partial class Libc
     /// <summary>unlink(2).</summary>
     [LibraryImport(Libraries.Libc, EntryPoint = "unlink", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Unlink(string path);
+
+    /// <summary>rename(2): atomically replaces <paramref name="newPath"/> when it exists.</summary>
+    [LibraryImport(Libraries.Libc, EntryPoint = "rename", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int Rename(string oldPath, string newPath);
 }

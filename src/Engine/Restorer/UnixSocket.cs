@@ -11,27 +11,36 @@ public static class UnixSocket
     /// <summary>Mode 0600: read and write for the owner only (connecting needs write permission on the file).</summary>
     public const uint OwnerOnly = 0x180;
 
+    /// <summary>The path each listener of <see cref="Listen"/> is reachable at (for messages).</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<SafeFdHandle, string> ListenedPaths = new();
+
     /// <summary>
     /// Creates a listening socket at <paramref name="path"/> (relative paths resolve against the working directory) with
     /// file mode <paramref name="mode"/> whatever the umask (default 0600: only the owner, and root, may connect). A stale
-    /// socket file is replaced; a socket someone still listens on is not taken over.
+    /// socket file is replaced; a socket someone still listens on is not taken over. The file appears only once the
+    /// socket listens (it is bound under a temporary name beside it and renamed), so whoever sees it can connect.
     /// </summary>
     /// <exception cref="IOException">Another process listens on <paramref name="path"/> (the message says so).</exception>
     /// <exception cref="LinuxException">The socket cannot be created (path, permissions).</exception>
     public static unsafe SafeFdHandle Listen(string path, int backlog = LazyPagesHandshake.Backlog, uint mode = OwnerOnly)
     {
-        var address = SockaddrUn.Create(path, out var length);
+        _ = SockaddrUn.Create(path, out _); // the path fits sun_path, or a clear error before anything is touched
         if (IsListenedOn(path))
         {
             throw new IOException($"{path}: another process is listening on this socket (a connect succeeded); stop it first, or use another work directory");
         }
 
-        if (Libc.Unlink(path) < 0 && LinuxException.LastErrno() != Errno.ENOENT)
+        // Bound under a temporary name and renamed once listening: a connect between bind and listen would be refused
+        // (ECONNREFUSED) by a socket file that exists, and a busy machine can hold a thread there for milliseconds.
+        var staging = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".", $".la-{Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)}.sock");
+        var stagingAddress = SockaddrUn.Create(staging, out var stagingLength);
+        if (Libc.Unlink(staging) < 0 && LinuxException.LastErrno() != Errno.ENOENT)
         {
-            LinuxException.ThrowLast($"unlink({path})");
+            LinuxException.ThrowLast($"unlink({staging})");
         }
 
         var socket = NewSocket();
+        var bound = false;
         try
         {
             // bind creates the file with the socket inode's mode less the umask: narrowing the inode first means the
@@ -41,14 +50,15 @@ public static class UnixSocket
                 LinuxException.ThrowLast($"fchmod(socket for {path}, 0{Convert.ToString(mode, 8)})");
             }
 
-            if (Libc.Bind(socket, &address, length) < 0)
+            if (Libc.Bind(socket, &stagingAddress, stagingLength) < 0)
             {
-                LinuxException.ThrowLast($"bind({path})");
+                LinuxException.ThrowLast($"bind({staging})");
             }
 
-            if (Libc.Chmod(path, mode) < 0)
+            bound = true;
+            if (Libc.Chmod(staging, mode) < 0)
             {
-                LinuxException.ThrowLast($"chmod({path}, 0{Convert.ToString(mode, 8)})");
+                LinuxException.ThrowLast($"chmod({staging}, 0{Convert.ToString(mode, 8)})");
             }
 
             if (Libc.Listen(socket, backlog) < 0)
@@ -56,10 +66,22 @@ public static class UnixSocket
                 LinuxException.ThrowLast($"listen({path})");
             }
 
+            // Replaces a stale socket file atomically (one a live daemon listens on was refused above).
+            if (Libc.Rename(staging, path) < 0)
+            {
+                LinuxException.ThrowLast($"rename({staging}, {path})");
+            }
+
+            ListenedPaths.AddOrUpdate(socket, path);
             return socket;
         }
         catch
         {
+            if (bound)
+            {
+                _ = Libc.Unlink(staging);
+            }
+
             socket.Dispose();
             throw;
         }
@@ -525,6 +547,12 @@ public static class UnixSocket
 
     private static unsafe string LocalPath(SafeFdHandle socket)
     {
+        // A listener was bound under its staging name (see Listen), which is what getsockname reports.
+        if (ListenedPaths.TryGetValue(socket, out var listened))
+        {
+            return listened;
+        }
+
         var address = default(SockaddrUn);
         var length = (uint)SockaddrUn.Size;
         return Libc.GetSockName(socket, &address, &length) == 0 ? address.GetPath(length) : socket.ToString();

@@ -4,6 +4,7 @@ using Akka.Configuration;
 using LazyActors.Engine;
 using LazyActors.Engine.Configuration;
 using LazyActors.Engine.CrashSafety;
+using LazyActors.Engine.Diagnostics;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Protocol.Client;
 using LazyActors.Engine.Protocol.Tls;
@@ -77,6 +78,7 @@ internal static class LazyPagesCommand
             {
                 var hocon = HostConfiguration.Load(parse.GetValue(config));
                 var settings = EngineSettings.Create(hocon, imagesDir, work);
+                StartupTrace.Mark(StartupStep.SettingsRead);
                 if (parse.GetValue(noBackground))
                 {
                     settings = settings with { BackgroundPush = false };
@@ -87,12 +89,22 @@ internal static class LazyPagesCommand
                     ? RemoteEndpoint(parse.GetValue(address), parse.GetValue(port), parse.GetValue(psSocket), tls.Read(parse))
                     : null;
                 var pidPath = parse.GetValue(pidFile) is { } p ? Path.Combine(work, p) : null;
+                var akka = ConfigurationFactory.ParseString(HostLogging.AkkaHocon(level)).WithFallback(hocon);
                 var akkaSource = akkaTransport ? await AkkaSource.DescribeAsync(parse.GetValue(address), parse.GetValue(port), parse.GetValue(psSocket), tls.Read(parse), parse.GetValue(checkpointName), settings).ConfigureAwait(false) : null;
+                if (akkaSource is not null)
+                {
+                    akka = akkaSource.EngineConfig(akka, settings);
+                }
+
+                // The actor system is built while the checkpoint is opened and the socket bound: it is the longest step
+                // before a fault can be served, and the restorer's first fault comes soon after it connects.
+                var resumeChannel = parse.GetValue(resumeFd);
+                var systemStartedEarly = akkaSource is null && resumeChannel is null;
                 using var engine = akkaSource is not null
                     ? LazyPagesEngine.ListenDescribed(settings, akkaSource.Checkpoint, akkaSource.Path)
-                    : parse.GetValue(resumeFd) is { } channelFd
+                    : resumeChannel is { } channelFd
                         ? Resume(settings, remote, channelFd, out journal)
-                        : LazyPagesEngine.Listen(settings, remote);
+                        : LazyPagesEngine.Listen(settings, remote, akka);
                 if (journal is null && settings.CrashSafety.Guardian && !parse.GetValue(noGuardian) && parse.GetValue(psSocket) is null)
                 {
                     if (akkaSource is not null)
@@ -125,13 +137,7 @@ internal static class LazyPagesCommand
                 Console.CancelKeyPress += onCancel;
                 try
                 {
-                    var akka = ConfigurationFactory.ParseString(HostLogging.AkkaHocon(level)).WithFallback(hocon);
-                    if (akkaSource is not null)
-                    {
-                        akka = akkaSource.EngineConfig(akka, settings);
-                    }
-
-                    var result = await engine.RunAsync(akka, null, null, cancel.Token).ConfigureAwait(false);
+                    var result = await engine.RunAsync(systemStartedEarly ? null : akka, null, null, cancel.Token).ConfigureAwait(false);
                     journal?.Done(result.ExitCode);
                     LogSummary(result);
                     if (!result.Succeeded)
@@ -236,6 +242,7 @@ internal static class LazyPagesCommand
 
     private static void LogSummary(EngineResult result)
     {
+        Log.Information("{StartupTrace}", StartupTrace.Describe());
         foreach (var task in result.Statistics.Tasks)
         {
             Log.Information("{Label}: {Phase}, copied {Copied}/{Total} pages ({Faults} faults, {Zero} zero pages, {Dropped} dropped)",

@@ -23,6 +23,10 @@ public sealed record BenchOptions
     /// </summary>
     public IReadOnlyList<IReadOnlyList<string>?>? DaemonCommands { get; init; }
 
+    /// <summary>The argv prefix that runs this host for <c>self</c>: the published (ReadyToRun) build
+    /// (<see cref="PublishedHost"/>); null = the IL build next to the tools (<c>self-il</c>).</summary>
+    public IReadOnlyList<string>? OwnHostPrefix { get; init; }
+
     /// <summary>The daemons measured, in order (null = this host's own engine).</summary>
     public IReadOnlyList<IReadOnlyList<string>?> EffectiveDaemons => DaemonCommands is { Count: > 0 } list ? list : [DaemonCommand];
 

@@ -25,7 +25,7 @@ public sealed class BenchRunner(BenchOptions options)
         _clock = watch;
         var started = DateTimeOffset.UtcNow;
         var daemons = options.EffectiveDaemons
-            .Select(template => template is null ? DaemonUnderTest.OwnEngine() : new DaemonUnderTest(template, isOwnEngine: false))
+            .Select(template => template is null ? DaemonUnderTest.OwnEngine(options.OwnHostPrefix) : new DaemonUnderTest(template, isOwnEngine: false))
             .ToList();
         using var runDelay = RunDelayAccounting.Enable();
         options.Progress?.Invoke($"run-delay accounting: {runDelay.Status}");

@@ -26,8 +26,10 @@ public sealed class DaemonUnderTest
     /// <summary>The daemon as shown in the report.</summary>
     public string DisplayName => CommandTemplate.Join(Template);
 
-    /// <summary>This host's own engine: <c>dotnet LazyActors.Host.dll lazy-pages</c>.</summary>
-    public static DaemonUnderTest OwnEngine() => new([.. HostInvocation.Prefix(), "lazy-pages"], isOwnEngine: true);
+    /// <summary>This host's own engine: <c>dotnet LazyActors.Host.dll lazy-pages</c>, from <paramref name="hostPrefix"/>
+    /// (a published build, <see cref="PublishedHost"/>) or, when null, the build next to the tools.</summary>
+    public static DaemonUnderTest OwnEngine(IReadOnlyList<string>? hostPrefix = null) =>
+        new([.. hostPrefix ?? HostInvocation.Prefix(), "lazy-pages"], isOwnEngine: true);
 
     /// <summary>True when the daemon's <c>--help</c> output mentions <paramref name="flag"/> as a whole word.</summary>
     public bool Supports(string flag)

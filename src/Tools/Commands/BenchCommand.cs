@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using LazyActors.Tools.Bench;
 using LazyActors.Tools.Bench.Criu;
+using LazyActors.Tools.Criu;
 
 namespace LazyActors.Tools.Commands;
 
@@ -30,7 +31,7 @@ internal static class BenchCommand
         var json = new Option<string?>("--json") { Description = "Also write the full report as JSON to this file." };
         var daemon = new Option<string[]>("--daemon")
         {
-            Description = "Daemon to test instead of this host's `lazy-pages`, e.g. \"criu lazy-pages\"; it is run as CMD -D IMAGES -W WORKDIR --status-fd N (criu: also -o LOG). Repeat it to compare daemons side by side in one table; `self` is this host's own engine; with --restorer criu, `criu` is CRIU's own daemon and a -d word starts a daemon detached (-d --pidfile).",
+            Description = "Daemon to test instead of this host's `lazy-pages`, e.g. \"criu lazy-pages\"; it is run as CMD -D IMAGES -W WORKDIR --status-fd N (criu: also -o LOG). Repeat it to compare daemons side by side in one table; `self` is this host's own engine as deployed (published once per bench with `dotnet publish src/Host -c Release`: ReadyToRun), `self-il` the IL build next to these tools; with --restorer criu, `criu` is CRIU's own daemon and a -d word starts a daemon detached (-d --pidfile).",
         };
         var source = new Option<string[]>("--source")
         {
@@ -43,12 +44,13 @@ internal static class BenchCommand
             Description = "--restorer criu: a daemon whose run of a scenario takes longer than this many seconds gets no more runs of that scenario (the table says so).",
             DefaultValueFactory = _ => 30,
         };
+        var hostDir = new Option<string?>("--host-dir") { Description = "`self` runs the host published in this directory (dotnet publish src/Host -c Release -o DIR) instead of publishing it now." };
         var keepTemp = new Option<bool>("--keep-temp") { Description = "Keep the temporary directory (checkpoints, daemon logs)." };
         var tempRoot = new Option<string?>("--temp-dir") { Description = "Where to create the temporary directory (default: the system temp dir)." };
 
         var command = new Command("bench", "Measure uffd limits and end-to-end lazy restores against a lazy-pages daemon; print one table.")
         {
-            restorer, scenario, runs, json, daemon, source, criuPath, runBudget, keepTemp, tempRoot,
+            restorer, scenario, runs, json, daemon, source, criuPath, runBudget, hostDir, keepTemp, tempRoot,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -79,7 +81,12 @@ internal static class BenchCommand
                     scenarios = BenchScenarios.Select(parse.GetValue(scenario) ?? []);
                     foreach (var daemonText in daemonTexts)
                     {
-                        daemonCommands.Add(daemonText.Trim() == "self" ? null : CommandTemplate.Split(daemonText));
+                        daemonCommands.Add(daemonText.Trim() switch
+                        {
+                            "self" => null,
+                            CriuDaemonSpec.SelfIl => [.. Host.HostInvocation.Prefix(), "lazy-pages"],
+                            _ => CommandTemplate.Split(daemonText),
+                        });
                     }
                 }
             }
@@ -96,8 +103,37 @@ internal static class BenchCommand
                 return 2;
             }
 
+            // `self` is the daemon as deployed: published once for this bench (ReadyToRun), unless a directory is given.
+            string? publishedDir = null;
+            IReadOnlyList<string>? ownHost = null;
+            if (daemonTexts.Length == 0 || daemonTexts.Any(CriuDaemonSpec.NamesPublishedSelf))
+            {
+                try
+                {
+                    if (parse.GetValue(hostDir) is { } given)
+                    {
+                        ownHost = PublishedHost.PrefixFor(given);
+                    }
+                    else
+                    {
+                        var project = PublishedHost.FindProject()
+                            ?? throw new InvalidOperationException($"`self` is published from the repository, and no {PublishedHost.ProjectPath} was found above {AppContext.BaseDirectory}; give --host-dir DIR (a published host) or use --daemon self-il (the build next to these tools)");
+                        publishedDir = Path.Combine(parse.GetValue(tempRoot) ?? Path.GetTempPath(), $"lazyactors-host-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
+                        ownHost = PublishedHost.Publish(project, publishedDir, line => Console.Error.WriteLine($"bench: {line}"));
+                    }
+                }
+                catch (Exception ex) when (ex is InvalidOperationException or IOException or System.ComponentModel.Win32Exception or System.Text.Json.JsonException)
+                {
+                    await Console.Error.WriteLineAsync($"bench: {ex.Message}");
+                    return 2;
+                }
+
+                await Console.Error.WriteLineAsync($"bench: self = {CommandTemplate.Join([.. ownHost, "lazy-pages"])}");
+            }
+
             var options = new BenchOptions
             {
+                OwnHostPrefix = ownHost,
                 Restorer = criu ? BenchRestorer.Criu : BenchRestorer.Simulator,
                 Scenarios = scenarios,
                 CriuScenarios = criuScenarios,
@@ -113,7 +149,19 @@ internal static class BenchCommand
                 Progress = line => Console.Error.WriteLine($"bench: {line}"),
             };
             var runner = new BenchRunner(options);
-            var report = criu ? await runner.RunCriuAsync(cancellationToken).ConfigureAwait(false) : runner.Run();
+            BenchReport report;
+            try
+            {
+                report = criu ? await runner.RunCriuAsync(cancellationToken).ConfigureAwait(false) : runner.Run();
+            }
+            finally
+            {
+                if (publishedDir is not null && !parse.GetValue(keepTemp))
+                {
+                    TryDelete(publishedDir);
+                }
+            }
+
             Console.Write(BenchTable.Render(report));
             if (parse.GetValue(json) is { } jsonPath)
             {
@@ -123,5 +171,17 @@ internal static class BenchCommand
             return report.Ok ? 0 : 1;
         });
         return command;
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            Directory.Delete(path, recursive: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"bench: could not delete {path}: {ex.Message}");
+        }
     }
 }

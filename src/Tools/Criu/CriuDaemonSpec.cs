@@ -27,9 +27,18 @@ public sealed record CriuDaemonSpec
     /// <summary>Words appended after the harness's options (e.g. <c>--no-background</c>).</summary>
     public IReadOnlyList<string> ExtraArgs { get; init; } = [];
 
-    /// <summary>This host's <c>lazy-pages</c>: <c>dotnet LazyActors.Host.dll lazy-pages</c>.</summary>
-    public static CriuDaemonSpec Self(bool detach = false) =>
-        new() { Label = detach ? "lazyactors-d" : "lazyactors", Template = [.. HostInvocation.Prefix(), "lazy-pages"], IsOwnEngine = true, Detach = detach };
+    /// <summary>The word for this host's build next to the tools (IL, JIT-compiled at start-up), beside <c>self</c>.</summary>
+    public const string SelfIl = "self-il";
+
+    /// <summary>True when <paramref name="text"/> names this host's published build (<c>self</c>, detached or not).</summary>
+    public static bool NamesPublishedSelf(string text) =>
+        CommandTemplate.Split(text).Where(w => w is not ("-d" or "--daemon")).SequenceEqual(["self"]);
+
+    /// <summary>This host's <c>lazy-pages</c>: <c>dotnet LazyActors.Host.dll lazy-pages</c>, run with
+    /// <paramref name="hostPrefix"/> (a published build, <see cref="PublishedHost"/>) or, when null, from the build next
+    /// to the tools.</summary>
+    public static CriuDaemonSpec Self(bool detach = false, IReadOnlyList<string>? hostPrefix = null) =>
+        new() { Label = detach ? "lazyactors-d" : "lazyactors", Template = [.. hostPrefix ?? HostInvocation.Prefix(), "lazy-pages"], IsOwnEngine = true, Detach = detach };
 
     /// <summary>CRIU's own daemon: <c>criu lazy-pages</c>.</summary>
     public static CriuDaemonSpec Criu(CriuTool criu, bool detach = false)
@@ -39,18 +48,24 @@ public sealed record CriuDaemonSpec
     }
 
     /// <summary>
-    /// <c>self</c>, <c>criu</c> or a command line (split like a shell splits words, see <see cref="CommandTemplate"/>);
-    /// a <c>-d</c> or <c>--daemon</c> word anywhere asks for the detached start.
+    /// <c>self</c> (this host, run with <paramref name="ownHostPrefix"/> when given: the published build), <c>self-il</c>
+    /// (this host's build next to the tools), <c>criu</c> or a command line (split like a shell splits words, see
+    /// <see cref="CommandTemplate"/>); a <c>-d</c> or <c>--daemon</c> word anywhere asks for the detached start.
     /// </summary>
     /// <exception cref="FormatException">An empty or badly quoted command.</exception>
-    public static CriuDaemonSpec Parse(string text, CriuTool? criu)
+    public static CriuDaemonSpec Parse(string text, CriuTool? criu, IReadOnlyList<string>? ownHostPrefix = null)
     {
         ArgumentNullException.ThrowIfNull(text);
         var words = CommandTemplate.Split(text).ToList();
         bool detach = words.RemoveAll(w => w is "-d" or "--daemon") > 0;
         if (words.Count == 1 && words[0] == "self")
         {
-            return Self(detach);
+            return Self(detach, ownHostPrefix);
+        }
+
+        if (words.Count == 1 && words[0] == SelfIl)
+        {
+            return Self(detach) with { Label = detach ? "lazyactors-il-d" : "lazyactors-il" };
         }
 
         if (words.Count == 1 && words[0] == "criu")

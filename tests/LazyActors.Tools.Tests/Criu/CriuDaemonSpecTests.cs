@@ -46,4 +46,21 @@ public sealed class CriuDaemonSpecTests
         Assert.Throws<FormatException>(() => CriuDaemonSpec.Parse("criu", null));
         Assert.Throws<FormatException>(() => CriuDaemonSpec.Parse("  ", Criu));
     }
+
+    [Fact]
+    public void Self_runs_the_published_host_when_given_and_self_il_the_build_next_to_the_tools()
+    {
+        var published = CriuDaemonSpec.Parse("self", Criu, ["/opt/la/LazyActors.Host"]);
+        var il = CriuDaemonSpec.Parse("self-il", Criu, ["/opt/la/LazyActors.Host"]);
+
+        Assert.Equal(["/opt/la/LazyActors.Host", "lazy-pages"], published.Template);
+        Assert.Equal("lazyactors", published.Label);
+        Assert.True(il.IsOwnEngine);
+        Assert.Equal("lazyactors-il", il.Label);
+        Assert.EndsWith("LazyActors.Host.dll", il.Template[^2], StringComparison.Ordinal);
+        Assert.True(CriuDaemonSpec.NamesPublishedSelf("self"));
+        Assert.True(CriuDaemonSpec.NamesPublishedSelf("self -d"));
+        Assert.False(CriuDaemonSpec.NamesPublishedSelf("self-il"));
+        Assert.False(CriuDaemonSpec.NamesPublishedSelf("criu"));
+    }
 }

@@ -101,6 +101,8 @@ internal sealed class EngineWarmUp : EngineActor
 
     private IActorRef Start(Props props, TaskProgress progress)
     {
+        // Stand-ins: their faults are no restore's (the process-wide meters and the start-up trace leave them out).
+        progress.RecordsMeters = false;
         var task = Context.ActorOf(props);
         Context.Watch(task);
         _tasks.Add(progress);

@@ -35,7 +35,7 @@ public sealed class CriuBenchRunner(BenchOptions options)
             return summaries;
         }
 
-        var daemons = options.CriuDaemons.Select(text => Parse(text, availability.Tool)).ToList();
+        var daemons = options.CriuDaemons.Select(text => Parse(text, availability.Tool, options.OwnHostPrefix)).ToList();
         for (int i = 0; i < daemons.Count; i++)
         {
             // Columns are keyed by label: the same daemon given twice gets its position appended.
@@ -149,11 +149,11 @@ public sealed class CriuBenchRunner(BenchOptions options)
             : CriuScenarioSummary.From(scenario, d.Label, checkpoint, runs[d.Label], cut[d.Label])).ToList();
     }
 
-    private static (string Label, CriuDaemonSpec? Spec, string? Problem) Parse(string text, CriuTool criu)
+    private static (string Label, CriuDaemonSpec? Spec, string? Problem) Parse(string text, CriuTool criu, IReadOnlyList<string>? ownHostPrefix)
     {
         try
         {
-            var spec = CriuDaemonSpec.Parse(text, criu);
+            var spec = CriuDaemonSpec.Parse(text, criu, ownHostPrefix);
             return (spec.Label, spec, null);
         }
         catch (FormatException ex)

@@ -1,0 +1,41 @@
+namespace LazyActors.Engine.Diagnostics;
+
+/// <summary>The steps of a daemon's start-up that <see cref="StartupTrace"/> times, in their usual order.</summary>
+public enum StartupStep
+{
+    /// <summary>The program's entry point ran (the runtime is up).</summary>
+    Main,
+
+    /// <summary>The configuration is read (HOCON, engine settings).</summary>
+    SettingsRead,
+
+    /// <summary>The checkpoint is opened and checked.</summary>
+    CheckpointOpened,
+
+    /// <summary><c>lazy-pages.socket</c> listens.</summary>
+    Listening,
+
+    /// <summary>The actor system is created.</summary>
+    ActorSystemUp,
+
+    /// <summary>The page source is open and the uffd hub started.</summary>
+    SourceReady,
+
+    /// <summary>Garbage collections are held off (<c>no-gc-budget</c>; it starts with a full collection).</summary>
+    NoGcRegionStarted,
+
+    /// <summary>The restorer's connection was accepted.</summary>
+    RestorerAccepted,
+
+    /// <summary>The restore's supervisor and its page cache and pusher are started.</summary>
+    SupervisorStarted,
+
+    /// <summary>The first task's userfaultfd arrived.</summary>
+    FirstUffd,
+
+    /// <summary>A restored task's first fault was answered.</summary>
+    FirstFaultServed,
+
+    /// <summary>The restorer said "restore finished".</summary>
+    RestoreFinished,
+}

@@ -1,0 +1,98 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+
+namespace LazyActors.Engine.Diagnostics;
+
+/// <summary>
+/// When each step of a one-shot daemon's start-up first happened (<see cref="Stopwatch"/> ticks, CLOCK_MONOTONIC on
+/// Linux), from <c>Main</c> to the first fault served: the restorer waits for exactly this path, and timestamps taken
+/// inside the process show where the time goes far more steadily than wall-clock totals on a busy machine. Each step
+/// keeps its first time only (a later restore in the same process leaves them alone); marking costs one compare-exchange.
+/// </summary>
+public static class StartupTrace
+{
+    private static readonly long[] Marks = new long[Enum.GetValues<StartupStep>().Length];
+    private static readonly double[] JitMsAt = new double[Marks.Length];
+
+    /// <summary>Records <paramref name="step"/> now, unless it was recorded before, with the JIT's time so far (the
+    /// part of start-up that ReadyToRun or warmer code would save).</summary>
+    public static void Mark(StartupStep step)
+    {
+        if (Interlocked.CompareExchange(ref Marks[(int)step], Stopwatch.GetTimestamp(), 0) == 0)
+        {
+            JitMsAt[(int)step] = System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds;
+        }
+    }
+
+    /// <summary>The time <paramref name="step"/> was first recorded, or null.</summary>
+    public static long? TimestampOf(StartupStep step) => Volatile.Read(ref Marks[(int)step]) is var t && t != 0 ? t : null;
+
+    /// <summary>
+    /// One line: each recorded step in milliseconds after <see cref="StartupStep.Main"/> (or the earliest step), and the
+    /// process's age at <c>Main</c> (runtime start-up; from /proc, so to the kernel's clock tick, 10 ms).
+    /// </summary>
+    public static string Describe()
+    {
+        var origin = TimestampOf(StartupStep.Main) ?? Marks.Where(t => t != 0).DefaultIfEmpty(0).Min();
+        var text = new StringBuilder("start-up, ms after Main (JIT: ms compiling so far, all threads):");
+        foreach (var step in Enum.GetValues<StartupStep>())
+        {
+            if (TimestampOf(step) is { } t)
+            {
+                text.Append(CultureInfo.InvariantCulture, $" {Name(step)} {Stopwatch.GetElapsedTime(origin, t).TotalMilliseconds:0.0} (JIT {Volatile.Read(ref JitMsAt[(int)step]):0});");
+            }
+        }
+
+        if (ProcessAgeAtMainMs is { } age)
+        {
+            text.Append(CultureInfo.InvariantCulture, $" process started ~{age:0} ms before Main");
+        }
+
+        return text.ToString().TrimEnd(';');
+    }
+
+    /// <summary>The process's age when <see cref="StartupStep.Main"/> was marked (ms, to 10 ms), or null when unknown.</summary>
+    public static double? ProcessAgeAtMainMs { get; private set; }
+
+    /// <summary>Marks <see cref="StartupStep.Main"/> and notes how long the runtime took to get there.</summary>
+    public static void MarkMain()
+    {
+        Mark(StartupStep.Main);
+        ProcessAgeAtMainMs ??= ReadProcessAgeMs();
+    }
+
+    private static double? ReadProcessAgeMs()
+    {
+        try
+        {
+            var stat = File.ReadAllText("/proc/self/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            var startTicks = double.Parse(fields[19], CultureInfo.InvariantCulture);
+            var uptime = double.Parse(File.ReadAllText("/proc/uptime").Split(' ')[0], CultureInfo.InvariantCulture);
+            var ticksPerSecond = Math.Max(1, Interop.Libc.Sysconf(Interop.Libc.SC_CLK_TCK));
+            return Math.Max(0, (uptime - (startTicks / ticksPerSecond)) * 1000);
+        }
+        catch (Exception ex) when (ex is IOException or FormatException or IndexOutOfRangeException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private static string Name(StartupStep step) => step switch
+    {
+        StartupStep.Main => "main",
+        StartupStep.SettingsRead => "settings read",
+        StartupStep.CheckpointOpened => "checkpoint opened",
+        StartupStep.Listening => "listening",
+        StartupStep.ActorSystemUp => "actor system up",
+        StartupStep.SourceReady => "source ready",
+        StartupStep.NoGcRegionStarted => "no-GC region",
+        StartupStep.RestorerAccepted => "restorer accepted",
+        StartupStep.SupervisorStarted => "supervisor started",
+        StartupStep.FirstUffd => "first uffd",
+        StartupStep.FirstFaultServed => "first fault served",
+        StartupStep.RestoreFinished => "restore finished",
+        _ => step.ToString(),
+    };
+}
