@@ -135,6 +135,15 @@ internal static class LazyPagesCommand
                     cancel.Cancel();
                 };
                 Console.CancelKeyPress += onCancel;
+                // SIGTERM is a request to stop, like SIGINT: the restore ends as cancelled and the guardian is told so
+                // (otherwise it would take the stop for a crash and start a successor). Only SIGKILL, the OOM killer or
+                // a crash ends the daemon without telling it.
+                using var onTerm = journal is null ? null : System.Runtime.InteropServices.PosixSignalRegistration.Create(
+                    System.Runtime.InteropServices.PosixSignal.SIGTERM, context =>
+                    {
+                        context.Cancel = true;
+                        cancel.Cancel();
+                    });
                 try
                 {
                     var result = await engine.RunAsync(systemStartedEarly ? null : akka, null, null, cancel.Token).ConfigureAwait(false);
