@@ -70,7 +70,9 @@ public sealed class RealCriuAkkaTransportTests(ITestOutputHelper output) : IDisp
         Assert.Equal(0, result.RootExitCode);
         Assert.Equal(0, result.DaemonExitCode);
         var log = Read(Path.Combine(result.WorkDirectory, "daemon.log"));
-        Assert.Matches("lost: (the source stopped answering|no reply for)", log);
+        // A killed source is seen either as its actor stopped (the association closed) or by the failure detector / a
+        // reply timeout, whichever comes first on the machine.
+        Assert.Matches("lost: (the source actor stopped|the source stopped answering|no reply for)", log);
         Assert.Contains("reconnected after", log, StringComparison.Ordinal);
         Assert.Matches(@"page server: \d+ GET\(s\), [1-9]\d* page\(s\), \d+ short reply\(ies\), [1-9]\d* reconnection\(s\)", log);
     }
