@@ -150,7 +150,14 @@ int main(int argc, char **argv)
         die("connect");
 
     int32_t pid = (int32_t)getpid();
-    send_all(sock, &pid, sizeof pid);
+    if (peer) {
+        /* A daemon that refuses this peer may close the connection before the word goes out (EPIPE, ECONNRESET):
+         * being refused is what a bare peer is for, so that is no failure of ours. */
+        if (send(sock, &pid, sizeof pid, MSG_NOSIGNAL) < 0 && errno != EPIPE && errno != ECONNRESET)
+            die("send");
+    } else {
+        send_all(sock, &pid, sizeof pid);
+    }
     if (!peer) {
         send_fd(sock, uffd);
         close(uffd);
