@@ -50,48 +50,8 @@ public static class GuardianSocket
 
     /// <summary>Sends one record, with <paramref name="attached"/> duplicated into the receiver when not null.</summary>
     /// <exception cref="LinuxException">The peer is gone (EPIPE, ECONNRESET) or the send failed.</exception>
-    public static unsafe void Send(SafeFdHandle socket, ReadOnlySpan<byte> record, SafeFdHandle? attached)
-    {
-        ArgumentNullException.ThrowIfNull(socket);
-        var added = false;
-        attached?.DangerousAddRef(ref added);
-        try
-        {
-            fixed (byte* data = record)
-            {
-                var iov = new Iovec { Base = data, Length = (nuint)record.Length };
-                var controlSize = Cmsg.Space(sizeof(int));
-                var control = stackalloc byte[controlSize];
-                new Span<byte>(control, controlSize).Clear();
-                var message = new Msghdr { Iov = &iov, IovLength = 1 };
-                if (attached is not null)
-                {
-                    message.Control = control;
-                    message.ControlLength = (nuint)controlSize;
-                    var header = Cmsg.FirstHeader(&message);
-                    header->Level = SocketConstants.SOL_SOCKET;
-                    header->Type = SocketConstants.SCM_RIGHTS;
-                    header->Length = (nuint)Cmsg.Len(sizeof(int));
-                    *(int*)Cmsg.Data(header) = attached.Fd;
-                }
-
-                while (Libc.SendMsg(socket, &message, SocketConstants.MSG_NOSIGNAL) < 0)
-                {
-                    if (LinuxException.LastErrno() != Errno.EINTR)
-                    {
-                        LinuxException.ThrowLast($"sendmsg({socket}, journal record {record.Length} bytes)");
-                    }
-                }
-            }
-        }
-        finally
-        {
-            if (added)
-            {
-                attached!.DangerousRelease();
-            }
-        }
-    }
+    public static void Send(SafeFdHandle socket, ReadOnlySpan<byte> record, SafeFdHandle? attached) =>
+        UnixSocket.SendMessage(socket, record, attached, "journal record");
 
     /// <summary>
     /// Receives one record into <paramref name="buffer"/> (its length, 0 once the peer is gone and nothing is queued),

@@ -286,37 +286,59 @@ public static class UnixSocket
     }
 
     /// <summary>Sends one descriptor as CRIU does: a 1-byte payload (0x00) with one SCM_RIGHTS control message.</summary>
-    public static unsafe void SendFd(SafeFdHandle socket, SafeFdHandle fdToSend)
+    public static void SendFd(SafeFdHandle socket, SafeFdHandle fdToSend)
+    {
+        ArgumentNullException.ThrowIfNull(fdToSend);
+        ReadOnlySpan<byte> payload = [0];
+        SendMessage(socket, payload, fdToSend, "SCM_RIGHTS");
+    }
+
+    /// <summary>
+    /// Sends <paramref name="payload"/> in one <c>sendmsg</c> (MSG_NOSIGNAL, retried on EINTR), with
+    /// <paramref name="attached"/> duplicated into the receiver by one SCM_RIGHTS control message when not null.
+    /// <paramref name="what"/> names the message in the error.
+    /// </summary>
+    /// <exception cref="LinuxException">The peer is gone (EPIPE, ECONNRESET) or the send failed.</exception>
+    public static unsafe void SendMessage(SafeFdHandle socket, ReadOnlySpan<byte> payload, SafeFdHandle? attached, string what)
     {
         ArgumentNullException.ThrowIfNull(socket);
-        ArgumentNullException.ThrowIfNull(fdToSend);
         var added = false;
-        fdToSend.DangerousAddRef(ref added);
+        attached?.DangerousAddRef(ref added);
         try
         {
-            byte payload = 0;
-            var iov = new Iovec { Base = &payload, Length = 1 };
-            var controlSize = Cmsg.Space(sizeof(int));
-            var control = stackalloc byte[controlSize];
-            new Span<byte>(control, controlSize).Clear();
-            var message = new Msghdr { Iov = &iov, IovLength = 1, Control = control, ControlLength = (nuint)controlSize };
-            var header = Cmsg.FirstHeader(&message);
-            header->Level = SocketConstants.SOL_SOCKET;
-            header->Type = SocketConstants.SCM_RIGHTS;
-            header->Length = (nuint)Cmsg.Len(sizeof(int));
-            *(int*)Cmsg.Data(header) = fdToSend.Fd;
-
-            while (Libc.SendMsg(socket, &message, SocketConstants.MSG_NOSIGNAL) < 0)
+            fixed (byte* data = payload)
             {
-                if (LinuxException.LastErrno() != Errno.EINTR)
+                var iov = new Iovec { Base = data, Length = (nuint)payload.Length };
+                var controlSize = Cmsg.Space(sizeof(int));
+                var control = stackalloc byte[controlSize];
+                new Span<byte>(control, controlSize).Clear();
+                var message = new Msghdr { Iov = &iov, IovLength = 1 };
+                if (attached is not null)
                 {
-                    LinuxException.ThrowLast($"sendmsg({socket}, SCM_RIGHTS {fdToSend})");
+                    message.Control = control;
+                    message.ControlLength = (nuint)controlSize;
+                    var header = Cmsg.FirstHeader(&message);
+                    header->Level = SocketConstants.SOL_SOCKET;
+                    header->Type = SocketConstants.SCM_RIGHTS;
+                    header->Length = (nuint)Cmsg.Len(sizeof(int));
+                    *(int*)Cmsg.Data(header) = attached.Fd;
+                }
+
+                while (Libc.SendMsg(socket, &message, SocketConstants.MSG_NOSIGNAL) < 0)
+                {
+                    if (LinuxException.LastErrno() != Errno.EINTR)
+                    {
+                        LinuxException.ThrowLast($"sendmsg({socket}, {what} {payload.Length} byte(s){(attached is null ? string.Empty : $" with {attached}")})");
+                    }
                 }
             }
         }
         finally
         {
-            fdToSend.DangerousRelease();
+            if (added)
+            {
+                attached!.DangerousRelease();
+            }
         }
     }
 
