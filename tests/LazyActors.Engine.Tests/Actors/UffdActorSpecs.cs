@@ -301,19 +301,41 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         _ = actor;
     }
 
-    /// <summary>A task with faults is not probed: its copies would see an exit themselves.</summary>
-    [Fact]
+    /// <summary>A task with faults is not probed: its copies would see an exit themselves. The faults run for several
+    /// probe intervals, each within half an interval of the last, so every tick sees activity. A shared machine can
+    /// stall the test itself for longer than that; such an attempt proves nothing either way and is run again (at most
+    /// three), but a probe during an attempt whose faults kept to their spacing fails the test.</summary>
+    [SkippableFact]
     public async Task UffdActor_must_not_probe_a_busy_task()
     {
-        var actor = Start(Book((Base, Base + (64 * Page))), settings: SpecSettings with { LivenessProbeInterval = TimeSpan.FromMilliseconds(200) });
-        for (var i = 0; i < 10; i++)
+        var interval = TimeSpan.FromMilliseconds(400);
+        var actor = Start(Book((Base, Base + (512 * Page))), settings: SpecSettings with { LivenessProbeInterval = interval });
+        for (var attempt = 0; attempt < 3; attempt++)
         {
-            actor.Tell(UffdActor.Events.Of([Fault(Base + ((ulong)i * 4 * Page))]));
-            await ServeFetchAsync(actor);
-            await Task.Delay(40);
+            var probesBefore = _uffd.Calls.Count(c => c.Kind == "zero");
+            var widestGap = TimeSpan.Zero;
+            var last = System.Diagnostics.Stopwatch.StartNew();
+            for (var i = 0; i < 40; i++)
+            {
+                actor.Tell(UffdActor.Events.Of([Fault(Base + ((ulong)((attempt * 160) + (i * 4)) * Page))]));
+                await ServeFetchAsync(actor);
+                if (last.Elapsed > widestGap)
+                {
+                    widestGap = last.Elapsed;
+                }
+
+                last.Restart();
+                await Task.Delay(20);
+            }
+
+            if (widestGap < interval / 2)
+            {
+                Assert.Equal(probesBefore, _uffd.Calls.Count(c => c.Kind == "zero"));
+                return;
+            }
         }
 
-        Assert.DoesNotContain(_uffd.Calls, c => c.Kind == "zero");
+        Skip.If(true, "the machine stalled this test longer than half a probe interval in each of 3 attempts; nothing shown");
     }
 
     [Fact]
