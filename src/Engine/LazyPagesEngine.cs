@@ -33,11 +33,12 @@ public sealed class LazyPagesEngine : IDisposable
     private SafeFdHandle? _listener;
     private Checkpoint? _checkpoint;
     private Task<ActorSystem>? _earlySystem;
+    private Task? _earlyWarmUp;
     private int _running;
     private CrashJournal? _journal;
     private ResumeState? _resume;
 
-    private LazyPagesEngine(EngineSettings settings, Checkpoint checkpoint, SafeFdHandle listener, PageServerEndpoint? pageServer, ulong listeningSince, Task<ActorSystem>? earlySystem)
+    private LazyPagesEngine(EngineSettings settings, Checkpoint checkpoint, SafeFdHandle listener, PageServerEndpoint? pageServer, ulong listeningSince, Task<ActorSystem>? earlySystem, Task? earlyWarmUp = null)
     {
         _settings = settings;
         _checkpoint = checkpoint;
@@ -45,6 +46,7 @@ public sealed class LazyPagesEngine : IDisposable
         _pageServer = pageServer;
         _listeningSince = listeningSince;
         _earlySystem = earlySystem;
+        _earlyWarmUp = earlyWarmUp;
     }
 
     /// <summary>The page server the pages come from, or null for local images.</summary>
@@ -95,6 +97,10 @@ public sealed class LazyPagesEngine : IDisposable
 
         var served = pageServer is null ? settings : settings.ForRemoteSource();
         var earlySystem = startSystemWith is null ? null : Task.Run(() => CreateSystem(served, startSystemWith));
+        // The stand-ins run as soon as the system is up, before the restorer connects: the engine's threads are started
+        // and the actors' code and compiled message matchers are ready, instead of being built beside the restorer's
+        // first faults (only the native path, which needs the uffd hub, is left for RunAsync).
+        var earlyWarmUp = earlySystem is null ? null : WarmUpStandInsAsync(earlySystem, served);
         Checkpoint? checkpoint = null;
         try
         {
@@ -104,7 +110,7 @@ public sealed class LazyPagesEngine : IDisposable
             var since = ProcFs.NowTicks();
             var listener = UnixSocket.Listen(settings.SocketPath);
             StartupTrace.Mark(StartupStep.Listening);
-            return new LazyPagesEngine(served, checkpoint, listener, pageServer, since, earlySystem);
+            return new LazyPagesEngine(served, checkpoint, listener, pageServer, since, earlySystem, earlyWarmUp);
         }
         catch
         {
@@ -248,6 +254,7 @@ public sealed class LazyPagesEngine : IDisposable
         var listener = Interlocked.Exchange(ref _listener, null)
             ?? throw new ObjectDisposedException(nameof(LazyPagesEngine));
         var early = Interlocked.Exchange(ref _earlySystem, null);
+        var earlyWarmUp = Interlocked.Exchange(ref _earlyWarmUp, null);
         var system = early is null ? CreateSystem(_settings, akkaConfig) : await early.ConfigureAwait(false);
         using var noGcRegion = new NoGcRegionScope(_settings.NoGcBudgetBytes);
         var placement = new RestoreRun.Placement(
@@ -258,7 +265,9 @@ public sealed class LazyPagesEngine : IDisposable
                 StartupTrace.Mark(StartupStep.NoGcRegionStarted);
                 return Task.FromResult(system.ActorOf(props, "restore"));
             },
-            hub => WarmUpAsync(system, _settings, hub, TimeSpan.FromSeconds(5)),
+            hub => earlyWarmUp is null
+                ? WarmUpAsync(system, _settings, hub, TimeSpan.FromSeconds(5))
+                : NativeWarmUpAfterAsync(earlyWarmUp, system, _settings, hub),
             async supervisor =>
             {
                 if (supervisor is not null)
@@ -318,10 +327,33 @@ public sealed class LazyPagesEngine : IDisposable
         }
     }
 
-    /// <summary>Runs the fault and background paths once on stand-ins (JIT warm-up); bounded, never throws.</summary>
-    internal static async Task WarmUpAsync(ActorSystem system, EngineSettings settings, IUffdHub hub, TimeSpan timeout)
+    /// <summary>The stand-ins' warm-up on the system <see cref="Listen(EngineSettings, PageServerEndpoint?, Config)"/> is
+    /// building, once it is up; bounded, never throws (a system that failed to start fails RunAsync instead).</summary>
+    private static async Task WarmUpStandInsAsync(Task<ActorSystem> system, EngineSettings settings)
     {
-        var actor = system.ActorOf(EngineWarmUp.Props(settings, hub), "warm-up");
+        await ((Task)system).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (!system.IsCompletedSuccessfully)
+        {
+            return;
+        }
+
+        var up = await system.ConfigureAwait(false);
+        await WarmUpAsync(up, settings, null, TimeSpan.FromSeconds(5), standIns: true, "warm-up-early").ConfigureAwait(false);
+        StartupTrace.Mark(StartupStep.EarlyWarmUpDone);
+    }
+
+    /// <summary>The native fault path's warm-up (it needs the run's uffd hub), after the stand-ins' early one.</summary>
+    private static async Task NativeWarmUpAfterAsync(Task earlyWarmUp, ActorSystem system, EngineSettings settings, IUffdHub hub)
+    {
+        await earlyWarmUp.ConfigureAwait(false);
+        await WarmUpAsync(system, settings, hub, TimeSpan.FromSeconds(5), standIns: false).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs the fault and background paths once on stand-ins (JIT warm-up), and the native path with
+    /// <paramref name="hub"/> (the engine's <see cref="EpollUffdHub"/>); bounded, never throws.</summary>
+    internal static async Task WarmUpAsync(ActorSystem system, EngineSettings settings, IUffdHub? hub, TimeSpan timeout, bool standIns = true, string name = "warm-up")
+    {
+        var actor = system.ActorOf(EngineWarmUp.Props(settings, hub, standIns), name);
         try
         {
             await actor.Ask<EngineWarmUp.Done>(EngineWarmUp.Begin.Instance, timeout).ConfigureAwait(false);

@@ -86,6 +86,7 @@ public static class StartupTrace
         StartupStep.CheckpointOpened => "checkpoint opened",
         StartupStep.Listening => "listening",
         StartupStep.ActorSystemUp => "actor system up",
+        StartupStep.EarlyWarmUpDone => "stand-ins warm",
         StartupStep.SourceReady => "source ready",
         StartupStep.NoGcRegionStarted => "no-GC region",
         StartupStep.RestorerAccepted => "restorer accepted",

@@ -45,6 +45,33 @@ public sealed class EarlyActorSystemSpecs : IDisposable
     }
 
     [Fact]
+    public async Task The_stand_ins_warm_up_runs_before_the_restorer_connects()
+    {
+        SyntheticCheckpoint.Write(_dir.Path, new SyntheticCheckpointOptions(1, 1 << 20, 7));
+        var hub = new FakeUffdHub();
+        using var engine = LazyPagesEngine.Listen(Settings(), null, Quiet);
+
+        // Nobody connected and RunAsync has not even been called: the early warm-up still completes (the start-up trace
+        // keeps the first time a step happened in this process, so wait for it rather than for this engine's run).
+        var deadline = DateTime.UtcNow + Bound;
+        while (LazyActors.Engine.Diagnostics.StartupTrace.TimestampOf(LazyActors.Engine.Diagnostics.StartupStep.EarlyWarmUpDone) is null && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.NotNull(LazyActors.Engine.Diagnostics.StartupTrace.TimestampOf(LazyActors.Engine.Diagnostics.StartupStep.EarlyWarmUpDone));
+        var run = engine.RunAsync(null, _ => hub, null, CancellationToken.None);
+        using (var restorer = new RestorerPlayer(engine.SocketPath))
+        {
+            restorer.SendTask(SyntheticCheckpoint.FirstPid);
+            restorer.SendFinished();
+        }
+
+        var result = await run.WaitAsync(Bound);
+        Assert.Equal(0, result.ExitCode);
+    }
+
+    [Fact]
     public async Task A_second_configuration_for_the_run_is_refused()
     {
         SyntheticCheckpoint.Write(_dir.Path, new SyntheticCheckpointOptions(1, 1 << 20, 7));

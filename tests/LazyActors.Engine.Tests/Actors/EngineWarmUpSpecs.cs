@@ -46,6 +46,30 @@ public sealed class EngineWarmUpSpecs : Akka.TestKit.Xunit2.TestKit
         AssertManagedPathRan(done);
     }
 
+    [SkippableFact]
+    public async Task Warm_up_without_stand_ins_runs_only_the_native_path()
+    {
+        Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
+        var failures = new List<Exception>();
+        using var hub = new EpollUffdHub(failures.Add, UffdScheduling.Unchanged);
+        var done = await Sys.ActorOf(EngineWarmUp.Props(SpecSettings, hub, standIns: false)).Ask<EngineWarmUp.Done>(EngineWarmUp.Begin.Instance, Bound);
+
+        Assert.True(done.NativePathServed, "the scratch userfaultfd's faults were not all served");
+        var only = Assert.Single(done.Tasks);
+        Assert.Equal(EngineWarmUp.NativeLabel, only.Label);
+        Assert.Empty(failures);
+    }
+
+    [Fact]
+    public async Task Warm_up_with_nothing_to_run_answers_at_once()
+    {
+        // No stand-ins and no real hub: nothing can run, and the engine must not wait its 5 s for the answer.
+        var done = await Sys.ActorOf(EngineWarmUp.Props(SpecSettings, null, standIns: false)).Ask<EngineWarmUp.Done>(EngineWarmUp.Begin.Instance, Bound);
+
+        Assert.Empty(done.Tasks);
+        Assert.False(done.NativePathServed);
+    }
+
     /// <summary>Both stand-in tasks (page cache and direct path) took their three faults (one outside the lazy range,
     /// a zero page), received the rest in background chunks and completed.</summary>
     private static void AssertManagedPathRan(EngineWarmUp.Done done)

@@ -10,7 +10,9 @@ namespace LazyActors.Engine.Actors.WarmUp;
 /// pay for JIT compilation (milliseconds per method otherwise): two tasks on in-memory stand-ins (no images) take faults,
 /// an event, "restore finished" and background chunks, one through the page cache and one through the direct path.
 /// With the engine's <see cref="EpollUffdHub"/> and userfaultfd permission a third task runs the native path end to
-/// end (<see cref="ScratchFaults"/>), served by faults alone (it is not given to the pusher).
+/// end (<see cref="ScratchFaults"/>), served by faults alone (it is not given to the pusher). A one-shot daemon runs the
+/// stand-ins as soon as its actor system is up, before the restorer connects, and only the native path once the uffd hub
+/// exists (<c>standIns: false</c>), so little of the warm-up runs beside the restorer's first faults.
 /// </summary>
 internal sealed class EngineWarmUp : EngineActor
 {
@@ -28,9 +30,9 @@ internal sealed class EngineWarmUp : EngineActor
     private ScratchFaults? _native;
 
     /// <summary>Use <see cref="Props"/>.</summary>
-    public EngineWarmUp(EngineSettings settings, IUffdHub? realHub)
+    public EngineWarmUp(EngineSettings settings, IUffdHub? realHub, bool standIns = true)
     {
-        Receive<Begin>(_ => RunTasks(settings, realHub));
+        Receive<Begin>(_ => RunTasks(settings, realHub, standIns));
         Receive<UffdActor.TaskEnded>(_ => { });
         Receive<Terminated>(t =>
         {
@@ -49,9 +51,10 @@ internal sealed class EngineWarmUp : EngineActor
         });
     }
 
-    /// <summary>Props of the warm-up; with the engine's <see cref="EpollUffdHub"/> it also runs the native fault path.</summary>
-    public static Props Props(EngineSettings settings, IUffdHub? realHub) =>
-        Akka.Actor.Props.Create(() => new EngineWarmUp(settings, realHub)).WithDispatcher(EngineSettings.DispatcherId);
+    /// <summary>Props of the warm-up; with the engine's <see cref="EpollUffdHub"/> it also runs the native fault path, and
+    /// without <paramref name="standIns"/> only that.</summary>
+    public static Props Props(EngineSettings settings, IUffdHub? realHub, bool standIns = true) =>
+        Akka.Actor.Props.Create(() => new EngineWarmUp(settings, realHub, standIns)).WithDispatcher(EngineSettings.DispatcherId);
 
     /// <inheritdoc />
     protected override SupervisorStrategy SupervisorStrategy() => Akka.Actor.SupervisorStrategy.StoppingStrategy;
@@ -64,14 +67,14 @@ internal sealed class EngineWarmUp : EngineActor
         base.PostStop();
     }
 
-    private void RunTasks(EngineSettings settings, IUffdHub? realHub)
+    private void RunTasks(EngineSettings settings, IUffdHub? realHub, bool standIns)
     {
         _requester = Sender;
         var statistics = new EngineStatistics(recordsMeters: false);
         var cache = Context.ActorOf(PageCacheActor.Props(_source, settings, statistics), "cache");
         var pusher = Context.ActorOf(BackgroundPusherActor.Props(settings), "pusher");
         var hub = new UnwatchedUffdHub();
-        foreach (var direct in new[] { false, true })
+        foreach (var direct in standIns ? new[] { false, true } : [])
         {
             var progress = new TaskProgress(0, direct ? "warm-up-direct" : "warm-up-cache", Pages, isForkChild: false);
             var spec = new UffdActor.TaskSpec(0, new AcceptingUffd(), Book(Base), progress, RestoreFinished: false);
@@ -97,6 +100,12 @@ internal sealed class EngineWarmUp : EngineActor
         }
 
         pusher.Tell(BackgroundPusherActor.Start.Instance);
+        if (_running == 0)
+        {
+            // Nothing to run (native path only, and no userfaultfd here).
+            _requester.Tell(new Done(_tasks));
+            Context.Stop(Self);
+        }
     }
 
     private IActorRef Start(Props props, TaskProgress progress)
