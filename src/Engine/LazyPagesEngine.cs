@@ -33,6 +33,7 @@ public sealed class LazyPagesEngine : IDisposable
     private SafeFdHandle? _listener;
     private Checkpoint? _checkpoint;
     private Task<ActorSystem>? _earlySystem;
+    private Task<Actors.Remote.SourceLinks>? _earlyLinks;
     private int _running;
     private CrashJournal? _journal;
     private ResumeState? _resume;
@@ -95,19 +96,31 @@ public sealed class LazyPagesEngine : IDisposable
 
         var served = pageServer is null ? settings : settings.ForRemoteSource();
         var earlySystem = startSystemWith is null ? null : Task.Run(() => CreateSystem(served, startSystemWith));
+        // Remote: the page server is connected meanwhile too (TCP, TLS, the second connection), so the fetcher has its
+        // connections when the first fault comes; only the probe GET waits for the checkpoint (it names a lazy page).
+        var probe = new TaskCompletionSource<Actors.Remote.ProbePage?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var earlyLinks = pageServer is null ? null
+            : Task.Run(() => Actors.Remote.SourceConnector.ConnectAsync(pageServer, served.Remote, served.EngineThreadsNice, probe.Task, served.Remote.FaultConnection, CancellationToken.None));
         Checkpoint? checkpoint = null;
         try
         {
             checkpoint = Checkpoint.Open(settings.ImagesDirectory);
             checkpoint.RequireLazyPagesServable();
             StartupTrace.Mark(StartupStep.CheckpointOpened);
+            probe.TrySetResult(pageServer is null ? null : Actors.Remote.ProbePage.Of(checkpoint));
             var since = ProcFs.NowTicks();
             var listener = UnixSocket.Listen(settings.SocketPath);
             StartupTrace.Mark(StartupStep.Listening);
-            return new LazyPagesEngine(served, checkpoint, listener, pageServer, since, earlySystem);
+            return new LazyPagesEngine(served, checkpoint, listener, pageServer, since, earlySystem) { _earlyLinks = earlyLinks };
         }
         catch
         {
+            probe.TrySetResult(null);
+            if (earlyLinks is not null)
+            {
+                _ = Actors.Remote.SourceConnector.DisposeAsync(earlyLinks);
+            }
+
             checkpoint?.Dispose();
             TerminateEarly(earlySystem);
             throw;
@@ -294,7 +307,7 @@ public sealed class LazyPagesEngine : IDisposable
     {
         if (_pageServer is not null)
         {
-            return RestoreSource.OpenRemote(_settings, _pageServer, checkpoint);
+            return RestoreSource.OpenRemote(_settings, _pageServer, checkpoint, Interlocked.Exchange(ref _earlyLinks, null));
         }
 
         if (_akkaSource is not null)
@@ -340,6 +353,10 @@ public sealed class LazyPagesEngine : IDisposable
         Interlocked.Exchange(ref _checkpoint, null)?.Dispose();
         Interlocked.Exchange(ref _resume, null)?.Dispose();
         TerminateEarly(Interlocked.Exchange(ref _earlySystem, null));
+        if (Interlocked.Exchange(ref _earlyLinks, null) is { } unused)
+        {
+            _ = Actors.Remote.SourceConnector.DisposeAsync(unused);
+        }
     }
 
     /// <summary>The no-GC region of a one-shot restore: started once the images are open, ended with the run.</summary>
