@@ -2,8 +2,10 @@ using System.Diagnostics;
 using System.Net;
 using Akka.Configuration;
 using LazyActors.Engine.Configuration;
+using LazyActors.Engine.Images;
 using LazyActors.Engine.Protocol.Client;
 using LazyActors.Engine.Protocol.Server;
+using LazyActors.Engine.Tests.Protocol.Support;
 using LazyActors.Testing;
 using LazyActors.Tools.Synthetic;
 using Xunit;
@@ -72,13 +74,13 @@ public sealed class EarlyRemoteConnectionSpecs : IDisposable
     [Fact]
     public async Task Images_that_cannot_be_served_fail_listen_and_the_connection_opened_meanwhile_is_closed()
     {
-        File.WriteAllText(Path.Combine(_dir.Path, "inventory.img"), "not an image");
+        await File.WriteAllTextAsync(Path.Combine(_dir.Path, "inventory.img"), "not an image");
         using var servedDir = new ScratchDirectory();
         SyntheticCheckpoint.Write(servedDir.Path, new SyntheticCheckpointOptions(1, 1 << 20, 7));
         using var store = LazyPageStore.Open(servedDir.Path);
         await using var server = LazyPageServer.Start(store, new IPEndPoint(IPAddress.Loopback, 0), logger: new LogCapture().Logger);
 
-        Assert.ThrowsAny<Images.ImageFormatException>(() => LazyPagesEngine.Listen(Settings(), PageServerEndpoint.Tcp("127.0.0.1", server.LocalEndPoint.Port), Quiet));
+        Assert.ThrowsAny<ImageFormatException>(() => LazyPagesEngine.Listen(Settings(), PageServerEndpoint.Tcp("127.0.0.1", server.LocalEndPoint.Port), Quiet));
 
         Assert.False(File.Exists(Settings().SocketPath));
         // The connection was started before the images failed: it is made, then closed, never left open.
