@@ -34,6 +34,7 @@ public sealed class LazyPagesEngine : IDisposable
     private Checkpoint? _checkpoint;
     private Task<ActorSystem>? _earlySystem;
     private Task? _earlyWarmUp;
+    private Task<Actors.Remote.SourceLinks>? _earlyLinks;
     private int _running;
     private CrashJournal? _journal;
     private ResumeState? _resume;
@@ -101,19 +102,31 @@ public sealed class LazyPagesEngine : IDisposable
         // and the actors' code and compiled message matchers are ready, instead of being built beside the restorer's
         // first faults (only the native path, which needs the uffd hub, is left for RunAsync).
         var earlyWarmUp = earlySystem is null ? null : WarmUpStandInsAsync(earlySystem, served);
+        // Remote: the page server is connected meanwhile too (TCP, TLS, the second connection), so the fetcher has its
+        // connections when the first fault comes; only the probe GET waits for the checkpoint (it names a lazy page).
+        var probe = new TaskCompletionSource<Actors.Remote.ProbePage?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var earlyLinks = pageServer is null ? null
+            : Task.Run(() => Actors.Remote.SourceConnector.ConnectAsync(pageServer, served.Remote, served.EngineThreadsNice, probe.Task, served.Remote.FaultConnection, CancellationToken.None));
         Checkpoint? checkpoint = null;
         try
         {
             checkpoint = Checkpoint.Open(settings.ImagesDirectory);
             checkpoint.RequireLazyPagesServable();
             StartupTrace.Mark(StartupStep.CheckpointOpened);
+            probe.TrySetResult(pageServer is null ? null : Actors.Remote.ProbePage.Of(checkpoint));
             var since = ProcFs.NowTicks();
             var listener = UnixSocket.Listen(settings.SocketPath);
             StartupTrace.Mark(StartupStep.Listening);
-            return new LazyPagesEngine(served, checkpoint, listener, pageServer, since, earlySystem, earlyWarmUp);
+            return new LazyPagesEngine(served, checkpoint, listener, pageServer, since, earlySystem, earlyWarmUp) { _earlyLinks = earlyLinks };
         }
         catch
         {
+            probe.TrySetResult(null);
+            if (earlyLinks is not null)
+            {
+                _ = Actors.Remote.SourceConnector.DisposeAsync(earlyLinks);
+            }
+
             checkpoint?.Dispose();
             TerminateEarly(earlySystem);
             throw;
@@ -303,7 +316,7 @@ public sealed class LazyPagesEngine : IDisposable
     {
         if (_pageServer is not null)
         {
-            return RestoreSource.OpenRemote(_settings, _pageServer, checkpoint);
+            return RestoreSource.OpenRemote(_settings, _pageServer, checkpoint, Interlocked.Exchange(ref _earlyLinks, null));
         }
 
         if (_akkaSource is not null)
@@ -372,6 +385,10 @@ public sealed class LazyPagesEngine : IDisposable
         Interlocked.Exchange(ref _checkpoint, null)?.Dispose();
         Interlocked.Exchange(ref _resume, null)?.Dispose();
         TerminateEarly(Interlocked.Exchange(ref _earlySystem, null));
+        if (Interlocked.Exchange(ref _earlyLinks, null) is { } unused)
+        {
+            _ = Actors.Remote.SourceConnector.DisposeAsync(unused);
+        }
     }
 
     /// <summary>The no-GC region of a one-shot restore: started once the images are open, ended with the run.</summary>

@@ -1,6 +1,9 @@
 namespace LazyActors.Engine.Diagnostics;
 
-/// <summary>The steps of a daemon's start-up that <see cref="StartupTrace"/> times, in their usual order.</summary>
+/// <summary>
+/// The steps of a daemon's start-up that <see cref="StartupTrace"/> times (the local path's in their usual order, then the
+/// remote path's; the trace lists them by time).
+/// </summary>
 public enum StartupStep
 {
     /// <summary>The program's entry point ran (the runtime is up).</summary>
@@ -41,4 +44,22 @@ public enum StartupStep
 
     /// <summary>The restorer said "restore finished".</summary>
     RestoreFinished,
+
+    /// <summary>Remote: the connection to the page server is being opened (name resolution, TCP, TLS).</summary>
+    SourceConnectStarted,
+
+    /// <summary>Remote: the first connection to the page server is up (TLS handshake included).</summary>
+    SourceConnected,
+
+    /// <summary>Remote: the connections' shape is known (a second one for faults checked with one GET, or one shared).</summary>
+    SourceLinksReady,
+
+    /// <summary>Remote: the fetcher has its connections and serves reads.</summary>
+    FetcherServing,
+
+    /// <summary>Remote: the first GET of a restore went on the wire.</summary>
+    FirstRequestSent,
+
+    /// <summary>Remote: the first reply of a restore arrived.</summary>
+    FirstReplyReceived,
 }

@@ -36,12 +36,11 @@ public static class StartupTrace
     {
         var origin = TimestampOf(StartupStep.Main) ?? Marks.Where(t => t != 0).DefaultIfEmpty(0).Min();
         var text = new StringBuilder("start-up, ms after Main (JIT: ms compiling so far, all threads):");
-        foreach (var step in Enum.GetValues<StartupStep>())
+        // By time: the remote path's steps run beside the local path's, so the enum's order is not the order they happened in.
+        var marked = Enum.GetValues<StartupStep>().Where(s => TimestampOf(s) is not null).OrderBy(s => TimestampOf(s)!.Value);
+        foreach (var step in marked)
         {
-            if (TimestampOf(step) is { } t)
-            {
-                text.Append(CultureInfo.InvariantCulture, $" {Name(step)} {Stopwatch.GetElapsedTime(origin, t).TotalMilliseconds:0.0} (JIT {Volatile.Read(ref JitMsAt[(int)step]):0});");
-            }
+            text.Append(CultureInfo.InvariantCulture, $" {Name(step)} {Stopwatch.GetElapsedTime(origin, TimestampOf(step)!.Value).TotalMilliseconds:0.0} (JIT {Volatile.Read(ref JitMsAt[(int)step]):0});");
         }
 
         if (ProcessAgeAtMainMs is { } age)
@@ -94,6 +93,12 @@ public static class StartupTrace
         StartupStep.FirstUffd => "first uffd",
         StartupStep.FirstFaultServed => "first fault served",
         StartupStep.RestoreFinished => "restore finished",
+        StartupStep.SourceConnectStarted => "source connect started",
+        StartupStep.SourceConnected => "source connected",
+        StartupStep.SourceLinksReady => "source links ready",
+        StartupStep.FetcherServing => "fetcher serving",
+        StartupStep.FirstRequestSent => "first GET sent",
+        StartupStep.FirstReplyReceived => "first reply",
         _ => step.ToString(),
     };
 }

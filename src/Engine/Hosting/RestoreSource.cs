@@ -73,14 +73,19 @@ public sealed class RestoreSource : IDisposable
 
     /// <summary>As <see cref="OpenRemote(EngineSettings, Protocol.Client.PageServerEndpoint)"/> over a checkpoint already
     /// opened (and checked) by the caller; the source owns it from here on.</summary>
-    public static RestoreSource OpenRemote(EngineSettings settings, Protocol.Client.PageServerEndpoint pageServer, Checkpoint checkpoint)
+    public static RestoreSource OpenRemote(EngineSettings settings, Protocol.Client.PageServerEndpoint pageServer, Checkpoint checkpoint) =>
+        OpenRemote(settings, pageServer, checkpoint, earlyLinks: null);
+
+    /// <summary>As above, with connections to the page server opened before the restore began (the fetcher takes them
+    /// instead of connecting; they are closed with the source if no fetcher did).</summary>
+    internal static RestoreSource OpenRemote(EngineSettings settings, Protocol.Client.PageServerEndpoint pageServer, Checkpoint checkpoint, Task<Actors.Remote.SourceLinks>? earlyLinks)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(pageServer);
         ArgumentNullException.ThrowIfNull(checkpoint);
         try
         {
-            var remote = new Actors.Remote.RemotePageSource(settings);
+            var remote = new Actors.Remote.RemotePageSource(settings) { EarlyLinks = earlyLinks };
             return new RestoreSource(checkpoint, remote, checkpoint.Dispose)
             {
                 Remote = new Actors.RestoreSupervisor.RemoteSource(pageServer, Actors.Remote.ProbePage.Of(checkpoint), remote),

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
 using LazyActors.Engine.Configuration;
+using LazyActors.Engine.Diagnostics;
 using LazyActors.Engine.Faults;
 using LazyActors.Engine.Protocol;
 using LazyActors.Engine.Protocol.Client;
@@ -131,7 +132,17 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
     private string Peer => _links?.Main.Client.Peer ?? _endpoint.ToString();
 
     /// <inheritdoc />
-    protected override void PreStart() => StartConnecting();
+    protected override void PreStart()
+    {
+        if (_owner.TryTakeEarlyLinks(out var early))
+        {
+            // The daemon connected while it opened the checkpoint: no connecting here, and no wait for it either.
+            _ = early.PipeTo(Self, success: links => new LinksUp(links), failure: error => new ConnectAttemptFailed(Describe(error)));
+            return;
+        }
+
+        StartConnecting();
+    }
 
     /// <summary>
     /// Restarted after an exception: like a lost connection, without failing any read. The connections are dropped
@@ -210,6 +221,7 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
             Install(up.Links);
             _statistics.Connected(up.Links.Choice, reconnect: false);
             _log.Info("page server {Peer}: connected{Tls}; {Choice}", up.Links.Main.Client.Peer, TlsNote(up.Links.Main.Client), up.Links.Choice);
+            StartupTrace.Mark(StartupStep.FetcherServing);
             Become(Serving);
             Dispatch();
         });
@@ -444,6 +456,7 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
             return false;
         }
 
+        StartupTrace.Mark(StartupStep.FirstRequestSent);
         if (pending.IsCompletedSuccessfully)
         {
             Self.Tell(new PieceReceived(piece, piece.Generation, pending.Result));
@@ -509,6 +522,7 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
             _backoff = _settings.ReconnectBackoffMin;
         }
 
+        StartupTrace.Mark(StartupStep.FirstReplyReceived);
         var read = piece.Read;
         _statistics.Reply(pages, pages < piece.Pages);
         if (pages < piece.Pages)

@@ -20,6 +20,7 @@ public sealed class RemotePageSource : IPageSource
     private readonly SizeClassBufferPool _bulkPool;
     private IActorRef _fetcher = ActorRefs.Nobody;
     private Task? _drained;
+    private Task<SourceLinks>? _earlyLinks;
     private int _disposed;
 
     /// <summary>
@@ -96,6 +97,23 @@ public sealed class RemotePageSource : IPageSource
     /// <summary>Called by the fetcher as it stops: <paramref name="drained"/> ends once no reply can be written any more.</summary>
     internal void OnFetcherStopped(Task drained) => Volatile.Write(ref _drained, drained);
 
+    /// <summary>
+    /// Connections opened before the restore began (the daemon connects while it opens the checkpoint and binds its
+    /// socket); the fetcher's first instance takes them instead of connecting itself. Null when there are none.
+    /// </summary>
+    internal Task<SourceLinks>? EarlyLinks
+    {
+        get => Volatile.Read(ref _earlyLinks);
+        init => _earlyLinks = value;
+    }
+
+    /// <summary>The early connections, once: the first caller owns them.</summary>
+    internal bool TryTakeEarlyLinks([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Task<SourceLinks>? links)
+    {
+        links = Interlocked.Exchange(ref _earlyLinks, null);
+        return links is not null;
+    }
+
     /// <summary>What a fetcher that is being restarted leaves to its next instance (see <see cref="RemoteFetchActor"/>).</summary>
     internal RemoteFetchActor.Handover? Handover { get; set; }
 
@@ -105,6 +123,12 @@ public sealed class RemotePageSource : IPageSource
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
+        }
+
+        if (TryTakeEarlyLinks(out var unused))
+        {
+            // No fetcher took them (the restore ended first): close them in the background, nothing reads into our buffers.
+            _ = SourceConnector.DisposeAsync(unused);
         }
 
         // Dispose is synchronous and the buffers may only be freed once no reader can write into them; the wait is bounded and no synchronization context is involved.

@@ -34,26 +34,58 @@ internal static class SourceConnector
     };
 
     /// <exception cref="PageServerException">No connection, or <see cref="FaultConnectionMode.On"/> and no second one.</exception>
-    public static async Task<SourceLinks> ConnectAsync(PageServerEndpoint endpoint, RemoteFetchSettings settings, int? readerNice, ProbePage? probe,
+    public static Task<SourceLinks> ConnectAsync(PageServerEndpoint endpoint, RemoteFetchSettings settings, int? readerNice, ProbePage? probe,
+        FaultConnectionMode mode, CancellationToken cancellationToken) =>
+        ConnectAsync(endpoint, settings, readerNice, Task.FromResult(probe), mode, cancellationToken);
+
+    /// <summary>
+    /// As above with the probe page still being found (the daemon connects while it opens the checkpoint): the second
+    /// connection is opened the moment the first is up, and the probe page is awaited only for its GET.
+    /// </summary>
+    /// <exception cref="PageServerException">No connection, or <see cref="FaultConnectionMode.On"/> and no second one.</exception>
+    public static async Task<SourceLinks> ConnectAsync(PageServerEndpoint endpoint, RemoteFetchSettings settings, int? readerNice, Task<ProbePage?> probe,
         FaultConnectionMode mode, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        ArgumentNullException.ThrowIfNull(probe);
         var options = ClientOptions(settings, readerNice);
+        Diagnostics.StartupTrace.Mark(Diagnostics.StartupStep.SourceConnectStarted);
         var main = await endpoint.ConnectAsync(options, cancellationToken).ConfigureAwait(false);
+        Diagnostics.StartupTrace.Mark(Diagnostics.StartupStep.SourceConnected);
         string? single = mode == FaultConnectionMode.Off ? "fault-connection = off"
             : !endpoint.CanReconnect ? "an inherited socket is the only connection"
-            : probe is null ? "the checkpoint has no lazy pages"
             : null;
         if (single is not null)
         {
-            return Shared(main, single);
+            return Ready(Shared(main, single));
+        }
+
+        // Not before the first is up: a source that serves one connection (CRIU's) must accept the main one first.
+        var second = endpoint.ConnectAsync(options, cancellationToken);
+        ProbePage? page;
+        try
+        {
+            page = await probe.ConfigureAwait(false);
+        }
+        catch
+        {
+            await DisposeQuietlyAsync(second).ConfigureAwait(false);
+            await main.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        if (page is null)
+        {
+            await DisposeQuietlyAsync(second).ConfigureAwait(false);
+            return Ready(Shared(main, "the checkpoint has no lazy pages"));
         }
 
         PageServerClient? faults = null;
         string? refusal;
         try
         {
-            faults = await endpoint.ConnectAsync(options, cancellationToken).ConfigureAwait(false);
-            refusal = await ProbeAsync(faults, probe!).ConfigureAwait(false);
+            faults = await second.ConfigureAwait(false);
+            refusal = await ProbeAsync(faults, page).ConfigureAwait(false);
         }
         catch (PageServerException e)
         {
@@ -62,8 +94,8 @@ internal static class SourceConnector
 
         if (refusal is null)
         {
-            return new SourceLinks(new SourceLink(main, LinkRole.Bulk), new SourceLink(faults!, LinkRole.Faults),
-                "a second connection answered: faults have a connection of their own, background data the other");
+            return Ready(new SourceLinks(new SourceLink(main, LinkRole.Bulk), new SourceLink(faults!, LinkRole.Faults),
+                "a second connection answered: faults have a connection of their own, background data the other"));
         }
 
         if (faults is not null)
@@ -77,7 +109,42 @@ internal static class SourceConnector
             throw new PageServerException(main.Peer, $"fault-connection = on, but {refusal}");
         }
 
-        return Shared(main, $"{refusal}; a source serving one connection, like CRIU's");
+        return Ready(Shared(main, $"{refusal}; a source serving one connection, like CRIU's"));
+    }
+
+    /// <summary>Closes the connections of links that were made but never used (a daemon that ends before its restore).</summary>
+    public static async Task DisposeAsync(Task<SourceLinks> links)
+    {
+        ArgumentNullException.ThrowIfNull(links);
+        try
+        {
+            foreach (var link in (await links.ConfigureAwait(false)).All)
+            {
+                await link.Client.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is PageServerException or OperationCanceledException)
+        {
+            // never connected: nothing to close
+        }
+    }
+
+    private static SourceLinks Ready(SourceLinks links)
+    {
+        Diagnostics.StartupTrace.Mark(Diagnostics.StartupStep.SourceLinksReady);
+        return links;
+    }
+
+    private static async Task DisposeQuietlyAsync(Task<PageServerClient> connecting)
+    {
+        try
+        {
+            await (await connecting.ConfigureAwait(false)).DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is PageServerException or OperationCanceledException)
+        {
+            // refused or cancelled: nothing to close
+        }
     }
 
     private static SourceLinks Shared(PageServerClient main, string why) =>

@@ -14,7 +14,10 @@ namespace LazyActors.Tools.Bench.Criu;
 /// <param name="Smoke">True for the small scenarios of a smoke run (<c>--scenario smoke</c>).</param>
 /// <param name="Remote">True when the pages come from a page server on 127.0.0.1 (every <c>--source</c> with every
 /// <c>--daemon</c>, the daemon given the images without the lazy pages' data).</param>
-public sealed record CriuBenchScenario(string Name, string Description, TreeWorkload? Tree = null, (int MiB, int Entries)? Python = null, bool Smoke = false, bool Remote = false)
+/// <param name="OnRequest">True for a scenario run only when named (not part of <c>all</c>), such as the local twins
+/// of the remote scenarios.</param>
+public sealed record CriuBenchScenario(string Name, string Description, TreeWorkload? Tree = null, (int MiB, int Entries)? Python = null, bool Smoke = false, bool Remote = false,
+    bool OnRequest = false)
 {
     /// <summary>The workload to dump, or null and why it cannot run here.</summary>
     public async Task<(CriuWorkload? Workload, string? Problem)> WorkloadAsync()
