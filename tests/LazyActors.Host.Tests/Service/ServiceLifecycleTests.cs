@@ -152,7 +152,8 @@ public sealed class ServiceLifecycleTests(ITestOutputHelper output)
         Assert.True(seen is Proto.JobState.Serving, $"the restore did not get to 'restore finished': {seen}");
 
         await service.SignalAsync("TERM");
-        var refused = await WaitForRefusalAsync(client, images, scratch.CreateSub("late"));
+        var attempt = 0;
+        var refused = await WaitForRefusalAsync(client, images, () => scratch.CreateSub($"late{++attempt}"));
         Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
         Assert.Contains("stopping", refused.Status.Detail, StringComparison.Ordinal);
 
@@ -270,14 +271,17 @@ public sealed class ServiceLifecycleTests(ITestOutputHelper output)
         return state;
     }
 
-    private static async Task<RpcException> WaitForRefusalAsync(Host.Control.ControlClient client, string images, string work)
+    /// <summary>Starts (and cancels) jobs until one is refused; each attempt on a new work directory
+    /// (<paramref name="newWork"/>): a job accepted just before SIGTERM landed may not have ended from its cancel yet,
+    /// and its work directory would be refused as already served (AlreadyExists) instead of the drain's refusal.</summary>
+    private static async Task<RpcException> WaitForRefusalAsync(Host.Control.ControlClient client, string images, Func<string> newWork)
     {
         var clock = Stopwatch.StartNew();
         while (true)
         {
             try
             {
-                var job = await client.Jobs.StartJobAsync(new Proto.StartJobRequest { ImagesDir = images, WorkDir = work });
+                var job = await client.Jobs.StartJobAsync(new Proto.StartJobRequest { ImagesDir = images, WorkDir = newWork() });
                 await client.Jobs.CancelJobAsync(new Proto.JobRequest { Id = job.Id });
             }
             catch (RpcException ex)
