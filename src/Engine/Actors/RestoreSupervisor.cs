@@ -77,6 +77,11 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         /// <summary>The fetcher of another transport (the Akka one: <see cref="AkkaFetchActor"/>), made from the source it
         /// serves and the counters; null: <see cref="RemoteFetchActor"/> on <see cref="Endpoint"/> (CRIU's protocol).</summary>
         public Func<RemotePageSource, RemoteStatistics, Props>? Fetcher { get; init; }
+
+        /// <summary>The parent of a fetcher that other restores share (the service's page cache reads
+        /// <see cref="Source"/>, <see cref="SharedFetchActor"/>): this restore subscribes to it and has no fetcher, nor a
+        /// session to close, of its own; null: the restore's own fetcher.</summary>
+        public IActorRef? Shared { get; init; }
     }
 
     /// <summary>How a restore ended.</summary>
@@ -140,7 +145,11 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
     /// <inheritdoc />
     protected override void PreStart()
     {
-        if (_restore.Remote is { } remote)
+        if (_restore.Remote is { Shared: { } shared })
+        {
+            shared.Tell(SharedFetchActor.Subscribe.Instance);
+        }
+        else if (_restore.Remote is { } remote)
         {
             // First, so the connection is made while the restorer is still on its way.
             var fetcher = remote.Fetcher?.Invoke(remote.Source, _restore.Statistics.Remote)

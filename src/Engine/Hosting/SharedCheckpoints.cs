@@ -76,6 +76,44 @@ public sealed class SharedCheckpoints : IDisposable
         }
     }
 
+    /// <summary>
+    /// The source of one restore of the checkpoint in <see cref="EngineSettings.ImagesDirectory"/> whose lazy pages come
+    /// from the page server <paramref name="pageServer"/>. With a <see cref="Cache"/>, the restores of one such checkpoint
+    /// (<see cref="CheckpointIdentity.OfRemote"/>) read through it, over one session that <paramref name="openShared"/>
+    /// opens for the first of them (the pages the source sends once serve them all); without, the restore has a session
+    /// of its own (<see cref="RestoreSource.OpenRemote(EngineSettings, Protocol.Client.PageServerEndpoint)"/>). Dispose it
+    /// when the restore ended.
+    /// </summary>
+    /// <exception cref="ImageFormatException">The images are unreadable (the message names the file).</exception>
+    /// <exception cref="DirectoryNotFoundException">The images directory does not exist.</exception>
+    public RestoreSource AcquireRemote(EngineSettings settings, CheckpointIdentity identity, Protocol.Client.PageServerEndpoint pageServer,
+        Func<Checkpoint, SharedRemoteSource> openShared)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(identity);
+        ArgumentNullException.ThrowIfNull(pageServer);
+        ArgumentNullException.ThrowIfNull(openShared);
+        if (Cache is null)
+        {
+            return RestoreSource.OpenRemote(settings, pageServer);
+        }
+
+        var entry = Hold(CheckpointIdentity.OfLocal(settings.ImagesDirectory));
+        try
+        {
+            var pages = Cache.Attach(identity.Key, () => openShared(entry.Checkpoint), out var shared);
+            return new RestoreSource(entry.Checkpoint, pages, () => Release(entry))
+            {
+                Remote = new Actors.RestoreSupervisor.RemoteSource(shared.Endpoint, shared.Probe, shared.Pages) { Shared = shared.Fetcher },
+            };
+        }
+        catch
+        {
+            Release(entry);
+            throw;
+        }
+    }
+
     /// <inheritdoc />
     public void Dispose()
     {

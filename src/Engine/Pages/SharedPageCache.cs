@@ -68,7 +68,13 @@ public sealed class SharedPageCache : IDisposable
     /// <paramref name="openSource"/> opens (called when the first restore of that checkpoint attaches; the cache disposes
     /// it after the last one left). Dispose the result to detach.
     /// </summary>
-    public IPageSource Attach(string identity, Func<IPageSource> openSource)
+    public IPageSource Attach(string identity, Func<IPageSource> openSource) => Attach<IPageSource>(identity, openSource, out _);
+
+    /// <summary>As <see cref="Attach(string, Func{IPageSource})"/>; <paramref name="source"/> is the source the misses are
+    /// read from (the one <paramref name="openSource"/> opened, now or for an earlier restore), valid while attached.</summary>
+    /// <exception cref="InvalidCastException">The checkpoint's source is not a <typeparamref name="TSource"/>.</exception>
+    public IPageSource Attach<TSource>(string identity, Func<TSource> openSource, out TSource source)
+        where TSource : IPageSource
     {
         ArgumentException.ThrowIfNullOrEmpty(identity);
         ArgumentNullException.ThrowIfNull(openSource);
@@ -81,6 +87,7 @@ public sealed class SharedPageCache : IDisposable
             }
 
             checkpoint.Source ??= openSource();
+            source = (TSource)checkpoint.Source;
             var consumer = ++_nextConsumer;
             checkpoint.Consumers.Add(consumer);
             return new CachedPageSource(this, checkpoint, consumer);

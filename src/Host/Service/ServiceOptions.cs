@@ -38,9 +38,9 @@ public sealed class ServiceOptions
 /// <summary>The shared page cache's settings (<c>LazyActors:Service:PageCache</c>).</summary>
 public sealed class PageCacheOptions
 {
-    /// <summary>The cache exists (its size and evictions are metered); restores of one local checkpoint go through it with
-    /// <see cref="LocalImages"/>. Jobs whose pages come from a page server read them uncached (their connections are
-    /// their own).</summary>
+    /// <summary>The cache exists (its size and evictions are metered): jobs whose pages come from a page server read them
+    /// through it, the jobs of one remote checkpoint over one session (each page sent once); restores of one local
+    /// checkpoint go through it with <see cref="LocalImages"/>. Off: every remote job has a session of its own.</summary>
     public bool Enabled { get; set; } = true;
 
     /// <summary>Bound on cached page bytes.</summary>

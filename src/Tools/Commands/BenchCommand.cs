@@ -31,7 +31,7 @@ internal static class BenchCommand
         var json = new Option<string?>("--json") { Description = "Also write the full report as JSON to this file." };
         var daemon = new Option<string[]>("--daemon")
         {
-            Description = "Daemon to test instead of this host's `lazy-pages`, e.g. \"criu lazy-pages\"; it is run as CMD -D IMAGES -W WORKDIR --status-fd N (criu: also -o LOG). Repeat it to compare daemons side by side in one table; `self` is this host's own engine as deployed (published once per bench with `dotnet publish src/Host -c Release`: ReadyToRun), `self-il` the IL build next to these tools; with --restorer criu, `criu` is CRIU's own daemon and a -d word starts a daemon detached (-d --pidfile).",
+            Description = "Daemon to test instead of this host's `lazy-pages`, e.g. \"criu lazy-pages\"; it is run as CMD -D IMAGES -W WORKDIR --status-fd N (criu: also -o LOG). Repeat it to compare daemons side by side in one table; `self` is this host's own engine as deployed (published once per bench with `dotnet publish src/Host -c Release`: ReadyToRun), `self-il` the IL build next to these tools; `service` a job of one `serve` of the published host kept up for the whole bench (the RSS column is then the jobs client's, not the service's); with --restorer criu, `criu` is CRIU's own daemon and a -d word starts a daemon detached (-d --pidfile).",
         };
         var source = new Option<string[]>("--source")
         {
@@ -84,6 +84,7 @@ internal static class BenchCommand
                         daemonCommands.Add(daemonText.Trim() switch
                         {
                             "self" => null,
+                            ServiceDaemon => ServicePlaceholder,
                             CriuDaemonSpec.SelfIl => [.. Host.HostInvocation.Prefix(), "lazy-pages"],
                             _ => CommandTemplate.Split(daemonText),
                         });
@@ -106,7 +107,7 @@ internal static class BenchCommand
             // `self` is the daemon as deployed: published once for this bench (ReadyToRun), unless a directory is given.
             string? publishedDir = null;
             IReadOnlyList<string>? ownHost = null;
-            if (daemonTexts.Length == 0 || daemonTexts.Any(CriuDaemonSpec.NamesPublishedSelf))
+            if (daemonTexts.Length == 0 || daemonTexts.Any(t => CriuDaemonSpec.NamesPublishedSelf(t) || (!criu && t.Trim() == ServiceDaemon)))
             {
                 try
                 {
@@ -129,6 +130,25 @@ internal static class BenchCommand
                 }
 
                 await Console.Error.WriteLineAsync($"bench: self = {CommandTemplate.Join([.. ownHost, "lazy-pages"])}");
+            }
+
+            // `service`: one `serve` of the published host for the whole bench; each run is a job of it, started by the
+            // jobs client as the daemon (`jobs start --wait`: it exits 0 once the service reported the restore complete).
+            ServiceUnderTest? service = null;
+            if (daemonCommands.Any(c => ReferenceEquals(c, ServicePlaceholder)))
+            {
+                try
+                {
+                    service = await ServiceUnderTest.StartAsync(ownHost!, Path.Combine(parse.GetValue(tempRoot) ?? Path.GetTempPath(), $"lazyactors-serve-{Environment.ProcessId}"), TimeSpan.FromSeconds(60)).ConfigureAwait(false);
+                }
+                catch (InvalidOperationException ex)
+                {
+                    await Console.Error.WriteLineAsync($"bench: {ex.Message}");
+                    return 2;
+                }
+
+                daemonCommands = [.. daemonCommands.Select(c => ReferenceEquals(c, ServicePlaceholder) ? service.JobsDaemon : c)];
+                await Console.Error.WriteLineAsync($"bench: service = pid {service.Pid}, {CommandTemplate.Join(service.JobsDaemon)} (its log {service.LogPath})");
             }
 
             var options = new BenchOptions
@@ -156,6 +176,12 @@ internal static class BenchCommand
             }
             finally
             {
+                if (service is not null)
+                {
+                    await Console.Error.WriteLineAsync($"bench: service stopped with exit code {await service.StopAsync(TimeSpan.FromSeconds(60)).ConfigureAwait(false)}");
+                    await service.DisposeAsync().ConfigureAwait(false);
+                }
+
                 if (publishedDir is not null && !parse.GetValue(keepTemp))
                 {
                     TryDelete(publishedDir);
@@ -172,6 +198,11 @@ internal static class BenchCommand
         });
         return command;
     }
+
+    /// <summary>The --daemon word for the hosted daemon (sim restorer).</summary>
+    private const string ServiceDaemon = "service";
+
+    private static readonly IReadOnlyList<string> ServicePlaceholder = ["service"];
 
     private static void TryDelete(string path)
     {

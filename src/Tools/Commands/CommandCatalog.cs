@@ -11,6 +11,7 @@ internal static class CommandCatalog
         yield return SynthCommand.Create();
         yield return RestoreSimCommand.Create();
         yield return BenchCommand.Create();
+        yield return ServiceBenchCommand.Create();
         yield return RestoreSimTaskCommand.Create();
         yield return TouchFloorTaskCommand.Create();
     }

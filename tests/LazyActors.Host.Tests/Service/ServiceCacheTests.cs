@@ -61,7 +61,7 @@ public sealed partial class ServiceCacheTests(ITestOutputHelper output)
     }
 
     /// <summary>The sum of a Prometheus counter's samples (every label set), by its name without the unit suffix.</summary>
-    private static long Sample(string exposition, string name)
+    internal static long Sample(string exposition, string name)
     {
         var values = exposition.Split('\n')
             .Where(l => l.StartsWith(name, StringComparison.Ordinal) && !l.StartsWith('#'))

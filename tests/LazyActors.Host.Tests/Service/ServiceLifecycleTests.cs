@@ -152,7 +152,8 @@ public sealed class ServiceLifecycleTests(ITestOutputHelper output)
         Assert.True(seen is Proto.JobState.Serving, $"the restore did not get to 'restore finished': {seen}");
 
         await service.SignalAsync("TERM");
-        var refused = await WaitForRefusalAsync(client, images, scratch.CreateSub("late"));
+        var attempt = 0;
+        var refused = await WaitForRefusalAsync(client, images, () => scratch.CreateSub($"late{++attempt}"));
         Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
         Assert.Contains("stopping", refused.Status.Detail, StringComparison.Ordinal);
 
@@ -220,6 +221,40 @@ public sealed class ServiceLifecycleTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// <c>serve</c> and <c>jobs</c> without <c>--control-socket</c> meet at the one default path: run in a private mount
+    /// namespace with a fresh tmpfs on /run, so the machine's own /run/lazy-actors is never touched.
+    /// </summary>
+    [SkippableFact]
+    public async Task Serve_and_jobs_meet_at_the_default_control_socket()
+    {
+        using var scratch = new ScratchDirectory("dflt");
+        var dotnet = HostInvocation.DotnetExecutable();
+        var host = HostInvocation.AssemblyPath;
+        var log = Path.Combine(scratch.Path, "serve.log");
+        var socket = Host.Service.ServiceOptions.DefaultControlSocket;
+        var script = $$"""
+            mount -t tmpfs lazy-actors-test /run || exit 77
+            '{{dotnet}}' '{{host}}' serve > '{{log}}' 2>&1 &
+            serve=$!
+            for i in $(seq 1 600); do [ -S '{{socket}}' ] && break; kill -0 $serve 2>/dev/null || break; sleep 0.1; done
+            '{{dotnet}}' '{{host}}' jobs list
+            rc=$?
+            kill -TERM $serve
+            for i in $(seq 1 300); do kill -0 $serve 2>/dev/null || break; sleep 0.1; done
+            kill -KILL $serve 2>/dev/null
+            wait $serve
+            exit $rc
+            """;
+        var (exit, stdout, stderr) = await VerbProcess.RunAsync(["/usr/bin/unshare", "--mount", "--propagation", "private", "--", "/bin/bash", "-c", script], VerbLimit);
+        Skip.If(exit == 77 || stderr.Contains("unshare failed", StringComparison.Ordinal), $"no private mount namespace with a tmpfs on /run here: {stderr}");
+        output.WriteLine(stdout);
+        output.WriteLine(stderr);
+        output.WriteLine(File.Exists(log) ? await File.ReadAllTextAsync(log) : "(no serve log)");
+        Assert.Equal(0, exit);
+        Assert.Contains($"control API on {socket}", await File.ReadAllTextAsync(log), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task The_sample_systemd_unit_waits_for_readiness_and_gives_the_drain_its_time()
     {
@@ -270,14 +305,17 @@ public sealed class ServiceLifecycleTests(ITestOutputHelper output)
         return state;
     }
 
-    private static async Task<RpcException> WaitForRefusalAsync(Host.Control.ControlClient client, string images, string work)
+    /// <summary>Starts (and cancels) jobs until one is refused; each attempt on a new work directory
+    /// (<paramref name="newWork"/>): a job accepted just before SIGTERM landed may not have ended from its cancel yet,
+    /// and its work directory would be refused as already served (AlreadyExists) instead of the drain's refusal.</summary>
+    private static async Task<RpcException> WaitForRefusalAsync(Host.Control.ControlClient client, string images, Func<string> newWork)
     {
         var clock = Stopwatch.StartNew();
         while (true)
         {
             try
             {
-                var job = await client.Jobs.StartJobAsync(new Proto.StartJobRequest { ImagesDir = images, WorkDir = work });
+                var job = await client.Jobs.StartJobAsync(new Proto.StartJobRequest { ImagesDir = images, WorkDir = newWork() });
                 await client.Jobs.CancelJobAsync(new Proto.JobRequest { Id = job.Id });
             }
             catch (RpcException ex)

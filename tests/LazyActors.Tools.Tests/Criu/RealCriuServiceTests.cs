@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
 using LazyActors.Host;
 using LazyActors.Testing;
 using LazyActors.Tools.Criu;
@@ -12,7 +14,7 @@ namespace LazyActors.Tools.Tests.Criu;
 /// job whose socket CRIU connects to and exits 0 only when the service reports the job's restore complete. Every byte of
 /// every restored task verified. Skipped with the reason where CRIU is absent or cannot run.
 /// </summary>
-public sealed class RealCriuServiceTests(ITestOutputHelper output) : IDisposable
+public sealed partial class RealCriuServiceTests(ITestOutputHelper output) : IDisposable
 {
     private readonly ScratchDirectory _dir = new("criusvc");
 
@@ -55,4 +57,72 @@ public sealed class RealCriuServiceTests(ITestOutputHelper output) : IDisposable
             output.WriteLine(service.Output);
         }
     }
+
+    /// <summary>
+    /// Two real restores of two checkpoints served by one service at the same time (each its own job, work dir and
+    /// restored tree), every byte verified; local images put through the shared page cache, whose Prometheus counters
+    /// show each lazy page of both checkpoints read from the images once.
+    /// </summary>
+    /// <remarks>Two real restores of one checkpoint at once are not run: the harness's restored tree writes its results
+    /// to fixed files beside the workload (and CRIU restores its log file open), so two copies of one tree would write
+    /// over each other's reports. The simulator covers that case (ControlApiTests, ServiceCacheTests).</remarks>
+    [SkippableFact]
+    public async Task The_service_serves_two_real_criu_restores_at_once_reading_each_page_once()
+    {
+        var criu = await RealCriuRequirement.RequireAsync();
+        var harness = new CriuHarness(criu, RealCriuRequirement.TestOptions(output));
+        var tree = await harness.DumpAsync(new TreeWorkload(3, 16, WorkloadTouch.Rand, TreeShape.Binary), _dir.CreateSub("tree"));
+        var single = await harness.DumpAsync(new TreeWorkload(1, 32, WorkloadTouch.Seq), _dir.CreateSub("single"));
+        var environment = new Dictionary<string, string> { ["LazyActors__Service__PageCache__LocalImages"] = "true" };
+        await using var service = await ServiceProcess.StartAsync(_dir.CreateSub("service"), http: true, environment);
+        var daemon = new CriuDaemonSpec
+        {
+            Label = "service",
+            Template = [.. HostInvocation.Prefix(), "jobs", "start", "--control-socket", service.ControlSocket, "--wait"],
+        };
+
+        try
+        {
+            var checkpoints = new[] { tree, single };
+            var results = await Task.WhenAll(checkpoints.Select(c => harness.RestoreAsync(c, daemon)));
+            for (var i = 0; i < checkpoints.Length; i++)
+            {
+                var (checkpoint, result) = (checkpoints[i], results[i]);
+                output.WriteLine(result.Summary());
+                Assert.True(result.Ok, string.Join("\n", result.Failures));
+                Assert.Equal(checkpoint.Workload.TaskCount, result.Tasks.Count);
+                Assert.Equal(checkpoint.Workload.TotalBytes, result.BytesVerified);
+                Assert.Equal(0, result.RootExitCode);
+                Assert.Equal(0, result.DaemonExitCode);
+            }
+
+            using var http = new HttpClient { BaseAddress = service.Http, Timeout = TimeSpan.FromSeconds(20) };
+            var metrics = await http.GetStringAsync(new Uri("metrics", UriKind.Relative));
+            var misses = Counter(metrics, "lazy_actors_cache_misses");
+            var lazyPages = checkpoints.Sum(c => c.LazyBytes) / Environment.SystemPageSize;
+            // No hits to expect: the two checkpoints share no page (hits have no sample until the first one).
+            output.WriteLine($"lazy pages of both checkpoints {lazyPages}; cache misses {misses}");
+            Assert.Equal(lazyPages, misses);
+        }
+        finally
+        {
+            output.WriteLine(service.Output);
+        }
+    }
+
+    /// <summary>The sum of a Prometheus counter's samples (every label set), by its name without the unit suffix.</summary>
+    private static long Counter(string exposition, string name)
+    {
+        var values = exposition.Split('\n')
+            .Where(l => l.StartsWith(name, StringComparison.Ordinal))
+            .Select(l => CounterLine().Match(l))
+            .Where(m => m.Success && m.Groups["name"].Value.EndsWith("_total", StringComparison.Ordinal))
+            .Select(m => double.Parse(m.Groups["value"].Value, CultureInfo.InvariantCulture))
+            .ToList();
+        Assert.True(values.Count > 0, $"no {name}..._total sample in /metrics:\n{exposition}");
+        return (long)values.Sum();
+    }
+
+    [GeneratedRegex(@"^(?<name>[a-z_]+)(\{[^}]*\})? (?<value>[0-9.eE+-]+)")]
+    private static partial Regex CounterLine();
 }

@@ -1,5 +1,6 @@
 using Akka.Configuration;
 using LazyActors.Engine;
+using LazyActors.Engine.Actors.Remote;
 using LazyActors.Engine.Configuration;
 using LazyActors.Engine.Hosting;
 using LazyActors.Engine.Images;
@@ -289,6 +290,14 @@ public sealed class JobManager : IHostedLifecycleService, IDisposable
         return PageServerEndpoint.Tcp(remote.Address, remote.Port, tls);
     }
 
+    private static RestoreSource AcquireRemote(RestoreJobHost host, EngineSettings settings, PageServerSpec remote)
+    {
+        var endpoint = RemoteEndpoint(remote);
+        var identity = CheckpointIdentity.OfRemote(remote.Address, remote.Port, settings.ImagesDirectory);
+        return host.Checkpoints.AcquireRemote(settings, identity, endpoint,
+            checkpoint => new SharedRemoteSource(host.System, settings, endpoint, ProbePage.Of(checkpoint)));
+    }
+
     private EngineSettings Settings(JobSpec spec, string images, string work)
     {
         try
@@ -310,10 +319,10 @@ public sealed class JobManager : IHostedLifecycleService, IDisposable
         RestoreSource source;
         try
         {
-            // A remote source is the job's own (its supervisor holds the page server's connections); local images are
-            // shared with the other jobs of the same checkpoint.
+            // Jobs of the same checkpoint share it: local images are mapped once; a remote checkpoint's pages come over one
+            // session through the page cache, so the page server sends each page once for all of them.
             source = spec.PageServer is { } remote
-                ? RestoreSource.OpenRemote(settings, RemoteEndpoint(remote))
+                ? AcquireRemote(host, settings, remote)
                 : host.Checkpoints.AcquireLocal(settings);
             try
             {
