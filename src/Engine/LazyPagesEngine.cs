@@ -169,7 +169,35 @@ public sealed class LazyPagesEngine : IDisposable
     /// the lazy pages come from that source. Run it with the transport's remoting configuration
     /// (<see cref="Remoting.AkkaTransport.SystemConfig"/>) as the Akka configuration.
     /// </summary>
-    public static LazyPagesEngine ListenDescribed(EngineSettings settings, Checkpoint described, Akka.Actor.ActorPath sourcePath)
+    public static LazyPagesEngine ListenDescribed(EngineSettings settings, Checkpoint described, Akka.Actor.ActorPath sourcePath) =>
+        ListenDescribedCore(settings, described, sourcePath, earlySystem: null);
+
+    /// <summary>
+    /// <see cref="ListenDescribed(EngineSettings, Checkpoint, Akka.Actor.ActorPath)"/> on the actor system that asked the source for
+    /// <paramref name="described"/> (<see cref="CreateRemoteSystem"/>): its remoting association to the source is up
+    /// already, and the daemon starts one actor system instead of two. The engine owns <paramref name="system"/> from
+    /// this call on, also when it throws; run it with no Akka configuration of its own.
+    /// </summary>
+    public static LazyPagesEngine ListenDescribed(EngineSettings settings, Checkpoint described, Akka.Actor.ActorPath sourcePath, ActorSystem system)
+    {
+        ArgumentNullException.ThrowIfNull(system);
+        return ListenDescribedCore(settings, described, sourcePath, Task.FromResult(system));
+    }
+
+    /// <summary>
+    /// The engine's actor system of a restore over the Akka transport, built before the checkpoint is known, with
+    /// <paramref name="akkaConfig"/> (the transport's remoting configuration, <see cref="Remoting.AkkaTransport.SystemConfig"/>):
+    /// it asks the source for the checkpoint, then serves the restore
+    /// (<see cref="ListenDescribed(EngineSettings, Checkpoint, Akka.Actor.ActorPath, ActorSystem)"/>).
+    /// </summary>
+    public static ActorSystem CreateRemoteSystem(EngineSettings settings, Config akkaConfig)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(akkaConfig);
+        return CreateSystem(settings.ForRemoteSource(), akkaConfig);
+    }
+
+    private static LazyPagesEngine ListenDescribedCore(EngineSettings settings, Checkpoint described, Akka.Actor.ActorPath sourcePath, Task<ActorSystem>? earlySystem)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(described);
@@ -184,11 +212,12 @@ public sealed class LazyPagesEngine : IDisposable
 
             described.RequireLazyPagesServable();
             var since = ProcFs.NowTicks();
-            return new LazyPagesEngine(settings.ForRemoteSource(), described, UnixSocket.Listen(settings.SocketPath), null, since, earlySystem: null) { _akkaSource = sourcePath };
+            return new LazyPagesEngine(settings.ForRemoteSource(), described, UnixSocket.Listen(settings.SocketPath), null, since, earlySystem) { _akkaSource = sourcePath };
         }
         catch
         {
             described.Dispose();
+            TerminateEarly(earlySystem);
             throw;
         }
     }

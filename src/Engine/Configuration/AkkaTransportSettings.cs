@@ -11,13 +11,13 @@ public sealed record AkkaTransportSettings
     public static readonly AkkaTransportSettings Default = new();
 
     /// <summary>Largest bulk request (bytes of pages).</summary>
-    public int BulkRequestBytes { get; init; } = 512 * 1024;
+    public int BulkRequestBytes { get; init; } = 64 * 1024;
 
     /// <summary>The credit window: bulk bytes asked and not yet answered, at most.</summary>
     public long BulkInFlightBytes { get; init; } = 4L * 1024 * 1024;
 
     /// <summary>The source's largest reply; the remoting frame limit is set above it.</summary>
-    public int MaxReplyBytes { get; init; } = 1024 * 1024;
+    public int MaxReplyBytes { get; init; } = 64 * 1024;
 
     /// <summary>The remoting frame limit: the largest reply plus room for its header.</summary>
     public int MaximumFrameBytes => MaxReplyBytes + (64 * 1024);

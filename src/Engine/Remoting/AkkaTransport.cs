@@ -94,40 +94,32 @@ public static class AkkaTransport
 
     /// <summary>
     /// Asks the source at <paramref name="sourcePath"/> for the metadata of <paramref name="checkpointName"/> (empty: the
-    /// one it serves) from a short-lived actor system of the transport, and builds the restore's model from it.
+    /// one it serves) from <paramref name="system"/>, a transport actor system (the engine's own, which then serves the
+    /// restore over the association this sets up), and builds the restore's model from it.
     /// </summary>
     /// <exception cref="ImageFormatException">The source answered nothing usable; the message names it.</exception>
-    public static async Task<Checkpoint> DescribeCheckpointAsync(ActorPath sourcePath, string checkpointName, AkkaTransportSettings settings, TimeSpan timeout,
+    public static async Task<Checkpoint> DescribeCheckpointAsync(ActorSystem system, ActorPath sourcePath, string checkpointName, TimeSpan timeout,
         CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(system);
         ArgumentNullException.ThrowIfNull(sourcePath);
-        var local = LocalAddressTowards(sourcePath.Address.Host!, sourcePath.Address.Port ?? 1);
-        var config = SystemConfig(local, 0, settings, ConfigurationFactory.ParseString("akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING"));
-        var system = ActorSystem.Create("lazy-describe", config);
+        object answer;
         try
         {
-            object answer;
-            try
-            {
-                answer = await system.ActorSelection(sourcePath).Ask<object>(new CheckpointRequest { RequestId = 1, Checkpoint = checkpointName }, timeout, cancellationToken)
-                    .ConfigureAwait(false);
-            }
-            catch (AskTimeoutException)
-            {
-                throw new ImageFormatException(sourcePath.ToString(), $"the page source did not describe its checkpoint within {timeout.TotalSeconds:0.###} s (is `page-server --transport akka` serving there?)");
-            }
-
-            return answer switch
-            {
-                CheckpointMetadata metadata => CheckpointDescription.ToCheckpoint(metadata, sourcePath.Address.ToString()),
-                CheckpointUnavailable unavailable => throw new ImageFormatException(sourcePath.ToString(), $"checkpoint '{unavailable.Checkpoint}' is not served there: {unavailable.Reason}"),
-                _ => throw new ImageFormatException(sourcePath.ToString(), $"an unexpected answer {answer.GetType().Name} to a checkpoint request"),
-            };
+            answer = await system.ActorSelection(sourcePath).Ask<object>(new CheckpointRequest { RequestId = 1, Checkpoint = checkpointName }, timeout, cancellationToken)
+                .ConfigureAwait(false);
         }
-        finally
+        catch (AskTimeoutException)
         {
-            await system.Terminate().WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None).ConfigureAwait(false);
+            throw new ImageFormatException(sourcePath.ToString(), $"the page source did not describe its checkpoint within {timeout.TotalSeconds:0.###} s (is `page-server --transport akka` serving there?)");
         }
+
+        return answer switch
+        {
+            CheckpointMetadata metadata => CheckpointDescription.ToCheckpoint(metadata, sourcePath.Address.ToString()),
+            CheckpointUnavailable unavailable => throw new ImageFormatException(sourcePath.ToString(), $"checkpoint '{unavailable.Checkpoint}' is not served there: {unavailable.Reason}"),
+            _ => throw new ImageFormatException(sourcePath.ToString(), $"an unexpected answer {answer.GetType().Name} to a checkpoint request"),
+        };
     }
 
     private static Config LoadTransportConfig()

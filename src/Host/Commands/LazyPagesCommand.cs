@@ -90,18 +90,15 @@ internal static class LazyPagesCommand
                     : null;
                 var pidPath = parse.GetValue(pidFile) is { } p ? Path.Combine(work, p) : null;
                 var akka = ConfigurationFactory.ParseString(HostLogging.AkkaHocon(level)).WithFallback(hocon);
-                var akkaSource = akkaTransport ? await AkkaSource.DescribeAsync(parse.GetValue(address), parse.GetValue(port), parse.GetValue(psSocket), tls.Read(parse), parse.GetValue(checkpointName), settings).ConfigureAwait(false) : null;
-                if (akkaSource is not null)
-                {
-                    akka = akkaSource.EngineConfig(akka, settings);
-                }
+                // The Akka transport builds the engine's actor system first: it asks the source for the checkpoint.
+                var akkaSource = akkaTransport ? await AkkaSource.DescribeAsync(parse.GetValue(address), parse.GetValue(port), parse.GetValue(psSocket), tls.Read(parse), parse.GetValue(checkpointName), settings, akka).ConfigureAwait(false) : null;
 
                 // The actor system is built while the checkpoint is opened and the socket bound: it is the longest step
                 // before a fault can be served, and the restorer's first fault comes soon after it connects.
                 var resumeChannel = parse.GetValue(resumeFd);
-                var systemStartedEarly = akkaSource is null && resumeChannel is null;
+                var systemStartedEarly = resumeChannel is null;
                 using var engine = akkaSource is not null
-                    ? LazyPagesEngine.ListenDescribed(settings, akkaSource.Checkpoint, akkaSource.Path)
+                    ? LazyPagesEngine.ListenDescribed(settings, akkaSource.Checkpoint, akkaSource.Path, akkaSource.System)
                     : resumeChannel is { } channelFd
                         ? Resume(settings, remote, channelFd, out journal)
                         : LazyPagesEngine.Listen(settings, remote, akka);

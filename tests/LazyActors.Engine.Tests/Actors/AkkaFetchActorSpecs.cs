@@ -82,6 +82,40 @@ public sealed class AkkaFetchActorSpecs(ITestOutputHelper output) : Akka.TestKit
     }
 
     [Fact]
+    public async Task A_fault_read_larger_than_one_reply_is_asked_in_reply_sized_pieces_all_at_once()
+    {
+        var probe = CreateTestProbe();
+        StartSource(probe);
+        var parent = Sys.ActorOf(Props.Create(() => new Parent(TestActor)));
+        var settings = Settings();
+        settings = settings with { Remote = settings.Remote with { Akka = settings.Remote.Akka with { MaxReplyBytes = 4 * 4096 } } };
+        var (source, _) = await StartFetcherAsync(settings, parent);
+        using (source)
+        {
+            var fault = source.ReadAsync(Pid, Base, 10, ReadPriority.Fault, CancellationToken.None).AsTask();
+            // Every piece is on the wire before any is answered: the task waits one round trip, not three.
+            var pieces = new List<PageRequest>();
+            for (int i = 0; i < 3; i++)
+            {
+                pieces.Add(await probe.ExpectMsgAsync<PageRequest>(Bound));
+            }
+
+            Assert.Equal(
+                [(Base, 4u, Priority.Fault), (Base + (4 * Page), 4u, Priority.Fault), (Base + (8 * Page), 2u, Priority.Fault)],
+                pieces.Select(p => (p.Vaddr, p.Pages, p.Priority)).ToArray());
+            var fetcher = probe.LastSender;
+            foreach (var piece in Enumerable.Reverse(pieces))
+            {
+                Assert.False(fault.IsCompleted);
+                probe.Send(fetcher, Reply(piece, (int)piece.Pages));
+            }
+
+            using var read = await fault.WaitAsync(Bound);
+            AssertPages(read, Base, 10);
+        }
+    }
+
+    [Fact]
     public async Task When_the_source_stops_what_was_on_the_wire_is_asked_again_of_the_source_that_comes_back()
     {
         var probe = CreateTestProbe();

@@ -279,13 +279,22 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
     /// <summary>Every fault at once; bulk pieces cut to bulk-request while the credit window has room.</summary>
     private void Dispatch()
     {
+        var akka = _settings.Akka;
+        int replyPages = Math.Max(akka.MaxReplyBytes >> PageGeometry.PageShift, 1);
         while (_faults.First is { } fault)
         {
             _faults.RemoveFirst();
-            Send(fault.Value);
+            var piece = fault.Value;
+            // A fault's read (with its read-ahead) may be larger than one reply: every piece goes at once, so the task
+            // waits about one round trip, not one per reply.
+            for (int offset = 0; offset < piece.Pages; offset += replyPages)
+            {
+                Send(offset == 0 && piece.Pages <= replyPages
+                    ? piece
+                    : new AkkaPiece(piece.Read, piece.OffsetPages + offset, Math.Min(replyPages, piece.Pages - offset)));
+            }
         }
 
-        var akka = _settings.Akka;
         int maxPages = akka.BulkRequestBytes >> PageGeometry.PageShift;
         while (_background.First is { } next)
         {
