@@ -21,7 +21,8 @@ public enum StartupStep
     /// <summary>The actor system is created.</summary>
     ActorSystemUp,
 
-    /// <summary>The warm-up's stand-in tasks ran (before the restorer connects, when the system was built early).</summary>
+    /// <summary>The warm-up's stand-in tasks ran, or their 5 s bound passed (before the restorer connects, when the
+    /// system was built early).</summary>
     EarlyWarmUpDone,
 
     /// <summary>The page source is open and the uffd hub started.</summary>
