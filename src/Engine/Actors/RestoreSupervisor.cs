@@ -418,7 +418,6 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
             return false;
         }
 
-        var hub = _restore.Hub as EpollUffdHub;
         foreach (var zombie in resume.Zombies)
         {
             _seen.Add(zombie);
@@ -480,7 +479,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
                 Boundaries = task.Boundaries,
                 RegistrationChecks = resume.Finished ? [] : task.RegistrationChecks,
                 Journal = _restore.Journal,
-                JournalId = hub?.JournalIdOf(uffd) ?? 0,
+                JournalId = _restore.Hub.JournalIdOf(uffd),
             };
             Spawn(spec, $"task-{task.Label}");
         }
@@ -563,7 +562,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
             Boundaries = new VmaBoundaries(images.Vmas.SelectMany(v => new[] { v.Start, v.End })),
             RegistrationChecks = images.FirstLazyPageOfEachVma(),
             Journal = _restore.Journal,
-            JournalId = (_restore.Hub as EpollUffdHub)?.JournalIdOf(uffd) ?? 0,
+            JournalId = _restore.Hub.JournalIdOf(uffd),
         };
         Spawn(spec, $"task-{label}");
     }
@@ -620,7 +619,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         {
             Boundaries = born.Boundaries,
             Journal = _restore.Journal,
-            JournalId = (_restore.Hub as EpollUffdHub)?.JournalIdOf(born.Uffd) ?? 0,
+            JournalId = _restore.Hub.JournalIdOf(born.Uffd),
         }, $"task-{label}");
     }
 
@@ -942,6 +941,8 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         public void PeerClosedSilently(string note) => log.Info("{Note}", note);
 
         public void Accepted(SafeFdHandle connection, int restorerPid) => journal?.Accepted(connection, restorerPid, listeningSince);
+
+        public void ListeningAgain(SafeFdHandle listener) => journal?.Listener(listener);
 
         public void Connected(int restorerPid)
         {
