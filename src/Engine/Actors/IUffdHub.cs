@@ -21,4 +21,8 @@ public interface IUffdHub
 
     /// <summary>Stops delivering; safe to call twice.</summary>
     void Unwatch(IUffd uffd);
+
+    /// <summary>The crash-journal id of a uffd this hub opened (its progress is journalled under it); 0 when it is not
+    /// journalled.</summary>
+    int JournalIdOf(IUffd uffd) => 0;
 }

@@ -26,10 +26,13 @@ namespace LazyActors.Engine.Actors;
 /// <para>Phases: waiting for the restorer → receiving tasks (the handshake: one uffd per live task) → serving after
 /// "restore finished" (done when the last task actor stopped) → [remote: closing the page-server session] → finished
 /// (outcome set; only cleanup: descriptors that still arrive are closed, failures still recorded on their task).</para>
-/// <para>A remote restore also has a <see cref="RemoteFetchActor"/> (the page source), and the supervisor follows the
-/// restored tree's host pids (<see cref="RestoredTree"/>, resolved while the handshake runs). When the fetcher gives
-/// the source up, the supervisor asks every task what it still lacks, stops the tree (SIGKILL by default) before any
-/// uffd is closed, and ends with exit code 1 naming the tasks and ranges not served.</para>
+/// <para>A remote restore also has a <see cref="RemoteFetchActor"/> (the page source). The supervisor follows the
+/// restored tree's host pids in every restore (<see cref="RestoredTree"/>, resolved while the handshake runs). Whenever
+/// it gives the restore up with tasks still served (the fetcher gave the source up, an exception inside the supervisor,
+/// an internal actor stopped, the handshake or the epoll reader failed) it asks every task what it still lacks, stops
+/// the tree (SIGKILL by default: <c>remote.stop-signal</c> for a remote restore, <c>crash-safety.stop-signal</c> for a
+/// local one) before any uffd is closed, and ends with exit code 1 naming the tasks and ranges not served: once the
+/// daemon lets its uffds go, a task left running would read zeros where its pages were never copied.</para>
 /// </remarks>
 public sealed class RestoreSupervisor : EngineActor, IWithTimers
 {
@@ -89,14 +92,14 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
     /// <param name="Error">Why it failed.</param>
     public sealed record RestoreOutcome(int ExitCode, string? Error);
 
-    /// <summary>From the handshake thread: a live task and its uffd (and its host pid, when the tree is followed).</summary>
+    /// <summary>From the handshake thread: a live task and its uffd (and its host pid, when it was resolved).</summary>
     public sealed record TaskUffdReceived(int Pid, SafeFdHandle Uffd, int? HostPid = null) : INoSerializationVerificationNeeded;
 
     /// <summary>From the handshake thread: a zombie entry.</summary>
     public sealed record ZombieReceived(int Pid) : INoSerializationVerificationNeeded;
 
     /// <summary>From the handshake thread: the restorer (host pid <paramref name="RestorerPid"/>, 0 if unknown) connected;
-    /// <paramref name="Tree"/> follows the restored processes when the restore needs it (remote).</summary>
+    /// <paramref name="Tree"/> follows the restored processes (null when the restorer is not visible from here).</summary>
     public sealed record RestorerConnected(int RestorerPid, RestoredTree? Tree) : INoSerializationVerificationNeeded;
 
     /// <summary>From the handshake thread: "restore finished" arrived.</summary>
@@ -165,7 +168,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         Context.Watch(_pusher);
 
         LogScheduling(_restore.Settings);
-        var observer = new Observer(Self, _log, followTree: _restore.Remote is not null, _restore.ListeningSince, _restore.Journal);
+        var observer = new Observer(Self, _log, _restore.ListeningSince, _restore.Journal);
         var entries = _restore.Checkpoint.Tasks.Count;
         var listener = _restore.Listener;
         var settings = _restore.Settings;
@@ -354,7 +357,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         {
             if (terminated.ActorRef.Equals(_cache) || terminated.ActorRef.Equals(_pusher) || terminated.ActorRef.Equals(_fetcher))
             {
-                Finish(1, $"internal actor {terminated.ActorRef.Path.Name} stopped");
+                GiveUpOrFinish($"internal actor {terminated.ActorRef.Path.Name} stopped");
                 return;
             }
 
@@ -364,7 +367,21 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
                 FinishWhenNoTaskIsLeft();
             }
         });
-        Receive<Fatal>(fatal => Finish(1, fatal.Reason));
+        Receive<Fatal>(fatal => GiveUpOrFinish(fatal.Reason));
+    }
+
+    /// <summary>A fatal error: with tasks still served the restore is given up (their tree stopped before any uffd is
+    /// let go); with none, there is nothing to stop and the restore simply ends.</summary>
+    private void GiveUpOrFinish(string cause)
+    {
+        if (_tasks.Count == 0)
+        {
+            Finish(1, cause);
+            return;
+        }
+
+        _givingUp = true;
+        GiveUp(cause);
     }
 
     /// <summary>Says once whether the fault path's scheduling requests can take effect, so a slow restore in a
@@ -410,7 +427,6 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
             return false;
         }
 
-        var hub = _restore.Hub as EpollUffdHub;
         foreach (var zombie in resume.Zombies)
         {
             _seen.Add(zombie);
@@ -472,12 +488,12 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
                 Boundaries = task.Boundaries,
                 RegistrationChecks = resume.Finished ? [] : task.RegistrationChecks,
                 Journal = _restore.Journal,
-                JournalId = hub?.JournalIdOf(uffd) ?? 0,
+                JournalId = _restore.Hub.JournalIdOf(uffd),
             };
             Spawn(spec, $"task-{task.Label}");
         }
 
-        if (_restore.Remote is not null && resume.RestorerPid > 0)
+        if (resume.RestorerPid > 0)
         {
             _tree = RestoredTree.Attach(resume.RestorerPid, resume.ListeningSince > 0 ? resume.ListeningSince : null);
             foreach (var pid in _seen)
@@ -555,7 +571,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
             Boundaries = new VmaBoundaries(images.Vmas.SelectMany(v => new[] { v.Start, v.End })),
             RegistrationChecks = images.FirstLazyPageOfEachVma(),
             Journal = _restore.Journal,
-            JournalId = (_restore.Hub as EpollUffdHub)?.JournalIdOf(uffd) ?? 0,
+            JournalId = _restore.Hub.JournalIdOf(uffd),
         };
         Spawn(spec, $"task-{label}");
     }
@@ -612,7 +628,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         {
             Boundaries = born.Boundaries,
             Journal = _restore.Journal,
-            JournalId = (_restore.Hub as EpollUffdHub)?.JournalIdOf(born.Uffd) ?? 0,
+            JournalId = _restore.Hub.JournalIdOf(born.Uffd),
         }, $"task-{label}");
     }
 
@@ -660,7 +676,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
     /// <summary>
     /// An exception inside the supervisor itself: its own bookkeeping (tasks, phase, failures) can no longer be trusted,
     /// and it is the one actor nobody can restart without losing the handshake and every task. The restore is given up
-    /// the way a lost source is: every task reports what it lacks, the tree is stopped where it is followed, and the
+    /// the way a lost source is: every task reports what it lacks, the tree is stopped (local or remote), and the
     /// error names the cause, the tasks and their ranges (exit code 1). Once the outcome is set nothing is left to save,
     /// and a later exception is only logged.
     /// </summary>
@@ -731,7 +747,8 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
 
     /// <summary>
     /// The restore cannot go on (<paramref name="cause"/>): every task says what it still lacks (bounded wait), the tree
-    /// is stopped where it is followed, and the restore ends with exit code 1 naming the cause, the tasks and ranges.
+    /// is stopped (a task left running would read zeros once the uffds are let go), and the restore ends with exit code 1
+    /// naming the cause, the tasks and ranges.
     /// </summary>
     private void GiveUp(string cause)
     {
@@ -759,12 +776,9 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         string stopped;
         if (_tree is { } tree)
         {
-            var result = tree.Stop((int)_restore.Settings.Remote.StopSignal, TimeSpan.FromSeconds(5));
+            var signal = _restore.Remote is null ? _restore.Settings.CrashSafety.StopSignal : _restore.Settings.Remote.StopSignal;
+            var result = tree.Stop((int)signal, TimeSpan.FromSeconds(5));
             stopped = result.ToString();
-        }
-        else if (_restore.Remote is null)
-        {
-            stopped = "the restored tree is not followed in a local restore and was not stopped";
         }
         else
         {
@@ -924,10 +938,10 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
     }
 
     /// <summary>
-    /// Runs on the handshake thread. When the tree is followed, each task's host pid is resolved right as its uffd
+    /// Runs on the handshake thread. Each task's host pid is resolved right as its uffd
     /// arrives: the restorer is alive then and the task is its descendant.
     /// </summary>
-    private sealed class Observer(IActorRef supervisor, ILoggingAdapter log, bool followTree, ulong listeningSince, CrashJournal? journal) : IRestorerObserver
+    private sealed class Observer(IActorRef supervisor, ILoggingAdapter log, ulong listeningSince, CrashJournal? journal) : IRestorerObserver
     {
         private RestoredTree? _tree;
 
@@ -937,10 +951,12 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
 
         public void Accepted(SafeFdHandle connection, int restorerPid) => journal?.Accepted(connection, restorerPid, listeningSince);
 
+        public void ListeningAgain(SafeFdHandle listener) => journal?.Listener(listener);
+
         public void Connected(int restorerPid)
         {
             StartupTrace.Mark(StartupStep.RestorerAccepted);
-            _tree = followTree ? RestoredTree.Attach(restorerPid, listeningSince > 0 ? listeningSince : null) : null;
+            _tree = RestoredTree.Attach(restorerPid, listeningSince > 0 ? listeningSince : null);
             supervisor.Tell(new RestorerConnected(restorerPid, _tree));
         }
 

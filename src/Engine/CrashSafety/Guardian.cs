@@ -146,7 +146,9 @@ public sealed class Guardian
         switch (record.Kind)
         {
             case JournalRecordKind.Listener:
+                // First, or again after a connection that closed without a word: that one was not the restorer.
                 ForgetListener();
+                ForgetAccepted();
                 break;
             case JournalRecordKind.Accepted:
                 // The restorer is in; nobody else may connect through the guardian's copy of the socket.
@@ -170,6 +172,17 @@ public sealed class Guardian
         }
 
         _journal.Add(new Entry(record, raw, fd));
+    }
+
+    private void ForgetAccepted()
+    {
+        foreach (var entry in _journal.Where(e => e.Record.Kind == JournalRecordKind.Accepted).ToList())
+        {
+            entry.Descriptor?.Dispose();
+            _journal.Remove(entry);
+        }
+
+        _tree = null;
     }
 
     private void ForgetListener()

@@ -111,8 +111,12 @@ public sealed class ResumeState : IDisposable
         switch (record.Kind)
         {
             case JournalRecordKind.Listener:
+                // Listening again: the connection accepted before closed without a word (it was not the restorer).
                 Replace(Listener, fd);
                 Listener = fd;
+                Replace(Connection, null);
+                Connection = null;
+                RestorerPid = 0;
                 return;
             case JournalRecordKind.Accepted:
                 Listener?.Dispose();

@@ -19,6 +19,9 @@ public sealed class FaultyUffdHub(IUffdHub inner, FaultInjector faults) : IUffdH
     public void Unwatch(IUffd uffd) => inner.Unwatch(Unwrap(uffd));
 
     /// <inheritdoc />
+    public int JournalIdOf(IUffd uffd) => inner.JournalIdOf(Unwrap(uffd));
+
+    /// <inheritdoc />
     public void Dispose() => (inner as IDisposable)?.Dispose();
 
     private static IUffd Unwrap(IUffd uffd) => uffd is FaultyUffd faulty ? faulty.Inner : uffd;

@@ -5,6 +5,7 @@ internal static class SocketConstants
 {
     public const int AF_UNIX = 1;
     public const int SOCK_STREAM = 1;
+    public const int SOCK_DGRAM = 2;
     public const int SOCK_SEQPACKET = 5;
     public const int FIONREAD = 0x541B;
     public const int SOCK_NONBLOCK = OpenFlags.O_NONBLOCK;

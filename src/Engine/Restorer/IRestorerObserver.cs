@@ -16,8 +16,9 @@ public interface IRestorerObserver
     void TaskUffd(int pid, SafeFdHandle uffd);
 
     /// <summary>
-    /// The restorer's connection was accepted (before <see cref="Connected"/>); the observer may keep a duplicate (the
-    /// crash journal does). The connection stays owned by the handshake.
+    /// A connection was accepted from an allowed peer, before its first byte (the restorer, unless it closes without a word:
+    /// then <see cref="ListeningAgain"/> follows) and before <see cref="Connected"/>; the observer may keep a duplicate
+    /// (the crash journal does). The connection stays owned by the handshake.
     /// </summary>
     void Accepted(SafeFdHandle connection, int restorerPid)
     {
@@ -40,6 +41,12 @@ public interface IRestorerObserver
 
     /// <summary>A peer connected and closed without sending anything; waiting goes on.</summary>
     void PeerClosedSilently(string note)
+    {
+    }
+
+    /// <summary>The connection reported by <see cref="Accepted"/> closed without a word (see
+    /// <see cref="PeerClosedSilently"/>): <paramref name="listener"/> is waited on again (a journal keeps it again).</summary>
+    void ListeningAgain(SafeFdHandle listener)
     {
     }
 }

@@ -53,7 +53,6 @@ public static class RestorerConnection
             }
 
             var peer = PeerPid(connection);
-            observer.Accepted(connection, peer);
             observer.Connected(peer);
             Serve(connection, entries, 0, readTimeout, observer, cancellation);
         }
@@ -337,6 +336,9 @@ public static class RestorerConnection
                 continue;
             }
 
+            // Reported now, not once its first word arrives: a restorer connects well before it sends (CRIU connects, then
+            // restores its tasks), and a crash journal must hold the connection meanwhile.
+            observer.Accepted(connection, peer.Pid);
             if (!WaitReadable(connection, readTimeout, cancellation) || UnixSocket.HasData(connection))
             {
                 // Data (the restorer), or silence: the caller's first read reports a timeout or a cancellation.
@@ -345,6 +347,7 @@ public static class RestorerConnection
 
             connection.Dispose();
             observer.PeerClosedSilently($"pid {peer.Pid} (uid {peer.Uid}) connected to {LazyPagesHandshake.SocketName} and closed without a word (another lazy-pages checking whether this one listens?); still waiting for the restorer");
+            observer.ListeningAgain(listener);
         }
 
         return null;

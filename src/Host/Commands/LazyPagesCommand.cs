@@ -262,6 +262,12 @@ internal static class LazyPagesCommand
                 remote.Requests, remote.Pages, remote.ShortReplies, remote.Reconnects, connections);
         }
 
+        if (result.Statistics.FaultInjector is { } faults)
+        {
+            // Tests and the soak count what a one-shot daemon injected from its log (a hosted one has /metrics).
+            Log.Information("fault injection: {Injected} fault(s) injected by plan {Plan}", faults.TotalInjected, faults.Plan);
+        }
+
         Log.Information("done in {Elapsed} ms with exit code {ExitCode}; GCs {Gen0}/{Gen1}/{Gen2} (gen0/1/2), GC pauses {GcPauseMs:0.0} ms in all, {AllocatedMiB:0.0} MiB allocated", (long)result.Elapsed.TotalMilliseconds, result.ExitCode, GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration().TotalMilliseconds, GC.GetTotalAllocatedBytes() / 1048576.0);
     }
 }

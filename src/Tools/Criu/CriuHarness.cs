@@ -274,10 +274,27 @@ public sealed class CriuHarness
                 notes.Add($"the daemon signalled readiness but {SocketName} is not in {work}");
             }
 
+            if (Options.BeforeRestore is { } beforeRestore)
+            {
+                await beforeRestore(new RestoreMoment(daemonPid, 0, work)).WaitAsync(Options.RestoreTimeout, cancellationToken).ConfigureAwait(false);
+            }
+
             // The restore: -d returns once the tree runs; the tree is then reparented to the restore's reaper.
             var restoreArgv = CriuArgv("restore", "-D", imagesDir, "-W", work, "--lazy-pages", "-d", "--pidfile", Path.Combine(work, "restore.pid"), "-o", Path.Combine(work, "restore.log"));
             using var restore = ReapedProcess.Start(new ReapedProcessOptions { Argv = restoreArgv, LogPath = Path.Combine(work, "restore.out"), Deadline = Options.RestoreTimeout + Options.RunTimeout + Short, WorkingDirectory = work });
+            Task? during = null;
+            if (Options.DuringRestore is { } duringRestore)
+            {
+                var (restorePid, _) = await WithinAsync(restore.MainPid, Short, cancellationToken).ConfigureAwait(false);
+                during = duringRestore(new RestoreMoment(daemonPid, restorePid, work));
+            }
+
             var (restored, restoreProblem) = await WithinAsync(restore.MainExit, Options.RestoreTimeout, cancellationToken).ConfigureAwait(false);
+            if (during is not null)
+            {
+                // Its failure (an assertion, a bound passed) is the test's: it surfaces here, not as a restore failure.
+                await during.WaitAsync(Options.RestoreTimeout, cancellationToken).ConfigureAwait(false);
+            }
             if (restored is not { ExitCode: 0 })
             {
                 failures.Add($"`{CommandTemplate.Join(restoreArgv)}` {(restored is null ? $"did not return: {restoreProblem}" : $"failed: {restored}")}; restore log: {Tail(Path.Combine(work, "restore.log"))}; {DaemonTail()}");

@@ -31,6 +31,18 @@ public sealed record CriuHarnessOptions
     /// </summary>
     public Func<RestoredTree, Task>? BeforeTrigger { get; init; }
 
+    /// <summary>
+    /// Called once the daemon listens and before <c>criu restore</c> starts, awaited: a place to kill the daemon before
+    /// the restorer connects.
+    /// </summary>
+    public Func<RestoreMoment, Task>? BeforeRestore { get; init; }
+
+    /// <summary>
+    /// Started as <c>criu restore</c> starts (with its pid) and awaited once it returned (bounded by
+    /// <see cref="RestoreTimeout"/>): a place to act while the handshake runs (pause the restorer, kill the daemon).
+    /// </summary>
+    public Func<RestoreMoment, Task>? DuringRestore { get; init; }
+
     /// <summary>Progress lines (the bench prints them to stderr).</summary>
     public Action<string>? Progress { get; init; }
 }

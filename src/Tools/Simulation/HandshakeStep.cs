@@ -11,4 +11,7 @@ public enum HandshakeStep
 
     /// <summary>The "restore finished" word was sent.</summary>
     FinishedSent,
+
+    /// <summary>Connected to lazy-pages.socket; nothing sent yet (the tasks start after this, as CRIU's do).</summary>
+    Connected,
 }

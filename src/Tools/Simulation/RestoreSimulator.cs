@@ -61,6 +61,7 @@ public sealed class RestoreSimulator
             try
             {
                 daemon = UnixSocket.Connect(socketPath);
+                _options.HandshakeHook?.Invoke(HandshakeStep.Connected, 0);
             }
             catch (Exception ex) when (ex is LinuxException or ArgumentException)
             {

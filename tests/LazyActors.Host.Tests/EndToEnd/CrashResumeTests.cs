@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Net;
+using LazyActors.Engine.Protocol.Server;
 using LazyActors.Testing;
 using LazyActors.Tools.Simulation;
 using LazyActors.Tools.Synthetic;
@@ -78,6 +81,7 @@ public sealed class CrashResumeTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
+    [InlineData(HandshakeStep.Connected, 0)]
     [InlineData(HandshakeStep.EntrySent, 1)]
     [InlineData(HandshakeStep.PidSent, 1)]
     [InlineData(HandshakeStep.EntrySent, 3)]
@@ -113,6 +117,92 @@ public sealed class CrashResumeTests(ITestOutputHelper output)
         // A pid whose uffd had not arrived yet was never consumed: the successor reads it afresh.
         Assert.Contains($"{entries} of 3 pstree entries received, restore finished: false", daemon.Log(), StringComparison.OrdinalIgnoreCase);
     }
+
+    /// <summary>
+    /// Killed while the background push runs (the tasks hold their first touch, so only the pusher copies; every read is
+    /// 10 ms late and chunks stay at 64 KiB so the push lasts seconds): the successor finds part of each task copied
+    /// (the journalled progress) and part pending, pushes the rest, and every byte is right.
+    /// </summary>
+    [SkippableFact]
+    public async Task Killed_while_pushing_the_successor_pushes_the_rest()
+    {
+        Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
+        using var work = new ScratchDirectory();
+        var images = work.CreateSub("images");
+        SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(4, 32L << 20, 0xC4A9));
+        var config = Path.Combine(work.Path, "slow-push.hocon");
+        await File.WriteAllTextAsync(config, "lazy-actors.engine {\n  chunk-max = 64KiB\n  chunks-in-flight-per-task = 1\n  fault-injection = \"seed=1; source.delay=10%1\"\n}\n");
+        using var daemon = GuardedDaemon.Start(images, work.Path, "--config", config);
+        var killer = KillWhenLoggedAsync(daemon, "restore finished; pushing", TimeSpan.FromSeconds(2));
+        var report = await Task.Run(() => new RestoreSimulator(new RestoreSimOptions
+        {
+            ImagesDir = images,
+            WorkDir = work.Path,
+            Timeout = TimeLimit,
+            Progress = output.WriteLine,
+            HoldBeforeTouch = TimeSpan.FromSeconds(8),
+        }).Run());
+
+        Assert.Equal(daemon.FirstPid, await killer);
+        var log = daemon.Log();
+        output.WriteLine(string.Join("\n", log.Split('\n').Where(l => l.Contains("pushing", StringComparison.Ordinal) || l.Contains("taken over", StringComparison.Ordinal) || l.Contains("resuming", StringComparison.Ordinal))));
+        Finish(daemon, report);
+        Assert.Contains("restore finished: true", log, StringComparison.OrdinalIgnoreCase);
+        Assert.Matches(@"taken over, [1-9]\d* of \d+ lazy pages still pending \([1-9]\d* copied before\)", log);
+    }
+
+    /// <summary>
+    /// A remote restore from our page server, the daemon killed while it fetches (faults only, random touches over 4 ×
+    /// 32 MiB): the successor takes the uffds over, connects to the page server again (ours accepts any number of
+    /// connections) and fetches what was still pending, every byte right.
+    /// </summary>
+    [SkippableFact]
+    public async Task Killed_while_fetching_from_our_page_server_the_successor_reconnects_and_finishes()
+    {
+        Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
+        using var work = new ScratchDirectory();
+        var images = work.CreateSub("images");
+        SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(4, 32L << 20, 0xC4AA));
+        using var store = LazyPageStore.Open(images);
+        await using var server = LazyPageServer.Start(store, new IPEndPoint(IPAddress.Loopback, 0));
+        using var daemon = GuardedDaemon.Start(images, work.Path, "--no-background", "--page-server", "--address", "127.0.0.1", "--port", server.LocalEndPoint.Port.ToString(CultureInfo.InvariantCulture));
+        long sessionsAtKill = 0;
+        var killer = KillWhenLoggedAsync(daemon, "restore finished; pushing", TimeSpan.FromMilliseconds(300), () => sessionsAtKill = server.SessionsAccepted);
+        var report = await Task.Run(() => new RestoreSimulator(new RestoreSimOptions
+        {
+            ImagesDir = images,
+            WorkDir = work.Path,
+            Timeout = TimeLimit,
+            Progress = output.WriteLine,
+        }).Run());
+
+        Assert.Equal(daemon.FirstPid, await killer);
+        Finish(daemon, report);
+        var log = daemon.Log();
+        Assert.Matches(@"taken over, [1-9]\d* of \d+ lazy pages still pending", log);
+        Assert.True(sessionsAtKill > 0, "the first daemon had not connected to the page server");
+        Assert.True(server.SessionsAccepted > sessionsAtKill, $"the successor did not connect to the page server again ({server.SessionsAccepted} session(s), {sessionsAtKill} at the kill)");
+    }
+
+    /// <summary>Kills the first daemon <paramref name="after"/> once its log holds <paramref name="text"/> (bounded);
+    /// the killed pid, or 0 when the text never came.</summary>
+    private static Task<int> KillWhenLoggedAsync(GuardedDaemon daemon, string text, TimeSpan after, Action? atKill = null) => Task.Run(() =>
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!daemon.Log().Contains(text, StringComparison.Ordinal))
+        {
+            if (clock.Elapsed > TimeSpan.FromSeconds(60))
+            {
+                return 0;
+            }
+
+            Thread.Sleep(5);
+        }
+
+        Thread.Sleep(after);
+        atKill?.Invoke();
+        return daemon.KillDaemon();
+    });
 
     [SkippableFact]
     public void Killed_again_and_again_past_the_restart_budget_the_tree_is_stopped_and_the_error_names_tasks_and_ranges()

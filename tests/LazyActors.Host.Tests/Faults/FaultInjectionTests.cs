@@ -158,6 +158,36 @@ public sealed class FaultInjectionTests(ITestOutputHelper output) : IDisposable
         Assert.Matches("no task lacked pages|not served: task \\d+", result.Error!);
     }
 
+    /// <summary>
+    /// A local restore given up after an exception inside the supervisor stops its tree before the uffds are let go: a
+    /// task failing early (EFAULT on the 5th copy) makes the supervisor throw at that task's end while every read is slow,
+    /// so the other tasks still lack pages. Each task that gave no result must be one of the processes SIGKILLed (killed
+    /// mid-touch, its control socket closed), and no task may have read a wrong (zero) byte: without the stop, the tasks
+    /// would go on running once the engine closed their uffds, and read zeros.
+    /// </summary>
+    [SkippableFact]
+    public async Task A_local_restore_given_up_by_the_supervisor_stops_its_tree_before_the_uffds_go()
+    {
+        Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
+        var (report, result) = await RunAsync("uffd.copy=EFAULT@5; actor.supervisor@1; source.delay=150%1", settings => settings);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("internal error in the restore supervisor handling TaskEnded", result.Error, StringComparison.Ordinal);
+        var stopped = System.Text.RegularExpressions.Regex.Match(result.Error!, "SIGKILL to (\\d+) process\\(es\\) of the restored tree: ([0-9, ]+)");
+        Assert.True(stopped.Success, $"the tree was not stopped: {result.Error}");
+        var signalled = stopped.Groups[2].Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToHashSet();
+        Assert.Matches("not served: task \\d+", result.Error!);
+
+        // The task that failed on EFAULT was let go when it failed (its own uffd closed then); the others were stopped.
+        var efault = result.Statistics.Tasks.Where(t => t.Phase == TaskPhase.Failed && t.Reason?.Contains("EFAULT", StringComparison.Ordinal) == true).Select(t => t.Pid).ToHashSet();
+        var others = report.Tasks.Where(t => !efault.Contains(t.Pid)).ToList();
+        Assert.All(others, t => Assert.True(t.Mismatches == 0, $"task {t.Pid} read {t.Mismatches} wrong byte(s) (first {t.FirstMismatch}): it ran on after its uffd was let go"));
+        var killed = others.Where(t => t.Error is not null && t.Error.Contains("gave no result", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(killed);
+        Assert.All(killed, t => Assert.Contains(t.OsPid, signalled));
+        Assert.All(others.Where(t => !t.Ok), t => Assert.Contains(t, killed));
+    }
+
     /// <summary>Remote restores: a dropped connection and an exception in the fetcher are recovered (reconnect, every
     /// read re-issued), every byte right.</summary>
     [SkippableTheory]

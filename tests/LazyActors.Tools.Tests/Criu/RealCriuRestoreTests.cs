@@ -180,6 +180,104 @@ public sealed class RealCriuRestoreTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("ended the restore with exit code 0", await File.ReadAllTextAsync(Path.Combine(result.WorkDirectory, "daemon.log.guardian")), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Issue 12 with real CRIU, the daemon SIGKILLed once it listens and before <c>criu restore</c> even starts: the
+    /// restorer's connection waits in the backlog of the guardian's copy of lazy-pages.socket, the successor accepts it and
+    /// serves the whole restore, every byte right.
+    /// </summary>
+    [SkippableFact]
+    public async Task A_daemon_killed_before_the_restorer_connects_is_replaced_and_every_byte_is_right()
+    {
+        var killed = 0;
+        var options = RealCriuRequirement.TestOptions(output) with
+        {
+            BeforeRestore = moment =>
+            {
+                killed = moment.DaemonPid;
+                Assert.Equal(0, Engine.Interop.Libc.Kill(moment.DaemonPid, 9));
+                return Task.CompletedTask;
+            },
+        };
+        var (harness, checkpoint) = await DumpAsync(new TreeWorkload(3, 16, WorkloadTouch.Rand, TreeShape.Binary), options);
+
+        var result = Reported(await harness.RestoreAsync(checkpoint, CriuDaemonSpec.Self()));
+
+        AssertResumedAfterOneKill(result, checkpoint, killed);
+        var log = await File.ReadAllTextAsync(Path.Combine(result.WorkDirectory, "daemon.log"));
+        Assert.Matches(@"resuming after 1 daemon death\(s\): 0 uffd\(s\) in the journal, 0 of \d+ pstree entries received", log);
+    }
+
+    /// <summary>
+    /// Issue 12 with real CRIU, the daemon SIGKILLed in the middle of the handshake: once the first task's uffd arrived,
+    /// <c>criu restore</c> is paused (SIGSTOP: it cannot send "restore finished" meanwhile), the daemon is killed, and
+    /// criu goes on once the guardian started the successor. The successor goes on from the journalled handshake position
+    /// and serves the restore, every byte right.
+    /// </summary>
+    [SkippableFact]
+    public async Task A_daemon_killed_mid_handshake_is_replaced_and_every_byte_is_right()
+    {
+        var killed = 0;
+        var finishedBeforeKill = true;
+        var options = RealCriuRequirement.TestOptions(output) with
+        {
+            DuringRestore = async moment =>
+            {
+                var log = Path.Combine(moment.WorkDirectory, "daemon.log");
+                Assert.True(await WaitForAsync(() => ReadLog(log).Contains("uffd received", StringComparison.Ordinal), TimeSpan.FromSeconds(30)), $"no uffd arrived: {ReadLog(log)}");
+                Assert.Equal(0, Engine.Interop.Libc.Kill(moment.RestorePid, 19));
+                try
+                {
+                    finishedBeforeKill = ReadLog(log).Contains("restore finished; pushing", StringComparison.Ordinal);
+                    killed = moment.DaemonPid;
+                    Assert.Equal(0, Engine.Interop.Libc.Kill(moment.DaemonPid, 9));
+                    Assert.True(await WaitForAsync(() => ReadLog(log + ".guardian").Contains("starting successor", StringComparison.Ordinal), TimeSpan.FromSeconds(30)), "no successor was started");
+                }
+                finally
+                {
+                    _ = Engine.Interop.Libc.Kill(moment.RestorePid, 18);
+                }
+            },
+        };
+        var (harness, checkpoint) = await DumpAsync(new TreeWorkload(3, 16, WorkloadTouch.Rand, TreeShape.Binary), options);
+
+        var result = Reported(await harness.RestoreAsync(checkpoint, CriuDaemonSpec.Self()));
+
+        Assert.False(finishedBeforeKill, "\"restore finished\" had arrived before the kill: the kill was not mid-handshake");
+        AssertResumedAfterOneKill(result, checkpoint, killed);
+        var log = await File.ReadAllTextAsync(Path.Combine(result.WorkDirectory, "daemon.log"));
+        Assert.Matches(@"(?i)resuming after 1 daemon death\(s\): [1-9]\d* uffd\(s\) in the journal, \d+ of \d+ pstree entries received, restore finished: False", log);
+    }
+
+    /// <summary>The killed daemon's exit status is the one failure; every byte right; the successor ended with 0.</summary>
+    private static void AssertResumedAfterOneKill(CriuRestoreResult result, CriuCheckpoint checkpoint, int killed)
+    {
+        var daemonFailure = Assert.Single(result.Failures);
+        Assert.StartsWith($"the daemon (pid {killed})", daemonFailure, StringComparison.Ordinal);
+        Assert.Contains("signal 9", daemonFailure, StringComparison.Ordinal);
+        Assert.Equal(0, result.RootExitCode);
+        Assert.Equal(checkpoint.Workload.TotalBytes, result.BytesVerified);
+        Assert.All(result.Tasks, t => Assert.Equal(checkpoint.Workload.BytesPerTask, t.BytesVerified));
+        Assert.Contains("ended the restore with exit code 0", File.ReadAllText(Path.Combine(result.WorkDirectory, "daemon.log.guardian")), StringComparison.Ordinal);
+    }
+
+    private static string ReadLog(string path) => File.Exists(path) ? BackgroundVerb.ReadShared(path) : string.Empty;
+
+    private static async Task<bool> WaitForAsync(Func<bool> condition, TimeSpan timeout)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (clock.Elapsed > timeout)
+            {
+                return false;
+            }
+
+            await Task.Delay(2);
+        }
+
+        return true;
+    }
+
     [SkippableFact]
     public async Task A_daemon_that_signals_readiness_but_serves_nothing_fails_the_run()
     {
