@@ -22,6 +22,10 @@ public static class AkkaTransport
 
     private static readonly Lazy<Config> TransportConfig = new(LoadTransportConfig);
 
+    /// <summary>One checkpoint request's bound within <see cref="DescribeCheckpointAsync"/>: longer than a remoting handshake
+    /// may take (dot-netty connection-timeout, 2 s) so a slow but working association is not asked twice.</summary>
+    private static readonly TimeSpan DescribeAttempt = TimeSpan.FromSeconds(5);
+
     /// <summary>
     /// How long the first contact with a source may take: <paramref name="connectTimeout"/>, at least 15 s. The first
     /// message to a source also sets up the remoting association (TCP, the Akka handshake) from an actor system that has
@@ -103,15 +107,28 @@ public static class AkkaTransport
     {
         ArgumentNullException.ThrowIfNull(system);
         ArgumentNullException.ThrowIfNull(sourcePath);
-        object answer;
-        try
+        // A request sent while the association is being set up is dropped when that handshake fails (on a loaded machine
+        // Akka's handshake timeout passes before the source answers): it is sent again, each attempt bounded, until the
+        // whole timeout has passed. A late answer to an earlier attempt goes to that attempt's ended Ask, harmlessly.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        object? answer = null;
+        for (ulong attempt = 1; answer is null; attempt++)
         {
-            answer = await system.ActorSelection(sourcePath).Ask<object>(new CheckpointRequest { RequestId = 1, Checkpoint = checkpointName }, timeout, cancellationToken)
-                .ConfigureAwait(false);
-        }
-        catch (AskTimeoutException)
-        {
-            throw new ImageFormatException(sourcePath.ToString(), $"the page source did not describe its checkpoint within {timeout.TotalSeconds:0.###} s (is `page-server --transport akka` serving there?)");
+            var left = timeout - clock.Elapsed;
+            if (left <= TimeSpan.Zero)
+            {
+                throw new ImageFormatException(sourcePath.ToString(), $"the page source did not describe its checkpoint within {timeout.TotalSeconds:0.###} s ({attempt - 1} request(s); is `page-server --transport akka` serving there?)");
+            }
+
+            try
+            {
+                answer = await system.ActorSelection(sourcePath).Ask<object>(new CheckpointRequest { RequestId = attempt, Checkpoint = checkpointName },
+                    left < DescribeAttempt ? left : DescribeAttempt, cancellationToken).ConfigureAwait(false);
+            }
+            catch (AskTimeoutException)
+            {
+                // Asked again while time is left.
+            }
         }
 
         return answer switch

@@ -185,7 +185,9 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
         string[] configArgs = config is null ? [] : ["--config", config];
         var process = BackgroundVerb.Start(HostInvocation.Prefix(),
             ["lazy-pages", "-D", images, "-W", work.Path, "--page-server", "--transport", "akka", "--address", "127.0.0.1", "--port", port.ToString(CultureInfo.InvariantCulture), "-v", "3", "-o", "lp.log", .. configArgs]);
-        if (!process.WaitForLog(Path.Combine(work.Path, "lp.log"), "listening on", Bound))
+        // The daemon's own line: the engine's actor system (with remoting) starts before the socket listens and logs
+        // "Remoting started; listening on addresses" first.
+        if (!process.WaitForLog(Path.Combine(work.Path, "lp.log"), $"listening on {Path.Combine(work.Path, "lazy-pages.socket")}", Bound))
         {
             var (exit, _, stderr) = process.WaitForExit(TimeSpan.FromSeconds(10));
             throw new InvalidOperationException($"lazy-pages did not start (exit {exit}): {stderr} {Log(work, "lp.log")}");
