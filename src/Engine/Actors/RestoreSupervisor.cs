@@ -119,6 +119,8 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Restore _restore;
     private readonly Dictionary<IActorRef, TaskProgress> _tasks = [];
+    private readonly Dictionary<IActorRef, string> _stoppedFailedTasks = [];
+    private ChildSupervision? _strategy;
     private readonly List<string> _failures = [];
     private readonly CancellationTokenSource _stopHandshake = new();
     private readonly HashSet<int> _seen = [];
@@ -143,7 +145,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     /// <inheritdoc />
-    protected override SupervisorStrategy SupervisorStrategy() => ChildSupervision.Instance;
+    protected override SupervisorStrategy SupervisorStrategy() => _strategy ??= new ChildSupervision(StopFailedTask);
 
     /// <inheritdoc />
     protected override void PreStart()
@@ -641,6 +643,30 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         _pusher.Tell(new BackgroundPusherActor.AddTask(child));
     }
 
+    /// <summary>
+    /// A task actor is about to be stopped for good (its own uffd or page data failed, or it kept throwing): once it
+    /// stops, its uffd is closed and every page it still lacks would read as zeros in a process that runs on. So the
+    /// task's process is stopped first, with the tree's stop signal, when its host pid is known and it still lacks
+    /// pages; the other tasks go on being served. Runs on this actor's thread, before the child's stop is requested.
+    /// </summary>
+    private void StopFailedTask(IActorRef child)
+    {
+        if (!_tasks.TryGetValue(child, out var task) || _tree is not { } tree
+            || task.CopiedPages + task.DroppedPages >= task.TotalPages)
+        {
+            return;
+        }
+
+        var signal = _restore.Remote is null ? _restore.Settings.CrashSafety.StopSignal : _restore.Settings.Remote.StopSignal;
+        if (tree.StopTask(task.Pid, (int)signal) is { } hostPid)
+        {
+            var what = $"its process (host pid {hostPid}) was sent signal {(int)signal} before its uffd was closed, "
+                + $"{task.TotalPages - task.CopiedPages - task.DroppedPages} page(s) short, so it never runs on zero-filled memory";
+            _stoppedFailedTasks[child] = what;
+            _log.Warning("{Task}: {Stopped}", task.Label, what);
+        }
+    }
+
     /// <summary>A child failed (told by <see cref="ChildSupervision"/> before it stops the child): the reason is kept
     /// with that child's task, so two tasks failing at once each keep their own.</summary>
     private void RecordFailure(ChildFailed failed)
@@ -649,6 +675,11 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         if (_tasks.TryGetValue(failed.Child, out var task) && !reason.StartsWith("task ", StringComparison.Ordinal))
         {
             reason = $"task {task.Label}: {reason}";
+        }
+
+        if (_stoppedFailedTasks.Remove(failed.Child, out var stopped))
+        {
+            reason = $"{reason}; {stopped}";
         }
 
         _failures.Add(reason);
@@ -881,11 +912,14 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
 
         public static readonly TimeSpan Window = TimeSpan.FromMinutes(1);
 
-        public static readonly ChildSupervision Instance = new();
+        private readonly Action<IActorRef> _beforeStop;
 
-        private ChildSupervision()
+        /// <param name="beforeStop">Called on the supervisor's thread for a child about to be stopped for good, before
+        /// its stop is even requested (so before a task actor closes its uffd).</param>
+        public ChildSupervision(Action<IActorRef> beforeStop)
             : base(Decide, loggingEnabled: false)
         {
+            _beforeStop = beforeStop;
         }
 
         /// <summary>The reason recorded for <paramref name="cause"/>: one line (the trace of an internal error goes to the
@@ -912,6 +946,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
             }
 
             context.Self.Tell(new ChildFailed(child, restart ? new RestartsExhaustedException(cause) : cause));
+            _beforeStop(child);
             context.Stop(child);
         }
 

@@ -124,6 +124,30 @@ public sealed class RestoredTree
     }
 
     /// <summary>
+    /// Sends <paramref name="signal"/> to the process of task <paramref name="taskPid"/> alone (not its children, which
+    /// are tasks of their own), when it was resolved and is still that same process (start time checked, so a reused pid
+    /// is never hit). Returns its host pid, or null when nothing was signalled.
+    /// </summary>
+    public int? StopTask(int taskPid, int signal)
+    {
+        lock (_gate)
+        {
+            if (!_tasks.TryGetValue(taskPid, out var process) || process.Pid == _self || process.Pid == Restorer.Pid || !ProcFs.Exists(process))
+            {
+                return null;
+            }
+
+            _ = Libc.Kill(process.Pid, signal);
+            if (signal != 9 && signal != SigStop)
+            {
+                _ = Libc.Kill(process.Pid, SigCont);
+            }
+
+            return process.Pid;
+        }
+    }
+
+    /// <summary>
     /// Stops the tree: freezes every process of every resolved task's subtree (plus, when a task was not resolved, every
     /// process the restorer had started), sends <paramref name="signal"/> to them all (with SIGCONT after a signal other
     /// than SIGKILL/SIGSTOP so it is acted upon), then waits up to <paramref name="waitForExit"/> for them to die (not for
