@@ -272,8 +272,12 @@ public sealed class RealCriuRestoreTests(ITestOutputHelper output) : IDisposable
         };
         var (harness, checkpoint) = await DumpAsync(new TreeWorkload(3, 16, WorkloadTouch.Rand, TreeShape.Binary), options);
 
-        // -v 3: the handshake's steps ("uffd received") are info lines, which the hook above waits for.
-        var result = Reported(await harness.RestoreAsync(checkpoint, CriuDaemonSpec.Self() with { ExtraArgs = ["-v", "3"] }));
+        // -v 3: the handshake's steps ("uffd received") are info lines, which the hook above waits for. The first page
+        // reads are held 1.5 s each: `criu restore` waits for the lazy pages its tasks touch before "restore finished",
+        // so it is still in the handshake when the hook stops it (without the delay a fast daemon let it return first).
+        var config = Path.Combine(_dir.Path, "slow-first-reads.hocon");
+        await File.WriteAllTextAsync(config, "lazy-actors.engine.fault-injection = \"seed=1; source.delay=1500@1x3\"\n");
+        var result = Reported(await harness.RestoreAsync(checkpoint, CriuDaemonSpec.Self() with { ExtraArgs = ["-v", "3", "--config", config] }));
 
         Assert.False(finishedBeforeKill, "\"restore finished\" had arrived before the kill: the kill was not mid-handshake");
         AssertResumedAfterOneKill(result, checkpoint, killed);
