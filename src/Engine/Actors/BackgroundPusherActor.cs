@@ -222,6 +222,9 @@ public sealed class BackgroundPusherActor : EngineActor, IWithTimers
         var places = _slots.Count(s => s.HasPlace);
         var waiting = _slots.Count(s => !s.Idle && !s.HasPlace);
         var maxPlaces = _settings.EffectiveBackgroundTasksAtOnce;
+        // A second copier only helps while a CPU is left for it: the tree's tasks (busy or waiting at the push front)
+        // are fewer than the CPUs. With more, the halves would take the CPUs of the tasks themselves.
+        var split = _settings.SecondCopierSliceBytes is not null && _slots.Count < Environment.ProcessorCount;
         var sent = true;
         while (sent)
         {
@@ -273,7 +276,7 @@ public sealed class BackgroundPusherActor : EngineActor, IWithTimers
                 }
 
                 slot.TurnChunks++;
-                slot.Task.Tell(new UffdActor.PushChunk(slot.Chunk));
+                slot.Task.Tell(new UffdActor.PushChunk(slot.Chunk, split));
                 slot.InFlight++;
                 slot.BytesInFlight += (long)slot.Chunk;
                 _bytesInFlight += (long)slot.Chunk;

@@ -18,14 +18,18 @@ public sealed class EpollUffdHub : IUffdHub, IDisposable
     private readonly GatePriority _gatePriority;
     private readonly CrashJournal? _journal;
     private readonly ConcurrentDictionary<IUffd, int> _journalIds = new();
+    private readonly SecondCopier? _secondCopier;
 
     /// <summary>Starts the reader thread; <paramref name="onReaderFailure"/> is called if the loop itself dies. With a
     /// <paramref name="journal"/>, every FORK/REMAP/REMOVE/UNMAP event is journalled on the reader thread as it is read,
-    /// before its task's actor hears of it (a FORK child's uffd first of all).</summary>
-    public EpollUffdHub(Action<Exception> onReaderFailure, UffdScheduling? scheduling = null, CrashJournal? journal = null)
+    /// before its task's actor hears of it (a FORK child's uffd first of all). With <paramref name="secondCopier"/>
+    /// (owned by the hub from now on) every uffd it opens may split background slices across it.</summary>
+    public EpollUffdHub(Action<Exception> onReaderFailure, UffdScheduling? scheduling = null, CrashJournal? journal = null,
+        SecondCopier? secondCopier = null)
     {
         _gatePriority = scheduling?.GatePriority ?? GatePriority.Off;
         _journal = journal;
+        _secondCopier = secondCopier;
         _reader = new EpollReader(
             (token, messages) =>
             {
@@ -64,7 +68,7 @@ public sealed class EpollUffdHub : IUffdHub, IDisposable
             throw new InvalidDataException(problem);
         }
 
-        var uffd = new UserFaultFdAdapter(descriptor, _gatePriority, state.ReportsMemoryChanges);
+        var uffd = new UserFaultFdAdapter(descriptor, _gatePriority, state.ReportsMemoryChanges, _secondCopier);
         if (_journal is not null && _journal.TakeId(descriptor.Fd) is var id and > 0)
         {
             _journalIds[uffd] = id;
@@ -96,7 +100,11 @@ public sealed class EpollUffdHub : IUffdHub, IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose() => _reader.Dispose();
+    public void Dispose()
+    {
+        _reader.Dispose();
+        _secondCopier?.Dispose();
+    }
 
     /// <summary>Token of one watched uffd: who gets its messages, and the barrier that orders its copies.</summary>
     private sealed record Route(IActorRef Owner, UffdEventBarrier? Barrier, int JournalId)

@@ -24,10 +24,12 @@ internal sealed class TaskCopyQueue
     private readonly VmaBoundaries _boundaries;
     private readonly Queue<CopyJob> _faultJobs = new();
     private readonly Queue<CopyJob> _backgroundJobs = new();
+    private readonly ulong _splitSliceBytes;
 
     public TaskCopyQueue(int pid, string label, IUffd uffd, TaskRangeBook book, TaskProgress progress, ulong sliceBytes,
-        ulong urgentWindowBytes, ILoggingAdapter log, VmaBoundaries? boundaries = null)
+        ulong urgentWindowBytes, ILoggingAdapter log, VmaBoundaries? boundaries = null, ulong splitSliceBytes = 0)
     {
+        _splitSliceBytes = splitSliceBytes;
         _pid = pid;
         _label = label;
         _uffd = uffd;
@@ -43,6 +45,13 @@ internal sealed class TaskCopyQueue
 
     /// <summary>True while a background job still has slices to copy.</summary>
     public bool HasBackgroundJobs => _backgroundJobs.Count > 0;
+
+    /// <summary>
+    /// Set by the pusher's last chunk: the tree has fewer tasks than CPUs, so background slices are second-copier-slice
+    /// long and go through <see cref="IUffd.CopyBulk"/>, which may copy them in two halves at once. Faults and urgent
+    /// windows never split (they are small, and must not wait for a hand-over).
+    /// </summary>
+    public bool SplitBackground { get; set; }
 
     public void Add(CopyJob job) => (job.Background ? _backgroundJobs : _faultJobs).Enqueue(job);
 
@@ -75,7 +84,8 @@ internal sealed class TaskCopyQueue
             return CopyRound.Copied(null);
         }
 
-        var slice = Advance(background, _sliceBytes);
+        var split = SplitBackground && _splitSliceBytes > 0;
+        var slice = Advance(background, split ? _splitSliceBytes : _sliceBytes, split);
         if (slice.End != CopyRoundEnd.Copied || !background.IsDone)
         {
             return slice;
@@ -142,12 +152,12 @@ internal sealed class TaskCopyQueue
     }
 
     /// <summary>Copies up to <paramref name="budget"/> bytes of the job from its cursor.</summary>
-    private CopyRound Advance(CopyJob job, ulong budget)
+    private CopyRound Advance(CopyJob job, ulong budget, bool split = false)
     {
         var before = job.Cursor;
         var cursor = job.Cursor;
         var pages = job.PagesCopied;
-        var step = CopyRange(job, ref cursor, job.End, budget, ref pages);
+        var step = CopyRange(job, ref cursor, job.End, budget, ref pages, split);
         job.Cursor = cursor;
         job.PagesCopied = pages;
         if (job.Cursor > before)
@@ -172,7 +182,7 @@ internal sealed class TaskCopyQueue
     /// page that is refused alone, which alone is given up (see <see cref="GiveUpUnregisteredPage"/>); anything else
     /// fails the task.
     /// </summary>
-    private CopyRound CopyRange(CopyJob job, ref ulong cursor, ulong end, ulong budget, ref long pagesCopied)
+    private CopyRound CopyRange(CopyJob job, ref ulong cursor, ulong end, ulong budget, ref long pagesCopied, bool split = false)
     {
         var data = job.Data;
         var enoentLimit = ulong.MaxValue;
@@ -190,7 +200,24 @@ internal sealed class TaskCopyQueue
             }
 
             var length = Math.Min(Math.Min(current.Length, available), _boundaries.Clamp(current.DumpStart, enoentLimit));
-            var result = _uffd.Copy(current.Start, source, length);
+            UffdOpResult result;
+            if (split)
+            {
+                var bulk = _uffd.CopyBulk(current.Start, source, length);
+                result = bulk.Combined;
+                if (!bulk.First.IsSuccess && PageGeometry.AlignDown(bulk.UpperBytes) is var upper and > 0)
+                {
+                    // The lower half stopped early but the second copier's half went in: those pages leave the book now,
+                    // so the cursor skips them later instead of meeting each as EEXIST.
+                    var upperCopied = (long)_book.Complete(new AddressRange(current.Start + bulk.SplitAt, current.Start + bulk.SplitAt + upper, current.DumpStart + bulk.SplitAt), upper);
+                    _progress.AddCopied(upperCopied, job.Background);
+                    pagesCopied += upperCopied;
+                }
+            }
+            else
+            {
+                result = _uffd.Copy(current.Start, source, length);
+            }
             var done = result.IsSuccess ? length : PageGeometry.AlignDown((ulong)Math.Max(0, result.Bytes));
             if (done > 0)
             {

@@ -118,8 +118,9 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         }
     }
 
-    /// <summary>From the pusher: claim at most <paramref name="MaxBytes"/> of pending memory and copy it.</summary>
-    public sealed record PushChunk(ulong MaxBytes) : INoSerializationVerificationNeeded;
+    /// <summary>From the pusher: claim at most <paramref name="MaxBytes"/> of pending memory and copy it;
+    /// <paramref name="Split"/>: the tree has fewer tasks than CPUs, so its slices may use the second copier.</summary>
+    public sealed record PushChunk(ulong MaxBytes, bool Split = false) : INoSerializationVerificationNeeded;
 
     /// <summary>To the pusher: a chunk was copied (<paramref name="Pages"/> pages); faults seen since the previous report.</summary>
     public sealed record ChunkFinished(IActorRef Task, ulong Bytes, long Pages, int FaultsSince) : INoSerializationVerificationNeeded;
@@ -217,7 +218,7 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         _direct = direct;
         _statistics = statistics;
         _copies = new TaskCopyQueue(_pid, _label, _uffd, _book, _progress, (ulong)settings.CopySliceBytes,
-            (ulong)settings.UrgentCopyWindowBytes, _log, task.Boundaries);
+            (ulong)settings.UrgentCopyWindowBytes, _log, task.Boundaries, (ulong)(settings.SecondCopierSliceBytes ?? 0));
         _locality = new FaultLocality((ulong)settings.FaultReadAheadMaxBytes);
         _retries = EagainRetryPolicy.From(settings);
         _liveness = new LivenessProbe(_uffd, _book);
@@ -627,6 +628,7 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
 
     private bool OnPushChunk(PushChunk push)
     {
+        _copies.SplitBackground = push.Split;
         var claimed = _locality.TryGetChunkHint(out var near)
             ? _book.TryClaimNear(near, push.MaxBytes, out var range)
             : _book.TryClaimBackground(push.MaxBytes, out range);

@@ -34,6 +34,16 @@ public sealed record EngineSettings
     /// <summary>Largest single UFFDIO_COPY.</summary>
     public required int CopySliceBytes { get; init; }
 
+    /// <summary>
+    /// Background slice while the tree has fewer tasks than CPUs: copied in two halves at once by the task's thread and
+    /// the restore's <see cref="Uffd.SecondCopier"/>; null = off (every slice is copy-slice, on one thread).
+    /// </summary>
+    public required long? SecondCopierSliceBytes { get; init; }
+
+    /// <summary>The restore's second copier, or null when <see cref="SecondCopierSliceBytes"/> is off.</summary>
+    public Uffd.SecondCopier? CreateSecondCopier() =>
+        SecondCopierSliceBytes is null ? null : new Uffd.SecondCopier(GatePriority, EngineThreadsNice);
+
     /// <summary>Largest read-ahead on sequential faults.</summary>
     public required int FaultReadAheadMaxBytes { get; init; }
 
@@ -184,6 +194,7 @@ public sealed record EngineSettings
             HandshakeTimeout = keys.Duration("handshake-timeout"),
             RestorerAllowedUids = keys.Uids("restorer-allowed-uids"),
             CopySliceBytes = keys.SmallBytes("copy-slice"),
+            SecondCopierSliceBytes = keys.BytesOr("second-copier-slice", "off"),
             FaultReadAheadMaxBytes = keys.SmallBytes("fault-read-ahead-max"),
             UrgentCopyWindowBytes = keys.SmallBytes("urgent-copy-window"),
             ChunkInitialBytes = keys.SmallBytes("chunk-initial"),
@@ -272,6 +283,11 @@ public sealed record EngineSettings
             {
                 throw Invalid(key, $"must be a nice value from -20 to 19, got {nice}");
             }
+        }
+
+        if (SecondCopierSliceBytes is { } split && (split < 2 * (long)Uffd.SecondCopier.MinSplitBytes || split % (long)PageGeometry.PageSize != 0 || split > int.MaxValue))
+        {
+            throw Invalid("second-copier-slice", $"must be off or a multiple of {PageGeometry.PageSize} bytes from {2 * Uffd.SecondCopier.MinSplitBytes} up, got {split}");
         }
 
         if (LivenessProbeInterval is { } probe && probe <= TimeSpan.Zero)

@@ -16,6 +16,7 @@ public sealed class FaultPlan
     [
         ("source.delay", FaultPoint.SourceDelay), ("source.error", FaultPoint.SourceError), ("source.short", FaultPoint.SourceShortRead),
         ("source.corrupt", FaultPoint.SourceWrongAddress), ("remote.drop", FaultPoint.ConnectionDrop), ("uffd.copy", FaultPoint.CopyErrno),
+        ("uffd.half1", FaultPoint.FirstHalfErrno), ("uffd.half2", FaultPoint.SecondHalfErrno), ("uffd.half2-delay", FaultPoint.SecondHalfDelay),
         ("actor.uffd", FaultPoint.UffdActorThrows), ("actor.page-cache", FaultPoint.PageCacheThrows), ("actor.pusher", FaultPoint.PusherThrows),
         ("actor.remote-fetch", FaultPoint.RemoteFetchThrows), ("actor.supervisor", FaultPoint.SupervisorThrows),
     ];
@@ -120,17 +121,17 @@ public sealed class FaultPlan
     {
         switch (point)
         {
-            case FaultPoint.CopyErrno:
+            case FaultPoint.CopyErrno or FaultPoint.FirstHalfErrno or FaultPoint.SecondHalfErrno:
                 if (argument is null || !Enum.TryParse<Errno>(argument, out var errno) || !InjectableErrnos.Contains(errno))
                 {
-                    throw new FormatException($"uffd.copy needs =ERRNO, one of {string.Join(", ", InjectableErrnos)}");
+                    throw new FormatException($"{NameOf(point)} needs =ERRNO, one of {string.Join(", ", InjectableErrnos)}");
                 }
 
                 break;
-            case FaultPoint.SourceDelay:
+            case FaultPoint.SourceDelay or FaultPoint.SecondHalfDelay:
                 if (argument is null || !int.TryParse(argument, NumberStyles.None, CultureInfo.InvariantCulture, out _))
                 {
-                    throw new FormatException("source.delay needs =MILLISECONDS");
+                    throw new FormatException($"{NameOf(point)} needs =MILLISECONDS");
                 }
 
                 break;

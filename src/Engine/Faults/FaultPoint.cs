@@ -25,6 +25,15 @@ public enum FaultPoint
     /// <summary><c>uffd.copy=ERRNO</c>: UFFDIO_COPY answers ERRNO (EAGAIN, EEXIST, ENOENT, ESRCH, ENOMEM, EFAULT).</summary>
     CopyErrno,
 
+    /// <summary><c>uffd.half1=ERRNO</c>: the lower half of a slice split for the second copier answers ERRNO (as <c>uffd.copy</c>).</summary>
+    FirstHalfErrno,
+
+    /// <summary><c>uffd.half2=ERRNO</c>: the upper half (the second copier's) answers ERRNO (as <c>uffd.copy</c>).</summary>
+    SecondHalfErrno,
+
+    /// <summary><c>uffd.half2-delay=MS</c>: the second copier waits MS milliseconds inside the gate before its half's ioctl.</summary>
+    SecondHalfDelay,
+
     /// <summary><c>actor.uffd</c>: a task actor throws as it takes a batch of uffd messages.</summary>
     UffdActorThrows,
 

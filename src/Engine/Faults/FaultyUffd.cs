@@ -22,17 +22,46 @@ public sealed class FaultyUffd(IUffd inner, FaultInjector faults) : IUffd
     public bool ReportsMemoryChanges => inner.ReportsMemoryChanges;
 
     /// <inheritdoc />
-    public UffdOpResult Copy(ulong destination, nint source, ulong length)
+    public UffdOpResult Copy(ulong destination, nint source, ulong length) =>
+        faults.Fires(FaultPoint.CopyErrno, out var rule) ? Inject(rule, inner.Copy, destination, source) : inner.Copy(destination, source, length);
+
+    /// <summary>
+    /// A background slice: <c>uffd.copy</c> applies to it whole, as to <see cref="Copy"/>; a slice the real uffd splits
+    /// for its second copier also meets <c>uffd.half1</c>, <c>uffd.half2</c> and <c>uffd.half2-delay</c> in each half.
+    /// </summary>
+    public BulkCopyResult CopyBulk(ulong destination, nint source, ulong length)
     {
-        if (!faults.Fires(FaultPoint.CopyErrno, out var rule))
+        if (faults.Fires(FaultPoint.CopyErrno, out var rule))
         {
-            return inner.Copy(destination, source, length);
+            return BulkCopyResult.Whole(Inject(rule, inner.Copy, destination, source), length);
         }
 
+        return inner is UserFaultFdAdapter adapter
+            ? adapter.CopyBulk(destination, source, length, CopyHalf)
+            : inner.CopyBulk(destination, source, length);
+    }
+
+    private UffdOpResult CopyHalf(UserFaultFd uffd, SplitHalf half, ulong destination, nint source, ulong length)
+    {
+        if (half == SplitHalf.Second && faults.Fires(FaultPoint.SecondHalfDelay, out var delay))
+        {
+            Thread.Sleep(int.Parse(delay.Argument!, System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        var point = half == SplitHalf.First ? FaultPoint.FirstHalfErrno : FaultPoint.SecondHalfErrno;
+        return faults.Fires(point, out var rule)
+            ? Inject(rule, (d, s, l) => uffd.Copy(d, s, l), destination, source)
+            : uffd.Copy(destination, source, length);
+    }
+
+    // What the kernel would leave behind: EEXIST after really copying the first page (the kernel says EEXIST only for a
+    // page that is present), the others with nothing copied.
+    private static UffdOpResult Inject(FaultRule rule, Func<ulong, nint, ulong, UffdOpResult> copy, ulong destination, nint source)
+    {
         var errno = FaultPlan.ErrnoOf(rule);
         if (errno == Errno.EEXIST)
         {
-            var first = inner.Copy(destination, source, PageGeometry.PageSize);
+            var first = copy(destination, source, PageGeometry.PageSize);
             return first.IsSuccess ? new UffdOpResult(0, Errno.EEXIST) : first;
         }
 

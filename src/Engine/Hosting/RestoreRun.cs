@@ -58,7 +58,7 @@ internal static class RestoreRun
             var supervisorRef = new TaskCompletionSource<IActorRef>(TaskCreationOptions.RunContinuationsAsynchronously);
             Action<Exception> onReaderFailure = ex => _ = supervisorRef.Task.ContinueWith(
                 t => t.Result.Tell(new RestoreSupervisor.Fatal($"uffd epoll reader failed: {ex.Message}")), TaskScheduler.Default);
-            hub = hubFactory is null ? new EpollUffdHub(onReaderFailure, settings.UffdScheduling, journal) : hubFactory(onReaderFailure);
+            hub = hubFactory is null ? new EpollUffdHub(onReaderFailure, settings.UffdScheduling, journal, settings.CreateSecondCopier()) : hubFactory(onReaderFailure);
             var pages = source.Pages;
             FaultInjector? faults = null;
             if (settings.FaultInjection is { } plan)

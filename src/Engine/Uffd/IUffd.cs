@@ -14,6 +14,12 @@ public interface IUffd : IDisposable
     /// <summary>UFFDIO_COPY; never throws for kernel errors.</summary>
     UffdOpResult Copy(ulong destination, nint source, ulong length);
 
+    /// <summary>
+    /// UFFDIO_COPY of a background slice, which an implementation may copy on two threads at once (see
+    /// <see cref="SecondCopier"/>); reports each part's result. Never throws for kernel errors.
+    /// </summary>
+    BulkCopyResult CopyBulk(ulong destination, nint source, ulong length) => BulkCopyResult.Whole(Copy(destination, source, length), length);
+
     /// <summary>UFFDIO_ZEROPAGE; never throws for kernel errors.</summary>
     UffdOpResult ZeroPage(ulong start, ulong length);
 

@@ -1,4 +1,5 @@
 using LazyActors.Engine.Interop;
+using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Scheduling;
 
 namespace LazyActors.Engine.Uffd;
@@ -16,12 +17,17 @@ public sealed class UserFaultFdAdapter : IUffd
     /// <param name="handle">The uffd.</param>
     /// <param name="gatePriority">How a copier in the gate is kept from being preempted (see <see cref="GatePriority"/>).</param>
     /// <param name="reportsMemoryChanges">See <see cref="IUffd.ReportsMemoryChanges"/>.</param>
-    public UserFaultFdAdapter(SafeFdHandle handle, GatePriority gatePriority = GatePriority.Off, bool reportsMemoryChanges = true)
+    /// <param name="secondCopier">The restore's helper for <see cref="CopyBulk(ulong, nint, ulong)"/> (null: never split).</param>
+    public UserFaultFdAdapter(SafeFdHandle handle, GatePriority gatePriority = GatePriority.Off, bool reportsMemoryChanges = true,
+        SecondCopier? secondCopier = null)
     {
         _uffd = UserFaultFd.FromHandle(handle);
         Barrier = new UffdEventBarrier(gatePriority);
         ReportsMemoryChanges = reportsMemoryChanges;
+        _second = secondCopier;
     }
+
+    private readonly SecondCopier? _second;
 
     /// <inheritdoc />
     public bool ReportsMemoryChanges { get; }
@@ -38,6 +44,64 @@ public sealed class UserFaultFdAdapter : IUffd
         using (Barrier.EnterCopy())
         {
             return Barrier.HasUnhandledEvents ? new UffdOpResult(0, Errno.EAGAIN) : _uffd.Copy(destination, source, length);
+        }
+    }
+
+    /// <inheritdoc />
+    public BulkCopyResult CopyBulk(ulong destination, nint source, ulong length) => CopyBulk(destination, source, length, null);
+
+    /// <summary>
+    /// <see cref="CopyBulk(ulong, nint, ulong)"/> with each half's ioctl made by <paramref name="copyHalf"/> (the
+    /// fault-injection seam; null = the plain ioctl). With a free second copier and at least
+    /// <see cref="SecondCopier.MinSplitBytes"/> the slice is split at a page boundary: the helper copies the upper half
+    /// while this thread copies the lower one, inside one hold of the gate, so no event is read, let alone applied,
+    /// between them and both halves see the same memory layout (a copy already running when an event is raised finishes
+    /// before it is queued; one starting after it gets EAGAIN from the kernel). The result is what one ioctl of the whole
+    /// would report (<see cref="BulkCopyResult.Combined"/>) plus the upper half's own result.
+    /// </summary>
+    public BulkCopyResult CopyBulk(ulong destination, nint source, ulong length, HalfCopy? copyHalf)
+    {
+        if (_second is null || length < SecondCopier.MinSplitBytes)
+        {
+            return BulkCopyResult.Whole(copyHalf is null ? Copy(destination, source, length) : CopyWhole(destination, source, length, copyHalf), length);
+        }
+
+        copyHalf ??= static (uffd, _, d, s, l) => uffd.Copy(d, s, l);
+        using (Barrier.EnterCopy())
+        {
+            if (Barrier.HasUnhandledEvents)
+            {
+                return BulkCopyResult.Whole(new UffdOpResult(0, Errno.EAGAIN), length);
+            }
+
+            if (!_second.TryBegin())
+            {
+                return BulkCopyResult.Whole(copyHalf(_uffd, SplitHalf.First, destination, source, length), length);
+            }
+
+            var half = PageGeometry.AlignDown(length / 2);
+            _second.Start(_uffd, copyHalf, destination + half, source + (nint)half, length - half);
+            UffdOpResult first;
+            try
+            {
+                first = copyHalf(_uffd, SplitHalf.First, destination, source, half);
+            }
+            catch
+            {
+                // The helper's half is done before the gate is left, whatever happened on this thread.
+                _second.Finish();
+                throw;
+            }
+
+            return new BulkCopyResult(first, half, _second.Finish());
+        }
+    }
+
+    private UffdOpResult CopyWhole(ulong destination, nint source, ulong length, HalfCopy copy)
+    {
+        using (Barrier.EnterCopy())
+        {
+            return Barrier.HasUnhandledEvents ? new UffdOpResult(0, Errno.EAGAIN) : copy(_uffd, SplitHalf.First, destination, source, length);
         }
     }
 

@@ -40,6 +40,22 @@ public sealed class BackgroundPusherActorSpecs : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task Pusher_must_ask_for_split_slices_only_while_the_tree_has_fewer_tasks_than_CPUs()
+    {
+        var alone = CreateTestProbe();
+        StartPusher(alone).Tell(BackgroundPusherActor.Start.Instance);
+        Assert.Equal(Environment.ProcessorCount > 1, (await alone.ExpectMsgAsync<UffdActor.PushChunk>()).Split);
+
+        var tree = Enumerable.Range(0, Environment.ProcessorCount).Select(_ => CreateTestProbe()).ToArray();
+        StartPusher(tree).Tell(BackgroundPusherActor.Start.Instance);
+        Assert.False((await tree[0].ExpectMsgAsync<UffdActor.PushChunk>()).Split);
+
+        var off = CreateTestProbe();
+        StartPusher(SpecSettings with { SecondCopierSliceBytes = null }, off).Tell(BackgroundPusherActor.Start.Instance);
+        Assert.False((await off.ExpectMsgAsync<UffdActor.PushChunk>()).Split);
+    }
+
+    [Fact]
     public async Task Pusher_must_never_push_when_background_transfer_is_off()
     {
         var task = CreateTestProbe();

@@ -31,6 +31,9 @@ public sealed class FaultPlanTests
     [InlineData("uffd.copy@3", "uffd.copy needs =ERRNO")]
     [InlineData("uffd.copy=EPERM@3", "uffd.copy needs =ERRNO")]
     [InlineData("source.delay@1", "source.delay needs =MILLISECONDS")]
+    [InlineData("uffd.half1@1", "uffd.half1 needs =ERRNO")]
+    [InlineData("uffd.half2=EPERM@1", "uffd.half2 needs =ERRNO")]
+    [InlineData("uffd.half2-delay=x@1", "uffd.half2-delay needs =MILLISECONDS")]
     [InlineData("actor.uffd=1@1", "takes no argument")]
     [InlineData("actor.nobody@1", "unknown point actor.nobody")]
     [InlineData("actor.uffd", "needs @N or %P")]
@@ -42,6 +45,20 @@ public sealed class FaultPlanTests
         var error = Assert.Throws<FormatException>(() => FaultPlan.Parse($"seed=1; {rule}"));
         Assert.Contains($"fault rule '{rule}'", error.Message, StringComparison.Ordinal);
         Assert.Contains(problem, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_second_copiers_points_read_back()
+    {
+        var plan = FaultPlan.Parse("uffd.half1=EAGAIN@2x3; uffd.half2=EEXIST%0.5; uffd.half2-delay=300@1");
+        Assert.Equal(
+            [
+                new FaultRule(FaultPoint.FirstHalfErrno, "EAGAIN", 2, 3, 0),
+                new FaultRule(FaultPoint.SecondHalfErrno, "EEXIST", 0, int.MaxValue, 0.5),
+                new FaultRule(FaultPoint.SecondHalfDelay, "300", 1, 1, 0),
+            ],
+            plan.Rules);
+        Assert.Equal(plan.ToString(), FaultPlan.Parse(plan.ToString()).ToString());
     }
 
     [Fact]

@@ -1,0 +1,187 @@
+using LazyActors.Engine.Interop;
+using LazyActors.Engine.Scheduling;
+
+namespace LazyActors.Engine.Uffd;
+
+/// <summary>Which half of a split background slice a copy is (see <see cref="SecondCopier"/>).</summary>
+public enum SplitHalf
+{
+    /// <summary>The lower half, copied on the caller's thread.</summary>
+    First,
+
+    /// <summary>The upper half, copied on the helper thread.</summary>
+    Second,
+}
+
+/// <summary>
+/// What <see cref="IUffd.CopyBulk"/> did: the lower part [0, <paramref name="SplitAt"/>) copied on the caller's thread
+/// (<paramref name="First"/>) and, when the slice was split, the upper part on the second copier (<paramref name="Second"/>;
+/// unsplit: SplitAt is the whole length and Second copied nothing). Each is what the kernel answered for its part.
+/// </summary>
+public readonly record struct BulkCopyResult(UffdOpResult First, ulong SplitAt, UffdOpResult Second)
+{
+    /// <summary>An unsplit copy of <paramref name="length"/> bytes.</summary>
+    public static BulkCopyResult Whole(UffdOpResult result, ulong length) => new(result, length, new UffdOpResult(0, Errno.None));
+
+    /// <summary>Bytes of the upper part copied (from SplitAt on), whatever happened to the lower part.</summary>
+    public ulong UpperBytes => (ulong)Math.Max(0, Second.Bytes);
+
+    /// <summary>
+    /// What one ioctl of the whole would report: the bytes done from the start and the first error met. When the lower
+    /// part failed, the upper part's pages are not in it; the caller records them separately (<see cref="UpperBytes"/>),
+    /// so that it does not meet them again as EEXIST one page at a time.
+    /// </summary>
+    public UffdOpResult Combined
+    {
+        get
+        {
+            if (!First.IsSuccess)
+            {
+                return First;
+            }
+
+            return Second.IsSuccess
+                ? new UffdOpResult((long)SplitAt + Second.Bytes, Errno.None)
+                : new UffdOpResult((long)SplitAt + Math.Max(0, Second.Bytes), Second.Error);
+        }
+    }
+}
+
+/// <summary>One UFFDIO_COPY of a half; the fault-injection seam replaces the plain ioctl (see <see cref="UserFaultFdAdapter.CopyBulk(ulong, nint, ulong, HalfCopy?)"/>).</summary>
+public delegate UffdOpResult HalfCopy(UserFaultFd uffd, SplitHalf half, ulong destination, nint source, ulong length);
+
+/// <summary>
+/// The second copier of a restore: one helper thread that copies the upper half of a large background slice while
+/// the task actor's thread copies the lower half, both inside one hold of the uffd's gate
+/// (<see cref="UserFaultFdAdapter.CopyBulk(ulong, nint, ulong)"/>). UFFDIO_COPY is CPU-bound (<c>copy_from_user</c>
+/// and the page install), and a single large task otherwise leaves the machine's other CPU idle while its toucher
+/// waits at the push front.
+/// </summary>
+/// <remarks>
+/// One helper for the whole restore: a slice splits only when the helper is free (<see cref="TryBegin"/>), so two
+/// tasks pushing at once never queue behind it (the pusher asks for splits only while the tree has fewer tasks than
+/// CPUs). The helper is idle (blocked) between halves; with the gate's priority ceiling it runs SCHED_FIFO 1 for good,
+/// like a copier inside the gate, so no scheduling call is paid per half. Thread-safe.
+/// </remarks>
+public sealed class SecondCopier : IDisposable
+{
+    /// <summary>A slice shorter than this is copied whole: the hand-over would cost more than the half saves.</summary>
+    public const ulong MinSplitBytes = 256 * 1024;
+
+    // A half never takes this long (512 KiB at a few GB/s is well under a millisecond); the bound only turns a helper
+    // that stopped into a clear error instead of a hang.
+    private static readonly TimeSpan HalfLimit = TimeSpan.FromSeconds(60);
+
+    private readonly Thread _thread;
+    private readonly ManualResetEventSlim _work = new(false, spinCount: 0);
+    private readonly ManualResetEventSlim _done = new(false, spinCount: 200);
+    private readonly GatePriority _priority;
+    private readonly int? _nice;
+    private int _busy;
+    private bool _stopping;
+    private UserFaultFd? _uffd;
+    private HalfCopy? _copy;
+    private ulong _destination;
+    private nint _source;
+    private ulong _length;
+    private UffdOpResult _result;
+    private Exception? _failure;
+    private long _splits;
+
+    /// <param name="priority">With <see cref="GatePriority.Ceiling"/> the helper runs SCHED_FIFO 1 (best effort).</param>
+    /// <param name="nice">Nice value of the helper otherwise (null = unchanged).</param>
+    public SecondCopier(GatePriority priority = GatePriority.Off, int? nice = null)
+    {
+        _priority = priority;
+        _nice = nice;
+        _thread = new Thread(Loop) { IsBackground = true, Name = "la-second-copier" };
+        _thread.Start();
+    }
+
+    /// <summary>Slices copied in two halves so far.</summary>
+    public long Splits => Interlocked.Read(ref _splits);
+
+    /// <summary>Takes the helper for one split; false when another task's slice has it (copy whole then).</summary>
+    public bool TryBegin() => !Volatile.Read(ref _stopping) && Interlocked.CompareExchange(ref _busy, 1, 0) == 0;
+
+    /// <summary>Starts the helper on one half (after <see cref="TryBegin"/> returned true).</summary>
+    public void Start(UserFaultFd uffd, HalfCopy copy, ulong destination, nint source, ulong length)
+    {
+        _uffd = uffd;
+        _copy = copy;
+        _destination = destination;
+        _source = source;
+        _length = length;
+        _failure = null;
+        _done.Reset();
+        _work.Set();
+    }
+
+    /// <summary>Waits for the half started with <see cref="Start"/> and gives the helper back.</summary>
+    /// <exception cref="InvalidOperationException">The helper threw, or did not finish within a minute.</exception>
+    public UffdOpResult Finish()
+    {
+        try
+        {
+            if (!_done.Wait(HalfLimit))
+            {
+                throw new InvalidOperationException($"the second copier did not finish its half (UFFDIO_COPY 0x{_destination:x}+0x{_length:x}) within {HalfLimit.TotalSeconds} s");
+            }
+
+            if (_failure is { } failure)
+            {
+                throw new InvalidOperationException($"the second copier failed on UFFDIO_COPY 0x{_destination:x}+0x{_length:x}: {failure.Message}", failure);
+            }
+
+            Interlocked.Increment(ref _splits);
+            return _result;
+        }
+        finally
+        {
+            _uffd = null;
+            _copy = null;
+            Volatile.Write(ref _busy, 0);
+        }
+    }
+
+    /// <summary>Stops the helper thread (bounded wait).</summary>
+    public void Dispose()
+    {
+        Volatile.Write(ref _stopping, true);
+        _work.Set();
+        _thread.Join(TimeSpan.FromSeconds(5));
+    }
+
+    private void Loop()
+    {
+        if (_priority == GatePriority.Ceiling)
+        {
+            _ = ThreadScheduling.TrySetRealtime(1);
+        }
+        else if (_nice is { } nice)
+        {
+            _ = ThreadScheduling.TrySetNice(nice);
+        }
+
+        while (true)
+        {
+            _work.Wait();
+            _work.Reset();
+            if (Volatile.Read(ref _stopping))
+            {
+                return;
+            }
+
+            try
+            {
+                _result = _copy!(_uffd!, SplitHalf.Second, _destination, _source, _length);
+            }
+            catch (Exception ex)
+            {
+                _failure = ex;
+            }
+
+            _done.Set();
+        }
+    }
+}
