@@ -73,7 +73,7 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory("akl");
-        var images = Images(work, 4, 32);
+        var images = Images(work, 4, 24);
         var config = Config(work, pushDelay: "0s", giveUpAfter: "40s");
         using var source = StartSource(images, work, "ps.log", seed: null);
         using var a = StartDestination(work, "a", source.Port, config);
@@ -99,8 +99,8 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
         var log = Log(work, "a/lp.log");
         output.WriteLine(Tail(log));
         Assert.True(exit == 0, $"lazy-pages a exited {exit}: {stderr} {Tail(log)}");
+        // Given up while restoring or while serving it after the restore (the summary line may come first then).
         Assert.Matches(@"peer akka\.tcp://lazy-cluster@127\.0\.0\.1:\d+ given up", log);
-        Assert.Matches(@"[1-9]\d* peer\(s\) given up", log);
         await restoreB.WaitAsync(Bound); // its daemon was killed: whatever it reports, it ended
         StopSource(source, work, "ps.log");
     }
@@ -110,7 +110,7 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory("aks");
-        var images = Images(work, 4, 32);
+        var images = Images(work, 4, 24);
         var config = Config(work, pushDelay: "0s", giveUpAfter: "40s");
         using var first = StartSource(images, work, "ps1.log", seed: null);
         using var second = StartSource(images, work, "ps2.log", seed: first.Port);
