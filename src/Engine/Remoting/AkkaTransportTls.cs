@@ -15,6 +15,9 @@ namespace LazyActors.Engine.Remoting;
 /// </summary>
 public static class AkkaTransportTls
 {
+    /// <summary>The protocol of a transport actor system with SSL on (its addresses are <c>akka.ssl.tcp://...</c>).</summary>
+    public const string Protocol = "akka.ssl.tcp";
+
     /// <summary>The HOCON that turns SSL on for the transport's DotNetty TCP (with <see cref="Setup"/> on the same system).</summary>
     public static Config SslConfig { get; } = ConfigurationFactory.ParseString("""
         akka.remote.dot-netty.tcp {
@@ -26,6 +29,26 @@ public static class AkkaTransportTls
           }
         }
         """);
+
+    /// <summary><paramref name="address"/> on the SSL protocol (a source or seed given as <c>akka.tcp://</c> or HOST:PORT).</summary>
+    public static Akka.Actor.Address OverTls(Akka.Actor.Address address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        return new Akka.Actor.Address(Protocol, address.System, address.Host, address.Port);
+    }
+
+    /// <summary><paramref name="path"/> with its address on the SSL protocol.</summary>
+    public static Akka.Actor.ActorPath OverTls(Akka.Actor.ActorPath path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        Akka.Actor.ActorPath tls = new Akka.Actor.RootActorPath(OverTls(path.Address));
+        foreach (var element in path.Elements)
+        {
+            tls /= element;
+        }
+
+        return tls;
+    }
 
     /// <summary>The SSL setup of a transport actor system over <paramref name="credentials"/> (which must outlive the system).</summary>
     public static DotNettySslSetup Setup(PageServerTlsCredentials credentials)

@@ -41,7 +41,8 @@ internal static class AkkaPageServer
 
         var config = cluster is null
             ? AkkaTransport.SystemConfig(address, port, settings, logging)
-            : ClusterTransport.SystemConfig(address, port, settings, [.. cluster.Seeds.Select(ClusterTransport.ParseSeed)], logging.WithFallback(cluster.Hocon));
+            : ClusterTransport.SystemConfig(address, port, settings,
+                [.. cluster.Seeds.Select(ClusterTransport.ParseSeed).Select(s => credentials is null ? s : AkkaTransportTls.OverTls(s))], logging.WithFallback(cluster.Hocon));
         var systemName = cluster is null ? AkkaTransport.SourceSystemName : ClusterTransport.SystemName;
         var system = credentials is null
             ? ActorSystem.Create(systemName, config)

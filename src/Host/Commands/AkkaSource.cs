@@ -53,6 +53,11 @@ internal sealed class AkkaSource
         }
 
         var path = AkkaTransport.SourcePath(address, port ?? 0);
+        if (tls is not null)
+        {
+            path = AkkaTransportTls.OverTls(path);
+        }
+
         var local = AkkaTransport.LocalAddressTowards(path.Address.Host!, path.Address.Port ?? 1);
         var timeout = AkkaTransport.FirstContactTimeout(settings.Remote.ConnectTimeout);
         // The credentials live as long as the process: the actor system's TLS handshakes use them until it exits.
@@ -96,7 +101,7 @@ internal sealed class AkkaSource
             throw new ArgumentException("--cluster needs --checkpoint NAME: the checkpoint is found by its name on whichever node serves it");
         }
 
-        var seeds = seedNodes.Select(ClusterTransport.ParseSeed).ToList();
+        var seeds = seedNodes.Select(ClusterTransport.ParseSeed).Select(s => tls is null ? s : AkkaTransportTls.OverTls(s)).ToList();
         var firstSeed = seeds.Count > 0 ? seeds[0] : ClusterTransport.ConfiguredSeeds(akka).Select(ClusterTransport.ParseSeed).FirstOrDefault()
             ?? throw new ArgumentException($"--cluster needs --seed-node (or akka.cluster.seed-nodes in --config): akka.tcp://{ClusterTransport.SystemName}@HOST:PORT of a node of the cluster");
         var local = AkkaTransport.LocalAddressTowards(firstSeed.Host!, firstSeed.Port ?? 1);

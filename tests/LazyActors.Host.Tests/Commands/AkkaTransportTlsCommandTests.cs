@@ -46,7 +46,7 @@ public sealed class AkkaTransportTlsCommandTests(ITestOutputHelper output)
         Assert.True(serverExit == 0, $"page-server exited {serverExit}: {serverErr} {serverLog}");
         Assert.Contains("over mutual TLS", serverLog, StringComparison.Ordinal);
         Assert.DoesNotContain("TLS: refused", serverLog, StringComparison.Ordinal);
-        Assert.Matches(@"page-server: sent [1-9]\d* byte\(s\) to destination akka\.tcp://lazy-actors@127\.0\.0\.1:\d+", serverLog);
+        Assert.Matches(@"page-server: sent [1-9]\d* byte\(s\) to destination akka\.ssl\.tcp://lazy-actors@127\.0\.0\.1:\d+", serverLog);
     }
 
     [SkippableFact]
@@ -71,7 +71,7 @@ public sealed class AkkaTransportTlsCommandTests(ITestOutputHelper output)
 
         output.WriteLine(stderr);
         Assert.Equal(1, exit);
-        Assert.Contains($"akka.tcp://lazy-source@127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}", stderr, StringComparison.Ordinal);
+        Assert.Contains($"akka.ssl.tcp://lazy-source@127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}", stderr, StringComparison.Ordinal);
         Assert.Contains("did not describe its checkpoint", stderr, StringComparison.Ordinal);
         Assert.False(File.Exists(Path.Combine(work.Path, "lazy-pages.socket")));
         server.Signal(SigTerm);
