@@ -26,10 +26,14 @@ namespace LazyActors.Engine;
 /// </summary>
 public sealed class LazyPagesEngine : IDisposable
 {
+    /// <summary>The engine's actor system name (a cluster node's is <see cref="Remoting.Cluster.ClusterTransport.SystemName"/>).</summary>
+    public const string SystemName = "lazy-actors";
+
     private readonly EngineSettings _settings;
     private readonly PageServerEndpoint? _pageServer;
     private readonly ulong _listeningSince;
     private Akka.Actor.ActorPath? _akkaSource;
+    private Func<Actors.Remote.RemotePageSource, Actors.Remote.RemoteStatistics, Props>? _akkaFetcher;
     private SafeFdHandle? _listener;
     private Checkpoint? _checkpoint;
     private Task<ActorSystem>? _earlySystem;
@@ -185,16 +189,31 @@ public sealed class LazyPagesEngine : IDisposable
     }
 
     /// <summary>
+    /// <see cref="ListenDescribed(EngineSettings, Checkpoint, Akka.Actor.ActorPath, ActorSystem)"/> whose pages come through
+    /// the fetcher <paramref name="fetcher"/> makes (a cluster restore's <see cref="Actors.Remote.ClusterFetchActor"/>) instead of an
+    /// <see cref="Actors.Remote.AkkaFetchActor"/> of <paramref name="sourcePath"/>.
+    /// </summary>
+    public static LazyPagesEngine ListenDescribed(EngineSettings settings, Checkpoint described, Akka.Actor.ActorPath sourcePath, ActorSystem system,
+        Func<Actors.Remote.RemotePageSource, Actors.Remote.RemoteStatistics, Props> fetcher)
+    {
+        ArgumentNullException.ThrowIfNull(fetcher);
+        var engine = ListenDescribed(settings, described, sourcePath, system);
+        engine._akkaFetcher = fetcher;
+        return engine;
+    }
+
+    /// <summary>
     /// The engine's actor system of a restore over the Akka transport, built before the checkpoint is known, with
     /// <paramref name="akkaConfig"/> (the transport's remoting configuration, <see cref="Remoting.AkkaTransport.SystemConfig"/>):
     /// it asks the source for the checkpoint, then serves the restore
     /// (<see cref="ListenDescribed(EngineSettings, Checkpoint, Akka.Actor.ActorPath, ActorSystem)"/>).
     /// </summary>
-    public static ActorSystem CreateRemoteSystem(EngineSettings settings, Config akkaConfig)
+    public static ActorSystem CreateRemoteSystem(EngineSettings settings, Config akkaConfig, string systemName = SystemName, Akka.Actor.Setup.Setup? setup = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(akkaConfig);
-        return CreateSystem(settings.ForRemoteSource(), akkaConfig);
+        ArgumentException.ThrowIfNullOrEmpty(systemName);
+        return CreateSystem(settings.ForRemoteSource(), akkaConfig, systemName, setup);
     }
 
     private static LazyPagesEngine ListenDescribedCore(EngineSettings settings, Checkpoint described, Akka.Actor.ActorPath sourcePath, Task<ActorSystem>? earlySystem)
@@ -237,10 +256,12 @@ public sealed class LazyPagesEngine : IDisposable
     /// <summary>The listening socket (crash safety hands a duplicate to the guardian); null once running.</summary>
     internal SafeFdHandle? ListenerHandle => _listener;
 
-    private static ActorSystem CreateSystem(EngineSettings settings, Config? akkaConfig)
+    private static ActorSystem CreateSystem(EngineSettings settings, Config? akkaConfig, string systemName = SystemName, Akka.Actor.Setup.Setup? setup = null)
     {
         EngineThreadPriority.Configure(settings.EngineThreadsNice ?? int.MinValue);
-        var system = ActorSystem.Create("lazy-actors", settings.ActorSystemConfig(akkaConfig));
+        var system = setup is null
+            ? ActorSystem.Create(systemName, settings.ActorSystemConfig(akkaConfig))
+            : ActorSystem.Create(systemName, BootstrapSetup.Create().WithConfig(settings.ActorSystemConfig(akkaConfig)).And(setup));
         StartupTrace.Mark(StartupStep.ActorSystemUp);
         return system;
     }
@@ -350,7 +371,7 @@ public sealed class LazyPagesEngine : IDisposable
 
         if (_akkaSource is not null)
         {
-            return RestoreSource.OpenAkka(_settings, _akkaSource, checkpoint);
+            return RestoreSource.OpenAkka(_settings, _akkaSource, checkpoint, _akkaFetcher);
         }
 
         if (sourceFactory is null)

@@ -101,9 +101,11 @@ public sealed class RestoreSource : IDisposable
     /// <summary>
     /// One restore over the Akka transport: <paramref name="checkpoint"/> is the model the source described
     /// (<see cref="Remoting.AkkaTransport.DescribeCheckpointAsync"/>), the pages come from its page source actor at
-    /// <paramref name="sourcePath"/> through an <see cref="Actors.Remote.AkkaFetchActor"/>.
+    /// <paramref name="sourcePath"/> through an <see cref="Actors.Remote.AkkaFetchActor"/>, or through the fetcher
+    /// <paramref name="fetcher"/> makes (a cluster restore's).
     /// </summary>
-    public static RestoreSource OpenAkka(EngineSettings settings, Akka.Actor.ActorPath sourcePath, Checkpoint checkpoint)
+    public static RestoreSource OpenAkka(EngineSettings settings, Akka.Actor.ActorPath sourcePath, Checkpoint checkpoint,
+        Func<Actors.Remote.RemotePageSource, Actors.Remote.RemoteStatistics, Akka.Actor.Props>? fetcher = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(sourcePath);
@@ -116,7 +118,7 @@ public sealed class RestoreSource : IDisposable
             {
                 Remote = new Actors.RestoreSupervisor.RemoteSource(display, Actors.Remote.ProbePage.Of(checkpoint), remote)
                 {
-                    Fetcher = (source, statistics) => Actors.Remote.AkkaFetchActor.Props(sourcePath, settings.Remote, source, statistics),
+                    Fetcher = fetcher ?? ((source, statistics) => Actors.Remote.AkkaFetchActor.Props(sourcePath, settings.Remote, source, statistics)),
                 },
             };
         }

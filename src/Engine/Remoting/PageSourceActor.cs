@@ -101,6 +101,7 @@ public sealed class PageSourceActor : ReceiveActor
             Data = UnsafeByteOperations.UnsafeWrap(new NativeMemoryManager(data, bytes).Memory),
         };
         _counters.Served(request.Priority == Priority.Fault, bytes);
+        _counters.ServedTo(Sender.Path.Address.ToString(), bytes);
         Sender.Tell(reply);
     }
 

@@ -1,8 +1,11 @@
+using System.Collections.Concurrent;
+
 namespace LazyActors.Engine.Remoting;
 
 /// <summary>What a <see cref="PageSourceActor"/> served (readable from any thread).</summary>
 public sealed class SourceCounters
 {
+    private readonly ConcurrentDictionary<string, long> _bytesTo = new(StringComparer.Ordinal);
     private long _faultReplies;
     private long _bulkReplies;
     private long _bytes;
@@ -29,6 +32,11 @@ public sealed class SourceCounters
         Interlocked.Increment(ref fault ? ref _faultReplies : ref _bulkReplies);
         Interlocked.Add(ref _bytes, bytes);
     }
+
+    /// <summary>Page bytes sent to each destination (its actor system's address), so a fan-out's cost per destination shows.</summary>
+    public IReadOnlyDictionary<string, long> BytesByDestination => _bytesTo;
+
+    internal void ServedTo(string destination, int bytes) => _bytesTo.AddOrUpdate(destination, bytes, (_, sum) => sum + bytes);
 
     internal void Refusal() => Interlocked.Increment(ref _refused);
 

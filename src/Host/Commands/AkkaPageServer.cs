@@ -3,7 +3,9 @@ using Akka.Actor;
 using Akka.Configuration;
 using LazyActors.Engine.Configuration;
 using LazyActors.Engine.Protocol.Server;
+using LazyActors.Engine.Protocol.Tls;
 using LazyActors.Engine.Remoting;
+using LazyActors.Engine.Remoting.Cluster;
 using LazyActors.Engine.Restorer;
 using LazyActors.Host.Logging;
 using Serilog;
@@ -13,11 +15,16 @@ namespace LazyActors.Host.Commands;
 
 /// <summary>
 /// <c>page-server --transport akka</c>: the checkpoint's metadata and lazy pages served by a <see cref="PageSourceActor"/>
-/// over Akka.Remote (<c>akka.tcp://lazy-source@ADDRESS:PORT/user/page-source</c>) until SIGTERM or SIGINT.
+/// over Akka.Remote (<c>akka.tcp://lazy-source@ADDRESS:PORT/user/page-source</c>) until SIGTERM or SIGINT. With
+/// <c>--cluster</c> the node joins an Akka.Cluster (system <c>lazy-cluster</c>) and registers the checkpoint by name.
 /// </summary>
 internal static class AkkaPageServer
 {
-    public static async Task<int> ServeAsync(string imagesDir, string name, string? address, int port, AkkaTransportSettings settings, LogEventLevel level, int? statusFd)
+    /// <summary>How long joining the cluster may take before the server gives up.</summary>
+    private static readonly TimeSpan JoinTimeout = TimeSpan.FromSeconds(30);
+
+    public static async Task<int> ServeAsync(string imagesDir, string name, string? address, int port, AkkaTransportSettings settings, LogEventLevel level, int? statusFd,
+        ClusterNode? cluster = null, PageServerTlsSettings? tls = null)
     {
         if (string.IsNullOrEmpty(address))
         {
@@ -25,12 +32,32 @@ internal static class AkkaPageServer
         }
 
         using var store = LazyPageStore.Open(imagesDir);
-        var config = AkkaTransport.SystemConfig(address, port, settings, ConfigurationFactory.ParseString(HostLogging.AkkaHocon(level)));
-        var system = ActorSystem.Create(AkkaTransport.SourceSystemName, config);
+        using var credentials = tls is null ? null : PageServerTlsCredentials.Load(tls);
+        var logging = ConfigurationFactory.ParseString(HostLogging.AkkaHocon(level));
+        if (credentials is not null)
+        {
+            logging = AkkaTransportTls.SslConfig.WithFallback(logging);
+        }
+
+        var config = cluster is null
+            ? AkkaTransport.SystemConfig(address, port, settings, logging)
+            : ClusterTransport.SystemConfig(address, port, settings,
+                [.. cluster.Seeds.Select(ClusterTransport.ParseSeed).Select(s => credentials is null ? s : AkkaTransportTls.OverTls(s))], logging.WithFallback(cluster.Hocon));
+        var systemName = cluster is null ? AkkaTransport.SourceSystemName : ClusterTransport.SystemName;
+        var system = credentials is null
+            ? ActorSystem.Create(systemName, config)
+            : ActorSystem.Create(systemName, BootstrapSetup.Create().WithConfig(config).And(AkkaTransportTls.Setup(credentials)));
         var counters = new SourceCounters();
         try
         {
             system.ActorOf(PageSourceActor.Props(store, name, settings.MaxReplyBytes, counters), PageSourceActor.Name);
+            if (cluster is not null)
+            {
+                var registry = await ClusterTransport.JoinAsync(system, mayFound: true, JoinTimeout).ConfigureAwait(false);
+                ClusterTransport.RegisterSource(system, registry, name);
+                Log.Information("page-server: member of the cluster as {Address}; checkpoint '{Name}' registered", Akka.Cluster.Cluster.Get(system).SelfAddress, name);
+            }
+
             var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             void OnSignal(PosixSignalContext context)
             {
@@ -41,8 +68,8 @@ internal static class AkkaPageServer
             using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
             using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
             var bound = ((ExtendedActorSystem)system).Provider.DefaultAddress;
-            Log.Information("page-server: serving checkpoint '{Name}' ({Directory}, {Tasks} task(s), {Pages} lazy page(s)) at {Address}/user/{Actor}",
-                name, imagesDir, store.Checkpoint.Tasks.Count, store.ServedPages, bound, PageSourceActor.Name);
+            Log.Information("page-server: serving checkpoint '{Name}' ({Directory}, {Tasks} task(s), {Pages} lazy page(s)) at {Address}/user/{Actor}{Tls}",
+                name, imagesDir, store.Checkpoint.Tasks.Count, store.ServedPages, bound, PageSourceActor.Name, credentials is null ? string.Empty : " over mutual TLS");
             Log.Information("Using {Port} port", bound.Port);
             if (statusFd is { } fd)
             {
@@ -52,6 +79,13 @@ internal static class AkkaPageServer
             await stop.Task.ConfigureAwait(false);
             Log.Information("page-server: stopping; {Destinations} destination(s), {Faults} fault and {Bulk} bulk repl(ies), {MiB:0.0} MiB sent, {Refused} refused",
                 counters.Destinations, counters.FaultReplies, counters.BulkReplies, counters.Bytes / 1048576.0, counters.Refused);
+            long lazyBytes = (long)store.ServedPages * 4096;
+            foreach (var (destination, bytes) in counters.BytesByDestination.OrderBy(d => d.Key, StringComparer.Ordinal))
+            {
+                Log.Information("page-server: sent {Bytes} byte(s) to destination {Destination} ({Ratio:0.00} x the lazy size of {LazyBytes} bytes)",
+                    bytes, destination, lazyBytes == 0 ? 0 : (double)bytes / lazyBytes, lazyBytes);
+            }
+
             return 0;
         }
         finally
@@ -59,4 +93,7 @@ internal static class AkkaPageServer
             await system.Terminate().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         }
     }
+
+    /// <summary>The <c>--cluster</c> options: seed nodes given on the command line, and the --config file (which may name them too).</summary>
+    public sealed record ClusterNode(IReadOnlyList<string> Seeds, Config Hocon);
 }

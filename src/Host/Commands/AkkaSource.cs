@@ -1,10 +1,12 @@
 using Akka.Actor;
 using Akka.Configuration;
 using LazyActors.Engine;
+using LazyActors.Engine.Actors.Remote;
 using LazyActors.Engine.Configuration;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Protocol.Tls;
 using LazyActors.Engine.Remoting;
+using LazyActors.Engine.Remoting.Cluster;
 
 namespace LazyActors.Host.Commands;
 
@@ -32,14 +34,17 @@ internal sealed class AkkaSource
     /// <summary>The engine's actor system (owned by the engine once listening).</summary>
     public ActorSystem System { get; }
 
+    /// <summary>A cluster restore's fetcher (<see cref="ClusterFetchActor"/>); null: the plain transport's.</summary>
+    public Func<RemotePageSource, RemoteStatistics, Props>? Fetcher { get; private init; }
+
     /// <summary>Builds the engine's system with remoting (over <paramref name="akka"/>) and asks the source for its checkpoint.</summary>
     /// <exception cref="ArgumentException">Bad options.</exception>
     /// <exception cref="ImageFormatException">The source did not describe a usable checkpoint (named).</exception>
     public static async Task<AkkaSource> DescribeAsync(string? address, int? port, int? psSocket, PageServerTlsSettings? tls, string? checkpointName, EngineSettings settings, Config akka)
     {
-        if (psSocket is not null || tls is not null)
+        if (psSocket is not null)
         {
-            throw new ArgumentException("--transport akka takes --address and --port (or an akka.tcp:// address); --ps-socket and --tls are for the criu transport");
+            throw new ArgumentException("--transport akka takes --address and --port (or an akka.tcp:// address); --ps-socket is for the criu transport");
         }
 
         if (string.IsNullOrEmpty(address))
@@ -48,9 +53,19 @@ internal sealed class AkkaSource
         }
 
         var path = AkkaTransport.SourcePath(address, port ?? 0);
+        if (tls is not null)
+        {
+            path = AkkaTransportTls.OverTls(path);
+        }
+
         var local = AkkaTransport.LocalAddressTowards(path.Address.Host!, path.Address.Port ?? 1);
         var timeout = AkkaTransport.FirstContactTimeout(settings.Remote.ConnectTimeout);
-        var system = LazyPagesEngine.CreateRemoteSystem(settings, AkkaTransport.SystemConfig(local, 0, settings.Remote.Akka, akka));
+        // The credentials live as long as the process: the actor system's TLS handshakes use them until it exits.
+        var credentials = tls is null ? null : PageServerTlsCredentials.Load(tls);
+        var system = credentials is null
+            ? LazyPagesEngine.CreateRemoteSystem(settings, AkkaTransport.SystemConfig(local, 0, settings.Remote.Akka, akka))
+            : LazyPagesEngine.CreateRemoteSystem(settings, AkkaTransport.SystemConfig(local, 0, settings.Remote.Akka, AkkaTransportTls.SslConfig.WithFallback(akka)),
+                LazyPagesEngine.SystemName, AkkaTransportTls.Setup(credentials));
         try
         {
             var checkpoint = await AkkaTransport.DescribeCheckpointAsync(system, path, checkpointName ?? string.Empty, timeout).ConfigureAwait(false);
@@ -59,6 +74,62 @@ internal sealed class AkkaSource
         catch
         {
             await system.Terminate().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            credentials?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// <c>--cluster</c>: builds the engine's system as a node of the cluster (system <see cref="ClusterTransport.SystemName"/>,
+    /// on the interface towards the first seed node), joins it, finds a node that serves <paramref name="checkpointName"/>,
+    /// asks it for the checkpoint, and registers this daemon as a destination of it, so the other destinations count it
+    /// (the fan-out's home assignment) before its restore begins.
+    /// </summary>
+    /// <exception cref="ArgumentException">Bad options.</exception>
+    /// <exception cref="ImageFormatException">No node serves the checkpoint, or its description is unusable (named).</exception>
+    /// <exception cref="TimeoutException">This node did not become a member (the seeds are named).</exception>
+    public static async Task<AkkaSource> JoinClusterAsync(string? address, int? port, int? psSocket, PageServerTlsSettings? tls, string? checkpointName,
+        IReadOnlyList<string> seedNodes, EngineSettings settings, Config akka)
+    {
+        if (psSocket is not null || !string.IsNullOrEmpty(address) || port is not null)
+        {
+            throw new ArgumentException("--transport akka --cluster finds the source by --checkpoint through the seed nodes; --address, --port and --ps-socket are not used with it");
+        }
+
+        if (string.IsNullOrEmpty(checkpointName))
+        {
+            throw new ArgumentException("--cluster needs --checkpoint NAME: the checkpoint is found by its name on whichever node serves it");
+        }
+
+        var seeds = seedNodes.Select(ClusterTransport.ParseSeed).Select(s => tls is null ? s : AkkaTransportTls.OverTls(s)).ToList();
+        var firstSeed = seeds.Count > 0 ? seeds[0] : ClusterTransport.ConfiguredSeeds(akka).Select(ClusterTransport.ParseSeed).FirstOrDefault()
+            ?? throw new ArgumentException($"--cluster needs --seed-node (or akka.cluster.seed-nodes in --config): akka.tcp://{ClusterTransport.SystemName}@HOST:PORT of a node of the cluster");
+        var local = AkkaTransport.LocalAddressTowards(firstSeed.Host!, firstSeed.Port ?? 1);
+        var timeout = AkkaTransport.FirstContactTimeout(settings.Remote.ConnectTimeout);
+        // As without --cluster: with --tls every association of this node (source, peers, seeds) is mutual TLS.
+        var credentials = tls is null ? null : PageServerTlsCredentials.Load(tls);
+        var system = LazyPagesEngine.CreateRemoteSystem(settings,
+            ClusterTransport.SystemConfig(local, 0, settings.Remote.Akka, seeds, credentials is null ? akka : AkkaTransportTls.SslConfig.WithFallback(akka)),
+            ClusterTransport.SystemName, credentials is null ? null : AkkaTransportTls.Setup(credentials));
+        try
+        {
+            var registry = await ClusterTransport.JoinAsync(system, mayFound: false, timeout).ConfigureAwait(false);
+            var path = await ClusterTransport.FindSourceAsync(registry, checkpointName, timeout).ConfigureAwait(false);
+            var checkpoint = await AkkaTransport.DescribeCheckpointAsync(system, path, checkpointName, timeout).ConfigureAwait(false);
+            var clusterSettings = ClusterSettings.Read(system.Settings.Config);
+            var map = ChunkMap.Of(checkpoint, clusterSettings.ChunkPages);
+            ClusterTransport.RegisterDestination(system, registry, checkpointName, map);
+            var counters = new FanOutCounters();
+            var remote = settings.Remote;
+            return new AkkaSource(path, checkpoint, system)
+            {
+                Fetcher = (source, statistics) => ClusterFetchActor.Props(checkpointName, path, map, clusterSettings, remote, source, statistics, counters),
+            };
+        }
+        catch
+        {
+            await system.Terminate().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            credentials?.Dispose();
             throw;
         }
     }

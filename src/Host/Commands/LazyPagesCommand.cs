@@ -42,12 +42,14 @@ internal static class LazyPagesCommand
         var transport = new Option<string>("--transport") { Description = "With --page-server: criu (CRIU's page-server protocol, default) or akka (our Akka.Remote transport against `page-server --transport akka`: the checkpoint's metadata comes over the wire too, so no pagemap or pages file is read here; --address may also be a whole akka.tcp:// address).", DefaultValueFactory = _ => "criu" };
         transport.AcceptOnlyFromAmong("criu", "akka");
         var checkpointName = new Option<string?>("--checkpoint") { Description = "With --transport akka: the name of the checkpoint to restore (default: the one the source serves)." };
+        var cluster = new Option<bool>("--cluster") { Description = "With --transport akka: join an Akka.Cluster (--seed-node, or akka.cluster.seed-nodes in --config) and find --checkpoint on whichever node serves it; other destinations of the same checkpoint serve each other the pages they hold (fan-out), and a source or peer that leaves is replaced by another that holds the pages." };
+        var seedNodes = new Option<string[]>("--seed-node") { Description = "With --cluster: a seed node, akka.tcp://lazy-cluster@HOST:PORT or HOST:PORT (repeat for more).", AllowMultipleArgumentsPerToken = false };
         var tls = new TlsOptions();
 
         var command = new Command("lazy-pages", "Serve lazy pages to `criu restore --lazy-pages` from local images or a page server (drop-in for `criu lazy-pages`).")
         {
             images, workDir, log, verbosity, statusFd, daemon, pidFile, noBackground, config, pageServer, address, port, psSocket,
-            transport, checkpointName, noGuardian, resumeFd,
+            transport, checkpointName, noGuardian, resumeFd, cluster, seedNodes,
         };
         foreach (var option in tls.All)
         {
@@ -91,14 +93,24 @@ internal static class LazyPagesCommand
                 var pidPath = parse.GetValue(pidFile) is { } p ? Path.Combine(work, p) : null;
                 var akka = ConfigurationFactory.ParseString(HostLogging.AkkaHocon(level)).WithFallback(hocon);
                 // The Akka transport builds the engine's actor system first: it asks the source for the checkpoint.
-                var akkaSource = akkaTransport ? await AkkaSource.DescribeAsync(parse.GetValue(address), parse.GetValue(port), parse.GetValue(psSocket), tls.Read(parse), parse.GetValue(checkpointName), settings, akka).ConfigureAwait(false) : null;
+                if (!akkaTransport && (parse.GetValue(cluster) || parse.GetValue(seedNodes) is { Length: > 0 }))
+                {
+                    throw new ArgumentException("--cluster and --seed-node need --page-server --transport akka");
+                }
+
+                var akkaSource = !akkaTransport ? null
+                    : parse.GetValue(cluster)
+                        ? await AkkaSource.JoinClusterAsync(parse.GetValue(address), parse.GetValue(port), parse.GetValue(psSocket), tls.Read(parse), parse.GetValue(checkpointName), parse.GetValue(seedNodes) ?? [], settings, akka).ConfigureAwait(false)
+                        : await AkkaSource.DescribeAsync(parse.GetValue(address), parse.GetValue(port), parse.GetValue(psSocket), tls.Read(parse), parse.GetValue(checkpointName), settings, akka).ConfigureAwait(false);
 
                 // The actor system is built while the checkpoint is opened and the socket bound: it is the longest step
                 // before a fault can be served, and the restorer's first fault comes soon after it connects.
                 var resumeChannel = parse.GetValue(resumeFd);
                 var systemStartedEarly = resumeChannel is null;
                 using var engine = akkaSource is not null
-                    ? LazyPagesEngine.ListenDescribed(settings, akkaSource.Checkpoint, akkaSource.Path, akkaSource.System)
+                    ? akkaSource.Fetcher is { } fetcher
+                        ? LazyPagesEngine.ListenDescribed(settings, akkaSource.Checkpoint, akkaSource.Path, akkaSource.System, fetcher)
+                        : LazyPagesEngine.ListenDescribed(settings, akkaSource.Checkpoint, akkaSource.Path, akkaSource.System)
                     : resumeChannel is { } channelFd
                         ? Resume(settings, remote, channelFd, out journal)
                         : LazyPagesEngine.Listen(settings, remote, akka);
@@ -158,7 +170,7 @@ internal static class LazyPagesCommand
                     Console.CancelKeyPress -= onCancel;
                 }
             }
-            catch (Exception ex) when (ex is ConfigurationException or SocketException || CommandErrors.IsUserError(ex))
+            catch (Exception ex) when (ex is ConfigurationException or SocketException or TimeoutException || CommandErrors.IsUserError(ex))
             {
                 journal?.Done(1);
                 Log.Fatal("lazy-pages: {Error}", ex.Message);

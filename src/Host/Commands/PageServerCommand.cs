@@ -39,11 +39,13 @@ internal static class PageServerCommand
         transport.AcceptOnlyFromAmong("criu", "akka");
         var name = new Option<string?>("--name") { Description = "With --transport akka: the checkpoint's name destinations may ask for (default: the images directory's name)." };
         var config = new Option<string?>("--config") { Description = "With --transport akka: HOCON overrides (lazy-actors.engine.remote.akka; default: config/lazy-actors.hocon next to the program, if present)." };
+        var cluster = new Option<bool>("--cluster") { Description = "With --transport akka: join an Akka.Cluster (--seed-node, or akka.cluster.seed-nodes in --config; none: found a new one) and register the checkpoint under --name, so `lazy-pages --transport akka --cluster --checkpoint NAME` finds it on this node." };
+        var seedNodes = new Option<string[]>("--seed-node") { Description = "With --cluster: a seed node, akka.tcp://lazy-cluster@HOST:PORT or HOST:PORT (repeat for more).", AllowMultipleArgumentsPerToken = false };
         var tls = new TlsOptions();
 
         var command = new Command("page-server", "Serve the lazy pages of a checkpoint to remote `lazy-pages --page-server` daemons (like `criu page-server --lazy-pages`, for any number of sessions until stopped).")
         {
-            images, workDir, address, port, lazyPages, log, verbosity, statusFd, daemon, pidFile, drain, transport, name, config,
+            images, workDir, address, port, lazyPages, log, verbosity, statusFd, daemon, pidFile, drain, transport, name, config, cluster, seedNodes,
         };
         foreach (var option in tls.All)
         {
@@ -71,20 +73,22 @@ internal static class PageServerCommand
             {
                 if (parse.GetValue(transport) == "akka")
                 {
-                    if (tls.Read(parse) is not null)
-                    {
-                        throw new ArgumentException("--tls is not supported with --transport akka");
-                    }
-
-                    var settings = EngineSettings.Create(HostConfiguration.Load(parse.GetValue(config)), imagesDir, work).Remote.Akka;
+                    var hocon = HostConfiguration.Load(parse.GetValue(config));
+                    var settings = EngineSettings.Create(hocon, imagesDir, work).Remote.Akka;
+                    var clusterNode = parse.GetValue(cluster) ? new AkkaPageServer.ClusterNode(parse.GetValue(seedNodes) ?? [], hocon) : null;
                     return await AkkaPageServer.ServeAsync(imagesDir, parse.GetValue(name) ?? new DirectoryInfo(imagesDir).Name, parse.GetValue(address), parse.GetValue(port),
-                        settings, level, parse.GetValue(statusFd)).ConfigureAwait(false);
+                        settings, level, parse.GetValue(statusFd), clusterNode, tls.Read(parse)).ConfigureAwait(false);
+                }
+
+                if (parse.GetValue(cluster) || parse.GetValue(seedNodes) is { Length: > 0 })
+                {
+                    throw new ArgumentException("--cluster and --seed-node need --transport akka");
                 }
 
                 return await ServeAsync(imagesDir, parse.GetValue(address), parse.GetValue(port), tls.Read(parse), parse.GetValue(statusFd), TimeSpan.FromSeconds(parse.GetValue(drain))).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is IOException or ImageFormatException or InvalidDataException or UnauthorizedAccessException or ArgumentException or SocketException
-                or Akka.Configuration.ConfigurationException)
+                or Akka.Configuration.ConfigurationException or TimeoutException)
             {
                 Log.Fatal("page-server: {Error}", ex.Message);
                 await Console.Error.WriteLineAsync($"page-server: {ex.Message}").ConfigureAwait(false);

@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
 using LazyActors.Testing;
 using LazyActors.Tools.Criu;
 using Xunit;
@@ -10,7 +12,8 @@ namespace LazyActors.Tools.Tests.Criu;
 /// --lazy-pages</c> with our daemon (<c>lazy-pages --page-server --transport akka</c>) asking our
 /// <c>page-server --transport akka</c> on loopback for the checkpoint's metadata and every lazy page; the tasks verify
 /// every byte. Then the source SIGKILLed before any lazy page was served and started again a second later: the daemon's
-/// failure detection and reconnection carry the restore to the end. Skipped with the reason where CRIU is absent.
+/// failure detection and reconnection carry the restore to the end; or never started again: the daemon stops the
+/// restored tree and exits 1 naming the tasks and ranges it could not serve. Skipped with the reason where CRIU is absent.
 /// </summary>
 public sealed class RealCriuAkkaTransportTests(ITestOutputHelper output) : IDisposable
 {
@@ -75,6 +78,38 @@ public sealed class RealCriuAkkaTransportTests(ITestOutputHelper output) : IDisp
         Assert.Matches("lost: (the source actor stopped|the source stopped answering|no reply for)", log);
         Assert.Contains("reconnected after", log, StringComparison.Ordinal);
         Assert.Matches(@"page server: \d+ GET\(s\), [1-9]\d* page\(s\), \d+ short reply\(ies\), [1-9]\d* reconnection\(s\)", log);
+    }
+
+    [SkippableFact]
+    public async Task An_akka_source_that_never_comes_back_gets_the_restored_tree_killed_and_the_daemon_exits_1_naming_what_was_missing()
+    {
+        var criu = await RealCriuRequirement.RequireAsync();
+        var harness = new CriuHarness(criu, RealCriuRequirement.TestOptions(output) with
+        {
+            BeforeTrigger = async tree => await (tree.Source ?? throw new InvalidOperationException("no page server in a restore through one")).KillAsync(Bound),
+        });
+        var checkpoint = await harness.DumpAsync(new TreeWorkload(Tasks, 8, WorkloadTouch.Rand, TreeShape.Binary), _dir.Path);
+
+        var result = await harness.RestoreThroughPageServerAsync(checkpoint, Daemon(giveUpAfter: "2s", pushDelay: "2s"), AkkaSource());
+
+        output.WriteLine(result.Summary());
+        var stderr = Read(Path.Combine(result.WorkDirectory, "daemon.out"));
+        output.WriteLine(stderr);
+        output.WriteLine(Read(Path.Combine(result.WorkDirectory, "daemon.log")));
+        Assert.Equal(1, result.DaemonExitCode);
+        var error = Assert.Single(stderr.Split('\n'), line => line.StartsWith("lazy-pages: page server akka.tcp://lazy-source@127.0.0.1:", StringComparison.Ordinal));
+        Assert.Contains(" given up after ", error, StringComparison.Ordinal);
+        var stopped = Regex.Match(error, @"SIGKILL to (\d+) process\(es\) of the restored tree: ([\d, ]+);");
+        Assert.True(stopped.Success, error);
+        Assert.Equal(Tasks, int.Parse(stopped.Groups[1].Value, CultureInfo.InvariantCulture));
+        var rootPid = int.Parse((await File.ReadAllTextAsync(Path.Combine(result.WorkDirectory, "restore.pid"))).Trim(), CultureInfo.InvariantCulture);
+        Assert.Contains(rootPid, stopped.Groups[2].Value.Split(", ").Select(p => int.Parse(p, CultureInfo.InvariantCulture)));
+        Assert.DoesNotContain("not every task's pid was found", error, StringComparison.Ordinal); // real CRIU: every task resolved
+        Assert.Matches(@"not served: task \d+ \(host pid \d+\): \d+ page\(s\) in \d+ range\(s\): 0x[0-9a-f]+-0x[0-9a-f]+", error);
+        Assert.Null(result.RootExitCode); // killed, not exited
+        Assert.Contains(result.Failures, f => f.Contains($"pid {rootPid.ToString(CultureInfo.InvariantCulture)} killed by signal 9", StringComparison.Ordinal));
+        Assert.DoesNotContain(result.Failures, f => f.Contains("wrong bytes", StringComparison.Ordinal)); // stopped, never handed zeros
+        Assert.Equal(0, result.BytesVerified);
     }
 
     private static CriuSourceSpec AkkaSource() =>

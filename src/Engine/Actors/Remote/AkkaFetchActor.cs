@@ -39,7 +39,7 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly ActorPath _sourcePath;
     private readonly RemoteFetchSettings _settings;
-    private readonly RemotePageSource _owner;
+    private readonly RemotePageSource? _owner;
     private readonly RemoteStatistics _statistics;
     private readonly LinkedList<AkkaPiece> _faults = new();
     private readonly LinkedList<AkkaPiece> _background = new();
@@ -55,12 +55,11 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
     private TimeSpan _backoff;
     private int _reconnects;
 
-    /// <summary>Use <see cref="Props"/>.</summary>
-    public AkkaFetchActor(ActorPath sourcePath, RemoteFetchSettings settings, RemotePageSource owner, RemoteStatistics statistics)
+    /// <summary>Use <see cref="Props"/>. <paramref name="owner"/> is null for a child of a <see cref="ClusterFetchActor"/>, which owns the page source.</summary>
+    public AkkaFetchActor(ActorPath sourcePath, RemoteFetchSettings settings, RemotePageSource? owner, RemoteStatistics statistics)
     {
         ArgumentNullException.ThrowIfNull(sourcePath);
         ArgumentNullException.ThrowIfNull(settings);
-        ArgumentNullException.ThrowIfNull(owner);
         ArgumentNullException.ThrowIfNull(statistics);
         _sourcePath = sourcePath;
         _settings = settings;
@@ -76,7 +75,7 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
     private string Peer => _sourcePath.ToString();
 
     /// <summary>Props of the fetcher of the source actor at <paramref name="sourcePath"/> (on the engine's dispatcher).</summary>
-    public static Props Props(ActorPath sourcePath, RemoteFetchSettings settings, RemotePageSource owner, RemoteStatistics statistics) =>
+    public static Props Props(ActorPath sourcePath, RemoteFetchSettings settings, RemotePageSource? owner, RemoteStatistics statistics) =>
         Akka.Actor.Props.Create(() => new AkkaFetchActor(sourcePath, settings, owner, statistics)).WithDispatcher(EngineSettings.DispatcherId);
 
     /// <inheritdoc />
@@ -86,7 +85,7 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
     protected override void PostStop()
     {
         // Replies are copied on this actor's thread: once it stopped nothing writes into a read's buffer any more.
-        _owner.OnFetcherStopped(Task.CompletedTask);
+        _owner?.OnFetcherStopped(Task.CompletedTask);
         foreach (var read in _reads)
         {
             read.Completion.TrySetException(new PageServerException(Peer, "the remote fetcher stopped"));
