@@ -29,15 +29,21 @@ internal static class GuardianCommand
         var signal = new Option<int>("--stop-signal") { Required = true };
         var pidFile = new Option<string?>("--pidfile");
         var logFile = new Option<string?>("--log-file");
+        var startedBelowNormal = new Option<bool>(GuardianPriority.StartedBelowNormalOption) { Description = "The daemon lowered this guardian's priority for its start-up: return to normal once up." };
         var daemonArguments = new Argument<string[]>("daemon-arguments") { Arity = ArgumentArity.OneOrMore };
         var command = new Command("guardian", "Internal: the crash guardian of a lazy-pages restore (started by lazy-pages).")
         {
-            channel, daemonPid, images, work, budget, giveUp, signal, pidFile, logFile, daemonArguments,
+            channel, daemonPid, images, work, budget, giveUp, signal, pidFile, logFile, startedBelowNormal, daemonArguments,
         };
         command.Hidden = true;
         command.SetAction(parse =>
         {
             var log = LogTo(parse.GetValue(logFile));
+            if (parse.GetValue(startedBelowNormal))
+            {
+                log(GuardianPriority.RestoreNormal());
+            }
+
             KeepAwayFromOomKiller(log);
             var settings = new CrashSafetySettings
             {

@@ -75,6 +75,12 @@ internal static class GuardianLauncher
                 start.ArgumentList.Add(logFile + ".guardian");
             }
 
+            var lower = GuardianPriority.ShouldLower();
+            if (lower)
+            {
+                start.ArgumentList.Add(GuardianPriority.StartedBelowNormalOption);
+            }
+
             start.ArgumentList.Add("--");
             foreach (var argument in SelfInvocation.SuccessorArguments(daemonArguments))
             {
@@ -87,6 +93,11 @@ internal static class GuardianLauncher
             }
 
             var guardian = Process.Start(start) ?? throw new IOException("cannot start the guardian process");
+            if (lower)
+            {
+                GuardianPriority.LowerForStartUp(guardian);
+            }
+
             inherited.Dispose();
             return (new CrashJournal(ours, lastId: 0, warn), guardian);
         }

@@ -254,6 +254,51 @@ public sealed class CrashResumeTests(ITestOutputHelper output)
         Assert.All(report.Tasks, t => Assert.False(t.Ok));
     }
 
+    [SkippableFact]
+    public void The_guardian_starts_below_normal_priority_and_its_successor_runs_at_normal_priority()
+    {
+        Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
+        Skip.IfNot(CrashSafety.GuardianPriority.ShouldLower(), "only a privileged daemon at nice 0 lowers its guardian's start-up priority (it must be able to raise it back; another nice value is passed on unchanged)");
+        using var work = new ScratchDirectory();
+        var images = work.CreateSub("images");
+        SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(2, 8L << 20, 0xC4A7));
+        using var daemon = GuardedDaemon.Start(images, work.Path);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!daemon.GuardianLog().Contains("now at normal priority", StringComparison.Ordinal) && clock.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            Thread.Sleep(20);
+        }
+
+        Assert.Contains($"started at nice {CrashSafety.GuardianPriority.StartUpNice} (below the restore), now at normal priority", daemon.GuardianLog());
+        var dead = daemon.KillDaemon();
+        var successor = daemon.WaitForSuccessor(dead, TimeSpan.FromSeconds(30));
+        Assert.NotNull(successor);
+        Assert.Equal(0, CrashSafety.GuardianPriority.NiceOf(successor.Value)); // the guardian's main thread, back at normal priority, started it
+
+        var report = new RestoreSimulator(new RestoreSimOptions { ImagesDir = images, WorkDir = work.Path, Timeout = TimeLimit, Progress = output.WriteLine }).Run();
+
+        Finish(daemon, report);
+    }
+
+    [Fact]
+    public void Lowering_a_started_process_for_its_start_up_sets_nice_10_when_allowed()
+    {
+        using var sleeper = System.Diagnostics.Process.Start("sleep", "30");
+        try
+        {
+            var before = CrashSafety.GuardianPriority.NiceOf(sleeper.Id);
+            var lowered = CrashSafety.GuardianPriority.LowerForStartUp(sleeper);
+
+            Assert.Equal(lowered ? CrashSafety.GuardianPriority.StartUpNice : before, CrashSafety.GuardianPriority.NiceOf(sleeper.Id));
+            Assert.True(lowered || !Environment.IsPrivilegedProcess, "a privileged process may lower another one");
+        }
+        finally
+        {
+            sleeper.Kill();
+            sleeper.WaitForExit(10_000);
+        }
+    }
+
     /// <summary>Every byte verified, the guardian and every successor gone, no status file, no socket left.</summary>
     private void Finish(GuardedDaemon daemon, SimReport report)
     {
