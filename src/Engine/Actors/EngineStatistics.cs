@@ -12,6 +12,7 @@ public sealed class EngineStatistics
     private readonly ConcurrentQueue<TaskProgress> _tasks = new();
     private long _reads;
     private long _pagesRead;
+    private long _sourceBytes;
     private long _deduplicated;
     private long _coalesced;
     private long _zeroCopyReads;
@@ -35,6 +36,11 @@ public sealed class EngineStatistics
 
     /// <summary>Pages read from the page source.</summary>
     public long PagesRead => Volatile.Read(ref _pagesRead);
+
+    /// <summary>Bytes this restore read from its page source itself (local images or its own page-server session); reads
+    /// through the shared page cache are not counted here: the cache counts what it reads for each restore
+    /// (<see cref="Pages.IPageSource.CacheCounters"/>).</summary>
+    public long SourceBytes => Volatile.Read(ref _sourceBytes);
 
     /// <summary>Reads served without copying (mapping of the pages files).</summary>
     public long ZeroCopyReads => Volatile.Read(ref _zeroCopyReads);
@@ -75,6 +81,11 @@ public sealed class EngineStatistics
     {
         Interlocked.Increment(ref _reads);
         Interlocked.Add(ref _pagesRead, pages);
+        if (!fromCacheLayer)
+        {
+            Interlocked.Add(ref _sourceBytes, pages << Ranges.PageGeometry.PageShift);
+        }
+
         if (RecordsMeters && !fromCacheLayer)
         {
             EngineMeters.SourceBytes.Add(pages << Ranges.PageGeometry.PageShift);

@@ -35,6 +35,10 @@ public sealed class RestoreJobHost
     /// <summary>Longest wait for a job's actors to stop once its restore ended.</summary>
     public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>True for the first caller only: that job runs the warm-up.</summary>
-    internal bool ClaimWarmUp() => Interlocked.Exchange(ref _warmedUp, 1) == 0;
+    /// <summary>Whether the first job runs the engine's JIT warm-up (off for a host of one job whose process already
+    /// warmed up in another host).</summary>
+    public bool WarmUp { get; init; } = true;
+
+    /// <summary>True for the first caller only (when <see cref="WarmUp"/>): that job runs the warm-up.</summary>
+    internal bool ClaimWarmUp() => WarmUp && Interlocked.Exchange(ref _warmedUp, 1) == 0;
 }

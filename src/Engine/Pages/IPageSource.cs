@@ -25,6 +25,10 @@ public interface IPageSource : IDisposable
     /// </summary>
     bool IsCacheLayer => false;
 
+    /// <summary>The shared page cache's counts for this restore alone (<see cref="SharedPageCache"/>'s view of a
+    /// checkpoint), or null for a source that is not the cache.</summary>
+    PageCacheCounters? CacheCounters => null;
+
     /// <summary>
     /// The fast path: when the pages can be handed out at once without copying or waiting (a mapping of the images),
     /// returns them; otherwise false and the caller goes through <see cref="ReadAsync"/>. Never blocks, never throws

@@ -90,7 +90,7 @@ public sealed class SharedPageCache : IDisposable
             source = (TSource)checkpoint.Source;
             var consumer = ++_nextConsumer;
             checkpoint.Consumers.Add(consumer);
-            return new CachedPageSource(this, checkpoint, consumer);
+            return new CachedPageSource(this, checkpoint, consumer, new PageCacheCounters());
         }
     }
 
@@ -130,7 +130,7 @@ public sealed class SharedPageCache : IDisposable
         sources.ForEach(s => s.Dispose());
     }
 
-    internal async ValueTask<PageRead> ReadAsync(CheckpointPages checkpoint, int consumer, int pid, ulong dumpAddress, int pages, ReadPriority priority, CancellationToken cancellationToken)
+    internal async ValueTask<PageRead> ReadAsync(CheckpointPages checkpoint, int consumer, PageCacheCounters counters, int pid, ulong dumpAddress, int pages, ReadPriority priority, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(pages, 1);
         var end = dumpAddress + ((ulong)pages << PageGeometry.PageShift);
@@ -141,7 +141,7 @@ public sealed class SharedPageCache : IDisposable
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             source = checkpoint.Source ?? throw new ObjectDisposedException(nameof(CachedPageSource), "the restore detached from the page cache");
-            used = Cover(checkpoint, consumer, pid, dumpAddress, end, loads);
+            used = Cover(checkpoint, consumer, counters, pid, dumpAddress, end, loads);
             checkpoint.Loads += loads.Count;
         }
 
@@ -166,7 +166,7 @@ public sealed class SharedPageCache : IDisposable
         return Lease(used, dumpAddress, end);
     }
 
-    internal bool TryReadNow(CheckpointPages checkpoint, int consumer, int pid, ulong dumpAddress, int pages, [NotNullWhen(true)] out PageRead? read)
+    internal bool TryReadNow(CheckpointPages checkpoint, int consumer, PageCacheCounters counters, int pid, ulong dumpAddress, int pages, [NotNullWhen(true)] out PageRead? read)
     {
         read = null;
         if (pages < 1)
@@ -207,6 +207,7 @@ public sealed class SharedPageCache : IDisposable
             }
 
             Interlocked.Add(ref _hitPages, pages);
+            counters.CountHits(pages);
             Metrics.EngineMeters.CacheHits.Add(pages);
             read = Lease(used, dumpAddress, end);
             return true;
@@ -236,7 +237,7 @@ public sealed class SharedPageCache : IDisposable
 
     /// <summary>The pieces covering [dumpAddress, end) of <paramref name="pid"/>, pinned; gaps become new pieces (added
     /// to <paramref name="loads"/>) that the caller reads. Under the lock.</summary>
-    private List<CachedPiece> Cover(CheckpointPages checkpoint, int consumer, int pid, ulong dumpAddress, ulong end, List<CachedPiece> loads)
+    private List<CachedPiece> Cover(CheckpointPages checkpoint, int consumer, PageCacheCounters counters, int pid, ulong dumpAddress, ulong end, List<CachedPiece> loads)
     {
         if (!checkpoint.Pieces.TryGetValue(pid, out var pieces))
         {
@@ -254,6 +255,7 @@ public sealed class SharedPageCache : IDisposable
                 Touch(next, consumer, dumpAddress, end);
                 var hits = (long)((Math.Min(next.DumpEnd, end) - cursor) >> PageGeometry.PageShift);
                 Interlocked.Add(ref _hitPages, hits);
+                counters.CountHits(hits);
                 Metrics.EngineMeters.CacheHits.Add(hits);
                 used.Add(next);
                 cursor = next.DumpEnd;
@@ -266,6 +268,7 @@ public sealed class SharedPageCache : IDisposable
             pieces.Add(piece.DumpAddress, piece);
             Touch(piece, consumer, dumpAddress, end);
             Interlocked.Add(ref _missPages, piece.Pages);
+            counters.CountMisses(piece.Pages);
             Metrics.EngineMeters.CacheMisses.Add(piece.Pages);
             loads.Add(piece);
             used.Add(piece);
@@ -445,18 +448,20 @@ public sealed class SharedPageCache : IDisposable
     }
 
     /// <summary>One restore's view of the cache.</summary>
-    private sealed class CachedPageSource(SharedPageCache cache, CheckpointPages checkpoint, int consumer) : IPageSource
+    private sealed class CachedPageSource(SharedPageCache cache, CheckpointPages checkpoint, int consumer, PageCacheCounters counters) : IPageSource
     {
         private int _detached;
 
         public bool IsCacheLayer => true;
 
+        public PageCacheCounters CacheCounters => counters;
+
         public ValueTask<PageRead> ReadAsync(int pid, ulong dumpAddress, int pages, ReadPriority priority, CancellationToken cancellationToken) =>
-            cache.ReadAsync(checkpoint, consumer, pid, dumpAddress, pages, priority, cancellationToken);
+            cache.ReadAsync(checkpoint, consumer, counters, pid, dumpAddress, pages, priority, cancellationToken);
 
         public bool TryReadNow(int pid, ulong dumpAddress, int pages, out PageRead read)
         {
-            var found = cache.TryReadNow(checkpoint, consumer, pid, dumpAddress, pages, out var cached);
+            var found = cache.TryReadNow(checkpoint, consumer, counters, pid, dumpAddress, pages, out var cached);
             read = cached!;
             return found;
         }

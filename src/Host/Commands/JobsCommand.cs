@@ -34,13 +34,16 @@ internal static class JobsCommand
         var images = new Option<string>("--images-dir", "-D") { Description = "Checkpoint images to serve.", Required = true };
         var workDir = new Option<string?>("--work-dir", "-W") { Description = "Directory of lazy-pages.socket (default: the images dir)." };
         var noBackground = new Option<bool>("--no-background") { Description = "Serve faults only: no background transfer." };
-        var pageServer = new Option<string?>("--page-server") { Description = "HOST:PORT of a CRIU page server holding the lazy pages." };
+        var pageServer = new Option<string?>("--page-server") { Description = "HOST:PORT of a page server holding the lazy pages (with --transport akka also a whole akka.tcp://lazy-source@HOST:PORT address)." };
         var tls = new Option<bool>("--tls") { Description = "With --page-server: TLS (as criu --tls)." };
+        var transport = new Option<string>("--transport") { Description = "With --page-server: criu (CRIU's page-server protocol, default) or akka (our Akka.Remote transport against `page-server --transport akka`: the checkpoint's metadata comes over the wire too).", DefaultValueFactory = _ => "criu" };
+        transport.AcceptOnlyFromAmong("criu", "akka");
+        var checkpointName = new Option<string?>("--checkpoint") { Description = "With --transport akka: the name of the checkpoint to restore (default: the one the source serves)." };
         var engine = new Option<string[]>("--engine") { Description = "KEY=VALUE overrides of lazy-actors.engine for this job (repeatable).", AllowMultipleArgumentsPerToken = false };
         var wait = new Option<bool>("--wait") { Description = "Then follow the job to its end, as `jobs watch` (exit 0 when its restore completed)." };
         var statusFd = new Option<int?>("--status-fd") { Description = "Write one \\0 byte to this descriptor once the job listens, then close it (as lazy-pages)." };
         var log = new Option<string?>("--log-file", "-o") { Description = "With --wait: write the job's events here (relative to the work dir) instead of stdout." };
-        var command = new Command("start", "Start a restore job; prints its id once its socket listens.") { images, workDir, noBackground, pageServer, tls, engine, wait, statusFd, log };
+        var command = new Command("start", "Start a restore job; prints its id once its socket listens.") { images, workDir, noBackground, pageServer, tls, transport, checkpointName, engine, wait, statusFd, log };
         command.SetAction(async (parse, token) =>
         {
             var request = new Proto.StartJobRequest
@@ -49,7 +52,13 @@ internal static class JobsCommand
                 WorkDir = parse.GetValue(workDir) is { } w ? Path.GetFullPath(w) : "",
                 NoBackground = parse.GetValue(noBackground),
             };
-            if (parse.GetValue(pageServer) is { } server)
+            var akka = parse.GetValue(transport) == "akka";
+            if (parse.GetValue(pageServer) is { } akkaAddress && (akkaAddress.StartsWith("akka.tcp://", StringComparison.Ordinal) || akkaAddress.StartsWith("akka://", StringComparison.Ordinal)))
+            {
+                // A whole Akka address carries its port.
+                request.PageServer = new Proto.PageServerSource { Address = akkaAddress, Transport = "akka", Checkpoint = parse.GetValue(checkpointName) ?? "" };
+            }
+            else if (parse.GetValue(pageServer) is { } server)
             {
                 var colon = server.LastIndexOf(':');
                 if (colon <= 0 || !uint.TryParse(server[(colon + 1)..], out var port))
@@ -58,7 +67,14 @@ internal static class JobsCommand
                     return JobsVerbs.RequestFailed;
                 }
 
-                request.PageServer = new Proto.PageServerSource { Address = server[..colon], Port = port, Tls = parse.GetValue(tls) };
+                request.PageServer = new Proto.PageServerSource
+                {
+                    Address = server[..colon],
+                    Port = port,
+                    Tls = parse.GetValue(tls),
+                    Transport = akka ? "akka" : "criu",
+                    Checkpoint = parse.GetValue(checkpointName) ?? "",
+                };
             }
 
             foreach (var pair in parse.GetValue(engine) ?? [])

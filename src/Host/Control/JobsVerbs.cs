@@ -128,7 +128,9 @@ internal static class JobsVerbs
         if (last.State == Proto.JobState.Completed)
         {
             var pages = last.Tasks.Sum(t => t.CopiedByFaults + t.CopiedByPush);
-            await Console.Out.WriteLineAsync($"{last.Id}: completed: {last.Tasks.Count} task(s), {pages} pages copied, {last.ElapsedSeconds:0.00} s").ConfigureAwait(false);
+            var c = last.Counters ?? new Proto.JobCounters();
+            await Console.Out.WriteLineAsync($"{last.Id}: completed: {last.Tasks.Count} task(s), {pages} pages copied ({c.PagesByFault} by fault, {c.PagesByPush} by push), " +
+                $"{c.BytesFromSource / (1024.0 * 1024.0):0.0} MiB from the source, cache {c.CacheHits} hit(s) {c.CacheMisses} miss(es), {last.ElapsedSeconds:0.00} s").ConfigureAwait(false);
             return 0;
         }
 

@@ -136,14 +136,7 @@ internal static class ServiceLoad
                 Fail(failures, $"{job.Id}: restore failed: {report.Error}");
             }
 
-            using var limit = new CancellationTokenSource(JobLimit);
-            using var call = client.Jobs.WatchJob(new Proto.WatchJobRequest { Id = job.Id, IntervalMs = 50 }, cancellationToken: limit.Token);
-            Proto.Job? last = null;
-            while (await call.ResponseStream.MoveNext(limit.Token).ConfigureAwait(false))
-            {
-                last = call.ResponseStream.Current.Job;
-            }
-
+            var last = await WatchToEndAsync(client, job.Id, 50).ConfigureAwait(false);
             if (last?.State != Proto.JobState.Completed)
             {
                 Fail(failures, $"{job.Id}: ended {last?.State.ToString() ?? "unseen"}: {last?.Error}");
@@ -161,14 +154,7 @@ internal static class ServiceLoad
         {
             var job = await client.Jobs.StartJobAsync(new Proto.StartJobRequest { ImagesDir = images, WorkDir = work }, deadline: DateTime.UtcNow.AddSeconds(30)).ConfigureAwait(false);
             await client.Jobs.CancelJobAsync(new Proto.JobRequest { Id = job.Id }, deadline: DateTime.UtcNow.AddSeconds(30)).ConfigureAwait(false);
-            using var limit = new CancellationTokenSource(JobLimit);
-            using var call = client.Jobs.WatchJob(new Proto.WatchJobRequest { Id = job.Id, IntervalMs = 20 }, cancellationToken: limit.Token);
-            Proto.Job? last = null;
-            while (await call.ResponseStream.MoveNext(limit.Token).ConfigureAwait(false))
-            {
-                last = call.ResponseStream.Current.Job;
-            }
-
+            var last = await WatchToEndAsync(client, job.Id, 20).ConfigureAwait(false);
             if (last?.State != Proto.JobState.Cancelled)
             {
                 Fail(failures, $"{job.Id}: cancelled, but ended {last?.State.ToString() ?? "unseen"}");
@@ -178,6 +164,22 @@ internal static class ServiceLoad
         {
             Fail(failures, $"{work}: {ex.Message}");
         }
+    }
+
+    /// <summary>Follows job <paramref name="id"/> with WatchJob (updates at most every <paramref name="intervalMs"/>) until
+    /// the service ends the stream; the job as last seen, or null if no update came. Bounded by <see cref="JobLimit"/>
+    /// (an <see cref="OperationCanceledException"/> or <see cref="RpcException"/> past it).</summary>
+    private static async Task<Proto.Job?> WatchToEndAsync(ControlClient client, string id, uint intervalMs)
+    {
+        using var limit = new CancellationTokenSource(JobLimit);
+        using var call = client.Jobs.WatchJob(new Proto.WatchJobRequest { Id = id, IntervalMs = intervalMs }, cancellationToken: limit.Token);
+        Proto.Job? last = null;
+        while (await call.ResponseStream.MoveNext(limit.Token).ConfigureAwait(false))
+        {
+            last = call.ResponseStream.Current.Job;
+        }
+
+        return last;
     }
 
     private static void Fail(List<string> failures, string failure)

@@ -4,7 +4,7 @@ using LazyActors.Engine.Ranges;
 namespace LazyActors.Tools.Criu;
 
 /// <summary>
-/// A workload dumped by real CRIU (<see cref="CriuHarness.DumpAsync"/>), ready to be restored any number of times,
+/// A workload dumped by real CRIU (<see cref="CriuHarness.DumpAsync(CriuWorkload, string, bool, CancellationToken)"/>), ready to be restored any number of times,
 /// by one daemon after another. Its directory holds <c>wl/</c> (the workload's working directory: ready, result
 /// and log files), <c>img/</c> (the images) and one work directory per restore.
 /// </summary>
@@ -24,6 +24,9 @@ public sealed class CriuCheckpoint
         using var checkpoint = Checkpoint.Open(imagesDirectory);
         LazyBytes = checkpoint.Tasks.Sum(t => (long)t.LazyPages) * (long)PageGeometry.PageSize;
     }
+
+    /// <summary>True when the dumped root was PID 1 of its own pid namespace (CRIU restores each copy in a new one).</summary>
+    public bool OwnPidNamespace { get; init; }
 
     /// <summary>What was dumped.</summary>
     public CriuWorkload Workload { get; }

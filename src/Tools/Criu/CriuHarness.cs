@@ -48,16 +48,25 @@ public sealed class CriuHarness
     /// all). <paramref name="runDirectory"/> (created; keep its path short) holds everything of this checkpoint.
     /// </summary>
     /// <exception cref="CriuHarnessException">The workload did not get ready or the dump failed; the message names the log.</exception>
-    public async Task<CriuCheckpoint> DumpAsync(CriuWorkload workload, string runDirectory, CancellationToken cancellationToken = default)
+    public Task<CriuCheckpoint> DumpAsync(CriuWorkload workload, string runDirectory, CancellationToken cancellationToken = default) =>
+        DumpAsync(workload, runDirectory, ownPidNamespace: false, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="DumpAsync(CriuWorkload, string, CancellationToken)"/>, the workload started as PID 1 of a new pid
+    /// namespace (and leader of its own session there) when <paramref name="ownPidNamespace"/>: each restore of such a
+    /// checkpoint gets a new pid namespace from CRIU, so several copies of the tree can run at once
+    /// (<see cref="RestoreCopiesAsync"/>).
+    /// </summary>
+    public async Task<CriuCheckpoint> DumpAsync(CriuWorkload workload, string runDirectory, bool ownPidNamespace, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(workload);
         var (workloadDir, imagesDir) = PrepareRun(runDirectory, "img");
-        using var source = StartWorkload(workload, workloadDir, pidNamespace: false);
+        using var source = StartWorkload(workload, workloadDir, pidNamespace: ownPidNamespace);
         var ready = await WaitForReadyAsync(workload, workloadDir, source, cancellationToken).ConfigureAwait(false);
         int root = await RootPidAsync(source, workload).ConfigureAwait(false);
-        if (ready[0].Pid != root)
+        if (ready[0].Pid != (ownPidNamespace ? 1 : root))
         {
-            throw new CriuHarnessException($"{workload.Name}: task 0 reports pid {ready[0].Pid} but the reaper started pid {root}");
+            throw new CriuHarnessException($"{workload.Name}: task 0 reports pid {ready[0].Pid} but the reaper started pid {root}{(ownPidNamespace ? " as PID 1 of its namespace" : "")}");
         }
 
         Progress($"{workload.Name}: dumping pid {root} into {imagesDir}");
@@ -71,7 +80,7 @@ public sealed class CriuHarness
 
         double dumpSeconds = MonotonicClock.Seconds(dump.SpawnedNs, exit.MonotonicNs);
         await EndWorkloadAsync(source, workload).ConfigureAwait(false);
-        var checkpoint = new CriuCheckpoint(workload, runDirectory, imagesDir, workloadDir, ready, dumpSeconds);
+        var checkpoint = new CriuCheckpoint(workload, runDirectory, imagesDir, workloadDir, ready, dumpSeconds) { OwnPidNamespace = ownPidNamespace };
         Progress($"{workload.Name}: dumped in {dumpSeconds:0.00} s, {checkpoint.LazyBytes >> 20} MiB lazy");
         return checkpoint;
     }
@@ -88,6 +97,67 @@ public sealed class CriuHarness
         ResetWorkload(checkpoint);
         var work = checkpoint.NewWorkDirectory(daemon.Label);
         return await ServeAndRestoreAsync(checkpoint, checkpoint.ImagesDirectory, daemon, work, CriuTransport.Local, null, null, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// <paramref name="copies"/> restores of <paramref name="checkpoint"/> at once, each served by its own
+    /// <paramref name="daemon"/> in its own work directory (N copies of one warm service): each <c>criu restore</c> runs
+    /// in a mount namespace of its own where a copy of the workload directory (the log at its size at dump, no results)
+    /// is bind-mounted over the workload directory, so each restored tree finds its log as dumped and writes its results
+    /// into its copy (a task opens its result file only after the restore, in the mount namespace it was restored into);
+    /// CRIU gives each tree a pid namespace of its own (the checkpoint's root is PID 1 of one). Never throws for a failed
+    /// run: each result says what failed.
+    /// </summary>
+    /// <exception cref="ArgumentException">The checkpoint was not dumped with its own pid namespace.</exception>
+    public async Task<IReadOnlyList<CriuRestoreResult>> RestoreCopiesAsync(CriuCheckpoint checkpoint, CriuDaemonSpec daemon, int copies, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        ArgumentNullException.ThrowIfNull(daemon);
+        ArgumentOutOfRangeException.ThrowIfLessThan(copies, 1);
+        if (!checkpoint.OwnPidNamespace)
+        {
+            throw new ArgumentException($"{checkpoint.Workload.Name}: copies restored at once need a checkpoint dumped as PID 1 of its own pid namespace (DumpAsync ownPidNamespace: true), or they would claim the same pids", nameof(checkpoint));
+        }
+
+        var runs = new List<Task<CriuRestoreResult>>();
+        for (int copy = 0; copy < copies; copy++)
+        {
+            var work = checkpoint.NewWorkDirectory(daemon.Label);
+            var results = Path.Combine(work, "wl");
+            CopyWorkloadDirectory(checkpoint, results);
+            var isolation = new RestoreIsolation(results,
+                argv => ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", "mount --bind \"$1\" \"$2\" && shift 2 && exec \"$@\"", "sh", results, checkpoint.WorkloadDirectory, .. argv]);
+            runs.Add(ServeAndRestoreAsync(checkpoint, checkpoint.ImagesDirectory, daemon, work, CriuTransport.Local, null, null, cancellationToken, isolation));
+        }
+
+        return await Task.WhenAll(runs).ConfigureAwait(false);
+    }
+
+    /// <summary>Where one restore's tree writes its results, and how its <c>criu restore</c> command is wrapped to get
+    /// there (see <see cref="RestoreCopiesAsync"/>).</summary>
+    private sealed record RestoreIsolation(string ResultsDirectory, Func<IReadOnlyList<string>, IReadOnlyList<string>> Wrap);
+
+    /// <summary>A copy of the workload directory as it was at the dump: every file but results, the log cut to its size
+    /// at dump (CRIU checks it), so a restore bind-mounted over it finds what the dumped tree had open.</summary>
+    private static void CopyWorkloadDirectory(CriuCheckpoint checkpoint, string destination)
+    {
+        Directory.CreateDirectory(destination);
+        foreach (var file in Directory.EnumerateFiles(checkpoint.WorkloadDirectory))
+        {
+            var name = Path.GetFileName(file);
+            if (name.StartsWith("result-", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var target = Path.Combine(destination, name);
+            File.Copy(file, target, overwrite: true);
+            if (file == checkpoint.WorkloadLogPath)
+            {
+                using var log = new FileStream(target, FileMode.Open, FileAccess.Write);
+                log.SetLength(checkpoint.WorkloadLogSizeAtDump);
+            }
+        }
     }
 
     /// <summary>
@@ -196,8 +266,10 @@ public sealed class CriuHarness
         return result;
     }
 
-    private async Task<CriuRestoreResult> ServeAndRestoreAsync(CriuCheckpoint checkpoint, string imagesDir, CriuDaemonSpec daemon, string work, CriuTransport transport, CriuPageServerEndpoint? endpoint, RunningPageServer? source, CancellationToken cancellationToken)
+    private async Task<CriuRestoreResult> ServeAndRestoreAsync(CriuCheckpoint checkpoint, string imagesDir, CriuDaemonSpec daemon, string work, CriuTransport transport, CriuPageServerEndpoint? endpoint, RunningPageServer? source, CancellationToken cancellationToken,
+        RestoreIsolation? isolation = null)
     {
+        var resultsDirectory = isolation?.ResultsDirectory ?? checkpoint.WorkloadDirectory;
         var failures = new List<string>();
         var notes = new List<string>();
         var daemonLog = Path.Combine(work, "daemon.log");
@@ -281,6 +353,7 @@ public sealed class CriuHarness
 
             // The restore: -d returns once the tree runs; the tree is then reparented to the restore's reaper.
             var restoreArgv = CriuArgv("restore", "-D", imagesDir, "-W", work, "--lazy-pages", "-d", "--pidfile", Path.Combine(work, "restore.pid"), "-o", Path.Combine(work, "restore.log"));
+            restoreArgv = isolation?.Wrap(restoreArgv) ?? restoreArgv;
             using var restore = ReapedProcess.Start(new ReapedProcessOptions { Argv = restoreArgv, LogPath = Path.Combine(work, "restore.out"), Deadline = Options.RestoreTimeout + Options.RunTimeout + Short, WorkingDirectory = work });
             Task? during = null;
             if (Options.DuringRestore is { } duringRestore)
@@ -341,7 +414,7 @@ public sealed class CriuHarness
                     3 => " (a task timed out)",
                     _ => "",
                 };
-                failures.Add($"the restored root (pid {root}) {(rootExit is null ? "was not reaped" : rootExit.ToString())}{meaning}; workload log: {CriuTool.Tail(WorkloadLogSinceDump(checkpoint), 600)}");
+                failures.Add($"the restored root (pid {root}) {(rootExit is null ? "was not reaped" : rootExit.ToString())}{meaning}; workload log: {CriuTool.Tail(WorkloadLogSinceDump(checkpoint, resultsDirectory), 600)}");
             }
 
             // The daemon must see every page served and exit 0 by itself.
@@ -369,7 +442,7 @@ public sealed class CriuHarness
                 DaemonCpuSecondsPerGiB = checkpoint.LazyBytes > 0 ? cpu / (checkpoint.LazyBytes / (double)(1L << 30)) : double.NaN,
                 DaemonMaxRssMiB = daemonEnd.Exits.Count == 0 ? double.NaN : daemonEnd.Exits.Max(e => e.MaxRssKiB) / 1024.0,
             };
-            return CollectResults(Finish(), checkpoint, start, trigger, failures, notes, rss);
+            return CollectResults(Finish(), checkpoint, resultsDirectory, start, trigger, failures, notes, rss);
         }
         finally
         {
@@ -377,7 +450,7 @@ public sealed class CriuHarness
         }
     }
 
-    private static CriuRestoreResult CollectResults(CriuRestoreResult result, CriuCheckpoint checkpoint, long start, long trigger, List<string> failures, List<string> notes, RssSampler? rss)
+    private static CriuRestoreResult CollectResults(CriuRestoreResult result, CriuCheckpoint checkpoint, string resultsDirectory, long start, long trigger, List<string> failures, List<string> notes, RssSampler? rss)
     {
         var tasks = new List<CriuTaskFigures>();
         long verified = 0;
@@ -385,7 +458,7 @@ public sealed class CriuHarness
         bool all = true;
         foreach (var ready in checkpoint.Ready)
         {
-            var path = Path.Combine(checkpoint.WorkloadDirectory, $"result-{ready.Task}.json");
+            var path = Path.Combine(resultsDirectory, $"result-{ready.Task}.json");
             if (!File.Exists(path))
             {
                 failures.Add($"task {ready.Task} wrote no result ({path}): it did not finish");
@@ -571,9 +644,9 @@ public sealed class CriuHarness
         }
     }
 
-    private static string WorkloadLogSinceDump(CriuCheckpoint checkpoint)
+    private static string WorkloadLogSinceDump(CriuCheckpoint checkpoint, string workloadDirectory)
     {
-        var text = ReadText(checkpoint.WorkloadLogPath);
+        var text = ReadText(Path.Combine(workloadDirectory, Path.GetFileName(checkpoint.WorkloadLogPath)));
         return text.Length > checkpoint.WorkloadLogSizeAtDump ? text[(int)Math.Min(text.Length, checkpoint.WorkloadLogSizeAtDump)..] : text;
     }
 

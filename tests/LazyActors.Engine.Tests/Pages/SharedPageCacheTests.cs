@@ -37,6 +37,29 @@ public sealed class SharedPageCacheTests
     }
 
     [Fact]
+    public async Task Each_restore_counts_its_own_hits_and_misses()
+    {
+        using var cache = new SharedPageCache(1L << 20);
+        var source = new CountingSource();
+        using var first = cache.Attach("ckpt", () => source);
+        using var second = cache.Attach("ckpt", () => source);
+
+        // The first reads pages 0-11, the second 8-15: 8-11 are its hits, 12-15 its own misses.
+        await ReadAndCheckAsync(first, 0, 12);
+        await ReadAndCheckAsync(second, 8, 8);
+
+        Assert.Equal(12, first.CacheCounters!.MissPages);
+        Assert.Equal(0, first.CacheCounters.HitPages);
+        Assert.Equal(4, second.CacheCounters!.MissPages);
+        Assert.Equal(4, second.CacheCounters.HitPages);
+        Assert.Equal(4L << PageGeometry.PageShift, second.CacheCounters.MissBytes);
+        Assert.Equal(cache.MissPages, first.CacheCounters.MissPages + second.CacheCounters.MissPages);
+        Assert.Equal(cache.HitPages, first.CacheCounters.HitPages + second.CacheCounters.HitPages);
+        Assert.Equal(16, source.PagesRead);
+        Assert.Null(((IPageSource)source).CacheCounters);
+    }
+
+    [Fact]
     public async Task Memory_stays_within_the_capacity_evicting_first_what_every_restore_has_read()
     {
         using var cache = new SharedPageCache(16L << PageGeometry.PageShift);

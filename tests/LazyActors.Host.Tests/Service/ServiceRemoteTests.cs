@@ -81,12 +81,14 @@ public sealed partial class ServiceRemoteTests(ITestOutputHelper output)
             var reports = await Task.WhenAll(works.Select(w => ServiceRestores.RestoreAsync(images, w, TouchOrder.Rand)));
             Assert.All(reports, ServiceRestores.AssertVerified);
             long lazyPages = 0;
+            var ended = new List<Proto.Job>();
             foreach (var job in jobs)
             {
                 var (last, _) = await ServiceRestores.WatchAsync(client, job.Id);
                 Assert.Equal(Proto.JobState.Completed, last.State);
                 Assert.All(last.Tasks, t => Assert.Equal(t.TotalPages, t.CopiedByFaults + t.CopiedByPush));
                 lazyPages = last.Tasks.Sum(t => t.TotalPages);
+                ended.Add(last);
             }
 
             using var http = new HttpClient { BaseAddress = service.Http, Timeout = TimeSpan.FromSeconds(20) };
@@ -104,6 +106,9 @@ public sealed partial class ServiceRemoteTests(ITestOutputHelper output)
             Assert.True(hits >= lazyPages, $"the second restore took {hits} pages from the cache, fewer than its {lazyPages}");
             Assert.Equal(lazyPages * Environment.SystemPageSize, sourceBytes);
 
+            // Each job's own counts, though both read over one session: between them each page came from the source once.
+            ServiceCacheTests.AssertPerJobCounters(ended, metrics, lazyPages, output);
+
             // One shared fetcher: its main connection and (our server accepts one) the second, opened with a 1-page probe.
             Assert.InRange(sessions.Count, 1, 2);
             Assert.Equal(lazyPages + (sessions.Count - 1), sent);
@@ -115,15 +120,70 @@ public sealed partial class ServiceRemoteTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// A job over the Akka transport (<c>jobs start --page-server ... --transport akka</c>): the service gives it an actor
+    /// system of its own with remoting, which asks our <c>page-server --transport akka</c> for the checkpoint (the job's
+    /// images directory holds nothing) and fetches every lazy page over Akka.Remote; the restore simulator restores it,
+    /// every byte verified. A second job names the source by its whole akka.tcp:// address. The job's own counters show
+    /// every lazy page read from the source once, by fault or push.
+    /// </summary>
+    [SkippableFact]
+    public async Task Jobs_restore_over_the_akka_transport_every_byte_verified()
+    {
+        Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
+        using var scratch = new ScratchDirectory("svca");
+        var images = scratch.CreateSub("images");
+        SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(2, 8L << 20, 0x2E42));
+        using var server = StartPageServer(scratch, images, out var port, out var log, akka: true);
+        await using var service = await ServiceProcess.StartAsync(scratch.Path, http: false);
+        using var client = service.Client();
+        try
+        {
+            var sources = new[]
+            {
+                new Proto.PageServerSource { Address = "127.0.0.1", Port = (uint)port, Transport = "akka" },
+                new Proto.PageServerSource { Address = $"akka.tcp://lazy-source@127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}" },
+            };
+            foreach (var (source, n) in sources.Select((s, i) => (s, i)))
+            {
+                var nothing = scratch.CreateSub($"nothing-{n}");
+                var work = scratch.CreateSub($"work-{n}");
+                var job = await client.Jobs.StartJobAsync(new Proto.StartJobRequest { ImagesDir = nothing, WorkDir = work, PageServer = source },
+                    deadline: DateTime.UtcNow.AddSeconds(60));
+                Assert.Contains("Akka transport", job.Checkpoint, StringComparison.Ordinal);
+                Assert.Contains($"akka.tcp://lazy-source@127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}", job.Checkpoint, StringComparison.Ordinal);
+
+                ServiceRestores.AssertVerified(await ServiceRestores.RestoreAsync(images, work, TouchOrder.Rand));
+                var (last, _) = await ServiceRestores.WatchAsync(client, job.Id);
+                Assert.Equal(Proto.JobState.Completed, last.State);
+                Assert.All(last.Tasks, t => Assert.Equal(t.TotalPages, t.CopiedByFaults + t.CopiedByPush));
+                var lazyPages = last.Tasks.Sum(t => t.TotalPages);
+                output.WriteLine($"job {job.Id}: {lazyPages} lazy pages; bytes from the source {last.Counters.BytesFromSource}, by fault {last.Counters.PagesByFault}, by push {last.Counters.PagesByPush}");
+                Assert.Equal(lazyPages, last.Counters.PagesByFault + last.Counters.PagesByPush);
+                Assert.True(last.Counters.BytesFromSource >= lazyPages * Environment.SystemPageSize, $"job {job.Id} read {last.Counters.BytesFromSource} bytes from the source, less than its lazy pages");
+                Assert.Equal(0, last.Counters.CacheMisses);
+                Assert.Empty(Directory.EnumerateFileSystemEntries(nothing));
+            }
+
+            Assert.Contains("destination akka.tcp://lazy-actors@", BackgroundVerb.ReadShared(log), StringComparison.Ordinal);
+        }
+        finally
+        {
+            output.WriteLine(service.Output);
+            output.WriteLine(BackgroundVerb.ReadShared(log));
+        }
+    }
+
     /// <summary>Our <c>page-server</c> verb on <paramref name="images"/>, on a free loopback port, logging (sessions
     /// included) to <paramref name="log"/>; started once it listens.</summary>
-    private static BackgroundVerb StartPageServer(ScratchDirectory scratch, string images, out int port, out string log)
+    private static BackgroundVerb StartPageServer(ScratchDirectory scratch, string images, out int port, out string log, bool akka = false)
     {
         var source = scratch.CreateSub("source");
         port = BackgroundVerb.FreePort();
         log = Path.Combine(source, "ps.log");
+        string[] transport = akka ? ["--transport", "akka"] : [];
         var server = BackgroundVerb.Start(HostInvocation.Prefix(),
-            ["page-server", "-D", images, "-W", source, "--address", "127.0.0.1", "--port", port.ToString(CultureInfo.InvariantCulture), "--lazy-pages", "-v", "3", "-o", "ps.log"]);
+            ["page-server", "-D", images, "-W", source, "--address", "127.0.0.1", "--port", port.ToString(CultureInfo.InvariantCulture), "--lazy-pages", "-v", "3", "-o", "ps.log", .. transport]);
         if (!server.WaitForLog(log, "Using ", Bound))
         {
             server.Dispose();

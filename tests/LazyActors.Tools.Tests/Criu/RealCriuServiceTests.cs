@@ -63,9 +63,7 @@ public sealed partial class RealCriuServiceTests(ITestOutputHelper output) : IDi
     /// restored tree), every byte verified; local images put through the shared page cache, whose Prometheus counters
     /// show each lazy page of both checkpoints read from the images once.
     /// </summary>
-    /// <remarks>Two real restores of one checkpoint at once are not run: the harness's restored tree writes its results
-    /// to fixed files beside the workload (and CRIU restores its log file open), so two copies of one tree would write
-    /// over each other's reports. The simulator covers that case (ControlApiTests, ServiceCacheTests).</remarks>
+    /// <remarks>Two restores of one checkpoint: <see cref="The_service_serves_two_real_criu_restores_of_one_checkpoint_at_once_reading_each_page_once"/>.</remarks>
     [SkippableFact]
     public async Task The_service_serves_two_real_criu_restores_at_once_reading_each_page_once()
     {
@@ -103,6 +101,73 @@ public sealed partial class RealCriuServiceTests(ITestOutputHelper output) : IDi
             // No hits to expect: the two checkpoints share no page (hits have no sample until the first one).
             output.WriteLine($"lazy pages of both checkpoints {lazyPages}; cache misses {misses}");
             Assert.Equal(lazyPages, misses);
+        }
+        finally
+        {
+            output.WriteLine(service.Output);
+        }
+    }
+
+    /// <summary>
+    /// Two real restores of ONE checkpoint served by one service at the same time (two jobs naming the same images, two
+    /// work directories; N copies of one warm service): the tree was dumped as PID 1 of its own pid namespace, so CRIU
+    /// restores each copy into a new one, and each <c>criu restore</c> runs in a mount namespace of its own with a copy of
+    /// the workload directory over it, so each copy writes its own results (<see cref="CriuHarness.RestoreCopiesAsync"/>).
+    /// Every byte of both verified; the shared page cache read each lazy page from the images once (misses = the lazy
+    /// pages, the other copy's reads hits), and each job's own counters add up to that.
+    /// </summary>
+    [SkippableFact]
+    public async Task The_service_serves_two_real_criu_restores_of_one_checkpoint_at_once_reading_each_page_once()
+    {
+        var criu = await RealCriuRequirement.RequireAsync();
+        var harness = new CriuHarness(criu, RealCriuRequirement.TestOptions(output));
+        var tree = await harness.DumpAsync(new TreeWorkload(3, 16, WorkloadTouch.Rand, TreeShape.Binary), _dir.CreateSub("tree"), ownPidNamespace: true);
+        var environment = new Dictionary<string, string> { ["LazyActors__Service__PageCache__LocalImages"] = "true" };
+        await using var service = await ServiceProcess.StartAsync(_dir.CreateSub("service"), http: true, environment);
+        var daemon = new CriuDaemonSpec
+        {
+            Label = "service",
+            Template = [.. HostInvocation.Prefix(), "jobs", "start", "--control-socket", service.ControlSocket, "--wait"],
+        };
+
+        try
+        {
+            var results = await harness.RestoreCopiesAsync(tree, daemon, copies: 2);
+            Assert.Equal(2, results.Count);
+            foreach (var result in results)
+            {
+                output.WriteLine(result.Summary());
+                Assert.True(result.Ok, string.Join("\n", result.Failures));
+                Assert.Equal(tree.Workload.TaskCount, result.Tasks.Count);
+                Assert.Equal(tree.Workload.TotalBytes, result.BytesVerified);
+                Assert.All(result.Tasks, t => Assert.Equal(tree.Workload.BytesPerTask, t.BytesVerified));
+                Assert.Equal(0, result.RootExitCode);
+                Assert.Equal(0, result.DaemonExitCode);
+            }
+
+            Assert.NotEqual(results[0].WorkDirectory, results[1].WorkDirectory);
+            using var http = new HttpClient { BaseAddress = service.Http, Timeout = TimeSpan.FromSeconds(20) };
+            var metrics = await http.GetStringAsync(new Uri("metrics", UriKind.Relative));
+            var misses = Counter(metrics, "lazy_actors_cache_misses");
+            var hits = Counter(metrics, "lazy_actors_cache_hits");
+            var lazyPages = tree.LazyBytes / Environment.SystemPageSize;
+            output.WriteLine($"lazy pages of the checkpoint {lazyPages}; cache misses {misses}, hits {hits}");
+            Assert.Equal(lazyPages, misses);
+            Assert.True(hits >= lazyPages, $"the other copy took {hits} pages from the cache, fewer than the {lazyPages} lazy pages");
+
+            using var client = service.Client();
+            var jobs = (await client.Jobs.ListJobsAsync(new Host.Control.V1.ListJobsRequest())).Jobs;
+            Assert.Equal(2, jobs.Count(j => j.State == Host.Control.V1.JobState.Completed));
+            foreach (var job in jobs)
+            {
+                var c = job.Counters;
+                output.WriteLine($"job {job.Id} ({job.WorkDir}): bytes from the images {c.BytesFromSource}, cache hits {c.CacheHits}, misses {c.CacheMisses}, pages by fault {c.PagesByFault}, by push {c.PagesByPush}");
+                Assert.Equal(lazyPages, c.PagesByFault + c.PagesByPush);
+                Assert.True(c.CacheHits + c.CacheMisses >= lazyPages, $"job {job.Id} read fewer pages through the cache than its {lazyPages}");
+            }
+
+            Assert.Equal(lazyPages, jobs.Sum(j => j.Counters.CacheMisses));
+            Assert.Equal(tree.LazyBytes, jobs.Sum(j => j.Counters.BytesFromSource));
         }
         finally
         {

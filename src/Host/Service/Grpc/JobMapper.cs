@@ -28,6 +28,15 @@ internal static class JobMapper
             PageServer = job.Spec.PageServer?.ToString() ?? "",
         };
         message.Tasks.AddRange(statistics.Tasks.Select(ToProto));
+        var counters = job.Counters;
+        message.Counters = new Proto.JobCounters
+        {
+            BytesFromSource = counters.BytesFromSource,
+            CacheHits = counters.CacheHits,
+            CacheMisses = counters.CacheMisses,
+            PagesByFault = counters.PagesByFault,
+            PagesByPush = counters.PagesByPush,
+        };
         return message;
     }
 
@@ -71,12 +80,30 @@ internal static class JobMapper
         PageServerSpec? remote = null;
         if (request.PageServer is { } server)
         {
-            if (string.IsNullOrWhiteSpace(server.Address) || server.Port is 0 or > 65535)
+            var akkaAddress = server.Address.StartsWith("akka.tcp://", StringComparison.Ordinal) || server.Address.StartsWith("akka://", StringComparison.Ordinal);
+            var akka = server.Transport switch
+            {
+                "" or "criu" => akkaAddress,
+                "akka" => true,
+                _ => throw new JobRequestException(JobRequestError.Invalid, $"page_server.transport must be criu or akka, got '{server.Transport}'"),
+            };
+            if (akkaAddress && server.Transport == "criu")
+            {
+                throw new JobRequestException(JobRequestError.Invalid, $"page_server.address {server.Address} is an Akka address: transport criu takes a host and a port");
+            }
+
+            if (string.IsNullOrWhiteSpace(server.Address) || (!akkaAddress && server.Port is 0 or > 65535))
             {
                 throw new JobRequestException(JobRequestError.Invalid, "page_server needs an address and a port from 1 to 65535");
             }
 
-            remote = new PageServerSpec(server.Address, (int)server.Port, server.Tls, NullIfEmpty(server.TlsCaFile), NullIfEmpty(server.TlsCertFile), NullIfEmpty(server.TlsKeyFile));
+            if (akka && server.Tls)
+            {
+                throw new JobRequestException(JobRequestError.Invalid, "page_server.tls is for the criu transport; the akka transport has none");
+            }
+
+            remote = new PageServerSpec(server.Address, (int)server.Port, server.Tls, NullIfEmpty(server.TlsCaFile), NullIfEmpty(server.TlsCertFile), NullIfEmpty(server.TlsKeyFile),
+                akka, NullIfEmpty(server.Checkpoint));
         }
 
         return new JobSpec(request.ImagesDir, NullIfEmpty(request.WorkDir), remote, request.NoBackground,

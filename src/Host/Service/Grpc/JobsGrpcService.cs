@@ -10,8 +10,18 @@ namespace LazyActors.Host.Service.Grpc;
 internal sealed class JobsGrpcService(JobManager jobs, ServiceOptions options) : Proto.Jobs.JobsBase
 {
     /// <inheritdoc />
-    public override Task<Proto.Job> StartJob(Proto.StartJobRequest request, ServerCallContext context) =>
-        Task.FromResult(Guard(() => JobMapper.ToProto(jobs.Start(JobMapper.FromProto(request)))));
+    public override async Task<Proto.Job> StartJob(Proto.StartJobRequest request, ServerCallContext context)
+    {
+        var spec = Guard(() => JobMapper.FromProto(request));
+        try
+        {
+            return JobMapper.ToProto(await jobs.StartJobAsync(spec).ConfigureAwait(false));
+        }
+        catch (JobRequestException ex)
+        {
+            throw ToRpc(ex);
+        }
+    }
 
     /// <inheritdoc />
     public override Task<Proto.ListJobsResponse> ListJobs(Proto.ListJobsRequest request, ServerCallContext context)
@@ -72,15 +82,20 @@ internal sealed class JobsGrpcService(JobManager jobs, ServiceOptions options) :
         }
         catch (JobRequestException ex)
         {
-            var code = ex.Kind switch
-            {
-                JobRequestError.NotFound => StatusCode.NotFound,
-                JobRequestError.AlreadyServed => StatusCode.AlreadyExists,
-                JobRequestError.TooMany => StatusCode.ResourceExhausted,
-                JobRequestError.Draining => StatusCode.Unavailable,
-                _ => StatusCode.InvalidArgument,
-            };
-            throw new RpcException(new Status(code, ex.Message));
+            throw ToRpc(ex);
         }
+    }
+
+    private static RpcException ToRpc(JobRequestException ex)
+    {
+        var code = ex.Kind switch
+        {
+            JobRequestError.NotFound => StatusCode.NotFound,
+            JobRequestError.AlreadyServed => StatusCode.AlreadyExists,
+            JobRequestError.TooMany => StatusCode.ResourceExhausted,
+            JobRequestError.Draining => StatusCode.Unavailable,
+            _ => StatusCode.InvalidArgument,
+        };
+        return new RpcException(new Status(code, ex.Message));
     }
 }

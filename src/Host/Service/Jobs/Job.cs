@@ -54,6 +54,12 @@ public sealed class Job
     /// <summary>The engine's live counters.</summary>
     public EngineStatistics Statistics { get; }
 
+    /// <summary>The job's own counts in the shared page cache, or null when it does not read through the cache.</summary>
+    public Engine.Pages.PageCacheCounters? CacheCounters { get; init; }
+
+    /// <summary>The job's own traffic now (<see cref="JobCounters"/>).</summary>
+    public JobCounters Counters => JobCounters.Of(Statistics, CacheCounters);
+
     /// <summary>How the restore ended, once it did.</summary>
     public EngineResult? Result
     {

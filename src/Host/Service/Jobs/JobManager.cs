@@ -45,6 +45,7 @@ public sealed class JobManager : IHostedLifecycleService, IDisposable
         _host = host;
         _meters = meters;
         _log = log;
+        _meters.ObserveJobs(List);
     }
 
     /// <summary>True once the service began to stop.</summary>
@@ -100,7 +101,7 @@ public sealed class JobManager : IHostedLifecycleService, IDisposable
     /// serves the next restore there in the background.
     /// </summary>
     /// <exception cref="JobRequestException">The request is refused; the message says why.</exception>
-    public Job Start(JobSpec spec)
+    public async Task<Job> StartJobAsync(JobSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
         if (string.IsNullOrWhiteSpace(spec.ImagesDirectory))
@@ -113,7 +114,7 @@ public sealed class JobManager : IHostedLifecycleService, IDisposable
             throw new JobRequestException(JobRequestError.Invalid, "images_dir and work_dir must be absolute paths (the service does not share the client's working directory)");
         }
 
-        if (spec.PageServer is { } remote && (string.IsNullOrWhiteSpace(remote.Address) || remote.Port is <= 0 or > 65535))
+        if (spec.PageServer is { } remote && (string.IsNullOrWhiteSpace(remote.Address) || (!remote.IsAkkaAddress && remote.Port is <= 0 or > 65535)))
         {
             throw new JobRequestException(JobRequestError.Invalid, $"page_server needs an address and a port between 1 and 65535, got '{remote.Address}:{remote.Port}'");
         }
@@ -160,7 +161,7 @@ public sealed class JobManager : IHostedLifecycleService, IDisposable
 
         try
         {
-            return Launch(id, spec, settings);
+            return await LaunchAsync(id, spec, settings).ConfigureAwait(false);
         }
         finally
         {
@@ -313,17 +314,29 @@ public sealed class JobManager : IHostedLifecycleService, IDisposable
         }
     }
 
-    private Job Launch(string id, JobSpec spec, EngineSettings settings)
+    private async Task<Job> LaunchAsync(string id, JobSpec spec, EngineSettings settings)
     {
         var host = _host();
         RestoreSource source;
+        AkkaJobSystem? akka = null;
         try
         {
             // Jobs of the same checkpoint share it: local images are mapped once; a remote checkpoint's pages come over one
-            // session through the page cache, so the page server sends each page once for all of them.
-            source = spec.PageServer is { } remote
-                ? AcquireRemote(host, settings, remote)
-                : host.Checkpoints.AcquireLocal(settings);
+            // session through the page cache, so the page server sends each page once for all of them. A job over the Akka
+            // transport has an actor system of its own, with remoting, as lazy-pages --transport akka does.
+            if (spec.PageServer is { Akka: true } akkaSource)
+            {
+                akka = await AkkaJobSystem.DescribeAsync(settings, akkaSource, _engineHocon, host.Checkpoints).ConfigureAwait(false);
+                host = akka.Host;
+                source = akka.Source;
+            }
+            else
+            {
+                source = spec.PageServer is { } remote
+                    ? AcquireRemote(host, settings, remote)
+                    : host.Checkpoints.AcquireLocal(settings);
+            }
+
             try
             {
                 // As lazy-pages: a checkpoint that could not be served is refused before its socket exists.
@@ -332,6 +345,7 @@ public sealed class JobManager : IHostedLifecycleService, IDisposable
             catch
             {
                 source.Dispose();
+                akka?.Terminate();
                 throw;
             }
         }
@@ -350,13 +364,16 @@ public sealed class JobManager : IHostedLifecycleService, IDisposable
         catch (Exception ex) when (ex is LinuxException or IOException or UnauthorizedAccessException)
         {
             source.Dispose();
+            akka?.Terminate();
             throw new JobRequestException(JobRequestError.Invalid, $"cannot listen on {settings.SocketPath}: {ex.Message}");
         }
 
-        var identity = spec.PageServer is { } server
+        var identity = akka is not null
+            ? $"{akka.CheckpointLabel} of the page source {akka.SourcePath} (metadata and lazy pages over the Akka transport)"
+            : spec.PageServer is { } server
             ? $"{settings.ImagesDirectory} (lazy pages from the page server {server})"
             : CheckpointIdentity.OfLocal(settings.ImagesDirectory).Display;
-        var job = new Job(id, spec, settings.WorkDirectory, restore.SocketPath, identity, restore.Statistics);
+        var job = new Job(id, spec, settings.WorkDirectory, restore.SocketPath, identity, restore.Statistics) { CacheCounters = source.Pages.CacheCounters };
         lock (_gate)
         {
             _jobs[id] = job;
@@ -364,11 +381,11 @@ public sealed class JobManager : IHostedLifecycleService, IDisposable
 
         _meters.JobStarted();
         _log.LogInformation("job {JobId}: listening on {Socket} for a restore of {Checkpoint}", id, restore.SocketPath, identity);
-        _ = RunAsync(job, restore, host, source);
+        _ = RunAsync(job, restore, host, source, akka);
         return job;
     }
 
-    private async Task RunAsync(Job job, RestoreJob restore, RestoreJobHost host, RestoreSource source)
+    private async Task RunAsync(Job job, RestoreJob restore, RestoreJobHost host, RestoreSource source, AkkaJobSystem? akka)
     {
         EngineResult result;
         using (restore)
@@ -383,6 +400,11 @@ public sealed class JobManager : IHostedLifecycleService, IDisposable
                 _log.LogError(ex, "job {JobId} failed unexpectedly", job.Id);
                 result = new EngineResult(1, $"internal error: {ex.Message}", restore.Statistics, job.Elapsed);
             }
+        }
+
+        if (akka is not null)
+        {
+            await akka.TerminateAsync().ConfigureAwait(false);
         }
 
         // The work directory is the job's until it is marked finished, so the file is still the one it bound: remove it,

@@ -31,6 +31,31 @@ public sealed class ServiceMeters : IDisposable
         }
     }
 
+    /// <summary>
+    /// Per-job instruments, tagged <c>job</c> (the jobs <paramref name="jobs"/> lists: running ones and the finished ones
+    /// kept, so the series stay bounded): bytes from the source, cache hits and misses, pages copied by fault and by push,
+    /// each job's own also when jobs of one checkpoint share the cache and one page-server session (<see cref="JobCounters"/>).
+    /// </summary>
+    internal void ObserveJobs(Func<IReadOnlyList<Job>> jobs)
+    {
+        ArgumentNullException.ThrowIfNull(jobs);
+        IEnumerable<Measurement<long>> Each(Func<JobCounters, long> value) =>
+            jobs().Select(j => new Measurement<long>(value(j.Counters), new KeyValuePair<string, object?>("job", j.Id)));
+        _meter.CreateObservableCounter("lazy_actors.job.source.bytes", () => Each(c => c.BytesFromSource), "By", "Bytes read from the source for one job (through the shared cache: its misses).");
+        _meter.CreateObservableCounter("lazy_actors.job.cache.hits", () => Each(c => c.CacheHits), "{page}", "Pages the shared page cache served one job without reading the source.");
+        _meter.CreateObservableCounter("lazy_actors.job.cache.misses", () => Each(c => c.CacheMisses), "{page}", "Pages the shared page cache read from the source at one job's request.");
+        _meter.CreateObservableCounter("lazy_actors.job.pages.copied", () => jobs().SelectMany(j =>
+        {
+            var counters = j.Counters;
+            var job = new KeyValuePair<string, object?>("job", j.Id);
+            return new[]
+            {
+                new Measurement<long>(counters.PagesByFault, job, new KeyValuePair<string, object?>("by", "fault")),
+                new Measurement<long>(counters.PagesByPush, job, new KeyValuePair<string, object?>("by", "push")),
+            };
+        }), "{page}", "Pages copied into one job's tasks, by fault or by the background push.");
+    }
+
     internal void JobStarted()
     {
         _started.Add(1);
