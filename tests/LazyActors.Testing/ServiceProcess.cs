@@ -57,12 +57,21 @@ public sealed class ServiceProcess : IAsyncDisposable
 
     /// <summary>Starts <c>serve --control-socket DIR/ctl/control.sock [--http 127.0.0.1:PORT] ARGS</c> and waits until its
     /// control socket answers.</summary>
-    public static async Task<ServiceProcess> StartAsync(string directory, bool http = true, IReadOnlyDictionary<string, string>? environment = null, params string[] args)
+    public static Task<ServiceProcess> StartAsync(string directory, bool http = true, IReadOnlyDictionary<string, string>? environment = null, params string[] args) =>
+        StartAsync(directory, [], http, environment, args);
+
+    /// <summary>As <see cref="StartAsync(string, bool, IReadOnlyDictionary{string, string}?, string[])"/>, the command run
+    /// through <paramref name="launcher"/> (a program and its arguments that exec the command given after them, such as
+    /// <see cref="FakeSystemd.PassStore"/>'s).</summary>
+    public static async Task<ServiceProcess> StartAsync(string directory, IReadOnlyList<string> launcher, bool http, IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
+        ArgumentNullException.ThrowIfNull(launcher);
         var socket = Path.Combine(directory, "ctl", "control.sock");
         int? port = http ? FreeLoopbackPort() : null;
-        var info = new ProcessStartInfo(HostInvocation.DotnetExecutable()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { HostInvocation.AssemblyPath, "serve", "--control-socket", socket }.Concat(port is { } p ? ["--http", $"127.0.0.1:{p}"] : []).Concat(args))
+        var command = launcher.Concat([HostInvocation.DotnetExecutable(), HostInvocation.AssemblyPath, "serve", "--control-socket", socket])
+            .Concat(port is { } p ? ["--http", $"127.0.0.1:{p}"] : []).Concat(args).ToList();
+        var info = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in command.Skip(1))
         {
             info.ArgumentList.Add(arg);
         }

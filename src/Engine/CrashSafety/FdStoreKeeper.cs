@@ -6,21 +6,15 @@ namespace LazyActors.Engine.CrashSafety;
 /// <summary>
 /// The crash safety of one job of the hosted service (<c>serve</c>) under systemd: where the one-shot daemon has its
 /// guardian process, a job's journal goes to systemd's file-descriptor store. The job writes its <see cref="CrashJournal"/>
-/// as always; this keeper's thread reads each record, appends it to the job's journal file (<see cref="JournalFileName"/>
-/// in the work directory: the records, each marked with whether a descriptor came with it) and hands the descriptor to
-/// the store as <c>JOB-N</c> (N: the record's index in the file), so a restart of the service finds every listening
-/// socket, restorer connection and uffd of its jobs with the journal that says what each one is. A descriptor is removed
-/// from the store once nothing needs it (the listener once the restorer is accepted, a uffd once its task ended), and
-/// all of them with the file when the job ends.
+/// as always; this keeper's thread reads each record, appends it to the job's journal file (in the service's state
+/// directory: the records, each marked with whether a descriptor came with it) and hands the descriptor to the store as
+/// <c>JOB-N</c> (N: the record's index in the file), so a restart of the service finds every listening socket, restorer
+/// connection and uffd of its jobs with the journal that says what each one is (<see cref="ReadJournalFile"/>,
+/// <see cref="Resume"/>). A descriptor is removed from the store once nothing needs it (the listener once the restorer is
+/// accepted, a uffd once its task ended), and all of them with the file when the job ends.
 /// </summary>
-/// <remarks>The window: a record is in the keeper's queue once the job's <c>sendmsg</c> returned, but in the store only
-/// once the keeper forwarded it (microseconds later); the service dying in between loses that record, as the one-shot
-/// daemon loses one dying between its <c>recvmsg</c> and the journal's <c>sendmsg</c>.</remarks>
 public sealed class FdStoreKeeper : IDisposable
 {
-    /// <summary>The job's journal file in its work directory.</summary>
-    public const string JournalFileName = "lazy-pages.journal";
-
     private readonly SystemdFdStore _store;
     private readonly string _job;
     private readonly SafeFdHandle _channel;
@@ -30,6 +24,8 @@ public sealed class FdStoreKeeper : IDisposable
     private readonly Dictionary<int, List<int>> _byUffd = [];
     private int _listener = -1;
     private int _accepted = -1;
+
+    private int _index;
 
     private FdStoreKeeper(SystemdFdStore store, string job, string journalFile, SafeFdHandle channel, Action<string> log)
     {
@@ -57,20 +53,97 @@ public sealed class FdStoreKeeper : IDisposable
     }
 
     /// <summary>
-    /// Starts keeping job <paramref name="job"/>'s journal (file <see cref="JournalFileName"/> in
-    /// <paramref name="workDirectory"/>); returns the journal the job writes. The keeper ends when the journal's
-    /// <see cref="CrashJournal.Done"/> arrives or it is disposed.
+    /// Starts keeping job <paramref name="job"/>'s journal in <paramref name="journalFile"/> (created anew); returns the
+    /// journal the job writes. The keeper ends when the journal's <see cref="CrashJournal.Done"/> arrives or it is disposed.
     /// </summary>
-    public static (CrashJournal Journal, FdStoreKeeper Keeper) Start(SystemdFdStore store, string job, string workDirectory, Action<string> log)
+    public static (CrashJournal Journal, FdStoreKeeper Keeper) Start(SystemdFdStore store, string job, string journalFile, Action<string> log)
     {
         ArgumentNullException.ThrowIfNull(store);
+        ArgumentException.ThrowIfNullOrEmpty(journalFile);
+        File.Delete(journalFile);
+        return Begin(store, job, journalFile, lastId: 0, log, _ => { });
+    }
+
+    /// <summary>
+    /// Goes on keeping the journal of job <paramref name="job"/> after a restart of the service: <paramref name="records"/>
+    /// are the file's records (<see cref="ReadJournalFile"/>, the file cut to them), <paramref name="inStore"/> the names of
+    /// the job's descriptors systemd handed back; new records are appended with the indexes after the old ones, and what
+    /// the store still holds is removed as a fresh keeper would (a uffd once its task ends, everything when the job ends).
+    /// Returns the journal the resumed job writes (ids after <paramref name="lastId"/>).
+    /// </summary>
+    public static (CrashJournal Journal, FdStoreKeeper Keeper) Resume(SystemdFdStore store, string job, string journalFile, IReadOnlyList<JournalFileRecord> records,
+        IReadOnlySet<string> inStore, int lastId, Action<string> log)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(records);
+        ArgumentNullException.ThrowIfNull(inStore);
+        return Begin(store, job, journalFile, lastId, log, keeper =>
+        {
+            foreach (var (record, index) in records.Select((r, i) => (r, i)))
+            {
+                if (record.Stored && inStore.Contains(keeper.NameOf(index)))
+                {
+                    keeper.Track(index, record.Record);
+                }
+
+                keeper.Forget(record.Record);
+            }
+
+            keeper._index = records.Count;
+        });
+    }
+
+    /// <summary>
+    /// The records of a journal file a keeper wrote, in order, each with whether its descriptor went to the store. A
+    /// record cut short by a death mid-write ends the list, and the file is cut back to the whole records (so appending
+    /// goes on at a record boundary).
+    /// </summary>
+    /// <exception cref="IOException">The file cannot be read or cut.</exception>
+    /// <exception cref="InvalidDataException">A whole record does not decode: the file is not a journal of ours.</exception>
+    public static IReadOnlyList<JournalFileRecord> ReadJournalFile(string journalFile)
+    {
+        var records = new List<JournalFileRecord>();
+        using var stream = new FileStream(journalFile, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
+        var bytes = new byte[stream.Length];
+        stream.ReadExactly(bytes);
+        var at = 0;
+        while (at + 3 <= bytes.Length)
+        {
+            var length = BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(at));
+            if (length == 0 || length > GuardianSocket.MaxRecord || bytes[at + 2] > 1)
+            {
+                throw new InvalidDataException($"{journalFile}: record {records.Count} at byte {at} has length {length} and mark {bytes[at + 2]}: not a journal this service wrote");
+            }
+
+            if (at + 3 + length > bytes.Length)
+            {
+                break;
+            }
+
+            records.Add(new JournalFileRecord(JournalRecord.Decode(bytes.AsSpan(at + 3, length)), bytes[at + 2] == 1));
+            at += 3 + length;
+        }
+
+        if (at < bytes.Length)
+        {
+            stream.SetLength(at);
+        }
+
+        return records;
+    }
+
+    /// <summary>The store name of record <paramref name="index"/> of job <paramref name="job"/>'s journal.</summary>
+    public static string NameOf(string job, int index) => $"{job}-{index.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+
+    private static (CrashJournal Journal, FdStoreKeeper Keeper) Begin(SystemdFdStore store, string job, string journalFile, int lastId, Action<string> log, Action<FdStoreKeeper> prepare)
+    {
         var (ours, theirs) = GuardianSocket.Pair();
         try
         {
-            var keeper = new FdStoreKeeper(store, job, Path.Combine(workDirectory, JournalFileName), theirs, log);
-            File.Delete(keeper.JournalFile);
+            var keeper = new FdStoreKeeper(store, job, journalFile, theirs, log);
+            prepare(keeper);
             keeper._thread.Start();
-            return (new CrashJournal(ours, lastId: 0, log), keeper);
+            return (new CrashJournal(ours, lastId, log), keeper);
         }
         catch
         {
@@ -79,6 +152,8 @@ public sealed class FdStoreKeeper : IDisposable
             throw;
         }
     }
+
+    private string NameOf(int index) => NameOf(_job, index);
 
     /// <summary>Waits (bounded) for the keeper to forward what the job wrote; call after the journal was disposed.</summary>
     public bool WaitForEnd(TimeSpan timeout) => _thread.Join(timeout);
@@ -95,7 +170,6 @@ public sealed class FdStoreKeeper : IDisposable
         var buffer = new byte[GuardianSocket.MaxRecord];
         var header = new byte[3];
         using var file = new FileStream(JournalFile, FileMode.Append, FileAccess.Write, FileShare.Read);
-        var index = 0;
         try
         {
             while (true)
@@ -138,11 +212,11 @@ public sealed class FdStoreKeeper : IDisposable
                     file.Flush();
                     if (fd is not null)
                     {
-                        Store(index, record, fd);
+                        Store(_index, record, fd);
                     }
 
                     Forget(record);
-                    index++;
+                    _index++;
                 }
             }
         }
@@ -154,11 +228,16 @@ public sealed class FdStoreKeeper : IDisposable
 
     private void Store(int index, JournalRecord record, SafeFdHandle fd)
     {
-        var name = $"{_job}-{index}";
-        _store.Store(name, fd);
+        _store.Store(NameOf(index), fd);
+        Track(index, record);
+    }
+
+    /// <summary>Record <paramref name="index"/>'s descriptor is in the store: remembered by what it is, to be removed.</summary>
+    private void Track(int index, JournalRecord record)
+    {
         lock (_stored)
         {
-            _stored[index] = name;
+            _stored[index] = NameOf(index);
         }
 
         switch (record.Kind)

@@ -173,6 +173,30 @@ public sealed class ResumeState : IDisposable
         fd?.Dispose();
     }
 
+    /// <summary>
+    /// What a successor needs and this state has no descriptor for: the socket or the restorer's connection while the
+    /// restore had not finished, and the uffd of every task or fork child that had not ended. Empty when it can go on.
+    /// </summary>
+    public IReadOnlyList<string> Missing()
+    {
+        var missing = new List<string>();
+        if (!Finished && Listener is null && Connection is null)
+        {
+            missing.Add(RestorerPid > 0 ? $"the connection of the restorer (pid {RestorerPid})" : "lazy-pages.socket (the listening socket)");
+        }
+
+        foreach (var record in _ordered.Where(r => r.Kind is JournalRecordKind.Task or JournalRecordKind.Fork))
+        {
+            var id = record.Kind == JournalRecordKind.Task ? record.Id : record.Number;
+            if (!_ended.ContainsKey(id) && !_descriptors.ContainsKey(id))
+            {
+                missing.Add(record.Kind == JournalRecordKind.Task ? $"the uffd of task {record.Number}" : $"the uffd of a fork child (uffd {id}, parent uffd {record.Id})");
+            }
+        }
+
+        return missing;
+    }
+
     /// <summary>Takes the descriptor of uffd <paramref name="id"/> (the caller owns it), or null.</summary>
     public SafeFdHandle? TakeDescriptor(int id) => _descriptors.Remove(id, out var fd) ? fd : null;
 

@@ -18,6 +18,8 @@ public sealed class RestoreJob : IDisposable
 {
     private SafeFdHandle? _listener;
     private int _running;
+    private CrashSafety.CrashJournal? _journal;
+    private CrashSafety.ResumeState? _resume;
 
     private readonly ulong _listeningSince = ProcFs.NowTicks();
 
@@ -70,6 +72,34 @@ public sealed class RestoreJob : IDisposable
     }
 
     /// <summary>
+    /// A job that goes on with the restore a dead process of the service began (crash safety: systemd's file-descriptor
+    /// store handed its descriptors back, its journal file says what each is): the socket or the restorer's connection
+    /// and every uffd come from <paramref name="resume"/> (owned by the job from now on), new records go to
+    /// <paramref name="journal"/>. Nothing is bound.
+    /// </summary>
+    public static RestoreJob Resume(string name, EngineSettings settings, CrashSafety.ResumeState resume, CrashSafety.CrashJournal journal)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(resume);
+        ArgumentNullException.ThrowIfNull(journal);
+        settings.Validate();
+        return new RestoreJob(CheckName(name), settings, new SafeFdHandle(-1, ownsHandle: false)) { _journal = journal, _resume = resume };
+    }
+
+    /// <summary>
+    /// Journals this job (crash safety: to systemd's file-descriptor store, <see cref="CrashSafety.FdStoreKeeper"/>): the
+    /// listening socket goes first. Call before <see cref="RunAsync"/>; the caller writes <see cref="CrashSafety.CrashJournal.Done"/>
+    /// when the run returned.
+    /// </summary>
+    public void Protect(CrashSafety.CrashJournal journal)
+    {
+        ArgumentNullException.ThrowIfNull(journal);
+        var listener = _listener ?? throw new ObjectDisposedException(nameof(RestoreJob));
+        journal.Listener(listener);
+        _journal = journal;
+    }
+
+    /// <summary>
     /// Serves one restore to the end, reading <paramref name="source"/> (whose ownership passes to the job: it is disposed
     /// once every actor of the restore stopped). Cancelling stops it (exit code 130).
     /// </summary>
@@ -114,11 +144,16 @@ public sealed class RestoreJob : IDisposable
                     return false;
                 }
             });
-        return await RestoreRun.ServeAsync(Settings, listener, Statistics, () => source, null, placement, clock, _listeningSince, cancellationToken).ConfigureAwait(false);
+        return await RestoreRun.ServeAsync(Settings, listener, Statistics, () => source, null, placement, clock, _listeningSince, cancellationToken, _journal, _resume).ConfigureAwait(false);
     }
 
-    /// <summary>Closes the socket if <see cref="RunAsync"/> never ran.</summary>
-    public void Dispose() => Interlocked.Exchange(ref _listener, null)?.Dispose();
+    /// <summary>Closes the socket if <see cref="RunAsync"/> never ran, and what a resumed job's run did not take over
+    /// (call once the run returned).</summary>
+    public void Dispose()
+    {
+        Interlocked.Exchange(ref _listener, null)?.Dispose();
+        Interlocked.Exchange(ref _resume, null)?.Dispose();
+    }
 
     private static string CheckName(string name)
     {

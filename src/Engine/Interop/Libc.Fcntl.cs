@@ -7,6 +7,12 @@ internal static partial class Libc
     /// <summary>fcntl F_DUPFD: a duplicate at the lowest free number at or above the argument, without FD_CLOEXEC.</summary>
     internal const int F_DUPFD = 0;
 
+    /// <summary>fcntl F_SETFD: sets the descriptor flags (<see cref="FD_CLOEXEC"/>).</summary>
+    internal const int F_SETFD = 2;
+
+    /// <summary>Close the descriptor on exec.</summary>
+    internal const int FD_CLOEXEC = 1;
+
     /// <summary>fcntl(2) with an integer argument.</summary>
     [LibraryImport(Libraries.Libc, EntryPoint = "fcntl", SetLastError = true)]
     internal static partial int Fcntl(int fd, int command, int argument);

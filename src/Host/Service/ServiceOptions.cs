@@ -33,6 +33,27 @@ public sealed class ServiceOptions
 
     /// <summary>The shared page cache.</summary>
     public PageCacheOptions PageCache { get; set; } = new();
+
+    /// <summary>
+    /// Under systemd (<c>NOTIFY_SOCKET</c> set): each job's listening socket, restorer connection and uffds are kept in
+    /// systemd's file-descriptor store (the unit's <c>FileDescriptorStoreMax=</c>), so a restart of the service after a
+    /// crash finds them (<c>LISTEN_FDS</c>) and finishes its restores. Off: a crash of the service loses its restores.
+    /// </summary>
+    public bool FdStore { get; set; } = true;
+
+    /// <summary>Where the service keeps what its restart needs beside the fd store: each running job's spec and crash
+    /// journal (removed when the job ends). Null: systemd's <c>STATE_DIRECTORY</c> (the unit's <c>StateDirectory=</c>),
+    /// else <see cref="DefaultStateDirectory"/>. Only used with the fd store.</summary>
+    public string? StateDirectory { get; set; }
+
+    /// <summary>The state directory when neither the settings nor systemd name one.</summary>
+    public const string DefaultStateDirectory = "/var/lib/lazy-actors";
+
+    /// <summary>The state directory in use (see <see cref="StateDirectory"/>).</summary>
+    public string ResolvedStateDirectory =>
+        StateDirectory is { Length: > 0 } configured ? configured
+        : Environment.GetEnvironmentVariable("STATE_DIRECTORY") is { Length: > 0 } systemd ? systemd.Split(':')[0]
+        : DefaultStateDirectory;
 }
 
 /// <summary>The shared page cache's settings (<c>LazyActors:Service:PageCache</c>).</summary>

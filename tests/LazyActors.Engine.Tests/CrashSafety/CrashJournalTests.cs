@@ -181,6 +181,35 @@ public sealed class CrashJournalTests
     }
 
     [Fact]
+    public void A_state_names_the_descriptors_a_successor_needs_and_lacks()
+    {
+        var connection = UnixSocket.SocketPair();
+        var uffds = UnixSocket.SocketPair();
+        try
+        {
+            using var state = new ResumeState();
+            state.Add(new JournalRecord(JournalRecordKind.Listener), null);
+            Assert.Equal(["lazy-pages.socket (the listening socket)"], state.Missing());
+            state.Add(new JournalRecord(JournalRecordKind.Accepted, Number: 77, Ticks: 1), connection[0]);
+            state.Add(new JournalRecord(JournalRecordKind.Task, 1, 100), uffds[0]);
+            state.Add(new JournalRecord(JournalRecordKind.Task, 2, 101), null);
+            state.Add(new JournalRecord(JournalRecordKind.Fork, 1, 3), null);
+            state.Add(new JournalRecord(JournalRecordKind.Task, 4, 102), null);
+            state.Add(new JournalRecord(JournalRecordKind.Ended, 4, 3), null);
+            // Task 102 ended: its uffd is not needed. The connection and task 100's uffd came with their records.
+            Assert.Equal(["the uffd of task 101", "the uffd of a fork child (uffd 3, parent uffd 1)"], state.Missing());
+        }
+        finally
+        {
+            // The state owns what it was given; these are the peers (and the ends given, disposed twice harmlessly).
+            foreach (var handle in connection.Concat(uffds))
+            {
+                handle.Dispose();
+            }
+        }
+    }
+
+    [Fact]
     public void A_successor_consumes_the_word_of_a_zombie_journalled_but_not_consumed_then_goes_on()
     {
         var pair = UnixSocket.SocketPair();

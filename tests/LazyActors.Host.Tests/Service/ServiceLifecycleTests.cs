@@ -267,6 +267,11 @@ public sealed class ServiceLifecycleTests(ITestOutputHelper output)
         Assert.Equal("0700", Value("RuntimeDirectoryMode"));
         Assert.True(TimeSpan.FromSeconds(int.Parse(Value("TimeoutStopSec"), System.Globalization.CultureInfo.InvariantCulture)) > new Host.Service.ServiceOptions().DrainTimeout,
             "systemd would kill the service before its drain timeout");
+        // The jobs' descriptors survive a crash in systemd's store (two at least per job: the connection and a uffd), their
+        // journals in the state directory the service uses by default.
+        Assert.True(int.Parse(Value("FileDescriptorStoreMax"), System.Globalization.CultureInfo.InvariantCulture) >= 2 * new Host.Service.ServiceOptions().MaxJobs,
+            "the fd store has no room for every job");
+        Assert.Equal(Host.Service.ServiceOptions.DefaultStateDirectory, "/var/lib/" + Value("StateDirectory"));
     }
 
     private static async Task<string> ReceiveAsync(Socket socket, TimeSpan timeout)

@@ -25,7 +25,9 @@ internal static class ServiceRestores
     }
 
     /// <summary>Plays <c>criu restore --lazy-pages</c> against the job's socket on real processes; every byte verified.</summary>
-    public static Task<SimReport> RestoreAsync(string images, string work, TouchOrder touch = TouchOrder.Rand, bool verify = true, TimeSpan hold = default) =>
+    /// <param name="timeout">Every wait of the simulator (60 s unless told: a restore that outlives a restart of the service
+    /// waits for the successor's start too).</param>
+    public static Task<SimReport> RestoreAsync(string images, string work, TouchOrder touch = TouchOrder.Rand, bool verify = true, TimeSpan hold = default, TimeSpan? timeout = null) =>
         Task.Run(() => new RestoreSimulator(new RestoreSimOptions
         {
             ImagesDir = images,
@@ -33,7 +35,7 @@ internal static class ServiceRestores
             Touch = touch,
             Verify = verify,
             HoldBeforeTouch = hold,
-            Timeout = TimeSpan.FromSeconds(60),
+            Timeout = timeout ?? TimeSpan.FromSeconds(60),
         }).Run());
 
     /// <summary>Follows the job with WatchJob until its final state; returns the last update and every event seen.</summary>

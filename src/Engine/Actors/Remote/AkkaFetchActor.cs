@@ -52,7 +52,7 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
     private long _identifyId;
     private TimeSpan? _lostAt;
     private string _lastFailure = "no failure";
-    private TimeSpan _backoff;
+    private readonly ReconnectSchedule _reconnectSchedule;
     private int _reconnects;
 
     /// <summary>Use <see cref="Props"/>. <paramref name="owner"/> is null for a child of a <see cref="ClusterFetchActor"/>, which owns the page source.</summary>
@@ -65,7 +65,7 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
         _settings = settings;
         _owner = owner;
         _statistics = statistics;
-        _backoff = settings.ReconnectBackoffMin;
+        _reconnectSchedule = new ReconnectSchedule(settings);
         Connecting();
     }
 
@@ -374,7 +374,7 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
         {
             _log.Info("page source {Peer}: serving again, {Seconds:0.000} s after the source was lost", Peer, (_clock.Elapsed - _lostAt.Value).TotalSeconds);
             _lostAt = null;
-            _backoff = _settings.ReconnectBackoffMin;
+            _reconnectSchedule.Reset();
         }
 
         _statistics.Reply(pages, pages < piece.Pages);
@@ -447,9 +447,7 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
 
     private void ScheduleReconnect()
     {
-        var delay = _backoff;
-        _backoff = TimeSpan.FromTicks(Math.Min(_backoff.Ticks * 2, _settings.ReconnectBackoffMax.Ticks));
-        Timers.StartSingleTimer(ReconnectTimer, ReconnectNow.Instance, delay);
+        Timers.StartSingleTimer(ReconnectTimer, ReconnectNow.Instance, _reconnectSchedule.Next());
     }
 
     private bool GiveUpIfLate()

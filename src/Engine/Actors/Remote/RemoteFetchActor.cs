@@ -102,7 +102,7 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
     private long _sequence;
     private TimeSpan? _lostAt;
     private string _lastFailure = "no failure";
-    private TimeSpan _backoff;
+    private readonly ReconnectSchedule _reconnectSchedule;
     private int _reconnects;
     private IActorRef _closeRequester = ActorRefs.Nobody;
     private readonly FaultInjector? _injector;
@@ -122,7 +122,7 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
         _probe = probe;
         _owner = owner;
         _faultConnection = settings.FaultConnection;
-        _backoff = settings.ReconnectBackoffMin;
+        _reconnectSchedule = new ReconnectSchedule(settings);
         Connecting();
     }
 
@@ -519,7 +519,7 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
         {
             _log.Info("page server {Peer}: serving again, {Seconds:0.000} s after the source was lost", Peer, (_clock.Elapsed - _lostAt.Value).TotalSeconds);
             _lostAt = null;
-            _backoff = _settings.ReconnectBackoffMin;
+            _reconnectSchedule.Reset();
         }
 
         StartupTrace.Mark(StartupStep.FirstReplyReceived);
@@ -574,9 +574,7 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
 
     private void ScheduleReconnect()
     {
-        var delay = _backoff;
-        _backoff = TimeSpan.FromTicks(Math.Min(_backoff.Ticks * 2, _settings.ReconnectBackoffMax.Ticks));
-        Timers.StartSingleTimer(ReconnectTimer, ReconnectNow.Instance, delay);
+        Timers.StartSingleTimer(ReconnectTimer, ReconnectNow.Instance, _reconnectSchedule.Next());
     }
 
     private bool GiveUpIfLate()

@@ -132,6 +132,15 @@ public sealed class Job
         }
     }
 
+    /// <summary>Adds an event of <paramref name="kind"/> (what the engine's statistics cannot tell, such as a resume).</summary>
+    internal void Note(string kind, string message)
+    {
+        lock (_gate)
+        {
+            Append(kind, message);
+        }
+    }
+
     internal void Finish(EngineResult result)
     {
         lock (_gate)

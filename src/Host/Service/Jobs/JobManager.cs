@@ -2,11 +2,13 @@ using Akka.Configuration;
 using LazyActors.Engine;
 using LazyActors.Engine.Actors.Remote;
 using LazyActors.Engine.Configuration;
+using LazyActors.Engine.CrashSafety;
 using LazyActors.Engine.Hosting;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Protocol.Client;
 using LazyActors.Engine.Protocol.Tls;
+using LazyActors.Engine.Restorer;
 using LazyActors.Host.Service.Telemetry;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -33,6 +35,7 @@ public sealed class JobManager : IHostedLifecycleService, IDisposable
     private readonly ServiceMeters _meters;
     private readonly ILogger<JobManager> _log;
     private readonly CancellationTokenSource _stopObserving = new();
+    private readonly JobFdStore? _fdStore;
     private Task _observing = Task.CompletedTask;
     private bool _draining;
 
@@ -46,6 +49,14 @@ public sealed class JobManager : IHostedLifecycleService, IDisposable
         _meters = meters;
         _log = log;
         _meters.ObserveJobs(List);
+        try
+        {
+            _fdStore = JobFdStore.Open(options, log);
+        }
+        catch (LinuxException ex)
+        {
+            _log.LogWarning("systemd's notify socket cannot be reached ({Error}): jobs are not kept in its fd store, a crash of the service loses them", ex.Message);
+        }
     }
 
     /// <summary>True once the service began to stop.</summary>
@@ -184,9 +195,16 @@ public sealed class JobManager : IHostedLifecycleService, IDisposable
     /// <inheritdoc />
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    /// <summary>Starts looking at the running jobs every 100 ms, so their events carry the time they happened.</summary>
+    /// <summary>Takes back the jobs a crashed predecessor left in systemd's fd store, then starts looking at the running
+    /// jobs every 100 ms, so their events carry the time they happened.</summary>
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        if (_fdStore is not null)
+        {
+            _log.LogInformation("jobs are kept in systemd's fd store; their journals in {Directory}", _fdStore.Directory);
+            ResumeJobs(_fdStore);
+        }
+
         _observing = ObserveAsync(_stopObserving.Token);
         return Task.CompletedTask;
     }
@@ -261,6 +279,7 @@ public sealed class JobManager : IHostedLifecycleService, IDisposable
         }
 
         _stopObserving.Dispose();
+        _fdStore?.Dispose();
     }
 
     private async Task ObserveAsync(CancellationToken token)
@@ -373,6 +392,7 @@ public sealed class JobManager : IHostedLifecycleService, IDisposable
             : spec.PageServer is { } server
             ? $"{settings.ImagesDirectory} (lazy pages from the page server {server})"
             : CheckpointIdentity.OfLocal(settings.ImagesDirectory).Display;
+        var kept = Keep(id, spec, settings, restore);
         var job = new Job(id, spec, settings.WorkDirectory, restore.SocketPath, identity, restore.Statistics) { CacheCounters = source.Pages.CacheCounters };
         lock (_gate)
         {
@@ -381,11 +401,166 @@ public sealed class JobManager : IHostedLifecycleService, IDisposable
 
         _meters.JobStarted();
         _log.LogInformation("job {JobId}: listening on {Socket} for a restore of {Checkpoint}", id, restore.SocketPath, identity);
-        _ = RunAsync(job, restore, host, source, akka);
+        _ = RunAsync(job, restore, host, source, kept, akka);
         return job;
     }
 
-    private async Task RunAsync(Job job, RestoreJob restore, RestoreJobHost host, RestoreSource source, AkkaJobSystem? akka)
+    /// <summary>Under systemd: the job's spec and journal go to the state directory, its descriptors to the fd store.</summary>
+    private (CrashJournal Journal, FdStoreKeeper Keeper)? Keep(string id, JobSpec spec, EngineSettings settings, RestoreJob restore)
+    {
+        if (_fdStore is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            var kept = _fdStore.Keep(new PersistedJob(id, settings.ImagesDirectory, settings.WorkDirectory, spec.PageServer, spec.NoBackground,
+                new Dictionary<string, string>(spec.Engine, StringComparer.Ordinal), Restarts: 0));
+            restore.Protect(kept.Journal);
+            return kept;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or LinuxException)
+        {
+            _log.LogWarning("job {JobId}: not kept in systemd's fd store ({Error}): a crash of the service would lose it", id, ex.Message);
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// The jobs a crashed predecessor left: each one whose descriptors all came back goes on where it was, under its own
+    /// id; one that lacks any has its restored tree stopped (never left running on memory that would read zeros) and is
+    /// listed as failed with the reason.
+    /// </summary>
+    private void ResumeJobs(JobFdStore store)
+    {
+        IReadOnlyList<RecoveredJob> recovered;
+        try
+        {
+            recovered = store.Recover();
+        }
+        catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            _log.LogError("the jobs of the previous run cannot be taken back: {Error}", ex.Message);
+            return;
+        }
+
+        foreach (var found in recovered)
+        {
+            var spec = found.Spec.ToSpec();
+            EngineSettings? settings = null;
+            string? problem = found.Missing.Count > 0
+                ? $"the service restarted and cannot resume job {found.Spec.Id}: systemd's fd store did not hand back {string.Join(", ", found.Missing)}"
+                : null;
+            try
+            {
+                settings = Settings(spec, found.Spec.ImagesDirectory, found.Spec.WorkDirectory);
+            }
+            catch (JobRequestException ex)
+            {
+                problem ??= $"the service restarted and cannot resume job {found.Spec.Id}: {ex.Message}";
+            }
+
+            if (problem is null && settings is not null && TryResume(store, found, spec, settings) is { } failure)
+            {
+                problem = failure;
+            }
+
+            if (problem is not null)
+            {
+                FailRecovered(store, found, spec, settings, problem);
+            }
+        }
+    }
+
+    /// <summary>Runs a recovered job; returns why it could not be, or null.</summary>
+    private string? TryResume(JobFdStore store, RecoveredJob found, JobSpec spec, EngineSettings settings)
+    {
+        var id = found.Spec.Id;
+        var host = _host();
+        RestoreSource source;
+        try
+        {
+            source = spec.PageServer is { } remote ? AcquireRemote(host, settings, remote) : host.Checkpoints.AcquireLocal(settings);
+        }
+        catch (Exception ex) when (ex is ImageFormatException or IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            return $"the service restarted and cannot resume job {id}: its checkpoint cannot be opened: {ex.Message}";
+        }
+
+        (CrashJournal Journal, FdStoreKeeper Keeper) kept;
+        try
+        {
+            kept = store.Resume(found);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or LinuxException)
+        {
+            source.Dispose();
+            return $"the service restarted and cannot resume job {id}: its journal cannot be continued: {ex.Message}";
+        }
+
+        var restore = RestoreJob.Resume(id, settings, found.State, kept.Journal);
+        var identity = spec.PageServer is { } server
+            ? $"{settings.ImagesDirectory} (lazy pages from the page server {server})"
+            : CheckpointIdentity.OfLocal(settings.ImagesDirectory).Display;
+        var job = new Job(id, spec, settings.WorkDirectory, restore.SocketPath, identity, restore.Statistics);
+        job.Note("resumed", $"taken back after a restart of the service (restart {found.Spec.Restarts}): {found.InStore.Count} descriptor(s) from systemd's fd store, {found.Records.Count} journal record(s)");
+        lock (_gate)
+        {
+            _jobs[id] = job;
+        }
+
+        _meters.JobStarted();
+        _log.LogWarning("job {JobId}: resumed after a restart of the service (restart {Restarts}, {Descriptors} descriptor(s) back from the fd store)", id, found.Spec.Restarts, found.InStore.Count);
+        _ = RunAsync(job, restore, host, source, kept, akka: null);
+        return null;
+    }
+
+    /// <summary>A recovered job that cannot go on: its tree is stopped, its store entries and files removed, and it is
+    /// listed as failed with <paramref name="problem"/>.</summary>
+    private void FailRecovered(JobFdStore store, RecoveredJob found, JobSpec spec, EngineSettings? settings, string problem)
+    {
+        var state = found.State;
+        string stopped;
+        if (RestoredTree.Attach(state.RestorerPid, state.ListeningSince > 0 ? state.ListeningSince : null) is { } tree)
+        {
+            foreach (var task in state.Ordered.Where(r => r.Kind == JournalRecordKind.Task))
+            {
+                tree.Resolve(task.Number);
+            }
+
+            var signal = (int)(settings?.CrashSafety.StopSignal ?? TreeStopSignal.Kill);
+            stopped = tree.Stop(signal, TimeSpan.FromSeconds(5)).ToString();
+        }
+        else
+        {
+            stopped = state.RestorerPid > 0
+                ? $"the restorer (pid {state.RestorerPid}) is gone or not visible from here: nothing to stop"
+                : "no restorer had connected: nothing to stop";
+        }
+
+        state.Dispose();
+        store.Abandon(found);
+        var work = found.Spec.WorkDirectory;
+        var job = new Job(found.Spec.Id, spec, work, Path.Combine(work, LazyPagesHandshake.SocketName), found.Spec.ImagesDirectory, new LazyActors.Engine.Actors.EngineStatistics());
+        lock (_gate)
+        {
+            _jobs[job.Id] = job;
+        }
+
+        _meters.JobStarted();
+        var error = $"{problem}; {stopped}";
+        _log.LogError("job {JobId}: {Error}", job.Id, error);
+        job.Finish(new EngineResult(1, error, job.Statistics, TimeSpan.Zero));
+        _meters.JobEnded(job.State);
+        RemoveSocketFile(job.SocketPath);
+        lock (_gate)
+        {
+            _finished.AddFirst(job);
+        }
+    }
+
+    private async Task RunAsync(Job job, RestoreJob restore, RestoreJobHost host, RestoreSource source, (CrashJournal Journal, FdStoreKeeper Keeper)? kept, AkkaJobSystem? akka)
     {
         EngineResult result;
         using (restore)
@@ -405,6 +580,11 @@ public sealed class JobManager : IHostedLifecycleService, IDisposable
         if (akka is not null)
         {
             await akka.TerminateAsync().ConfigureAwait(false);
+        }
+
+        if (kept is { } k)
+        {
+            _fdStore!.End(job.Id, k.Journal, k.Keeper, result.ExitCode);
         }
 
         // The work directory is the job's until it is marked finished, so the file is still the one it bound: remove it,
