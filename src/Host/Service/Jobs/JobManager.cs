@@ -477,6 +477,13 @@ public sealed class JobManager : IHostedLifecycleService, IDisposable
     private string? TryResume(JobFdStore store, RecoveredJob found, JobSpec spec, EngineSettings settings)
     {
         var id = found.Spec.Id;
+        if (spec.PageServer is { Akka: true } or { IsAkkaAddress: true })
+        {
+            // Its metadata came over the wire into a per-job actor system that died with the service; resuming it needs
+            // that system described again before the uffds are served, which is not built: the tree is stopped instead.
+            return $"the service restarted and cannot resume job {id}: resuming a job over the Akka transport is not supported";
+        }
+
         var host = _host();
         RestoreSource source;
         try
