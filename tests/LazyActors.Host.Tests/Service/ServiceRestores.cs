@@ -25,6 +25,11 @@ internal static class ServiceRestores
     }
 
     /// <summary>Plays <c>criu restore --lazy-pages</c> against the job's socket on real processes; every byte verified.</summary>
+    /// <param name="images">The checkpoint the job serves.</param>
+    /// <param name="work">The job's work directory (its <c>lazy-pages.socket</c>).</param>
+    /// <param name="touch">The order the tasks touch their pages in.</param>
+    /// <param name="verify">Whether every byte is compared with the images.</param>
+    /// <param name="hold">How long the tasks wait after the restore before they touch.</param>
     /// <param name="timeout">Every wait of the simulator (60 s unless told: a restore that outlives a restart of the service
     /// waits for the successor's start too).</param>
     public static Task<SimReport> RestoreAsync(string images, string work, TouchOrder touch = TouchOrder.Rand, bool verify = true, TimeSpan hold = default, TimeSpan? timeout = null) =>
