@@ -1,19 +1,25 @@
+using System.Net;
 using System.Runtime.InteropServices;
 using Akka.Actor;
 using Akka.Configuration;
 using LazyActors.Engine.Configuration;
 using LazyActors.Engine.Protocol.Server;
 using LazyActors.Engine.Remoting;
+using LazyActors.Engine.Remoting.Wire;
 using LazyActors.Engine.Restorer;
 using LazyActors.Host.Logging;
 using Serilog;
 using Serilog.Events;
+using Serilog.Extensions.Logging;
 
 namespace LazyActors.Host.Commands;
 
 /// <summary>
 /// <c>page-server --transport akka</c>: the checkpoint's metadata and lazy pages served by a <see cref="PageSourceActor"/>
-/// over Akka.Remote (<c>akka.tcp://lazy-source@ADDRESS:PORT/user/page-source</c>) until SIGTERM or SIGINT.
+/// over Akka.Remote (<c>akka.tcp://lazy-source@ADDRESS:PORT/user/page-source</c>) until SIGTERM or SIGINT. Beside it
+/// (unless <c>remote.akka.bulk-connection = off</c>) a <see cref="LazyPageServer"/> over the same store on a free port of
+/// the same address, which the actor names to destinations for their bulk pages: Akka.Remote copies a message several
+/// times on each side, the page server sends a reply's pages from the pages file with sendfile.
 /// </summary>
 internal static class AkkaPageServer
 {
@@ -28,9 +34,18 @@ internal static class AkkaPageServer
         var config = AkkaTransport.SystemConfig(address, port, settings, ConfigurationFactory.ParseString(HostLogging.AkkaHocon(level)));
         var system = ActorSystem.Create(AkkaTransport.SourceSystemName, config);
         var counters = new SourceCounters();
+        using var loggers = new SerilogLoggerFactory(Log.Logger);
+        LazyPageServer? bulk = null;
         try
         {
-            system.ActorOf(PageSourceActor.Props(store, name, settings.MaxReplyBytes, counters), PageSourceActor.Name);
+            BulkEndpoint? offered = null;
+            if (settings.BulkConnection)
+            {
+                bulk = LazyPageServer.Start(store, BulkListenEndPoint(address), logger: loggers.CreateLogger("bulk-page-server"));
+                offered = new BulkEndpoint { Host = address, Port = (uint)bulk.LocalEndPoint.Port };
+            }
+
+            system.ActorOf(PageSourceActor.Props(store, name, settings.MaxReplyBytes, counters, offered), PageSourceActor.Name);
             var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             void OnSignal(PosixSignalContext context)
             {
@@ -44,6 +59,11 @@ internal static class AkkaPageServer
             Log.Information("page-server: serving checkpoint '{Name}' ({Directory}, {Tasks} task(s), {Pages} lazy page(s)) at {Address}/user/{Actor}",
                 name, imagesDir, store.Checkpoint.Tasks.Count, store.ServedPages, bound, PageSourceActor.Name);
             Log.Information("Using {Port} port", bound.Port);
+            if (bulk is not null)
+            {
+                Log.Information("page-server: bulk pages on {Endpoint} (CRIU's page-server protocol)", bulk.LocalEndPoint);
+            }
+
             if (statusFd is { } fd)
             {
                 ReadinessSignal.WriteStatusByte(fd);
@@ -56,7 +76,17 @@ internal static class AkkaPageServer
         }
         finally
         {
+            if (bulk is not null)
+            {
+                await bulk.StopAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+                await bulk.DisposeAsync().ConfigureAwait(false);
+            }
+
             await system.Terminate().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         }
     }
+
+    /// <summary>The address destinations reach the actor at, when it is an IP literal; every address otherwise (a name).</summary>
+    private static IPEndPoint BulkListenEndPoint(string address) =>
+        IPAddress.TryParse(address, out var ip) ? new IPEndPoint(ip, 0) : new IPEndPoint(IPAddress.Any, 0);
 }
