@@ -58,7 +58,7 @@ public sealed class AkkaBulkConnectionSpecs(ITestOutputHelper output)
         var counters = new SourceCounters();
         Sys.ActorOf(PageSourceActor.Props(store, "bulk-spec", 64 * 1024, counters, new BulkEndpoint { Host = "127.0.0.1", Port = (uint)bulk.Port }), PageSourceActor.Name);
 
-        long pages = await FetchEverythingAsync(store, Settings());
+        long pages = await FetchEverythingAsync(store, Settings(), untilBulkIsUp: bulk);
 
         Assert.Equal((long)store.ServedPages, pages);
         Assert.True(bulk.Accepted == 3, $"{bulk.Accepted} bulk connection(s): {string.Join("; ", bulk.Log)}");
@@ -82,13 +82,25 @@ public sealed class AkkaBulkConnectionSpecs(ITestOutputHelper output)
     }
 
     /// <summary>Reads every served page (background reads of every run at once, a fault read beside each) and compares it with the pages file.</summary>
-    private async Task<long> FetchEverythingAsync(LazyPageStore store, EngineSettings settings)
+    private async Task<long> FetchEverythingAsync(LazyPageStore store, EngineSettings settings, FaultyPageServer? untilBulkIsUp = null)
     {
         using var source = new RemotePageSource(settings);
         var parent = Sys.ActorOf(Props.Create(() => new SpawningParent(TestActor)));
         var path = ActorPath.Parse($"akka://{Sys.Name}/user/{PageSourceActor.Name}");
         parent.Tell(new SpawningParent.Spawn(AkkaFetchActor.Props(path, settings.Remote, source, new RemoteStatistics())));
         source.Bind(await ExpectMsgAsync<IActorRef>(Bound));
+        if (untilBulkIsUp is not null)
+        {
+            // Locally the first pieces would all be answered as messages before the bulk connection is up: one fault
+            // read, then the reads wait until the fetcher has connected it (and had a moment to take it).
+            var first = store.Index.RunsOf(store.Index.Pids.First()).First(r => r.HasData);
+            using (await source.ReadAsync(store.Index.Pids.First(), first.Vaddr, 1, ReadPriority.Fault, CancellationToken.None).AsTask().WaitAsync(Bound))
+            {
+            }
+
+            await AwaitConditionAsync(() => untilBulkIsUp.Accepted >= 1, Bound);
+            await Task.Delay(300);
+        }
 
         var reads = new List<Task<long>>();
         foreach (int pid in store.Index.Pids)
