@@ -98,7 +98,7 @@ public sealed class AkkaBulkConnectionSpecs(ITestOutputHelper output)
             {
             }
 
-            await AwaitConditionAsync(() => untilBulkIsUp.Accepted >= 1, Bound);
+            await AwaitConditionAsync(() => Task.FromResult(untilBulkIsUp.Accepted >= 1), Bound);
             await Task.Delay(300);
         }
 
