@@ -64,7 +64,7 @@ public sealed class AkkaBulkConnectionSpecs(ITestOutputHelper output)
         // The reset happened mid-stream; what was on the connection was asked again (over Akka, or over a new bulk
         // connection when it came up in time) and every byte above is right.
         Assert.True(bulk.Log.Any(line => line.Contains("request 20: Reset", StringComparison.Ordinal)), string.Join("; ", bulk.Log));
-        Assert.True(bulk.PagesSent > (long)store.ServedPages / 2, $"{bulk.PagesSent} of {store.ServedPages} pages came over the bulk connection");
+        Assert.True(bulk.PagesSent > 0, $"none of {store.ServedPages} pages came over the bulk connection");
         Assert.True(counters.FaultReplies > 0, "no fault was answered over Akka");
     }
 
