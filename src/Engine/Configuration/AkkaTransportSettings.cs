@@ -19,6 +19,12 @@ public sealed record AkkaTransportSettings
     /// <summary>The source's largest reply; the remoting frame limit is set above it.</summary>
     public int MaxReplyBytes { get; init; } = 64 * 1024;
 
+    /// <summary>
+    /// Bulk pages over a plain connection the source offers (a CRIU-protocol page server beside its actor) instead of
+    /// Akka.Remote messages; faults stay Akka messages. Off, or a source that offers none: bulk goes as messages too.
+    /// </summary>
+    public bool BulkConnection { get; init; } = true;
+
     /// <summary>The remoting frame limit: the largest reply plus room for its header.</summary>
     public int MaximumFrameBytes => MaxReplyBytes + (64 * 1024);
 
@@ -27,6 +33,7 @@ public sealed record AkkaTransportSettings
         BulkRequestBytes = keys.SmallBytes("remote.akka.bulk-request"),
         BulkInFlightBytes = keys.Bytes("remote.akka.bulk-in-flight"),
         MaxReplyBytes = keys.SmallBytes("remote.akka.max-reply"),
+        BulkConnection = keys.Boolean("remote.akka.bulk-connection"),
     };
 
     internal void Validate(Func<string, string, Exception> invalid)

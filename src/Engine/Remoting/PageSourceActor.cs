@@ -14,7 +14,8 @@ namespace LazyActors.Engine.Remoting;
 /// from the read-only mappings of the pages files (<see cref="LazyPageStore"/>, the same lookups and clamping as our
 /// CRIU-protocol page server). Its mailbox (<see cref="PageRequestMailbox"/>) serves faults ahead of queued bulk
 /// requests. Stateless per destination: any number of destinations and restores at once, and a destination that
-/// reconnects after a restart of this process simply asks again.
+/// reconnects after a restart of this process simply asks again. A destination that asks where bulk pages may be
+/// fetched (<see cref="BulkEndpointRequest"/>) is told the page server its host runs beside this actor, if any.
 /// </summary>
 public sealed class PageSourceActor : ReceiveActor
 {
@@ -28,9 +29,10 @@ public sealed class PageSourceActor : ReceiveActor
     private readonly CheckpointMetadata _metadata;
     private readonly HashSet<Address> _destinations = [];
     private readonly SourceCounters _counters;
+    private readonly BulkEndpoint _bulk;
 
     /// <summary>Use <see cref="Props"/>.</summary>
-    public PageSourceActor(LazyPageStore store, string checkpointName, int maxReplyBytes, SourceCounters counters)
+    public PageSourceActor(LazyPageStore store, string checkpointName, int maxReplyBytes, SourceCounters counters, BulkEndpoint? bulk = null)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(counters);
@@ -39,13 +41,24 @@ public sealed class PageSourceActor : ReceiveActor
         _counters = counters;
         _maxReplyPages = maxReplyBytes >> Ranges.PageGeometry.PageShift;
         _metadata = CheckpointDescription.Of(store.Checkpoint, checkpointName, maxReplyBytes, store.ServedPages);
+        _bulk = bulk ?? new BulkEndpoint();
         Receive<PageRequest>(Serve);
         Receive<CheckpointRequest>(Describe);
+        Receive<BulkEndpointRequest>(request =>
+        {
+            var answer = _bulk.Clone();
+            answer.RequestId = request.RequestId;
+            Sender.Tell(answer);
+        });
     }
 
-    /// <summary>Props of the source of <paramref name="store"/>, named <paramref name="checkpointName"/>, with its priority mailbox.</summary>
-    public static Props Props(LazyPageStore store, string checkpointName, int maxReplyBytes, SourceCounters counters) =>
-        Akka.Actor.Props.Create(() => new PageSourceActor(store, checkpointName, maxReplyBytes, counters)).WithMailbox("lazy-actors.source-mailbox");
+    /// <summary>
+    /// Props of the source of <paramref name="store"/>, named <paramref name="checkpointName"/>, with its priority mailbox;
+    /// <paramref name="bulk"/> is the page server over the same store that destinations are told to fetch bulk pages
+    /// from (null: none, bulk pages go as messages).
+    /// </summary>
+    public static Props Props(LazyPageStore store, string checkpointName, int maxReplyBytes, SourceCounters counters, BulkEndpoint? bulk = null) =>
+        Akka.Actor.Props.Create(() => new PageSourceActor(store, checkpointName, maxReplyBytes, counters, bulk)).WithMailbox("lazy-actors.source-mailbox");
 
     private void Describe(CheckpointRequest request)
     {

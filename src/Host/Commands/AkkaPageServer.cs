@@ -1,3 +1,4 @@
+using System.Net;
 using System.Runtime.InteropServices;
 using Akka.Actor;
 using Akka.Configuration;
@@ -6,17 +7,22 @@ using LazyActors.Engine.Protocol.Server;
 using LazyActors.Engine.Protocol.Tls;
 using LazyActors.Engine.Remoting;
 using LazyActors.Engine.Remoting.Cluster;
+using LazyActors.Engine.Remoting.Wire;
 using LazyActors.Engine.Restorer;
 using LazyActors.Host.Logging;
 using Serilog;
 using Serilog.Events;
+using Serilog.Extensions.Logging;
 
 namespace LazyActors.Host.Commands;
 
 /// <summary>
 /// <c>page-server --transport akka</c>: the checkpoint's metadata and lazy pages served by a <see cref="PageSourceActor"/>
 /// over Akka.Remote (<c>akka.tcp://lazy-source@ADDRESS:PORT/user/page-source</c>) until SIGTERM or SIGINT. With
-/// <c>--cluster</c> the node joins an Akka.Cluster (system <c>lazy-cluster</c>) and registers the checkpoint by name.
+/// <c>--cluster</c> the node joins an Akka.Cluster (system <c>lazy-cluster</c>) and registers the checkpoint by name. Beside it
+/// (unless <c>remote.akka.bulk-connection = off</c>) a <see cref="LazyPageServer"/> over the same store on a free port of
+/// the same address, which the actor names to destinations for their bulk pages: Akka.Remote copies a message several
+/// times on each side, the page server sends a reply's pages from the pages file with sendfile.
 /// </summary>
 internal static class AkkaPageServer
 {
@@ -48,9 +54,18 @@ internal static class AkkaPageServer
             ? ActorSystem.Create(systemName, config)
             : ActorSystem.Create(systemName, BootstrapSetup.Create().WithConfig(config).And(AkkaTransportTls.Setup(credentials)));
         var counters = new SourceCounters();
+        using var loggers = new SerilogLoggerFactory(Log.Logger);
+        LazyPageServer? bulk = null;
         try
         {
-            system.ActorOf(PageSourceActor.Props(store, name, settings.MaxReplyBytes, counters), PageSourceActor.Name);
+            BulkEndpoint? offered = null;
+            if (settings.BulkConnection)
+            {
+                bulk = LazyPageServer.Start(store, BulkListenEndPoint(address), logger: loggers.CreateLogger("bulk-page-server"));
+                offered = new BulkEndpoint { Host = address, Port = (uint)bulk.LocalEndPoint.Port };
+            }
+
+            system.ActorOf(PageSourceActor.Props(store, name, settings.MaxReplyBytes, counters, offered), PageSourceActor.Name);
             if (cluster is not null)
             {
                 var registry = await ClusterTransport.JoinAsync(system, mayFound: true, JoinTimeout).ConfigureAwait(false);
@@ -71,6 +86,11 @@ internal static class AkkaPageServer
             Log.Information("page-server: serving checkpoint '{Name}' ({Directory}, {Tasks} task(s), {Pages} lazy page(s)) at {Address}/user/{Actor}{Tls}",
                 name, imagesDir, store.Checkpoint.Tasks.Count, store.ServedPages, bound, PageSourceActor.Name, credentials is null ? string.Empty : " over mutual TLS");
             Log.Information("Using {Port} port", bound.Port);
+            if (bulk is not null)
+            {
+                Log.Information("page-server: bulk pages on {Endpoint} (CRIU's page-server protocol)", bulk.LocalEndPoint);
+            }
+
             if (statusFd is { } fd)
             {
                 ReadinessSignal.WriteStatusByte(fd);
@@ -90,10 +110,20 @@ internal static class AkkaPageServer
         }
         finally
         {
+            if (bulk is not null)
+            {
+                await bulk.StopAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+                await bulk.DisposeAsync().ConfigureAwait(false);
+            }
+
             await system.Terminate().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         }
     }
 
     /// <summary>The <c>--cluster</c> options: seed nodes given on the command line, and the --config file (which may name them too).</summary>
     public sealed record ClusterNode(IReadOnlyList<string> Seeds, Config Hocon);
+
+    /// <summary>The address destinations reach the actor at, when it is an IP literal; every address otherwise (a name).</summary>
+    private static IPEndPoint BulkListenEndPoint(string address) =>
+        IPAddress.TryParse(address, out var ip) ? new IPEndPoint(ip, 0) : new IPEndPoint(IPAddress.Any, 0);
 }

@@ -40,6 +40,12 @@ public static class BenchScenarios
             FromPageServer: true),
         new(RemoteAkkaLoopbackName, "8 x 128 MiB fetched with --page-server --transport akka (metadata and pages over Akka.Remote) from our page-server --transport akka on 127.0.0.1", 8, 128 * MiB, TouchOrder.Rand,
             FromPageServer: true, AkkaTransport: true),
+
+        // Issue 14's throughput target is the Akka transport against the CRIU-protocol one on the 4 x 128 MiB tree, in one run.
+        new("remote-criu-4x128", "4 x 128 MiB fetched with --page-server over CRIU's page-server protocol from our page-server on 127.0.0.1", 4, 128 * MiB, TouchOrder.Rand,
+            FromPageServer: true),
+        new("remote-akka-4x128", "4 x 128 MiB fetched with --page-server --transport akka from our page-server --transport akka on 127.0.0.1", 4, 128 * MiB, TouchOrder.Rand,
+            FromPageServer: true, AkkaTransport: true),
     ];
 
     /// <summary>

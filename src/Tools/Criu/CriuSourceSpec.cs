@@ -27,9 +27,12 @@ public sealed record CriuSourceSpec
     /// <summary>Words appended after the harness's options.</summary>
     public IReadOnlyList<string> ExtraArgs { get; init; } = [];
 
-    /// <summary>This host's <c>page-server</c>: <c>dotnet LazyActors.Host.dll page-server</c>.</summary>
-    public static CriuSourceSpec Self() =>
-        new() { Label = "lazyactors-ps", Template = [.. HostInvocation.Prefix(), "page-server"], StopsOnSignal = true, ExtraArgs = ["-v", "3"] };
+    /// <summary>
+    /// This host's <c>page-server</c>: run by <paramref name="hostPrefix"/> (the published host, as the daemon runs), else
+    /// <c>dotnet LazyActors.Host.dll page-server</c> next to these tools (the IL build, which JITs while it serves).
+    /// </summary>
+    public static CriuSourceSpec Self(IReadOnlyList<string>? hostPrefix = null) =>
+        new() { Label = "lazyactors-ps", Template = [.. hostPrefix ?? HostInvocation.Prefix(), "page-server"], StopsOnSignal = true, ExtraArgs = ["-v", "3"] };
 
     /// <summary>CRIU's <c>criu page-server --lazy-pages</c>.</summary>
     public static CriuSourceSpec Criu(CriuTool criu)

@@ -202,7 +202,12 @@ public sealed class AkkaFetchActorSpecs(ITestOutputHelper output) : Akka.TestKit
         }
     }
 
-    private IActorRef StartSource(TestProbe probe) => Sys.ActorOf(Props.Create(() => new Forwarder(probe.Ref)), SourceName);
+    /// <summary>The scripted source; it never answers the fetcher's bulk-endpoint question, so bulk stays Akka messages.</summary>
+    private IActorRef StartSource(TestProbe probe)
+    {
+        probe.IgnoreMessages(message => message is BulkEndpointRequest);
+        return Sys.ActorOf(Props.Create(() => new Forwarder(probe.Ref)), SourceName);
+    }
 
     private async Task<(RemotePageSource Source, IActorRef Fetcher)> StartFetcherAsync(EngineSettings settings, IActorRef parent, RemoteStatistics? statistics = null)
     {

@@ -196,6 +196,8 @@ public sealed class ProtobufWireSerializerTests : IAsyncLifetime
             nameof(PageRequest) => new PageRequest { Id = ulong.MaxValue, Pid = 1000, Vaddr = 0x7f00_0000_1000, Pages = 128, Priority = Priority.Bulk },
             nameof(PageReply) => new PageReply { Id = 5, Pid = 1000, Vaddr = 0x7f00_0000_1000, Pages = 1, Data = ByteString.CopyFrom(Enumerable.Range(0, 4096).Select(i => (byte)(i ^ 0x5a)).ToArray()) },
             nameof(PageError) => new PageError { Id = 6, Pid = 1000, Vaddr = 0x1000, Reason = "the address is not lazy" },
+            nameof(BulkEndpointRequest) => new BulkEndpointRequest { RequestId = 7 },
+            nameof(BulkEndpoint) => new BulkEndpoint { RequestId = 7, Host = "10.0.0.5", Port = 40123 },
             _ => throw new InvalidOperationException($"no sample of {type.Name}: add one (every message of page_source.proto is round-tripped)"),
         };
     }

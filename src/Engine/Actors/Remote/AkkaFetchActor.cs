@@ -21,6 +21,12 @@ namespace LazyActors.Engine.Actors.Remote;
 /// more background data than the destination has buffers for, and a fault waits behind at most that window on the one
 /// association. A reply's data (a <see cref="Google.Protobuf.ByteString"/> over the received frame) is copied once,
 /// into the read's pinned buffer, which is then the UFFDIO_COPY source. Short replies are asked again for the rest.</para>
+/// <para>Bulk connection (<c>remote.akka.bulk-connection</c>): once connected the fetcher asks the source where bulk
+/// pages may be fetched; when it names a page server, background pieces go there instead (<see cref="AkkaBulkLink"/>:
+/// remote.bulk-request pieces, remote.bulk-in-flight on the wire, no copy but the socket's), and only faults stay Akka
+/// messages, on a connection of their own. A failed bulk connection is dropped; once its reader ended, what was on it
+/// goes back to the front of the queue (over Akka messages until a new one is up) and a new one is asked for after
+/// reconnect-backoff-max. A lost source drops it too; the reconnected source is asked again.</para>
 /// <para>Recovery: Akka's failure detector (DeathWatch over remoting) reports a source whose heartbeats stopped as
 /// <see cref="Terminated"/>; a request unanswered for <c>reply-timeout</c> counts as a loss too. Every request on the
 /// wire goes back to the front of its queue in sending order, the source is looked up again with a backoff and the
@@ -35,6 +41,7 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
     private const string ReconnectTimer = "reconnect";
     private const string IdentifyTimer = "identify";
     private const string ReplyCheckTimer = "reply-check";
+    private const string BulkRetryTimer = "bulk-retry";
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly ActorPath _sourcePath;
@@ -54,6 +61,10 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
     private string _lastFailure = "no failure";
     private readonly ReconnectSchedule _reconnectSchedule;
     private int _reconnects;
+    private AkkaBulkLink? _bulk;
+    private long _bulkAsk;
+    private int _bulkGeneration;
+    private readonly List<Task> _bulkClosing = [];
 
     /// <summary>Use <see cref="Props"/>. <paramref name="owner"/> is null for a child of a <see cref="ClusterFetchActor"/>, which owns the page source.</summary>
     public AkkaFetchActor(ActorPath sourcePath, RemoteFetchSettings settings, RemotePageSource? owner, RemoteStatistics statistics)
@@ -84,8 +95,15 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
     /// <inheritdoc />
     protected override void PostStop()
     {
-        // Replies are copied on this actor's thread: once it stopped nothing writes into a read's buffer any more.
-        _owner?.OnFetcherStopped(Task.CompletedTask);
+        // Akka replies are copied on this actor's thread; bulk replies are read by the bulk link's reader, which may
+        // write into a read's buffer until it ended: the owner keeps the buffers until then.
+        if (_bulk is not null)
+        {
+            _bulkClosing.Add(_bulk.Drop().Closed);
+            _bulk = null;
+        }
+
+        _owner?.OnFetcherStopped(Task.WhenAll(_bulkClosing));
         foreach (var read in _reads)
         {
             read.Completion.TrySetException(new PageServerException(Peer, "the remote fetcher stopped"));
@@ -161,9 +179,66 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
         Receive<CheckReplies>(_ => CheckReplyDeadline());
         Receive<ActorIdentity>(_ => { });
         Receive<IdentifyTimedOut>(_ => { });
+        Receive<Remoting.Wire.BulkEndpoint>(OnBulkEndpoint);
+        Receive<AkkaBulkLink.Up>(up =>
+        {
+            if (up.Ask != _bulkAsk || _bulk is not null)
+            {
+                DiscardBulk(up.Link);
+                return;
+            }
+
+            _bulk = up.Link;
+            _log.Info("page source {Peer}: bulk pages over {Bulk} (CRIU's page-server protocol); faults stay Akka messages", Peer, up.Link.Client.Peer);
+            Dispatch();
+        });
+        Receive<AkkaBulkLink.ConnectFailed>(failed =>
+        {
+            if (failed.Ask == _bulkAsk)
+            {
+                _log.Warning("page source {Peer}: no bulk connection ({Reason}); bulk goes as Akka messages, asking again in {Seconds:0.###} s",
+                    Peer, failed.Reason, _settings.ReconnectBackoffMax.TotalSeconds);
+                Timers.StartSingleTimer(BulkRetryTimer, AkkaBulkLink.Retry.Instance, _settings.ReconnectBackoffMax);
+            }
+        });
+        Receive<AkkaBulkLink.Received>(received =>
+        {
+            if (_bulk is { } link && received.Generation == link.Generation && received.Piece.BulkGeneration == link.Generation)
+            {
+                link.Answered(received.Piece);
+                Account(received.Piece, received.Pages);
+                Dispatch();
+            }
+        });
+        Receive<AkkaBulkLink.Failed>(failed =>
+        {
+            if (_bulk is { } link && failed.Generation == link.Generation)
+            {
+                DropBulk(Describe(failed.Error));
+                Timers.StartSingleTimer(BulkRetryTimer, AkkaBulkLink.Retry.Instance, _settings.ReconnectBackoffMin);
+            }
+        });
+        Receive<AkkaBulkLink.Closed>(closed =>
+        {
+            RequeueFromBulk(closed);
+            Dispatch();
+        });
+        Receive<AkkaBulkLink.Retry>(_ =>
+        {
+            if (_bulk is null)
+            {
+                AskBulkEndpoint();
+            }
+        });
         Receive<RemoteFetchActor.Close>(_ =>
         {
             Timers.CancelAll();
+            if (_bulk is not null)
+            {
+                _bulkClosing.Add(_bulk.Drop().Closed);
+                _bulk = null;
+            }
+
             _log.Info("page source {Peer}: session ended after {Reconnects} reconnection(s)", Peer, _reconnects);
             Sender.Tell(new RemoteFetchActor.Closed(true, null));
             Become(Ended);
@@ -178,6 +253,13 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
         Receive<PageError>(_ => { });
         Receive<Terminated>(_ => { });
         Receive<CheckReplies>(_ => { });
+        Receive<AkkaBulkLink.Up>(up => DiscardBulk(up.Link));
+        Receive<AkkaBulkLink.Closed>(RequeueFromBulk);
+        Receive<AkkaBulkLink.Received>(_ => { });
+        Receive<AkkaBulkLink.Failed>(_ => { });
+        Receive<AkkaBulkLink.ConnectFailed>(_ => { });
+        Receive<AkkaBulkLink.Retry>(_ => { });
+        Receive<Remoting.Wire.BulkEndpoint>(_ => { });
         Receive<ReconnectNow>(_ =>
         {
             if (!GiveUpIfLate())
@@ -232,6 +314,7 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
     {
         Receive<RemoteFetchActor.Read>(read => Enqueue(read.Request));
         Receive<RemoteFetchActor.Close>(_ => Sender.Tell(new RemoteFetchActor.Closed(false, $"the source was given up: {_lastFailure}")));
+        Receive<AkkaBulkLink.Up>(up => DiscardBulk(up.Link));
         ReceiveAny(_ => { });
     }
 
@@ -240,6 +323,7 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
     {
         Receive<RemoteFetchActor.Read>(read => read.Request.Completion.TrySetException(new PageServerException(Peer, "the session with the page source is over")));
         Receive<RemoteFetchActor.Close>(_ => Sender.Tell(new RemoteFetchActor.Closed(false, "the session is over")));
+        Receive<AkkaBulkLink.Up>(up => DiscardBulk(up.Link));
         ReceiveAny(_ => { });
     }
 
@@ -258,7 +342,73 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
         _source = source;
         Context.Watch(source);
         Timers.StartPeriodicTimer(ReplyCheckTimer, CheckReplies.Instance, ReplyCheckInterval(_settings.ReplyTimeout));
+        AskBulkEndpoint();
     }
+
+    /// <summary>Asks the source where bulk pages may be fetched (when bulk-connection is on); older answers are ignored.</summary>
+    private void AskBulkEndpoint()
+    {
+        ++_bulkAsk;
+        if (_settings.Akka.BulkConnection && !_source.IsNobody())
+        {
+            _source.Tell(new Remoting.Wire.BulkEndpointRequest { RequestId = (ulong)_bulkAsk }, Self);
+        }
+    }
+
+    private void OnBulkEndpoint(Remoting.Wire.BulkEndpoint endpoint)
+    {
+        if ((long)endpoint.RequestId != _bulkAsk || _bulk is not null)
+        {
+            return;
+        }
+
+        if (endpoint.Port is 0 or > 65535)
+        {
+            _log.Info("page source {Peer}: offers no bulk connection; bulk pages go as Akka messages", Peer);
+            return;
+        }
+
+        var host = endpoint.Host.Length > 0 ? endpoint.Host : _source.Path.Address.Host ?? _sourcePath.Address.Host ?? "127.0.0.1";
+        long ask = _bulkAsk;
+        int generation = ++_bulkGeneration;
+        _ = AkkaBulkLink.ConnectAsync(host, (int)endpoint.Port, generation, _settings)
+            .PipeTo(Self, success: link => new AkkaBulkLink.Up(link, ask), failure: e => new AkkaBulkLink.ConnectFailed(Describe(e), ask));
+    }
+
+    /// <summary>Drops the bulk connection; what was on it is asked again once its reader ended (<see cref="AkkaBulkLink.Closed"/>).</summary>
+    private void DropBulk(string reason)
+    {
+        if (_bulk is not { } link)
+        {
+            return;
+        }
+
+        _bulk = null;
+        ++_bulkAsk; // a connection still being made for an older answer is discarded when it comes up
+        var (closed, pieces) = link.Drop();
+        _bulkClosing.Add(closed);
+        _log.Warning("page source {Peer}: bulk connection {Bulk} lost: {Reason}; {Pieces} request(s) on it will be asked again",
+            Peer, link.Client.Peer, reason, pieces.Count);
+        _ = closed.PipeTo(Self, success: () => new AkkaBulkLink.Closed(pieces), failure: _ => new AkkaBulkLink.Closed(pieces));
+    }
+
+    private void DiscardBulk(AkkaBulkLink link) => _bulkClosing.Add(link.Drop().Closed);
+
+    private void RequeueFromBulk(AkkaBulkLink.Closed closed)
+    {
+        for (int i = closed.Pieces.Count - 1; i >= 0; i--)
+        {
+            var piece = closed.Pieces[i];
+            _background.AddFirst(new AkkaPiece(piece.Read, piece.OffsetPages, piece.Pages));
+        }
+    }
+
+    private static string Describe(Exception error) => error switch
+    {
+        PageServerException p => p.Reason,
+        AggregateException { InnerException: { } inner } => Describe(inner),
+        _ => error.Message,
+    };
 
     private void FirstConnectFailed(string reason)
     {
@@ -294,6 +444,12 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
             }
         }
 
+        if (_bulk is { } link)
+        {
+            DispatchBulk(link);
+            return;
+        }
+
         int maxPages = akka.BulkRequestBytes >> PageGeometry.PageShift;
         while (_background.First is { } next)
         {
@@ -313,6 +469,33 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
             }
 
             Send(piece);
+        }
+    }
+
+    /// <summary>Background pieces on the bulk connection while it has room.</summary>
+    private void DispatchBulk(AkkaBulkLink link)
+    {
+        int maxPages = link.MaxPiecePages;
+        while (_background.First is { } next)
+        {
+            int pages = Math.Min(next.Value.Pages, maxPages);
+            if (!link.HasRoomFor((long)pages << PageGeometry.PageShift))
+            {
+                return;
+            }
+
+            _background.RemoveFirst();
+            var piece = next.Value;
+            if (pages < piece.Pages)
+            {
+                _background.AddFirst(new AkkaPiece(piece.Read, piece.OffsetPages + pages, piece.Pages - pages));
+                piece = new AkkaPiece(piece.Read, piece.OffsetPages, pages);
+            }
+
+            if (!link.Send(piece, Self))
+            {
+                return;
+            }
         }
     }
 
@@ -370,6 +553,13 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
             reply.Data.Span.CopyTo(target);
         }
 
+        Account(piece, pages);
+        return true;
+    }
+
+    /// <summary><paramref name="pages"/> pages of <paramref name="piece"/> are in its read's buffer: the rest is asked again, a complete read handed on.</summary>
+    private void Account(AkkaPiece piece, int pages)
+    {
         if (_lostAt is not null)
         {
             _log.Info("page source {Peer}: serving again, {Seconds:0.000} s after the source was lost", Peer, (_clock.Elapsed - _lostAt.Value).TotalSeconds);
@@ -389,8 +579,6 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
         {
             read.Completion.TrySetResult();
         }
-
-        return true;
     }
 
     private void CheckReplyDeadline()
@@ -426,6 +614,8 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
 
         _inFlight.Clear();
         _bulkBytesInFlight = 0;
+        DropBulk("the source was lost");
+        Timers.Cancel(BulkRetryTimer);
         Context.Unwatch(_source);
         _source = ActorRefs.Nobody;
         Timers.Cancel(ReplyCheckTimer);
@@ -468,6 +658,12 @@ public sealed class AkkaFetchActor : EngineActor, IWithTimers
         var waited = _clock.Elapsed - (_lostAt ?? _clock.Elapsed);
         _log.Error("page source {Peer}: giving up: {Reason}; {Reads} read(s) wait for pages", Peer, reason, _reads.Count);
         Timers.CancelAll();
+        if (_bulk is not null)
+        {
+            _bulkClosing.Add(_bulk.Drop().Closed);
+            _bulk = null;
+        }
+
         if (!_source.IsNobody())
         {
             Context.Unwatch(_source);
@@ -514,4 +710,7 @@ internal sealed class AkkaPiece(RemoteRead read, int offsetPages, int pages)
 
     /// <summary>When it was sent (the fetcher's clock).</summary>
     public TimeSpan SentAt { get; set; }
+
+    /// <summary>The generation of the bulk link it was sent on, or 0 (sent as an Akka message).</summary>
+    public int BulkGeneration { get; set; }
 }
