@@ -22,20 +22,11 @@ internal static class InspectCommand
         var command = new Command("inspect", "Show the process tree, VMAs, lazy ranges and page counts of a CRIU checkpoint.");
         command.Options.Add(directory);
         command.Options.Add(json);
-        command.SetAction(parseResult =>
+        command.SetAction(parseResult => CommandErrors.Run("inspect", () =>
         {
-            try
-            {
-                using var checkpoint = Checkpoint.Open(parseResult.GetValue(directory)!);
-                Console.Out.Write(parseResult.GetValue(json) ? ToJson(checkpoint) : ToText(checkpoint));
-                return 0;
-            }
-            catch (Exception ex) when (CommandErrors.IsUserError(ex))
-            {
-                Console.Error.WriteLine($"inspect: {ex.Message}");
-                return 1;
-            }
-        });
+            using var checkpoint = Checkpoint.Open(parseResult.GetValue(directory)!);
+            Console.Out.Write(parseResult.GetValue(json) ? ToJson(checkpoint) : ToText(checkpoint));
+        }));
         return command;
     }
 

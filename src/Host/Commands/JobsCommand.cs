@@ -53,6 +53,13 @@ internal static class JobsCommand
                 NoBackground = parse.GetValue(noBackground),
             };
             var akka = parse.GetValue(transport) == "akka";
+            if (parse.GetValue(pageServer) is null && (akka || parse.GetValue(checkpointName) is not null))
+            {
+                // Refused rather than ignored: a job meant to be served from a source must not quietly read local images.
+                await Console.Error.WriteLineAsync($"jobs start: {(akka ? "--transport akka" : "--checkpoint")} needs --page-server").ConfigureAwait(false);
+                return JobsVerbs.RequestFailed;
+            }
+
             if (parse.GetValue(pageServer) is { } akkaAddress && (akkaAddress.StartsWith("akka.tcp://", StringComparison.Ordinal) || akkaAddress.StartsWith("akka://", StringComparison.Ordinal)))
             {
                 // A whole Akka address carries its port.

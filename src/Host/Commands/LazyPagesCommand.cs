@@ -92,6 +92,18 @@ internal static class LazyPagesCommand
                     : null;
                 var pidPath = parse.GetValue(pidFile) is { } p ? Path.Combine(work, p) : null;
                 var akka = ConfigurationFactory.ParseString(HostLogging.AkkaHocon(level)).WithFallback(hocon);
+                // Options of the remote transports are refused rather than ignored: a restore the user meant to serve
+                // from a source must not quietly read local images.
+                if (!parse.GetValue(pageServer) && parse.GetValue(transport) == "akka")
+                {
+                    throw new ArgumentException("--transport akka needs --page-server (the pages and the checkpoint's metadata come from a page source)");
+                }
+
+                if (!akkaTransport && parse.GetValue(checkpointName) is not null)
+                {
+                    throw new ArgumentException("--checkpoint needs --page-server --transport akka");
+                }
+
                 // The Akka transport builds the engine's actor system first: it asks the source for the checkpoint.
                 if (!akkaTransport && (parse.GetValue(cluster) || parse.GetValue(seedNodes) is { Length: > 0 }))
                 {

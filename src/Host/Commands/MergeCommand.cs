@@ -17,19 +17,8 @@ internal static class MergeCommand
         command.Options.Add(lazy);
         command.Options.Add(output);
         command.Options.Add(force);
-        command.SetAction(parseResult =>
-        {
-            try
-            {
-                CheckpointMerger.Merge(parseResult.GetValue(eager)!, parseResult.GetValue(lazy)!, parseResult.GetValue(output)!, parseResult.GetValue(force));
-                return 0;
-            }
-            catch (Exception ex) when (CommandErrors.IsUserError(ex))
-            {
-                Console.Error.WriteLine($"merge: {ex.Message}");
-                return 1;
-            }
-        });
+        command.SetAction(parseResult => CommandErrors.Run("merge", () =>
+            CheckpointMerger.Merge(parseResult.GetValue(eager)!, parseResult.GetValue(lazy)!, parseResult.GetValue(output)!, parseResult.GetValue(force))));
         return command;
     }
 }

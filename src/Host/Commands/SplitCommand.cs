@@ -21,19 +21,8 @@ internal static class SplitCommand
         command.Options.Add(eager);
         command.Options.Add(lazy);
         command.Options.Add(force);
-        command.SetAction(parseResult =>
-        {
-            try
-            {
-                CheckpointSplitter.Split(parseResult.GetValue(directory)!, parseResult.GetValue(eager)!, parseResult.GetValue(lazy)!, parseResult.GetValue(force));
-                return 0;
-            }
-            catch (Exception ex) when (CommandErrors.IsUserError(ex))
-            {
-                Console.Error.WriteLine($"split: {ex.Message}");
-                return 1;
-            }
-        });
+        command.SetAction(parseResult => CommandErrors.Run("split", () =>
+            CheckpointSplitter.Split(parseResult.GetValue(directory)!, parseResult.GetValue(eager)!, parseResult.GetValue(lazy)!, parseResult.GetValue(force))));
         return command;
     }
 }

@@ -85,6 +85,34 @@ public sealed class LazyPagesCommandTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// The remote transports' options without <c>--page-server</c> used to be ignored (the restore quietly read local
+    /// images): now refused in one line (exit 1; <c>jobs</c>: 2, its code for a refused request), before anything is
+    /// bound or any service is asked.
+    /// </summary>
+    [Theory]
+    [InlineData("lazy-pages", "--transport akka", "lazy-pages: --transport akka needs --page-server (the pages and the checkpoint's metadata come from a page source)")]
+    [InlineData("lazy-pages", "--checkpoint ck1", "lazy-pages: --checkpoint needs --page-server --transport akka")]
+    [InlineData("jobs start", "--transport akka", "jobs start: --transport akka needs --page-server")]
+    [InlineData("jobs start", "--checkpoint ck1", "jobs start: --checkpoint needs --page-server")]
+    public async Task Remote_transport_options_without_a_page_server_are_refused_not_ignored(string verb, string options, string expected)
+    {
+        using var work = new ScratchDirectory();
+        var images = work.CreateSub("images");
+        SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(1, 256L << 10, 0x1235));
+        var args = verb.Split(' ').Concat(["-D", images, "-W", work.Path]).Concat(options.Split(' '))
+            .Concat(verb == "jobs start" ? ["--control-socket", Path.Combine(work.Path, "no-service.sock")] : []).ToArray();
+
+        var (exit, _, stderr) = await VerbProcess.RunAsync(HostInvocation.Prefix(), TimeSpan.FromSeconds(60), args);
+
+        output.WriteLine(stderr);
+        Assert.Equal(verb == "jobs start" ? 2 : 1, exit); // jobs: a request refused before it is sent, as a bad --page-server
+        // The daemon's log (stderr without -o) may carry the same error as a log line; the verb's own line is one.
+        Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l == expected);
+        Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(work.Path, LazyPagesHandshake.SocketName)));
+    }
+
+    /// <summary>
     /// Issue 12: SIGINT to a daemon still serving a task that died mid-restore (liveness probe off, so it waits as the
     /// probe found it) used to log "The CancellationTokenSource has been disposed". It must end at once with exit 130
     /// and the one line "cancelled".

@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text.RegularExpressions;
 using LazyActors.Testing;
 using LazyActors.Tools.Criu;
 using Xunit;
@@ -18,7 +16,6 @@ namespace LazyActors.Tools.Tests.Criu;
 public sealed class RealCriuAkkaTransportTests(ITestOutputHelper output) : IDisposable
 {
     private const int Tasks = 4;
-    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
     private readonly ScratchDirectory _dir = new("cakka");
 
     public void Dispose() => _dir.Dispose();
@@ -37,7 +34,7 @@ public sealed class RealCriuAkkaTransportTests(ITestOutputHelper output) : IDisp
         Assert.Equal(checkpoint.Workload.TotalBytes, result.BytesVerified);
         Assert.Equal(0, result.RootExitCode);
         Assert.Equal(0, result.DaemonExitCode);
-        var log = Read(Path.Combine(result.WorkDirectory, "daemon.log"));
+        var log = SourceLoss.Read(Path.Combine(result.WorkDirectory, "daemon.log"));
         Assert.Contains("(Akka transport)", log, StringComparison.Ordinal);
         Assert.Contains("connected over Akka.Remote", log, StringComparison.Ordinal);
         Assert.Matches(@"page server: [1-9]\d* GET\(s\), [1-9]\d* page\(s\)", log);
@@ -49,30 +46,21 @@ public sealed class RealCriuAkkaTransportTests(ITestOutputHelper output) : IDisp
         var criu = await RealCriuRequirement.RequireAsync();
         RunningPageServer? source = null;
         Task<string?>? restarted = null;
-        var harness = new CriuHarness(criu, RealCriuRequirement.TestOptions(output) with
-        {
-            BeforeTrigger = async tree =>
-            {
-                source = tree.Source ?? throw new InvalidOperationException("no page server in a restore through one");
-                await source.KillAsync(Bound);
-                output.WriteLine($"killed the akka page source on port {source.Endpoint.Port}; the tree is triggered now and faults on pages nobody serves");
-                restarted = StartAgainLaterAsync(source, TimeSpan.FromSeconds(1));
-            },
-        });
+        var harness = new CriuHarness(criu, SourceLoss.KillThenStartAgain(output, "akka page source", TimeSpan.FromSeconds(1), (s, r) => (source, restarted) = (s, r)));
         var checkpoint = await harness.DumpAsync(new TreeWorkload(Tasks, 8, WorkloadTouch.Rand, TreeShape.Binary), _dir.Path);
 
         var result = await harness.RestoreThroughPageServerAsync(checkpoint, Daemon(giveUpAfter: "30s", pushDelay: "2s"), AkkaSource());
 
         output.WriteLine(result.Summary());
-        output.WriteLine(Read(Path.Combine(result.WorkDirectory, "daemon.log")));
+        output.WriteLine(SourceLoss.Read(Path.Combine(result.WorkDirectory, "daemon.log")));
         Assert.NotNull(restarted);
-        Assert.Null(await restarted.WaitAsync(Bound));
+        Assert.Null(await restarted.WaitAsync(SourceLoss.Bound));
         Assert.Equal(2, source!.Starts);
         Assert.True(result.Ok, string.Join("\n", result.Failures));
         Assert.Equal(checkpoint.Workload.TotalBytes, result.BytesVerified);
         Assert.Equal(0, result.RootExitCode);
         Assert.Equal(0, result.DaemonExitCode);
-        var log = Read(Path.Combine(result.WorkDirectory, "daemon.log"));
+        var log = SourceLoss.Read(Path.Combine(result.WorkDirectory, "daemon.log"));
         // A killed source is seen either as its actor stopped (the association closed) or by the failure detector / a
         // reply timeout, whichever comes first on the machine.
         Assert.Matches("lost: (the source actor stopped|the source stopped answering|no reply for)", log);
@@ -84,63 +72,22 @@ public sealed class RealCriuAkkaTransportTests(ITestOutputHelper output) : IDisp
     public async Task An_akka_source_that_never_comes_back_gets_the_restored_tree_killed_and_the_daemon_exits_1_naming_what_was_missing()
     {
         var criu = await RealCriuRequirement.RequireAsync();
-        var harness = new CriuHarness(criu, RealCriuRequirement.TestOptions(output) with
-        {
-            BeforeTrigger = async tree => await (tree.Source ?? throw new InvalidOperationException("no page server in a restore through one")).KillAsync(Bound),
-        });
+        var harness = new CriuHarness(criu, SourceLoss.KillForGood(output));
         var checkpoint = await harness.DumpAsync(new TreeWorkload(Tasks, 8, WorkloadTouch.Rand, TreeShape.Binary), _dir.Path);
 
         var result = await harness.RestoreThroughPageServerAsync(checkpoint, Daemon(giveUpAfter: "2s", pushDelay: "2s"), AkkaSource());
 
-        output.WriteLine(result.Summary());
-        var stderr = Read(Path.Combine(result.WorkDirectory, "daemon.out"));
-        output.WriteLine(stderr);
-        output.WriteLine(Read(Path.Combine(result.WorkDirectory, "daemon.log")));
-        Assert.Equal(1, result.DaemonExitCode);
-        var error = Assert.Single(stderr.Split('\n'), line => line.StartsWith("lazy-pages: page server akka.tcp://lazy-source@127.0.0.1:", StringComparison.Ordinal));
-        Assert.Contains(" given up after ", error, StringComparison.Ordinal);
-        var stopped = Regex.Match(error, @"SIGKILL to (\d+) process\(es\) of the restored tree: ([\d, ]+);");
-        Assert.True(stopped.Success, error);
-        Assert.Equal(Tasks, int.Parse(stopped.Groups[1].Value, CultureInfo.InvariantCulture));
-        var rootPid = int.Parse((await File.ReadAllTextAsync(Path.Combine(result.WorkDirectory, "restore.pid"))).Trim(), CultureInfo.InvariantCulture);
-        Assert.Contains(rootPid, stopped.Groups[2].Value.Split(", ").Select(p => int.Parse(p, CultureInfo.InvariantCulture)));
-        Assert.DoesNotContain("not every task's pid was found", error, StringComparison.Ordinal); // real CRIU: every task resolved
-        Assert.Matches(@"not served: task \d+ \(host pid \d+\): \d+ page\(s\) in \d+ range\(s\): 0x[0-9a-f]+-0x[0-9a-f]+", error);
-        Assert.Null(result.RootExitCode); // killed, not exited
-        Assert.Contains(result.Failures, f => f.Contains($"pid {rootPid.ToString(CultureInfo.InvariantCulture)} killed by signal 9", StringComparison.Ordinal));
-        Assert.DoesNotContain(result.Failures, f => f.Contains("wrong bytes", StringComparison.Ordinal)); // stopped, never handed zeros
-        Assert.Equal(0, result.BytesVerified);
+        await SourceLoss.AssertTreeStoppedNamingWhatWasMissingAsync(result, "lazy-pages: page server akka.tcp://lazy-source@127.0.0.1:", Tasks, output);
     }
 
     private static CriuSourceSpec AkkaSource() =>
         CriuSourceSpec.Self() with { Label = "lazyactors-akka-ps", ExtraArgs = ["-v", "3", "--transport", "akka"] };
 
     /// <summary>Our daemon over the Akka transport, info-level logs, short recovery deadlines.</summary>
-    private CriuDaemonSpec Daemon(string giveUpAfter, string pushDelay)
-    {
-        var config = Path.Combine(_dir.Path, $"akka-{giveUpAfter}-{pushDelay}.hocon");
-        File.WriteAllText(config, $$"""
-            lazy-actors.engine {
-              background-push-delay = {{pushDelay}}
-              remote {
-                reply-timeout = 2s
-                connect-timeout = 1s
-                reconnect-backoff-min = 20ms
-                reconnect-backoff-max = 200ms
-                give-up-after = {{giveUpAfter}}
-              }
-            }
-            """);
-        return CriuDaemonSpec.Self() with { Label = "lazyactors-akka", ExtraArgs = ["-v", "3", "--config", config, "--transport", "akka"] };
-    }
-
-    private async Task<string?> StartAgainLaterAsync(RunningPageServer source, TimeSpan after)
-    {
-        await Task.Delay(after);
-        var problem = await source.StartAgainAsync(Bound);
-        output.WriteLine(problem ?? $"the akka page source listens again on port {source.Endpoint.Port}");
-        return problem;
-    }
-
-    private static string Read(string path) => File.Exists(path) ? File.ReadAllText(path) : $"({path} absent)";
+    private CriuDaemonSpec Daemon(string giveUpAfter, string pushDelay) =>
+        CriuDaemonSpec.Self() with
+        {
+            Label = "lazyactors-akka",
+            ExtraArgs = ["-v", "3", "--config", SourceLoss.WriteRecoveryConfig(_dir.Path, "akka", giveUpAfter, pushDelay), "--transport", "akka"],
+        };
 }
