@@ -116,18 +116,15 @@ internal static class LazyPagesCommand
                         : LazyPagesEngine.Listen(settings, remote, akka);
                 if (journal is null && settings.CrashSafety.Guardian && !parse.GetValue(noGuardian) && parse.GetValue(psSocket) is null)
                 {
-                    if (akkaSource is not null)
-                    {
-                        // A successor would have to describe the checkpoint again from the source before it could take
-                        // the uffds over; that resume path does not exist yet, so say so rather than pretend.
-                        Log.Warning("no crash guardian with --transport akka: if this daemon dies, pages not yet copied read as zeros");
-                    }
-                    else
-                    {
-                        (journal, guardian) = GuardianLauncher.Start(parse.Tokens.Select(t => t.Value).ToList(), settings, pidPath, logFile, m => Log.Warning("{Warning}", m));
-                        engine.Protect(journal);
-                        Log.Information("crash guardian pid {Guardian} holds the socket, the restorer's connection and every uffd", guardian.Id);
-                    }
+                    // Over the Akka transport a successor would have to describe the checkpoint again from the source
+                    // before it could take the uffds over, and that resume path does not exist yet: the guardian still
+                    // holds every uffd, but with no restart to spend it stops the tree at once when this daemon dies,
+                    // so no task reads zeros where its pages were not copied yet.
+                    var guarded = akkaSource is null ? settings : settings with { CrashSafety = settings.CrashSafety with { RestartBudget = 0 } };
+                    (journal, guardian) = GuardianLauncher.Start(parse.Tokens.Select(t => t.Value).ToList(), guarded, pidPath, logFile, m => Log.Warning("{Warning}", m));
+                    engine.Protect(journal);
+                    Log.Information("crash guardian pid {Guardian} holds the socket, the restorer's connection and every uffd{Mode}", guardian.Id,
+                        akkaSource is null ? string.Empty : " (Akka transport: a crash of this daemon stops the restored tree instead of resuming it)");
                 }
 
                 Log.Information("listening on {Socket}{PagesFrom:l}", engine.SocketPath,

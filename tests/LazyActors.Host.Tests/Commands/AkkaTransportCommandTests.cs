@@ -134,6 +134,32 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
         Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches)); // stopped, never handed zeros
     }
 
+    [SkippableFact]
+    public async Task A_daemon_killed_mid_restore_over_the_akka_transport_has_its_tree_stopped_by_the_guardian_never_zeros()
+    {
+        Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
+        using var work = new ScratchDirectory("akk");
+        var images = Images(work, 2, 16);
+        var port = BackgroundVerb.FreePort();
+        using var server = StartServer(images, work, "ps.log", port, config: null);
+        var config = Config(work, giveUpAfter: "30s", pushDelay: "10s");
+        using var daemon = StartDaemon(work.CreateSub("nothing-here"), work, port, config);
+        var simulation = Task.Run(() => Simulate(images, work));
+
+        Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", Bound), Log(work, "lp.log"));
+        Thread.Sleep(300);
+        daemon.Process.Signal(SigKill);
+
+        var report = await simulation.WaitAsync(Bound); // TimeoutException: the simulation did not end
+        SimulatorTestSupport.WriteTasks(output, report);
+        var guardianLog = Log(work, "lp.log.guardian");
+        output.WriteLine(guardianLog);
+        Assert.Contains("crash safety gave up: the daemon died 1 time(s) (restart budget 0 spent)", guardianLog, StringComparison.Ordinal);
+        Assert.Contains("SIGKILL to ", guardianLog, StringComparison.Ordinal);
+        Assert.False(report.Ok);
+        Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches)); // stopped, never handed zeros
+    }
+
     private static string Images(ScratchDirectory work, int tasks, int mib)
     {
         var images = work.CreateSub("images");
