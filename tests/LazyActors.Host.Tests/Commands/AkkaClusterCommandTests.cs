@@ -101,7 +101,8 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
         Assert.True(exit == 0, $"lazy-pages a exited {exit}: {stderr} {Tail(log)}");
         // Given up while restoring or while serving it after the restore (the summary line may come first then).
         Assert.Matches(@"peer akka\.tcp://lazy-cluster@127\.0\.0\.1:\d+ given up", log);
-        await restoreB.WaitAsync(Bound); // its daemon was killed: whatever it reports, it ended
+        // Its daemon was killed (and its guardian stopped its tree): whatever it reports or throws, it ended.
+        await Task.WhenAny(restoreB).WaitAsync(Bound);
         StopSource(source, work, "ps.log");
     }
 

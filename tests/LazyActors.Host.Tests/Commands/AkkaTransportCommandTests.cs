@@ -152,7 +152,14 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
 
         var report = await simulation.WaitAsync(Bound); // TimeoutException: the simulation did not end
         SimulatorTestSupport.WriteTasks(output, report);
+        // The guardian stops the tree first and writes why after, so the simulation may end before the line is written.
         var guardianLog = Log(work, "lp.log.guardian");
+        for (var i = 0; i < 100 && !guardianLog.Contains("crash safety gave up", StringComparison.Ordinal); i++)
+        {
+            Thread.Sleep(100);
+            guardianLog = Log(work, "lp.log.guardian");
+        }
+
         output.WriteLine(guardianLog);
         Assert.Contains("crash safety gave up: the daemon died 1 time(s) (restart budget 0 spent)", guardianLog, StringComparison.Ordinal);
         Assert.Contains("SIGKILL to ", guardianLog, StringComparison.Ordinal);
