@@ -1,5 +1,6 @@
 using System.Globalization;
 using LazyActors.Testing;
+using LazyActors.Tools.Bench;
 using LazyActors.Tools.Simulation;
 using LazyActors.Tools.Synthetic;
 using Xunit;
@@ -135,16 +136,17 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
     }
 
     [SkippableFact]
-    public async Task A_daemon_killed_mid_restore_over_the_akka_transport_has_its_tree_stopped_by_the_guardian_never_zeros()
+    public async Task A_daemon_killed_mid_restore_over_the_akka_transport_is_resumed_by_its_successor_and_every_byte_is_right()
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory("akk");
         var images = Images(work, 2, 16);
         var port = BackgroundVerb.FreePort();
         using var server = StartServer(images, work, "ps.log", port, config: null);
-        var config = Config(work, giveUpAfter: "30s", pushDelay: "10s");
+        var config = Config(work, giveUpAfter: "30s", pushDelay: "0s");
         using var daemon = StartDaemon(work.CreateSub("nothing-here"), work, port, config);
-        var simulation = Task.Run(() => Simulate(images, work));
+        // The tasks hold still while the background transfer runs, so the kill lands with pages copied and pages not.
+        var simulation = Task.Run(() => SimulateInOwnProcess(images, work, TimeSpan.FromSeconds(2)));
 
         Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", Bound), Log(work, "lp.log"));
         Thread.Sleep(300);
@@ -152,19 +154,66 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
 
         var report = await simulation.WaitAsync(Bound); // TimeoutException: the simulation did not end
         SimulatorTestSupport.WriteTasks(output, report);
+        var guardianLog = WaitForGuardianLine(work, "lets go");
+        var log = Log(work, "lp.log");
+        output.WriteLine(guardianLog);
+        output.WriteLine(log);
+        Assert.True(report.Ok, report.Error);
+        Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches));
+        Assert.All(report.Tasks, t => Assert.Equal(t.Pages * 4096L, t.BytesVerified));
+        Assert.Contains("starting successor 1 of at most 3", guardianLog, StringComparison.Ordinal);
+        Assert.Matches(@"the daemon \(pid \d+\) ended the restore with exit code 0; the guardian lets go", guardianLog);
+        Assert.Contains("describes the same checkpoint again; resuming the restore over the Akka transport", log, StringComparison.Ordinal);
+        Assert.Contains("every task is complete", log, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(work.Path, "lazy-pages.description")), "the description outlived the restore");
+        // The successor asked the source for the checkpoint again: two destinations described it.
+        Assert.True(System.Text.RegularExpressions.Regex.Matches(Log(work, "ps.log"), "destination akka.tcp://lazy-actors@").Count >= 2, Log(work, "ps.log"));
+    }
+
+    [SkippableFact]
+    public async Task A_daemon_killed_after_its_source_is_gone_too_has_its_tree_stopped_by_the_guardian_naming_tasks_and_ranges_never_zeros()
+    {
+        Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
+        using var work = new ScratchDirectory("akn");
+        var images = Images(work, 2, 16);
+        var port = BackgroundVerb.FreePort();
+        using var server = StartServer(images, work, "ps.log", port, config: null);
+        var config = Config(work, giveUpAfter: "60s", pushDelay: "10s", restartBudget: 1);
+        using var daemon = StartDaemon(work.CreateSub("nothing-here"), work, port, config);
+        var simulation = Task.Run(() => SimulateInOwnProcess(images, work, TimeSpan.Zero));
+
+        Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", Bound), Log(work, "lp.log"));
+        Thread.Sleep(300);
+        server.Process.Signal(SigKill);
+        server.Process.WaitForExit(Bound);
+        daemon.Process.Signal(SigKill);
+
+        var report = await simulation.WaitAsync(Bound); // TimeoutException: the simulation did not end
+        SimulatorTestSupport.WriteTasks(output, report);
         // The guardian stops the tree first and writes why after, so the simulation may end before the line is written.
+        var guardianLog = WaitForGuardianLine(work, "crash safety gave up");
+        output.WriteLine(guardianLog);
+        output.WriteLine(Log(work, "lp.log"));
+        Assert.Contains("crash safety gave up: the daemon died 2 time(s) (restart budget 1 spent)", guardianLog, StringComparison.Ordinal);
+        Assert.Contains("SIGKILL to ", guardianLog, StringComparison.Ordinal);
+        Assert.Matches(@"lost: task \d+: \d+ page\(s\) not confirmed copied in \d+ range\(s\): 0x", guardianLog);
+        Assert.Contains("the page source did not describe its checkpoint", Log(work, "lp.log"), StringComparison.Ordinal);
+        Assert.False(report.Ok);
+        Assert.NotEmpty(report.Tasks);
+        Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches)); // stopped, never handed zeros
+    }
+
+    /// <summary>The guardian's log once it holds <paramref name="line"/> (bounded wait).</summary>
+    private static string WaitForGuardianLine(ScratchDirectory work, string line)
+    {
         var guardianLog = Log(work, "lp.log.guardian");
-        for (var i = 0; i < 100 && !guardianLog.Contains("crash safety gave up", StringComparison.Ordinal); i++)
+        for (var i = 0; i < 150 && !guardianLog.Contains(line, StringComparison.Ordinal); i++)
         {
             Thread.Sleep(100);
             guardianLog = Log(work, "lp.log.guardian");
         }
 
-        output.WriteLine(guardianLog);
-        Assert.Contains("crash safety gave up: the daemon died 1 time(s) (restart budget 0 spent)", guardianLog, StringComparison.Ordinal);
-        Assert.Contains("SIGKILL to ", guardianLog, StringComparison.Ordinal);
-        Assert.False(report.Ok);
-        Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches)); // stopped, never handed zeros
+        return guardianLog;
     }
 
     private static string Images(ScratchDirectory work, int tasks, int mib)
@@ -180,12 +229,13 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
         return File.Exists(path) ? BackgroundVerb.ReadShared(path) : $"({name} not written)";
     }
 
-    private static string Config(ScratchDirectory work, string giveUpAfter, string pushDelay)
+    private static string Config(ScratchDirectory work, string giveUpAfter, string pushDelay, int restartBudget = 3)
     {
         var path = Path.Combine(work.Path, "remote.hocon");
         File.WriteAllText(path, $$"""
             lazy-actors.engine {
               background-push-delay = {{pushDelay}}
+              crash-safety.restart-budget = {{restartBudget}}
               remote {
                 reply-timeout = 1s
                 connect-timeout = 1s
@@ -238,6 +288,19 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
         Timeout = Bound,
         Progress = output.WriteLine,
     }).Run();
+
+    /// <summary>The simulator as a restorer process of its own, as each <c>criu restore</c> is: what it starts is this
+    /// restore's alone, the test process is never the restorer.</summary>
+    private static SimReport SimulateInOwnProcess(string images, ScratchDirectory work, TimeSpan hold) =>
+        RestoreSimProcess.Run(new RestoreSimOptions
+        {
+            ImagesDir = images,
+            WorkDir = work.Path,
+            Touch = TouchOrder.Rand,
+            Threads = 2,
+            Timeout = Bound,
+            HoldBeforeTouch = hold,
+        }, out var error) ?? new SimReport { Ok = false, Error = error };
 
     private sealed record Server(BackgroundVerb Process, int Port) : IDisposable
     {
