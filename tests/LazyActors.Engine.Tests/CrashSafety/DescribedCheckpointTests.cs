@@ -60,7 +60,7 @@ public sealed class DescribedCheckpointTests
         Assert.Contains(path, error.Message, StringComparison.Ordinal);
     }
 
-    private static string Synthetic(ScratchDirectory work, string name, int seed, int mib = 2)
+    private static string Synthetic(ScratchDirectory work, string name, ushort seed, int mib = 2)
     {
         var images = work.CreateSub(name);
         SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(2, (long)mib << 20, seed));
