@@ -7,16 +7,17 @@ namespace LazyActors.Testing;
 /// </summary>
 public static class RemoteTestConfig
 {
-    /// <summary>Writes the overrides to <c>remote.hocon</c> in <paramref name="work"/> and returns its path.</summary>
+    /// <summary>Writes the overrides to <paramref name="fileName"/> in <paramref name="work"/> and returns its path.</summary>
     /// <param name="work">Where the file goes.</param>
     /// <param name="giveUpAfter"><c>remote.give-up-after</c> (HOCON duration).</param>
     /// <param name="pushDelay"><c>background-push-delay</c> (HOCON duration).</param>
     /// <param name="timeouts"><c>remote.reply-timeout</c> and <c>remote.connect-timeout</c> (HOCON duration).</param>
     /// <param name="restartBudget"><c>crash-safety.restart-budget</c>, or null for the default.</param>
-    public static string Write(ScratchDirectory work, string giveUpAfter, string pushDelay, string timeouts = "1s", int? restartBudget = null)
+    /// <param name="fileName">The file's name (daemons of one test with different overrides need one each).</param>
+    public static string Write(ScratchDirectory work, string giveUpAfter, string pushDelay, string timeouts = "1s", int? restartBudget = null, string fileName = "remote.hocon")
     {
         ArgumentNullException.ThrowIfNull(work);
-        var path = Path.Combine(work.Path, "remote.hocon");
+        var path = Path.Combine(work.Path, fileName);
         var crashSafety = restartBudget is { } budget ? $"crash-safety.restart-budget = {budget}" : string.Empty;
         File.WriteAllText(path, $$"""
             lazy-actors.engine {

@@ -76,8 +76,11 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
         using var work = new ScratchDirectory("akl");
         var images = Images(work, 4, 24);
         var config = RemoteTestConfig.Write(work, pushDelay: "0s", giveUpAfter: "40s", timeouts: "2s");
+        // a's background transfer waits, so it asks b for b's home chunks after b is dead (undelayed, on a loaded machine
+        // it could be over before the kill, and the peer never given up).
+        var lateConfig = RemoteTestConfig.Write(work, pushDelay: "8s", giveUpAfter: "40s", timeouts: "2s", fileName: "late.hocon");
         using var source = StartSource(images, work, "ps.log", seed: null);
-        using var a = StartDestination(work, "a", source.Port, config);
+        using var a = StartDestination(work, "a", source.Port, lateConfig);
         using var b = StartDestination(work, "b", source.Port, config);
         WaitForEachOther(work, ["a", "b"]);
 

@@ -143,9 +143,11 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
         var images = Images(work, 2, 16);
         var port = BackgroundVerb.FreePort();
         using var server = StartServer(images, work, "ps.log", port, config: null);
-        var config = RemoteTestConfig.Write(work, giveUpAfter: "30s", pushDelay: "0s");
+        // The background transfer waits 10 s and the tasks 2 s before they touch: the kill lands with every lazy page still
+        // missing (on a loaded machine an undelayed transfer was over before the kill), and the tasks then fault on the
+        // dead daemon's uffds, waiting until the successor serves them.
+        var config = RemoteTestConfig.Write(work, giveUpAfter: "30s", pushDelay: "10s");
         using var daemon = StartDaemon(work.CreateSub("nothing-here"), work, port, config);
-        // The tasks hold still while the background transfer runs, so the kill lands with pages copied and pages not.
         var simulation = Task.Run(() => SimulateInOwnProcess(images, work, TimeSpan.FromSeconds(2)));
 
         Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", Bound), WorkLog.Read(work, "lp.log"));
@@ -164,6 +166,7 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
         Assert.Contains("starting successor 1 of at most 3", guardianLog, StringComparison.Ordinal);
         Assert.Matches(@"the daemon \(pid \d+\) ended the restore with exit code 0; the guardian lets go", guardianLog);
         Assert.Contains("describes the same checkpoint again; resuming the restore over the Akka transport", log, StringComparison.Ordinal);
+        Assert.Matches(@"taken over, [1-9]\d* of \d+ lazy pages still pending", log); // the kill landed mid-restore
         Assert.Contains("every task is complete", log, StringComparison.Ordinal);
         Assert.False(File.Exists(Path.Combine(work.Path, "lazy-pages.description")), "the description outlived the restore");
         // The successor asked the source for the checkpoint again: two destinations described it.
