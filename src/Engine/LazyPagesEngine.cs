@@ -168,6 +168,45 @@ public sealed class LazyPagesEngine : IDisposable
     }
 
     /// <summary>
+    /// A successor's engine over the Akka transport (crash safety): as <see cref="Resume"/>, on the checkpoint the source at
+    /// <paramref name="sourcePath"/> described again to this process (<paramref name="described"/>), whose pages come from
+    /// that source over <paramref name="system"/> (owned by the engine from this call on, also when it throws), through
+    /// <paramref name="fetcher"/>'s actor when given (a cluster restore's), else an <see cref="Actors.Remote.AkkaFetchActor"/>.
+    /// Run it with no Akka configuration of its own.
+    /// </summary>
+    /// <exception cref="ImageFormatException">The description cannot be served.</exception>
+    public static LazyPagesEngine ResumeDescribed(EngineSettings settings, Checkpoint described, Akka.Actor.ActorPath sourcePath, ActorSystem system,
+        Func<Actors.Remote.RemotePageSource, Actors.Remote.RemoteStatistics, Props>? fetcher, ResumeState resume, CrashJournal journal)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(described);
+        ArgumentNullException.ThrowIfNull(sourcePath);
+        ArgumentNullException.ThrowIfNull(system);
+        ArgumentNullException.ThrowIfNull(resume);
+        ArgumentNullException.ThrowIfNull(journal);
+        var earlySystem = Task.FromResult(system);
+        try
+        {
+            settings.Validate();
+            described.RequireLazyPagesServable();
+            var since = resume.ListeningSince > 0 ? resume.ListeningSince : ProcFs.NowTicks();
+            return new LazyPagesEngine(settings.ForRemoteSource(), described, new SafeFdHandle(-1, ownsHandle: false), null, since, earlySystem)
+            {
+                _akkaSource = sourcePath,
+                _akkaFetcher = fetcher,
+                _journal = journal,
+                _resume = resume,
+            };
+        }
+        catch
+        {
+            described.Dispose();
+            TerminateEarly(earlySystem);
+            throw;
+        }
+    }
+
+    /// <summary>
     /// As <see cref="Listen(EngineSettings, PageServerEndpoint?)"/> for the Akka transport: <paramref name="described"/> is the checkpoint's model as the
     /// source at <paramref name="sourcePath"/> described it (no image file here), checked the same way before binding;
     /// the lazy pages come from that source. Run it with the transport's remoting configuration

@@ -281,7 +281,7 @@ public sealed class Guardian
     {
         try
         {
-            using var checkpoint = Checkpoint.Open(_options.ImagesDirectory);
+            using var checkpoint = OpenForNaming();
             var lost = new List<string>();
             foreach (var uffd in JournalReplay.Rebuild(state, checkpoint).Where(u => u.EndedPhase is null))
             {
@@ -305,6 +305,13 @@ public sealed class Guardian
             return $"the lost ranges cannot be named: {ex.Message}";
         }
     }
+
+    /// <summary>The checkpoint the restore served: its images, or the description a restore over the Akka transport kept
+    /// (its images directory holds none).</summary>
+    private Checkpoint OpenForNaming() =>
+        !File.Exists(Path.Combine(_options.ImagesDirectory, "pstree.img")) && _options.DescriptionFile is { } described && File.Exists(described)
+            ? DescribedCheckpoint.Load(described)
+            : Checkpoint.Open(_options.ImagesDirectory);
 
     /// <summary>The journal as a successor would see it (descriptors not owned: for reading only).</summary>
     private ResumeState Snapshot()

@@ -105,6 +105,18 @@ public static class AkkaTransport
     public static async Task<Checkpoint> DescribeCheckpointAsync(ActorSystem system, ActorPath sourcePath, string checkpointName, TimeSpan timeout,
         CancellationToken cancellationToken = default)
     {
+        var metadata = await RequestMetadataAsync(system, sourcePath, checkpointName, timeout, cancellationToken).ConfigureAwait(false);
+        return CheckpointDescription.ToCheckpoint(metadata, sourcePath.Address.ToString());
+    }
+
+    /// <summary>
+    /// <see cref="DescribeCheckpointAsync"/>'s request, answering the description as it came (crash safety keeps it, so a
+    /// successor can check that the source still describes the same checkpoint, and a give-up can name what was lost).
+    /// </summary>
+    /// <exception cref="ImageFormatException">The source answered nothing usable; the message names it.</exception>
+    public static async Task<CheckpointMetadata> RequestMetadataAsync(ActorSystem system, ActorPath sourcePath, string checkpointName, TimeSpan timeout,
+        CancellationToken cancellationToken = default)
+    {
         ArgumentNullException.ThrowIfNull(system);
         ArgumentNullException.ThrowIfNull(sourcePath);
         // A request sent while the association is being set up is dropped when that handshake fails (on a loaded machine
@@ -133,7 +145,7 @@ public static class AkkaTransport
 
         return answer switch
         {
-            CheckpointMetadata metadata => CheckpointDescription.ToCheckpoint(metadata, sourcePath.Address.ToString()),
+            CheckpointMetadata metadata => metadata,
             CheckpointUnavailable unavailable => throw new ImageFormatException(sourcePath.ToString(), $"checkpoint '{unavailable.Checkpoint}' is not served there: {unavailable.Reason}"),
             _ => throw new ImageFormatException(sourcePath.ToString(), $"an unexpected answer {answer.GetType().Name} to a checkpoint request"),
         };

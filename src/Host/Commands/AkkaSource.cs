@@ -7,6 +7,7 @@ using LazyActors.Engine.Images;
 using LazyActors.Engine.Protocol.Tls;
 using LazyActors.Engine.Remoting;
 using LazyActors.Engine.Remoting.Cluster;
+using LazyActors.Engine.Remoting.Wire;
 
 namespace LazyActors.Host.Commands;
 
@@ -18,15 +19,19 @@ namespace LazyActors.Host.Commands;
 /// </summary>
 internal sealed class AkkaSource
 {
-    private AkkaSource(ActorPath path, Checkpoint checkpoint, ActorSystem system)
+    private AkkaSource(ActorPath path, CheckpointMetadata metadata, Checkpoint checkpoint, ActorSystem system)
     {
         Path = path;
+        Metadata = metadata;
         Checkpoint = checkpoint;
         System = system;
     }
 
     /// <summary>The source's page source actor.</summary>
     public ActorPath Path { get; }
+
+    /// <summary>The description as the source sent it (crash safety keeps it: <see cref="Engine.CrashSafety.DescribedCheckpoint"/>).</summary>
+    public CheckpointMetadata Metadata { get; }
 
     /// <summary>The model the source described (owned by the engine once listening).</summary>
     public Checkpoint Checkpoint { get; }
@@ -68,8 +73,8 @@ internal sealed class AkkaSource
                 LazyPagesEngine.SystemName, AkkaTransportTls.Setup(credentials));
         try
         {
-            var checkpoint = await AkkaTransport.DescribeCheckpointAsync(system, path, checkpointName ?? string.Empty, timeout).ConfigureAwait(false);
-            return new AkkaSource(path, checkpoint, system);
+            var metadata = await AkkaTransport.RequestMetadataAsync(system, path, checkpointName ?? string.Empty, timeout).ConfigureAwait(false);
+            return new AkkaSource(path, metadata, CheckpointDescription.ToCheckpoint(metadata, path.Address.ToString()), system);
         }
         catch
         {
@@ -115,13 +120,14 @@ internal sealed class AkkaSource
         {
             var registry = await ClusterTransport.JoinAsync(system, mayFound: false, timeout).ConfigureAwait(false);
             var path = await ClusterTransport.FindSourceAsync(registry, checkpointName, timeout).ConfigureAwait(false);
-            var checkpoint = await AkkaTransport.DescribeCheckpointAsync(system, path, checkpointName, timeout).ConfigureAwait(false);
+            var metadata = await AkkaTransport.RequestMetadataAsync(system, path, checkpointName, timeout).ConfigureAwait(false);
+            var checkpoint = CheckpointDescription.ToCheckpoint(metadata, path.Address.ToString());
             var clusterSettings = ClusterSettings.Read(system.Settings.Config);
             var map = ChunkMap.Of(checkpoint, clusterSettings.ChunkPages);
             ClusterTransport.RegisterDestination(system, registry, checkpointName, map);
             var counters = new FanOutCounters();
             var remote = settings.Remote;
-            return new AkkaSource(path, checkpoint, system)
+            return new AkkaSource(path, metadata, checkpoint, system)
             {
                 Fetcher = (source, statistics) => ClusterFetchActor.Props(checkpointName, path, map, clusterSettings, remote, source, statistics, counters),
             };

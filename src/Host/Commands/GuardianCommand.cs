@@ -54,7 +54,7 @@ internal static class GuardianCommand
             };
             var workDir = parse.GetValue(work)!;
             var options = new GuardianOptions(parse.GetValue(daemonPid), parse.GetValue(images)!, parse.GetValue(pidFile),
-                Path.Combine(workDir, StatusFileName), settings);
+                Path.Combine(workDir, StatusFileName), settings, Path.Combine(workDir, DescribedCheckpoint.FileName));
             var arguments = parse.GetValue(daemonArguments)!;
             var guardian = new Guardian(options, fd => StartSuccessor(arguments, fd), log, error => Console.Error.WriteLine($"lazy-pages: {error}"));
             return guardian.Run(new SafeFdHandle(parse.GetValue(channel), ownsHandle: true));

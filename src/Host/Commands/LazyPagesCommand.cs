@@ -5,6 +5,7 @@ using LazyActors.Engine;
 using LazyActors.Engine.Configuration;
 using LazyActors.Engine.CrashSafety;
 using LazyActors.Engine.Diagnostics;
+using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Protocol.Client;
 using LazyActors.Engine.Protocol.Tls;
@@ -76,6 +77,7 @@ internal static class LazyPagesCommand
             HostLogging.Configure(level, logFile);
             CrashJournal? journal = null;
             System.Diagnostics.Process? guardian = null;
+            string? description = null;
             try
             {
                 var hocon = HostConfiguration.Load(parse.GetValue(config));
@@ -118,28 +120,30 @@ internal static class LazyPagesCommand
                 // The actor system is built while the checkpoint is opened and the socket bound: it is the longest step
                 // before a fault can be served, and the restorer's first fault comes soon after it connects.
                 var resumeChannel = parse.GetValue(resumeFd);
-                var systemStartedEarly = resumeChannel is null;
-                using var engine = akkaSource is not null
-                    ? akkaSource.Fetcher is { } fetcher
-                        ? LazyPagesEngine.ListenDescribed(settings, akkaSource.Checkpoint, akkaSource.Path, akkaSource.System, fetcher)
-                        : LazyPagesEngine.ListenDescribed(settings, akkaSource.Checkpoint, akkaSource.Path, akkaSource.System)
-                    : resumeChannel is { } channelFd
-                        ? Resume(settings, remote, channelFd, out journal)
-                        : LazyPagesEngine.Listen(settings, remote, akka);
-                if (journal is null && settings.CrashSafety.Guardian && !parse.GetValue(noGuardian) && parse.GetValue(psSocket) is null)
+                var guarded = settings.CrashSafety.Guardian && !parse.GetValue(noGuardian) && parse.GetValue(psSocket) is null;
+                if (akkaSource is not null && (guarded || resumeChannel is not null))
                 {
-                    if (akkaSource is not null)
-                    {
-                        // A successor would have to describe the checkpoint again from the source before it could take
-                        // the uffds over; that resume path does not exist yet, so say so rather than pretend.
-                        Log.Warning("no crash guardian with --transport akka: if this daemon dies, pages not yet copied read as zeros");
-                    }
-                    else
-                    {
-                        (journal, guardian) = GuardianLauncher.Start(parse.Tokens.Select(t => t.Value).ToList(), settings, pidPath, logFile, m => Log.Warning("{Warning}", m));
-                        engine.Protect(journal);
-                        Log.Information("crash guardian pid {Guardian} holds the socket, the restorer's connection and every uffd", guardian.Id);
-                    }
+                    // Over the Akka transport the checkpoint is known only from its source: a successor describes it again
+                    // and must find the same one before it copies a page (before it reads the journal, so that a refusal
+                    // is a death to the guardian, which then stops the tree, never an end of the restore).
+                    description = Path.Combine(work, DescribedCheckpoint.FileName);
+                    KeepDescription(description, akkaSource, resuming: resumeChannel is not null);
+                }
+
+                var systemStartedEarly = resumeChannel is null || akkaSource is not null;
+                using var engine = resumeChannel is { } channelFd
+                    ? Resume(settings, remote, akkaSource, channelFd, out journal)
+                    : akkaSource is not null
+                        ? akkaSource.Fetcher is { } fetcher
+                            ? LazyPagesEngine.ListenDescribed(settings, akkaSource.Checkpoint, akkaSource.Path, akkaSource.System, fetcher)
+                            : LazyPagesEngine.ListenDescribed(settings, akkaSource.Checkpoint, akkaSource.Path, akkaSource.System)
+                        : LazyPagesEngine.Listen(settings, remote, akka);
+                if (journal is null && guarded)
+                {
+                    (journal, guardian) = GuardianLauncher.Start(parse.Tokens.Select(t => t.Value).ToList(), settings, pidPath, logFile, m => Log.Warning("{Warning}", m));
+                    engine.Protect(journal);
+                    Log.Information("crash guardian pid {Guardian} holds the socket, the restorer's connection and every uffd{Mode}", guardian.Id,
+                        akkaSource is null ? string.Empty : "; a successor describes the checkpoint again from the source (Akka transport)");
                 }
 
                 Log.Information("listening on {Socket}{PagesFrom:l}", engine.SocketPath,
@@ -169,6 +173,7 @@ internal static class LazyPagesCommand
                 {
                     var result = await engine.RunAsync(systemStartedEarly ? null : akka, null, null, cancel.Token).ConfigureAwait(false);
                     journal?.Done(result.ExitCode);
+                    ForgetDescription(description);
                     LogSummary(result);
                     if (!result.Succeeded)
                     {
@@ -184,7 +189,12 @@ internal static class LazyPagesCommand
             }
             catch (Exception ex) when (ex is ConfigurationException or SocketException or TimeoutException || CommandErrors.IsUserError(ex))
             {
-                journal?.Done(1);
+                if (journal is not null)
+                {
+                    journal.Done(1);
+                    ForgetDescription(description);
+                }
+
                 Log.Fatal("lazy-pages: {Error}", ex.Message);
                 await Console.Error.WriteLineAsync($"lazy-pages: {ex.Message}").ConfigureAwait(false);
                 return 1;
@@ -204,7 +214,7 @@ internal static class LazyPagesCommand
     /// continues its restore (the socket it listened on, the restorer's connection, every uffd), journalling on the
     /// same channel.
     /// </summary>
-    private static LazyPagesEngine Resume(EngineSettings settings, PageServerEndpoint? remote, int channelFd, out CrashJournal? journal)
+    private static LazyPagesEngine Resume(EngineSettings settings, PageServerEndpoint? remote, AkkaSource? akkaSource, int channelFd, out CrashJournal? journal)
     {
         try
         {
@@ -230,7 +240,53 @@ internal static class LazyPagesCommand
 
         journal = new CrashJournal(channel, state.LastId, m => Log.Warning("{Warning}", m));
         Log.Warning("resuming a restore whose daemon died (restart {Restarts}): {Entries} pstree entries and {Records} uffd records journalled", state.Restarts, state.EntriesDone, state.Ordered.Count);
-        return LazyPagesEngine.Resume(settings, remote, state, journal);
+        return akkaSource is null
+            ? LazyPagesEngine.Resume(settings, remote, state, journal)
+            : LazyPagesEngine.ResumeDescribed(settings, akkaSource.Checkpoint, akkaSource.Path, akkaSource.System, akkaSource.Fetcher, state, journal);
+    }
+
+    /// <summary>
+    /// Keeps the source's description of the checkpoint at <paramref name="path"/> (a first daemon), or checks that the
+    /// source still describes the checkpoint kept there (a successor).
+    /// </summary>
+    /// <exception cref="ImageFormatException">A successor found no description, or the source now describes another checkpoint.</exception>
+    private static void KeepDescription(string path, AkkaSource akkaSource, bool resuming)
+    {
+        if (!resuming)
+        {
+            DescribedCheckpoint.Save(path, akkaSource.Metadata);
+            return;
+        }
+
+        if (!File.Exists(path))
+        {
+            throw new ImageFormatException(path, "the restore's checkpoint description is missing: the checkpoint the source describes now cannot be checked against it, so the restore is not resumed");
+        }
+
+        if (!DescribedCheckpoint.SameCheckpoint(DescribedCheckpoint.Read(path), akkaSource.Metadata))
+        {
+            throw new ImageFormatException(akkaSource.Path.ToString(), $"the source now describes another checkpoint than the one this restore began with (kept in {path}): the restore is not resumed from it");
+        }
+
+        Log.Warning("the source {Source} describes the same checkpoint again; resuming the restore over the Akka transport", akkaSource.Path.ToString());
+    }
+
+    /// <summary>The restore ended (whatever its result): its description is no longer needed.</summary>
+    private static void ForgetDescription(string? path)
+    {
+        if (path is null)
+        {
+            return;
+        }
+
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Log.Debug("{Description} left behind: {Error}", path, ex.Message);
+        }
     }
 
     /// <summary>

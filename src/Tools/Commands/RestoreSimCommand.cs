@@ -23,10 +23,11 @@ internal static class RestoreSimCommand
         var timeout = new Option<int>("--timeout") { Description = "Seconds every wait may take before tasks are killed and reaped.", DefaultValueFactory = _ => 60 };
         var seed = new Option<int>("--seed") { Description = "Seed of the random touch order.", DefaultValueFactory = _ => 1 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
+        var hold = new Option<int>("--hold-before-touch") { Description = "Milliseconds between the handshake and the first touch (the daemon's background transfer runs meanwhile).", DefaultValueFactory = _ => 0 };
 
         var command = new Command("restore-sim", "Simulate `criu restore --lazy-pages` against a lazy-pages daemon with real processes and userfaultfd.")
         {
-            images, workDir, touch, threads, verify, noVerify, scenario, timeout, seed, json,
+            images, workDir, touch, threads, verify, noVerify, scenario, timeout, seed, json, hold,
         };
         command.SetAction(parse =>
         {
@@ -41,6 +42,7 @@ internal static class RestoreSimCommand
                 Scenario = parse.GetValue(scenario),
                 Timeout = TimeSpan.FromSeconds(Math.Max(1, parse.GetValue(timeout))),
                 Seed = parse.GetValue(seed),
+                HoldBeforeTouch = TimeSpan.FromMilliseconds(Math.Max(0, parse.GetValue(hold))),
                 Progress = asJson ? null : line => Console.Error.WriteLine($"restore-sim: {line}"),
             };
             var report = new RestoreSimulator(options).Run();

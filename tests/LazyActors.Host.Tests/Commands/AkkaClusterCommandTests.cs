@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using LazyActors.Testing;
+using LazyActors.Tools.Bench;
 using LazyActors.Tools.Simulation;
 using LazyActors.Tools.Synthetic;
 using Xunit;
@@ -30,7 +31,7 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory("akc");
         var images = Images(work, 3, 16);
-        var config = Config(work, pushDelay: "0s", giveUpAfter: "30s");
+        var config = RemoteTestConfig.Write(work, pushDelay: "0s", giveUpAfter: "30s", timeouts: "2s");
         using var source = StartSource(images, work, "ps.log", seed: null);
         using var a = StartDestination(work, "a", source.Port, config);
         using var b = StartDestination(work, "b", source.Port, config);
@@ -51,9 +52,9 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
         foreach (var (daemon, which) in new[] { (a, "a"), (b, "b") })
         {
             var (exit, _, stderr) = daemon.WaitForExit(Bound);
-            var log = Log(work, $"{which}/lp.log");
-            output.WriteLine(Tail(log));
-            Assert.True(exit == 0, $"lazy-pages {which} exited {exit}: {stderr} {Tail(log)}");
+            var log = WorkLog.Read(work, $"{which}/lp.log");
+            output.WriteLine(WorkLog.Tail(log));
+            Assert.True(exit == 0, $"lazy-pages {which} exited {exit}: {stderr} {WorkLog.Tail(log)}");
             Assert.Contains("every task is complete", log, StringComparison.Ordinal);
             Assert.Matches($@"fan-out of checkpoint '{Name}': \d+ byte\(s\) from the source", log);
             Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(work.Path, which, "nothing-here")));
@@ -64,7 +65,7 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
         output.WriteLine($"lazy size {lazyBytes} bytes; source sent {sent} ({(double)sent / lazyBytes:0.000} x): {string.Join(", ", perDestination.Select(d => $"{d.Key} {d.Value}"))}");
         Assert.InRange(perDestination.Count, 1, 2);
         Assert.True(sent <= lazyBytes * 13 / 10, $"the source sent {sent} bytes for a lazy size of {lazyBytes} ({(double)sent / lazyBytes:0.000} x, at most 1.3 x allowed)");
-        long fromPeers = FromPeers(Log(work, "a/lp.log")) + FromPeers(Log(work, "b/lp.log"));
+        long fromPeers = FromPeers(WorkLog.Read(work, "a/lp.log")) + FromPeers(WorkLog.Read(work, "b/lp.log"));
         Assert.True(fromPeers > 0, "neither destination received a page from the other");
     }
 
@@ -74,17 +75,20 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory("akl");
         var images = Images(work, 4, 24);
-        var config = Config(work, pushDelay: "0s", giveUpAfter: "40s");
+        var config = RemoteTestConfig.Write(work, pushDelay: "0s", giveUpAfter: "40s", timeouts: "2s");
+        // a's background transfer waits, so it asks b for b's home chunks after b is dead (undelayed, on a loaded machine
+        // it could be over before the kill, and the peer never given up).
+        var lateConfig = RemoteTestConfig.Write(work, pushDelay: "8s", giveUpAfter: "40s", timeouts: "2s", fileName: "late.hocon");
         using var source = StartSource(images, work, "ps.log", seed: null);
-        using var a = StartDestination(work, "a", source.Port, config);
+        using var a = StartDestination(work, "a", source.Port, lateConfig);
         using var b = StartDestination(work, "b", source.Port, config);
         WaitForEachOther(work, ["a", "b"]);
 
         // a's tasks wait before touching, so its background transfer (half of it asked of b) is under way when b dies.
         var restoreA = Task.Run(() => Simulate(images, work, "a", TimeSpan.FromSeconds(3)));
         var restoreB = Task.Run(() => Simulate(images, work, "b", TimeSpan.FromSeconds(3)));
-        Assert.True(a.WaitForLog(Path.Combine(work.Path, "a", "lp.log"), "restore finished", Bound), Tail(Log(work, "a/lp.log")));
-        Assert.True(b.WaitForLog(Path.Combine(work.Path, "b", "lp.log"), "restore finished", Bound), Tail(Log(work, "b/lp.log")));
+        Assert.True(a.WaitForLog(Path.Combine(work.Path, "a", "lp.log"), "restore finished", Bound), WorkLog.Tail(WorkLog.Read(work, "a/lp.log")));
+        Assert.True(b.WaitForLog(Path.Combine(work.Path, "b", "lp.log"), "restore finished", Bound), WorkLog.Tail(WorkLog.Read(work, "b/lp.log")));
         Thread.Sleep(200);
         b.Signal(SigKill);
         b.WaitForExit(Bound);
@@ -96,12 +100,19 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
         Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches));
         Assert.All(report.Tasks, t => Assert.Equal(t.Pages * 4096L, t.BytesVerified));
         var (exit, _, stderr) = a.WaitForExit(Bound);
-        var log = Log(work, "a/lp.log");
-        output.WriteLine(Tail(log));
-        Assert.True(exit == 0, $"lazy-pages a exited {exit}: {stderr} {Tail(log)}");
+        var log = WorkLog.Read(work, "a/lp.log");
+        output.WriteLine(WorkLog.Tail(log));
+        Assert.True(exit == 0, $"lazy-pages a exited {exit}: {stderr} {WorkLog.Tail(log)}");
         // Given up while restoring or while serving it after the restore (the summary line may come first then).
         Assert.Matches(@"peer akka\.tcp://lazy-cluster@127\.0\.0\.1:\d+ given up", log);
-        await restoreB.WaitAsync(Bound); // its daemon was killed: whatever it reports, it ended
+        // Its daemon was killed; its guardian's successor joins the cluster again and finishes b's restore.
+        var reportB = await restoreB.WaitAsync(Bound);
+        SimulatorTestSupport.WriteTasks(output, reportB);
+        output.WriteLine(WorkLog.Tail(WorkLog.Read(work, "b/lp.log")));
+        output.WriteLine(WorkLog.Read(work, "b/lp.log.guardian"));
+        Assert.True(reportB.Ok, reportB.Error);
+        Assert.All(reportB.Tasks, t => Assert.Equal(0, t.Mismatches));
+        Assert.All(reportB.Tasks, t => Assert.Equal(t.Pages * 4096L, t.BytesVerified));
         StopSource(source, work, "ps.log");
     }
 
@@ -111,7 +122,7 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory("aks");
         var images = Images(work, 4, 24);
-        var config = Config(work, pushDelay: "0s", giveUpAfter: "40s");
+        var config = RemoteTestConfig.Write(work, pushDelay: "0s", giveUpAfter: "40s", timeouts: "2s");
         using var first = StartSource(images, work, "ps1.log", seed: null);
         using var second = StartSource(images, work, "ps2.log", seed: first.Port);
         using var daemon = StartDestination(work, "a", first.Port, config);
@@ -119,11 +130,11 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
         WaitForLines(work, "a/lp.log", $@"node akka\.tcp://lazy-cluster@\S+ registered as source of checkpoint '{Name}'", 2);
 
         var restore = Task.Run(() => Simulate(images, work, "a", TimeSpan.FromSeconds(3)));
-        Assert.True(daemon.WaitForLog(lp, "restore finished", Bound), Tail(Log(work, "a/lp.log")));
+        Assert.True(daemon.WaitForLog(lp, "restore finished", Bound), WorkLog.Tail(WorkLog.Read(work, "a/lp.log")));
         Thread.Sleep(200);
         // The source the daemon asks first (the registry's first in address order) is the one killed.
-        var used = FirstSourceRegex().Match(Log(work, "a/lp.log"));
-        Assert.True(used.Success, Tail(Log(work, "a/lp.log")));
+        var used = FirstSourceRegex().Match(WorkLog.Read(work, "a/lp.log"));
+        Assert.True(used.Success, WorkLog.Tail(WorkLog.Read(work, "a/lp.log")));
         int usedPort = int.Parse(used.Groups[1].Value, CultureInfo.InvariantCulture);
         var (killed, kept) = usedPort == first.Port ? (first, second) : (second, first);
         killed.Process.Signal(SigKill);
@@ -136,9 +147,9 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
         Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches));
         Assert.All(report.Tasks, t => Assert.Equal(t.Pages * 4096L, t.BytesVerified));
         var (exit, _, stderr) = daemon.WaitForExit(Bound);
-        var log = Log(work, "a/lp.log");
-        output.WriteLine(Tail(log));
-        Assert.True(exit == 0, $"lazy-pages exited {exit}: {stderr} {Tail(log)}");
+        var log = WorkLog.Read(work, "a/lp.log");
+        output.WriteLine(WorkLog.Tail(log));
+        Assert.True(exit == 0, $"lazy-pages exited {exit}: {stderr} {WorkLog.Tail(log)}");
         Assert.Contains($"switching to the source akka.tcp://lazy-cluster@127.0.0.1:{kept.Port.ToString(CultureInfo.InvariantCulture)}/user/page-source", log, StringComparison.Ordinal);
         Assert.Matches(@"[1-9]\d* source switch\(es\)", log);
         var (_, perDestination) = StopSource(kept, work, kept == first ? "ps1.log" : "ps2.log");
@@ -152,7 +163,7 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
         using var work = new ScratchDirectory("akx");
         var images = Images(work, 1, 1);
         using var source = StartSource(images, work, "ps.log", seed: null);
-        var config = Config(work, pushDelay: "0s", giveUpAfter: "5s");
+        var config = RemoteTestConfig.Write(work, pushDelay: "0s", giveUpAfter: "5s", timeouts: "2s");
         var dir = work.CreateSub("a");
         using var daemon = BackgroundVerb.Start(HostInvocation.Prefix(),
             ["lazy-pages", "-D", Directory.CreateDirectory(Path.Combine(dir, "nothing-here")).FullName, "-W", dir, "--page-server", "--transport", "akka", "--cluster",
@@ -185,32 +196,6 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
         return images;
     }
 
-    private static string Log(ScratchDirectory work, string name)
-    {
-        var path = Path.Combine(work.Path, name);
-        return File.Exists(path) ? BackgroundVerb.ReadShared(path) : $"({name} not written)";
-    }
-
-    private static string Tail(string log) => log.Length > 6000 ? log[^6000..] : log;
-
-    private static string Config(ScratchDirectory work, string pushDelay, string giveUpAfter)
-    {
-        var path = Path.Combine(work.Path, "cluster.hocon");
-        File.WriteAllText(path, $$"""
-            lazy-actors.engine {
-              background-push-delay = {{pushDelay}}
-              remote {
-                reply-timeout = 2s
-                connect-timeout = 2s
-                reconnect-backoff-min = 20ms
-                reconnect-backoff-max = 200ms
-                give-up-after = {{giveUpAfter}}
-              }
-            }
-            """);
-        return path;
-    }
-
     /// <summary>Waits until each daemon's registry has every other daemon as a destination of the checkpoint.</summary>
     private static void WaitForEachOther(ScratchDirectory work, string[] daemons)
     {
@@ -224,11 +209,11 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
     private static void WaitForLines(ScratchDirectory work, string log, string pattern, int count)
     {
         var deadline = DateTime.UtcNow + Bound;
-        while (Regex.Matches(Log(work, log), pattern).Count < count)
+        while (Regex.Matches(WorkLog.Read(work, log), pattern).Count < count)
         {
             if (DateTime.UtcNow > deadline)
             {
-                throw new TimeoutException($"{log} never had {count} line(s) like {pattern}: {Tail(Log(work, log))}");
+                throw new TimeoutException($"{log} never had {count} line(s) like {pattern}: {WorkLog.Tail(WorkLog.Read(work, log))}");
             }
 
             Thread.Sleep(100);
@@ -245,7 +230,7 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
         if (!process.WaitForLog(Path.Combine(work.Path, log), "Using ", Bound))
         {
             var (exit, _, stderr) = process.WaitForExit(TimeSpan.FromSeconds(10));
-            throw new InvalidOperationException($"page-server did not start (exit {exit}): {stderr} {Log(work, log)}");
+            throw new InvalidOperationException($"page-server did not start (exit {exit}): {stderr} {WorkLog.Read(work, log)}");
         }
 
         output.WriteLine($"page-server --transport akka --cluster pid {process.Pid} on port {port}");
@@ -262,7 +247,7 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
         if (!process.WaitForLog(Path.Combine(dir, "lp.log"), $"listening on {Path.Combine(dir, "lazy-pages.socket")}", Bound))
         {
             var (exit, _, stderr) = process.WaitForExit(TimeSpan.FromSeconds(10));
-            throw new InvalidOperationException($"lazy-pages {which} did not start (exit {exit}): {stderr} {Log(work, $"{which}/lp.log")}");
+            throw new InvalidOperationException($"lazy-pages {which} did not start (exit {exit}): {stderr} {WorkLog.Read(work, $"{which}/lp.log")}");
         }
 
         output.WriteLine($"lazy-pages --cluster {which} pid {process.Pid}");
@@ -274,8 +259,8 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
     {
         source.Process.Signal(SigTerm);
         var (exit, _, stderr) = source.Process.WaitForExit(Bound);
-        var text = Log(work, log);
-        output.WriteLine(Tail(text));
+        var text = WorkLog.Read(work, log);
+        output.WriteLine(WorkLog.Tail(text));
         Assert.True(exit == 0, $"page-server exited {exit}: {stderr}");
         var perDestination = new Dictionary<string, long>(StringComparer.Ordinal);
         long lazyBytes = 0;
@@ -288,16 +273,22 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
         return (lazyBytes, perDestination);
     }
 
-    private SimReport Simulate(string images, ScratchDirectory work, string which, TimeSpan hold) => new RestoreSimulator(new RestoreSimOptions
-    {
-        ImagesDir = images,
-        WorkDir = Path.Combine(work.Path, which),
-        Touch = TouchOrder.Rand,
-        Threads = 2,
-        Timeout = Bound,
-        HoldBeforeTouch = hold,
-        Progress = line => output.WriteLine($"{which}: {line}"),
-    }).Run();
+    /// <summary>
+    /// One simulated restore, in a restorer process of its own as each <c>criu restore</c> is. Not in the test process:
+    /// the restorer is the socket's peer, and a guardian that cannot resolve the tasks' pids (the simulator's processes do
+    /// not carry the checkpoint's pids) stops what the restorer started, which in one shared test process would be every
+    /// destination's tasks.
+    /// </summary>
+    private static SimReport Simulate(string images, ScratchDirectory work, string which, TimeSpan hold) =>
+        RestoreSimProcess.Run(new RestoreSimOptions
+        {
+            ImagesDir = images,
+            WorkDir = Path.Combine(work.Path, which),
+            Touch = TouchOrder.Rand,
+            Threads = 2,
+            Timeout = Bound,
+            HoldBeforeTouch = hold,
+        }, out var error) ?? new SimReport { Ok = false, Error = $"{which}: {error}" };
 
     private sealed record Source(BackgroundVerb Process, int Port) : IDisposable
     {

@@ -1,5 +1,6 @@
 using System.Globalization;
 using LazyActors.Testing;
+using LazyActors.Tools.Bench;
 using LazyActors.Tools.Simulation;
 using LazyActors.Tools.Synthetic;
 using Xunit;
@@ -36,7 +37,7 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
         Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches));
         Assert.All(report.Tasks, t => Assert.Equal(t.Pages * 4096L, t.BytesVerified));
         var (exit, _, stderr) = daemon.Process.WaitForExit(Bound);
-        var log = Log(work, "lp.log");
+        var log = WorkLog.Read(work, "lp.log");
         Assert.True(exit == 0, $"lazy-pages exited {exit}: {stderr} {log}");
         Assert.Contains("(Akka transport)", log, StringComparison.Ordinal);
         Assert.Contains("connected over Akka.Remote", log, StringComparison.Ordinal);
@@ -47,7 +48,7 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
         server.Process.Signal(SigTerm);
         var (serverExit, _, serverErr) = server.Process.WaitForExit(Bound);
         Assert.True(serverExit == 0, $"page-server exited {serverExit}: {serverErr}");
-        var serverLog = Log(work, "ps.log");
+        var serverLog = WorkLog.Read(work, "ps.log");
         Assert.Matches(@"page-server: stopping; \d+ destination\(s\), \d+ fault and \d+ bulk repl\(ies\), [0-9.]+ MiB sent, 0 refused", serverLog);
     }
 
@@ -57,7 +58,7 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory("akn");
         var port = BackgroundVerb.FreePort();
-        var config = Config(work, giveUpAfter: "5s", pushDelay: "0s");
+        var config = RemoteTestConfig.Write(work, giveUpAfter: "5s", pushDelay: "0s");
         using var daemon = BackgroundVerb.Start(HostInvocation.Prefix(),
             ["lazy-pages", "-D", work.CreateSub("nothing-here"), "-W", work.Path, "--page-server", "--transport", "akka", "--address", "127.0.0.1", "--port", port.ToString(CultureInfo.InvariantCulture), "--config", config]);
 
@@ -79,11 +80,11 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
         var port = BackgroundVerb.FreePort();
         var first = StartServer(images, work, "ps1.log", port, config: null);
         // Background transfer waits, so the tasks are still faulting their pages in when the source dies.
-        var config = Config(work, giveUpAfter: "40s", pushDelay: "3s");
+        var config = RemoteTestConfig.Write(work, giveUpAfter: "40s", pushDelay: "3s");
         using var daemon = StartDaemon(empty, work, port, config);
         var simulation = Task.Run(() => Simulate(images, work));
 
-        Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", Bound), Log(work, "lp.log"));
+        Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", Bound), WorkLog.Read(work, "lp.log"));
         Thread.Sleep(300); // faults are being served
         first.Process.Signal(SigKill);
         first.Process.WaitForExit(Bound);
@@ -96,14 +97,14 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
         Assert.True(report.Ok, report.Error);
         Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches));
         var (exit, _, stderr) = daemon.Process.WaitForExit(Bound);
-        var log = Log(work, "lp.log");
+        var log = WorkLog.Read(work, "lp.log");
         output.WriteLine(log);
         Assert.True(exit == 0, $"lazy-pages exited {exit}: {stderr}");
         Assert.Contains("page source akka.tcp://lazy-source@127.0.0.1", log, StringComparison.Ordinal);
         Assert.Matches("lost: (the source stopped answering|no reply for)", log);
         Assert.Contains("reconnected after", log, StringComparison.Ordinal);
         Assert.Matches(@"\d+ reconnection\(s\)", log);
-        Assert.Contains("destination akka.tcp://lazy-actors@", Log(work, "ps2.log"), StringComparison.Ordinal);
+        Assert.Contains("destination akka.tcp://lazy-actors@", WorkLog.Read(work, "ps2.log"), StringComparison.Ordinal);
     }
 
     [SkippableFact]
@@ -114,11 +115,11 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
         var images = Images(work, 2, 16);
         var port = BackgroundVerb.FreePort();
         using var server = StartServer(images, work, "ps.log", port, config: null);
-        var config = Config(work, giveUpAfter: "3s", pushDelay: "10s");
+        var config = RemoteTestConfig.Write(work, giveUpAfter: "3s", pushDelay: "10s");
         using var daemon = StartDaemon(work.CreateSub("nothing-here"), work, port, config);
         var simulation = Task.Run(() => Simulate(images, work));
 
-        Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", Bound), Log(work, "lp.log"));
+        Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", Bound), WorkLog.Read(work, "lp.log"));
         Thread.Sleep(300);
         server.Process.Signal(SigKill);
 
@@ -134,35 +135,95 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
         Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches)); // stopped, never handed zeros
     }
 
+    [SkippableFact]
+    public async Task A_daemon_killed_mid_restore_over_the_akka_transport_is_resumed_by_its_successor_and_every_byte_is_right()
+    {
+        Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
+        using var work = new ScratchDirectory("akk");
+        var images = Images(work, 2, 16);
+        var port = BackgroundVerb.FreePort();
+        using var server = StartServer(images, work, "ps.log", port, config: null);
+        // The background transfer waits 10 s and the tasks 2 s before they touch: the kill lands with every lazy page still
+        // missing (on a loaded machine an undelayed transfer was over before the kill), and the tasks then fault on the
+        // dead daemon's uffds, waiting until the successor serves them.
+        var config = RemoteTestConfig.Write(work, giveUpAfter: "30s", pushDelay: "10s");
+        using var daemon = StartDaemon(work.CreateSub("nothing-here"), work, port, config);
+        var simulation = Task.Run(() => SimulateInOwnProcess(images, work, TimeSpan.FromSeconds(2)));
+
+        Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", Bound), WorkLog.Read(work, "lp.log"));
+        Thread.Sleep(300);
+        daemon.Process.Signal(SigKill);
+
+        var report = await simulation.WaitAsync(Bound); // TimeoutException: the simulation did not end
+        SimulatorTestSupport.WriteTasks(output, report);
+        var guardianLog = WaitForGuardianLine(work, "lets go");
+        var log = WorkLog.Read(work, "lp.log");
+        output.WriteLine(guardianLog);
+        output.WriteLine(log);
+        Assert.True(report.Ok, report.Error);
+        Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches));
+        Assert.All(report.Tasks, t => Assert.Equal(t.Pages * 4096L, t.BytesVerified));
+        Assert.Contains("starting successor 1 of at most 3", guardianLog, StringComparison.Ordinal);
+        Assert.Matches(@"the daemon \(pid \d+\) ended the restore with exit code 0; the guardian lets go", guardianLog);
+        Assert.Contains("describes the same checkpoint again; resuming the restore over the Akka transport", log, StringComparison.Ordinal);
+        Assert.Matches(@"taken over, [1-9]\d* of \d+ lazy pages still pending", log); // the kill landed mid-restore
+        Assert.Contains("every task is complete", log, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(work.Path, "lazy-pages.description")), "the description outlived the restore");
+        // The successor asked the source for the checkpoint again: two destinations described it.
+        Assert.True(System.Text.RegularExpressions.Regex.Matches(WorkLog.Read(work, "ps.log"), "destination akka.tcp://lazy-actors@").Count >= 2, WorkLog.Read(work, "ps.log"));
+    }
+
+    [SkippableFact]
+    public async Task A_daemon_killed_after_its_source_is_gone_too_has_its_tree_stopped_by_the_guardian_naming_tasks_and_ranges_never_zeros()
+    {
+        Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
+        using var work = new ScratchDirectory("akn");
+        var images = Images(work, 2, 16);
+        var port = BackgroundVerb.FreePort();
+        using var server = StartServer(images, work, "ps.log", port, config: null);
+        var config = RemoteTestConfig.Write(work, giveUpAfter: "60s", pushDelay: "10s", restartBudget: 1);
+        using var daemon = StartDaemon(work.CreateSub("nothing-here"), work, port, config);
+        var simulation = Task.Run(() => SimulateInOwnProcess(images, work, TimeSpan.Zero));
+
+        Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", Bound), WorkLog.Read(work, "lp.log"));
+        Thread.Sleep(300);
+        server.Process.Signal(SigKill);
+        server.Process.WaitForExit(Bound);
+        daemon.Process.Signal(SigKill);
+
+        var report = await simulation.WaitAsync(Bound); // TimeoutException: the simulation did not end
+        SimulatorTestSupport.WriteTasks(output, report);
+        // The guardian stops the tree first and writes why after, so the simulation may end before the line is written.
+        var guardianLog = WaitForGuardianLine(work, "crash safety gave up");
+        output.WriteLine(guardianLog);
+        output.WriteLine(WorkLog.Read(work, "lp.log"));
+        Assert.Contains("crash safety gave up: the daemon died 2 time(s) (restart budget 1 spent)", guardianLog, StringComparison.Ordinal);
+        Assert.Contains("SIGKILL to ", guardianLog, StringComparison.Ordinal);
+        Assert.Matches(@"lost: task \d+: \d+ page\(s\) not confirmed copied in \d+ range\(s\): 0x", guardianLog);
+        Assert.Contains("the page source did not describe its checkpoint", WorkLog.Read(work, "lp.log"), StringComparison.Ordinal);
+        Assert.False(report.Ok);
+        Assert.NotEmpty(report.Tasks);
+        Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches)); // stopped, never handed zeros
+    }
+
+    /// <summary>The guardian's log once it holds <paramref name="line"/> (bounded wait).</summary>
+    private static string WaitForGuardianLine(ScratchDirectory work, string line)
+    {
+        var guardianLog = WorkLog.Read(work, "lp.log.guardian");
+        for (var i = 0; i < 150 && !guardianLog.Contains(line, StringComparison.Ordinal); i++)
+        {
+            Thread.Sleep(100);
+            guardianLog = WorkLog.Read(work, "lp.log.guardian");
+        }
+
+        return guardianLog;
+    }
+
     private static string Images(ScratchDirectory work, int tasks, int mib)
     {
         var images = work.CreateSub("images");
         SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(tasks, (long)mib << 20, 0xA110));
         return images;
-    }
-
-    private static string Log(ScratchDirectory work, string name)
-    {
-        var path = Path.Combine(work.Path, name);
-        return File.Exists(path) ? BackgroundVerb.ReadShared(path) : $"({name} not written)";
-    }
-
-    private static string Config(ScratchDirectory work, string giveUpAfter, string pushDelay)
-    {
-        var path = Path.Combine(work.Path, "remote.hocon");
-        File.WriteAllText(path, $$"""
-            lazy-actors.engine {
-              background-push-delay = {{pushDelay}}
-              remote {
-                reply-timeout = 1s
-                connect-timeout = 1s
-                reconnect-backoff-min = 20ms
-                reconnect-backoff-max = 200ms
-                give-up-after = {{giveUpAfter}}
-              }
-            }
-            """);
-        return path;
     }
 
     private Server StartServer(string images, ScratchDirectory work, string log, int port, string? config)
@@ -173,7 +234,7 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
         if (!process.WaitForLog(Path.Combine(work.Path, log), "Using ", Bound))
         {
             var (exit, _, stderr) = process.WaitForExit(TimeSpan.FromSeconds(10));
-            throw new InvalidOperationException($"page-server did not start (exit {exit}): {stderr} {Log(work, log)}");
+            throw new InvalidOperationException($"page-server did not start (exit {exit}): {stderr} {WorkLog.Read(work, log)}");
         }
 
         output.WriteLine($"page-server --transport akka pid {process.Pid} on port {port}");
@@ -190,7 +251,7 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
         if (!process.WaitForLog(Path.Combine(work.Path, "lp.log"), $"listening on {Path.Combine(work.Path, "lazy-pages.socket")}", Bound))
         {
             var (exit, _, stderr) = process.WaitForExit(TimeSpan.FromSeconds(10));
-            throw new InvalidOperationException($"lazy-pages did not start (exit {exit}): {stderr} {Log(work, "lp.log")}");
+            throw new InvalidOperationException($"lazy-pages did not start (exit {exit}): {stderr} {WorkLog.Read(work, "lp.log")}");
         }
 
         return new Daemon(process);
@@ -205,6 +266,19 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
         Timeout = Bound,
         Progress = output.WriteLine,
     }).Run();
+
+    /// <summary>The simulator as a restorer process of its own, as each <c>criu restore</c> is: what it starts is this
+    /// restore's alone, the test process is never the restorer.</summary>
+    private static SimReport SimulateInOwnProcess(string images, ScratchDirectory work, TimeSpan hold) =>
+        RestoreSimProcess.Run(new RestoreSimOptions
+        {
+            ImagesDir = images,
+            WorkDir = work.Path,
+            Touch = TouchOrder.Rand,
+            Threads = 2,
+            Timeout = Bound,
+            HoldBeforeTouch = hold,
+        }, out var error) ?? new SimReport { Ok = false, Error = error };
 
     private sealed record Server(BackgroundVerb Process, int Port) : IDisposable
     {

@@ -38,11 +38,11 @@ public sealed class AkkaTransportTlsCommandTests(ITestOutputHelper output)
         Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches));
         Assert.All(report.Tasks, t => Assert.Equal(t.Pages * 4096L, t.BytesVerified));
         var (exit, _, stderr) = daemon.WaitForExit(Bound);
-        Assert.True(exit == 0, $"lazy-pages exited {exit}: {stderr} {Log(work, "lp.log")}");
-        Assert.Contains("connected over Akka.Remote", Log(work, "lp.log"), StringComparison.Ordinal);
+        Assert.True(exit == 0, $"lazy-pages exited {exit}: {stderr} {WorkLog.Read(work, "lp.log")}");
+        Assert.Contains("connected over Akka.Remote", WorkLog.Read(work, "lp.log"), StringComparison.Ordinal);
         server.Signal(SigTerm);
         var (serverExit, _, serverErr) = server.WaitForExit(Bound);
-        var serverLog = Log(work, "ps.log");
+        var serverLog = WorkLog.Read(work, "ps.log");
         Assert.True(serverExit == 0, $"page-server exited {serverExit}: {serverErr} {serverLog}");
         Assert.Contains("over mutual TLS", serverLog, StringComparison.Ordinal);
         Assert.DoesNotContain("TLS: refused", serverLog, StringComparison.Ordinal);
@@ -76,7 +76,7 @@ public sealed class AkkaTransportTlsCommandTests(ITestOutputHelper output)
         Assert.False(File.Exists(Path.Combine(work.Path, "lazy-pages.socket")));
         server.Signal(SigTerm);
         server.WaitForExit(Bound);
-        var serverLog = Log(work, "ps.log");
+        var serverLog = WorkLog.Read(work, "ps.log");
         output.WriteLine(serverLog);
         Assert.Contains("TLS: refused the connection of", serverLog, StringComparison.Ordinal);
         Assert.Contains("does not verify against the trusted CAs", serverLog, StringComparison.Ordinal);
@@ -91,12 +91,6 @@ public sealed class AkkaTransportTlsCommandTests(ITestOutputHelper output)
         var images = work.CreateSub("images");
         SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(2, 8L << 20, 0x7151));
         return images;
-    }
-
-    private static string Log(ScratchDirectory work, string name)
-    {
-        var path = Path.Combine(work.Path, name);
-        return File.Exists(path) ? BackgroundVerb.ReadShared(path) : $"({name} not written)";
     }
 
     private static string Config(ScratchDirectory work)
@@ -119,7 +113,7 @@ public sealed class AkkaTransportTlsCommandTests(ITestOutputHelper output)
         if (!process.WaitForLog(Path.Combine(work.Path, "ps.log"), "Using ", Bound))
         {
             var (exit, _, stderr) = process.WaitForExit(TimeSpan.FromSeconds(10));
-            throw new InvalidOperationException($"page-server did not start (exit {exit}): {stderr} {Log(work, "ps.log")}");
+            throw new InvalidOperationException($"page-server did not start (exit {exit}): {stderr} {WorkLog.Read(work, "ps.log")}");
         }
 
         output.WriteLine($"page-server --transport akka --tls pid {process.Pid} on port {port}");
@@ -134,7 +128,7 @@ public sealed class AkkaTransportTlsCommandTests(ITestOutputHelper output)
         if (!process.WaitForLog(Path.Combine(work.Path, "lp.log"), $"listening on {Path.Combine(work.Path, "lazy-pages.socket")}", Bound))
         {
             var (exit, _, stderr) = process.WaitForExit(TimeSpan.FromSeconds(10));
-            throw new InvalidOperationException($"lazy-pages did not start (exit {exit}): {stderr} {Log(work, "lp.log")}");
+            throw new InvalidOperationException($"lazy-pages did not start (exit {exit}): {stderr} {WorkLog.Read(work, "lp.log")}");
         }
 
         return process;

@@ -71,7 +71,7 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
         Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches));
         var (exit, _, stderr) = daemon.Process.WaitForExit(Bound);
         Assert.True(exit == 0, $"lazy-pages exited {exit}: {stderr}");
-        var log = Log(work, "lp.log");
+        var log = WorkLog.Read(work, "lp.log");
         Assert.Contains("every task is complete", log, StringComparison.Ordinal);
         Assert.Contains("session closed (status 0)", log, StringComparison.Ordinal);
         if (tls)
@@ -82,7 +82,7 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
         server.Process.Signal(SigTerm);
         var (serverExit, _, serverErr) = server.Process.WaitForExit(Bound);
         Assert.True(serverExit == 0, $"page-server exited {serverExit}: {serverErr}");
-        var serverLog = Log(work, "ps.log");
+        var serverLog = WorkLog.Read(work, "ps.log");
         Assert.Matches(@"page-server: \d+ session\(s\), \d+ succeeded, 0 failed", serverLog);
     }
 
@@ -104,7 +104,7 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
             await using var client = await PageServerClient.ConnectAsync("127.0.0.1", server.Port, new PageServerClientOptions { Tls = credentials, ConnectTimeout = TimeSpan.FromSeconds(10) });
             await client.GetPagesAsync(1000, 0x7e0000000000, 1, new byte[4096]);
         });
-        Assert.True(server.Process.WaitForLog(Path.Combine(work.Path, "ps.log"), "Refused TLS client", Bound), Log(work, "ps.log"));
+        Assert.True(server.Process.WaitForLog(Path.Combine(work.Path, "ps.log"), "Refused TLS client", Bound), WorkLog.Read(work, "ps.log"));
     }
 
     [SkippableFact]
@@ -116,11 +116,11 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
         var port = BackgroundVerb.FreePort();
         var first = StartServer(images, work, "ps1.log", port, []);
         // Background transfer waits, so the tasks are still faulting their pages in when the source dies.
-        var config = Config(work, giveUpAfter: "30s", pushDelay: "2s");
+        var config = RemoteTestConfig.Write(work, giveUpAfter: "30s", pushDelay: "2s");
         using var daemon = StartDaemon(images, work, "127.0.0.1", port, config, []);
         var simulation = Task.Run(() => Simulate(images, work));
 
-        Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", Bound), Log(work, "lp.log"));
+        Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", Bound), WorkLog.Read(work, "lp.log"));
         Assert.True(first.Process.WaitForLog(Path.Combine(work.Path, "ps1.log"), "Accepted connection", Bound));
         Thread.Sleep(300); // faults are being served
         first.Process.Signal(SigKill);
@@ -134,12 +134,12 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
         Assert.True(report.Ok, report.Error);
         Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches));
         var (exit, _, stderr) = daemon.Process.WaitForExit(Bound);
-        var log = Log(work, "lp.log");
+        var log = WorkLog.Read(work, "lp.log");
         output.WriteLine(log);
         Assert.True(exit == 0, $"lazy-pages exited {exit}: {stderr}");
         Assert.Contains("connection lost", log, StringComparison.Ordinal);
         Assert.Contains("reconnected after", log, StringComparison.Ordinal);
-        Assert.Contains("Accepted connection", Log(work, "ps2.log"), StringComparison.Ordinal);
+        Assert.Contains("Accepted connection", WorkLog.Read(work, "ps2.log"), StringComparison.Ordinal);
     }
 
     [SkippableFact]
@@ -150,11 +150,11 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
         var images = Images(work, 2, 16);
         var port = BackgroundVerb.FreePort();
         using var server = StartServer(images, work, "ps.log", port, []);
-        var config = Config(work, giveUpAfter: "2s", pushDelay: "5s");
+        var config = RemoteTestConfig.Write(work, giveUpAfter: "2s", pushDelay: "5s");
         using var daemon = StartDaemon(images, work, "127.0.0.1", port, config, []);
         var simulation = Task.Run(() => Simulate(images, work));
 
-        Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", Bound), Log(work, "lp.log"));
+        Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", Bound), WorkLog.Read(work, "lp.log"));
         Thread.Sleep(300);
         server.Process.Signal(SigKill);
 
@@ -177,30 +177,6 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
         return images;
     }
 
-    private static string Log(ScratchDirectory work, string name)
-    {
-        var path = Path.Combine(work.Path, name);
-        return File.Exists(path) ? BackgroundVerb.ReadShared(path) : $"({name} not written)";
-    }
-
-    private static string Config(ScratchDirectory work, string giveUpAfter, string pushDelay)
-    {
-        var path = Path.Combine(work.Path, "remote.hocon");
-        File.WriteAllText(path, $$"""
-            lazy-actors.engine {
-              background-push-delay = {{pushDelay}}
-              remote {
-                reply-timeout = 1s
-                connect-timeout = 1s
-                reconnect-backoff-min = 20ms
-                reconnect-backoff-max = 200ms
-                give-up-after = {{giveUpAfter}}
-              }
-            }
-            """);
-        return path;
-    }
-
     private (string[] Server, string[] Client) TlsArgs(ScratchDirectory work)
     {
         var pki = new TestPki(work.Sub("pki"));
@@ -218,7 +194,7 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
         if (!process.WaitForLog(Path.Combine(work.Path, log), "Using ", Bound))
         {
             var (exit, _, stderr) = process.WaitForExit(TimeSpan.FromSeconds(10));
-            throw new InvalidOperationException($"page-server did not start (exit {exit}): {stderr} {Log(work, log)}");
+            throw new InvalidOperationException($"page-server did not start (exit {exit}): {stderr} {WorkLog.Read(work, log)}");
         }
 
         output.WriteLine($"page-server pid {process.Pid} on port {port}");
@@ -233,7 +209,7 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
         if (!process.WaitForLog(Path.Combine(work.Path, "lp.log"), "listening on", Bound))
         {
             var (exit, _, stderr) = process.WaitForExit(TimeSpan.FromSeconds(10));
-            throw new InvalidOperationException($"lazy-pages did not start (exit {exit}): {stderr} {Log(work, "lp.log")}");
+            throw new InvalidOperationException($"lazy-pages did not start (exit {exit}): {stderr} {WorkLog.Read(work, "lp.log")}");
         }
 
         return new Daemon(process);
