@@ -6,9 +6,11 @@ namespace LazyActors.Host;
 /// </summary>
 public static class HostInvocation
 {
-    /// <summary>The host assembly: <c>LazyActors.Host.dll</c> as loaded by the caller (next to the caller's own assembly
-    /// when the caller references the host project).</summary>
-    public static string AssemblyPath => typeof(HostInvocation).Assembly.Location;
+    /// <summary>The host assembly: <c>LazyActors.Host.dll</c> in the running program's directory (next to the caller's
+    /// own assembly when the caller references the host project; next to the native program in a published directory,
+    /// whose IL build sits beside it). Not <c>Assembly.Location</c>: a native (NativeAOT) program has no assembly file,
+    /// and there it is empty (IL3000).</summary>
+    public static string AssemblyPath => Path.Combine(AppContext.BaseDirectory, typeof(HostInvocation).Assembly.GetName().Name + ".dll");
 
     /// <summary>The argv prefix that runs a verb of this host: the dotnet executable and the host assembly.</summary>
     public static IReadOnlyList<string> Prefix() => [DotnetExecutable(), AssemblyPath];

@@ -49,10 +49,9 @@ internal static class DaemonLauncher
             start.ArgumentList.Add("-c");
             start.ArgumentList.Add("command -v setsid >/dev/null 2>&1 && exec setsid \"$@\" </dev/null >/dev/null 2>&1; exec \"$@\" </dev/null >/dev/null 2>&1");
             start.ArgumentList.Add(verb);
-            start.ArgumentList.Add(Environment.ProcessPath!);
-            if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet")
+            foreach (var part in CrashSafety.SelfInvocation.Prefix())
             {
-                start.ArgumentList.Add(typeof(DaemonLauncher).Assembly.Location);
+                start.ArgumentList.Add(part);
             }
 
             foreach (var arg in childArgs)

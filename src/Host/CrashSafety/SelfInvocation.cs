@@ -1,14 +1,14 @@
 namespace LazyActors.Host.CrashSafety;
 
-/// <summary>How this program starts itself again (the guardian, a successor): its executable, and the host assembly
-/// when the executable is <c>dotnet</c>.</summary>
+/// <summary>How this program starts itself again (the guardian, a successor, a detached daemon): its executable (the
+/// native program, or an apphost), and the host assembly when the executable is <c>dotnet</c>.</summary>
 internal static class SelfInvocation
 {
     public static IReadOnlyList<string> Prefix()
     {
         var executable = Environment.ProcessPath ?? "dotnet";
         return Path.GetFileNameWithoutExtension(executable) == "dotnet"
-            ? [executable, typeof(SelfInvocation).Assembly.Location]
+            ? [executable, HostInvocation.AssemblyPath]
             : [executable];
     }
 

@@ -23,7 +23,7 @@ public sealed record BenchOptions
     /// </summary>
     public IReadOnlyList<IReadOnlyList<string>?>? DaemonCommands { get; init; }
 
-    /// <summary>The argv prefix that runs this host for <c>self</c>: the published (ReadyToRun) build
+    /// <summary>The argv prefix that runs this host for <c>self</c>: the published (NativeAOT) build
     /// (<see cref="PublishedHost"/>); null = the IL build next to the tools (<c>self-il</c>).</summary>
     public IReadOnlyList<string>? OwnHostPrefix { get; init; }
 

@@ -31,7 +31,7 @@ internal static class BenchCommand
         var json = new Option<string?>("--json") { Description = "Also write the full report as JSON to this file." };
         var daemon = new Option<string[]>("--daemon")
         {
-            Description = "Daemon to test instead of this host's `lazy-pages`, e.g. \"criu lazy-pages\"; it is run as CMD -D IMAGES -W WORKDIR --status-fd N (criu: also -o LOG). Repeat it to compare daemons side by side in one table; `self` is this host's own engine as deployed (published once per bench with `dotnet publish src/Host -c Release`: ReadyToRun), `self-il` the IL build next to these tools; `service` a job of one `serve` of the published host kept up for the whole bench (the RSS column is then the jobs client's, not the service's); with --restorer criu, `criu` is CRIU's own daemon and a -d word starts a daemon detached (-d --pidfile).",
+            Description = "Daemon to test instead of this host's `lazy-pages`, e.g. \"criu lazy-pages\"; it is run as CMD -D IMAGES -W WORKDIR --status-fd N (criu: also -o LOG). Repeat it to compare daemons side by side in one table; `self` is this host's own engine as deployed (published once per bench with `dotnet publish src/Host -c Release`: the NativeAOT program), `self-il` the IL build next to these tools; `service` a job of one `serve` of the published host kept up for the whole bench (the RSS column is then the jobs client's, not the service's); with --restorer criu, `criu` is CRIU's own daemon and a -d word starts a daemon detached (-d --pidfile).",
         };
         var source = new Option<string[]>("--source")
         {
@@ -104,7 +104,7 @@ internal static class BenchCommand
                 return 2;
             }
 
-            // `self` is the daemon as deployed: published once for this bench (ReadyToRun), unless a directory is given.
+            // `self` is the daemon as deployed: published once for this bench (the NativeAOT program), unless a directory is given.
             string? publishedDir = null;
             IReadOnlyList<string>? ownHost = null;
             if (daemonTexts.Length == 0 || daemonTexts.Any(t => CriuDaemonSpec.NamesPublishedSelf(t) || (!criu && t.Trim() == ServiceDaemon)))

@@ -24,6 +24,29 @@ public sealed class PublishedHostTests
     }
 
     [Fact]
+    public void The_native_program_runs_when_the_publish_made_one_with_or_without_the_il_build_beside_it()
+    {
+        using var dir = new ScratchDirectory();
+        var native = Path.Combine(dir.Path, "LazyActors.Host");
+        File.WriteAllText(native, "stand-in");
+
+        // A NativeAOT publish of its own: the program alone.
+        Assert.True(PublishedHost.IsNative(dir.Path));
+        Assert.Equal([native], PublishedHost.PrefixFor(dir.Path));
+
+        // The IL build beside it, framework-dependent: without the marker `LazyActors.Host` would be its apphost.
+        File.WriteAllText(Path.Combine(dir.Path, "LazyActors.Host.dll"), "stand-in");
+        File.WriteAllText(Path.Combine(dir.Path, "LazyActors.Host.runtimeconfig.json"), """{ "runtimeOptions": { "tfm": "net10.0", "frameworks": [ { "name": "Microsoft.NETCore.App", "version": "10.0.0" } ] } }""");
+        Assert.False(PublishedHost.IsNative(dir.Path));
+        Assert.Equal([HostInvocation.DotnetExecutable(), Path.Combine(dir.Path, "LazyActors.Host.dll")], PublishedHost.PrefixFor(dir.Path));
+
+        // The project's publish: both, and the marker naming the native one.
+        File.WriteAllText(Path.Combine(dir.Path, PublishedHost.NativeMarkerFile), "NativeAOT program: LazyActors.Host");
+        Assert.True(PublishedHost.IsNative(dir.Path));
+        Assert.Equal([native], PublishedHost.PrefixFor(dir.Path));
+    }
+
+    [Fact]
     public void A_directory_without_a_published_host_is_refused_by_name()
     {
         using var dir = new ScratchDirectory();
