@@ -57,6 +57,12 @@ public sealed record RemoteFetchSettings
     /// <summary>Replaces <see cref="EngineSettings.BulkBuffers"/> in a remote restore.</summary>
     public required int BulkBuffers { get; init; }
 
+    /// <summary>
+    /// A bulk reply's data is read once this much of it (or all of it, when less is left) is in the socket: one wake-up
+    /// and one read per this many bytes instead of one per segment. 0: every segment wakes the reader.
+    /// </summary>
+    public int ReceiveLowWaterBytes { get; init; }
+
     /// <summary>The Akka transport's sizes (<c>remote.akka</c>).</summary>
     public AkkaTransportSettings Akka { get; init; } = AkkaTransportSettings.Default;
 
@@ -80,6 +86,7 @@ public sealed record RemoteFetchSettings
         BackgroundTasksAtOnce = keys.Int("remote.background-tasks-at-once"),
         FaultReadAheadMaxBytes = keys.SmallBytes("remote.fault-read-ahead-max"),
         BulkBuffers = keys.Int("remote.bulk-buffers"),
+        ReceiveLowWaterBytes = keys.SmallBytes("remote.receive-low-water"),
     };
 
     /// <summary>Checks the values; <paramref name="invalid"/> builds the error naming the key.</summary>
@@ -105,6 +112,11 @@ public sealed record RemoteFetchSettings
             {
                 throw invalid(key, $"must be at least 1, got {value}");
             }
+        }
+
+        if (ReceiveLowWaterBytes < 0)
+        {
+            throw invalid("remote.receive-low-water", $"must be 0 (off) or a number of bytes, got {ReceiveLowWaterBytes}");
         }
 
         if (MaxRequestsInFlight < 2)

@@ -126,6 +126,44 @@ public sealed class RemoteFetchActorSpecs(ITestOutputHelper output) : Akka.TestK
     }
 
     [Fact]
+    public async Task After_a_short_reply_later_reads_are_cut_where_the_source_ends_its_runs_and_all_parts_go_out_at_once()
+    {
+        var requests = new List<PageServerIov>();
+        await using var script = ScriptedPageSource.Start(async c =>
+        {
+            var first = await c.ReadRequestAsync();
+            requests.Add(first);
+            await c.ReplyAsync(first, 3); // a run of the source ends 3 pages in: its next ends follow every 1024 pages
+            var rest = await c.ReadRequestAsync();
+            requests.Add(rest);
+            await c.ReplyAsync(rest, rest.NrPages);
+
+            // The big read: all three parts are on the wire before any is answered (no part waits for a short reply).
+            var parts = await c.ReadRequestsAsync(3);
+            requests.AddRange(parts);
+            foreach (var part in parts)
+            {
+                await c.ReplyAsync(part, part.NrPages);
+            }
+        });
+        var (source, _) = Start(script.Port, Settings());
+        using (source)
+        {
+            using (var read = await source.ReadAsync(Pid, Base, 8, ReadPriority.Fault, CancellationToken.None).AsTask().WaitAsync(Bound))
+            {
+                AssertPages(read, Base, 8);
+            }
+
+            using var big = await source.ReadAsync(Pid, Base + (8 * Page), 2048, ReadPriority.Fault, CancellationToken.None).AsTask().WaitAsync(Bound);
+
+            AssertPages(big, Base + (8 * Page), 2048);
+            Assert.Equal(
+                [(8UL, Base), (5UL, Base + (3 * Page)), (1019UL, Base + (8 * Page)), (1024UL, Base + (1027 * Page)), (5UL, Base + (2051 * Page))],
+                requests.Select(r => (r.NrPages, r.Vaddr)));
+        }
+    }
+
+    [Fact]
     public async Task A_source_gone_for_good_is_given_up_and_its_reads_stay_pending_for_the_parent_to_stop_the_tree()
     {
         await using var script = ScriptedPageSource.Start(async c =>

@@ -86,6 +86,44 @@ public sealed class PageServerClientTests
     }
 
     [Fact]
+    public async Task With_a_low_water_mark_a_big_reply_trickling_in_and_the_small_ones_after_it_arrive_whole()
+    {
+        const int BigPages = 100; // 400 KiB: more than the mark, and its last part less than it
+        await using var source = ScriptedPageSource.Start(async c =>
+        {
+            var requests = await c.ReadRequestsAsync(3);
+            await c.SendHeaderAsync(PageServerIov.PagesReply(requests[0], BigPages));
+            var data = ScriptedConnection.PagesFor(requests[0].Vaddr, BigPages);
+            for (int at = 0; at < data.Length; at += 20_000)
+            {
+                await c.SendAsync(data[at..Math.Min(at + 20_000, data.Length)]);
+                await Task.Delay(5);
+            }
+
+            await c.ReplyAsync(requests[1], 1); // smaller than the mark: must not wait for more bytes
+            await c.ReplyAsync(requests[2], 20); // 80 KiB: a read under the mark, and nothing after it on the wire
+        });
+        await using var client = await PageServerClient.ConnectAsync("127.0.0.1", source.Port, new PageServerClientOptions { ReceiveLowWater = 128 << 10 });
+
+        var big = new byte[BigPages * PageSize];
+        var one = new byte[PageSize];
+        var last = new byte[20 * PageSize];
+        var fetches = new[]
+        {
+            client.GetPagesAsync(Pid, Base, BigPages, big).AsTask(),
+            client.GetPagesAsync(Pid, Base + (1000UL * PageSize), 1, one).AsTask(),
+            client.GetPagesAsync(Pid, Base + (2000UL * PageSize), 20, last).AsTask(),
+        };
+
+        var got = await Task.WhenAll(fetches).WaitAsync(Bound);
+        Assert.Equal(new[] { BigPages, 1, 20 }, got);
+        Assert.Equal(ScriptedConnection.PagesFor(Base, BigPages), big);
+        Assert.Equal(ScriptedConnection.PagesFor(Base + (1000UL * PageSize), 1), one);
+        Assert.Equal(ScriptedConnection.PagesFor(Base + (2000UL * PageSize), 20), last);
+        await source.Completion.WaitAsync(Bound);
+    }
+
+    [Fact]
     public async Task A_short_reply_gives_the_caller_fewer_pages_and_GetAll_asks_again_for_the_rest()
     {
         await using var source = ScriptedPageSource.Start(async c =>

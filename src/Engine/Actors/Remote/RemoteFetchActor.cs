@@ -93,6 +93,7 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
     private readonly LinkedList<WirePiece> _faults = new();
     private readonly LinkedList<WirePiece> _background = new();
     private readonly HashSet<RemoteRead> _reads = [];
+    private readonly SourceRunGrid _runGrid = new();
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Task> _closing = [];
@@ -390,7 +391,7 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
         while (_faults.First is { } fault && faultLink.InFlight.Count < _settings.MaxRequestsInFlight)
         {
             _faults.RemoveFirst();
-            if (!Send(faultLink, fault.Value))
+            if (!Send(faultLink, CutAtRunEnd(fault.Value, fault.Value.Pages, _faults)))
             {
                 return;
             }
@@ -402,7 +403,7 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
         while (_background.First is { } next && bulk.InFlight.Count < _settings.MaxRequestsInFlight)
         {
             var maxPages = pieceBytes >> PageGeometry.PageShift;
-            var pages = Math.Min(next.Value.Pages, maxPages);
+            var pages = _runGrid.Clamp(next.Value.Read.Pid, next.Value.DumpAddress, Math.Min(next.Value.Pages, maxPages));
             var bytes = (long)pages << PageGeometry.PageShift;
             if (shared ? bulk.BackgroundPieces >= _settings.SharedBackgroundInFlight
                        : bulk.BackgroundPieces > 0 && bulk.BackgroundBytes + bytes > _settings.BulkInFlightBytes)
@@ -411,18 +412,27 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
             }
 
             _background.RemoveFirst();
-            var piece = next.Value;
-            if (pages < piece.Pages)
-            {
-                _background.AddFirst(new WirePiece(piece.Read, piece.OffsetPages + pages, piece.Pages - pages));
-                piece = new WirePiece(piece.Read, piece.OffsetPages, pages);
-            }
-
-            if (!Send(bulk, piece))
+            if (!Send(bulk, CutAtRunEnd(next.Value, pages, _background)))
             {
                 return;
             }
         }
+    }
+
+    /// <summary>
+    /// The first <paramref name="pages"/> of <paramref name="piece"/>, at most up to the next run end the source is
+    /// expected to clamp at (<see cref="SourceRunGrid"/>); the rest goes back to the front of <paramref name="queue"/>.
+    /// </summary>
+    private WirePiece CutAtRunEnd(WirePiece piece, int pages, LinkedList<WirePiece> queue)
+    {
+        pages = _runGrid.Clamp(piece.Read.Pid, piece.DumpAddress, pages);
+        if (pages >= piece.Pages)
+        {
+            return piece;
+        }
+
+        queue.AddFirst(new WirePiece(piece.Read, piece.OffsetPages + pages, piece.Pages - pages));
+        return new WirePiece(piece.Read, piece.OffsetPages, pages);
     }
 
     /// <summary>Puts one GET on the wire; false when the connection is already known to be gone.</summary>
@@ -527,7 +537,9 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
         _statistics.Reply(pages, pages < piece.Pages);
         if (pages < piece.Pages)
         {
-            // The source clamped the GET at the end of its run: the rest goes out next, ahead of its queue.
+            // The source clamped the GET at the end of its run: the rest goes out next, ahead of its queue, and later
+            // pieces are cut at the run ends this one tells of.
+            _runGrid.Learn(read.Pid, piece.DumpAddress + ((ulong)pages << PageGeometry.PageShift));
             (piece.IsFault ? _faults : _background).AddFirst(new WirePiece(read, piece.OffsetPages + pages, piece.Pages - pages));
         }
 

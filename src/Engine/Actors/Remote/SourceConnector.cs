@@ -30,6 +30,7 @@ internal static class SourceConnector
         ReplyTimeout = settings.ReplyTimeout,
         ConnectTimeout = settings.ConnectTimeout,
         InlineCompletions = true,
+        ReceiveLowWater = settings.ReceiveLowWaterBytes,
         ReaderThreadStarted = readerNice is { } nice ? () => Scheduling.ThreadScheduling.TrySetNice(nice) : null,
     };
 

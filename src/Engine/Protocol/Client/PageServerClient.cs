@@ -29,6 +29,7 @@ namespace LazyActors.Engine.Protocol.Client;
 public sealed class PageServerClient : IAsyncDisposable
 {
     private const int PageSize = (int)PageGeometry.PageSize;
+    private const int LowWaterMinRead = 64 << 10; // smaller reads (headers, a fault's pages) wake at the first byte
     private static readonly TimeSpan CloseNotifyTimeout = TimeSpan.FromSeconds(5);
 
     private readonly Stream _stream;
@@ -50,6 +51,8 @@ public sealed class PageServerClient : IAsyncDisposable
     private PageServerException? _failure;
     private long _deadlineArmedAt;
     private byte[]? _discard;
+    private readonly Socket? _lowWaterSocket;
+    private int _lowWater = 1;
 
     private PageServerClient(Stream stream, string peer, PageServerClientOptions options)
     {
@@ -57,6 +60,7 @@ public sealed class PageServerClient : IAsyncDisposable
         Peer = peer;
         TlsSession = stream is SslStream { IsAuthenticated: true } ssl ? $"{ssl.SslProtocol} {ssl.NegotiatedCipherSuite}" : null;
         _options = options;
+        _lowWaterSocket = options.ReceiveLowWater > 0 && stream is NetworkStream network ? network.Socket : null;
         _window = new SemaphoreSlim(options.MaxInFlight);
         _batch = new byte[(options.MaxInFlight + 1) * PageServerIov.Size];
         _spare = new byte[_batch.Length];
@@ -575,6 +579,9 @@ public sealed class PageServerClient : IAsyncDisposable
         int done = 0;
         while (done < buffer.Length)
         {
+            // Only ever up to what is left of this reply: those bytes are sure to come (or EOF, or the deadline), so a
+            // low-water mark never waits for bytes the peer will not send.
+            SetLowWater(buffer.Length >= LowWaterMinRead ? Math.Min(buffer.Length - done, _options.ReceiveLowWater) : 1);
             int read = _stream.Read(buffer[done..]);
             if (read == 0)
             {
@@ -583,6 +590,19 @@ public sealed class PageServerClient : IAsyncDisposable
 
             done += read;
         }
+    }
+
+    /// <summary>SO_RCVLOWAT: a blocked read (the kernel's poll, hence .NET's socket engine) wakes once this many bytes
+    /// are in the socket. Set only when it changes; plain TCP only (TLS records are read whole anyway).</summary>
+    private void SetLowWater(int bytes)
+    {
+        if (_lowWaterSocket is null || bytes == _lowWater)
+        {
+            return;
+        }
+
+        _lowWaterSocket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReceiveLowWater, bytes);
+        _lowWater = bytes;
     }
 
     private void Discard(int bytes, string what)

@@ -35,12 +35,20 @@ public sealed record PageServerClientOptions
     /// </summary>
     public bool InlineCompletions { get; init; }
 
+    /// <summary>
+    /// Plain TCP only: a reply's data of at least this many bytes is read once this much of it (or all that is left of
+    /// it) is in the socket (SO_RCVLOWAT): the reader thread wakes once per this many bytes instead of once per segment
+    /// that arrives. 0 (default): off. Smaller reads (headers, a fault's pages) always wake at the first byte.
+    /// </summary>
+    public int ReceiveLowWater { get; init; }
+
     /// <summary>TLS credentials (CRIU's <c>--tls</c>), or null for plain TCP. Load once and share across reconnects.</summary>
     public PageServerTlsCredentials? Tls { get; init; }
 
     internal void Validate()
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxInFlight, 1, nameof(MaxInFlight));
+        ArgumentOutOfRangeException.ThrowIfNegative(ReceiveLowWater, nameof(ReceiveLowWater));
         if (ReplyTimeout <= TimeSpan.Zero && ReplyTimeout != Timeout.InfiniteTimeSpan)
         {
             throw new ArgumentOutOfRangeException(nameof(ReplyTimeout), ReplyTimeout, "must be positive or infinite");
