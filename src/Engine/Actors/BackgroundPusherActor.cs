@@ -140,7 +140,6 @@ public sealed class BackgroundPusherActor : EngineActor, IWithTimers
             {
                 Settle(slot, done.Bytes);
                 slot.Chunk = done.FaultsSince > 0 ? NearFaultChunk(slot.Chunk) : Math.Min(slot.Chunk * 2, (ulong)_settings.ChunkMaxBytes);
-                slot.WaitsForPush = done.FaultsSince > 0;
             }
 
             Fill();
@@ -224,8 +223,7 @@ public sealed class BackgroundPusherActor : EngineActor, IWithTimers
         var waiting = _slots.Count(s => !s.Idle && !s.HasPlace);
         var maxPlaces = _settings.EffectiveBackgroundTasksAtOnce;
         // A second copier only helps while a CPU is left for it: the tree's tasks (busy or waiting at the push front)
-        // are fewer than the CPUs. With more, the halves would take the CPUs of the tasks themselves; and only for a
-        // task that waits for the push (see Slot.WaitsForPush).
+        // are fewer than the CPUs. With more, the halves would take the CPUs of the tasks themselves.
         var split = _settings.SecondCopierSliceBytes is not null && _slots.Count < Environment.ProcessorCount;
         var sent = true;
         while (sent)
@@ -278,7 +276,7 @@ public sealed class BackgroundPusherActor : EngineActor, IWithTimers
                 }
 
                 slot.TurnChunks++;
-                slot.Task.Tell(new UffdActor.PushChunk(slot.Chunk, split && slot.WaitsForPush));
+                slot.Task.Tell(new UffdActor.PushChunk(slot.Chunk, split));
                 slot.InFlight++;
                 slot.BytesInFlight += (long)slot.Chunk;
                 _bytesInFlight += (long)slot.Chunk;
@@ -310,14 +308,6 @@ public sealed class BackgroundPusherActor : EngineActor, IWithTimers
 
         /// <summary>Chunks handed out since the task last got its place.</summary>
         public int TurnChunks { get; set; }
-
-        /// <summary>
-        /// False once a chunk finished without a fault of the task meanwhile: the task runs on pages it has (python
-        /// computing, say) rather than waiting at the push front, so the second copier would only take the CPU it runs
-        /// on (both copiers hold theirs at SCHED_FIFO while they copy). True again with the next chunk that saw a fault,
-        /// and at the start, before any report.
-        /// </summary>
-        public bool WaitsForPush { get; set; } = true;
     }
 
     private sealed class BeginPushing : INoSerializationVerificationNeeded

@@ -55,27 +55,6 @@ public sealed class BackgroundPusherActorSpecs : Akka.TestKit.Xunit2.TestKit
         Assert.False((await off.ExpectMsgAsync<UffdActor.PushChunk>()).Split);
     }
 
-    [SkippableFact]
-    public async Task Pusher_must_ask_for_split_slices_only_while_the_task_faults_during_its_chunks()
-    {
-        // A task that ran a whole chunk without faulting does not wait for the push: the second copier would only take
-        // the CPU it computes on. One that faults again gets split slices again.
-        Skip.If(Environment.ProcessorCount < 2, "a second copier needs a second CPU");
-        var task = CreateTestProbe();
-        var pusher = StartPusher(task);
-        pusher.Tell(BackgroundPusherActor.Start.Instance);
-        for (var k = 0; k < SpecSettings.ChunksInFlightPerTask; k++)
-        {
-            Assert.True((await task.ExpectMsgAsync<UffdActor.PushChunk>()).Split);
-        }
-
-        pusher.Tell(new UffdActor.ChunkFinished(task.Ref, (ulong)SpecSettings.ChunkInitialBytes, 16, FaultsSince: 0), task.Ref);
-        Assert.False((await task.ExpectMsgAsync<UffdActor.PushChunk>()).Split);
-
-        pusher.Tell(new UffdActor.ChunkFinished(task.Ref, (ulong)SpecSettings.ChunkInitialBytes, 16, FaultsSince: 3), task.Ref);
-        Assert.True((await task.ExpectMsgAsync<UffdActor.PushChunk>()).Split);
-    }
-
     [Fact]
     public async Task Pusher_must_never_push_when_background_transfer_is_off()
     {
