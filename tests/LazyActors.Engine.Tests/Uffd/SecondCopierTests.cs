@@ -236,6 +236,77 @@ public sealed class SecondCopierTests : IDisposable
         AssertPagesRight(SplitSlice, Length - SplitSlice);
     }
 
+    [SkippableTheory]
+    [InlineData(0UL)]
+    [InlineData(64UL * 1024)]
+    [InlineData(1024UL * 1024)]
+    [InlineData(1536UL * 1024)]
+    public void Split_pieces_of_2_MiB_are_centred_on_page_table_boundaries_and_every_page_is_right(ulong offset)
+    {
+        // Two halves inside one 2 MiB span install their pages under one page-table lock; centred on a span boundary
+        // they never share it.
+        const ulong slice = TaskCopyQueue.PageTableSpan;
+        var start = _target.Start + offset;
+        var length = Length - offset;
+        var book = new TaskRangeBook();
+        book.AddLazy(start, start + length, start);
+        Assert.True(book.TryClaimBackground(length, out _));
+        var pieces = new List<(ulong Destination, ulong Length)>();
+        var uffd = new RecordingUffd(_adapter, pieces);
+        var queue = new TaskCopyQueue(1, "1", uffd, book, new TaskProgress(1, "1", (long)(length / PageSize), isForkChild: false),
+            sliceBytes: 512 * 1024, urgentWindowBytes: 64 * 1024, NoLogger.Instance, splitSliceBytes: slice)
+        {
+            SplitBackground = true,
+        };
+        var pages = (int)(length / PageSize);
+        var data = new PageData(start, pages, [new SharedPageRead(new PageRead([new PageSegment(start, pages, _source.Address + (nint)offset)], null))]);
+        queue.Add(new CopyJob(start, pages, background: true, length, data));
+
+        var rounds = RunToEnd(queue);
+
+        Assert.True(book.IsComplete, book.ToString());
+        AssertPagesRight(offset, length);
+        Assert.True(rounds <= (int)(length / slice) + 2, $"{rounds} rounds: {string.Join(", ", pieces.Select(p => $"0x{p.Destination:x}+0x{p.Length:x}"))}");
+        Assert.Equal(length, pieces.Aggregate(0UL, (sum, p) => sum + p.Length));
+        Assert.All(pieces, p => Assert.True(p.Length <= slice, $"a piece of {p.Length} bytes"));
+        // Every whole piece is centred on a boundary; the rest are lead-ins to one and the piece the chunk's end cuts short.
+        var whole = pieces.Where(p => p.Length == slice).ToList();
+        var firstCentrable = ((start + (slice / 2)) + TaskCopyQueue.PageTableSpan - 1) / TaskCopyQueue.PageTableSpan * TaskCopyQueue.PageTableSpan;
+        Assert.Equal(firstCentrable + (slice / 2) <= start + length, whole.Count > 0);
+        Assert.All(whole, p => Assert.Equal(0UL, (p.Destination + (slice / 2)) % TaskCopyQueue.PageTableSpan));
+    }
+
+    [Theory]
+    [InlineData(0x0UL, 0x200000UL, 0x100000UL)]        // at a boundary: a lead-in up to where a centred piece starts
+    [InlineData(0x100000UL, 0x200000UL, 0x200000UL)]   // 1 MiB before one: the whole piece, centred on it
+    [InlineData(0x1C0000UL, 0x200000UL, 0x80000UL)]    // 256 KiB before one: a short piece centred on it
+    [InlineData(0x180000UL, 0x40000UL, 0x40000UL)]     // never longer than what is there
+    [InlineData(0x10000UL, 0x200000UL, 0xF0000UL)]     // just past a boundary: the lead-in
+    public void SplitPiece_centres_a_piece_on_the_next_page_table_boundary(ulong start, ulong length, ulong expected) =>
+        Assert.Equal(expected, TaskCopyQueue.SplitPiece(start, length, TaskCopyQueue.PageTableSpan));
+
+    /// <summary>Records the pieces a queue hands to <see cref="IUffd.CopyBulk"/>, then copies them for real.</summary>
+    private sealed class RecordingUffd(UserFaultFdAdapter inner, List<(ulong Destination, ulong Length)> pieces) : IUffd
+    {
+        public SafeFdHandle? Handle => inner.Handle;
+
+        public UffdOpResult Copy(ulong destination, nint source, ulong length) => inner.Copy(destination, source, length);
+
+        public BulkCopyResult CopyBulk(ulong destination, nint source, ulong length)
+        {
+            pieces.Add((destination, length));
+            return inner.CopyBulk(destination, source, length);
+        }
+
+        public UffdOpResult ZeroPage(ulong start, ulong length) => inner.ZeroPage(start, length);
+
+        public Errno Unregister(ulong start, ulong length) => inner.Unregister(start, length);
+
+        public void Dispose()
+        {
+        }
+    }
+
     private (TaskCopyQueue Queue, TaskRangeBook Book, TaskProgress Progress, FaultInjector Faults) Queue(string plan)
     {
         var book = new TaskRangeBook();
