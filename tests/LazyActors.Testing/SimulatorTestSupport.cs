@@ -24,4 +24,15 @@ public static class SimulatorTestSupport
             output.WriteLine($"pid {t.Pid} {t.Role}: {t.Pages} pages, touch {t.TouchMs:0.0} ms, p50 {t.P50Us:0.0} us, p99 {t.P99Us:0.0} us, max {t.MaxUs:0} us, verified {t.BytesVerified} B, mismatches {t.Mismatches} {t.Error}");
         }
     }
+
+    /// <summary>
+    /// The restore succeeded and every simulated process verified each of its pages, no word wrong; <paramref name="which"/>
+    /// names the restore in the failure message where a test runs several.
+    /// </summary>
+    public static void AssertEveryPageVerified(SimReport report, string? which = null)
+    {
+        Assert.True(report.Ok, which is null ? report.Error : $"{which}: {report.Error}");
+        Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches));
+        Assert.All(report.Tasks, t => Assert.Equal(t.Pages * 4096L, t.BytesVerified));
+    }
 }

@@ -44,9 +44,7 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
         foreach (var (report, which) in reports.Zip(["a", "b"]))
         {
             SimulatorTestSupport.WriteTasks(output, report);
-            Assert.True(report.Ok, $"{which}: {report.Error}");
-            Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches));
-            Assert.All(report.Tasks, t => Assert.Equal(t.Pages * 4096L, t.BytesVerified));
+            SimulatorTestSupport.AssertEveryPageVerified(report, which);
         }
 
         foreach (var (daemon, which) in new[] { (a, "a"), (b, "b") })
@@ -96,9 +94,7 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
 
         var report = await restoreA.WaitAsync(Bound);
         SimulatorTestSupport.WriteTasks(output, report);
-        Assert.True(report.Ok, report.Error);
-        Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches));
-        Assert.All(report.Tasks, t => Assert.Equal(t.Pages * 4096L, t.BytesVerified));
+        SimulatorTestSupport.AssertEveryPageVerified(report);
         var (exit, _, stderr) = a.WaitForExit(Bound);
         var log = WorkLog.Read(work, "a/lp.log");
         output.WriteLine(WorkLog.Tail(log));
@@ -110,9 +106,7 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
         SimulatorTestSupport.WriteTasks(output, reportB);
         output.WriteLine(WorkLog.Tail(WorkLog.Read(work, "b/lp.log")));
         output.WriteLine(WorkLog.Read(work, "b/lp.log.guardian"));
-        Assert.True(reportB.Ok, reportB.Error);
-        Assert.All(reportB.Tasks, t => Assert.Equal(0, t.Mismatches));
-        Assert.All(reportB.Tasks, t => Assert.Equal(t.Pages * 4096L, t.BytesVerified));
+        SimulatorTestSupport.AssertEveryPageVerified(reportB);
         StopSource(source, work, "ps.log");
     }
 
@@ -143,9 +137,7 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
 
         var report = await restore.WaitAsync(Bound);
         SimulatorTestSupport.WriteTasks(output, report);
-        Assert.True(report.Ok, report.Error);
-        Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches));
-        Assert.All(report.Tasks, t => Assert.Equal(t.Pages * 4096L, t.BytesVerified));
+        SimulatorTestSupport.AssertEveryPageVerified(report);
         var (exit, _, stderr) = daemon.WaitForExit(Bound);
         var log = WorkLog.Read(work, "a/lp.log");
         output.WriteLine(WorkLog.Tail(log));

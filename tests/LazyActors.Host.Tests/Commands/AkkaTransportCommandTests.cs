@@ -33,9 +33,7 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
         var report = Simulate(images, work);
 
         SimulatorTestSupport.WriteTasks(output, report);
-        Assert.True(report.Ok, report.Error);
-        Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches));
-        Assert.All(report.Tasks, t => Assert.Equal(t.Pages * 4096L, t.BytesVerified));
+        SimulatorTestSupport.AssertEveryPageVerified(report);
         var (exit, _, stderr) = daemon.Process.WaitForExit(Bound);
         var log = WorkLog.Read(work, "lp.log");
         Assert.True(exit == 0, $"lazy-pages exited {exit}: {stderr} {log}");
@@ -160,9 +158,7 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
         var log = WorkLog.Read(work, "lp.log");
         output.WriteLine(guardianLog);
         output.WriteLine(log);
-        Assert.True(report.Ok, report.Error);
-        Assert.All(report.Tasks, t => Assert.Equal(0, t.Mismatches));
-        Assert.All(report.Tasks, t => Assert.Equal(t.Pages * 4096L, t.BytesVerified));
+        SimulatorTestSupport.AssertEveryPageVerified(report);
         Assert.Contains("starting successor 1 of at most 3", guardianLog, StringComparison.Ordinal);
         Assert.Matches(@"the daemon \(pid \d+\) ended the restore with exit code 0; the guardian lets go", guardianLog);
         Assert.Contains("describes the same checkpoint again; resuming the restore over the Akka transport", log, StringComparison.Ordinal);

@@ -24,25 +24,11 @@ public sealed class RealCriuRestoreTests(ITestOutputHelper output) : IDisposable
         return (harness, await harness.DumpAsync(workload, _dir.Path));
     }
 
-    private CriuRestoreResult Reported(CriuRestoreResult result)
-    {
-        output.WriteLine(result.Summary());
-        foreach (var note in result.Notes)
-        {
-            output.WriteLine($"note: {note}");
-        }
-
-        return result;
-    }
+    private CriuRestoreResult Reported(CriuRestoreResult result) => CriuResultAssert.Reported(output, result);
 
     private static void AssertEveryByteVerified(CriuRestoreResult result, CriuCheckpoint checkpoint)
     {
-        Assert.True(result.Ok, string.Join("\n", result.Failures));
-        Assert.Equal(checkpoint.Workload.TotalBytes, result.BytesVerified);
-        Assert.Equal(checkpoint.Workload.TaskCount, result.Tasks.Count);
-        Assert.All(result.Tasks, t => Assert.Equal(checkpoint.Workload.BytesPerTask, t.BytesVerified));
-        Assert.Equal(0, result.RootExitCode);
-        Assert.Equal(0, result.DaemonExitCode);
+        CriuResultAssert.EveryByteVerified(result, checkpoint);
         Assert.True(result.ListeningSeconds > 0);
         Assert.True(result.RestoreReturnedSeconds > result.ListeningSeconds);
         Assert.True(result.AllVerifiedSeconds > result.RestoreReturnedSeconds);

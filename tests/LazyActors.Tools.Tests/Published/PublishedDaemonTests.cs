@@ -63,7 +63,7 @@ public sealed class PublishedDaemonTests(ITestOutputHelper output) : IDisposable
 
         var result = Reported(await harness.RestoreAsync(checkpoint, CriuDaemonSpec.Self(hostPrefix: native)));
 
-        AssertEveryByteVerified(result, checkpoint);
+        CriuResultAssert.EveryByteVerified(result, checkpoint);
         Assert.Equal(0, result.DaemonExitCode);
         Assert.Contains("ended the restore with exit code 0", ReadLog(result, "daemon.log.guardian"), StringComparison.Ordinal);
     }
@@ -106,7 +106,7 @@ public sealed class PublishedDaemonTests(ITestOutputHelper output) : IDisposable
 
         var result = Reported(await harness.RestoreAsync(checkpoint, CriuDaemonSpec.Self(detach: true, hostPrefix: native)));
 
-        AssertEveryByteVerified(result, checkpoint);
+        CriuResultAssert.EveryByteVerified(result, checkpoint);
     }
 
     private async Task<(CriuHarness Harness, CriuCheckpoint Checkpoint, IReadOnlyList<string> Native)> DumpAsync(CriuWorkload workload, CriuHarnessOptions? options = null)
@@ -119,26 +119,7 @@ public sealed class PublishedDaemonTests(ITestOutputHelper output) : IDisposable
         return (harness, await harness.DumpAsync(workload, _dir.Path), native);
     }
 
-    private CriuRestoreResult Reported(CriuRestoreResult result)
-    {
-        output.WriteLine(result.Summary());
-        foreach (var note in result.Notes)
-        {
-            output.WriteLine($"note: {note}");
-        }
-
-        return result;
-    }
-
-    private static void AssertEveryByteVerified(CriuRestoreResult result, CriuCheckpoint checkpoint)
-    {
-        Assert.True(result.Ok, string.Join("\n", result.Failures));
-        Assert.Equal(checkpoint.Workload.TotalBytes, result.BytesVerified);
-        Assert.Equal(checkpoint.Workload.TaskCount, result.Tasks.Count);
-        Assert.All(result.Tasks, t => Assert.Equal(checkpoint.Workload.BytesPerTask, t.BytesVerified));
-        Assert.Equal(0, result.RootExitCode);
-        Assert.Equal(0, result.DaemonExitCode);
-    }
+    private CriuRestoreResult Reported(CriuRestoreResult result) => CriuResultAssert.Reported(output, result);
 
     private static string ReadLog(CriuRestoreResult result, string name)
     {
