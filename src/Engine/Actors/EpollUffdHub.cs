@@ -16,6 +16,7 @@ public sealed class EpollUffdHub : IUffdHub, IDisposable
 {
     private readonly EpollReader _reader;
     private readonly GatePriority _gatePriority;
+    private readonly UffdScheduling _scheduling;
     private readonly CrashJournal? _journal;
     private readonly ConcurrentDictionary<IUffd, int> _journalIds = new();
     private readonly SecondCopier? _secondCopier;
@@ -28,6 +29,7 @@ public sealed class EpollUffdHub : IUffdHub, IDisposable
         SecondCopier? secondCopier = null)
     {
         _gatePriority = scheduling?.GatePriority ?? GatePriority.Off;
+        _scheduling = scheduling ?? UffdScheduling.Unchanged;
         _journal = journal;
         _secondCopier = secondCopier;
         _reader = new EpollReader(
@@ -68,7 +70,8 @@ public sealed class EpollUffdHub : IUffdHub, IDisposable
             throw new InvalidDataException(problem);
         }
 
-        var uffd = new UserFaultFdAdapter(descriptor, _gatePriority, state.ReportsMemoryChanges, _secondCopier);
+        var uffd = new UserFaultFdAdapter(descriptor, _gatePriority, state.ReportsMemoryChanges, _secondCopier,
+            _scheduling.Background);
         if (_journal is not null && _journal.TakeId(descriptor.Fd) is var id and > 0)
         {
             _journalIds[uffd] = id;

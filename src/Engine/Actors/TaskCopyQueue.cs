@@ -146,7 +146,7 @@ internal sealed class TaskCopyQueue
         var cursor = dumpPage;
         var end = Math.Min(job.End, dumpPage + _urgentWindowBytes);
         long pages = 0;
-        var step = CopyRange(job, ref cursor, end, ulong.MaxValue, ref pages);
+        var step = CopyRange(job, ref cursor, end, ulong.MaxValue, ref pages, background: false);
         job.PagesCopied += pages;
         return step.End == CopyRoundEnd.Blocked ? CopyRound.Copied(null) : step;
     }
@@ -157,7 +157,7 @@ internal sealed class TaskCopyQueue
         var before = job.Cursor;
         var cursor = job.Cursor;
         var pages = job.PagesCopied;
-        var step = CopyRange(job, ref cursor, job.End, budget, ref pages, split);
+        var step = CopyRange(job, ref cursor, job.End, budget, ref pages, job.Background, split);
         job.Cursor = cursor;
         job.PagesCopied = pages;
         if (job.Cursor > before)
@@ -180,9 +180,10 @@ internal sealed class TaskCopyQueue
     /// here and retry later (the copied part is kept); EEXIST = page already there; ENOENT = no registered VMA holds the
     /// whole copy: a longer copy is retried in halves (the task may have split a VMA, e.g. with mprotect) until the one
     /// page that is refused alone, which alone is given up (see <see cref="GiveUpUnregisteredPage"/>); anything else
-    /// fails the task.
+    /// fails the task. <paramref name="background"/>: nobody waits for these pages (a background job's slice, not an
+    /// urgent window), so the copy may be scheduled below the fault path's (<see cref="IUffd.CopyBackground"/>).
     /// </summary>
-    private CopyRound CopyRange(CopyJob job, ref ulong cursor, ulong end, ulong budget, ref long pagesCopied, bool split = false)
+    private CopyRound CopyRange(CopyJob job, ref ulong cursor, ulong end, ulong budget, ref long pagesCopied, bool background, bool split = false)
     {
         var data = job.Data;
         var enoentLimit = ulong.MaxValue;
@@ -223,7 +224,7 @@ internal sealed class TaskCopyQueue
             }
             else
             {
-                result = _uffd.Copy(current.Start, source, length);
+                result = background ? _uffd.CopyBackground(current.Start, source, length) : _uffd.Copy(current.Start, source, length);
             }
             var done = result.IsSuccess ? length : PageGeometry.AlignDown((ulong)Math.Max(0, result.Bytes));
             if (done > 0)

@@ -42,7 +42,7 @@ public sealed record EngineSettings
 
     /// <summary>The restore's second copier, or null when <see cref="SecondCopierSliceBytes"/> is off.</summary>
     public Uffd.SecondCopier? CreateSecondCopier() =>
-        SecondCopierSliceBytes is null ? null : new Uffd.SecondCopier(GatePriority, EngineThreadsNice);
+        SecondCopierSliceBytes is null ? null : new Uffd.SecondCopier(GatePriority, EngineThreadsNice, BackgroundPriority);
 
     /// <summary>Largest read-ahead on sequential faults.</summary>
     public required int FaultReadAheadMaxBytes { get; init; }
@@ -125,6 +125,9 @@ public sealed record EngineSettings
     /// <summary>How a copier holding a uffd gate is kept from being preempted, see <see cref="Scheduling.GatePriority"/>.</summary>
     public required GatePriority GatePriority { get; init; }
 
+    /// <summary>How background slices (and the second copier) are scheduled, see <see cref="Scheduling.BackgroundPriority"/>.</summary>
+    public BackgroundPriority BackgroundPriority { get; init; } = BackgroundPriority.Gate;
+
     /// <summary>
     /// Bytes the engine may allocate during a restore with the garbage collector held off (a GC stops every engine
     /// thread, and on a busy machine waiting for them all to stop takes milliseconds); null = collect as usual.
@@ -156,7 +159,7 @@ public sealed record EngineSettings
     };
 
     /// <summary>The fault path's scheduling as the uffd layer takes it.</summary>
-    public UffdScheduling UffdScheduling => new(ReaderRealtime, ReaderNice, GatePriority);
+    public UffdScheduling UffdScheduling => new(ReaderRealtime, ReaderNice, GatePriority, BackgroundPriority);
 
     /// <summary>Absolute path of the rendezvous socket.</summary>
     public string SocketPath => Path.Combine(Path.GetFullPath(WorkDirectory), Restorer.LazyPagesHandshake.SocketName);
@@ -219,6 +222,7 @@ public sealed record EngineSettings
             ReaderRealtime = keys.Boolean("scheduling.reader-realtime"),
             ReaderNice = keys.Int("scheduling.reader-nice"),
             GatePriority = keys.OneOf("scheduling.gate-priority", ("ceiling", GatePriority.Ceiling), ("inherit", GatePriority.Inherit), ("off", GatePriority.Off)),
+            BackgroundPriority = keys.OneOf("scheduling.background-priority", ("gate", BackgroundPriority.Gate), ("normal", BackgroundPriority.Normal), ("idle", BackgroundPriority.Idle)),
             NoGcBudgetBytes = keys.BytesOr("no-gc-budget", "off", "0"),
             Remote = RemoteFetchSettings.Read(keys),
             CrashSafety = CrashSafetySettings.Read(keys),

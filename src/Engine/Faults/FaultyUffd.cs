@@ -25,6 +25,10 @@ public sealed class FaultyUffd(IUffd inner, FaultInjector faults) : IUffd
     public UffdOpResult Copy(ulong destination, nint source, ulong length) =>
         faults.Fires(FaultPoint.CopyErrno, out var rule) ? Inject(rule, inner.Copy, destination, source) : inner.Copy(destination, source, length);
 
+    /// <summary>An unsplit background slice: <c>uffd.copy</c> applies to it as to <see cref="Copy"/>.</summary>
+    public UffdOpResult CopyBackground(ulong destination, nint source, ulong length) =>
+        faults.Fires(FaultPoint.CopyErrno, out var rule) ? Inject(rule, inner.CopyBackground, destination, source) : inner.CopyBackground(destination, source, length);
+
     /// <summary>
     /// A background slice: <c>uffd.copy</c> applies to it whole, as to <see cref="Copy"/>; a slice the real uffd splits
     /// for its second copier also meets <c>uffd.half1</c>, <c>uffd.half2</c> and <c>uffd.half2-delay</c> in each half.
@@ -33,7 +37,7 @@ public sealed class FaultyUffd(IUffd inner, FaultInjector faults) : IUffd
     {
         if (faults.Fires(FaultPoint.CopyErrno, out var rule))
         {
-            return BulkCopyResult.Whole(Inject(rule, inner.Copy, destination, source), length);
+            return BulkCopyResult.Whole(Inject(rule, inner.CopyBackground, destination, source), length);
         }
 
         return inner is UserFaultFdAdapter adapter

@@ -11,6 +11,10 @@ internal static partial class Libc
     [LibraryImport(Libraries.Libc, EntryPoint = "setpriority", SetLastError = true)]
     internal static partial int SetPriority(int which, uint who, int niceValue);
 
+    /// <summary>getpriority(2): with PRIO_PROCESS and a thread id, that thread's nice value (errno tells -1 from an error).</summary>
+    [LibraryImport(Libraries.Libc, EntryPoint = "getpriority", SetLastError = true)]
+    internal static partial int GetPriority(int which, uint who);
+
     /// <summary>gettid(2): the calling thread's kernel id.</summary>
     [LibraryImport(Libraries.Libc, EntryPoint = "gettid")]
     internal static partial int GetTid();
@@ -20,6 +24,9 @@ internal static partial class Libc
 
     /// <summary>SCHED_FIFO: real-time, runs until it blocks or a higher real-time priority wakes.</summary>
     internal const int SCHED_FIFO = 1;
+
+    /// <summary>SCHED_IDLE: runs only when no other (non-idle) thread wants the CPU; the nice value is kept for later.</summary>
+    internal const int SCHED_IDLE = 5;
 
     /// <summary>
     /// sched_setscheduler(2) for one thread (<paramref name="tid"/>); <paramref name="param"/> points to a

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using LazyActors.Engine.Interop;
 
 namespace LazyActors.Engine.Scheduling;
@@ -45,6 +46,22 @@ internal static class ThreadScheduling
         }
 
         return false;
+    }
+
+    /// <summary>The calling thread's nice value; false when it cannot be read.</summary>
+    public static bool TryGetNice(out int niceValue)
+    {
+        Marshal.SetLastPInvokeError(0);
+        niceValue = Libc.GetPriority(Libc.PRIO_PROCESS, (uint)Libc.GetTid());
+        // getpriority returns the nice value itself, so -1 is an error only when errno says so.
+        return niceValue != -1 || Marshal.GetLastPInvokeError() == 0;
+    }
+
+    /// <summary>Makes the calling thread SCHED_IDLE (no privilege needed); false when refused.</summary>
+    public static unsafe bool TrySetIdle()
+    {
+        var param = 0;
+        return Libc.SchedSetScheduler(Libc.GetTid(), Libc.SCHED_IDLE, &param) == 0;
     }
 
     /// <summary>Returns the calling thread to SCHED_OTHER (its nice value is kept); false when refused.</summary>

@@ -17,7 +17,9 @@ namespace LazyActors.Engine.Scheduling;
 /// <see cref="UffdEventBarrier"/>); a preempted holder would keep that task's faults unread for a scheduler tick or
 /// more, the classic priority inversion.
 /// </param>
-public readonly record struct UffdScheduling(bool ReaderRealtime, int ReaderNice, GatePriority GatePriority)
+/// <param name="Background">How background slices are scheduled (see <see cref="BackgroundPriority"/>).</param>
+public readonly record struct UffdScheduling(bool ReaderRealtime, int ReaderNice, GatePriority GatePriority,
+    BackgroundPriority Background = BackgroundPriority.Gate)
 {
     /// <summary>Leave every thread as created (tests).</summary>
     public static UffdScheduling Unchanged { get; } = new(false, int.MinValue, GatePriority.Off);

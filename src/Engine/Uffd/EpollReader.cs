@@ -108,7 +108,7 @@ public sealed class EpollReader : IDisposable
     /// <summary>
     /// Like <see cref="Add(SafeFdHandle, object)"/>, and every read(2) of <paramref name="fd"/> plus its callback runs
     /// inside the gate of <paramref name="readGate"/>, where the owner also runs its UFFDIO_COPY calls
-    /// (<see cref="UffdEventBarrier.EnterCopy"/>), so that a copy never starts between the read of a non-cooperative
+    /// (<see cref="UffdEventBarrier.EnterCopy()"/>), so that a copy never starts between the read of a non-cooperative
     /// event (which lets the kernel go on with the madvise/mremap/munmap/fork) and the moment the callback has recorded
     /// it. The reader thread never waits for that gate: when a copier holds it, the copier performs the read as it
     /// leaves (<see cref="UffdEventBarrier.RequestRead"/>). Such an fd is watched one-shot and re-armed after each read.

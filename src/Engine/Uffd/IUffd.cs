@@ -15,6 +15,12 @@ public interface IUffd : IDisposable
     UffdOpResult Copy(ulong destination, nint source, ulong length);
 
     /// <summary>
+    /// UFFDIO_COPY of a background slice nobody waits for (an implementation may schedule it below the copies that serve
+    /// faults, see <see cref="Scheduling.BackgroundPriority"/>); never throws for kernel errors.
+    /// </summary>
+    UffdOpResult CopyBackground(ulong destination, nint source, ulong length) => Copy(destination, source, length);
+
+    /// <summary>
     /// UFFDIO_COPY of a background slice, which an implementation may copy on two threads at once (see
     /// <see cref="SecondCopier"/>); reports each part's result. Never throws for kernel errors.
     /// </summary>

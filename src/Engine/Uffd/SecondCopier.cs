@@ -61,7 +61,9 @@ public delegate UffdOpResult HalfCopy(UserFaultFd uffd, SplitHalf half, ulong de
 /// One helper for the whole restore: a slice splits only when the helper is free (<see cref="TryBegin"/>), so two
 /// tasks pushing at once never queue behind it (the pusher asks for splits only while the tree has fewer tasks than
 /// CPUs). The helper is idle (blocked) between halves; with the gate's priority ceiling it runs SCHED_FIFO 1 for good,
-/// like a copier inside the gate, so no scheduling call is paid per half. Thread-safe.
+/// like a copier inside the gate, so no scheduling call is paid per half. With a lowered <see cref="BackgroundPriority"/>
+/// it stays at that priority instead (it only copies background halves), and a fault that waits for its half lends it
+/// SCHED_FIFO 1 until that half is done (<see cref="BoostWhileWorking"/>). Thread-safe.
 /// </remarks>
 public sealed class SecondCopier : IDisposable
 {
@@ -79,7 +81,12 @@ public sealed class SecondCopier : IDisposable
     // on a 1 GiB sequential restore (docs/benchmarks.md, cpu22).
     private readonly ManualResetEventSlim _done = new(false, spinCount: 200);
     private readonly GatePriority _priority;
+    private readonly BackgroundPriority _background;
     private readonly int? _nice;
+    private readonly Lock _boost = new();
+    private int _tid;
+    private bool _working;
+    private bool _boosted;
     private int _busy;
     private bool _stopping;
     private UserFaultFd? _uffd;
@@ -93,9 +100,14 @@ public sealed class SecondCopier : IDisposable
 
     /// <param name="priority">With <see cref="GatePriority.Ceiling"/> the helper runs SCHED_FIFO 1 (best effort).</param>
     /// <param name="nice">Nice value of the helper otherwise (null = unchanged).</param>
-    public SecondCopier(GatePriority priority = GatePriority.Off, int? nice = null)
+    /// <param name="background">
+    /// Lowered background priority: the helper runs at nice 0 (<see cref="BackgroundPriority.Normal"/>) or SCHED_IDLE
+    /// (<see cref="BackgroundPriority.Idle"/>) instead of either of the above.
+    /// </param>
+    public SecondCopier(GatePriority priority = GatePriority.Off, int? nice = null, BackgroundPriority background = BackgroundPriority.Gate)
     {
         _priority = priority;
+        _background = background;
         _nice = nice;
         _thread = new Thread(Loop) { IsBackground = true, Name = "la-second-copier" };
         _thread.Start();
@@ -117,7 +129,39 @@ public sealed class SecondCopier : IDisposable
         _length = length;
         _failure = null;
         _done.Reset();
+        lock (_boost)
+        {
+            _working = true;
+        }
+
         _work.Set();
+    }
+
+    /// <summary>
+    /// A fault waits for the half in progress (or about to start): lends the helper SCHED_FIFO 1 until that half is done.
+    /// Nothing when it is not working on a half or already runs real-time.
+    /// </summary>
+    public void BoostWhileWorking()
+    {
+        lock (_boost)
+        {
+            if (_working && !_boosted && _background != BackgroundPriority.Gate && Volatile.Read(ref _tid) != 0)
+            {
+                _boosted = ThreadScheduling.TrySetRealtime(_tid, 1);
+            }
+        }
+    }
+
+    /// <summary>True while the helper runs with a lent real-time priority (tests).</summary>
+    internal bool IsBoosted
+    {
+        get
+        {
+            lock (_boost)
+            {
+                return _boosted;
+            }
+        }
     }
 
     /// <summary>Waits for the half started with <see cref="Start"/> and gives the helper back.</summary>
@@ -157,14 +201,8 @@ public sealed class SecondCopier : IDisposable
 
     private void Loop()
     {
-        if (_priority == GatePriority.Ceiling)
-        {
-            _ = ThreadScheduling.TrySetRealtime(1);
-        }
-        else if (_nice is { } nice)
-        {
-            _ = ThreadScheduling.TrySetNice(nice);
-        }
+        Volatile.Write(ref _tid, Interop.Libc.GetTid());
+        SetOwnPriority();
 
         while (true)
         {
@@ -184,7 +222,42 @@ public sealed class SecondCopier : IDisposable
                 _failure = ex;
             }
 
+            lock (_boost)
+            {
+                _working = false;
+                if (_boosted)
+                {
+                    _boosted = false;
+                    ThreadScheduling.TrySetNormal();
+                    SetOwnPriority();
+                }
+            }
+
             _done.Set();
+        }
+    }
+
+    private void SetOwnPriority()
+    {
+        switch (_background)
+        {
+            case BackgroundPriority.Idle:
+                _ = ThreadScheduling.TrySetIdle();
+                break;
+            case BackgroundPriority.Normal:
+                _ = ThreadScheduling.TrySetNice(0);
+                break;
+            default:
+                if (_priority == GatePriority.Ceiling)
+                {
+                    _ = ThreadScheduling.TrySetRealtime(1);
+                }
+                else if (_nice is { } nice)
+                {
+                    _ = ThreadScheduling.TrySetNice(nice);
+                }
+
+                break;
         }
     }
 }

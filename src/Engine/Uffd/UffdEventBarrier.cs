@@ -20,7 +20,11 @@ namespace LazyActors.Engine.Uffd;
 /// (SCHED_FIFO 1) until it leaves the gate: a copier that lost its CPU to the restored tasks would otherwise keep the
 /// fault unread for a scheduler tick or more, the classic priority inversion. Only a copier someone waits for is
 /// boosted, so background copying keeps its normal priority. With the priority ceiling instead, every copy holds the
-/// gate at that priority and drops back as it leaves. Thread-safe.</para>
+/// gate at that priority and drops back as it leaves.</para>
+/// <para>A background slice (<see cref="EnterCopy(bool)"/> with true) may instead run below the restored tasks
+/// (<see cref="BackgroundPriority"/>): then a read left to it lends it (and the second copier, while that holds a half
+/// of its slice) SCHED_FIFO 1 as inheritance does, so a fault never waits for a copier that only gets idle CPU.
+/// Thread-safe.</para>
 /// </remarks>
 public sealed class UffdEventBarrier
 {
@@ -28,6 +32,8 @@ public sealed class UffdEventBarrier
     private readonly Lock _boost = new();
     private readonly bool _priorityInheritance;
     private readonly bool _priorityCeiling;
+    private readonly BackgroundPriority _background;
+    private SecondCopier? _helper;
     private int _unhandled;
     private int _readWanted;
     private Action? _read;
@@ -38,10 +44,23 @@ public sealed class UffdEventBarrier
     /// How a copier in the gate is kept from being preempted: <see cref="GatePriority.Inherit"/> lends a waiting read's
     /// real-time priority to it, <see cref="GatePriority.Ceiling"/> runs every copy at that priority.
     /// </param>
-    public UffdEventBarrier(GatePriority priority = GatePriority.Off)
+    /// <param name="background">How background slices are scheduled (see <see cref="BackgroundPriority"/>).</param>
+    public UffdEventBarrier(GatePriority priority = GatePriority.Off, BackgroundPriority background = BackgroundPriority.Gate)
     {
-        _priorityInheritance = priority == GatePriority.Inherit;
         _priorityCeiling = priority == GatePriority.Ceiling;
+        _background = background;
+        // A lowered background slice is lent the reader's priority when a read waits for it, unless priorities are off.
+        _priorityInheritance = priority == GatePriority.Inherit || (_priorityCeiling && _background != BackgroundPriority.Gate);
+    }
+
+    /// <summary>
+    /// The second copier while it holds a half of the current holder's slice (set and cleared inside the gate by the
+    /// holder): a read that waits for the holder lends it the same priority.
+    /// </summary>
+    internal SecondCopier? Helper
+    {
+        get => Volatile.Read(ref _helper);
+        set => Volatile.Write(ref _helper, value);
     }
 
     /// <summary>True while events were read that the owner has not applied yet.</summary>
@@ -99,12 +118,28 @@ public sealed class UffdEventBarrier
     /// Takes the gate for one copy. A read requested meanwhile is performed first, so that an event it brings makes
     /// <see cref="HasUnhandledEvents"/> refuse this copy. Dispose the scope right after the copy.
     /// </summary>
-    public CopyScope EnterCopy()
+    public CopyScope EnterCopy() => EnterCopy(background: false);
+
+    /// <summary>
+    /// <see cref="EnterCopy()"/> for a fault's copy (false) or a background slice (true), which is scheduled as
+    /// <see cref="BackgroundPriority"/> says.
+    /// </summary>
+    public CopyScope EnterCopy(bool background)
     {
-        // Ceiling: real time before taking the gate, so the holder is never preempted while it has it.
-        var ceilingBoosted = _priorityCeiling && ThreadScheduling.TrySetRealtime(1);
+        var lowered = background ? _background : BackgroundPriority.Gate;
+        var ceilingBoosted = false;
+        if (lowered == BackgroundPriority.Gate)
+        {
+            // Ceiling: real time before taking the gate, so the holder is never preempted while it has it.
+            ceilingBoosted = _priorityCeiling && ThreadScheduling.TrySetRealtime(1);
+        }
+        else if (!(lowered == BackgroundPriority.Idle ? ThreadScheduling.TrySetIdle() : LowerNiceForSlice()))
+        {
+            lowered = BackgroundPriority.Gate;
+        }
+
         _gate.Enter();
-        if (_priorityInheritance)
+        if (_priorityInheritance && !ceilingBoosted)
         {
             lock (_boost)
             {
@@ -112,6 +147,7 @@ public sealed class UffdEventBarrier
             }
         }
 
+        var scope = new CopyScope(this, ceilingBoosted, lowered);
         try
         {
             if (Interlocked.Exchange(ref _readWanted, 0) != 0)
@@ -121,11 +157,11 @@ public sealed class UffdEventBarrier
         }
         catch
         {
-            ExitCopy(ceilingBoosted);
+            ExitCopy(scope);
             throw;
         }
 
-        return new CopyScope(this, ceilingBoosted);
+        return scope;
     }
 
     /// <summary>Counts the non-cooperative events in a batch just read (called by the read action, inside the gate).</summary>
@@ -150,10 +186,35 @@ public sealed class UffdEventBarrier
     [ThreadStatic]
     private static int t_tid;
 
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Style", "IDE1006", Justification = "t_ marks a [ThreadStatic] field; naming rules cannot tell it from other statics")]
+    [ThreadStatic]
+    private static int t_ownNice;
+
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Style", "IDE1006", Justification = "t_ marks a [ThreadStatic] field; naming rules cannot tell it from other statics")]
+    [ThreadStatic]
+    private static bool t_ownNiceKnown;
+
+    // A background slice at nice 0 gives the thread its own nice back after it. An engine thread's nice is set once,
+    // before its first copy, so it is asked of the kernel once per thread.
+    private static bool LowerNiceForSlice()
+    {
+        if (!t_ownNiceKnown)
+        {
+            if (!ThreadScheduling.TryGetNice(out t_ownNice))
+            {
+                return false;
+            }
+
+            t_ownNiceKnown = true;
+        }
+
+        return t_ownNice == 0 || ThreadScheduling.TrySetNice(0);
+    }
+
     /// <summary>The calling thread's kernel id, asked of the kernel once per thread.</summary>
     private static int CurrentTid() => t_tid != 0 ? t_tid : t_tid = Interop.Libc.GetTid();
 
-    private void ExitCopy(bool ceilingBoosted)
+    private void ExitCopy(in CopyScope scope)
     {
         if (_priorityInheritance)
         {
@@ -171,9 +232,19 @@ public sealed class UffdEventBarrier
             }
         }
 
+        // A lowered slice is raised again before the gate is left: the read it may perform on the way out serves faults.
+        if (scope.Lowered == BackgroundPriority.Idle)
+        {
+            ThreadScheduling.TrySetNormal();
+        }
+        else if (scope.Lowered == BackgroundPriority.Normal)
+        {
+            ThreadScheduling.TrySetNice(t_ownNice);
+        }
+
         _gate.Exit();
         ServeRequestedRead();
-        if (ceilingBoosted)
+        if (scope.CeilingBoosted)
         {
             ThreadScheduling.TrySetNormal();
         }
@@ -188,6 +259,7 @@ public sealed class UffdEventBarrier
             if (_holderTid != 0 && !_holderBoosted && Volatile.Read(ref _readWanted) != 0)
             {
                 _holderBoosted = ThreadScheduling.TrySetRealtime(_holderTid, 1);
+                Volatile.Read(ref _helper)?.BoostWhileWorking();
             }
         }
     }
@@ -226,15 +298,20 @@ public sealed class UffdEventBarrier
     public readonly struct CopyScope : IDisposable
     {
         private readonly UffdEventBarrier? _barrier;
-        private readonly bool _ceilingBoosted;
 
-        internal CopyScope(UffdEventBarrier barrier, bool ceilingBoosted)
+        internal CopyScope(UffdEventBarrier barrier, bool ceilingBoosted, BackgroundPriority lowered)
         {
             _barrier = barrier;
-            _ceilingBoosted = ceilingBoosted;
+            CeilingBoosted = ceilingBoosted;
+            Lowered = lowered;
         }
 
-        /// <summary>Leaves the gate (and drops the ceiling priority if this copy took it).</summary>
-        public void Dispose() => _barrier?.ExitCopy(_ceilingBoosted);
+        internal bool CeilingBoosted { get; }
+
+        /// <summary>The priority this background slice was lowered to (<see cref="BackgroundPriority.Gate"/>: not lowered).</summary>
+        internal BackgroundPriority Lowered { get; }
+
+        /// <summary>Leaves the gate (and drops the ceiling priority if this copy took it, or raises a lowered slice again).</summary>
+        public void Dispose() => _barrier?.ExitCopy(this);
     }
 }

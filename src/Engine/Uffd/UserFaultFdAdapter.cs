@@ -18,11 +18,12 @@ public sealed class UserFaultFdAdapter : IUffd
     /// <param name="gatePriority">How a copier in the gate is kept from being preempted (see <see cref="GatePriority"/>).</param>
     /// <param name="reportsMemoryChanges">See <see cref="IUffd.ReportsMemoryChanges"/>.</param>
     /// <param name="secondCopier">The restore's helper for <see cref="CopyBulk(ulong, nint, ulong)"/> (null: never split).</param>
+    /// <param name="backgroundPriority">How background slices are scheduled (see <see cref="BackgroundPriority"/>).</param>
     public UserFaultFdAdapter(SafeFdHandle handle, GatePriority gatePriority = GatePriority.Off, bool reportsMemoryChanges = true,
-        SecondCopier? secondCopier = null)
+        SecondCopier? secondCopier = null, BackgroundPriority backgroundPriority = BackgroundPriority.Gate)
     {
         _uffd = UserFaultFd.FromHandle(handle);
-        Barrier = new UffdEventBarrier(gatePriority);
+        Barrier = new UffdEventBarrier(gatePriority, backgroundPriority);
         ReportsMemoryChanges = reportsMemoryChanges;
         _second = secondCopier;
     }
@@ -48,6 +49,15 @@ public sealed class UserFaultFdAdapter : IUffd
     }
 
     /// <inheritdoc />
+    public UffdOpResult CopyBackground(ulong destination, nint source, ulong length)
+    {
+        using (Barrier.EnterCopy(background: true))
+        {
+            return Barrier.HasUnhandledEvents ? new UffdOpResult(0, Errno.EAGAIN) : _uffd.Copy(destination, source, length);
+        }
+    }
+
+    /// <inheritdoc />
     public BulkCopyResult CopyBulk(ulong destination, nint source, ulong length) => CopyBulk(destination, source, length, null);
 
     /// <summary>
@@ -63,11 +73,11 @@ public sealed class UserFaultFdAdapter : IUffd
     {
         if (_second is null || length < SecondCopier.MinSplitBytes)
         {
-            return BulkCopyResult.Whole(copyHalf is null ? Copy(destination, source, length) : CopyWhole(destination, source, length, copyHalf), length);
+            return BulkCopyResult.Whole(copyHalf is null ? CopyBackground(destination, source, length) : CopyWhole(destination, source, length, copyHalf), length);
         }
 
         copyHalf ??= static (uffd, _, d, s, l) => uffd.Copy(d, s, l);
-        using (Barrier.EnterCopy())
+        using (Barrier.EnterCopy(background: true))
         {
             if (Barrier.HasUnhandledEvents)
             {
@@ -80,26 +90,34 @@ public sealed class UserFaultFdAdapter : IUffd
             }
 
             var half = PageGeometry.AlignDown(length / 2);
-            _second.Start(_uffd, copyHalf, destination + half, source + (nint)half, length - half);
-            UffdOpResult first;
+            Barrier.Helper = _second;
             try
             {
-                first = copyHalf(_uffd, SplitHalf.First, destination, source, half);
-            }
-            catch
-            {
-                // The helper's half is done before the gate is left, whatever happened on this thread.
-                _second.Finish();
-                throw;
-            }
+                _second.Start(_uffd, copyHalf, destination + half, source + (nint)half, length - half);
+                UffdOpResult first;
+                try
+                {
+                    first = copyHalf(_uffd, SplitHalf.First, destination, source, half);
+                }
+                catch
+                {
+                    // The helper's half is done before the gate is left, whatever happened on this thread.
+                    _second.Finish();
+                    throw;
+                }
 
-            return new BulkCopyResult(first, half, _second.Finish());
+                return new BulkCopyResult(first, half, _second.Finish());
+            }
+            finally
+            {
+                Barrier.Helper = null;
+            }
         }
     }
 
     private UffdOpResult CopyWhole(ulong destination, nint source, ulong length, HalfCopy copy)
     {
-        using (Barrier.EnterCopy())
+        using (Barrier.EnterCopy(background: true))
         {
             return Barrier.HasUnhandledEvents ? new UffdOpResult(0, Errno.EAGAIN) : copy(_uffd, SplitHalf.First, destination, source, length);
         }

@@ -48,6 +48,19 @@ public sealed class EngineSettingsTests
         Assert.Null(off.NoGcBudgetBytes);
     }
 
+    [Theory]
+    [InlineData("gate", BackgroundPriority.Gate)]
+    [InlineData("normal", BackgroundPriority.Normal)]
+    [InlineData("idle", BackgroundPriority.Idle)]
+    public void Background_priority_reaches_the_uffd_layer(string value, BackgroundPriority expected)
+    {
+        Assert.Equal(BackgroundPriority.Gate, EngineSettings.Create("/images").UffdScheduling.Background);
+        var config = ConfigurationFactory.ParseString($"lazy-actors.engine.scheduling.background-priority = {value}");
+        var settings = EngineSettings.Create(config, "/images");
+        Assert.Equal(expected, settings.BackgroundPriority);
+        Assert.Equal(new UffdScheduling(true, -10, GatePriority.Ceiling, expected), settings.UffdScheduling);
+    }
+
     [Fact]
     public void Dispatcher_thread_count_zero_means_one_per_cpu_within_bounds()
     {
@@ -68,6 +81,7 @@ public sealed class EngineSettingsTests
     [InlineData("scheduling.reader-nice = -21")]
     [InlineData("scheduling.engine-threads-nice = 20")]
     [InlineData("scheduling.gate-priority = always")]
+    [InlineData("scheduling.background-priority = low")]
     public void Invalid_values_fail_fast_with_the_key(string line)
     {
         var config = ConfigurationFactory.ParseString($"lazy-actors.engine {{ {line} }}");
