@@ -65,7 +65,7 @@ public sealed record RemoteFetchSettings
 
     /// <summary>
     /// Background receive buffers of 2 MiB and more are transparent huge pages (MADV_HUGEPAGE): the replies written into
-    /// them fault once per 2 MiB instead of once per page.
+    /// them fault once per 2 MiB instead of once per page (on by default).
     /// </summary>
     public bool HugePageBuffers { get; init; }
 
