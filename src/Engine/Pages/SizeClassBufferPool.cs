@@ -34,7 +34,7 @@ public sealed class SizeClassBufferPool : IDisposable
     /// <summary>A pool of buffers up to <paramref name="maxBufferBytes"/>, with at most <paramref name="budgetBytes"/> rented at once.</summary>
     /// <param name="maxBufferBytes">The largest buffer.</param>
     /// <param name="budgetBytes">Bytes rented at once, at most.</param>
-    /// <param name="hugePages">Buffers of at least <see cref="HugePageBytes"/> as transparent huge pages (see remarks).</param>
+    /// <param name="hugePages">Buffers of at least <see cref="HugePageBytes"/> as transparent huge pages (see the class summary).</param>
     public SizeClassBufferPool(int maxBufferBytes, long budgetBytes, bool hugePages = false)
     {
         _hugePages = hugePages;
