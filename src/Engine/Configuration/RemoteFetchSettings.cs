@@ -63,6 +63,12 @@ public sealed record RemoteFetchSettings
     /// </summary>
     public int ReceiveLowWaterBytes { get; init; }
 
+    /// <summary>
+    /// Background receive buffers of 2 MiB and more are transparent huge pages (MADV_HUGEPAGE): the replies written into
+    /// them fault once per 2 MiB instead of once per page (on by default).
+    /// </summary>
+    public bool HugePageBuffers { get; init; }
+
     /// <summary>The Akka transport's sizes (<c>remote.akka</c>).</summary>
     public AkkaTransportSettings Akka { get; init; } = AkkaTransportSettings.Default;
 
@@ -87,6 +93,7 @@ public sealed record RemoteFetchSettings
         FaultReadAheadMaxBytes = keys.SmallBytes("remote.fault-read-ahead-max"),
         BulkBuffers = keys.Int("remote.bulk-buffers"),
         ReceiveLowWaterBytes = keys.SmallBytes("remote.receive-low-water"),
+        HugePageBuffers = keys.Boolean("remote.huge-page-buffers"),
     };
 
     /// <summary>Checks the values; <paramref name="invalid"/> builds the error naming the key.</summary>

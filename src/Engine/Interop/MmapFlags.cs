@@ -43,6 +43,8 @@ public enum MadviseAdvice
     MADV_DONTNEED = 4,
     /// <summary>Free the pages and their backing store.</summary>
     MADV_REMOVE = 9,
+    /// <summary>Back the range with transparent huge pages where possible.</summary>
+    MADV_HUGEPAGE = 14,
 }
 
 /// <summary>MREMAP_* flags.</summary>

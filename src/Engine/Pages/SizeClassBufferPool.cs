@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using LazyActors.Engine.Interop;
 using LazyActors.Engine.Ranges;
 
 namespace LazyActors.Engine.Pages;
@@ -8,6 +9,13 @@ namespace LazyActors.Engine.Pages;
 /// gets a buffer its own size rounded up, so many small reads can be in flight where a pool of one big size would run
 /// out of buffers first. Buffers are allocated on first use and kept per size (they stay faulted in); renting waits
 /// (asynchronously) while the budget is spent. Thread-safe.
+/// <para>
+/// With huge pages asked for, a buffer of at least <see cref="HugePageBytes"/> is its own 2 MiB-aligned anonymous
+/// mapping advised MADV_HUGEPAGE: the first write into it (a socket receive) then takes one fault per 2 MiB instead of
+/// one per 4 KiB page (on this machine 64 MiB of fresh 4 KiB pages cost 52–57 ms of CPU, 13.5 ms as huge pages), and the
+/// copies through it need fewer TLB entries. Where transparent huge pages are off the advice is ignored and nothing
+/// else changes.
+/// </para>
 /// </summary>
 public sealed class SizeClassBufferPool : IDisposable
 {
@@ -15,13 +23,21 @@ public sealed class SizeClassBufferPool : IDisposable
     private readonly List<(nint Buffer, long Bytes)> _all = [];
     private readonly Lock _gate = new();
     private readonly Queue<(long Bytes, TaskCompletionSource Ready)> _waiting = new();
+    private readonly bool _hugePages;
     private long _rentedBytes;
     private long _allocatedBytes;
     private bool _disposed;
 
+    /// <summary>A transparent huge page (x86-64): buffers this big or bigger are huge-page mappings when asked for.</summary>
+    public const int HugePageBytes = 2 << 20;
+
     /// <summary>A pool of buffers up to <paramref name="maxBufferBytes"/>, with at most <paramref name="budgetBytes"/> rented at once.</summary>
-    public SizeClassBufferPool(int maxBufferBytes, long budgetBytes)
+    /// <param name="maxBufferBytes">The largest buffer.</param>
+    /// <param name="budgetBytes">Bytes rented at once, at most.</param>
+    /// <param name="hugePages">Buffers of at least <see cref="HugePageBytes"/> as transparent huge pages (see the class summary).</param>
+    public SizeClassBufferPool(int maxBufferBytes, long budgetBytes, bool hugePages = false)
     {
+        _hugePages = hugePages;
         ArgumentOutOfRangeException.ThrowIfLessThan(maxBufferBytes, (int)PageGeometry.PageSize);
         ArgumentOutOfRangeException.ThrowIfLessThan(budgetBytes, maxBufferBytes);
         MaxBufferBytes = (int)RoundUp(maxBufferBytes);
@@ -90,7 +106,7 @@ public sealed class SizeClassBufferPool : IDisposable
                         return buffer;
                     }
 
-                    buffer = Allocate(size);
+                    buffer = _hugePages && size >= HugePageBytes ? AllocateHuge(size) : Allocate(size);
                     _all.Add((buffer, size));
                     _allocatedBytes += size;
                     return buffer;
@@ -141,9 +157,16 @@ public sealed class SizeClassBufferPool : IDisposable
             }
 
             _disposed = true;
-            foreach (var (buffer, _) in _all)
+            foreach (var (buffer, bytes) in _all)
             {
-                Free(buffer);
+                if (_hugePages && bytes >= HugePageBytes)
+                {
+                    _ = Libc.Munmap(buffer, (nuint)bytes);
+                }
+                else
+                {
+                    Free(buffer);
+                }
             }
 
             _all.Clear();
@@ -162,4 +185,35 @@ public sealed class SizeClassBufferPool : IDisposable
     private static unsafe nint Allocate(long bytes) => (nint)NativeMemory.AlignedAlloc((nuint)bytes, (nuint)PageGeometry.PageSize);
 
     private static unsafe void Free(nint buffer) => NativeMemory.AlignedFree((void*)buffer);
+
+    /// <summary>
+    /// A mapping of <paramref name="bytes"/> (a power of two of at least 2 MiB) on a 2 MiB boundary, advised
+    /// MADV_HUGEPAGE: mapped 2 MiB larger, then the unaligned head and the tail are given back.
+    /// </summary>
+    private static nint AllocateHuge(long bytes)
+    {
+        var length = (nuint)bytes + HugePageBytes;
+        var raw = Libc.Mmap(0, length, ProtFlags.PROT_READ | ProtFlags.PROT_WRITE, MapFlags.MAP_PRIVATE | MapFlags.MAP_ANONYMOUS, -1, 0);
+        if (raw == -1)
+        {
+            throw new OutOfMemoryException($"mmap of a {bytes}-byte receive buffer failed: errno {Marshal.GetLastPInvokeError()}");
+        }
+
+        var aligned = (raw + (HugePageBytes - 1)) & ~(nint)(HugePageBytes - 1);
+        var head = (nuint)(aligned - raw);
+        if (head > 0)
+        {
+            _ = Libc.Munmap(raw, head);
+        }
+
+        var tail = HugePageBytes - head;
+        if (tail > 0)
+        {
+            _ = Libc.Munmap(aligned + (nint)bytes, tail);
+        }
+
+        // Advice only: where transparent huge pages are off (or the kernel has none free) these stay 4 KiB pages.
+        _ = Libc.Madvise(aligned, (nuint)bytes, MadviseAdvice.MADV_HUGEPAGE);
+        return aligned;
+    }
 }

@@ -25,13 +25,14 @@ public sealed class RemotePageSource : IPageSource
 
     /// <summary>
     /// A source whose buffers follow <paramref name="settings"/>: fault buffers as configured; background buffers up to
-    /// bulk-buffer-size, at most bulk-buffers × bulk-buffer-size bytes of them at once.
+    /// bulk-buffer-size, at most bulk-buffers × bulk-buffer-size bytes of them at once (huge pages when
+    /// <c>remote.huge-page-buffers</c> is on).
     /// </summary>
     public RemotePageSource(EngineSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
         _faultPool = new PinnedBufferPool(settings.FaultBufferBytes, settings.FaultBuffers);
-        _bulkPool = new SizeClassBufferPool(settings.BulkBufferBytes, (long)settings.BulkBufferBytes * settings.BulkBuffers);
+        _bulkPool = new SizeClassBufferPool(settings.BulkBufferBytes, (long)settings.BulkBufferBytes * settings.BulkBuffers, settings.Remote.HugePageBuffers);
     }
 
     /// <summary>True once the fetcher is bound.</summary>
