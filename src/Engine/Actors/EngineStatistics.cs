@@ -51,6 +51,9 @@ public sealed class EngineStatistics
     /// <summary>Requests merged into another's read.</summary>
     public long Coalesced => Volatile.Read(ref _coalesced);
 
+    /// <summary>The daemon's CPU by thread when the restore's outcome was known, before its threads stopped (null until then).</summary>
+    public Diagnostics.ThreadCpu? ThreadCpuAtEnd { get; internal set; }
+
     /// <summary>The remote page source's counters (zero and null in a local restore).</summary>
     public Remote.RemoteStatistics Remote { get; } = new();
 

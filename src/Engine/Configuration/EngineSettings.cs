@@ -40,9 +40,15 @@ public sealed record EngineSettings
     /// </summary>
     public required long? SecondCopierSliceBytes { get; init; }
 
+    /// <summary>
+    /// Whether the second copier moves its split point towards the thread that finishes last (see
+    /// <see cref="Uffd.SecondCopier.SplitPoint"/>) instead of always splitting in the middle.
+    /// </summary>
+    public required bool SecondCopierBalance { get; init; }
+
     /// <summary>The restore's second copier, or null when <see cref="SecondCopierSliceBytes"/> is off.</summary>
     public Uffd.SecondCopier? CreateSecondCopier() =>
-        SecondCopierSliceBytes is null ? null : new Uffd.SecondCopier(GatePriority, EngineThreadsNice, BackgroundPriority);
+        SecondCopierSliceBytes is null ? null : new Uffd.SecondCopier(GatePriority, EngineThreadsNice, BackgroundPriority, SecondCopierBalance);
 
     /// <summary>Largest read-ahead on sequential faults.</summary>
     public required int FaultReadAheadMaxBytes { get; init; }
@@ -198,6 +204,7 @@ public sealed record EngineSettings
             RestorerAllowedUids = keys.Uids("restorer-allowed-uids"),
             CopySliceBytes = keys.SmallBytes("copy-slice"),
             SecondCopierSliceBytes = keys.BytesOr("second-copier-slice", "off"),
+            SecondCopierBalance = keys.Boolean("second-copier-balance"),
             FaultReadAheadMaxBytes = keys.SmallBytes("fault-read-ahead-max"),
             UrgentCopyWindowBytes = keys.SmallBytes("urgent-copy-window"),
             ChunkInitialBytes = keys.SmallBytes("chunk-initial"),

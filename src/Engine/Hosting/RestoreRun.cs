@@ -83,6 +83,7 @@ internal static class RestoreRun
             await using var registration = cancellationToken.Register(() =>
                 completion.TrySetResult(new RestoreSupervisor.RestoreOutcome(130, "cancelled")));
             var outcome = await completion.Task.ConfigureAwait(false);
+            statistics.ThreadCpuAtEnd = Diagnostics.ThreadCpu.Snapshot();
             await warmUp.ConfigureAwait(false);
             stopped = await placement.StopAsync(supervisor).ConfigureAwait(false);
             return new EngineResult(outcome.ExitCode, outcome.Error, statistics, clock.Elapsed);

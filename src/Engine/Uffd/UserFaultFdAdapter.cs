@@ -1,5 +1,4 @@
 using LazyActors.Engine.Interop;
-using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Scheduling;
 
 namespace LazyActors.Engine.Uffd;
@@ -63,7 +62,7 @@ public sealed class UserFaultFdAdapter : IUffd
     /// <summary>
     /// <see cref="CopyBulk(ulong, nint, ulong)"/> with each half's ioctl made by <paramref name="copyHalf"/> (the
     /// fault-injection seam; null = the plain ioctl). With a free second copier and at least
-    /// <see cref="SecondCopier.MinSplitBytes"/> the slice is split at a page boundary: the helper copies the upper half
+    /// <see cref="SecondCopier.MinSplitBytes"/> the slice is split at a page boundary (<see cref="SecondCopier.SplitPoint"/>): the helper copies the upper half
     /// while this thread copies the lower one, inside one hold of the gate, so no event is read, let alone applied,
     /// between them and both halves see the same memory layout (a copy already running when an event is raised finishes
     /// before it is queued; one starting after it gets EAGAIN from the kernel). The result is what one ioctl of the whole
@@ -89,7 +88,7 @@ public sealed class UserFaultFdAdapter : IUffd
                 return BulkCopyResult.Whole(copyHalf(_uffd, SplitHalf.First, destination, source, length), length);
             }
 
-            var half = PageGeometry.AlignDown(length / 2);
+            var half = _second.SplitPoint(length);
             Barrier.Helper = _second;
             try
             {

@@ -329,6 +329,11 @@ internal static class LazyPagesCommand
     private static void LogSummary(EngineResult result)
     {
         Log.Information("{StartupTrace}", StartupTrace.Describe());
+        if (result.Statistics.ThreadCpuAtEnd is { } cpu)
+        {
+            Log.Information("{ThreadCpu}", cpu.Describe());
+        }
+
         foreach (var task in result.Statistics.Tasks)
         {
             Log.Information("{Label}: {Phase}, copied {Copied}/{Total} pages ({Faults} faults, {Zero} zero pages, {Dropped} dropped)",

@@ -276,6 +276,63 @@ public sealed class SecondCopierTests : IDisposable
         Assert.All(whole, p => Assert.Equal(0UL, (p.Destination + (slice / 2)) % TaskCopyQueue.PageTableSpan));
     }
 
+    [SkippableTheory]
+    [InlineData(SplitHalf.Second)]
+    [InlineData(SplitHalf.First)]
+    public void Balancing_moves_the_split_towards_the_half_that_finishes_last_and_every_page_is_right(SplitHalf slow)
+    {
+        // The slow half sleeps before its ioctl: with balancing on, its side gets less of each following slice, within the
+        // bounds, and the halves still cover every page exactly once.
+        using var copier = new SecondCopier(GatePriority.Off, nice: null, balance: true);
+        using var adapter = new UserFaultFdAdapter(_uffd.Handle, GatePriority.Off, reportsMemoryChanges: true, copier);
+        var splits = new List<ulong>();
+        for (ulong at = 0; at < Length; at += SplitSlice)
+        {
+            var result = adapter.CopyBulk(_target.Start + at, _source.Address + (nint)at, SplitSlice, (uffd, half, d, s, l) =>
+            {
+                if (half == slow)
+                {
+                    Thread.Sleep(50);
+                }
+
+                return uffd.Copy(d, s, l);
+            });
+            Assert.Equal(new UffdOpResult((long)SplitSlice, Errno.None), result.Combined);
+            splits.Add(result.SplitAt);
+        }
+
+        Assert.Equal(SplitSlice / 2, splits[0]);
+        Assert.Equal(Length / SplitSlice, (ulong)copier.Splits);
+        var step = SplitSlice / SecondCopier.ShareUnits;
+        var expected = Enumerable.Range(0, splits.Count)
+            .Select(i => slow == SplitHalf.Second ? (SplitSlice / 2) + (step * (ulong)i) : (SplitSlice / 2) - (step * (ulong)i));
+        Assert.Equal(expected, splits); // one step per split, towards the fast side
+        Assert.Equal(slow == SplitHalf.Second ? copier.Splits : 0, copier.Waits);
+        AssertPagesRight(0, Length);
+    }
+
+    [Fact]
+    public void The_split_point_is_in_the_middle_without_balancing_and_within_its_bounds_with_it()
+    {
+        using var even = new SecondCopier();
+        Assert.Equal(512UL * 1024, even.SplitPoint(1024 * 1024));
+        Assert.Equal(128UL * 1024, even.SplitPoint((256 * 1024) + PageSize)); // page aligned, rounded down
+        Assert.Equal((ulong)PageSize, even.SplitPoint(2 * PageSize)); // at least one page each side
+
+        using var balancing = new SecondCopier(balance: true);
+        for (var i = 0; i < 2 * SecondCopier.ShareUnits; i++)
+        {
+            // The helper's half is done before the caller asks (no wait): the caller's part shrinks, to its floor.
+            Assert.True(balancing.TryBegin());
+            balancing.Start(_uffd, (_, _, _, _, _) => new UffdOpResult(0, Errno.None), 0, 0, 0);
+            Assert.True(SpinWait.SpinUntil(() => balancing.HelperDone, TimeSpan.FromSeconds(10)));
+            balancing.Finish();
+        }
+
+        Assert.Equal(SecondCopier.MinCallerShare, balancing.CallerShare);
+        Assert.Equal(256UL * 1024, balancing.SplitPoint(1024 * 1024));
+    }
+
     [Theory]
     [InlineData(0x0UL, 0x200000UL, 0x100000UL)]        // at a boundary: a lead-in up to where a centred piece starts
     [InlineData(0x100000UL, 0x200000UL, 0x200000UL)]   // 1 MiB before one: the whole piece, centred on it
