@@ -20,6 +20,7 @@ public sealed class EngineStatistics
     private long _actorRestarts;
     private long _readRetries;
     private long _copyRetries;
+    private long _overtakingFaults;
 
     /// <summary>Statistics of a restore; <paramref name="recordsMeters"/> false keeps its counts out of the process-wide
     /// <see cref="EngineMeters"/> (the JIT warm-up's stand-in restore is no restore anyone asked for).</summary>
@@ -47,6 +48,10 @@ public sealed class EngineStatistics
 
     /// <summary>Requests answered by a read already in flight.</summary>
     public long Deduplicated => Volatile.Read(ref _deduplicated);
+
+    /// <summary>Faults that read their page on their own instead of waiting for its background read
+    /// (<see cref="Configuration.EngineSettings.FaultOvertakesBackgroundReads"/>).</summary>
+    public long OvertakingFaults => Volatile.Read(ref _overtakingFaults);
 
     /// <summary>Requests merged into another's read.</summary>
     public long Coalesced => Volatile.Read(ref _coalesced);
@@ -141,6 +146,8 @@ public sealed class EngineStatistics
     }
 
     internal void CountDeduplicated() => Interlocked.Increment(ref _deduplicated);
+
+    internal void CountOvertakingFault() => Interlocked.Increment(ref _overtakingFaults);
 
     internal void CountCoalesced(long requests) => Interlocked.Add(ref _coalesced, requests);
 }

@@ -37,7 +37,14 @@ public sealed class PageCacheActor : EngineActor, IWithTimers
     /// <summary>Asks for <paramref name="Pages"/> pages of <paramref name="Pid"/> at dump address <paramref name="DumpAddress"/>.
     /// The reply (<see cref="Fetched"/> or <see cref="FetchFailed"/>) goes to the sender and carries <paramref name="RequestId"/>.</summary>
     public sealed record Fetch(int Pid, ulong DumpAddress, int Pages, ReadPriority Priority, long RequestId)
-        : INoSerializationVerificationNeeded;
+        : INoSerializationVerificationNeeded
+    {
+        /// <summary>
+        /// Read these pages on their own even when a read in flight holds them (a fault that must not wait for a big
+        /// background read; see <see cref="EngineSettings.FaultOvertakesBackgroundReads"/>).
+        /// </summary>
+        public bool Overtake { get; init; }
+    }
 
     /// <summary>The data of request <paramref name="RequestId"/>; the receiver disposes <paramref name="Data"/>.</summary>
     public sealed record Fetched(long RequestId, PageData Data) : INoSerializationVerificationNeeded;
@@ -152,7 +159,7 @@ public sealed class PageCacheActor : EngineActor, IWithTimers
 
     private bool TryJoinInFlight(Waiter waiter)
     {
-        if (!_inFlight.TryGetValue(waiter.Fetch.Pid, out var runs))
+        if (waiter.Fetch.Overtake || !_inFlight.TryGetValue(waiter.Fetch.Pid, out var runs))
         {
             return false;
         }

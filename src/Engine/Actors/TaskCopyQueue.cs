@@ -53,6 +53,12 @@ internal sealed class TaskCopyQueue
     /// </summary>
     public bool SplitBackground { get; set; }
 
+    /// <summary>
+    /// While set, <see cref="Run"/> copies fault jobs only: background data fetched before "restore finished" waits in
+    /// its buffers until the restorer has put the task's memory where it stays.
+    /// </summary>
+    public bool HoldBackground { get; set; }
+
     public void Add(CopyJob job) => (job.Background ? _backgroundJobs : _faultJobs).Enqueue(job);
 
     /// <summary>
@@ -79,7 +85,7 @@ internal sealed class TaskCopyQueue
             job.Data.Dispose();
         }
 
-        if (!_backgroundJobs.TryPeek(out var background))
+        if (HoldBackground || !_backgroundJobs.TryPeek(out var background))
         {
             return CopyRound.Copied(null);
         }

@@ -195,6 +195,8 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
     private long _progressFlushedAt;
     private readonly FaultInjector? _faults;
     private readonly ulong _chunkMaxBytes;
+    private readonly ulong _overtakeWindowBytes;
+    private readonly ulong _prefetchBytes;
     private bool _restoreFinishedSeen;
     private int _goneUnconfirmed;
 
@@ -206,6 +208,8 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         ArgumentNullException.ThrowIfNull(settings);
         _faults = faults;
         _chunkMaxBytes = (ulong)settings.ChunkMaxBytes;
+        _overtakeWindowBytes = settings.FaultOvertakesBackgroundReads ? (ulong)settings.UrgentCopyWindowBytes : 0;
+        _prefetchBytes = (ulong)settings.PrefetchDuringRestoreBytes;
         _task = task;
         _pid = task.Pid;
         _label = task.Progress.Label;
@@ -258,6 +262,31 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         if (_task.RestoreFinished)
         {
             CheckComplete();
+        }
+        else
+        {
+            PrefetchDuringRestore();
+        }
+    }
+
+    /// <summary>
+    /// Before "restore finished" (see <see cref="EngineSettings.PrefetchDuringRestoreBytes"/>): the first pending
+    /// bytes of the task are claimed and read with background priority while `criu restore` still runs; their copies
+    /// wait until "restore finished" (the restorer may still move the memory), and they are no chunks of the pusher.
+    /// </summary>
+    private void PrefetchDuringRestore()
+    {
+        if (_prefetchBytes == 0)
+        {
+            return;
+        }
+
+        _copies.HoldBackground = true;
+        var claimed = 0UL;
+        while (claimed < _prefetchBytes && _book.TryClaimBackground(Math.Min(_chunkMaxBytes, _prefetchBytes - claimed), out var range))
+        {
+            claimed += range.Length;
+            RequestPages(range, background: true, budgetBytes: 0);
         }
     }
 
@@ -346,9 +375,15 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         {
             _restoreFinishedSeen = true;
             Become(ServingAfterRestoreFinished);
+            _copies.HoldBackground = false;
             if (!CheckRegistration())
             {
                 return;
+            }
+
+            if (_copies.HasBackgroundJobs)
+            {
+                ScheduleContinue(); // what was prefetched during the restore
             }
 
             if (Stash.IsEmpty)
@@ -540,6 +575,11 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         switch (decision.Outcome)
         {
             case FaultOutcome.AlreadyInFlight:
+                if (_overtakeWindowBytes > 0 && OvertakeBackgroundRead(decision.Range.DumpStart))
+                {
+                    return true;
+                }
+
                 return Continue(_copies.CopyUrgently(decision.Range.DumpStart));
             case FaultOutcome.NotPending:
                 return ZeroPage(address, page, retry);
@@ -661,6 +701,42 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
             background ? ReadPriority.Background : ReadPriority.Fault, id));
     }
 
+    /// <summary>
+    /// A fault hit a page whose background read has not arrived (see
+    /// <see cref="EngineSettings.FaultOvertakesBackgroundReads"/>): reads a window from that page, within the background
+    /// read, as a fault of its own that joins no read in flight; whichever copy comes second finds the pages copied.
+    /// False when there is nothing to overtake: the data is here, or a fault read already asks for the page.
+    /// </summary>
+    private bool OvertakeBackgroundRead(ulong dumpPage)
+    {
+        ulong backgroundEnd = 0;
+        foreach (var request in _requests.Values)
+        {
+            var end = request.DumpStart + ((ulong)request.Pages << PageGeometry.PageShift);
+            if (dumpPage >= request.DumpStart && dumpPage < end)
+            {
+                if (!request.Background)
+                {
+                    return false;
+                }
+
+                backgroundEnd = end;
+            }
+        }
+
+        if (backgroundEnd == 0 || !_book.TryLocateInFlight(dumpPage, Math.Min(_overtakeWindowBytes, backgroundEnd - dumpPage), out var window))
+        {
+            return false;
+        }
+
+        var pages = (int)window.Pages;
+        var id = ++_nextRequestId;
+        _requests.Add(id, new FetchRequest(dumpPage, pages, false, 0, _batchReadTimestamp));
+        _cache.Tell(new PageCacheActor.Fetch(_pid, dumpPage, pages, ReadPriority.Fault, id) { Overtake = true });
+        _statistics?.CountOvertakingFault();
+        return true;
+    }
+
     private bool OnFetched(PageCacheActor.Fetched fetched)
     {
         _activity++;
@@ -717,12 +793,13 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
             return false;
         }
 
-        if (round.FinishedChunk is { } chunk)
+        if (round.FinishedChunk is { BudgetBytes: > 0 } chunk)
         {
+            // (A job of no budget was prefetched during the restore, not handed out by the pusher.)
             _pusher.Tell(new ChunkFinished(Self, chunk.BudgetBytes, chunk.PagesCopied, _locality.TakeFaultsSinceChunk()));
         }
 
-        if (_copies.HasBackgroundJobs)
+        if (_copies.HasBackgroundJobs && !_copies.HoldBackground)
         {
             ScheduleContinue();
         }

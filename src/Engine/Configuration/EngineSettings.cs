@@ -56,6 +56,23 @@ public sealed record EngineSettings
     /// <summary>Bytes copied at once when a fault hits data that arrived but is not copied yet.</summary>
     public required int UrgentCopyWindowBytes { get; init; }
 
+    /// <summary>
+    /// A fault on a page whose background read (through the page cache) has not arrived yet reads a window of its own
+    /// with fault priority, never joining that read, and copies it first; the background copy later meets those pages
+    /// as already copied. Off (the default) the fault waits for the background read. Set from
+    /// <see cref="RemoteFetchSettings.FaultOvertakesBackground"/> in a remote restore, where a background read can be
+    /// megabytes behind tens of megabytes on the wire.
+    /// </summary>
+    public bool FaultOvertakesBackgroundReads { get; init; }
+
+    /// <summary>
+    /// Bytes of every task claimed and read (background priority) as soon as its uffd arrives, while the restorer still
+    /// runs; copied once "restore finished" arrives, ahead of the pusher's chunks. 0 (the default): nothing is read
+    /// before "restore finished" but faults. Set from <see cref="RemoteFetchSettings.PrefetchDuringRestoreBytes"/> in
+    /// a remote restore, where the source's round trips and bytes can overlap `criu restore` itself.
+    /// </summary>
+    public long PrefetchDuringRestoreBytes { get; init; }
+
     /// <summary>First background chunk size (and after faults).</summary>
     public required int ChunkInitialBytes { get; init; }
 
@@ -162,6 +179,8 @@ public sealed record EngineSettings
         BackgroundTasksAtOnce = Remote.BackgroundTasksAtOnce,
         FaultReadAheadMaxBytes = Remote.FaultReadAheadMaxBytes,
         BulkBuffers = Remote.BulkBuffers,
+        FaultOvertakesBackgroundReads = Remote.FaultOvertakesBackground,
+        PrefetchDuringRestoreBytes = Remote.PrefetchDuringRestoreBytes,
     };
 
     /// <summary>The fault path's scheduling as the uffd layer takes it.</summary>

@@ -15,8 +15,14 @@ public sealed record RemoteFetchSettings
     /// <summary>Largest background request on a bulk connection (with a fault connection).</summary>
     public required int BulkRequestBytes { get; init; }
 
-    /// <summary>Background bytes on the wire at most on a bulk connection.</summary>
+    /// <summary>Background bytes on the wire at most, over all bulk connections.</summary>
     public required long BulkInFlightBytes { get; init; }
+
+    /// <summary>
+    /// Connections carrying background data when the source serves a fault connection too (<c>remote.bulk-connections</c>):
+    /// with more than one, replies are received on as many reader threads at once.
+    /// </summary>
+    public int BulkConnections { get; init; } = 1;
 
     /// <summary>Largest background request on a connection shared with faults.</summary>
     public required int SharedBackgroundRequestBytes { get; init; }
@@ -69,6 +75,19 @@ public sealed record RemoteFetchSettings
     /// </summary>
     public bool HugePageBuffers { get; init; }
 
+    /// <summary>
+    /// A fault on a page whose background read is still on its way asks the fault path for a window of its own instead
+    /// of waiting for that whole read (<c>remote.fault-overtakes-background</c>); becomes
+    /// <see cref="EngineSettings.FaultOvertakesBackgroundReads"/> in a remote restore.
+    /// </summary>
+    public bool FaultOvertakesBackground { get; init; }
+
+    /// <summary>
+    /// Bytes of each task read while `criu restore` still runs (<c>remote.prefetch-during-restore</c>; 0 = off); becomes
+    /// <see cref="EngineSettings.PrefetchDuringRestoreBytes"/> in a remote restore.
+    /// </summary>
+    public long PrefetchDuringRestoreBytes { get; init; }
+
     /// <summary>The Akka transport's sizes (<c>remote.akka</c>).</summary>
     public AkkaTransportSettings Akka { get; init; } = AkkaTransportSettings.Default;
 
@@ -79,6 +98,7 @@ public sealed record RemoteFetchSettings
         FaultConnection = keys.OneOf("remote.fault-connection", ("auto", FaultConnectionMode.Auto), ("on", FaultConnectionMode.On), ("off", FaultConnectionMode.Off)),
         BulkRequestBytes = keys.SmallBytes("remote.bulk-request"),
         BulkInFlightBytes = keys.Bytes("remote.bulk-in-flight"),
+        BulkConnections = keys.Int("remote.bulk-connections"),
         SharedBackgroundRequestBytes = keys.SmallBytes("remote.shared-background-request"),
         SharedBackgroundInFlight = keys.Int("remote.shared-background-in-flight"),
         ReplyTimeout = keys.Duration("remote.reply-timeout"),
@@ -94,12 +114,24 @@ public sealed record RemoteFetchSettings
         BulkBuffers = keys.Int("remote.bulk-buffers"),
         ReceiveLowWaterBytes = keys.SmallBytes("remote.receive-low-water"),
         HugePageBuffers = keys.Boolean("remote.huge-page-buffers"),
+        FaultOvertakesBackground = keys.Boolean("remote.fault-overtakes-background"),
+        PrefetchDuringRestoreBytes = keys.BytesOr("remote.prefetch-during-restore", "off") ?? 0,
     };
 
     /// <summary>Checks the values; <paramref name="invalid"/> builds the error naming the key.</summary>
     internal void Validate(Func<string, string, Exception> invalid)
     {
         Akka.Validate(invalid);
+        if (BulkConnections is < 1 or > 8)
+        {
+            throw invalid("remote.bulk-connections", $"must be 1 to 8, got {BulkConnections}");
+        }
+
+        if (PrefetchDuringRestoreBytes < 0)
+        {
+            throw invalid("remote.prefetch-during-restore", $"must be a size or off, got {PrefetchDuringRestoreBytes}");
+        }
+
         foreach (var (key, value) in new (string, long)[] { ("remote.bulk-request", BulkRequestBytes), ("remote.shared-background-request", SharedBackgroundRequestBytes) })
         {
             if (value < (long)Ranges.PageGeometry.PageSize || value % (long)Ranges.PageGeometry.PageSize != 0)

@@ -343,8 +343,8 @@ internal static class LazyPagesCommand
         if (result.Statistics.Remote.Connections is { } connections)
         {
             var remote = result.Statistics.Remote;
-            Log.Information("page server: {Requests} GET(s), {Pages} page(s), {Short} short reply(ies), {Reconnects} reconnection(s); {Connections}",
-                remote.Requests, remote.Pages, remote.ShortReplies, remote.Reconnects, connections);
+            Log.Information("page server: {Requests} GET(s), {Pages} page(s), {Short} short reply(ies), {Reconnects} reconnection(s), {Overtaking} fault(s) overtook their background read; {Connections}",
+                remote.Requests, remote.Pages, remote.ShortReplies, remote.Reconnects, result.Statistics.OvertakingFaults, connections);
         }
 
         if (result.Statistics.FaultInjector is { } faults)

@@ -69,6 +69,29 @@ public sealed class PageCacheActorSpecs : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task PageCache_must_read_an_overtaking_request_on_its_own_even_inside_a_read_in_flight()
+    {
+        _source.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var cache = StartCache();
+        cache.Tell(Fetch(7, Base, 8, 1, ReadPriority.Background));
+        await AwaitConditionAsync(() => _source.Reads.Count == 1);
+        cache.Tell(Fetch(7, Base + (5 * Page), 2, 2) with { Overtake = true });
+        await AwaitConditionAsync(() => _source.Reads.Count == 2);
+        Assert.Equal((7, Base + (5 * Page), 2), _source.Reads.ElementAt(1));
+        Assert.Equal(0, _statistics.Deduplicated);
+        _source.Gate.SetResult();
+
+        var replies = new[] { await ExpectMsgAsync<PageCacheActor.Fetched>(), await ExpectMsgAsync<PageCacheActor.Fetched>() };
+        Assert.Equal([1L, 2], replies.Select(r => r.RequestId).Order());
+        foreach (var reply in replies)
+        {
+            reply.Data.Dispose();
+        }
+
+        Assert.Equal(2, _source.Released);
+    }
+
+    [Fact]
     public async Task PageCache_must_coalesce_adjacent_requests_queued_together()
     {
         var cache = StartCache();

@@ -22,6 +22,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     private readonly TestProbe _cache;
     private readonly TestProbe _pusher;
     private readonly FakeUffd _uffd = new();
+    private readonly EngineStatistics _statistics = new(recordsMeters: false);
     private TaskProgress _progress = null!;
 
     public UffdActorSpecs(ITestOutputHelper output)
@@ -41,7 +42,7 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
             _failures.Enqueue(ex);
             return Directive.Stop;
         });
-        var actor = ChildActorOf(UffdActor.Props(spec, _cache.Ref, _pusher.Ref, _hub, settings ?? SpecSettings, direct), strategy);
+        var actor = ChildActorOf(UffdActor.Props(spec, _cache.Ref, _pusher.Ref, _hub, settings ?? SpecSettings, direct, _statistics), strategy);
         Watch(actor);
         AwaitCondition(() => _hub.Owners.ContainsKey(_uffd), TimeSpan.FromSeconds(3));
         return actor;
@@ -132,6 +133,88 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
         Assert.All(_uffd.Copies, c => Assert.True(c.Length <= (ulong)SpecSettings.CopySliceBytes));
         await ExpectTaskEndedAsync(TaskPhase.Complete);
         await ExpectTerminatedAsync(actor);
+    }
+
+    [Fact]
+    public async Task UffdActor_must_read_a_fault_on_a_pending_background_read_on_its_own_when_faults_overtake()
+    {
+        var actor = Start(Book((Base, Base + (8 * Page))), finished: true, settings: SpecSettings with { FaultOvertakesBackgroundReads = true });
+        actor.Tell(new UffdActor.PushChunk(8 * Page), _pusher.Ref);
+        var chunk = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
+        Assert.Equal((ReadPriority.Background, false), (chunk.Priority, chunk.Overtake));
+
+        // Two threads fault on the same page: one overtaking read of the urgent window, not two.
+        actor.Tell(UffdActor.Events.Of([Fault(Base + (5 * Page)), Fault(Base + (5 * Page) + 8)]));
+        var own = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
+        Assert.Equal((Base + (5 * Page), 2, ReadPriority.Fault, true), (own.DumpAddress, own.Pages, own.Priority, own.Overtake));
+        await _cache.ExpectNoMsgAsync(Quiet);
+
+        // Its pages are copied before the background read arrives, and that read copies only the others.
+        actor.Tell(new PageCacheActor.Fetched(own.RequestId, Data(_source, Pid, own.DumpAddress, own.Pages)));
+        await AwaitAssertAsync(() => Assert.Equal(new UffdCall("copy", Base + (5 * Page), 2 * Page, FakePageSource.PatternByte(Pid, Base + (5 * Page))), Assert.Single(_uffd.Copies)));
+        Assert.Equal(2, _progress.CopiedByFaults);
+
+        actor.Tell(new PageCacheActor.Fetched(chunk.RequestId, Data(_source, Pid, chunk.DumpAddress, chunk.Pages)));
+        Assert.Equal(6, (await _pusher.ExpectMsgAsync<UffdActor.ChunkFinished>()).Pages);
+        await ExpectTaskEndedAsync(TaskPhase.Complete);
+        Assert.Equal(8, _uffd.Pages.Count);
+        Assert.All(_uffd.Pages, p => Assert.Equal(FakePageSource.PatternByte(Pid, p.Key), p.Value));
+        Assert.Equal(8UL * Page, _uffd.Copies.Aggregate(0UL, (sum, c) => sum + c.Length));
+        Assert.Equal(1, _statistics.OvertakingFaults);
+    }
+
+    [Fact]
+    public async Task UffdActor_must_drop_an_overtaking_read_whose_pages_the_background_read_copied_first()
+    {
+        var actor = Start(Book((Base, Base + (8 * Page))), finished: true, settings: SpecSettings with { FaultOvertakesBackgroundReads = true });
+        actor.Tell(new UffdActor.PushChunk(8 * Page), _pusher.Ref);
+        var chunk = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
+        actor.Tell(UffdActor.Events.Of([Fault(Base + (7 * Page))]));
+        var own = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
+        Assert.Equal((Base + (7 * Page), 1, true), (own.DumpAddress, own.Pages, own.Overtake)); // the window ends with the background read
+
+        actor.Tell(new PageCacheActor.Fetched(chunk.RequestId, Data(_source, Pid, chunk.DumpAddress, chunk.Pages)));
+        Assert.Equal(8, (await _pusher.ExpectMsgAsync<UffdActor.ChunkFinished>()).Pages);
+        await ExpectNoMsgAsync(Quiet); // not complete while the overtaking read is out: its buffer is still owed
+        actor.Tell(new PageCacheActor.Fetched(own.RequestId, Data(_source, Pid, own.DumpAddress, own.Pages)));
+        await ExpectTaskEndedAsync(TaskPhase.Complete);
+        Assert.Equal(8UL * Page, _uffd.Copies.Aggregate(0UL, (sum, c) => sum + c.Length));
+        await AwaitAssertAsync(() => Assert.Equal(0, _source.Live));
+    }
+
+    [Fact]
+    public async Task UffdActor_must_let_a_fault_wait_for_its_background_read_when_faults_do_not_overtake()
+    {
+        var actor = Start(Book((Base, Base + (8 * Page))), finished: true);
+        actor.Tell(new UffdActor.PushChunk(8 * Page), _pusher.Ref);
+        await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
+        actor.Tell(UffdActor.Events.Of([Fault(Base + (5 * Page))]));
+        await _cache.ExpectNoMsgAsync(Quiet);
+        Assert.Equal(0, _statistics.OvertakingFaults);
+    }
+
+    [Fact]
+    public async Task UffdActor_must_read_its_first_bytes_during_the_restore_and_copy_them_only_once_it_finished()
+    {
+        var actor = Start(Book((Base, Base + (8 * Page))), settings: SpecSettings with { PrefetchDuringRestoreBytes = 6 * (long)Page });
+        var early = await _cache.ExpectMsgAsync<PageCacheActor.Fetch>();
+        Assert.Equal((Base, 6, ReadPriority.Background), (early.DumpAddress, early.Pages, early.Priority));
+        actor.Tell(new PageCacheActor.Fetched(early.RequestId, Data(_source, Pid, early.DumpAddress, early.Pages)));
+        await _cache.ExpectNoMsgAsync(Quiet);
+        Assert.Empty(_uffd.Copies); // the restorer may still move the memory
+
+        actor.Tell(UffdActor.RestoreFinished.Instance);
+        await AwaitAssertAsync(() => Assert.Equal(6, _uffd.Pages.Count));
+        await _pusher.ExpectNoMsgAsync(Quiet); // no chunk of the pusher's
+        Assert.Equal(6, _progress.CopiedByPusher);
+
+        actor.Tell(new UffdActor.PushChunk(8 * Page), _pusher.Ref);
+        var rest = await ServeFetchAsync(actor, ReadPriority.Background);
+        Assert.Equal((Base + (6 * Page), 2), (rest.DumpAddress, rest.Pages));
+        Assert.Equal(2, (await _pusher.ExpectMsgAsync<UffdActor.ChunkFinished>()).Pages);
+        await ExpectTaskEndedAsync(TaskPhase.Complete);
+        Assert.All(_uffd.Pages, p => Assert.Equal(FakePageSource.PatternByte(Pid, p.Key), p.Value));
+        await AwaitAssertAsync(() => Assert.Equal(0, _source.Live));
     }
 
     [Fact]

@@ -397,16 +397,27 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
             }
         }
 
-        var bulk = links.Main;
         var shared = links.Faults is null;
         var pieceBytes = shared ? _settings.SharedBackgroundRequestBytes : _settings.BulkRequestBytes;
-        while (_background.First is { } next && bulk.InFlight.Count < _settings.MaxRequestsInFlight)
+        var bulkBudget = shared ? 0 : _settings.BulkInFlightBytes / (1 + links.MoreBulk.Count);
+        while (_background.First is { } next)
         {
+            // The bulk connection with the fewest bytes on its wire (the only one, but with bulk-connections > 1).
+            var bulk = links.Main;
+            foreach (var other in links.MoreBulk)
+            {
+                if (other.BackgroundBytes < bulk.BackgroundBytes)
+                {
+                    bulk = other;
+                }
+            }
+
             var maxPages = pieceBytes >> PageGeometry.PageShift;
             var pages = _runGrid.Clamp(next.Value.Read.Pid, next.Value.DumpAddress, Math.Min(next.Value.Pages, maxPages));
             var bytes = (long)pages << PageGeometry.PageShift;
-            if (shared ? bulk.BackgroundPieces >= _settings.SharedBackgroundInFlight
-                       : bulk.BackgroundPieces > 0 && bulk.BackgroundBytes + bytes > _settings.BulkInFlightBytes)
+            if (bulk.InFlight.Count >= _settings.MaxRequestsInFlight
+                || (shared ? bulk.BackgroundPieces >= _settings.SharedBackgroundInFlight
+                           : bulk.BackgroundPieces > 0 && bulk.BackgroundBytes + bytes > bulkBudget))
             {
                 return;
             }

@@ -95,8 +95,14 @@ internal static class SourceConnector
 
         if (refusal is null)
         {
+            var more = await ConnectMoreBulkAsync(endpoint, options, settings.BulkConnections - 1, cancellationToken).ConfigureAwait(false);
             return Ready(new SourceLinks(new SourceLink(main, LinkRole.Bulk), new SourceLink(faults!, LinkRole.Faults),
-                "a second connection answered: faults have a connection of their own, background data the other"));
+                more.Count == 0
+                    ? "a second connection answered: faults have a connection of their own, background data the other"
+                    : $"a second connection answered: faults have a connection of their own, background data {more.Count + 1} others")
+            {
+                MoreBulk = more,
+            });
         }
 
         if (faults is not null)
@@ -111,6 +117,35 @@ internal static class SourceConnector
         }
 
         return Ready(Shared(main, $"{refusal}; a source serving one connection, like CRIU's"));
+    }
+
+    /// <summary>
+    /// The extra bulk connections, opened together; one that fails is left out (background data then has fewer), the
+    /// source already proved it serves more than one.
+    /// </summary>
+    private static async Task<IReadOnlyList<SourceLink>> ConnectMoreBulkAsync(PageServerEndpoint endpoint, PageServerClientOptions options, int count,
+        CancellationToken cancellationToken)
+    {
+        if (count <= 0)
+        {
+            return [];
+        }
+
+        var attempts = Enumerable.Range(0, count).Select(_ => endpoint.ConnectAsync(options, cancellationToken)).ToArray();
+        var links = new List<SourceLink>(count);
+        foreach (var attempt in attempts)
+        {
+            try
+            {
+                links.Add(new SourceLink(await attempt.ConfigureAwait(false), LinkRole.Bulk));
+            }
+            catch (PageServerException)
+            {
+                // refused: fewer bulk connections this generation
+            }
+        }
+
+        return links;
     }
 
     /// <summary>Closes the connections of links that were made but never used (a daemon that ends before its restore).</summary>

@@ -32,11 +32,19 @@ internal sealed class SourceLink(PageServerClient client, LinkRole role)
     public override string ToString() => $"{Role.ToString().ToLowerInvariant()} connection to {Client.Peer}";
 }
 
-/// <summary>The connections of one generation: one shared, or a bulk one plus one for faults.</summary>
+/// <summary>The connections of one generation: one shared, or bulk one(s) plus one for faults.</summary>
 /// <param name="Main">Shared, or bulk when <paramref name="Faults"/> is set.</param>
 /// <param name="Faults">The fault connection, or null.</param>
 /// <param name="Choice">Why this shape (logged).</param>
 internal sealed record SourceLinks(SourceLink Main, SourceLink? Faults, string Choice)
 {
-    public IEnumerable<SourceLink> All => Faults is null ? [Main] : [Main, Faults];
+    /// <summary>Bulk connections beside <see cref="Main"/> (<c>remote.bulk-connections</c> above 1; only with a fault
+    /// connection, i.e. a source that serves many): each has its own reader thread on this side and its own session
+    /// thread on the source, so receiving runs on more than one CPU.</summary>
+    public IReadOnlyList<SourceLink> MoreBulk { get; init; } = [];
+
+    /// <summary>The connections background data goes over.</summary>
+    public IEnumerable<SourceLink> Bulk => MoreBulk.Count == 0 ? [Main] : [Main, .. MoreBulk];
+
+    public IEnumerable<SourceLink> All => Faults is null ? [Main, .. MoreBulk] : [Main, Faults, .. MoreBulk];
 }
