@@ -104,38 +104,7 @@ public sealed class AkkaBulkConnectionSpecs(ITestOutputHelper output)
             await Task.Delay(300);
         }
 
-        var reads = new List<Task<long>>();
-        foreach (int pid in store.Index.Pids)
-        {
-            foreach (var run in store.Index.RunsOf(pid).Where(r => r.HasData))
-            {
-                for (ulong offset = 0; offset < run.NrPages; offset += ReadPages)
-                {
-                    int pages = (int)Math.Min(ReadPages, run.NrPages - offset);
-                    ulong vaddr = run.Vaddr + (offset * Page);
-                    reads.Add(ReadAndCompareAsync(source, store, pid, vaddr, pages, offset == 0 ? ReadPriority.Fault : ReadPriority.Background));
-                }
-            }
-        }
-
-        var counts = await Task.WhenAll(reads).WaitAsync(Bound);
-        return counts.Sum();
-    }
-
-    private static async Task<long> ReadAndCompareAsync(RemotePageSource source, LazyPageStore store, int pid, ulong vaddr, int pages, ReadPriority priority)
-    {
-        using var read = await source.ReadAsync(pid, vaddr, pages, priority, CancellationToken.None);
-        var segment = Assert.Single(read.Segments);
-        var lookup = store.Find((ulong)pid, vaddr, (ulong)pages, out var expected);
-        Assert.Equal((ulong)pages, lookup.Pages);
-        unsafe
-        {
-            var got = new ReadOnlySpan<byte>((void*)segment.Address, pages * (int)Page);
-            var want = new ReadOnlySpan<byte>((void*)expected, pages * (int)Page);
-            Assert.True(got.SequenceEqual(want), $"pid {pid} 0x{vaddr:x}+{pages}p differs from the pages file");
-        }
-
-        return pages;
+        return await ServedPagesCheck.ReadEverythingAsync(source, store, ReadPages, Bound);
     }
 
     /// <summary>A parent that spawns the fetcher and forwards what the fetcher tells it.</summary>

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using Akka.Actor;
 using LazyActors.Engine.Actors.Remote;
 using LazyActors.Engine.Configuration;
-using LazyActors.Engine.Pages;
 using LazyActors.Engine.Protocol.Client;
 using LazyActors.Engine.Protocol.Server;
 using LazyActors.Testing;
@@ -92,38 +91,9 @@ public sealed class RemoteBulkConnectionsSpecs(ITestOutputHelper output) : Akka.
         var fetcher = Sys.ActorOf(RemoteFetchActor.Props(PageServerEndpoint.Tcp("127.0.0.1", port), settings.Remote, probe, source));
         source.Bind(fetcher);
 
-        var reads = new List<Task<long>>();
-        foreach (int pid in store.Index.Pids)
-        {
-            foreach (var run in store.Index.RunsOf(pid).Where(r => r.HasData))
-            {
-                for (ulong offset = 0; offset < run.NrPages; offset += ReadPages)
-                {
-                    int pages = (int)Math.Min(ReadPages, run.NrPages - offset);
-                    reads.Add(ReadAndCompareAsync(source, store, pid, run.Vaddr + (offset * Page), pages, offset == 0 ? ReadPriority.Fault : ReadPriority.Background));
-                }
-            }
-        }
-
-        var counts = await Task.WhenAll(reads).WaitAsync(Bound);
+        var count = await ServedPagesCheck.ReadEverythingAsync(source, store, ReadPages, Bound);
         var closed = await fetcher.Ask<RemoteFetchActor.Closed>(RemoteFetchActor.Close.Instance, Bound);
         Assert.True(closed.Confirmed, closed.Error);
-        return counts.Sum();
-    }
-
-    private static async Task<long> ReadAndCompareAsync(RemotePageSource source, LazyPageStore store, int pid, ulong vaddr, int pages, ReadPriority priority)
-    {
-        using var read = await source.ReadAsync(pid, vaddr, pages, priority, CancellationToken.None);
-        var segment = Assert.Single(read.Segments);
-        var lookup = store.Find((ulong)pid, vaddr, (ulong)pages, out var expected);
-        Assert.Equal((ulong)pages, lookup.Pages);
-        unsafe
-        {
-            var got = new ReadOnlySpan<byte>((void*)segment.Address, pages * (int)Page);
-            var want = new ReadOnlySpan<byte>((void*)expected, pages * (int)Page);
-            Assert.True(got.SequenceEqual(want), $"pid {pid} 0x{vaddr:x}+{pages}p differs from the pages file");
-        }
-
-        return pages;
+        return count;
     }
 }
