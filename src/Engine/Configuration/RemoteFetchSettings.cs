@@ -22,7 +22,7 @@ public sealed record RemoteFetchSettings
     /// Connections carrying background data when the source serves a fault connection too (<c>remote.bulk-connections</c>):
     /// with more than one, replies are received on as many reader threads at once.
     /// </summary>
-    public int BulkConnections { get; init; } = 1;
+    public int BulkConnections { get; init; } = 2;
 
     /// <summary>Largest background request on a connection shared with faults.</summary>
     public required int SharedBackgroundRequestBytes { get; init; }

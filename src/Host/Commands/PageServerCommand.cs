@@ -129,7 +129,8 @@ internal static class PageServerCommand
         Log.Information("page-server: stopping (drain {Seconds} s)", drain.TotalSeconds);
         await server.StopAsync(drain).ConfigureAwait(false);
         await server.DisposeAsync().ConfigureAwait(false);
-        Log.Information("page-server: {Accepted} session(s), {Succeeded} succeeded, {Failed} failed", server.SessionsAccepted, server.SessionsSucceeded, server.SessionsFailed);
+        Log.Information("page-server: {Accepted} session(s), {Succeeded} succeeded, {Failed} failed; process CPU {CpuMs:0} ms", server.SessionsAccepted, server.SessionsSucceeded,
+            server.SessionsFailed, Environment.CpuUsage.TotalTime.TotalMilliseconds);
         return 0;
     }
 }

@@ -35,7 +35,7 @@ internal static class BenchCommand
         };
         var source = new Option<string[]>("--source")
         {
-            Description = "--restorer criu, remote scenarios: page server(s) the daemons fetch from, paired with every --daemon: criu (criu page-server --lazy-pages) and/or self (this host's page-server); default both.",
+            Description = "--restorer criu, remote scenarios: page server(s) the daemons fetch from, paired with every --daemon: criu (criu page-server --lazy-pages) and/or self (this host's page-server: the publish of --host-dir when given, else the IL build next to these tools); default both.",
         };
         source.AcceptOnlyFromAmong("criu", "self");
         var criuPath = new Option<string?>("--criu") { Description = "The criu binary for --restorer criu (default: $LAZYACTORS_CRIU, else ../shared/tools/criu-4.2/criu next to the repository)." };
@@ -44,7 +44,7 @@ internal static class BenchCommand
             Description = "--restorer criu: a daemon whose run of a scenario takes longer than this many seconds gets no more runs of that scenario (the table says so).",
             DefaultValueFactory = _ => 30,
         };
-        var hostDir = new Option<string?>("--host-dir") { Description = "`self` runs the host published in this directory (dotnet publish src/Host -c Release -o DIR) instead of publishing it now." };
+        var hostDir = new Option<string?>("--host-dir") { Description = "`self` (a daemon, and the page server of `--source self`) runs the host published in this directory (dotnet publish src/Host -c Release -o DIR) instead of publishing it now." };
         var keepTemp = new Option<bool>("--keep-temp") { Description = "Keep the temporary directory (checkpoints, daemon logs)." };
         var tempRoot = new Option<string?>("--temp-dir") { Description = "Where to create the temporary directory (default: the system temp dir)." };
 
@@ -107,7 +107,10 @@ internal static class BenchCommand
             // `self` is the daemon as deployed: published once for this bench (the NativeAOT program), unless a directory is given.
             string? publishedDir = null;
             IReadOnlyList<string>? ownHost = null;
-            if (daemonTexts.Length == 0 || daemonTexts.Any(t => CriuDaemonSpec.NamesPublishedSelf(t) || (!criu && t.Trim() == ServiceDaemon)))
+            // A directory given is our host as deployed for everything of ours in the bench, the page server of `--source
+            // self` included (without it that source was the IL build next to these tools: JIT start-up and tiered
+            // compilation on the source's CPU while it serves).
+            if (daemonTexts.Length == 0 || parse.GetValue(hostDir) is not null || daemonTexts.Any(t => CriuDaemonSpec.NamesPublishedSelf(t) || (!criu && t.Trim() == ServiceDaemon)))
             {
                 try
                 {

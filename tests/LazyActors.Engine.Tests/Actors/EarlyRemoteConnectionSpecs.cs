@@ -31,6 +31,9 @@ public sealed class EarlyRemoteConnectionSpecs : IDisposable
         HandshakeTimeout = TimeSpan.FromSeconds(20),
     };
 
+    /// <summary>Connections a daemon opens to our page server (it serves many): the bulk one(s) and the one for faults.</summary>
+    private static int Connections(EngineSettings settings) => settings.Remote.BulkConnections + 1;
+
     [Fact]
     public async Task Both_connections_are_up_before_the_restore_begins_and_the_restore_uses_them()
     {
@@ -39,8 +42,9 @@ public sealed class EarlyRemoteConnectionSpecs : IDisposable
         await using var server = LazyPageServer.Start(store, new IPEndPoint(IPAddress.Loopback, 0), logger: new LogCapture().Logger);
         var hub = new FakeUffdHub();
 
+        var connections = Connections(Settings());
         using var engine = LazyPagesEngine.Listen(Settings(), PageServerEndpoint.Tcp("127.0.0.1", server.LocalEndPoint.Port), Quiet);
-        await WaitUntilAsync(() => server.SessionsAccepted == 2, "the main and the fault connection accepted before RunAsync");
+        await WaitUntilAsync(() => server.SessionsAccepted == connections, "the bulk connection(s) and the fault connection accepted before RunAsync");
         var run = engine.RunAsync(null, _ => hub, null, CancellationToken.None);
         using (var restorer = new RestorerPlayer(engine.SocketPath))
         {
@@ -52,9 +56,9 @@ public sealed class EarlyRemoteConnectionSpecs : IDisposable
 
         Assert.Equal(0, result.ExitCode);
         Assert.All(result.Statistics.Tasks, t => Assert.Equal(t.TotalPages, t.CopiedPages));
-        Assert.Equal(2, server.SessionsAccepted); // no connection of its own: the fetcher took the early ones
+        Assert.Equal(connections, server.SessionsAccepted); // no connection of its own: the fetcher took the early ones
         Assert.Contains("a second connection answered", result.Statistics.Remote.Connections, StringComparison.Ordinal);
-        await WaitUntilAsync(() => server.SessionsSucceeded == 2, "both sessions closed with PS_IOV_CLOSE");
+        await WaitUntilAsync(() => server.SessionsSucceeded == connections, "every session closed with PS_IOV_CLOSE");
     }
 
     [Fact]
@@ -65,10 +69,10 @@ public sealed class EarlyRemoteConnectionSpecs : IDisposable
         await using var server = LazyPageServer.Start(store, new IPEndPoint(IPAddress.Loopback, 0), logger: new LogCapture().Logger);
 
         var engine = LazyPagesEngine.Listen(Settings(), PageServerEndpoint.Tcp("127.0.0.1", server.LocalEndPoint.Port), Quiet);
-        await WaitUntilAsync(() => server.SessionsAccepted == 2, "both connections accepted");
+        await WaitUntilAsync(() => server.SessionsAccepted == Connections(Settings()), "every connection accepted");
         engine.Dispose();
 
-        await WaitUntilAsync(() => server.ActiveSessions == 0, "the server saw both connections end");
+        await WaitUntilAsync(() => server.ActiveSessions == 0, "the server saw every connection end");
     }
 
     [Fact]

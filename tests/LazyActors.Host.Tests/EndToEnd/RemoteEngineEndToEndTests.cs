@@ -35,6 +35,6 @@ public sealed class RemoteEngineEndToEndTests(ITestOutputHelper output)
         RemoteRestoreRun.AssertRestored(report, result);
         await server.StopAsync(TimeSpan.FromSeconds(5));
         Assert.Equal(0, server.SessionsFailed);
-        Assert.Equal(mode == FaultConnectionMode.Off ? 1 : 2, server.SessionsAccepted); // auto: bulk, and faults (checked with one GET)
+        Assert.Equal(mode == FaultConnectionMode.Off ? 1 : settings.Remote.BulkConnections + 1, server.SessionsAccepted); // auto: bulk (remote.bulk-connections), and faults (checked with one GET)
     }
 }

@@ -45,6 +45,7 @@ public sealed class PageServerSession
     private int _inputEnd;
     private long _requests;
     private long _pagesSent;
+    private TimeSpan _cpuAtStart;
 
     private PageServerSession(Stream stream, string peer, LazyPageStore store, LazyPageServerOptions options, ILogger logger, Socket? plainSocket = null)
     {
@@ -128,7 +129,8 @@ public sealed class PageServerSession
 
         if (result.Succeeded)
         {
-            logger.LogInformation("Session with {Peer} over ({End}): {Requests} request(s), {Pages} page(s) sent", peer, result.End, result.Requests, result.PagesSent);
+            logger.LogInformation("Session with {Peer} over ({End}): {Requests} request(s), {Pages} page(s) sent, {CpuMs:0.0} ms CPU on its thread",
+                peer, result.End, result.Requests, result.PagesSent, result.Cpu.TotalMilliseconds);
         }
         else if (result.End == PageServerSessionEnd.Stopped)
         {
@@ -144,6 +146,7 @@ public sealed class PageServerSession
 
     private PageServerSessionResult Run(CancellationToken cancellationToken)
     {
+        _cpuAtStart = Diagnostics.ThreadCpu.OfCurrentThread();
         try
         {
             while (true)
@@ -370,5 +373,6 @@ public sealed class PageServerSession
 
     private static bool IsTimeout(IOException e) => e.InnerException is SocketException { SocketErrorCode: SocketError.TimedOut or SocketError.WouldBlock };
 
-    private PageServerSessionResult Result(PageServerSessionEnd end, string? error = null) => new(Peer, end, _requests, _pagesSent, error);
+    private PageServerSessionResult Result(PageServerSessionEnd end, string? error = null) =>
+        new(Peer, end, _requests, _pagesSent, error) { Cpu = Diagnostics.ThreadCpu.OfCurrentThread() - _cpuAtStart };
 }

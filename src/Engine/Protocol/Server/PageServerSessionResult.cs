@@ -30,4 +30,8 @@ public sealed record PageServerSessionResult(string Peer, PageServerSessionEnd E
 {
     /// <summary>True for the endings CRIU's page server reports as success.</summary>
     public bool Succeeded => End is PageServerSessionEnd.Closed or PageServerSessionEnd.ForceClosed or PageServerSessionEnd.PeerClosed;
+
+    /// <summary>CPU time the session's thread spent serving it (reading requests, sendfile, the kernel's TCP work done in
+    /// its context: on loopback that includes the receiving side's protocol processing); zero when unknown.</summary>
+    public TimeSpan Cpu { get; init; }
 }
