@@ -359,6 +359,9 @@ public sealed record EngineSettings
     /// The Akka configuration of a restore: the engine dispatcher with <see cref="DispatcherThreads"/> threads (so the
     /// actor system runs exactly what these settings say), then <paramref name="akkaConfig"/>, then the reference.
     /// </summary>
+    // Akka creates its scheduler by name from akka.scheduler.implementation (Reference.conf): keep its constructor for
+    // the NativeAOT program whatever the trimmer sees.
+    [System.Diagnostics.CodeAnalysis.DynamicDependency(System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.PublicConstructors, typeof(Hosting.DeadlineScheduler))]
     public Config ActorSystemConfig(Config? akkaConfig) =>
         DispatcherThreadsConfig(DispatcherThreads).WithFallback(akkaConfig ?? Config.Empty).WithFallback(ReferenceConfig);
 
