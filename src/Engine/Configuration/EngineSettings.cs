@@ -247,7 +247,7 @@ public sealed record EngineSettings
             EngineThreadsNice = keys.IntOr("scheduling.engine-threads-nice", "off", "inherit"),
             ReaderRealtime = keys.Boolean("scheduling.reader-realtime"),
             ReaderNice = keys.Int("scheduling.reader-nice"),
-            GatePriority = keys.OneOf("scheduling.gate-priority", ("ceiling", GatePriority.Ceiling), ("inherit", GatePriority.Inherit), ("off", GatePriority.Off)),
+            GatePriority = keys.OneOf("scheduling.gate-priority", ("ceiling", GatePriority.Ceiling), ("ceiling-held", GatePriority.CeilingHeld), ("inherit", GatePriority.Inherit), ("off", GatePriority.Off)),
             BackgroundPriority = keys.OneOf("scheduling.background-priority", ("gate", BackgroundPriority.Gate), ("normal", BackgroundPriority.Normal), ("idle", BackgroundPriority.Idle)),
             NoGcBudgetBytes = keys.BytesOr("no-gc-budget", "off", "0"),
             Remote = RemoteFetchSettings.Read(keys),
