@@ -247,7 +247,7 @@ public sealed record EngineSettings
             EngineThreadsNice = keys.IntOr("scheduling.engine-threads-nice", "off", "inherit"),
             ReaderRealtime = keys.Boolean("scheduling.reader-realtime"),
             ReaderNice = keys.Int("scheduling.reader-nice"),
-            GatePriority = keys.OneOf("scheduling.gate-priority", ("ceiling", GatePriority.Ceiling), ("inherit", GatePriority.Inherit), ("off", GatePriority.Off)),
+            GatePriority = keys.OneOf("scheduling.gate-priority", ("ceiling", GatePriority.Ceiling), ("ceiling-held", GatePriority.CeilingHeld), ("inherit", GatePriority.Inherit), ("off", GatePriority.Off)),
             BackgroundPriority = keys.OneOf("scheduling.background-priority", ("gate", BackgroundPriority.Gate), ("normal", BackgroundPriority.Normal), ("idle", BackgroundPriority.Idle)),
             NoGcBudgetBytes = keys.BytesOr("no-gc-budget", "off", "0"),
             Remote = RemoteFetchSettings.Read(keys),
@@ -359,6 +359,9 @@ public sealed record EngineSettings
     /// The Akka configuration of a restore: the engine dispatcher with <see cref="DispatcherThreads"/> threads (so the
     /// actor system runs exactly what these settings say), then <paramref name="akkaConfig"/>, then the reference.
     /// </summary>
+    // Akka creates its scheduler by name from akka.scheduler.implementation (Reference.conf): keep its constructor for
+    // the NativeAOT program whatever the trimmer sees.
+    [System.Diagnostics.CodeAnalysis.DynamicDependency(System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.PublicConstructors, typeof(Hosting.DeadlineScheduler))]
     public Config ActorSystemConfig(Config? akkaConfig) =>
         DispatcherThreadsConfig(DispatcherThreads).WithFallback(akkaConfig ?? Config.Empty).WithFallback(ReferenceConfig);
 

@@ -16,4 +16,13 @@ public enum GatePriority
     /// background-tasks-at-once tasks are pushed at a time).
     /// </summary>
     Ceiling,
+
+    /// <summary>
+    /// <see cref="Ceiling"/>, but a thread keeps SCHED_FIFO 1 from one copy to the next instead of dropping it after
+    /// each: two <c>sched_setscheduler</c> calls per slice were about 2 % of a 1 GiB push's CPU (docs/benchmarks.md,
+    /// seq27 and fixed32). It drops it as soon as it handles a message of any actor other than a task's
+    /// (<see cref="Uffd.UffdEventBarrier.ReleaseHeldCeiling"/>) or enters a lowered background slice, so nothing but
+    /// the task actors' copies and their bookkeeping runs real-time. A thread that blocks holding it costs nothing.
+    /// </summary>
+    CeilingHeld,
 }

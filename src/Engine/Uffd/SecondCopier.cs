@@ -302,7 +302,7 @@ public sealed class SecondCopier : IDisposable
                 _ = ThreadScheduling.TrySetNice(0);
                 break;
             default:
-                if (_priority == GatePriority.Ceiling)
+                if (_priority is GatePriority.Ceiling or GatePriority.CeilingHeld)
                 {
                     _ = ThreadScheduling.TrySetRealtime(1);
                 }

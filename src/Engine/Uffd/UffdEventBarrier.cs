@@ -32,6 +32,7 @@ public sealed class UffdEventBarrier
     private readonly Lock _boost = new();
     private readonly bool _priorityInheritance;
     private readonly bool _priorityCeiling;
+    private readonly bool _holdCeiling;
     private readonly BackgroundPriority _background;
     private SecondCopier? _helper;
     private int _unhandled;
@@ -47,7 +48,8 @@ public sealed class UffdEventBarrier
     /// <param name="background">How background slices are scheduled (see <see cref="BackgroundPriority"/>).</param>
     public UffdEventBarrier(GatePriority priority = GatePriority.Off, BackgroundPriority background = BackgroundPriority.Gate)
     {
-        _priorityCeiling = priority == GatePriority.Ceiling;
+        _priorityCeiling = priority is GatePriority.Ceiling or GatePriority.CeilingHeld;
+        _holdCeiling = priority == GatePriority.CeilingHeld;
         _background = background;
         // A lowered background slice is lent the reader's priority when a read waits for it, unless priorities are off.
         _priorityInheritance = priority == GatePriority.Inherit || (_priorityCeiling && _background != BackgroundPriority.Gate);
@@ -130,8 +132,14 @@ public sealed class UffdEventBarrier
         var ceilingBoosted = false;
         if (lowered == BackgroundPriority.Gate)
         {
-            // Ceiling: real time before taking the gate, so the holder is never preempted while it has it.
-            ceilingBoosted = _priorityCeiling && ThreadScheduling.TrySetRealtime(1);
+            // Ceiling: real time before taking the gate, so the holder is never preempted while it has it. A thread that
+            // still holds it from its previous copy (CeilingHeld) asks the kernel for nothing.
+            ceilingBoosted = _priorityCeiling && (t_ceilingHeld || ThreadScheduling.TrySetRealtime(1));
+            t_ceilingHeld = ceilingBoosted && _holdCeiling;
+        }
+        else if (t_ceilingHeld && !ReleaseHeldCeilingNow())
+        {
+            lowered = BackgroundPriority.Gate;
         }
         else if (!(lowered == BackgroundPriority.Idle ? ThreadScheduling.TrySetIdle() : LowerNiceForSlice()))
         {
@@ -244,11 +252,37 @@ public sealed class UffdEventBarrier
 
         _gate.Exit();
         ServeRequestedRead();
-        if (scope.CeilingBoosted)
+        if (scope.CeilingBoosted && !t_ceilingHeld)
         {
             ThreadScheduling.TrySetNormal();
         }
     }
+
+    /// <summary>
+    /// With <see cref="GatePriority.CeilingHeld"/>: the calling thread gives back the SCHED_FIFO 1 it kept after its last
+    /// copy (one <c>sched_setscheduler</c>; nothing when it holds none). Engine actors other than the task actors call
+    /// it before each message (<see cref="Actors.EngineActor"/>).
+    /// </summary>
+    public static void ReleaseHeldCeiling()
+    {
+        if (t_ceilingHeld)
+        {
+            ReleaseHeldCeilingNow();
+        }
+    }
+
+    /// <summary>True while the calling thread keeps the ceiling's SCHED_FIFO 1 between copies (tests).</summary>
+    internal static bool HoldsCeiling => t_ceilingHeld;
+
+    private static bool ReleaseHeldCeilingNow()
+    {
+        t_ceilingHeld = false;
+        return ThreadScheduling.TrySetNormal();
+    }
+
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Style", "IDE1006", Justification = "t_ marks a [ThreadStatic] field; naming rules cannot tell it from other statics")]
+    [ThreadStatic]
+    private static bool t_ceilingHeld;
 
     // Lends SCHED_FIFO 1 to the copier in the gate while a read waits for it. The holder's id is published and cleared
     // under the same lock as the boost, so a thread that already left is never boosted (it would stay real-time).

@@ -206,6 +206,90 @@ public sealed class UffdEventBarrierTests
     }
 
     [SkippableFact]
+    public void Ceiling_held_keeps_real_time_between_copies_until_released_or_a_lowered_slice()
+    {
+        Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
+        Skip.IfNot(ThreadScheduling.HasCapSysNice(), "SCHED_FIFO needs CAP_SYS_NICE");
+        using var region = MappedRegion.Map(4 * 4096);
+        using var raw = UserFaultFd.Create();
+        raw.Api(UffdFeatures.NonCooperative);
+        raw.Register(region.Start, region.Length, RegisterMode.Missing);
+        using var held = new UserFaultFdAdapter(raw.Handle, GatePriority.CeilingHeld, backgroundPriority: BackgroundPriority.Gate);
+        using var rawIdle = UserFaultFd.Create();
+        using var idleRegion = MappedRegion.Map(4096);
+        rawIdle.Api(UffdFeatures.NonCooperative);
+        rawIdle.Register(idleRegion.Start, idleRegion.Length, RegisterMode.Missing);
+        using var lowered = new UserFaultFdAdapter(rawIdle.Handle, GatePriority.CeilingHeld, backgroundPriority: BackgroundPriority.Idle);
+        var results = new List<UffdOpResult>();
+        var states = new List<(int Policy, int Nice, bool Holds)>();
+        var thread = new Thread(() =>
+        {
+            ThreadScheduling.TrySetNice(3);
+            var page = new byte[4096];
+            unsafe
+            {
+                fixed (byte* source = page)
+                {
+                    results.Add(held.Copy(region.Start, (nint)source, 4096));
+                    states.Add(State());
+                    results.Add(held.CopyBackground(region.Start + 4096, (nint)source, 4096));
+                    states.Add(State());
+                    UffdEventBarrier.ReleaseHeldCeiling();
+                    states.Add(State());
+                    results.Add(held.Copy(region.Start + 2 * 4096, (nint)source, 4096));
+                    states.Add(State());
+                    // A lowered (SCHED_IDLE) background slice must not start from the held SCHED_FIFO.
+                    results.Add(lowered.CopyBackground(idleRegion.Start, (nint)source, 4096));
+                    states.Add(State());
+                }
+            }
+        });
+        thread.Start();
+        Assert.True(thread.Join(TimeSpan.FromSeconds(10)));
+        Assert.All(results, r => Assert.True(r.IsSuccess, r.ToString()));
+        Assert.Equal(
+            [(Libc.SCHED_FIFO, 0, true), (Libc.SCHED_FIFO, 0, true), (Libc.SCHED_OTHER, 3, false), (Libc.SCHED_FIFO, 0, true), (Libc.SCHED_OTHER, 3, false)],
+            states.Select(s => s.Policy == Libc.SCHED_FIFO ? (s.Policy, 0, s.Holds) : s));
+
+        static (int Policy, int Nice, bool Holds) State()
+        {
+            var (policy, nice) = ThreadStat.Current();
+            return (policy, nice, UffdEventBarrier.HoldsCeiling);
+        }
+    }
+
+    [SkippableFact]
+    public void Plain_ceiling_still_drops_real_time_after_every_copy()
+    {
+        Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
+        Skip.IfNot(ThreadScheduling.HasCapSysNice(), "SCHED_FIFO needs CAP_SYS_NICE");
+        using var region = MappedRegion.Map(4096);
+        using var raw = UserFaultFd.Create();
+        raw.Api(UffdFeatures.NonCooperative);
+        raw.Register(region.Start, region.Length, RegisterMode.Missing);
+        using var adapter = new UserFaultFdAdapter(raw.Handle, GatePriority.Ceiling);
+        UffdOpResult copy = default;
+        (int Policy, bool Holds) after = default;
+        var thread = new Thread(() =>
+        {
+            var page = new byte[4096];
+            unsafe
+            {
+                fixed (byte* source = page)
+                {
+                    copy = adapter.CopyBackground(region.Start, (nint)source, 4096);
+                }
+            }
+
+            after = (ThreadStat.Current().Policy, UffdEventBarrier.HoldsCeiling);
+        });
+        thread.Start();
+        Assert.True(thread.Join(TimeSpan.FromSeconds(10)));
+        Assert.True(copy.IsSuccess, copy.ToString());
+        Assert.Equal((Libc.SCHED_OTHER, false), after);
+    }
+
+    [SkippableFact]
     public unsafe void Adapter_refuses_copies_with_EAGAIN_while_an_event_is_unhandled()
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
