@@ -1049,15 +1049,17 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
             var after = System.Diagnostics.Stopwatch.GetElapsedTime(_restoreFinishedAt).TotalMilliseconds;
             if (!closed)
             {
-                log.Info("the restorer did not close the lazy-pages socket; background push {Priority} from now on ({Ms:0.0} ms after \"restore finished\")", phases.AfterRestorer, after);
+                log.Info("the restorer did not close the lazy-pages socket; background push {Priority} from now on ({Ms:0.0} ms after \"restore finished\")", Name(phases.AfterRestorer), after);
             }
             else
             {
                 log.Info("the restorer closed the lazy-pages socket {Ms:0.0} ms after \"restore finished\"; background push {Priority} from now on{Late}",
-                    after, phases.AfterRestorer, late ? $" (restorer-exit-wait {phases.RestorerExitWait.TotalMilliseconds:0} ms had passed)" : "");
+                    after, Name(phases.AfterRestorer), late ? $" (restorer-exit-wait {phases.RestorerExitWait.TotalMilliseconds:0} ms had passed)" : "");
             }
         }
 
         public void Failed(string reason) => supervisor.Tell(new Fatal(reason));
+
+        private static string Name(BackgroundPriority priority) => priority.ToString().ToLowerInvariant();
     }
 }
