@@ -20,6 +20,7 @@ public sealed class EpollUffdHub : IUffdHub, IDisposable
     private readonly CrashJournal? _journal;
     private readonly ConcurrentDictionary<IUffd, int> _journalIds = new();
     private readonly SecondCopier? _secondCopier;
+    private readonly BackgroundPriorityPhases _backgroundPhases;
 
     /// <summary>Starts the reader thread; <paramref name="onReaderFailure"/> is called if the loop itself dies. With a
     /// <paramref name="journal"/>, every FORK/REMAP/REMOVE/UNMAP event is journalled on the reader thread as it is read,
@@ -30,6 +31,7 @@ public sealed class EpollUffdHub : IUffdHub, IDisposable
     {
         _gatePriority = scheduling?.GatePriority ?? GatePriority.Off;
         _scheduling = scheduling ?? UffdScheduling.Unchanged;
+        _backgroundPhases = _scheduling.BackgroundPhases;
         _journal = journal;
         _secondCopier = secondCopier;
         _reader = new EpollReader(
@@ -71,7 +73,7 @@ public sealed class EpollUffdHub : IUffdHub, IDisposable
         }
 
         var uffd = new UserFaultFdAdapter(descriptor, _gatePriority, state.ReportsMemoryChanges, _secondCopier,
-            _scheduling.Background);
+            _backgroundPhases);
         if (_journal is not null && _journal.TakeId(descriptor.Fd) is var id and > 0)
         {
             _journalIds[uffd] = id;

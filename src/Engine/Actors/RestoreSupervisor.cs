@@ -69,6 +69,10 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
     {
         /// <summary>The restore's fault injector (tests only); null = no injection point does anything.</summary>
         public FaultInjector? Faults { get; init; }
+
+        /// <summary>The background priority of the restore's uffds and second copier over time, moved on by "restore
+        /// finished" and the restorer's exit; null: the hub's priorities do not depend on the restorer.</summary>
+        public BackgroundPriorityPhases? BackgroundPhases { get; init; }
     }
 
     /// <summary>Where a remote restore's pages come from.</summary>
@@ -170,7 +174,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         Context.Watch(_pusher);
 
         LogScheduling(_restore.Settings);
-        var observer = new Observer(Self, _log, _restore.ListeningSince, _restore.Journal);
+        var observer = new Observer(Self, _log, _restore.ListeningSince, _restore.Journal) { BackgroundPhases = _restore.BackgroundPhases };
         var entries = _restore.Checkpoint.Tasks.Count;
         var listener = _restore.Listener;
         var settings = _restore.Settings;
@@ -398,10 +402,13 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
 
         if (ThreadScheduling.HasCapSysNice())
         {
-            _log.Info("scheduling: reader {Reader}, engine threads nice {Nice}, gate priority {Gate}",
+            _log.Info("scheduling: reader {Reader}, engine threads nice {Nice}, gate priority {Gate}, background {Background}",
                 settings.ReaderRealtime ? "SCHED_FIFO 1" : $"nice {settings.ReaderNice}",
                 settings.EngineThreadsNice?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unchanged",
-                settings.GatePriority.ToString().ToLowerInvariant());
+                settings.GatePriority.ToString().ToLowerInvariant(),
+                settings.BackgroundPriorityWhileRestorerRuns is { } early && early != settings.BackgroundPriority
+                    ? $"{early.ToString().ToLowerInvariant()} until the restorer has gone (at most {settings.RestorerExitWait.TotalMilliseconds:0} ms), then {settings.BackgroundPriority.ToString().ToLowerInvariant()}"
+                    : settings.BackgroundPriority.ToString().ToLowerInvariant());
         }
         else
         {
@@ -507,6 +514,8 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         if (resume.Finished)
         {
             _log.Info("restore finished before the restart; pushing the remaining pages of {Tasks} task(s)", _tasks.Count);
+            // Whether the restorer is still there is not watched after a restart: the push takes its full priority.
+            _restore.BackgroundPhases?.RestorerHasGone();
             _pusher.Tell(BackgroundPusherActor.Start.Instance);
             _restore.Statistics.SetPhase(RestorePhase.Serving);
             Become(ServingAfterRestoreFinished);
@@ -571,6 +580,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         var spec = new UffdActor.TaskSpec(received.Pid, uffd, book, progress, RestoreFinished: false)
         {
             Boundaries = new VmaBoundaries(images.Vmas.SelectMany(v => new[] { v.Start, v.End })),
+            HostPid = received.HostPid,
             RegistrationChecks = images.FirstLazyPageOfEachVma(),
             Journal = _restore.Journal,
             JournalId = _restore.Hub.JournalIdOf(uffd),
@@ -979,6 +989,14 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
     private sealed class Observer(IActorRef supervisor, ILoggingAdapter log, ulong listeningSince, CrashJournal? journal) : IRestorerObserver
     {
         private RestoredTree? _tree;
+        private long _restoreFinishedAt;
+
+        public BackgroundPriorityPhases? BackgroundPhases { get; init; }
+
+        // Watched only when the push waits for it: a little longer than the bound, so that a late exit is still logged.
+        public TimeSpan RestorerExitWatch => BackgroundPhases is { } phases && phases.WhileRestorerRuns != phases.AfterRestorer
+            ? phases.RestorerExitWait + TimeSpan.FromMilliseconds(100)
+            : TimeSpan.Zero;
 
         public void PeerRefused(string reason) => log.Warning("{Refusal}", reason);
 
@@ -1013,9 +1031,35 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         {
             journal?.Finished();
             StartupTrace.Mark(StartupStep.RestoreFinished);
+            _restoreFinishedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+            BackgroundPhases?.RestoreFinished();
             supervisor.Tell(RestoreSupervisor.RestoreFinished.Instance);
         }
 
+        public void RestorerGone(bool closed)
+        {
+            var phases = BackgroundPhases;
+            if (phases is null || phases.WhileRestorerRuns == phases.AfterRestorer)
+            {
+                return;
+            }
+
+            var late = phases.RestorerGone;
+            phases.RestorerHasGone();
+            var after = System.Diagnostics.Stopwatch.GetElapsedTime(_restoreFinishedAt).TotalMilliseconds;
+            if (!closed)
+            {
+                log.Info("the restorer did not close the lazy-pages socket; background push {Priority} from now on ({Ms:0.0} ms after \"restore finished\")", Name(phases.AfterRestorer), after);
+            }
+            else
+            {
+                log.Info("the restorer closed the lazy-pages socket {Ms:0.0} ms after \"restore finished\"; background push {Priority} from now on{Late}",
+                    after, Name(phases.AfterRestorer), late ? $" (restorer-exit-wait {phases.RestorerExitWait.TotalMilliseconds:0} ms had passed)" : "");
+            }
+        }
+
         public void Failed(string reason) => supervisor.Tell(new Fatal(reason));
+
+        private static string Name(BackgroundPriority priority) => priority.ToString().ToLowerInvariant();
     }
 }

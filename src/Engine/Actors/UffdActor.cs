@@ -48,6 +48,9 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         /// <summary>The task's dump-time VMA boundaries, which no copy crosses (a fork child shares its parent's).</summary>
         public VmaBoundaries Boundaries { get; init; } = VmaBoundaries.None;
 
+        /// <summary>The task's pid as seen from here, when the restorer's tree could be followed; null otherwise.</summary>
+        public int? HostPid { get; init; }
+
         /// <summary>
         /// Addresses (the first lazy page of every lazy-capable VMA) copied as soon as "restore finished" arrives, when
         /// the restorer must have registered every lazy VMA: a VMA it did not register shows at once as a lost page,
@@ -199,6 +202,8 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
     private readonly ulong _prefetchBytes;
     private bool _restoreFinishedSeen;
     private int _goneUnconfirmed;
+    // Set when chunks must not be split while the task runs (second-copier-while-task-runs = off).
+    private readonly Scheduling.TaskRunState? _runState;
 
     /// <summary>Use <see cref="Props"/>.</summary>
     public UffdActor(TaskSpec task, IActorRef cache, IActorRef pusher, IUffdHub hub, EngineSettings settings,
@@ -227,6 +232,10 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         _retries = EagainRetryPolicy.From(settings);
         _liveness = new LivenessProbe(_uffd, _book);
         _livenessInterval = settings.LivenessProbeInterval;
+        if (!settings.SecondCopierWhileTaskRuns && settings.SecondCopierSliceBytes is not null && task.HostPid is { } hostPid)
+        {
+            _runState = Scheduling.TaskRunState.Open(hostPid);
+        }
         if (task.Journal is not null && task.JournalId != 0)
         {
             _progressLog = [];
@@ -294,6 +303,7 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
     protected override void PostStop()
     {
         _copies.ReleaseAll();
+        _runState?.Dispose();
         try
         {
             if (_watching)
@@ -668,7 +678,8 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
 
     private bool OnPushChunk(PushChunk push)
     {
-        _copies.SplitBackground = push.Split;
+        // A task that runs is computing on pages it has: the second copier would take its CPU rather than help it.
+        _copies.SplitBackground = push.Split && _runState?.IsRunning() != true;
         var claimed = _locality.TryGetChunkHint(out var near)
             ? _book.TryClaimNear(near, push.MaxBytes, out var range)
             : _book.TryClaimBackground(push.MaxBytes, out range);

@@ -46,9 +46,18 @@ public sealed record EngineSettings
     /// </summary>
     public required bool SecondCopierBalance { get; init; }
 
+    /// <summary>
+    /// Whether a task's background chunk may use the second copier while the task's main thread is running (computing on
+    /// pages it has); false: only while it is not (see <see cref="Scheduling.TaskRunState"/>).
+    /// </summary>
+    public bool SecondCopierWhileTaskRuns { get; init; } = true;
+
     /// <summary>The restore's second copier, or null when <see cref="SecondCopierSliceBytes"/> is off.</summary>
-    public Uffd.SecondCopier? CreateSecondCopier() =>
-        SecondCopierSliceBytes is null ? null : new Uffd.SecondCopier(GatePriority, EngineThreadsNice, BackgroundPriority, SecondCopierBalance);
+    public Uffd.SecondCopier? CreateSecondCopier() => CreateSecondCopier(BackgroundPriorityPhases.Fixed(BackgroundPriority));
+
+    /// <summary>The restore's second copier following <paramref name="phases"/>, or null when <see cref="SecondCopierSliceBytes"/> is off.</summary>
+    public Uffd.SecondCopier? CreateSecondCopier(BackgroundPriorityPhases phases) =>
+        SecondCopierSliceBytes is null ? null : new Uffd.SecondCopier(GatePriority, EngineThreadsNice, phases, SecondCopierBalance);
 
     /// <summary>Largest read-ahead on sequential faults.</summary>
     public required int FaultReadAheadMaxBytes { get; init; }
@@ -152,6 +161,19 @@ public sealed record EngineSettings
     public BackgroundPriority BackgroundPriority { get; init; } = BackgroundPriority.Gate;
 
     /// <summary>
+    /// How background slices (and the second copier) are scheduled after "restore finished" until <c>criu restore</c>
+    /// has gone (closed the lazy-pages socket); null: <see cref="BackgroundPriority"/> throughout.
+    /// </summary>
+    public BackgroundPriority? BackgroundPriorityWhileRestorerRuns { get; init; }
+
+    /// <summary>The longest <see cref="BackgroundPriorityWhileRestorerRuns"/> lasts after "restore finished".</summary>
+    public TimeSpan RestorerExitWait { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>A restore's background priority over time (one object per restore: the restorer's exit moves it on).</summary>
+    public BackgroundPriorityPhases CreateBackgroundPhases() =>
+        new(BackgroundPriorityWhileRestorerRuns ?? BackgroundPriority, BackgroundPriority, RestorerExitWait);
+
+    /// <summary>
     /// Bytes the engine may allocate during a restore with the garbage collector held off (a GC stops every engine
     /// thread, and on a busy machine waiting for them all to stop takes milliseconds); null = collect as usual.
     /// </summary>
@@ -224,6 +246,7 @@ public sealed record EngineSettings
             CopySliceBytes = keys.SmallBytes("copy-slice"),
             SecondCopierSliceBytes = keys.BytesOr("second-copier-slice", "off"),
             SecondCopierBalance = keys.Boolean("second-copier-balance"),
+            SecondCopierWhileTaskRuns = keys.Boolean("second-copier-while-task-runs"),
             FaultReadAheadMaxBytes = keys.SmallBytes("fault-read-ahead-max"),
             UrgentCopyWindowBytes = keys.SmallBytes("urgent-copy-window"),
             ChunkInitialBytes = keys.SmallBytes("chunk-initial"),
@@ -249,6 +272,9 @@ public sealed record EngineSettings
             ReaderNice = keys.Int("scheduling.reader-nice"),
             GatePriority = keys.OneOf("scheduling.gate-priority", ("ceiling", GatePriority.Ceiling), ("ceiling-held", GatePriority.CeilingHeld), ("inherit", GatePriority.Inherit), ("off", GatePriority.Off)),
             BackgroundPriority = keys.OneOf("scheduling.background-priority", ("gate", BackgroundPriority.Gate), ("normal", BackgroundPriority.Normal), ("idle", BackgroundPriority.Idle)),
+            BackgroundPriorityWhileRestorerRuns = keys.OneOf<BackgroundPriority?>("scheduling.background-priority-while-restorer-runs",
+                ("same", null), ("gate", BackgroundPriority.Gate), ("normal", BackgroundPriority.Normal), ("idle", BackgroundPriority.Idle)),
+            RestorerExitWait = keys.Duration("scheduling.restorer-exit-wait"),
             NoGcBudgetBytes = keys.BytesOr("no-gc-budget", "off", "0"),
             Remote = RemoteFetchSettings.Read(keys),
             CrashSafety = CrashSafetySettings.Read(keys),
@@ -323,6 +349,11 @@ public sealed record EngineSettings
         if (LivenessProbeInterval is { } probe && probe <= TimeSpan.Zero)
         {
             throw Invalid("liveness-probe-interval", $"must be positive or off, got {probe}");
+        }
+
+        if (RestorerExitWait < TimeSpan.Zero)
+        {
+            throw Invalid("scheduling.restorer-exit-wait", $"must not be negative, got {RestorerExitWait}");
         }
 
         if (ChunkInitialBytes > ChunkMaxBytes)

@@ -58,7 +58,10 @@ internal static class RestoreRun
             var supervisorRef = new TaskCompletionSource<IActorRef>(TaskCreationOptions.RunContinuationsAsynchronously);
             Action<Exception> onReaderFailure = ex => _ = supervisorRef.Task.ContinueWith(
                 t => t.Result.Tell(new RestoreSupervisor.Fatal($"uffd epoll reader failed: {ex.Message}")), TaskScheduler.Default);
-            hub = hubFactory is null ? new EpollUffdHub(onReaderFailure, settings.UffdScheduling, journal, settings.CreateSecondCopier()) : hubFactory(onReaderFailure);
+            var backgroundPhases = settings.CreateBackgroundPhases();
+            hub = hubFactory is null
+                ? new EpollUffdHub(onReaderFailure, settings.UffdScheduling with { Phases = backgroundPhases }, journal, settings.CreateSecondCopier(backgroundPhases))
+                : hubFactory(onReaderFailure);
             var pages = source.Pages;
             FaultInjector? faults = null;
             if (settings.FaultInjection is { } plan)
@@ -76,6 +79,7 @@ internal static class RestoreRun
                 resume is { ListeningSince: > 0 } ? resume.ListeningSince : listeningSince, journal, resume)
             {
                 Faults = faults,
+                BackgroundPhases = backgroundPhases,
             };
             supervisor = await placement.Spawn(RestoreSupervisor.Props(restore)).ConfigureAwait(false);
             supervisorRef.SetResult(supervisor);

@@ -31,6 +31,21 @@ public interface IRestorerObserver
     /// <summary>The 4-byte "restore finished" word arrived (called before it is consumed, like <see cref="Zombie"/>).</summary>
     void RestoreFinished();
 
+    /// <summary>
+    /// How long after "restore finished" the handshake watches for the restorer to close the connection (CRIU closes it
+    /// when <c>criu restore</c> exits) and then calls <see cref="RestorerGone"/>; zero (the default): not watched.
+    /// </summary>
+    TimeSpan RestorerExitWatch => TimeSpan.Zero;
+
+    /// <summary>
+    /// After "restore finished", with a <see cref="RestorerExitWatch"/>: the restorer closed the connection
+    /// (<paramref name="closed"/>), or did not within that time, or sent something more (false). Not called when the
+    /// handshake is cancelled.
+    /// </summary>
+    void RestorerGone(bool closed)
+    {
+    }
+
     /// <summary>The handshake failed; the message is CRIU-like and names the problem.</summary>
     void Failed(string reason);
 

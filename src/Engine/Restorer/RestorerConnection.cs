@@ -216,6 +216,43 @@ public static class RestorerConnection
         {
             // Already reported; nothing follows "restore finished".
         }
+
+        WatchRestorerExit(connection, observer, cancellation);
+    }
+
+    // A short poll slice: the supervisor joins this thread when it stops, and the watch may still run then.
+    private static readonly TimeSpan ExitWatchSlice = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>
+    /// Waits (at most the observer's <see cref="IRestorerObserver.RestorerExitWatch"/>) for the restorer to close the
+    /// connection: CRIU keeps its end in its fd store until <c>criu restore</c> exits, so the hang-up says the restorer's
+    /// last steps after "restore finished" (stopping the tasks at rt_sigreturn, detaching) are over.
+    /// </summary>
+    private static void WatchRestorerExit(SafeFdHandle connection, IRestorerObserver observer, CancellationToken cancellation)
+    {
+        var watch = observer.RestorerExitWatch;
+        if (watch <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        var deadline = DateTime.UtcNow + watch;
+        while (!cancellation.IsCancellationRequested)
+        {
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero)
+            {
+                observer.RestorerGone(closed: false);
+                return;
+            }
+
+            if (UnixSocket.WaitReadable(connection, left < ExitWatchSlice ? left : ExitWatchSlice))
+            {
+                // Readable after the last word: the hang-up, or bytes nobody expects (then it is not waited for longer).
+                observer.RestorerGone(closed: UnixSocket.IsHungUp(connection));
+                return;
+            }
+        }
     }
 
     /// <summary>Peeks the next 4-byte word once all of it is queued; false (reported) on timeout, cancellation or EOF.</summary>

@@ -21,6 +21,15 @@ namespace LazyActors.Engine.Scheduling;
 public readonly record struct UffdScheduling(bool ReaderRealtime, int ReaderNice, GatePriority GatePriority,
     BackgroundPriority Background = BackgroundPriority.Gate)
 {
+    /// <summary>
+    /// The restore's background priority over time (before and after the restorer has gone), shared by every uffd it
+    /// opens and its second copier; null: <see cref="Background"/> throughout.
+    /// </summary>
+    public BackgroundPriorityPhases? Phases { get; init; }
+
+    /// <summary>What background slices follow: <see cref="Phases"/>, or <see cref="Background"/> throughout.</summary>
+    public BackgroundPriorityPhases BackgroundPhases => Phases ?? BackgroundPriorityPhases.Fixed(Background);
+
     /// <summary>Leave every thread as created (tests).</summary>
     public static UffdScheduling Unchanged { get; } = new(false, int.MinValue, GatePriority.Off);
 }

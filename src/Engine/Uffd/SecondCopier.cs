@@ -82,8 +82,10 @@ public sealed class SecondCopier : IDisposable
     // on a 1 GiB sequential restore (docs/benchmarks.md, cpu22).
     private readonly ManualResetEventSlim _done = new(false, spinCount: 200);
     private readonly GatePriority _priority;
-    private readonly BackgroundPriority _background;
+    private readonly BackgroundPriorityPhases _background;
     private readonly int? _nice;
+    // The priority the helper gave itself last (a BackgroundPriority); written by the helper, read by a boosting fault.
+    private int _applied = -1;
     private readonly Lock _boost = new();
     private int _tid;
     private bool _working;
@@ -121,7 +123,21 @@ public sealed class SecondCopier : IDisposable
     /// <param name="balance">Move the split point after every split towards the thread that finished last (see
     /// <see cref="SplitPoint"/>); false = always split in the middle.</param>
     public SecondCopier(GatePriority priority = GatePriority.Off, int? nice = null, BackgroundPriority background = BackgroundPriority.Gate, bool balance = false)
+        : this(priority, nice, BackgroundPriorityPhases.Fixed(background), balance)
     {
+    }
+
+    /// <summary>
+    /// A second copier whose priority follows the restore's phases: before each half it takes the background priority
+    /// <paramref name="background"/> gives at that moment, if that changed since its last half.
+    /// </summary>
+    /// <param name="priority">As for the other constructor.</param>
+    /// <param name="nice">As for the other constructor.</param>
+    /// <param name="background">The restore's background priority over time (shared with its uffds' gates).</param>
+    /// <param name="balance">As for the other constructor.</param>
+    public SecondCopier(GatePriority priority, int? nice, BackgroundPriorityPhases background, bool balance = false)
+    {
+        ArgumentNullException.ThrowIfNull(background);
         _priority = priority;
         _background = background;
         _nice = nice;
@@ -187,7 +203,7 @@ public sealed class SecondCopier : IDisposable
     {
         lock (_boost)
         {
-            if (_working && !_boosted && _background != BackgroundPriority.Gate && Volatile.Read(ref _tid) != 0)
+            if (_working && !_boosted && Volatile.Read(ref _applied) != (int)BackgroundPriority.Gate && Volatile.Read(ref _tid) != 0)
             {
                 _boosted = ThreadScheduling.TrySetRealtime(_tid, 1);
             }
@@ -256,7 +272,7 @@ public sealed class SecondCopier : IDisposable
     private void Loop()
     {
         Volatile.Write(ref _tid, Interop.Libc.GetTid());
-        SetOwnPriority();
+        SetOwnPriority(_background.Current);
 
         while (true)
         {
@@ -267,6 +283,7 @@ public sealed class SecondCopier : IDisposable
                 return;
             }
 
+            FollowPhase();
             try
             {
                 _result = _copy!(_uffd!, SplitHalf.Second, _destination, _source, _length);
@@ -283,7 +300,7 @@ public sealed class SecondCopier : IDisposable
                 {
                     _boosted = false;
                     ThreadScheduling.TrySetNormal();
-                    SetOwnPriority();
+                    SetOwnPriority(_background.Current);
                 }
             }
 
@@ -291,9 +308,33 @@ public sealed class SecondCopier : IDisposable
         }
     }
 
-    private void SetOwnPriority()
+    /// <summary>The background priority the helper runs its halves at now (tests).</summary>
+    internal BackgroundPriority AppliedPriority => (BackgroundPriority)Volatile.Read(ref _applied);
+
+    // The restore moved on (the restorer has gone): the next half runs at the new background priority. Not while a fault
+    // lends the helper real time: it takes the new priority when that ends.
+    private void FollowPhase()
     {
-        switch (_background)
+        var wanted = _background.Current;
+        if ((int)wanted == Volatile.Read(ref _applied))
+        {
+            return;
+        }
+
+        lock (_boost)
+        {
+            if (!_boosted)
+            {
+                ThreadScheduling.TrySetNormal();
+                SetOwnPriority(wanted);
+            }
+        }
+    }
+
+    private void SetOwnPriority(BackgroundPriority background)
+    {
+        Volatile.Write(ref _applied, (int)background);
+        switch (background)
         {
             case BackgroundPriority.Idle:
                 _ = ThreadScheduling.TrySetIdle();

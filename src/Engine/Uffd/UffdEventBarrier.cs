@@ -33,7 +33,7 @@ public sealed class UffdEventBarrier
     private readonly bool _priorityInheritance;
     private readonly bool _priorityCeiling;
     private readonly bool _holdCeiling;
-    private readonly BackgroundPriority _background;
+    private readonly BackgroundPriorityPhases _background;
     private SecondCopier? _helper;
     private int _unhandled;
     private int _readWanted;
@@ -47,12 +47,20 @@ public sealed class UffdEventBarrier
     /// </param>
     /// <param name="background">How background slices are scheduled (see <see cref="BackgroundPriority"/>).</param>
     public UffdEventBarrier(GatePriority priority = GatePriority.Off, BackgroundPriority background = BackgroundPriority.Gate)
+        : this(priority, BackgroundPriorityPhases.Fixed(background))
     {
+    }
+
+    /// <param name="priority">As for <see cref="UffdEventBarrier(GatePriority, BackgroundPriority)"/>.</param>
+    /// <param name="background">How background slices are scheduled, phase by phase of the restore (shared by its uffds).</param>
+    public UffdEventBarrier(GatePriority priority, BackgroundPriorityPhases background)
+    {
+        ArgumentNullException.ThrowIfNull(background);
         _priorityCeiling = priority is GatePriority.Ceiling or GatePriority.CeilingHeld;
         _holdCeiling = priority == GatePriority.CeilingHeld;
         _background = background;
         // A lowered background slice is lent the reader's priority when a read waits for it, unless priorities are off.
-        _priorityInheritance = priority == GatePriority.Inherit || (_priorityCeiling && _background != BackgroundPriority.Gate);
+        _priorityInheritance = priority == GatePriority.Inherit || (_priorityCeiling && _background.CanLower);
     }
 
     /// <summary>
@@ -128,7 +136,7 @@ public sealed class UffdEventBarrier
     /// </summary>
     public CopyScope EnterCopy(bool background)
     {
-        var lowered = background ? _background : BackgroundPriority.Gate;
+        var lowered = background ? _background.Current : BackgroundPriority.Gate;
         var ceilingBoosted = false;
         if (lowered == BackgroundPriority.Gate)
         {

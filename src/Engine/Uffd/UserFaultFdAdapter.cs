@@ -20,9 +20,21 @@ public sealed class UserFaultFdAdapter : IUffd
     /// <param name="backgroundPriority">How background slices are scheduled (see <see cref="BackgroundPriority"/>).</param>
     public UserFaultFdAdapter(SafeFdHandle handle, GatePriority gatePriority = GatePriority.Off, bool reportsMemoryChanges = true,
         SecondCopier? secondCopier = null, BackgroundPriority backgroundPriority = BackgroundPriority.Gate)
+        : this(handle, gatePriority, reportsMemoryChanges, secondCopier, BackgroundPriorityPhases.Fixed(backgroundPriority))
+    {
+    }
+
+    /// <summary>Takes ownership of <paramref name="handle"/>; background slices follow the restore's <paramref name="backgroundPhases"/>.</summary>
+    /// <param name="handle">The uffd.</param>
+    /// <param name="gatePriority">How a copier in the gate is kept from being preempted (see <see cref="GatePriority"/>).</param>
+    /// <param name="reportsMemoryChanges">See <see cref="IUffd.ReportsMemoryChanges"/>.</param>
+    /// <param name="secondCopier">The restore's helper for <see cref="CopyBulk(ulong, nint, ulong)"/> (null: never split).</param>
+    /// <param name="backgroundPhases">How background slices are scheduled before and after the restorer has gone.</param>
+    public UserFaultFdAdapter(SafeFdHandle handle, GatePriority gatePriority, bool reportsMemoryChanges,
+        SecondCopier? secondCopier, BackgroundPriorityPhases backgroundPhases)
     {
         _uffd = UserFaultFd.FromHandle(handle);
-        Barrier = new UffdEventBarrier(gatePriority, backgroundPriority);
+        Barrier = new UffdEventBarrier(gatePriority, backgroundPhases);
         ReportsMemoryChanges = reportsMemoryChanges;
         _second = secondCopier;
     }

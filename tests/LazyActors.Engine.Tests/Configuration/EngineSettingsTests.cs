@@ -62,6 +62,25 @@ public sealed class EngineSettingsTests
     }
 
     [Fact]
+    public void The_push_lowered_until_the_restorer_has_gone_and_the_second_copier_rule_are_opt_in()
+    {
+        var defaults = EngineSettings.Create("/images");
+        Assert.Null(defaults.BackgroundPriorityWhileRestorerRuns);
+        Assert.True(defaults.SecondCopierWhileTaskRuns);
+        var phases = defaults.CreateBackgroundPhases();
+        Assert.False(phases.CanLower);
+        Assert.Equal(TimeSpan.FromMilliseconds(250), phases.RestorerExitWait);
+
+        var config = ConfigurationFactory.ParseString(
+            "lazy-actors.engine { scheduling.background-priority-while-restorer-runs = idle\n scheduling.restorer-exit-wait = 80ms\n second-copier-while-task-runs = off }");
+        var settings = EngineSettings.Create(config, "/images");
+        Assert.False(settings.SecondCopierWhileTaskRuns);
+        phases = settings.CreateBackgroundPhases();
+        Assert.Equal((BackgroundPriority.Idle, BackgroundPriority.Gate, TimeSpan.FromMilliseconds(80)), (phases.WhileRestorerRuns, phases.AfterRestorer, phases.RestorerExitWait));
+        Assert.Equal(BackgroundPriority.Idle, phases.Current);
+    }
+
+    [Fact]
     public void Dispatcher_thread_count_zero_means_one_per_cpu_within_bounds()
     {
         const string path = "lazy-actors.engine.dispatcher.dedicated-thread-pool.thread-count";
@@ -82,6 +101,8 @@ public sealed class EngineSettingsTests
     [InlineData("scheduling.engine-threads-nice = 20")]
     [InlineData("scheduling.gate-priority = always")]
     [InlineData("scheduling.background-priority = low")]
+    [InlineData("scheduling.background-priority-while-restorer-runs = later")]
+    [InlineData("scheduling.restorer-exit-wait = -1s")]
     public void Invalid_values_fail_fast_with_the_key(string line)
     {
         var config = ConfigurationFactory.ParseString($"lazy-actors.engine {{ {line} }}");

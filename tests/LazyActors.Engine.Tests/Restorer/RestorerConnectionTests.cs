@@ -187,9 +187,76 @@ public sealed class RestorerConnectionTests : IDisposable
         Assert.Empty(_observer.Log);
     }
 
+    /// <summary>
+    /// With an exit watch the handshake reports the restorer's hang-up after "restore finished" (CRIU closes the socket
+    /// when `criu restore` exits), not before: the close comes 300 ms after the finish word here.
+    /// </summary>
+    [Fact]
+    public void The_restorer_closing_after_the_finish_word_is_reported_when_it_closes()
+    {
+        _observer.ExitWatch = TimeSpan.FromSeconds(5);
+        var thread = Start(1);
+        var socket = UnixSocket.Connect(SocketPath);
+        long finishedSent;
+        try
+        {
+            Send(socket, -10);
+            Send(socket, unchecked((int)LazyPagesHandshake.RestoreFinished));
+            finishedSent = System.Diagnostics.Stopwatch.GetTimestamp();
+            Thread.Sleep(300);
+            Assert.DoesNotContain(_observer.Log.ToArray(), l => l.StartsWith("gone", StringComparison.Ordinal));
+        }
+        finally
+        {
+            socket.Dispose();
+        }
+
+        Assert.True(thread.Join(TimeSpan.FromSeconds(10)));
+        Assert.Equal(["connected", "zombie 10", "finished", "gone closed"], _observer.Log);
+        Assert.True(System.Diagnostics.Stopwatch.GetElapsedTime(finishedSent, _observer.GoneAt) >= TimeSpan.FromMilliseconds(290),
+            "the hang-up was reported before the restorer closed");
+    }
+
+    /// <summary>A restorer that keeps the socket open is waited for only as long as the watch says.</summary>
+    [Fact]
+    public void A_restorer_that_keeps_the_socket_open_is_reported_once_the_watch_is_over()
+    {
+        _observer.ExitWatch = TimeSpan.FromMilliseconds(200);
+        var thread = Start(1);
+        using var socket = UnixSocket.Connect(SocketPath);
+        Send(socket, -10);
+        Send(socket, unchecked((int)LazyPagesHandshake.RestoreFinished));
+        Assert.True(thread.Join(TimeSpan.FromSeconds(10)));
+        Assert.Equal(["connected", "zombie 10", "finished", "gone open"], _observer.Log);
+    }
+
+    /// <summary>Without an exit watch (the default) the handshake ends right after the finish word, as before.</summary>
+    [Fact]
+    public void Without_an_exit_watch_the_handshake_ends_at_the_finish_word()
+    {
+        var thread = Start(1);
+        using var socket = UnixSocket.Connect(SocketPath);
+        Send(socket, -10);
+        Send(socket, unchecked((int)LazyPagesHandshake.RestoreFinished));
+        Assert.True(thread.Join(TimeSpan.FromSeconds(10)));
+        Assert.Equal(["connected", "zombie 10", "finished"], _observer.Log);
+    }
+
     private sealed class Observer : IRestorerObserver
     {
         public List<string> Log { get; } = [];
+
+        public TimeSpan ExitWatch { get; set; }
+
+        public long GoneAt { get; private set; }
+
+        TimeSpan IRestorerObserver.RestorerExitWatch => ExitWatch;
+
+        public void RestorerGone(bool closed)
+        {
+            GoneAt = System.Diagnostics.Stopwatch.GetTimestamp();
+            Log.Add(closed ? "gone closed" : "gone open");
+        }
 
         private readonly ConcurrentBag<SafeFdHandle> _fds = [];
 
