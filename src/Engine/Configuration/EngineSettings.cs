@@ -57,6 +57,14 @@ public sealed record EngineSettings
     public required int UrgentCopyWindowBytes { get; init; }
 
     /// <summary>
+    /// A task that faults forward in sequence at its push front (each fault after the previous one, at most chunk-max
+    /// on) is followed by the push instead of being served in small fault-sized copies: such faults do not shrink its
+    /// chunks, and a fault on a page the next background piece copies anyway waits for that piece rather than copying
+    /// an urgent window of its own (see docs/benchmarks.md, front31).
+    /// </summary>
+    public required bool PushFrontFollowing { get; init; }
+
+    /// <summary>
     /// A fault on a page whose background read (through the page cache) has not arrived yet reads a window of its own
     /// with fault priority, never joining that read, and copies it first; the background copy later meets those pages
     /// as already copied. Off (the default) the fault waits for the background read. Set from
@@ -226,6 +234,7 @@ public sealed record EngineSettings
             SecondCopierBalance = keys.Boolean("second-copier-balance"),
             FaultReadAheadMaxBytes = keys.SmallBytes("fault-read-ahead-max"),
             UrgentCopyWindowBytes = keys.SmallBytes("urgent-copy-window"),
+            PushFrontFollowing = keys.Boolean("push-front-following"),
             ChunkInitialBytes = keys.SmallBytes("chunk-initial"),
             ChunkMaxBytes = keys.SmallBytes("chunk-max"),
             BackgroundPush = keys.Boolean("background-push"),
