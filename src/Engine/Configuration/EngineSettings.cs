@@ -156,6 +156,12 @@ public sealed record EngineSettings
     /// <summary>How a copier holding a uffd gate is kept from being preempted, see <see cref="Scheduling.GatePriority"/>.</summary>
     public required GatePriority GatePriority { get; init; }
 
+    /// <summary>
+    /// True (the default): the engine dispatcher is Akka's ForkJoinDispatcher, whose idle threads spin before they sleep;
+    /// false: it runs on <see cref="Scheduling.EngineThreadsExecutor"/>, whose threads sleep as soon as nothing is queued.
+    /// </summary>
+    public required bool DispatcherIdleSpin { get; init; }
+
     /// <summary>How background slices (and the second copier) are scheduled, see <see cref="Scheduling.BackgroundPriority"/>.</summary>
     public BackgroundPriority BackgroundPriority { get; init; } = BackgroundPriority.Gate;
 
@@ -257,6 +263,7 @@ public sealed record EngineSettings
             ReaderRealtime = keys.Boolean("scheduling.reader-realtime"),
             ReaderNice = keys.Int("scheduling.reader-nice"),
             GatePriority = keys.OneOf("scheduling.gate-priority", ("ceiling", GatePriority.Ceiling), ("inherit", GatePriority.Inherit), ("off", GatePriority.Off)),
+            DispatcherIdleSpin = keys.Boolean("scheduling.dispatcher-idle-spin"),
             BackgroundPriority = keys.OneOf("scheduling.background-priority", ("gate", BackgroundPriority.Gate), ("normal", BackgroundPriority.Normal), ("idle", BackgroundPriority.Idle)),
             NoGcBudgetBytes = keys.BytesOr("no-gc-budget", "off", "0"),
             Remote = RemoteFetchSettings.Read(keys),
@@ -368,8 +375,19 @@ public sealed record EngineSettings
     /// The Akka configuration of a restore: the engine dispatcher with <see cref="DispatcherThreads"/> threads (so the
     /// actor system runs exactly what these settings say), then <paramref name="akkaConfig"/>, then the reference.
     /// </summary>
-    public Config ActorSystemConfig(Config? akkaConfig) =>
-        DispatcherThreadsConfig(DispatcherThreads).WithFallback(akkaConfig ?? Config.Empty).WithFallback(ReferenceConfig);
+    [System.Diagnostics.CodeAnalysis.DynamicDependency(System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.PublicConstructors, typeof(Scheduling.EngineThreadsExecutorConfigurator))]
+    public Config ActorSystemConfig(Config? akkaConfig)
+    {
+        var dispatcher = DispatcherThreadsConfig(DispatcherThreads);
+        if (!DispatcherIdleSpin)
+        {
+            // Akka creates the executor's configurator by its type name (hence the dependency above for NativeAOT).
+            dispatcher = ConfigurationFactory.ParseString(
+                $"{SectionPath}.dispatcher {{ type = Dispatcher, executor = \"{Scheduling.EngineThreadsExecutorConfigurator.ExecutorName}\" }}").WithFallback(dispatcher);
+        }
+
+        return dispatcher.WithFallback(akkaConfig ?? Config.Empty).WithFallback(ReferenceConfig);
+    }
 
     private const string SectionPath = "lazy-actors.engine";
     private const string ThreadCountKey = "dispatcher.dedicated-thread-pool.thread-count";

@@ -81,9 +81,10 @@ public sealed class EngineEndToEndTests(ITestOutputHelper output)
     /// the push copies (1 MiB), not several small fault copies per MiB, and every page right.
     /// </summary>
     [SkippableTheory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task Engine_follows_a_sequential_toucher_at_the_push_front(bool following)
+    [InlineData(true, true)]
+    [InlineData(false, true)]
+    [InlineData(true, false)] // and on the engine's own dispatcher threads (no idle spin)
+    public async Task Engine_follows_a_sequential_toucher_at_the_push_front(bool following, bool idleSpin)
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory();
@@ -92,13 +93,13 @@ public sealed class EngineEndToEndTests(ITestOutputHelper output)
         SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(1, Bytes, 0x5E0F));
 
         var (report, result) = await RunAgainstEngineAsync(images, work.Path, TouchOrder.Seq, threads: 1,
-            tune: s => s with { PushFrontFollowing = following });
+            tune: s => s with { PushFrontFollowing = following, DispatcherIdleSpin = idleSpin });
 
         AssertVerified(report, result);
         var task = Assert.Single(result.Statistics.Tasks);
         Assert.Equal(TaskPhase.Complete, task.Phase);
         Assert.Equal(task.TotalPages, task.CopiedPages);
-        output.WriteLine($"following {following}: {task.Faults} faults for {Bytes >> 20} MiB, {task.CopiedByFaults} pages copied for faults");
+        output.WriteLine($"following {following}, idle spin {idleSpin}: {task.Faults} faults for {Bytes >> 20} MiB, {task.CopiedByFaults} pages copied for faults");
         if (following)
         {
             // One fault per 1 MiB piece at most once the push runs ahead, plus the first chunks (64 KiB doubling).
