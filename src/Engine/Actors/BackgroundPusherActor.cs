@@ -139,7 +139,9 @@ public sealed class BackgroundPusherActor : EngineActor, IWithTimers
             if (_byTask.TryGetValue(done.Task, out var slot))
             {
                 Settle(slot, done.Bytes);
-                slot.Chunk = done.FaultsSince > 0 ? NearFaultChunk(slot.Chunk) : Math.Min(slot.Chunk * 2, (ulong)_settings.ChunkMaxBytes);
+                // Faults that follow the push front in sequence (push-front following) ask for more of the same push,
+                // not for small chunks near scattered faults.
+                slot.Chunk = done.FaultsSince > done.FrontFaultsSince ? NearFaultChunk(slot.Chunk) : Math.Min(slot.Chunk * 2, (ulong)_settings.ChunkMaxBytes);
             }
 
             Fill();

@@ -8,15 +8,26 @@ namespace LazyActors.Engine.Actors;
 /// reading sequentially gets few, growing copies), and where its next background chunk goes (next to the last fault
 /// when it faulted since the previous chunk, so the neighbourhood it works in arrives first).
 /// </summary>
+/// <remarks>
+/// With a front window (push-front following), a fault after the previous one and at most that far on counts as a
+/// fault at the push front (<see cref="FrontFaultsSinceChunk"/>): a task reading its memory in order faster than the
+/// push copies it faults once per piece the push copies, each a little after the previous one. Such faults say where
+/// the push should go on, not that the task touches at random, so the pusher keeps its chunks large for them.
+/// </remarks>
 internal sealed class FaultLocality
 {
     private const ulong NoFault = ulong.MaxValue;
     private readonly ulong _readAheadMaxBytes;
+    private readonly ulong _frontWindowBytes;
     private ulong _lastFaultPage = NoFault;
 
-    public FaultLocality(ulong readAheadMaxBytes)
+    /// <param name="readAheadMaxBytes">Largest read-ahead on sequential faults.</param>
+    /// <param name="frontWindowBytes">How far after the previous fault a fault still counts as one at the push front;
+    /// 0: no fault does (push-front following off).</param>
+    public FaultLocality(ulong readAheadMaxBytes, ulong frontWindowBytes = 0)
     {
         _readAheadMaxBytes = Math.Max(readAheadMaxBytes, PageGeometry.PageSize);
+        _frontWindowBytes = frontWindowBytes;
     }
 
     /// <summary>Bytes claimed around the last fault (a retried fault claims this much again).</summary>
@@ -25,11 +36,20 @@ internal sealed class FaultLocality
     /// <summary>Faults since the last background chunk was finished.</summary>
     public int FaultsSinceChunk { get; private set; }
 
+    /// <summary>Of <see cref="FaultsSinceChunk"/>, those that followed the previous fault forward within the front window.</summary>
+    public int FrontFaultsSinceChunk { get; private set; }
+
     /// <summary>Records a new fault on <paramref name="page"/> (page-aligned) and returns the bytes to claim from it.</summary>
     public ulong OnFault(ulong page)
     {
         FaultsSinceChunk++;
-        var sequential = _lastFaultPage != NoFault && page > _lastFaultPage && page - _lastFaultPage <= ReadAheadBytes;
+        var forward = _lastFaultPage != NoFault && page > _lastFaultPage;
+        var sequential = forward && page - _lastFaultPage <= ReadAheadBytes;
+        if (forward && page - _lastFaultPage <= Math.Max(ReadAheadBytes, _frontWindowBytes) && _frontWindowBytes > 0)
+        {
+            FrontFaultsSinceChunk++;
+        }
+
         ReadAheadBytes = sequential ? Math.Min(ReadAheadBytes * 2, _readAheadMaxBytes) : PageGeometry.PageSize;
         _lastFaultPage = page;
         return ReadAheadBytes;
@@ -43,11 +63,13 @@ internal sealed class FaultLocality
         return FaultsSinceChunk > 0 && _lastFaultPage != NoFault;
     }
 
-    /// <summary>A background chunk was finished: returns the faults since the previous one and starts counting anew.</summary>
+    /// <summary>A background chunk was finished: returns the faults since the previous one and starts counting anew
+    /// (<see cref="FrontFaultsSinceChunk"/> too: read it first).</summary>
     public int TakeFaultsSinceChunk()
     {
         var faults = FaultsSinceChunk;
         FaultsSinceChunk = 0;
+        FrontFaultsSinceChunk = 0;
         return faults;
     }
 }

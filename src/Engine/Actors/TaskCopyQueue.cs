@@ -109,6 +109,11 @@ internal sealed class TaskCopyQueue
     /// <exception cref="TaskFailedException">An errno the rules do not expect.</exception>
     public CopyRound CopyUrgently(ulong dumpPage)
     {
+        if (NextPieceServesFaults && NextPieceHolds(dumpPage))
+        {
+            return CopyRound.Copied(null);
+        }
+
         foreach (var job in _faultJobs)
         {
             if (Holds(job, dumpPage))
@@ -126,6 +131,36 @@ internal sealed class TaskCopyQueue
         }
 
         return CopyRound.Copied(null);
+    }
+
+    /// <summary>
+    /// Push-front following: a fault on a page that the next background piece (<see cref="Run"/>'s next slice of the
+    /// first background job) copies anyway is left to that piece: the owner runs a turn after every batch of faults, so
+    /// the fault waits for one piece, copied by both copiers when split, instead of an urgent window being copied on
+    /// one thread first and the piece after it. A task reading its memory in order at the push front then faults about
+    /// once per piece.
+    /// </summary>
+    public bool NextPieceServesFaults { get; init; }
+
+    /// <summary>True when <see cref="Run"/>'s next background slice starts at or before <paramref name="dumpPage"/> and
+    /// reaches past it (fault jobs run before it; nothing holds the background back).</summary>
+    internal bool NextPieceHolds(ulong dumpPage)
+    {
+        if (HoldBackground || !_backgroundJobs.TryPeek(out var job) || dumpPage < job.Cursor || dumpPage >= job.End)
+        {
+            return false;
+        }
+
+        var split = SplitBackground && _splitSliceBytes > 0;
+        var piece = split ? _splitSliceBytes : _sliceBytes;
+        if (split && _splitSliceBytes >= PageTableSpan)
+        {
+            // Centred pieces follow the current address, which is the dump address unless the task moved its memory;
+            // a piece cut shorter than that only makes the fault wait for the piece after it.
+            piece = SplitPiece(job.Cursor, job.End - job.Cursor, _splitSliceBytes);
+        }
+
+        return dumpPage - job.Cursor < piece;
     }
 
     /// <summary>Gives every job's data back (the task ended).</summary>

@@ -126,7 +126,12 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
     public sealed record PushChunk(ulong MaxBytes, bool Split = false) : INoSerializationVerificationNeeded;
 
     /// <summary>To the pusher: a chunk was copied (<paramref name="Pages"/> pages); faults seen since the previous report.</summary>
-    public sealed record ChunkFinished(IActorRef Task, ulong Bytes, long Pages, int FaultsSince) : INoSerializationVerificationNeeded;
+    public sealed record ChunkFinished(IActorRef Task, ulong Bytes, long Pages, int FaultsSince) : INoSerializationVerificationNeeded
+    {
+        /// <summary>Of <see cref="FaultsSince"/>, the faults that followed the push front in sequence (push-front
+        /// following; 0 when it is off): they do not make the next chunk small.</summary>
+        public int FrontFaultsSince { get; init; }
+    }
 
     /// <summary>To the pusher: nothing pending any more (in-flight faults may still be completing).</summary>
     public sealed record NothingToPush(IActorRef Task, ulong Bytes) : INoSerializationVerificationNeeded;
@@ -227,8 +232,11 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         _direct = direct;
         _statistics = statistics;
         _copies = new TaskCopyQueue(_pid, _label, _uffd, _book, _progress, (ulong)settings.CopySliceBytes,
-            (ulong)settings.UrgentCopyWindowBytes, _log, task.Boundaries, (ulong)(settings.SecondCopierSliceBytes ?? 0));
-        _locality = new FaultLocality((ulong)settings.FaultReadAheadMaxBytes);
+            (ulong)settings.UrgentCopyWindowBytes, _log, task.Boundaries, (ulong)(settings.SecondCopierSliceBytes ?? 0))
+        {
+            NextPieceServesFaults = settings.PushFrontFollowing,
+        };
+        _locality = new FaultLocality((ulong)settings.FaultReadAheadMaxBytes, settings.PushFrontFollowing ? _chunkMaxBytes : 0);
         _retries = EagainRetryPolicy.From(settings);
         _liveness = new LivenessProbe(_uffd, _book);
         _livenessInterval = settings.LivenessProbeInterval;
@@ -807,7 +815,8 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         if (round.FinishedChunk is { BudgetBytes: > 0 } chunk)
         {
             // (A job of no budget was prefetched during the restore, not handed out by the pusher.)
-            _pusher.Tell(new ChunkFinished(Self, chunk.BudgetBytes, chunk.PagesCopied, _locality.TakeFaultsSinceChunk()));
+            var atFront = _locality.FrontFaultsSinceChunk;
+            _pusher.Tell(new ChunkFinished(Self, chunk.BudgetBytes, chunk.PagesCopied, _locality.TakeFaultsSinceChunk()) { FrontFaultsSince = atFront });
         }
 
         if (_copies.HasBackgroundJobs && !_copies.HoldBackground)

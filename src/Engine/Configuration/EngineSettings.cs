@@ -66,6 +66,14 @@ public sealed record EngineSettings
     public required int UrgentCopyWindowBytes { get; init; }
 
     /// <summary>
+    /// A task that faults forward in sequence at its push front (each fault after the previous one, at most chunk-max
+    /// on) is followed by the push instead of being served in small fault-sized copies: such faults do not shrink its
+    /// chunks, and a fault on a page the next background piece copies anyway waits for that piece rather than copying
+    /// an urgent window of its own (see docs/benchmarks.md, front31).
+    /// </summary>
+    public required bool PushFrontFollowing { get; init; }
+
+    /// <summary>
     /// A fault on a page whose background read (through the page cache) has not arrived yet reads a window of its own
     /// with fault priority, never joining that read, and copies it first; the background copy later meets those pages
     /// as already copied. Off (the default) the fault waits for the background read. Set from
@@ -156,6 +164,12 @@ public sealed record EngineSettings
 
     /// <summary>How a copier holding a uffd gate is kept from being preempted, see <see cref="Scheduling.GatePriority"/>.</summary>
     public required GatePriority GatePriority { get; init; }
+
+    /// <summary>
+    /// True (the default): the engine dispatcher is Akka's ForkJoinDispatcher, whose idle threads spin before they sleep;
+    /// false: it runs on <see cref="Scheduling.EngineThreadsExecutor"/>, whose threads sleep as soon as nothing is queued.
+    /// </summary>
+    public required bool DispatcherIdleSpin { get; init; }
 
     /// <summary>How background slices (and the second copier) are scheduled, see <see cref="Scheduling.BackgroundPriority"/>.</summary>
     public BackgroundPriority BackgroundPriority { get; init; } = BackgroundPriority.Gate;
@@ -249,6 +263,7 @@ public sealed record EngineSettings
             SecondCopierWhileTaskRuns = keys.Boolean("second-copier-while-task-runs"),
             FaultReadAheadMaxBytes = keys.SmallBytes("fault-read-ahead-max"),
             UrgentCopyWindowBytes = keys.SmallBytes("urgent-copy-window"),
+            PushFrontFollowing = keys.Boolean("push-front-following"),
             ChunkInitialBytes = keys.SmallBytes("chunk-initial"),
             ChunkMaxBytes = keys.SmallBytes("chunk-max"),
             BackgroundPush = keys.Boolean("background-push"),
@@ -271,6 +286,7 @@ public sealed record EngineSettings
             ReaderRealtime = keys.Boolean("scheduling.reader-realtime"),
             ReaderNice = keys.Int("scheduling.reader-nice"),
             GatePriority = keys.OneOf("scheduling.gate-priority", ("ceiling", GatePriority.Ceiling), ("ceiling-held", GatePriority.CeilingHeld), ("inherit", GatePriority.Inherit), ("off", GatePriority.Off)),
+            DispatcherIdleSpin = keys.Boolean("scheduling.dispatcher-idle-spin"),
             BackgroundPriority = keys.OneOf("scheduling.background-priority", ("gate", BackgroundPriority.Gate), ("normal", BackgroundPriority.Normal), ("idle", BackgroundPriority.Idle)),
             BackgroundPriorityWhileRestorerRuns = keys.OneOf<BackgroundPriority?>("scheduling.background-priority-while-restorer-runs",
                 ("same", null), ("gate", BackgroundPriority.Gate), ("normal", BackgroundPriority.Normal), ("idle", BackgroundPriority.Idle)),
@@ -390,11 +406,21 @@ public sealed record EngineSettings
     /// The Akka configuration of a restore: the engine dispatcher with <see cref="DispatcherThreads"/> threads (so the
     /// actor system runs exactly what these settings say), then <paramref name="akkaConfig"/>, then the reference.
     /// </summary>
-    // Akka creates its scheduler by name from akka.scheduler.implementation (Reference.conf): keep its constructor for
-    // the NativeAOT program whatever the trimmer sees.
+    // Akka creates its scheduler by name from akka.scheduler.implementation (Reference.conf), and the executor's
+    // configurator by its type name: keep their constructors for the NativeAOT program whatever the trimmer sees.
     [System.Diagnostics.CodeAnalysis.DynamicDependency(System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.PublicConstructors, typeof(Hosting.DeadlineScheduler))]
-    public Config ActorSystemConfig(Config? akkaConfig) =>
-        DispatcherThreadsConfig(DispatcherThreads).WithFallback(akkaConfig ?? Config.Empty).WithFallback(ReferenceConfig);
+    [System.Diagnostics.CodeAnalysis.DynamicDependency(System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.PublicConstructors, typeof(Scheduling.EngineThreadsExecutorConfigurator))]
+    public Config ActorSystemConfig(Config? akkaConfig)
+    {
+        var dispatcher = DispatcherThreadsConfig(DispatcherThreads);
+        if (!DispatcherIdleSpin)
+        {
+            dispatcher = ConfigurationFactory.ParseString(
+                $"{SectionPath}.dispatcher {{ type = Dispatcher, executor = \"{Scheduling.EngineThreadsExecutorConfigurator.ExecutorName}\" }}").WithFallback(dispatcher);
+        }
+
+        return dispatcher.WithFallback(akkaConfig ?? Config.Empty).WithFallback(ReferenceConfig);
+    }
 
     private const string SectionPath = "lazy-actors.engine";
     private const string ThreadCountKey = "dispatcher.dedicated-thread-pool.thread-count";

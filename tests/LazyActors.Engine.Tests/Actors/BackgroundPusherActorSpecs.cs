@@ -139,6 +139,26 @@ public sealed class BackgroundPusherActorSpecs : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task Pusher_must_keep_growing_chunks_when_every_fault_since_was_at_the_push_front()
+    {
+        var task = CreateTestProbe();
+        var pusher = StartPusher(SpecSettings with { ChunksInFlightPerTask = 1 }, task);
+        pusher.Tell(BackgroundPusherActor.Start.Instance);
+        var sizes = new List<ulong>();
+        for (var i = 0; i < 4; i++)
+        {
+            var push = await task.ExpectMsgAsync<UffdActor.PushChunk>();
+            sizes.Add(push.MaxBytes / Page);
+            // Chunk 1: three faults, all following the front; chunk 2: three faults, one of them scattered.
+            var faults = i is 1 or 2 ? 3 : 0;
+            pusher.Tell(new UffdActor.ChunkFinished(task.Ref, push.MaxBytes, (long)(push.MaxBytes / Page), faults) { FrontFaultsSince = i == 2 ? 2 : faults });
+        }
+
+        sizes.Add((await task.ExpectMsgAsync<UffdActor.PushChunk>()).MaxBytes / Page);
+        Assert.Equal([4UL, 8, 16, 4, 8], sizes);
+    }
+
+    [Fact]
     public async Task Pusher_must_shrink_chunks_after_faults_only_to_the_fault_read_ahead()
     {
         var task = CreateTestProbe();

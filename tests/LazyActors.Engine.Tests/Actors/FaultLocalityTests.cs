@@ -52,4 +52,35 @@ public sealed class FaultLocalityTests
         Assert.Equal(0, locality.FaultsSinceChunk);
         Assert.False(locality.TryGetChunkHint(out _));
     }
+
+    [Fact]
+    public void Faults_forward_within_the_front_window_count_as_faults_at_the_push_front()
+    {
+        var locality = new FaultLocality(4 * Page, frontWindowBytes: 64 * Page);
+        locality.OnFault(Base); // the first fault follows nothing
+        locality.OnFault(Base + (64 * Page)); // one window on: at the front (read-ahead resets: not sequential)
+        Assert.Equal(Page, locality.ReadAheadBytes);
+        locality.OnFault(Base + (65 * Page)); // sequential: at the front, read-ahead grows
+        Assert.Equal(2 * Page, locality.ReadAheadBytes);
+        locality.OnFault(Base + (200 * Page)); // too far on
+        locality.OnFault(Base + (100 * Page)); // backwards
+        locality.OnFault(Base + (100 * Page)); // the same page again
+        Assert.Equal((6, 2), (locality.FaultsSinceChunk, locality.FrontFaultsSinceChunk));
+
+        Assert.Equal(6, locality.TakeFaultsSinceChunk());
+        Assert.Equal((0, 0), (locality.FaultsSinceChunk, locality.FrontFaultsSinceChunk));
+    }
+
+    [Fact]
+    public void Without_a_front_window_no_fault_counts_as_one_at_the_push_front()
+    {
+        var locality = new FaultLocality(4 * Page);
+        var next = Base;
+        for (var i = 0; i < 5; i++)
+        {
+            next += locality.OnFault(next);
+        }
+
+        Assert.Equal((5, 0), (locality.FaultsSinceChunk, locality.FrontFaultsSinceChunk));
+    }
 }

@@ -75,6 +75,38 @@ public sealed class EngineEndToEndTests(ITestOutputHelper output)
         });
     }
 
+    /// <summary>
+    /// A task that reads its memory in order faster than the push copies it (a thread of its own, nothing but first
+    /// touches) catches the push front; following it, the push serves it with whole pieces: about one fault per piece
+    /// the push copies (1 MiB), not several small fault copies per MiB, and every page right.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(true, true)]
+    [InlineData(false, true)]
+    [InlineData(true, false)] // and on the engine's own dispatcher threads (no idle spin)
+    public async Task Engine_follows_a_sequential_toucher_at_the_push_front(bool following, bool idleSpin)
+    {
+        Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
+        using var work = new ScratchDirectory();
+        var images = work.CreateSub("images");
+        const long Bytes = 128L << 20;
+        SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(1, Bytes, 0x5E0F));
+
+        var (report, result) = await RunAgainstEngineAsync(images, work.Path, TouchOrder.Seq, threads: 1,
+            tune: s => s with { PushFrontFollowing = following, DispatcherIdleSpin = idleSpin });
+
+        AssertVerified(report, result);
+        var task = Assert.Single(result.Statistics.Tasks);
+        Assert.Equal(TaskPhase.Complete, task.Phase);
+        Assert.Equal(task.TotalPages, task.CopiedPages);
+        output.WriteLine($"following {following}, idle spin {idleSpin}: {task.Faults} faults for {Bytes >> 20} MiB, {task.CopiedByFaults} pages copied for faults");
+        if (following)
+        {
+            // One fault per 1 MiB piece at most once the push runs ahead, plus the first chunks (64 KiB doubling).
+            Assert.True(task.Faults <= (Bytes >> 20) + 64, $"{task.Faults} faults for {Bytes >> 20} MiB read in order");
+        }
+    }
+
     /// <summary>With background transfer held back the events meet pending pages; with it at once they race the pusher's
     /// copies (which must never land between the read of an event and its handling).</summary>
     [SkippableTheory]
@@ -129,9 +161,10 @@ public sealed class EngineEndToEndTests(ITestOutputHelper output)
         }
     }
 
-    private async Task<(SimReport Report, EngineResult Result)> RunAgainstEngineAsync(string images, string workDir, TouchOrder order, int threads, SimScenario scenario = SimScenario.None, TimeSpan pushDelay = default)
+    private async Task<(SimReport Report, EngineResult Result)> RunAgainstEngineAsync(string images, string workDir, TouchOrder order, int threads, SimScenario scenario = SimScenario.None, TimeSpan pushDelay = default, Func<EngineSettings, EngineSettings>? tune = null)
     {
         var settings = EngineSettings.Create(images, workDir) with { AcceptTimeout = TimeLimit, HandshakeTimeout = TimeLimit, BackgroundPushDelay = pushDelay };
+        settings = tune is null ? settings : tune(settings);
         using var engine = LazyPagesEngine.Listen(settings);
         using var stop = new CancellationTokenSource();
         var run = engine.RunAsync(ConfigurationFactory.ParseString("akka.loglevel = WARNING"), null, null, stop.Token);
