@@ -89,10 +89,12 @@ public sealed class EngineEndToEndTests(ITestOutputHelper output)
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory();
         var images = work.CreateSub("images");
-        const long Bytes = 128L << 20;
+        const long Bytes = 256L << 20;
         SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(1, Bytes, 0x5E0F));
 
-        var (report, result) = await RunAgainstEngineAsync(images, work.Path, TouchOrder.Seq, threads: 1,
+        // The push starts a little after the toucher, so that the toucher meets it at its front (started together, the
+        // push of a few hundred MiB is done before the simulated task touches its first page).
+        var (report, result) = await RunAgainstEngineAsync(images, work.Path, TouchOrder.Seq, threads: 1, pushDelay: TimeSpan.FromMilliseconds(10),
             tune: s => s with { PushFrontFollowing = following, DispatcherIdleSpin = idleSpin });
 
         AssertVerified(report, result);
@@ -102,8 +104,10 @@ public sealed class EngineEndToEndTests(ITestOutputHelper output)
         output.WriteLine($"following {following}, idle spin {idleSpin}: {task.Faults} faults for {Bytes >> 20} MiB, {task.CopiedByFaults} pages copied for faults");
         if (following)
         {
-            // One fault per 1 MiB piece at most once the push runs ahead, plus the first chunks (64 KiB doubling).
-            Assert.True(task.Faults <= (Bytes >> 20) + 64, $"{task.Faults} faults for {Bytes >> 20} MiB read in order");
+            // At most one fault per 1 MiB piece once the push follows the toucher; before the push starts, faults claim up
+            // to fault-read-ahead-max (256 KiB) each. Without following the chunks shrink to 256 KiB at the front and a
+            // task that keeps up with the push faults about four times per MiB (docs/benchmarks.md, front31).
+            Assert.True(task.Faults <= 2 * (Bytes >> 20), $"{task.Faults} faults for {Bytes >> 20} MiB read in order");
         }
     }
 
