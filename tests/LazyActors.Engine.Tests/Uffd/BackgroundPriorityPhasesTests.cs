@@ -21,26 +21,18 @@ public sealed class BackgroundPriorityPhasesTests : IDisposable
     private const ulong Slice = 1024 * 1024;
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
 
+    private readonly PatternedUffdTarget _fixture;
     private readonly MappedRegion _source;
     private readonly MappedRegion _target;
     private readonly UserFaultFd _uffd;
 
     public BackgroundPriorityPhasesTests()
     {
-        _source = MappedRegion.Map(Length);
-        FillPattern(_source.GetSpan(0, (int)Length), seed: 33);
-        _target = MappedRegion.Map(Length);
-        _uffd = CreateUffdOrSkip();
-        _uffd.Api(UffdFeatures.NonCooperative);
-        _uffd.Register(_target.Start, Length, RegisterMode.Missing);
+        _fixture = new PatternedUffdTarget(Pages, seed: 33);
+        (_source, _target, _uffd) = (_fixture.Source, _fixture.Target, _fixture.Uffd);
     }
 
-    public void Dispose()
-    {
-        _uffd.Dispose();
-        _target.Dispose();
-        _source.Dispose();
-    }
+    public void Dispose() => _fixture.Dispose();
 
     [SkippableFact]
     public void The_lowered_priority_lasts_until_the_restorer_has_gone_or_the_wait_after_restore_finished_is_over()

@@ -20,26 +20,18 @@ public sealed class BackgroundPriorityTests : IDisposable
     private const ulong Slice = 1024 * 1024;
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
 
+    private readonly PatternedUffdTarget _fixture;
     private readonly MappedRegion _source;
     private readonly MappedRegion _target;
     private readonly UserFaultFd _uffd;
 
     public BackgroundPriorityTests()
     {
-        _source = MappedRegion.Map(Length);
-        FillPattern(_source.GetSpan(0, (int)Length), seed: 29);
-        _target = MappedRegion.Map(Length);
-        _uffd = CreateUffdOrSkip();
-        _uffd.Api(UffdFeatures.NonCooperative);
-        _uffd.Register(_target.Start, Length, RegisterMode.Missing);
+        _fixture = new PatternedUffdTarget(Pages, seed: 29);
+        (_source, _target, _uffd) = (_fixture.Source, _fixture.Target, _fixture.Uffd);
     }
 
-    public void Dispose()
-    {
-        _uffd.Dispose();
-        _target.Dispose();
-        _source.Dispose();
-    }
+    public void Dispose() => _fixture.Dispose();
 
     [SkippableFact]
     public void Idle_background_slices_run_SCHED_IDLE_on_both_copiers_and_fault_copies_keep_the_ceiling()
