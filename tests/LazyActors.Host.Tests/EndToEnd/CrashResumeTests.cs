@@ -264,10 +264,16 @@ public sealed class CrashResumeTests(ITestOutputHelper output)
         SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(2, 8L << 20, 0xC4A7));
         using var daemon = GuardedDaemon.Start(images, work.Path);
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (!daemon.GuardianLog().Contains("now at normal priority", StringComparison.Ordinal) && clock.Elapsed < TimeSpan.FromSeconds(30))
+        // Killed only once the daemon is ready (its "listening on" line follows the hand-over of the listener to the
+        // guardian, as the readiness byte does): a restorer connects after readiness, and a daemon killed before it has
+        // handed nothing over, so its successor binds a socket of its own that the simulator could meet half made.
+        while (!(daemon.GuardianLog().Contains("now at normal priority", StringComparison.Ordinal) && daemon.Log().Contains("listening on", StringComparison.Ordinal))
+            && clock.Elapsed < TimeSpan.FromSeconds(30))
         {
             Thread.Sleep(20);
         }
+
+        Assert.Contains("listening on", daemon.Log());
 
         Assert.Contains($"started at nice {CrashSafety.GuardianPriority.StartUpNice} (below the restore), now at normal priority", daemon.GuardianLog());
         var dead = daemon.KillDaemon();
