@@ -12,7 +12,8 @@ namespace LazyActors.Tools.Tests.Published;
 /// The published daemon (<see cref="PublishedNativeHost"/>: the NativeAOT program, the IL build beside it) as users run
 /// it: both forms of the directory answer, and real <c>criu restore --lazy-pages</c> (CRIU 4.2) is served by the native
 /// program with its crash guardian on, every byte of every task verified, through a <c>kill -9</c> of the daemon and
-/// detached with <c>-d</c> (each of which starts the program again: the guardian, its successor, the detached daemon).
+/// detached with <c>-d</c> (each of which starts the program again: the guardian, its successor, the detached daemon),
+/// and the native page server serving a remote restore over mutual TLS.
 /// Skipped with the reason where clang or CRIU is absent.
 /// </summary>
 public sealed class PublishedDaemonTests(ITestOutputHelper output) : IDisposable
@@ -107,6 +108,35 @@ public sealed class PublishedDaemonTests(ITestOutputHelper output) : IDisposable
         var result = Reported(await harness.RestoreAsync(checkpoint, CriuDaemonSpec.Self(detach: true, hostPrefix: native)));
 
         CriuResultAssert.EveryByteVerified(result, checkpoint);
+    }
+
+    /// <summary>
+    /// TLS as deployed: the native page server with a server certificate serves, over mutual TLS, a remote restore to the
+    /// native daemon and to CRIU's own daemon (each with a client certificate of the same authority). The IL build's
+    /// TLS is tested in RealCriuRemotePairingTests; NativeAOT trims, so the native program's TLS stack (SslStream, X.509
+    /// loading of PEM files, chain building against --tls-cacert) is proven here on its own.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task The_native_page_server_serves_a_remote_restore_over_mutual_tls(bool nativeDaemon)
+    {
+        var (harness, checkpoint, native) = await DumpAsync(new TreeWorkload(2, 8, WorkloadTouch.Rand, TreeShape.Binary));
+        var pki = new TestPki(_dir.Sub("pki"));
+        var ca = pki.CreateAuthority("ca");
+        var server = pki.Issue(ca, "server", "127.0.0.1", ["127.0.0.1"]);
+        var client = pki.Issue(ca, "client", "127.0.0.1", ["127.0.0.1"]);
+        string[] Tls(TestPki.Identity id) => ["--tls", "--tls-cacert", ca.CertificatePath, "--tls-cert", id.CertificatePath, "--tls-key", id.KeyPath];
+        var daemon = nativeDaemon
+            ? CriuDaemonSpec.Self(hostPrefix: native) with { ExtraArgs = ["-v", "3", .. Tls(client)] }
+            : CriuDaemonSpec.Criu(harness.Criu) with { ExtraArgs = Tls(client) };
+        var source = CriuSourceSpec.Self(native) with { ExtraArgs = [.. CriuSourceSpec.Self(native).ExtraArgs, .. Tls(server)] };
+
+        var result = Reported(await harness.RestoreThroughPageServerAsync(checkpoint, daemon, source));
+
+        CriuResultAssert.EveryByteVerified(result, checkpoint);
+        Assert.Equal(0, result.DaemonExitCode);
+        Assert.Contains("TLS session with", ReadLog(result, "page-server.log"), StringComparison.Ordinal);
     }
 
     private async Task<(CriuHarness Harness, CriuCheckpoint Checkpoint, IReadOnlyList<string> Native)> DumpAsync(CriuWorkload workload, CriuHarnessOptions? options = null)
