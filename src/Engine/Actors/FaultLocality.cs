@@ -18,9 +18,9 @@ namespace LazyActors.Engine.Actors;
 /// task follows nothing, and a random fault lands within 4 MiB after the previous one in a 128 MiB task once in 32
 /// faults; four such steps in a row happen by chance once in about a million faults there (once in 65,000 in a 64 MiB
 /// task, 256 in a 16 MiB one), while a sequential reader makes them from its fifth fault on (its first faults are a
-/// few read-ahead claims apart), so following costs it a few small claims at the start. Any fault that breaks the order (backwards,
-/// the same page, too far on) ends the run, so the next random fault gets its urgent window and shrinks the chunks again
-/// (docs/benchmarks.md, front31 and follow40).
+/// few read-ahead claims apart), so following costs it a few small claims at the start. Any fault that breaks the
+/// order (backwards, the same page, too far on) ends the run, so the next random fault gets its urgent window and
+/// shrinks the chunks again (docs/benchmarks.md, front31 and follow40).
 /// </remarks>
 internal sealed class FaultLocality
 {
