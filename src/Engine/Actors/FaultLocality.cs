@@ -3,27 +3,43 @@ using LazyActors.Engine.Ranges;
 namespace LazyActors.Engine.Actors;
 
 /// <summary>
-/// Where one task has been faulting lately, for the two decisions that depend on it: how much to claim on a fault
-/// (one page, doubling up to the read-ahead maximum while each fault lands just after the previous claim, so a task
-/// reading sequentially gets few, growing copies), and where its next background chunk goes (next to the last fault
-/// when it faulted since the previous chunk, so the neighbourhood it works in arrives first).
+/// Where one task has been faulting lately, for the decisions that depend on it: how much to claim on a fault (one
+/// page, doubling up to the read-ahead maximum while each fault lands just after the previous claim, so a task reading
+/// sequentially gets few, growing copies), where its next background chunk goes (next to the last fault when it faulted
+/// since the previous chunk, so the neighbourhood it works in arrives first) and, with a front window (push-front
+/// following), whether the task is reading in order at the push front (<see cref="FollowingFront"/>).
 /// </summary>
 /// <remarks>
-/// With a front window (push-front following), a fault after the previous one and at most that far on counts as a
-/// fault at the push front (<see cref="FrontFaultsSinceChunk"/>): a task reading its memory in order faster than the
-/// push copies it faults once per piece the push copies, each a little after the previous one. Such faults say where
-/// the push should go on, not that the task touches at random, so the pusher keeps its chunks large for them.
+/// A task reading its memory in order faster than the push copies it faults once per piece the push copies, each fault
+/// a little after the previous one. Such faults say where the push should go on, not that the task touches at random,
+/// so the pusher keeps its chunks large for them and a fault in the next background piece waits for that piece. The
+/// rule that tells them from random faults: the last <see cref="FaultsInOrderToFollow"/> faults each came after the
+/// previous fault and at most the front window (chunk-max) on. One forward step is no evidence: the first fault of a
+/// task follows nothing, and a random fault lands within 4 MiB after the previous one in a 128 MiB task once in 32
+/// faults; four such steps in a row happen by chance once in about a million faults there (once in 65,000 in a 64 MiB
+/// task, 256 in a 16 MiB one), while a sequential reader makes them from its fifth fault on (its first faults are a
+/// few read-ahead claims apart), so following costs it a few small claims at the start. Any fault that breaks the
+/// order (backwards, the same page, too far on) ends the run, so the next random fault gets its urgent window and
+/// shrinks the chunks again (docs/benchmarks.md, front31 and follow40).
 /// </remarks>
 internal sealed class FaultLocality
 {
+    /// <summary>How many faults in a row must each follow the previous one forward within the front window before the
+    /// task counts as reading at the push front (see the remarks).</summary>
+    internal const int FaultsInOrderToFollow = 4;
+
     private const ulong NoFault = ulong.MaxValue;
     private readonly ulong _readAheadMaxBytes;
     private readonly ulong _frontWindowBytes;
     private ulong _lastFaultPage = NoFault;
 
+    /// <summary>How many faults in a row, up to the last one, followed their previous fault forward within the front
+    /// window (across chunks); 0 after any other fault.</summary>
+    private int _inOrder;
+
     /// <param name="readAheadMaxBytes">Largest read-ahead on sequential faults.</param>
-    /// <param name="frontWindowBytes">How far after the previous fault a fault still counts as one at the push front;
-    /// 0: no fault does (push-front following off).</param>
+    /// <param name="frontWindowBytes">How far after the previous fault a fault still counts as one in order at the push
+    /// front; 0: no fault does (push-front following off).</param>
     public FaultLocality(ulong readAheadMaxBytes, ulong frontWindowBytes = 0)
     {
         _readAheadMaxBytes = Math.Max(readAheadMaxBytes, PageGeometry.PageSize);
@@ -36,8 +52,18 @@ internal sealed class FaultLocality
     /// <summary>Faults since the last background chunk was finished.</summary>
     public int FaultsSinceChunk { get; private set; }
 
-    /// <summary>Of <see cref="FaultsSinceChunk"/>, those that followed the previous fault forward within the front window.</summary>
-    public int FrontFaultsSinceChunk { get; private set; }
+    /// <summary>
+    /// True while the task reads in order at the push front: the last <see cref="FaultsInOrderToFollow"/> faults each
+    /// followed the previous one forward within the front window. Never with no front window.
+    /// </summary>
+    public bool FollowingFront => _frontWindowBytes > 0 && _inOrder >= FaultsInOrderToFollow;
+
+    /// <summary>
+    /// Of <see cref="FaultsSinceChunk"/>, those of the run in order that the task is following now (the fault that
+    /// started the run and each one after it), when <see cref="FollowingFront"/>; otherwise 0. All faults since the chunk
+    /// are of the run only when none of them was random.
+    /// </summary>
+    public int FrontFaultsSinceChunk => FollowingFront ? Math.Min(FaultsSinceChunk, _inOrder + 1) : 0;
 
     /// <summary>Records a new fault on <paramref name="page"/> (page-aligned) and returns the bytes to claim from it.</summary>
     public ulong OnFault(ulong page)
@@ -45,11 +71,8 @@ internal sealed class FaultLocality
         FaultsSinceChunk++;
         var forward = _lastFaultPage != NoFault && page > _lastFaultPage;
         var sequential = forward && page - _lastFaultPage <= ReadAheadBytes;
-        if (forward && page - _lastFaultPage <= Math.Max(ReadAheadBytes, _frontWindowBytes) && _frontWindowBytes > 0)
-        {
-            FrontFaultsSinceChunk++;
-        }
-
+        var inOrder = forward && _frontWindowBytes > 0 && page - _lastFaultPage <= Math.Max(ReadAheadBytes, _frontWindowBytes);
+        _inOrder = inOrder ? _inOrder + 1 : 0;
         ReadAheadBytes = sequential ? Math.Min(ReadAheadBytes * 2, _readAheadMaxBytes) : PageGeometry.PageSize;
         _lastFaultPage = page;
         return ReadAheadBytes;
@@ -64,12 +87,11 @@ internal sealed class FaultLocality
     }
 
     /// <summary>A background chunk was finished: returns the faults since the previous one and starts counting anew
-    /// (<see cref="FrontFaultsSinceChunk"/> too: read it first).</summary>
+    /// (read <see cref="FrontFaultsSinceChunk"/> first). The run in order goes on across chunks.</summary>
     public int TakeFaultsSinceChunk()
     {
         var faults = FaultsSinceChunk;
         FaultsSinceChunk = 0;
-        FrontFaultsSinceChunk = 0;
         return faults;
     }
 }

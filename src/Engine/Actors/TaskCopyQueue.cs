@@ -106,10 +106,18 @@ internal sealed class TaskCopyQueue
     /// A fault hit a page in flight: if its data is already here (a job holds it), copies a small window from that page
     /// at once instead of waiting for the job's turn. EAGAIN leaves it to the job.
     /// </summary>
+    /// <param name="dumpPage">The fault's page (dump address).</param>
+    /// <param name="followingFront">Push-front following: the task reads in order at the push front
+    /// (<see cref="FaultLocality.FollowingFront"/>), so a fault on a page that the next background piece (<see cref="Run"/>'s
+    /// next slice of the first background job) copies anyway is left to that piece: the owner runs a turn after every
+    /// batch of faults, so the fault waits for one piece, copied by both copiers when split, instead of an urgent window
+    /// being copied on one thread first and the piece after it; such a task then faults about once per piece. A random
+    /// fault (or a task's first) never waits for a piece: there the piece is up to second-copier-slice long and the fault
+    /// would wait for all of it (docs/benchmarks.md, follow40).</param>
     /// <exception cref="TaskFailedException">An errno the rules do not expect.</exception>
-    public CopyRound CopyUrgently(ulong dumpPage)
+    public CopyRound CopyUrgently(ulong dumpPage, bool followingFront = false)
     {
-        if (NextPieceServesFaults && NextPieceHolds(dumpPage))
+        if (followingFront && NextPieceHolds(dumpPage))
         {
             return CopyRound.Copied(null);
         }
@@ -132,15 +140,6 @@ internal sealed class TaskCopyQueue
 
         return CopyRound.Copied(null);
     }
-
-    /// <summary>
-    /// Push-front following: a fault on a page that the next background piece (<see cref="Run"/>'s next slice of the
-    /// first background job) copies anyway is left to that piece: the owner runs a turn after every batch of faults, so
-    /// the fault waits for one piece, copied by both copiers when split, instead of an urgent window being copied on
-    /// one thread first and the piece after it. A task reading its memory in order at the push front then faults about
-    /// once per piece.
-    /// </summary>
-    public bool NextPieceServesFaults { get; init; }
 
     /// <summary>True when <see cref="Run"/>'s next background slice starts at or before <paramref name="dumpPage"/> and
     /// reaches past it (fault jobs run before it; nothing holds the background back).</summary>

@@ -128,8 +128,9 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
     /// <summary>To the pusher: a chunk was copied (<paramref name="Pages"/> pages); faults seen since the previous report.</summary>
     public sealed record ChunkFinished(IActorRef Task, ulong Bytes, long Pages, int FaultsSince) : INoSerializationVerificationNeeded
     {
-        /// <summary>Of <see cref="FaultsSince"/>, the faults that followed the push front in sequence (push-front
-        /// following; 0 when it is off): they do not make the next chunk small.</summary>
+        /// <summary>Of <see cref="FaultsSince"/>, the faults of the run in order the task follows at the push front
+        /// (<see cref="FaultLocality.FrontFaultsSinceChunk"/>; 0 when push-front following is off or the task is not
+        /// reading in order): they do not make the next chunk small.</summary>
         public int FrontFaultsSince { get; init; }
     }
 
@@ -232,10 +233,7 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         _direct = direct;
         _statistics = statistics;
         _copies = new TaskCopyQueue(_pid, _label, _uffd, _book, _progress, (ulong)settings.CopySliceBytes,
-            (ulong)settings.UrgentCopyWindowBytes, _log, task.Boundaries, (ulong)(settings.SecondCopierSliceBytes ?? 0))
-        {
-            NextPieceServesFaults = settings.PushFrontFollowing,
-        };
+            (ulong)settings.UrgentCopyWindowBytes, _log, task.Boundaries, (ulong)(settings.SecondCopierSliceBytes ?? 0));
         _locality = new FaultLocality((ulong)settings.FaultReadAheadMaxBytes, settings.PushFrontFollowing ? _chunkMaxBytes : 0);
         _retries = EagainRetryPolicy.From(settings);
         _liveness = new LivenessProbe(_uffd, _book);
@@ -598,7 +596,7 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
                     return true;
                 }
 
-                return Continue(_copies.CopyUrgently(decision.Range.DumpStart));
+                return Continue(_copies.CopyUrgently(decision.Range.DumpStart, _locality.FollowingFront));
             case FaultOutcome.NotPending:
                 return ZeroPage(address, page, retry);
             default:

@@ -66,10 +66,11 @@ public sealed record EngineSettings
     public required int UrgentCopyWindowBytes { get; init; }
 
     /// <summary>
-    /// A task that faults forward in sequence at its push front (each fault after the previous one, at most chunk-max
-    /// on) is followed by the push instead of being served in small fault-sized copies: such faults do not shrink its
-    /// chunks, and a fault on a page the next background piece copies anyway waits for that piece rather than copying
-    /// an urgent window of its own (see docs/benchmarks.md, front31).
+    /// A task that faults forward in sequence at its push front (its last four faults each after the previous one, at
+    /// most chunk-max on: <see cref="Actors.FaultLocality.FollowingFront"/>) is followed by the push instead of being
+    /// served in small fault-sized copies: such faults do not shrink its chunks, and a fault on a page the next
+    /// background piece copies anyway waits for that piece rather than copying an urgent window of its own. Random
+    /// faults are served as without it (see docs/benchmarks.md, front31 and follow40).
     /// </summary>
     public required bool PushFrontFollowing { get; init; }
 

@@ -54,21 +54,128 @@ public sealed class FaultLocalityTests
     }
 
     [Fact]
-    public void Faults_forward_within_the_front_window_count_as_faults_at_the_push_front()
+    public void A_task_counts_as_reading_at_the_push_front_only_after_four_faults_in_order_within_the_front_window()
     {
         var locality = new FaultLocality(4 * Page, frontWindowBytes: 64 * Page);
-        locality.OnFault(Base); // the first fault follows nothing
-        locality.OnFault(Base + (64 * Page)); // one window on: at the front (read-ahead resets: not sequential)
-        Assert.Equal(Page, locality.ReadAheadBytes);
-        locality.OnFault(Base + (65 * Page)); // sequential: at the front, read-ahead grows
-        Assert.Equal(2 * Page, locality.ReadAheadBytes);
-        locality.OnFault(Base + (200 * Page)); // too far on
-        locality.OnFault(Base + (100 * Page)); // backwards
-        locality.OnFault(Base + (100 * Page)); // the same page again
-        Assert.Equal((6, 2), (locality.FaultsSinceChunk, locality.FrontFaultsSinceChunk));
+        var following = new List<bool>();
+        var page = Base;
+        for (var i = 0; i < 6; i++)
+        {
+            locality.OnFault(page); // the first fault follows nothing; each later one is one window on
+            following.Add(locality.FollowingFront);
+            page += 64 * Page;
+        }
 
-        Assert.Equal(6, locality.TakeFaultsSinceChunk());
+        Assert.Equal([false, false, false, false, true, true], following);
+        Assert.Equal(Page, locality.ReadAheadBytes); // a window apart is not sequential for the read-ahead
+        // Every fault since the chunk belongs to the run the push follows: the chunks do not shrink for them.
+        Assert.Equal((6, 6), (locality.FaultsSinceChunk, locality.FrontFaultsSinceChunk));
+    }
+
+    [Theory]
+    [InlineData(65L)] // too far on
+    [InlineData(-10L)] // backwards
+    [InlineData(0L)] // the same page again
+    public void A_fault_out_of_order_ends_the_run_until_four_in_order_again(long pagesOn)
+    {
+        var locality = new FaultLocality(4 * Page, frontWindowBytes: 64 * Page);
+        var page = Base;
+        for (var i = 0; i < 5; i++)
+        {
+            page += 8 * Page;
+            locality.OnFault(page);
+        }
+
+        Assert.True(locality.FollowingFront);
+        Assert.Equal(5, locality.TakeFaultsSinceChunk());
+
+        page = (ulong)((long)page + (pagesOn * (long)Page));
+        locality.OnFault(page);
+        Assert.False(locality.FollowingFront);
+        Assert.Equal((1, 0), (locality.FaultsSinceChunk, locality.FrontFaultsSinceChunk));
+
+        var following = new List<bool>();
+        for (var i = 0; i < 4; i++)
+        {
+            page += 16 * Page;
+            locality.OnFault(page);
+            following.Add(locality.FollowingFront);
+        }
+
+        Assert.Equal([false, false, false, true], following);
+        // The run now followed started at the fault out of order: of the 5 faults since the chunk, all are the run's when
+        // that fault started it.
+        Assert.Equal((5, 5), (locality.FaultsSinceChunk, locality.FrontFaultsSinceChunk));
+    }
+
+    [Fact]
+    public void A_random_fault_before_the_run_in_the_same_chunk_still_shrinks_the_next_chunk()
+    {
+        var locality = new FaultLocality(4 * Page, frontWindowBytes: 64 * Page);
+        locality.OnFault(Base + (1000 * Page));
+        var page = Base;
+        for (var i = 0; i < 5; i++)
+        {
+            locality.OnFault(page);
+            page += 32 * Page;
+        }
+
+        Assert.True(locality.FollowingFront);
+        Assert.Equal((6, 5), (locality.FaultsSinceChunk, locality.FrontFaultsSinceChunk));
+    }
+
+    [Fact]
+    public void The_run_goes_on_across_chunks()
+    {
+        var locality = new FaultLocality(4 * Page, frontWindowBytes: 64 * Page);
+        var page = Base;
+        for (var i = 0; i < 5; i++)
+        {
+            locality.OnFault(page);
+            page += 32 * Page;
+        }
+
+        Assert.Equal(5, locality.TakeFaultsSinceChunk());
+        Assert.True(locality.FollowingFront);
         Assert.Equal((0, 0), (locality.FaultsSinceChunk, locality.FrontFaultsSinceChunk));
+        locality.OnFault(page);
+        Assert.Equal((1, 1), (locality.FaultsSinceChunk, locality.FrontFaultsSinceChunk));
+    }
+
+    [Fact]
+    public void Random_faults_over_a_large_task_almost_never_count_as_reading_at_the_front_and_a_sequential_reader_always_does()
+    {
+        // The bench's random tree: 128 MiB per task, a 4 MiB front window (chunk-max), first touches in random order.
+        const ulong taskBytes = 128UL << 20;
+        const ulong window = 4UL << 20;
+        var random = new FaultLocality(256UL << 10, window);
+        var rng = new Random(40);
+        var followed = 0;
+        const int faults = 200_000;
+        for (var i = 0; i < faults; i++)
+        {
+            random.OnFault(Base + ((ulong)rng.NextInt64((long)(taskBytes / Page)) * Page));
+            followed += random.FollowingFront ? 1 : 0;
+        }
+
+        // Four forward steps within 4 MiB in a row: (1/32)^4 per fault, about 0.2 of 200,000; one step alone would be
+        // about 6,000.
+        Assert.InRange(followed, 0, 3);
+
+        // The sequential toucher at the push front: one fault per 1 MiB piece, after the first few read-ahead claims.
+        var sequential = new FaultLocality(256UL << 10, window);
+        var page = Base;
+        for (var i = 0; i < 8; i++)
+        {
+            page += sequential.OnFault(page);
+        }
+
+        for (var i = 0; i < 100; i++)
+        {
+            page += 1UL << 20;
+            sequential.OnFault(page);
+            Assert.True(sequential.FollowingFront);
+        }
     }
 
     [Fact]
@@ -76,11 +183,12 @@ public sealed class FaultLocalityTests
     {
         var locality = new FaultLocality(4 * Page);
         var next = Base;
-        for (var i = 0; i < 5; i++)
+        for (var i = 0; i < 8; i++)
         {
             next += locality.OnFault(next);
+            Assert.False(locality.FollowingFront);
         }
 
-        Assert.Equal((5, 0), (locality.FaultsSinceChunk, locality.FrontFaultsSinceChunk));
+        Assert.Equal((8, 0), (locality.FaultsSinceChunk, locality.FrontFaultsSinceChunk));
     }
 }

@@ -220,10 +220,7 @@ public sealed class TaskCopyQueueTests
     [Fact]
     public void Following_the_push_front_a_fault_in_the_next_slice_is_left_to_that_slice_and_one_further_on_copies_a_window()
     {
-        var queue = new TaskCopyQueue(Pid, "7", _uffd, _book, _progress, Slice, urgentWindowBytes: 2 * Page, NoLogger.Instance)
-        {
-            NextPieceServesFaults = true,
-        };
+        var queue = new TaskCopyQueue(Pid, "7", _uffd, _book, _progress, Slice, urgentWindowBytes: 2 * Page, NoLogger.Instance);
         var start = Base;
         Assert.Equal(FaultOutcome.Claimed, _book.OnFault(start, 12 * Page).Outcome);
         var chunk = new CopyJob(start, 12, background: true, 12 * Page, Data(_source, Pid, start, 12));
@@ -231,14 +228,14 @@ public sealed class TaskCopyQueueTests
 
         // Page 3 is in the next slice (pages 0-3): nothing is copied now, the slice serves it.
         Assert.True(queue.NextPieceHolds(Base + (3 * Page)));
-        Assert.Equal(CopyRoundEnd.Copied, queue.CopyUrgently(Base + (3 * Page)).End);
+        Assert.Equal(CopyRoundEnd.Copied, queue.CopyUrgently(Base + (3 * Page), followingFront: true).End);
         Assert.Empty(_uffd.Copies);
         queue.Run();
         Assert.Equal((Base, Slice), Assert.Single(_uffd.Copies) is var c ? (c.Address, c.Length) : default);
 
         // Page 9 is beyond the next slice (pages 4-7): an urgent window as before.
         Assert.False(queue.NextPieceHolds(Base + (9 * Page)));
-        queue.CopyUrgently(Base + (9 * Page));
+        queue.CopyUrgently(Base + (9 * Page), followingFront: true);
         Assert.Equal((Base + (9 * Page), 2 * Page), (_uffd.Copies[^1].Address, _uffd.Copies[^1].Length));
 
         // Held back (before "restore finished"), the slice would not come: the fault copies its window.
@@ -249,6 +246,27 @@ public sealed class TaskCopyQueueTests
         while (queue.HasBackgroundJobs)
         {
             queue.Run();
+        }
+
+        Assert.Equal(12, chunk.PagesCopied);
+        Assert.Equal(12, _uffd.Copies.Sum(x => (long)(x.Length / Page)));
+        Assert.All(_uffd.Pages, p => Assert.Equal(FakePageSource.PatternByte(Pid, p.Key), p.Value));
+    }
+
+    [Fact]
+    public void A_fault_in_the_next_slice_while_the_task_is_not_reading_in_order_copies_its_window_at_once()
+    {
+        var chunk = Queue(0, 12, background: true);
+
+        // Page 2 is in the next slice (pages 0-3), but the fault is random (or the task's first): it does not wait for
+        // the slice, it gets its urgent window (pages 2-3) now, as with push-front following off.
+        Assert.True(_queue.NextPieceHolds(Base + (2 * Page)));
+        Assert.Equal(CopyRoundEnd.Copied, _queue.CopyUrgently(Base + (2 * Page), followingFront: false).End);
+        Assert.Equal((Base + (2 * Page), 2 * Page), Assert.Single(_uffd.Copies) is var c ? (c.Address, c.Length) : default);
+
+        while (_queue.HasBackgroundJobs)
+        {
+            _queue.Run();
         }
 
         Assert.Equal(12, chunk.PagesCopied);

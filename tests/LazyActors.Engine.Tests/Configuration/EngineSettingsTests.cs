@@ -17,6 +17,7 @@ public sealed class EngineSettingsTests
         Assert.Equal(64 << 10, settings.ChunkInitialBytes);
         Assert.Equal(4 << 20, settings.ChunkMaxBytes);
         Assert.Equal(TimeSpan.Zero, settings.BackgroundPushDelay);
+        Assert.True(settings.PushFrontFollowing);
         Assert.Equal("/images/lazy-pages.socket", settings.SocketPath);
     }
 
