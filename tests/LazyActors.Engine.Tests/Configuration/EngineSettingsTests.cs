@@ -39,7 +39,8 @@ public sealed class EngineSettingsTests
         var defaults = EngineSettings.Create("/images");
         Assert.Equal(-10, defaults.EngineThreadsNice);
         Assert.Equal(new UffdScheduling(true, -10, GatePriority.Ceiling), defaults.UffdScheduling);
-        Assert.Equal(128L << 20, defaults.NoGcBudgetBytes);
+        Assert.Null(defaults.NoGcBudgetBytes);
+        Assert.Equal(128L << 20, EngineSettings.Create(ConfigurationFactory.ParseString("lazy-actors.engine.no-gc-budget = 128MiB"), "/images").NoGcBudgetBytes);
 
         var config = ConfigurationFactory.ParseString(
             "lazy-actors.engine { scheduling { engine-threads-nice = off, reader-realtime = off, reader-nice = -5, gate-priority = inherit }\n no-gc-budget = off }");
