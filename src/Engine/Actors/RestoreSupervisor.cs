@@ -1031,6 +1031,8 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         {
             journal?.Finished();
             StartupTrace.Mark(StartupStep.RestoreFinished);
+            // The restored tasks run (and fault) from now on: a start-up held below the restorer gets its priority back.
+            Scheduling.StartUpPriority.End("restore finished");
             _restoreFinishedAt = System.Diagnostics.Stopwatch.GetTimestamp();
             BackgroundPhases?.RestoreFinished();
             supervisor.Tell(RestoreSupervisor.RestoreFinished.Instance);
