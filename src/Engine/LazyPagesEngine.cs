@@ -377,6 +377,9 @@ public sealed class LazyPagesEngine : IDisposable
         var earlyWarmUp = Interlocked.Exchange(ref _earlyWarmUp, null);
         var system = early is null ? CreateSystem(_settings, akkaConfig) : await early.ConfigureAwait(false);
         using var noGcRegion = new NoGcRegionScope(_settings.NoGcBudgetBytes);
+        // quick-exit: once the restore has its outcome the process only logs and exits; set by Completed below.
+        var quickExit = _settings.OwnsProcess && _settings.QuickExit;
+        var leaveToExit = false;
         var placement = new RestoreRun.Placement(
             props =>
             {
@@ -390,6 +393,15 @@ public sealed class LazyPagesEngine : IDisposable
                 : NativeWarmUpAfterAsync(earlyWarmUp, system, _settings, hub),
             async supervisor =>
             {
+                if (leaveToExit)
+                {
+                    // Nothing is stopped, unmapped or collected: the process exits next and the kernel releases it all
+                    // (RestoreRun leaves the hub and the source alone when the actors are not reported stopped).
+                    noGcRegion.KeepUntilExit();
+                    StartupTrace.Note("quick exit: actors, actor system, no-GC region and mappings left to the process's exit");
+                    return false;
+                }
+
                 if (supervisor is not null)
                 {
                     try
@@ -413,9 +425,14 @@ public sealed class LazyPagesEngine : IDisposable
                 }
             })
         {
-            Completed = _settings.OwnsProcess && _settings.AfterRestoreNice is { } afterNice
-                ? () => StartupTrace.Note($"after every task was complete {ProcessThreads.LowerAll(afterNice)} thread(s) went to nice {afterNice}")
-                : null,
+            Completed = () =>
+            {
+                leaveToExit = quickExit;
+                if (_settings.OwnsProcess && _settings.AfterRestoreNice is { } afterNice)
+                {
+                    StartupTrace.Note($"after every task was complete {ProcessThreads.LowerAll(afterNice)} thread(s) went to nice {afterNice}");
+                }
+            },
         };
         var checkpoint = Interlocked.Exchange(ref _checkpoint, null)
             ?? throw new ObjectDisposedException(nameof(LazyPagesEngine));
@@ -520,8 +537,19 @@ public sealed class LazyPagesEngine : IDisposable
     {
         private NoGcRegion? _region;
 
+        private bool _keep;
+
         public void Start() => _region ??= NoGcRegion.TryStart(budgetBytes);
 
-        public void Dispose() => _region?.Dispose();
+        /// <summary>The region is not ended: ending it makes the next allocation collect, just before the process exits.</summary>
+        public void KeepUntilExit() => _keep = true;
+
+        public void Dispose()
+        {
+            if (!_keep)
+            {
+                _region?.Dispose();
+            }
+        }
     }
 }

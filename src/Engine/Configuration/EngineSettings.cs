@@ -209,6 +209,13 @@ public sealed record EngineSettings
     /// </summary>
     public bool OwnsProcess { get; init; }
 
+    /// <summary>
+    /// Whether the one-shot daemon, once its restore has an outcome, leaves the tear-down to the process's exit: the
+    /// no-GC region stays, the actors are not stopped nor the actor system terminated, the mappings and uffds are
+    /// released by the kernel (<c>quick-exit</c>); applied only when <see cref="OwnsProcess"/>.
+    /// </summary>
+    public bool QuickExit { get; init; }
+
     /// <summary>A restore's background priority over time (one object per restore: the restorer's exit moves it on).</summary>
     public BackgroundPriorityPhases CreateBackgroundPhases() =>
         new(BackgroundPriorityWhileRestorerRuns ?? BackgroundPriority, BackgroundPriority, RestorerExitWait);
@@ -319,6 +326,7 @@ public sealed record EngineSettings
             RestorerExitWait = keys.Duration("scheduling.restorer-exit-wait"),
             StartUpBelowRestorer = keys.Boolean("scheduling.start-up-below-restorer"),
             ReadyAfterStartUp = keys.Boolean("scheduling.ready-after-start-up"),
+            QuickExit = keys.Boolean("quick-exit"),
             AfterRestoreNice = keys.IntOr("scheduling.after-restore-nice", "off"),
             NoGcBudgetBytes = keys.BytesOr("no-gc-budget", "off", "0"),
             Remote = RemoteFetchSettings.Read(keys),

@@ -88,6 +88,8 @@ public sealed class EngineSettingsTests
         Assert.False(defaults.ReadyAfterStartUp);
         Assert.Null(defaults.AfterRestoreNice);
         Assert.False(defaults.OwnsProcess);
+        Assert.False(defaults.QuickExit);
+        Assert.True(EngineSettings.Create(ConfigurationFactory.ParseString("lazy-actors.engine.quick-exit = on"), "/images").QuickExit);
 
         var config = ConfigurationFactory.ParseString(
             "lazy-actors.engine.scheduling { start-up-below-restorer = on\n ready-after-start-up = on\n after-restore-nice = 19 }");

@@ -24,7 +24,7 @@ public sealed class StartUpSchedulingCommandTests(ITestOutputHelper output)
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         Skip.IfNot(Environment.IsPrivilegedProcess, "lowering and raising the daemon's threads back needs root (engine threads at nice -10)");
-        var (log, idleWhileListening) = await RunDaemonAsync("lazy-actors.engine.scheduling { start-up-below-restorer = on, after-restore-nice = 19 }\n");
+        var (log, idleWhileListening) = await RunDaemonAsync("lazy-actors.engine { quick-exit = on, scheduling { start-up-below-restorer = on, after-restore-nice = 19 } }\n");
 
         Assert.True(idleWhileListening > 0, "no thread of the daemon was SCHED_IDLE while it listened and no restorer had connected");
         // Raised when the restorer said "restore finished" (or at a task's first uffd message, whichever came first).
@@ -33,6 +33,7 @@ public sealed class StartUpSchedulingCommandTests(ITestOutputHelper output)
         Assert.True(int.Parse(raised.Groups[2].Value, CultureInfo.InvariantCulture) > 0);
         Assert.Matches(@"after every task was complete \d+ thread\(s\) went to nice 19", log);
         Assert.Matches(@"all complete [0-9.]+ \(JIT \d+, CPU \d+\)", log);
+        Assert.Contains("quick exit: actors, actor system, no-GC region and mappings left to the process's exit", log);
     }
 
     [SkippableFact]
@@ -44,6 +45,7 @@ public sealed class StartUpSchedulingCommandTests(ITestOutputHelper output)
         Assert.Equal(0, idleWhileListening);
         Assert.DoesNotContain("start-up below the restorer", log);
         Assert.DoesNotContain("went to nice", log);
+        Assert.DoesNotContain("quick exit", log);
     }
 
     [SkippableFact]
