@@ -397,8 +397,11 @@ public sealed class LazyPagesEngine : IDisposable
                 {
                     // Nothing is stopped, unmapped or collected: the process exits next and the kernel releases it all
                     // (RestoreRun leaves the hub and the source alone when the actors are not reported stopped).
-                    noGcRegion.KeepUntilExit();
-                    StartupTrace.Note("quick exit: actors, actor system, no-GC region and mappings left to the process's exit");
+                    if (noGcRegion.KeepUntilExit())
+                    {
+                        StartupTrace.Note("quick exit: actors, actor system, no-GC region and mappings left to the process's exit");
+                    }
+
                     return false;
                 }
 
@@ -542,7 +545,13 @@ public sealed class LazyPagesEngine : IDisposable
         public void Start() => _region ??= NoGcRegion.TryStart(budgetBytes);
 
         /// <summary>The region is not ended: ending it makes the next allocation collect, just before the process exits.</summary>
-        public void KeepUntilExit() => _keep = true;
+        /// <returns>True the first time.</returns>
+        public bool KeepUntilExit()
+        {
+            var first = !_keep;
+            _keep = true;
+            return first;
+        }
 
         public void Dispose()
         {

@@ -184,8 +184,8 @@ public sealed record EngineSettings
     public TimeSpan RestorerExitWait { get; init; } = TimeSpan.FromMilliseconds(250);
 
     /// <summary>
-    /// Whether the daemon's start-up work after readiness (the actor system, the warm-up) runs SCHED_IDLE until "restore
-    /// finished", below <c>criu restore</c> (<see cref="Scheduling.StartUpPriority"/>); applied only when
+    /// Whether the daemon's start-up work after readiness (the actor system, the warm-up) runs SCHED_IDLE until the
+    /// restorer connects, below <c>criu restore</c> (<see cref="Scheduling.StartUpPriority"/>); applied only when
     /// <see cref="OwnsProcess"/>.
     /// </summary>
     public bool StartUpBelowRestorer { get; init; }

@@ -3,12 +3,15 @@ namespace LazyActors.Engine.Scheduling;
 /// <summary>
 /// The one-shot daemon's start-up below <c>criu restore</c> (<c>scheduling.start-up-below-restorer</c>). The daemon
 /// signals readiness as soon as its socket listens, so the restorer starts while the daemon still builds its actor
-/// system and runs the warm-up on engine threads at nice −10; on two CPUs that work takes a CPU from the restorer,
-/// which never waits for the daemon before "restore finished" (it only sends, and the kernel queues its connection and
-/// messages). While lowered, the threads doing that work run SCHED_IDLE; at "restore finished" (when the restored
-/// tasks start and fault), at the end of the run, or <see cref="Bound"/> after <see cref="Begin"/> at the latest, every
-/// SCHED_IDLE thread of the process returns to SCHED_OTHER with its own nice value. Process-wide state: only for a
-/// process the engine owns (see <see cref="ProcessThreads"/>); a one-shot daemon serves one restore.
+/// system and runs the warm-up on engine threads at nice −10; on two CPUs that work takes a CPU from the restorer while
+/// it reads the images and forks the tree, before it connects (the kernel queues its connection). While lowered, the
+/// threads doing that work run SCHED_IDLE; when the restorer connects (the handshake thread itself is never lowered),
+/// at "restore finished" or a task's first uffd message, at the end of the run, or <see cref="Bound"/> after
+/// <see cref="Begin"/> at the latest, every SCHED_IDLE thread of the process returns to SCHED_OTHER with its own nice
+/// value. Not later than the connection: a first version held the daemon low until "restore finished", and on the
+/// loaded machine `criu restore` of the 1 GiB task then waited for it until the 2 s bound (docs/benchmarks.md,
+/// start41). Process-wide state: only for a process the engine owns (see <see cref="ProcessThreads"/>); a one-shot
+/// daemon serves one restore.
 /// </summary>
 internal static class StartUpPriority
 {
@@ -52,6 +55,15 @@ internal static class StartUpPriority
         if (Lowered)
         {
             _ = ThreadScheduling.TrySetIdle();
+        }
+    }
+
+    /// <summary>Keeps the calling thread out of the lowered start-up: back to SCHED_OTHER if it inherited SCHED_IDLE.</summary>
+    public static void ExemptCallingThread()
+    {
+        if (Lowered)
+        {
+            _ = ThreadScheduling.TrySetNormal();
         }
     }
 

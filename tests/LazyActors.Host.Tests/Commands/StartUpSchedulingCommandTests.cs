@@ -20,15 +20,16 @@ public sealed class StartUpSchedulingCommandTests(ITestOutputHelper output)
     private const int SchedIdle = 5;
 
     [SkippableFact]
-    public async Task The_start_up_runs_sched_idle_until_restore_finished_and_the_tear_down_at_the_nice_value_given()
+    public async Task The_start_up_runs_sched_idle_until_the_restorer_connects_and_the_tear_down_at_the_nice_value_given()
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         Skip.IfNot(Environment.IsPrivilegedProcess, "lowering and raising the daemon's threads back needs root (engine threads at nice -10)");
         var (log, idleWhileListening) = await RunDaemonAsync("lazy-actors.engine { quick-exit = on, scheduling { start-up-below-restorer = on, after-restore-nice = 19 } }\n");
 
         Assert.True(idleWhileListening > 0, "no thread of the daemon was SCHED_IDLE while it listened and no restorer had connected");
-        // Raised when the restorer said "restore finished" (or at a task's first uffd message, whichever came first).
-        var raised = System.Text.RegularExpressions.Regex.Match(log, @"start-up below the restorer until (restore finished|the first uffd message) \((\d+) thread\(s\) raised\)");
+        // Raised when the restorer connected, or at the 2 s bound (this test runs the IL daemon, whose JIT start-up alone
+        // can take that long on a loaded machine).
+        var raised = System.Text.RegularExpressions.Regex.Match(log, @"start-up below the restorer until (the restorer connected|the bound) \((\d+) thread\(s\) raised\)");
         Assert.True(raised.Success, "the log does not say what ended the lowered start-up");
         Assert.True(int.Parse(raised.Groups[2].Value, CultureInfo.InvariantCulture) > 0);
         Assert.Matches(@"after every task was complete \d+ thread\(s\) went to nice 19", log);
@@ -65,7 +66,7 @@ public sealed class StartUpSchedulingCommandTests(ITestOutputHelper output)
     /// Runs <c>lazy-pages</c> (no guardian, <c>-v 3</c>, the given HOCON) over a 2 × 4 MiB synthetic checkpoint; while
     /// it listens and before the simulated restorer connects, counts the daemon's SCHED_IDLE threads (the most seen in
     /// any one look over 1 s); then restores with the simulator, checks every byte and the exit code, returns the log.
-    /// With <paramref name="statusFd"/> the daemon's readiness byte goes through a FIFO the test waits on.
+    /// With <paramref name="statusFd"/> the daemon's readiness byte goes to a file the test waits to see it in.
     /// </summary>
     private async Task<(string Log, int IdleWhileListening)> RunDaemonAsync(string? hocon, bool statusFd = false)
     {
@@ -82,20 +83,15 @@ public sealed class StartUpSchedulingCommandTests(ITestOutputHelper output)
 
         var prefix = HostInvocation.Prefix();
         ProcessStartInfo info;
-        var fifo = Path.Combine(work.Path, "status.fifo");
+        var statusFile = Path.Combine(work.Path, "status");
         if (statusFd)
         {
-            if (Mkfifo(fifo) != 0)
-            {
-                throw new IOException($"mkfifo {fifo} failed");
-            }
-
-            // The shell opens the FIFO for writing as descriptor 3 (it blocks until the test opens it for reading).
+            // The shell opens the status file for writing as descriptor 3, as CRIU passes its pipe.
             info = new ProcessStartInfo("/bin/sh") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
             info.ArgumentList.Add("-c");
-            info.ArgumentList.Add("exec \"$@\" --status-fd 3 3>\"$FIFO\"");
+            info.ArgumentList.Add("exec \"$@\" --status-fd 3 3>\"$STATUS\"");
             info.ArgumentList.Add("daemon");
-            info.Environment["FIFO"] = fifo;
+            info.Environment["STATUS"] = statusFile;
         }
         else
         {
@@ -112,21 +108,22 @@ public sealed class StartUpSchedulingCommandTests(ITestOutputHelper output)
         _ = daemon.StandardOutput.ReadToEndAsync();
         try
         {
-            if (statusFd)
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (statusFd && !(File.Exists(statusFile) && new FileInfo(statusFile).Length > 0) && DateTime.UtcNow < deadline && !daemon.HasExited)
             {
-                await using var status = new FileStream(fifo, FileMode.Open, FileAccess.Read);
-                var buffer = new byte[1];
-                var read = await status.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(60));
-                Assert.Equal(1, read);
+                await Task.Delay(10);
             }
 
-            var deadline = DateTime.UtcNow.AddSeconds(60);
             while (!File.Exists(Path.Combine(work.Path, LazyPagesHandshake.SocketName)) && DateTime.UtcNow < deadline && !daemon.HasExited)
             {
                 await Task.Delay(10);
             }
 
-            Assert.False(daemon.HasExited, $"the daemon exited before it listened: {await stderr}");
+            if (daemon.HasExited)
+            {
+                Assert.Fail($"the daemon exited before it listened: {await stderr}");
+            }
+
             var idle = 0;
             var looked = Stopwatch.StartNew();
             while (looked.Elapsed < TimeSpan.FromSeconds(1))
@@ -139,7 +136,11 @@ public sealed class StartUpSchedulingCommandTests(ITestOutputHelper output)
             Assert.True(report.Ok, report.Error);
             Assert.All(report.Tasks, t => Assert.True(t.Ok && t.BytesVerified > 0, $"task {t.Pid}: {t.Error ?? t.FirstMismatch}"));
             Assert.True(daemon.WaitForExit(30_000), "the daemon did not exit once every task was complete");
-            Assert.True(daemon.ExitCode == 0, $"exit {daemon.ExitCode}: {await stderr}");
+            if (daemon.ExitCode != 0)
+            {
+                Assert.Fail($"exit {daemon.ExitCode}: {await stderr}");
+            }
+
             var log = await File.ReadAllTextAsync(Path.Combine(work.Path, "lp.log"));
             output.WriteLine($"SCHED_IDLE threads while listening: {idle}");
             output.WriteLine(log);
@@ -189,7 +190,4 @@ public sealed class StartUpSchedulingCommandTests(ITestOutputHelper output)
 
         return idle;
     }
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mkfifo", SetLastError = true)]
-    private static extern int Mkfifo([System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPStr)] string path, uint mode = 0x180);
 }
