@@ -12,6 +12,7 @@ using LazyActors.Engine.Interop;
 using LazyActors.Engine.Pages;
 using LazyActors.Engine.Protocol.Client;
 using LazyActors.Engine.Restorer;
+using LazyActors.Engine.Scheduling;
 
 namespace LazyActors.Engine;
 
@@ -67,6 +68,13 @@ public sealed class LazyPagesEngine : IDisposable
     public EngineSettings Settings => _settings;
 
     /// <summary>
+    /// Completes once the start-up work <see cref="Listen(EngineSettings, PageServerEndpoint?, Config)"/> began (the
+    /// actor system, the stand-ins' warm-up) is done, or at once when there is none; never faults. A daemon that signals
+    /// readiness only then (<c>scheduling.ready-after-start-up</c>) keeps that work from running beside the restorer.
+    /// </summary>
+    public Task StartUpDone => Volatile.Read(ref _earlyWarmUp) ?? Task.CompletedTask;
+
+    /// <summary>
     /// Opens and checks the checkpoint (before anything is bound, as CRIU reads pstree first, so a restorer never meets
     /// a daemon that cannot serve it), then binds and listens on <c>lazy-pages.socket</c> in the work directory. With
     /// <paramref name="pageServer"/> the lazy pages are fetched from that page server (<c>criu lazy-pages
@@ -101,7 +109,17 @@ public sealed class LazyPagesEngine : IDisposable
         }
 
         var served = pageServer is null ? settings : settings.ForRemoteSource();
-        var earlySystem = startSystemWith is null ? null : Task.Run(() => CreateSystem(served, startSystemWith));
+        if (startSystemWith is not null && served.StartUpBelowRestorer && served.OwnsProcess)
+        {
+            // The work below runs beside `criu restore` once readiness is signalled: below it until "restore finished".
+            StartUpPriority.Begin();
+        }
+
+        var earlySystem = startSystemWith is null ? null : Task.Run(() =>
+        {
+            StartUpPriority.LowerCallingThread();
+            return CreateSystem(served, startSystemWith);
+        });
         // The stand-ins run as soon as the system is up, before the restorer connects: the engine's threads are started
         // and the actors' code and compiled message matchers are ready, instead of being built beside the restorer's
         // first faults (only the native path, which needs the uffd hub, is left for RunAsync).
@@ -359,6 +377,9 @@ public sealed class LazyPagesEngine : IDisposable
         var earlyWarmUp = Interlocked.Exchange(ref _earlyWarmUp, null);
         var system = early is null ? CreateSystem(_settings, akkaConfig) : await early.ConfigureAwait(false);
         using var noGcRegion = new NoGcRegionScope(_settings.NoGcBudgetBytes);
+        // quick-exit: once the restore has its outcome the process only logs and exits; set by Completed below.
+        var quickExit = _settings.OwnsProcess && _settings.QuickExit;
+        var leaveToExit = false;
         var placement = new RestoreRun.Placement(
             props =>
             {
@@ -372,6 +393,18 @@ public sealed class LazyPagesEngine : IDisposable
                 : NativeWarmUpAfterAsync(earlyWarmUp, system, _settings, hub),
             async supervisor =>
             {
+                if (leaveToExit)
+                {
+                    // Nothing is stopped, unmapped or collected: the process exits next and the kernel releases it all
+                    // (RestoreRun leaves the hub and the source alone when the actors are not reported stopped).
+                    if (noGcRegion.KeepUntilExit())
+                    {
+                        StartupTrace.Note("quick exit: actors, actor system, no-GC region and mappings left to the process's exit");
+                    }
+
+                    return false;
+                }
+
                 if (supervisor is not null)
                 {
                     try
@@ -393,11 +426,33 @@ public sealed class LazyPagesEngine : IDisposable
                 {
                     return false;
                 }
-            });
+            })
+        {
+            Completed = () =>
+            {
+                leaveToExit = quickExit;
+                if (_settings.OwnsProcess && _settings.AfterRestoreNice is { } afterNice)
+                {
+                    StartupTrace.Note($"after every task was complete {ProcessThreads.LowerAll(afterNice)} thread(s) went to nice {afterNice}");
+                }
+            },
+        };
         var checkpoint = Interlocked.Exchange(ref _checkpoint, null)
             ?? throw new ObjectDisposedException(nameof(LazyPagesEngine));
-        return await RestoreRun.ServeAsync(_settings, listener, Statistics, () => OpenSource(checkpoint, sourceFactory), hubFactory, placement, clock, _listeningSince, cancellationToken, _journal, _resume)
-            .ConfigureAwait(false);
+        try
+        {
+            return await RestoreRun.ServeAsync(_settings, listener, Statistics, () => OpenSource(checkpoint, sourceFactory), hubFactory, placement, clock, _listeningSince, cancellationToken, _journal, _resume)
+                .ConfigureAwait(false);
+        }
+        finally
+        {
+            // A run that ended before "restore finished" (no restorer, a failure) leaves nothing below normal.
+            StartUpPriority.End("the end of the run");
+            if (StartUpPriority.Describe() is { } lowered)
+            {
+                StartupTrace.Note(lowered);
+            }
+        }
     }
 
     /// <summary>The source of this restore over the checkpoint <see cref="Listen(EngineSettings, PageServerEndpoint?)"/> opened (owned by the source).</summary>
@@ -485,8 +540,25 @@ public sealed class LazyPagesEngine : IDisposable
     {
         private NoGcRegion? _region;
 
+        private bool _keep;
+
         public void Start() => _region ??= NoGcRegion.TryStart(budgetBytes);
 
-        public void Dispose() => _region?.Dispose();
+        /// <summary>The region is not ended: ending it makes the next allocation collect, just before the process exits.</summary>
+        /// <returns>True the first time.</returns>
+        public bool KeepUntilExit()
+        {
+            var first = !_keep;
+            _keep = true;
+            return first;
+        }
+
+        public void Dispose()
+        {
+            if (!_keep)
+            {
+                _region?.Dispose();
+            }
+        }
     }
 }

@@ -32,5 +32,9 @@ internal static class EngineThreadPriority
         {
             _ = ThreadScheduling.TrySetNice(nice);
         }
+
+        // During a start-up held below the restorer the thread starts SCHED_IDLE (its nice value counts again once
+        // StartUpPriority ends and raises it).
+        StartUpPriority.LowerCallingThread();
     }
 }

@@ -204,7 +204,12 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
             }
         }
 
-        _handshake = new Thread(() => handshake())
+        _handshake = new Thread(() =>
+        {
+            // It accepts the restorer, which must never wait for a thread held below it (start-up-below-restorer).
+            Scheduling.StartUpPriority.ExemptCallingThread();
+            handshake();
+        })
         {
             IsBackground = true,
             Name = "lazy-pages-handshake",
@@ -1009,6 +1014,9 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         public void Connected(int restorerPid)
         {
             StartupTrace.Mark(StartupStep.RestorerAccepted);
+            // From here on the restorer sends uffds and its tasks may fault before "restore finished" (seen with CRIU
+            // 4.2 on the 1 GiB sequential task): nothing of the daemon may stay below it.
+            Scheduling.StartUpPriority.End("the restorer connected");
             _tree = RestoredTree.Attach(restorerPid, listeningSince > 0 ? listeningSince : null);
             supervisor.Tell(new RestorerConnected(restorerPid, _tree));
         }
@@ -1031,6 +1039,8 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         {
             journal?.Finished();
             StartupTrace.Mark(StartupStep.RestoreFinished);
+            // Normally ended when the restorer connected; a resumed restore ends it here at the latest.
+            Scheduling.StartUpPriority.End("restore finished");
             _restoreFinishedAt = System.Diagnostics.Stopwatch.GetTimestamp();
             BackgroundPhases?.RestoreFinished();
             supervisor.Tell(RestoreSupervisor.RestoreFinished.Instance);

@@ -184,6 +184,39 @@ public sealed record EngineSettings
     /// <summary>The longest <see cref="BackgroundPriorityWhileRestorerRuns"/> lasts after "restore finished".</summary>
     public TimeSpan RestorerExitWait { get; init; } = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>
+    /// Whether the daemon's start-up work after readiness (the actor system, the warm-up) runs SCHED_IDLE until the
+    /// restorer connects, below <c>criu restore</c> (<see cref="Scheduling.StartUpPriority"/>); applied only when
+    /// <see cref="OwnsProcess"/>.
+    /// </summary>
+    public bool StartUpBelowRestorer { get; init; }
+
+    /// <summary>
+    /// Whether the one-shot daemon signals readiness only once its start-up work is done
+    /// (<see cref="LazyPagesEngine.StartUpDone"/>, bounded) instead of as soon as the socket listens.
+    /// </summary>
+    public bool ReadyAfterStartUp { get; init; }
+
+    /// <summary>
+    /// The nice value every thread of the daemon takes once every task is complete (the tear-down then runs below the
+    /// restored program), or null to leave them; applied only when <see cref="OwnsProcess"/>.
+    /// </summary>
+    public int? AfterRestoreNice { get; init; }
+
+    /// <summary>
+    /// Set by the one-shot daemon, which owns its process: the engine may then change the scheduling of every thread of
+    /// the process (<see cref="StartUpBelowRestorer"/>, <see cref="AfterRestoreNice"/>). False in a host or a test
+    /// process, where those settings are ignored. Not a configuration key.
+    /// </summary>
+    public bool OwnsProcess { get; init; }
+
+    /// <summary>
+    /// Whether the one-shot daemon, once its restore has an outcome, leaves the tear-down to the process's exit: the
+    /// no-GC region stays, the actors are not stopped nor the actor system terminated, the mappings and uffds are
+    /// released by the kernel (<c>quick-exit</c>); applied only when <see cref="OwnsProcess"/>.
+    /// </summary>
+    public bool QuickExit { get; init; }
+
     /// <summary>A restore's background priority over time (one object per restore: the restorer's exit moves it on).</summary>
     public BackgroundPriorityPhases CreateBackgroundPhases() =>
         new(BackgroundPriorityWhileRestorerRuns ?? BackgroundPriority, BackgroundPriority, RestorerExitWait);
@@ -292,6 +325,10 @@ public sealed record EngineSettings
             BackgroundPriorityWhileRestorerRuns = keys.OneOf<BackgroundPriority?>("scheduling.background-priority-while-restorer-runs",
                 ("same", null), ("gate", BackgroundPriority.Gate), ("normal", BackgroundPriority.Normal), ("idle", BackgroundPriority.Idle)),
             RestorerExitWait = keys.Duration("scheduling.restorer-exit-wait"),
+            StartUpBelowRestorer = keys.Boolean("scheduling.start-up-below-restorer"),
+            ReadyAfterStartUp = keys.Boolean("scheduling.ready-after-start-up"),
+            QuickExit = keys.Boolean("quick-exit"),
+            AfterRestoreNice = keys.IntOr("scheduling.after-restore-nice", "off"),
             NoGcBudgetBytes = keys.BytesOr("no-gc-budget", "off", "0"),
             Remote = RemoteFetchSettings.Read(keys),
             CrashSafety = CrashSafetySettings.Read(keys),
@@ -350,7 +387,7 @@ public sealed record EngineSettings
             }
         }
 
-        foreach (var (key, nice) in new (string, int?)[] { ("scheduling.engine-threads-nice", EngineThreadsNice), ("scheduling.reader-nice", ReaderNice) })
+        foreach (var (key, nice) in new (string, int?)[] { ("scheduling.engine-threads-nice", EngineThreadsNice), ("scheduling.reader-nice", ReaderNice), ("scheduling.after-restore-nice", AfterRestoreNice) })
         {
             if (nice is < -20 or > 19)
             {

@@ -18,6 +18,9 @@ public enum StartupStep
     /// <summary><c>lazy-pages.socket</c> listens.</summary>
     Listening,
 
+    /// <summary>Readiness was signalled (the <c>--status-fd</c> byte written).</summary>
+    ReadySignalled,
+
     /// <summary>The actor system is created.</summary>
     ActorSystemUp,
 
@@ -45,6 +48,12 @@ public enum StartupStep
 
     /// <summary>The restorer said "restore finished".</summary>
     RestoreFinished,
+
+    /// <summary>Every task is complete (the push is over), or the restore ended otherwise.</summary>
+    AllComplete,
+
+    /// <summary>The restore's actors are stopped (a one-shot daemon's actor system is terminated).</summary>
+    TornDown,
 
     /// <summary>Remote: the connection to the page server is being opened (name resolution, TCP, TLS).</summary>
     SourceConnectStarted,

@@ -14,6 +14,8 @@ public static class StartupTrace
 {
     private static readonly long[] Marks = new long[Enum.GetValues<StartupStep>().Length];
     private static readonly double[] JitMsAt = new double[Marks.Length];
+    private static readonly double[] CpuMsAt = new double[Marks.Length];
+    private static readonly System.Collections.Concurrent.ConcurrentQueue<string> Notes = new();
 
     /// <summary>Records <paramref name="step"/> now, unless it was recorded before, with the JIT's time so far (the
     /// part of start-up that ReadyToRun or warmer code would save).</summary>
@@ -22,8 +24,14 @@ public static class StartupTrace
         if (Interlocked.CompareExchange(ref Marks[(int)step], Stopwatch.GetTimestamp(), 0) == 0)
         {
             JitMsAt[(int)step] = System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds;
+            // The process's CPU so far (getrusage: every thread, ended ones included): the differences between steps
+            // say what each phase of a restore cost, e.g. the start-up beside the restorer or the tear-down.
+            CpuMsAt[(int)step] = Environment.CpuUsage.TotalTime.TotalMilliseconds;
         }
     }
+
+    /// <summary>Adds a note to the end of <see cref="Describe"/>'s line (what the start-up's scheduling did, say).</summary>
+    public static void Note(string note) => Notes.Enqueue(note);
 
     /// <summary>The time <paramref name="step"/> was first recorded, or null.</summary>
     public static long? TimestampOf(StartupStep step) => Volatile.Read(ref Marks[(int)step]) is var t && t != 0 ? t : null;
@@ -35,17 +43,23 @@ public static class StartupTrace
     public static string Describe()
     {
         var origin = TimestampOf(StartupStep.Main) ?? Marks.Where(t => t != 0).DefaultIfEmpty(0).Min();
-        var text = new StringBuilder("start-up, ms after Main (JIT: ms compiling so far, all threads):");
+        var text = new StringBuilder("start-up, ms after Main (JIT: ms compiling so far, all threads; CPU: the process's ms so far):");
         // By time: the remote path's steps run beside the local path's, so the enum's order is not the order they happened in.
         var marked = Enum.GetValues<StartupStep>().Where(s => TimestampOf(s) is not null).OrderBy(s => TimestampOf(s)!.Value);
         foreach (var step in marked)
         {
-            text.Append(CultureInfo.InvariantCulture, $" {Name(step)} {Stopwatch.GetElapsedTime(origin, TimestampOf(step)!.Value).TotalMilliseconds:0.0} (JIT {Volatile.Read(ref JitMsAt[(int)step]):0});");
+            text.Append(CultureInfo.InvariantCulture, $" {Name(step)} {Stopwatch.GetElapsedTime(origin, TimestampOf(step)!.Value).TotalMilliseconds:0.0} (JIT {Volatile.Read(ref JitMsAt[(int)step]):0}, CPU {Volatile.Read(ref CpuMsAt[(int)step]):0});");
         }
 
         if (ProcessAgeAtMainMs is { } age)
         {
-            text.Append(CultureInfo.InvariantCulture, $" process started ~{age:0} ms before Main");
+            text.Append(CultureInfo.InvariantCulture, $" process started ~{age:0} ms before Main;");
+        }
+
+        text.Append(CultureInfo.InvariantCulture, $" CPU now {Environment.CpuUsage.TotalTime.TotalMilliseconds:0} ms");
+        foreach (var note in Notes)
+        {
+            text.Append("; ").Append(note);
         }
 
         return text.ToString().TrimEnd(';');
@@ -84,6 +98,7 @@ public static class StartupTrace
         StartupStep.SettingsRead => "settings read",
         StartupStep.CheckpointOpened => "checkpoint opened",
         StartupStep.Listening => "listening",
+        StartupStep.ReadySignalled => "ready signalled",
         StartupStep.ActorSystemUp => "actor system up",
         StartupStep.EarlyWarmUpDone => "stand-ins warm",
         StartupStep.SourceReady => "source ready",
@@ -93,6 +108,8 @@ public static class StartupTrace
         StartupStep.FirstUffd => "first uffd",
         StartupStep.FirstFaultServed => "first fault served",
         StartupStep.RestoreFinished => "restore finished",
+        StartupStep.AllComplete => "all complete",
+        StartupStep.TornDown => "torn down",
         StartupStep.SourceConnectStarted => "source connect started",
         StartupStep.SourceConnected => "source connected",
         StartupStep.SourceLinksReady => "source links ready",

@@ -23,7 +23,12 @@ internal static class RestoreRun
     internal sealed record Placement(
         Func<Props, Task<IActorRef>> Spawn,
         Func<IUffdHub, Task>? WarmUp,
-        Func<IActorRef?, Task<bool>> StopAsync);
+        Func<IActorRef?, Task<bool>> StopAsync)
+    {
+        /// <summary>Runs once the restore's outcome is known, before anything is stopped (the one-shot daemon lowers
+        /// its threads there, <c>scheduling.after-restore-nice</c>), or null.</summary>
+        public Action? Completed { get; init; }
+    }
 
     public static async Task<EngineResult> ServeAsync(
         EngineSettings settings,
@@ -87,9 +92,12 @@ internal static class RestoreRun
             await using var registration = cancellationToken.Register(() =>
                 completion.TrySetResult(new RestoreSupervisor.RestoreOutcome(130, "cancelled")));
             var outcome = await completion.Task.ConfigureAwait(false);
+            Diagnostics.StartupTrace.Mark(Diagnostics.StartupStep.AllComplete);
             statistics.ThreadCpuAtEnd = Diagnostics.ThreadCpu.Snapshot();
+            placement.Completed?.Invoke();
             await warmUp.ConfigureAwait(false);
             stopped = await placement.StopAsync(supervisor).ConfigureAwait(false);
+            Diagnostics.StartupTrace.Mark(Diagnostics.StartupStep.TornDown);
             return new EngineResult(outcome.ExitCode, outcome.Error, statistics, clock.Elapsed);
         }
         catch (Exception ex) when (ex is TaskCanceledException or LinuxException or AskTimeoutException or InvalidActorNameException)

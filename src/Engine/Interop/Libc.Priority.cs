@@ -34,4 +34,8 @@ internal static partial class Libc
     /// </summary>
     [LibraryImport(Libraries.Libc, EntryPoint = "sched_setscheduler", SetLastError = true)]
     internal static unsafe partial int SchedSetScheduler(int tid, int policy, int* param);
+
+    /// <summary>sched_getscheduler(2) for one thread (<paramref name="tid"/>): its policy, or -1 (errno) when gone.</summary>
+    [LibraryImport(Libraries.Libc, EntryPoint = "sched_getscheduler", SetLastError = true)]
+    internal static partial int SchedGetScheduler(int tid);
 }

@@ -81,7 +81,8 @@ internal static class LazyPagesCommand
             try
             {
                 var hocon = HostConfiguration.Load(parse.GetValue(config));
-                var settings = EngineSettings.Create(hocon, imagesDir, work);
+                // This process is the daemon: the engine may schedule every thread of it (start-up, tear-down).
+                var settings = EngineSettings.Create(hocon, imagesDir, work) with { OwnsProcess = true };
                 StartupTrace.Mark(StartupStep.SettingsRead);
                 if (parse.GetValue(noBackground))
                 {
@@ -150,7 +151,14 @@ internal static class LazyPagesCommand
                     akkaSource is not null ? $"; metadata and pages from the page source {akkaSource.Path} (Akka transport)" : remote is null ? string.Empty : $"; pages from the page server {remote}");
                 if (parse.GetValue(statusFd) is { } fd)
                 {
+                    if (settings.ReadyAfterStartUp)
+                    {
+                        // The restorer starts once the actor system and the warm-up are done, instead of beside them.
+                        await engine.StartUpDone.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                    }
+
                     ReadinessSignal.WriteStatusByte(fd);
+                    StartupTrace.Mark(StartupStep.ReadySignalled);
                 }
 
                 using var cancel = new CancellationTokenSource();

@@ -83,6 +83,26 @@ public sealed class EngineSettingsTests
     }
 
     [Fact]
+    public void The_start_up_and_tear_down_scheduling_of_the_daemon_are_opt_in_and_never_owned_by_default()
+    {
+        var defaults = EngineSettings.Create("/images");
+        Assert.False(defaults.StartUpBelowRestorer);
+        Assert.False(defaults.ReadyAfterStartUp);
+        Assert.Null(defaults.AfterRestoreNice);
+        Assert.False(defaults.OwnsProcess);
+        Assert.False(defaults.QuickExit);
+        Assert.True(EngineSettings.Create(ConfigurationFactory.ParseString("lazy-actors.engine.quick-exit = on"), "/images").QuickExit);
+
+        var config = ConfigurationFactory.ParseString(
+            "lazy-actors.engine.scheduling { start-up-below-restorer = on\n ready-after-start-up = on\n after-restore-nice = 19 }");
+        var settings = EngineSettings.Create(config, "/images");
+        Assert.True(settings.StartUpBelowRestorer);
+        Assert.True(settings.ReadyAfterStartUp);
+        Assert.Equal(19, settings.AfterRestoreNice);
+        Assert.False(settings.OwnsProcess);
+    }
+
+    [Fact]
     public void Dispatcher_thread_count_zero_means_one_per_cpu_within_bounds()
     {
         const string path = "lazy-actors.engine.dispatcher.dedicated-thread-pool.thread-count";
@@ -105,6 +125,9 @@ public sealed class EngineSettingsTests
     [InlineData("scheduling.background-priority = low")]
     [InlineData("scheduling.background-priority-while-restorer-runs = later")]
     [InlineData("scheduling.restorer-exit-wait = -1s")]
+    [InlineData("scheduling.after-restore-nice = 20")]
+    [InlineData("scheduling.after-restore-nice = later")]
+    [InlineData("scheduling.start-up-below-restorer = idle")]
     public void Invalid_values_fail_fast_with_the_key(string line)
     {
         var config = ConfigurationFactory.ParseString($"lazy-actors.engine {{ {line} }}");
