@@ -140,8 +140,11 @@ public sealed class BackgroundPusherActor : EngineActor, IWithTimers
             {
                 Settle(slot, done.Bytes);
                 // Faults that follow the push front in sequence (push-front following) ask for more of the same push,
-                // not for small chunks near scattered faults.
-                slot.Chunk = done.FaultsSince > done.FrontFaultsSince ? NearFaultChunk(slot.Chunk) : Math.Min(slot.Chunk * 2, (ulong)_settings.ChunkMaxBytes);
+                // and faults scattered at random (scattered-fault-distance) ask for nothing near them: only faults
+                // near the previous one make the next chunk small.
+                slot.Chunk = done.FaultsSince > done.FrontFaultsSince + done.ScatteredFaultsSince
+                    ? NearFaultChunk(slot.Chunk)
+                    : Math.Min(slot.Chunk * 2, (ulong)_settings.ChunkMaxBytes);
             }
 
             Fill();

@@ -21,6 +21,10 @@ namespace LazyActors.Engine.Actors;
 /// few read-ahead claims apart), so following costs it a few small claims at the start. Any fault that breaks the
 /// order (backwards, the same page, too far on) ends the run, so the next random fault gets its urgent window and
 /// shrinks the chunks again (docs/benchmarks.md, front31 and follow40).
+/// With a scatter distance, a fault farther than that from the previous one (and not one in order at the push front)
+/// counts as scattered (<see cref="ScatteredFaultsSinceChunk"/>): a task touching its memory at random says nothing
+/// about where it goes next, so such faults neither move the next chunk nor make it small (the push then copies in
+/// large pieces and in order, as if nobody faulted). A fault near the previous one still does both (remote43).
 /// </remarks>
 internal sealed class FaultLocality
 {
@@ -31,7 +35,10 @@ internal sealed class FaultLocality
     private const ulong NoFault = ulong.MaxValue;
     private readonly ulong _readAheadMaxBytes;
     private readonly ulong _frontWindowBytes;
+    private readonly ulong _readAheadMinBytes;
+    private readonly ulong _scatterDistanceBytes;
     private ulong _lastFaultPage = NoFault;
+    private bool _nearFaultSinceChunk;
 
     /// <summary>How many faults in a row, up to the last one, followed their previous fault forward within the front
     /// window (across chunks); 0 after any other fault.</summary>
@@ -40,14 +47,24 @@ internal sealed class FaultLocality
     /// <param name="readAheadMaxBytes">Largest read-ahead on sequential faults.</param>
     /// <param name="frontWindowBytes">How far after the previous fault a fault still counts as one in order at the push
     /// front; 0: no fault does (push-front following off).</param>
-    public FaultLocality(ulong readAheadMaxBytes, ulong frontWindowBytes = 0)
+    /// <param name="readAheadMinBytes">Read-ahead of a fault that does not follow the previous one (one page at least,
+    /// at most <paramref name="readAheadMaxBytes"/>); sequential faults double it.</param>
+    /// <param name="scatterDistanceBytes">A fault farther than this from the previous one is scattered; 0: no fault is.</param>
+    public FaultLocality(ulong readAheadMaxBytes, ulong frontWindowBytes = 0, ulong readAheadMinBytes = PageGeometry.PageSize, ulong scatterDistanceBytes = 0)
     {
         _readAheadMaxBytes = Math.Max(readAheadMaxBytes, PageGeometry.PageSize);
         _frontWindowBytes = frontWindowBytes;
+        _readAheadMinBytes = Math.Clamp(PageGeometry.AlignDown(readAheadMinBytes), PageGeometry.PageSize, _readAheadMaxBytes);
+        _scatterDistanceBytes = scatterDistanceBytes;
+        ReadAheadBytes = _readAheadMinBytes;
     }
 
     /// <summary>Bytes claimed around the last fault (a retried fault claims this much again).</summary>
-    public ulong ReadAheadBytes { get; private set; } = PageGeometry.PageSize;
+    public ulong ReadAheadBytes { get; private set; }
+
+    /// <summary>Of <see cref="FaultsSinceChunk"/>, those farther than the scatter distance from the previous fault
+    /// (never one in order at the push front).</summary>
+    public int ScatteredFaultsSinceChunk { get; private set; }
 
     /// <summary>Faults since the last background chunk was finished.</summary>
     public int FaultsSinceChunk { get; private set; }
@@ -73,25 +90,38 @@ internal sealed class FaultLocality
         var sequential = forward && page - _lastFaultPage <= ReadAheadBytes;
         var inOrder = forward && _frontWindowBytes > 0 && page - _lastFaultPage <= Math.Max(ReadAheadBytes, _frontWindowBytes);
         _inOrder = inOrder ? _inOrder + 1 : 0;
-        ReadAheadBytes = sequential ? Math.Min(ReadAheadBytes * 2, _readAheadMaxBytes) : PageGeometry.PageSize;
+        if (!inOrder && _scatterDistanceBytes > 0 && _lastFaultPage != NoFault
+            && (page > _lastFaultPage ? page - _lastFaultPage : _lastFaultPage - page) > _scatterDistanceBytes)
+        {
+            ScatteredFaultsSinceChunk++;
+        }
+        else
+        {
+            _nearFaultSinceChunk = true;
+        }
+
+        ReadAheadBytes = sequential ? Math.Min(ReadAheadBytes * 2, _readAheadMaxBytes) : _readAheadMinBytes;
         _lastFaultPage = page;
         return ReadAheadBytes;
     }
 
     /// <summary>Where the next background chunk should be claimed: near the last fault if there was one since the
-    /// previous chunk, otherwise anywhere (false).</summary>
+    /// previous chunk that was not scattered, otherwise anywhere (false).</summary>
     public bool TryGetChunkHint(out ulong page)
     {
         page = _lastFaultPage;
-        return FaultsSinceChunk > 0 && _lastFaultPage != NoFault;
+        return FaultsSinceChunk > 0 && _lastFaultPage != NoFault && (_scatterDistanceBytes == 0 || _nearFaultSinceChunk);
     }
 
     /// <summary>A background chunk was finished: returns the faults since the previous one and starts counting anew
-    /// (read <see cref="FrontFaultsSinceChunk"/> first). The run in order goes on across chunks.</summary>
+    /// (read <see cref="FrontFaultsSinceChunk"/> and <see cref="ScatteredFaultsSinceChunk"/> first). The run in order goes
+    /// on across chunks.</summary>
     public int TakeFaultsSinceChunk()
     {
         var faults = FaultsSinceChunk;
         FaultsSinceChunk = 0;
+        ScatteredFaultsSinceChunk = 0;
+        _nearFaultSinceChunk = false;
         return faults;
     }
 }

@@ -132,6 +132,10 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         /// (<see cref="FaultLocality.FrontFaultsSinceChunk"/>; 0 when push-front following is off or the task is not
         /// reading in order): they do not make the next chunk small.</summary>
         public int FrontFaultsSince { get; init; }
+
+        /// <summary>Of <see cref="FaultsSince"/>, the faults far from the previous one (scattered-fault-distance; 0
+        /// when it is off): a task touching at random, whose faults do not make the next chunk small either.</summary>
+        public int ScatteredFaultsSince { get; init; }
     }
 
     /// <summary>To the pusher: nothing pending any more (in-flight faults may still be completing).</summary>
@@ -234,7 +238,8 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         _statistics = statistics;
         _copies = new TaskCopyQueue(_pid, _label, _uffd, _book, _progress, (ulong)settings.CopySliceBytes,
             (ulong)settings.UrgentCopyWindowBytes, _log, task.Boundaries, (ulong)(settings.SecondCopierSliceBytes ?? 0));
-        _locality = new FaultLocality((ulong)settings.FaultReadAheadMaxBytes, settings.PushFrontFollowing ? _chunkMaxBytes : 0);
+        _locality = new FaultLocality((ulong)settings.FaultReadAheadMaxBytes, settings.PushFrontFollowing ? _chunkMaxBytes : 0,
+            (ulong)settings.FaultReadAheadMinBytes, (ulong)(settings.ScatteredFaultDistanceBytes ?? 0));
         _retries = EagainRetryPolicy.From(settings);
         _liveness = new LivenessProbe(_uffd, _book);
         _livenessInterval = settings.LivenessProbeInterval;
@@ -814,7 +819,8 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         {
             // (A job of no budget was prefetched during the restore, not handed out by the pusher.)
             var atFront = _locality.FrontFaultsSinceChunk;
-            _pusher.Tell(new ChunkFinished(Self, chunk.BudgetBytes, chunk.PagesCopied, _locality.TakeFaultsSinceChunk()) { FrontFaultsSince = atFront });
+            var scattered = _locality.ScatteredFaultsSinceChunk;
+            _pusher.Tell(new ChunkFinished(Self, chunk.BudgetBytes, chunk.PagesCopied, _locality.TakeFaultsSinceChunk()) { FrontFaultsSince = atFront, ScatteredFaultsSince = scattered });
         }
 
         if (_copies.HasBackgroundJobs && !_copies.HoldBackground)

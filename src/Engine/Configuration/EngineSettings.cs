@@ -62,6 +62,17 @@ public sealed record EngineSettings
     /// <summary>Largest read-ahead on sequential faults.</summary>
     public required int FaultReadAheadMaxBytes { get; init; }
 
+    /// <summary>Read-ahead of a fault that does not follow the previous one (a random fault): the pages claimed from
+    /// the faulting page on; sequential faults double it up to <see cref="FaultReadAheadMaxBytes"/>.</summary>
+    public required int FaultReadAheadMinBytes { get; init; }
+
+    /// <summary>
+    /// A fault farther than this from the task's previous fault is scattered: it neither moves the task's next
+    /// background chunk near it nor makes that chunk small (a task touching at random would otherwise keep its push
+    /// at chunk-initial). Null (off): every fault does both.
+    /// </summary>
+    public long? ScatteredFaultDistanceBytes { get; init; }
+
     /// <summary>Bytes copied at once when a fault hits data that arrived but is not copied yet.</summary>
     public required int UrgentCopyWindowBytes { get; init; }
 
@@ -296,6 +307,8 @@ public sealed record EngineSettings
             SecondCopierBalance = keys.Boolean("second-copier-balance"),
             SecondCopierWhileTaskRuns = keys.Boolean("second-copier-while-task-runs"),
             FaultReadAheadMaxBytes = keys.SmallBytes("fault-read-ahead-max"),
+            FaultReadAheadMinBytes = keys.SmallBytes("fault-read-ahead-min"),
+            ScatteredFaultDistanceBytes = keys.BytesOr("scattered-fault-distance", "off"),
             UrgentCopyWindowBytes = keys.SmallBytes("urgent-copy-window"),
             PushFrontFollowing = keys.Boolean("push-front-following"),
             ChunkInitialBytes = keys.SmallBytes("chunk-initial"),
@@ -362,7 +375,7 @@ public sealed record EngineSettings
     {
         foreach (var (key, value) in new (string, long)[]
         {
-            ("copy-slice", CopySliceBytes), ("fault-read-ahead-max", FaultReadAheadMaxBytes), ("urgent-copy-window", UrgentCopyWindowBytes),
+            ("copy-slice", CopySliceBytes), ("fault-read-ahead-max", FaultReadAheadMaxBytes), ("fault-read-ahead-min", FaultReadAheadMinBytes), ("urgent-copy-window", UrgentCopyWindowBytes),
             ("chunk-initial", ChunkInitialBytes), ("chunk-max", ChunkMaxBytes), ("fault-buffer-size", FaultBufferBytes),
             ("bulk-buffer-size", BulkBufferBytes),
         })
@@ -408,6 +421,16 @@ public sealed record EngineSettings
         if (RestorerExitWait < TimeSpan.Zero)
         {
             throw Invalid("scheduling.restorer-exit-wait", $"must not be negative, got {RestorerExitWait}");
+        }
+
+        if (ScatteredFaultDistanceBytes is { } scatter && (scatter < (long)PageGeometry.PageSize || scatter % (long)PageGeometry.PageSize != 0))
+        {
+            throw Invalid("scattered-fault-distance", $"must be off or a positive multiple of {PageGeometry.PageSize} bytes, got {scatter}");
+        }
+
+        if (FaultReadAheadMinBytes > FaultReadAheadMaxBytes)
+        {
+            throw Invalid("fault-read-ahead-min", $"({FaultReadAheadMinBytes} bytes) must not exceed fault-read-ahead-max ({FaultReadAheadMaxBytes} bytes)");
         }
 
         if (ChunkInitialBytes > ChunkMaxBytes)

@@ -22,6 +22,8 @@ internal static class ActorSpecSupport
         ChunksInFlightPerTask = 2,
         MaxBackgroundInFlightBytes = 1 << 20,
         FaultReadAheadMaxBytes = 4 * 4096,
+        FaultReadAheadMinBytes = 4096, // one page per random fault and every fault near: what the fault specs count
+        ScatteredFaultDistanceBytes = null,
         UrgentCopyWindowBytes = 2 * 4096,
         EagainImmediateRetries = 1,
         EagainMaxBackoff = TimeSpan.FromMilliseconds(2),

@@ -159,6 +159,30 @@ public sealed class BackgroundPusherActorSpecs : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task Pusher_must_keep_growing_chunks_when_every_fault_since_was_scattered_or_at_the_push_front()
+    {
+        var task = CreateTestProbe();
+        var pusher = StartPusher(SpecSettings with { ChunksInFlightPerTask = 1, ChunkInitialBytes = 4096 }, task);
+        pusher.Tell(BackgroundPusherActor.Start.Instance);
+        var sizes = new List<ulong>();
+        for (var i = 0; i < 5; i++)
+        {
+            var push = await task.ExpectMsgAsync<UffdActor.PushChunk>();
+            sizes.Add(push.MaxBytes / Page);
+            // Chunks 0-2: three faults each, all scattered (a random toucher); chunk 3: two scattered and one at the
+            // front; chunk 4: one of three near the previous fault.
+            var scattered = i switch { < 3 => 3, 3 => 2, _ => 2 };
+            var front = i == 3 ? 1 : 0;
+            pusher.Tell(new UffdActor.ChunkFinished(task.Ref, push.MaxBytes, (long)(push.MaxBytes / Page), 3) { ScatteredFaultsSince = scattered, FrontFaultsSince = front });
+        }
+
+        sizes.Add((await task.ExpectMsgAsync<UffdActor.PushChunk>()).MaxBytes / Page);
+        // From chunk-initial (1 page) the chunks double to chunk-max (16) as if nobody faulted; the near fault makes
+        // the next one the read-ahead's size (4).
+        Assert.Equal([1UL, 2, 4, 8, 16, 4], sizes);
+    }
+
+    [Fact]
     public async Task Pusher_must_shrink_chunks_after_faults_only_to_the_fault_read_ahead()
     {
         var task = CreateTestProbe();

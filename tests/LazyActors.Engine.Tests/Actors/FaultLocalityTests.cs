@@ -191,4 +191,55 @@ public sealed class FaultLocalityTests
 
         Assert.Equal((8, 0), (locality.FaultsSinceChunk, locality.FrontFaultsSinceChunk));
     }
+
+    [Fact]
+    public void A_fault_that_follows_nothing_claims_the_minimum_read_ahead_and_sequential_ones_double_it()
+    {
+        var locality = new FaultLocality(16 * Page, readAheadMinBytes: 4 * Page);
+        Assert.Equal(4 * Page, locality.OnFault(Base));
+        Assert.Equal(8 * Page, locality.OnFault(Base + (4 * Page)));
+        Assert.Equal(16 * Page, locality.OnFault(Base + (12 * Page)));
+        Assert.Equal(4 * Page, locality.OnFault(Base + (1000 * Page))); // random again
+        Assert.Equal(4 * Page, locality.ReadAheadBytes);
+    }
+
+    [Fact]
+    public void The_minimum_read_ahead_is_kept_between_a_page_and_the_maximum()
+    {
+        Assert.Equal(4 * Page, new FaultLocality(4 * Page, readAheadMinBytes: 64 * Page).OnFault(Base));
+        Assert.Equal(Page, new FaultLocality(4 * Page, readAheadMinBytes: 100).OnFault(Base));
+    }
+
+    [Fact]
+    public void Faults_far_from_the_previous_one_are_scattered_and_do_not_move_the_next_chunk()
+    {
+        var locality = new FaultLocality(4 * Page, scatterDistanceBytes: 64 * Page);
+        locality.OnFault(Base); // follows nothing: near
+        locality.OnFault(Base + (1000 * Page)); // far forward
+        locality.OnFault(Base + (10 * Page)); // far backwards
+        Assert.Equal((3, 2), (locality.FaultsSinceChunk, locality.ScatteredFaultsSinceChunk));
+        Assert.True(locality.TryGetChunkHint(out _)); // the first one was near
+
+        Assert.Equal(3, locality.TakeFaultsSinceChunk());
+        Assert.Equal(0, locality.ScatteredFaultsSinceChunk);
+        locality.OnFault(Base + (2000 * Page));
+        locality.OnFault(Base + (5000 * Page));
+        Assert.Equal(2, locality.ScatteredFaultsSinceChunk);
+        Assert.False(locality.TryGetChunkHint(out _)); // only scattered faults: the push goes on where it was
+
+        locality.OnFault(Base + (5040 * Page)); // within the distance of the previous fault
+        Assert.Equal(2, locality.ScatteredFaultsSinceChunk);
+        Assert.True(locality.TryGetChunkHint(out var near));
+        Assert.Equal(Base + (5040 * Page), near);
+    }
+
+    [Fact]
+    public void Without_a_scatter_distance_no_fault_is_scattered()
+    {
+        var locality = new FaultLocality(4 * Page);
+        locality.OnFault(Base);
+        locality.OnFault(Base + (100_000 * Page));
+        Assert.Equal((2, 0), (locality.FaultsSinceChunk, locality.ScatteredFaultsSinceChunk));
+        Assert.True(locality.TryGetChunkHint(out _));
+    }
 }

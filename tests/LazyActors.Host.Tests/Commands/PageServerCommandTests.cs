@@ -112,7 +112,9 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory("psk");
-        var images = Images(work, 3, 16);
+        // Three times remote.prefetch-during-restore (16 MiB read while the restore runs): two thirds of every task are
+        // still on the source when it dies, whatever the tasks faulted in before.
+        var images = Images(work, 3, 48);
         var port = BackgroundVerb.FreePort();
         var first = StartServer(images, work, "ps1.log", port, []);
         // Background transfer waits, so the tasks are still faulting their pages in when the source dies.
@@ -147,7 +149,9 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory("psg");
-        var images = Images(work, 2, 16);
+        // Four times remote.prefetch-during-restore: most of every task is still on the source when it dies (12288
+        // pages per task that random faults would have to fetch one by one within 300 ms), so the tree is given up.
+        var images = Images(work, 2, 64);
         var port = BackgroundVerb.FreePort();
         using var server = StartServer(images, work, "ps.log", port, []);
         var config = RemoteTestConfig.Write(work, giveUpAfter: "2s", pushDelay: "5s");

@@ -21,6 +21,10 @@ public sealed class RemoteRecoveryTests(ITestOutputHelper output)
 {
     private const int FaultAtRequest = 25;
 
+    /// <summary>The source's number of the fault connection: SourceConnector opens it once the first one is up, and
+    /// any further bulk connections only after its probe GET.</summary>
+    private const int FaultConnectionNumber = 2;
+
     [SkippableTheory]
     [InlineData(FaultConnectionMode.Off)]
     [InlineData(FaultConnectionMode.On)]
@@ -43,23 +47,35 @@ public sealed class RemoteRecoveryTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
-    [InlineData(SourceFault.OutOfOrder, FaultConnectionMode.Off)]
-    [InlineData(SourceFault.WrongDstId, FaultConnectionMode.Off)]
-    [InlineData(SourceFault.CloseMidPayload, FaultConnectionMode.Off)]
-    [InlineData(SourceFault.Stall, FaultConnectionMode.Off)]
-    [InlineData(SourceFault.Reset, FaultConnectionMode.Off)]
-    [InlineData(SourceFault.Reset, FaultConnectionMode.On)]
-    [InlineData(SourceFault.Stall, FaultConnectionMode.On)]
-    public async Task A_broken_connection_is_replaced_and_what_was_in_flight_is_asked_again(SourceFault fault, FaultConnectionMode mode)
+    [InlineData(SourceFault.OutOfOrder, FaultConnectionMode.Off, RemoteFailureStaging.FirstConnection)]
+    [InlineData(SourceFault.WrongDstId, FaultConnectionMode.Off, RemoteFailureStaging.FirstConnection)]
+    [InlineData(SourceFault.CloseMidPayload, FaultConnectionMode.Off, RemoteFailureStaging.FirstConnection)]
+    [InlineData(SourceFault.Stall, FaultConnectionMode.Off, RemoteFailureStaging.FirstConnection)]
+    [InlineData(SourceFault.Reset, FaultConnectionMode.Off, RemoteFailureStaging.FirstConnection)]
+    [InlineData(SourceFault.Reset, FaultConnectionMode.On, RemoteFailureStaging.FirstConnection)]
+    [InlineData(SourceFault.Stall, FaultConnectionMode.On, RemoteFailureStaging.FaultConnection)]
+    [InlineData(SourceFault.Stall, FaultConnectionMode.On, RemoteFailureStaging.BulkConnectionFaultsWait)]
+    public async Task A_broken_connection_is_replaced_and_what_was_in_flight_is_asked_again(SourceFault fault, FaultConnectionMode mode, RemoteFailureStaging staging)
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory("rrf");
-        var images = Images(work);
+        // A stall on the fault connection needs fault reads: tasks larger than remote.prefetch-during-restore, so that
+        // random faults find pages that were neither read while the restore ran nor are on their way.
+        var images = Images(work, staging == RemoteFailureStaging.FaultConnection ? 48 : 12);
         using var store = LazyPageStore.Open(images);
-        // The first connection breaks mid-restore; every later one is healthy.
-        await using var source = FaultyPageServer.Start(store, (connection, request, _) => connection == 1 && request == FaultAtRequest ? fault : SourceFault.None);
+        var connection = staging == RemoteFailureStaging.FaultConnection ? FaultConnectionNumber : 1;
+        // The first connection (or the fault connection) breaks mid-restore; every later one is healthy.
+        await using var source = FaultyPageServer.Start(store, (c, request, _) => c == connection && request == FaultAtRequest ? fault : SourceFault.None);
 
-        var (report, result) = await RunAsync(images, work, source, mode);
+        var settings = RemoteRestoreRun.SettingsFor(images, work.Path, mode);
+        if (staging == RemoteFailureStaging.BulkConnectionFaultsWait)
+        {
+            // The mode before remote43's defaults, tested explicitly: a fault on a page of the stalled bulk read waits
+            // for it (no overtaking read), so the reply deadline finds the stall and the connections are replaced.
+            settings = settings with { FaultOvertakesBackgroundReads = false, Remote = settings.Remote with { FaultOvertakesBackground = false } };
+        }
+
+        var (report, result) = await RunAsync(source, settings);
 
         RemoteRestoreRun.AssertRestored(report, result);
         Assert.Contains(source.Log, line => line.Contains(fault.ToString(), StringComparison.Ordinal));
@@ -107,16 +123,18 @@ public sealed class RemoteRecoveryTests(ITestOutputHelper output)
     /// <summary>Connections of one generation with a fault connection: the bulk one(s) (remote.bulk-connections) and faults.</summary>
     private static int Connections(string images, ScratchDirectory work) => RemoteRestoreRun.SettingsFor(images, work.Path, FaultConnectionMode.On).Remote.BulkConnections + 1;
 
-    private static string Images(ScratchDirectory work)
+    private static string Images(ScratchDirectory work, int mibPerTask = 12)
     {
         var images = work.CreateSub("images");
-        SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(3, 12L << 20, 0xFA11));
+        SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(3, (long)mibPerTask << 20, 0xFA11));
         return images;
     }
 
-    private async Task<(SimReport Report, Engine.EngineResult Result)> RunAsync(string images, ScratchDirectory work, FaultyPageServer source, FaultConnectionMode mode)
+    private Task<(SimReport Report, Engine.EngineResult Result)> RunAsync(string images, ScratchDirectory work, FaultyPageServer source, FaultConnectionMode mode) =>
+        RunAsync(source, RemoteRestoreRun.SettingsFor(images, work.Path, mode));
+
+    private async Task<(SimReport Report, Engine.EngineResult Result)> RunAsync(FaultyPageServer source, EngineSettings settings)
     {
-        var settings = RemoteRestoreRun.SettingsFor(images, work.Path, mode);
         var run = await new RemoteRestoreRun(settings, PageServerEndpoint.Tcp("127.0.0.1", source.Port), output).RunAsync();
         foreach (var line in source.Log)
         {

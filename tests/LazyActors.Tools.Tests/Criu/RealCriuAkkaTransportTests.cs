@@ -16,6 +16,10 @@ namespace LazyActors.Tools.Tests.Criu;
 public sealed class RealCriuAkkaTransportTests(ITestOutputHelper output) : IDisposable
 {
     private const int Tasks = 4;
+
+    // MiB per task of the trees whose source dies: twice remote.prefetch-during-restore (16 MiB read while `criu
+    // restore` runs), so half of every task is still on the source when it is killed, whatever was read before.
+    private const int SourceLossMiB = 32;
     private readonly ScratchDirectory _dir = new("cakka");
 
     public void Dispose() => _dir.Dispose();
@@ -47,7 +51,7 @@ public sealed class RealCriuAkkaTransportTests(ITestOutputHelper output) : IDisp
         RunningPageServer? source = null;
         Task<string?>? restarted = null;
         var harness = new CriuHarness(criu, SourceLoss.KillThenStartAgain(output, "akka page source", TimeSpan.FromSeconds(1), (s, r) => (source, restarted) = (s, r)));
-        var checkpoint = await harness.DumpAsync(new TreeWorkload(Tasks, 8, WorkloadTouch.Rand, TreeShape.Binary), _dir.Path);
+        var checkpoint = await harness.DumpAsync(new TreeWorkload(Tasks, SourceLossMiB, WorkloadTouch.Rand, TreeShape.Binary), _dir.Path);
 
         var result = await harness.RestoreThroughPageServerAsync(checkpoint, Daemon(giveUpAfter: "30s", pushDelay: "2s"), AkkaSource());
 
@@ -73,7 +77,7 @@ public sealed class RealCriuAkkaTransportTests(ITestOutputHelper output) : IDisp
     {
         var criu = await RealCriuRequirement.RequireAsync();
         var harness = new CriuHarness(criu, SourceLoss.KillForGood(output));
-        var checkpoint = await harness.DumpAsync(new TreeWorkload(Tasks, 8, WorkloadTouch.Rand, TreeShape.Binary), _dir.Path);
+        var checkpoint = await harness.DumpAsync(new TreeWorkload(Tasks, SourceLossMiB, WorkloadTouch.Rand, TreeShape.Binary), _dir.Path);
 
         var result = await harness.RestoreThroughPageServerAsync(checkpoint, Daemon(giveUpAfter: "2s", pushDelay: "2s"), AkkaSource());
 

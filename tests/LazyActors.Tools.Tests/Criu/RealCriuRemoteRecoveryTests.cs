@@ -17,6 +17,10 @@ namespace LazyActors.Tools.Tests.Criu;
 public sealed class RealCriuRemoteRecoveryTests(ITestOutputHelper output) : IDisposable
 {
     private const int Tasks = 4;
+
+    // MiB per task of the trees whose source dies: twice remote.prefetch-during-restore (16 MiB read while `criu
+    // restore` runs), so half of every task is still on the source when it is killed, whatever was read before.
+    private const int SourceLossMiB = 32;
     private readonly ScratchDirectory _dir = new("crec");
 
     public void Dispose() => _dir.Dispose();
@@ -31,7 +35,7 @@ public sealed class RealCriuRemoteRecoveryTests(ITestOutputHelper output) : IDis
         RunningPageServer? source = null;
         Task<string?>? restarted = null;
         var harness = new CriuHarness(criu, SourceLoss.KillThenStartAgain(output, "page server", TimeSpan.FromSeconds(1), (s, r) => (source, restarted) = (s, r)));
-        var checkpoint = await harness.DumpAsync(new TreeWorkload(Tasks, 8, WorkloadTouch.Rand, TreeShape.Binary), _dir.Path);
+        var checkpoint = await harness.DumpAsync(new TreeWorkload(Tasks, SourceLossMiB, WorkloadTouch.Rand, TreeShape.Binary), _dir.Path);
         var sourceSpec = ourServer ? CriuSourceSpec.Self() : CriuSourceSpec.Criu(criu);
 
         var result = await harness.RestoreThroughPageServerAsync(checkpoint, Daemon(giveUpAfter: "30s"), sourceSpec);
@@ -55,7 +59,7 @@ public sealed class RealCriuRemoteRecoveryTests(ITestOutputHelper output) : IDis
     {
         var criu = await RealCriuRequirement.RequireAsync();
         var harness = new CriuHarness(criu, SourceLoss.KillForGood(output));
-        var checkpoint = await harness.DumpAsync(new TreeWorkload(Tasks, 8, WorkloadTouch.Rand, TreeShape.Binary), _dir.Path);
+        var checkpoint = await harness.DumpAsync(new TreeWorkload(Tasks, SourceLossMiB, WorkloadTouch.Rand, TreeShape.Binary), _dir.Path);
 
         var result = await harness.RestoreThroughPageServerAsync(checkpoint, Daemon(giveUpAfter: "2s"), CriuSourceSpec.Self());
 
