@@ -18,6 +18,8 @@ public sealed class EngineSettingsTests
         Assert.Equal(4 << 20, settings.ChunkMaxBytes);
         Assert.Equal(TimeSpan.Zero, settings.BackgroundPushDelay);
         Assert.True(settings.PushFrontFollowing);
+        Assert.Equal(128 << 10, settings.FaultReadAheadMinBytes);
+        Assert.Equal(4L << 20, settings.ScatteredFaultDistanceBytes);
         Assert.Equal("/images/lazy-pages.socket", settings.SocketPath);
     }
 
