@@ -6,11 +6,12 @@ namespace LazyActors.Engine.Scheduling;
 /// system and runs the warm-up on engine threads at nice −10; on two CPUs that work takes a CPU from the restorer while
 /// it reads the images and forks the tree, before it connects (the kernel queues its connection). While lowered, the
 /// threads doing that work run SCHED_IDLE; when the restorer connects (the handshake thread itself is never lowered),
-/// at "restore finished" or a task's first uffd message, at the end of the run, or <see cref="Bound"/> after
+/// at "restore finished", at the end of the run, or <see cref="Bound"/> after
 /// <see cref="Begin"/> at the latest, every SCHED_IDLE thread of the process returns to SCHED_OTHER with its own nice
 /// value. Not later than the connection: a first version held the daemon low until "restore finished", and on the
 /// loaded machine `criu restore` of the 1 GiB task then waited for it until the 2 s bound (docs/benchmarks.md,
-/// start41). Process-wide state: only for a process the engine owns (see <see cref="ProcessThreads"/>); a one-shot
+/// start41). Not on a uffd message: before the restorer connects the only uffds are the warm-up's own stand-ins, whose
+/// faults ended the lowered start-up early in 26 of 30 runs of start41 (and in a CI-like run). Process-wide state: only for a process the engine owns (see <see cref="ProcessThreads"/>); a one-shot
 /// daemon serves one restore.
 /// </summary>
 internal static class StartUpPriority

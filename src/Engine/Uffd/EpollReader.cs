@@ -395,12 +395,6 @@ public sealed class EpollReader : IDisposable
         var count = UserFaultFd.ReadMessages(registration.Handle, batch);
         if (count > 0)
         {
-            if (Scheduling.StartUpPriority.Lowered)
-            {
-                // A task faults (or forks) before "restore finished": the start-up held below the restorer ends here.
-                Scheduling.StartUpPriority.End("the first uffd message");
-            }
-
             _onMessages(registration.Token, batch[..count]);
         }
 
