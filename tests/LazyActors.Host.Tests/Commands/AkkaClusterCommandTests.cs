@@ -115,7 +115,9 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory("aks");
-        var images = Images(work, 4, 24);
+        // 4 x 96 MiB: the background transfer must still be under way 200 ms after "restore finished" when the source is
+        // killed; 4 x 24 MiB was fetched whole in 220 ms on a faster machine (a CI-like run of 2026-12-01), so no switch.
+        var images = Images(work, 4, 96);
         var config = RemoteTestConfig.Write(work, pushDelay: "0s", giveUpAfter: "40s", timeouts: "2s");
         using var first = StartSource(images, work, "ps1.log", seed: null);
         using var second = StartSource(images, work, "ps2.log", seed: first.Port);
