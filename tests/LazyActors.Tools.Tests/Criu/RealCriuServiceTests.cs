@@ -98,9 +98,24 @@ public sealed partial class RealCriuServiceTests(ITestOutputHelper output) : IDi
             var metrics = await http.GetStringAsync(new Uri("metrics", UriKind.Relative));
             var misses = Counter(metrics, "lazy_actors_cache_misses");
             var lazyPages = checkpoints.Sum(c => c.LazyBytes) / Environment.SystemPageSize;
+            using var client = service.Client();
+            var jobs = (await client.Jobs.ListJobsAsync(new Host.Control.V1.ListJobsRequest())).Jobs;
+            var copied = jobs.Sum(j => j.Counters.PagesByFault + j.Counters.PagesByPush);
+
             // No hits to expect: the two checkpoints share no page (hits have no sample until the first one).
-            output.WriteLine($"lazy pages of both checkpoints {lazyPages}; cache misses {misses}");
-            Assert.Equal(lazyPages, misses);
+            output.WriteLine($"lazy pages of both checkpoints {lazyPages}; copied {copied}; cache misses {misses}");
+            if (copied == lazyPages)
+            {
+                Assert.Equal(lazyPages, misses);
+            }
+            else
+            {
+                // A restored task ends when its workload has verified its memory, which can be before the push copied
+                // a page the workload never reads (CI run 17: a zero page; the daemon logs the task's exit). Each page
+                // copied was still read from the images once, and none more than once.
+                AssertTaskExitedEarly(service.Output, copied, lazyPages, checkpoints.Sum(c => c.Workload.TotalBytes) / Environment.SystemPageSize);
+                Assert.InRange(misses, copied, lazyPages);
+            }
         }
         finally
         {
@@ -151,9 +166,7 @@ public sealed partial class RealCriuServiceTests(ITestOutputHelper output) : IDi
             var misses = Counter(metrics, "lazy_actors_cache_misses");
             var hits = Counter(metrics, "lazy_actors_cache_hits");
             var lazyPages = tree.LazyBytes / Environment.SystemPageSize;
-            output.WriteLine($"lazy pages of the checkpoint {lazyPages}; cache misses {misses}, hits {hits}");
-            Assert.Equal(lazyPages, misses);
-            Assert.True(hits >= lazyPages, $"the other copy took {hits} pages from the cache, fewer than the {lazyPages} lazy pages");
+            var verifiedPages = tree.Workload.TotalBytes / Environment.SystemPageSize;
 
             using var client = service.Client();
             var jobs = (await client.Jobs.ListJobsAsync(new Host.Control.V1.ListJobsRequest())).Jobs;
@@ -162,17 +175,51 @@ public sealed partial class RealCriuServiceTests(ITestOutputHelper output) : IDi
             {
                 var c = job.Counters;
                 output.WriteLine($"job {job.Id} ({job.WorkDir}): bytes from the images {c.BytesFromSource}, cache hits {c.CacheHits}, misses {c.CacheMisses}, pages by fault {c.PagesByFault}, by push {c.PagesByPush}");
-                Assert.Equal(lazyPages, c.PagesByFault + c.PagesByPush);
-                Assert.True(c.CacheHits + c.CacheMisses >= lazyPages, $"job {job.Id} read fewer pages through the cache than its {lazyPages}");
             }
 
-            Assert.Equal(lazyPages, jobs.Sum(j => j.Counters.CacheMisses));
-            Assert.Equal(tree.LazyBytes, jobs.Sum(j => j.Counters.BytesFromSource));
+            output.WriteLine($"lazy pages of the checkpoint {lazyPages}; cache misses {misses}, hits {hits}");
+            var copiedByJob = jobs.Select(j => j.Counters.PagesByFault + j.Counters.PagesByPush).ToList();
+            if (copiedByJob.All(copied => copied == lazyPages))
+            {
+                // Every page read from the images once, and the other copy's reads all hits.
+                Assert.Equal(lazyPages, misses);
+                Assert.True(hits >= lazyPages, $"the other copy took {hits} pages from the cache, fewer than the {lazyPages} lazy pages");
+                Assert.Equal(lazyPages, jobs.Sum(j => j.Counters.CacheMisses));
+                Assert.Equal(tree.LazyBytes, jobs.Sum(j => j.Counters.BytesFromSource));
+            }
+            else
+            {
+                // A restored task ends when its workload has verified its memory, which can be before the push copied
+                // a page the workload never reads (CI run 17: one zero page, "task exited (UFFDIO_ZEROPAGE ...: ESRCH)").
+                // Then: no page read from the images twice, every page copied by either copy read once, the rest hits.
+                AssertTaskExitedEarly(service.Output, copiedByJob.Sum(), 2 * lazyPages, 2 * verifiedPages);
+                Assert.InRange(misses, copiedByJob.Max(), lazyPages);
+                Assert.True(hits >= copiedByJob.Sum() - misses, $"the copies took {hits} pages from the cache and {misses} from the images, fewer than the {copiedByJob.Sum()} pages they copied");
+                Assert.Equal(misses, jobs.Sum(j => j.Counters.CacheMisses));
+            }
+
+            foreach (var job in jobs)
+            {
+                var c = job.Counters;
+                Assert.InRange(c.PagesByFault + c.PagesByPush, verifiedPages, lazyPages);
+                Assert.True(c.CacheHits + c.CacheMisses >= c.PagesByFault + c.PagesByPush, $"job {job.Id} copied more pages than it read through the cache");
+            }
         }
         finally
         {
             output.WriteLine(service.Output);
         }
+    }
+
+    /// <summary>
+    /// Fewer pages copied than the checkpoint's lazy pages is only right when a restored task exited first (the daemon logs
+    /// "task exited"), and never below the pages the workloads verified.
+    /// </summary>
+    private void AssertTaskExitedEarly(string serviceOutput, long copied, long lazyPages, long verifiedPages)
+    {
+        output.WriteLine($"{copied} of {lazyPages} lazy pages copied: a restored task exited before the push reached its last pages");
+        Assert.Contains("task exited", serviceOutput, StringComparison.Ordinal);
+        Assert.InRange(copied, verifiedPages, lazyPages - 1);
     }
 
     /// <summary>The sum of a Prometheus counter's samples (every label set), by its name without the unit suffix.</summary>
