@@ -496,6 +496,12 @@ public sealed class CriuHarness
                 P99Us = Micro(report.P99Ns),
                 MaxUs = Micro(report.MaxNs),
                 TouchSeconds = report.TouchNs is { } touch ? touch / 1e9 : double.NaN,
+                CpuSeconds = report.CpuNs is { } cpuNs ? cpuNs / 1e9 : double.NaN,
+                RunDelaySeconds = report.RunDelayNs is { } delayNs ? delayNs / 1e9 : double.NaN,
+                BlockedSeconds = report is { CpuNs: { } c, RunDelayNs: { } d }
+                    ? Math.Max(0, report.VerifiedMonoNs - report.TriggerMonoNs - c - d) / 1e9
+                    : double.NaN,
+                MinorFaults = report.MinorFaults is { } minor ? minor : double.NaN,
                 VerifiedSeconds = MonotonicClock.Seconds(start, report.VerifiedMonoNs),
                 Problem = problem,
             });

@@ -127,6 +127,22 @@ public sealed record CriuRestoreResult
     [JsonIgnore]
     public double TouchSeconds => Worst(t => t.TouchSeconds);
 
+    /// <summary>The python workload: its CPU between trigger and answer, seconds (the largest over tasks).</summary>
+    [JsonIgnore]
+    public double TaskCpuSeconds => Worst(t => t.CpuSeconds);
+
+    /// <summary>The python workload: runnable without a CPU between trigger and answer, seconds.</summary>
+    [JsonIgnore]
+    public double TaskRunDelaySeconds => Worst(t => t.RunDelaySeconds);
+
+    /// <summary>The python workload: blocked (in faults) between trigger and answer, seconds.</summary>
+    [JsonIgnore]
+    public double TaskBlockedSeconds => Worst(t => t.BlockedSeconds);
+
+    /// <summary>The python workload: minor faults between trigger and answer.</summary>
+    [JsonIgnore]
+    public double TaskMinorFaults => Worst(t => t.MinorFaults);
+
     /// <summary>One line: verdict, the main times and the first failure.</summary>
     public string Summary() =>
         $"{Workload} @{Daemon}{(Source.Length > 0 ? $" <- {Source}" : "")}: {(Ok ? "ok" : "FAILED")}, listening {ListeningSeconds:0.000} s, restore returned {RestoreReturnedSeconds:0.000} s, all verified {AllVerifiedSeconds:0.000} s, verified {BytesVerified}/{BytesExpected} bytes"
