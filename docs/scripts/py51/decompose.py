@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """py51: start -> first answer of a `bench --restorer criu --json F` report, decomposed per scenario and daemon, median
-(min-max) over the successful runs: daemon start -> listening, `criu restore` itself, restore returned -> trigger (the
+(min-max) over the successful runs, one markdown table per scenario with a column per daemon: daemon start -> listening, `criu restore` itself, restore returned -> trigger (the
 bench's own step: read the pid file, send SIGUSR1; it needs a CPU right after the restore), trigger -> answer and, for
 the python workload, its CPU, its time runnable without a CPU and its time blocked (in faults) between trigger and
 answer, its minor faults; the daemon's faults after "restore finished" when the run's daemon.log was kept (-v 3,
@@ -13,10 +13,16 @@ import sys
 
 
 def cell(values, scale=1.0, fmt='{:.3g}'):
-    values = [v * scale for v in values if v is not None and v == v]
+    values = [v * scale for v in values if isinstance(v, (int, float)) and v == v]
     if not values:
         return '-'
     return (fmt + ' (' + fmt + '-' + fmt + ')').format(statistics.median(values), min(values), max(values))
+
+
+def task_figure(run, key):
+    values = [t.get(key) for t in run.get('tasks', [])]
+    values = [v for v in values if isinstance(v, (int, float)) and v == v]
+    return max(values) if values else None
 
 
 def daemon_faults(work_dir):
@@ -40,27 +46,34 @@ def main():
         ('restore returned -> trigger, ms', lambda r: r['all_verified_s'] - r['trigger_to_verified_s'] - r['restore_returned_s'], 1000),
         ('trigger -> answer, s', lambda r: r['trigger_to_verified_s'], 1),
         ('start -> answer, s', lambda r: r['all_verified_s'], 1),
-        ('python CPU, ms', lambda r: max((t.get('cpu_s', float('nan')) for t in r['tasks']), default=None), 1000),
-        ('python runnable without a CPU, ms', lambda r: max((t.get('run_delay_s', float('nan')) for t in r['tasks']), default=None), 1000),
-        ('python blocked (faults), ms', lambda r: max((t.get('blocked_s', float('nan')) for t in r['tasks']), default=None), 1000),
-        ('python minor faults', lambda r: max((t.get('minor_faults', float('nan')) for t in r['tasks']), default=None), 1),
+        ('python CPU, ms', lambda r: task_figure(r, 'cpu_s'), 1000),
+        ('python runnable without a CPU, ms', lambda r: task_figure(r, 'run_delay_s'), 1000),
+        ('python blocked (faults), ms', lambda r: task_figure(r, 'blocked_s'), 1000),
+        ('python minor faults', lambda r: task_figure(r, 'minor_faults'), 1),
         ('daemon faults after "restore finished"', lambda r: daemon_faults(r['work_dir']), 1),
         ('daemon CPU, s', lambda r: r['daemon_cpu_s'], 1),
     ]
+    scenarios = {}
     for summary in report['criu_scenarios']:
-        if not summary['scenario'].startswith(prefix):
-            continue
-        runs = [r for r in summary.get('run_details', []) if r['ok']]
-        print(f"{summary['scenario']} @{summary['daemon']} ({len(runs)} runs)")
+        if summary['scenario'].startswith(prefix):
+            scenarios.setdefault(summary['scenario'], []).append(summary)
+    for scenario, summaries in scenarios.items():
+        runs = {s['daemon']: [r for r in s.get('run_details', []) if r['ok']] for s in summaries}
+        print(f"\n{scenario}, median (min-max) of the runs that passed ({', '.join(f'{d}: {len(r)}' for d, r in runs.items())})\n")
+        print('| figure | ' + ' | '.join(runs) + ' |')
+        print('|---|' + '---|' * len(runs))
         for label, pick, scale in rows:
-            values = []
-            for run in runs:
-                try:
-                    values.append(pick(run))
-                except (KeyError, TypeError):
-                    values.append(None)
-            print(f'  {label:42s} {cell(values, scale)}')
-
+            cells = []
+            for daemon_runs in runs.values():
+                values = []
+                for run in daemon_runs:
+                    try:
+                        values.append(pick(run))
+                    except (KeyError, TypeError, ValueError):
+                        values.append(None)
+                cells.append(cell(values, scale))
+            if any(c != '-' for c in cells):
+                print(f'| {label} | ' + ' | '.join(cells) + ' |')
 
 if __name__ == '__main__':
     main()
