@@ -91,6 +91,14 @@ public sealed record CriuRestoreResult
     [JsonPropertyName("root_exit_code")]
     public int? RootExitCode { get; init; }
 
+    /// <summary>
+    /// The restored root as the trigger found it (read from /proc just before SIGUSR1): its state, blocked and pending
+    /// signals and the system call it is in (number first, "running" when on a CPU). A root still in CRIU's restorer
+    /// has every signal blocked: the trigger then waits until the restorer's rt_sigreturn, and a sleep it restarts.
+    /// </summary>
+    [JsonPropertyName("root_at_trigger")]
+    public string? RootAtTrigger { get; init; }
+
     /// <summary>Exit code of the daemon, null if it was killed.</summary>
     [JsonPropertyName("daemon_exit_code")]
     public int? DaemonExitCode { get; init; }
