@@ -25,6 +25,13 @@ def task_figure(run, key):
     return max(values) if values else None
 
 
+def seen_late(run):
+    """Trigger -> the python workload's own trigger stamp: the bench's trigger -> answer less python's own wall time
+    (CPU + run delay + blocked). About the rest of its 1 s sleep when SIGUSR1 found it running instead of sleeping."""
+    own = [task_figure(run, k) for k in ('cpu_s', 'run_delay_s', 'blocked_s')]
+    return None if None in own else run['trigger_to_verified_s'] - sum(own)
+
+
 def daemon_faults(work_dir):
     path = os.path.join(work_dir, 'daemon.log')
     if not os.path.exists(path):
@@ -45,6 +52,7 @@ def main():
         ('criu restore itself, s', lambda r: r['restore_s'], 1),
         ('restore returned -> trigger, ms', lambda r: r['all_verified_s'] - r['trigger_to_verified_s'] - r['restore_returned_s'], 1000),
         ('trigger -> answer, s', lambda r: r['trigger_to_verified_s'], 1),
+        ('trigger -> python saw it, ms', seen_late, 1000),
         ('start -> answer, s', lambda r: r['all_verified_s'], 1),
         ('python CPU, ms', lambda r: task_figure(r, 'cpu_s'), 1000),
         ('python runnable without a CPU, ms', lambda r: task_figure(r, 'run_delay_s'), 1000),
@@ -74,6 +82,12 @@ def main():
                 cells.append(cell(values, scale))
             if any(c != '-' for c in cells):
                 print(f'| {label} | ' + ' | '.join(cells) + ' |')
+        late = [sum(1 for r in rs if (seen_late(r) or 0) > 0.3) for rs in runs.values()]
+        if any(late):
+            print('| runs whose python saw the trigger > 0.3 s late | ' + ' | '.join(f'{n}/{len(rs)}' for n, rs in zip(late, runs.values())) + ' |')
+        states = [sum(1 for r in rs if 'syscall running' in (r.get('root_at_trigger') or '')) for rs in runs.values()]
+        if any(r.get('root_at_trigger') for rs in runs.values() for r in rs):
+            print('| runs whose root was running (not in its sleep) at the trigger | ' + ' | '.join(f'{n}/{len(rs)}' for n, rs in zip(states, runs.values())) + ' |')
 
 if __name__ == '__main__':
     main()
