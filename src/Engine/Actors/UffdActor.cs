@@ -212,8 +212,9 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
     private readonly ulong _prefetchBytes;
     private bool _restoreFinishedSeen;
     private int _goneUnconfirmed;
-    // Set when chunks must not be split while the task runs (second-copier-while-task-runs = off).
+    // Set when chunks may be split while the task runs only sometimes (second-copier-while-task-runs = off or following).
     private readonly Scheduling.TaskRunState? _runState;
+    private readonly Scheduling.SecondCopierWhileTaskRuns _splitRule;
 
     /// <summary>Use <see cref="Props"/>.</summary>
     public UffdActor(TaskSpec task, IActorRef cache, IActorRef pusher, IUffdHub hub, EngineSettings settings,
@@ -243,9 +244,11 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         _retries = EagainRetryPolicy.From(settings);
         _liveness = new LivenessProbe(_uffd, _book);
         _livenessInterval = settings.LivenessProbeInterval;
-        if (!settings.SecondCopierWhileTaskRuns && settings.SecondCopierSliceBytes is not null && task.HostPid is { } hostPid)
+        if (settings.SecondCopierWhileTaskRuns != Scheduling.SecondCopierWhileTaskRuns.Always && settings.SecondCopierSliceBytes is not null
+            && task.HostPid is { } hostPid)
         {
             _runState = Scheduling.TaskRunState.Open(hostPid);
+            _splitRule = settings.SecondCopierWhileTaskRuns;
         }
         if (task.Journal is not null && task.JournalId != 0)
         {
@@ -689,8 +692,7 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
 
     private bool OnPushChunk(PushChunk push)
     {
-        // A task that runs is computing on pages it has: the second copier would take its CPU rather than help it.
-        _copies.SplitBackground = push.Split && _runState?.IsRunning() != true;
+        _copies.SplitBackground = push.Split && MaySplitNow();
         var claimed = _locality.TryGetChunkHint(out var near)
             ? _book.TryClaimNear(near, push.MaxBytes, out var range)
             : _book.TryClaimBackground(push.MaxBytes, out range);
@@ -703,6 +705,13 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         RequestPages(range, background: true, push.MaxBytes);
         return RunCopies();
     }
+
+    /// <summary>
+    /// Whether this chunk may use the second copier, as far as the task's own state goes: a task that runs is computing
+    /// on pages it has, and the second copier would take its CPU rather than help it, unless (following) it reads in
+    /// order at the push front, i.e. the push is what holds it up.
+    /// </summary>
+    private bool MaySplitNow() => Scheduling.SecondCopierRule.MaySplit(_splitRule, _locality.FollowingFront, _runState);
 
     /// <summary>Gets the pages of a claimed range: at once when the source maps them (the job is queued; the caller runs
     /// the copies), otherwise through the page cache.</summary>

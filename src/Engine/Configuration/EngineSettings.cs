@@ -48,9 +48,10 @@ public sealed record EngineSettings
 
     /// <summary>
     /// Whether a task's background chunk may use the second copier while the task's main thread is running (computing on
-    /// pages it has); false: only while it is not (see <see cref="Scheduling.TaskRunState"/>).
+    /// pages it has): always, never, or only while it reads in order at the push front (see
+    /// <see cref="Scheduling.SecondCopierWhileTaskRuns"/> and <see cref="Scheduling.TaskRunState"/>).
     /// </summary>
-    public bool SecondCopierWhileTaskRuns { get; init; } = true;
+    public SecondCopierWhileTaskRuns SecondCopierWhileTaskRuns { get; init; } = SecondCopierWhileTaskRuns.Always;
 
     /// <summary>The restore's second copier, or null when <see cref="SecondCopierSliceBytes"/> is off.</summary>
     public Uffd.SecondCopier? CreateSecondCopier() => CreateSecondCopier(BackgroundPriorityPhases.Fixed(BackgroundPriority));
@@ -305,7 +306,8 @@ public sealed record EngineSettings
             CopySliceBytes = keys.SmallBytes("copy-slice"),
             SecondCopierSliceBytes = keys.BytesOr("second-copier-slice", "off"),
             SecondCopierBalance = keys.Boolean("second-copier-balance"),
-            SecondCopierWhileTaskRuns = keys.Boolean("second-copier-while-task-runs"),
+            SecondCopierWhileTaskRuns = keys.OneOf("second-copier-while-task-runs", ("on", SecondCopierWhileTaskRuns.Always),
+                ("off", SecondCopierWhileTaskRuns.Never), ("following", SecondCopierWhileTaskRuns.WhenFollowing)),
             FaultReadAheadMaxBytes = keys.SmallBytes("fault-read-ahead-max"),
             FaultReadAheadMinBytes = keys.SmallBytes("fault-read-ahead-min"),
             ScatteredFaultDistanceBytes = keys.BytesOr("scattered-fault-distance", "off"),

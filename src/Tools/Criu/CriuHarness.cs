@@ -391,6 +391,7 @@ public sealed class CriuHarness
                 await beforeTrigger(new RestoredTree(daemonPid, root.Value, work) { Source = source }).ConfigureAwait(false);
             }
 
+            string rootAtTrigger = RootState(root.Value);
             long trigger = MonotonicClock.NowNs();
             if (SpawnNative.Kill(root.Value, CriuNative.Sigusr1) != 0)
             {
@@ -405,7 +406,7 @@ public sealed class CriuHarness
             }
 
             var rootExit = tree.Exits.FirstOrDefault(e => e.Pid == root.Value);
-            result = result with { RootExitCode = rootExit?.ExitCode };
+            result = result with { RootExitCode = rootExit?.ExitCode, RootAtTrigger = rootAtTrigger };
             if (rootExit is not { ExitCode: 0 })
             {
                 string meaning = rootExit?.ExitCode switch
@@ -496,6 +497,12 @@ public sealed class CriuHarness
                 P99Us = Micro(report.P99Ns),
                 MaxUs = Micro(report.MaxNs),
                 TouchSeconds = report.TouchNs is { } touch ? touch / 1e9 : double.NaN,
+                CpuSeconds = report.CpuNs is { } cpuNs ? cpuNs / 1e9 : double.NaN,
+                RunDelaySeconds = report.RunDelayNs is { } delayNs ? delayNs / 1e9 : double.NaN,
+                BlockedSeconds = report is { CpuNs: { } c, RunDelayNs: { } d }
+                    ? Math.Max(0, report.VerifiedMonoNs - report.TriggerMonoNs - c - d) / 1e9
+                    : double.NaN,
+                MinorFaults = report.MinorFaults is { } minor ? minor : double.NaN,
                 VerifiedSeconds = MonotonicClock.Seconds(start, report.VerifiedMonoNs),
                 Problem = problem,
             });
@@ -706,6 +713,24 @@ public sealed class CriuHarness
         }
 
         return argv;
+    }
+
+    /// <summary>State, SigBlk, SigPnd, ShdPnd of /proc/PID/status and /proc/PID/syscall, one line (best effort).</summary>
+    private static string RootState(int pid)
+    {
+        try
+        {
+            var status = File.ReadAllLines($"/proc/{pid}/status")
+                .Where(l => l.StartsWith("State:", StringComparison.Ordinal) || l.StartsWith("SigBlk:", StringComparison.Ordinal)
+                    || l.StartsWith("SigPnd:", StringComparison.Ordinal) || l.StartsWith("ShdPnd:", StringComparison.Ordinal))
+                .Select(l => string.Join(' ', l.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)));
+            var syscall = File.ReadAllText($"/proc/{pid}/syscall").Split(' ')[0].Trim();
+            return $"{string.Join("; ", status)}; syscall {syscall}";
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return $"unreadable: {ex.Message}";
+        }
     }
 
     private TimeSpan RunBound() => Options.ListenTimeout + Options.RestoreTimeout + Options.RunTimeout + Options.DaemonExitTimeout + TimeSpan.FromSeconds(30);

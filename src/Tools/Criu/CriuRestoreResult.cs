@@ -91,6 +91,14 @@ public sealed record CriuRestoreResult
     [JsonPropertyName("root_exit_code")]
     public int? RootExitCode { get; init; }
 
+    /// <summary>
+    /// The restored root as the trigger found it (read from /proc just before SIGUSR1): its state, blocked and pending
+    /// signals and the system call it is in (number first, "running" when on a CPU). A root still in CRIU's restorer
+    /// has every signal blocked: the trigger then waits until the restorer's rt_sigreturn, and a sleep it restarts.
+    /// </summary>
+    [JsonPropertyName("root_at_trigger")]
+    public string? RootAtTrigger { get; init; }
+
     /// <summary>Exit code of the daemon, null if it was killed.</summary>
     [JsonPropertyName("daemon_exit_code")]
     public int? DaemonExitCode { get; init; }
@@ -126,6 +134,22 @@ public sealed record CriuRestoreResult
     /// <summary>The slowest task's touch time, seconds.</summary>
     [JsonIgnore]
     public double TouchSeconds => Worst(t => t.TouchSeconds);
+
+    /// <summary>The python workload: its CPU between trigger and answer, seconds (the largest over tasks).</summary>
+    [JsonIgnore]
+    public double TaskCpuSeconds => Worst(t => t.CpuSeconds);
+
+    /// <summary>The python workload: runnable without a CPU between trigger and answer, seconds.</summary>
+    [JsonIgnore]
+    public double TaskRunDelaySeconds => Worst(t => t.RunDelaySeconds);
+
+    /// <summary>The python workload: blocked (in faults) between trigger and answer, seconds.</summary>
+    [JsonIgnore]
+    public double TaskBlockedSeconds => Worst(t => t.BlockedSeconds);
+
+    /// <summary>The python workload: minor faults between trigger and answer.</summary>
+    [JsonIgnore]
+    public double TaskMinorFaults => Worst(t => t.MinorFaults);
 
     /// <summary>One line: verdict, the main times and the first failure.</summary>
     public string Summary() =>

@@ -29,6 +29,25 @@ public sealed record CriuTaskFigures
     [JsonPropertyName("touch_s")]
     public double TouchSeconds { get; init; } = double.NaN;
 
+    /// <summary>The python workload: its CPU time between trigger and answer, seconds (NaN for the native workload).</summary>
+    [JsonPropertyName("cpu_s")]
+    public double CpuSeconds { get; init; } = double.NaN;
+
+    /// <summary>The python workload: runnable but without a CPU between trigger and answer, seconds.</summary>
+    [JsonPropertyName("run_delay_s")]
+    public double RunDelaySeconds { get; init; } = double.NaN;
+
+    /// <summary>
+    /// The python workload: neither running nor runnable between trigger and answer (its wall time less CPU and run
+    /// delay), seconds: blocked, i.e. waiting in a fault for the daemon (or in its few system calls).
+    /// </summary>
+    [JsonPropertyName("blocked_s")]
+    public double BlockedSeconds { get; init; } = double.NaN;
+
+    /// <summary>The python workload: its minor faults between trigger and answer.</summary>
+    [JsonPropertyName("minor_faults")]
+    public double MinorFaults { get; init; } = double.NaN;
+
     /// <summary>From the daemon's start until this task had verified everything, seconds.</summary>
     [JsonPropertyName("verified_s")]
     public double VerifiedSeconds { get; init; } = double.NaN;

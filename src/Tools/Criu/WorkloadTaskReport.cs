@@ -90,6 +90,18 @@ public sealed record WorkloadTaskReport
     [JsonPropertyName("timens_offset_ns")]
     public long TimensOffsetNs { get; init; }
 
+    /// <summary>The python workload: its CPU time between trigger and answer, ns (/proc/thread-self/schedstat).</summary>
+    [JsonPropertyName("cpu_ns")]
+    public long? CpuNs { get; init; }
+
+    /// <summary>The python workload: its time runnable but without a CPU between trigger and answer, ns.</summary>
+    [JsonPropertyName("run_delay_ns")]
+    public long? RunDelayNs { get; init; }
+
+    /// <summary>The python workload: its minor faults between trigger and answer (the served lazy pages among them).</summary>
+    [JsonPropertyName("minor_faults")]
+    public long? MinorFaults { get; init; }
+
     /// <summary>The python workload's answer after the restore.</summary>
     [JsonPropertyName("answer")]
     public string? Answer { get; init; }

@@ -70,7 +70,7 @@ public sealed class EngineSettingsTests
     {
         var defaults = EngineSettings.Create("/images");
         Assert.Null(defaults.BackgroundPriorityWhileRestorerRuns);
-        Assert.True(defaults.SecondCopierWhileTaskRuns);
+        Assert.Equal(SecondCopierWhileTaskRuns.Always, defaults.SecondCopierWhileTaskRuns);
         var phases = defaults.CreateBackgroundPhases();
         Assert.False(phases.CanLower);
         Assert.Equal(TimeSpan.FromMilliseconds(250), phases.RestorerExitWait);
@@ -78,10 +78,23 @@ public sealed class EngineSettingsTests
         var config = ConfigurationFactory.ParseString(
             "lazy-actors.engine { scheduling.background-priority-while-restorer-runs = idle\n scheduling.restorer-exit-wait = 80ms\n second-copier-while-task-runs = off }");
         var settings = EngineSettings.Create(config, "/images");
-        Assert.False(settings.SecondCopierWhileTaskRuns);
+        Assert.Equal(SecondCopierWhileTaskRuns.Never, settings.SecondCopierWhileTaskRuns);
         phases = settings.CreateBackgroundPhases();
         Assert.Equal((BackgroundPriority.Idle, BackgroundPriority.Gate, TimeSpan.FromMilliseconds(80)), (phases.WhileRestorerRuns, phases.AfterRestorer, phases.RestorerExitWait));
         Assert.Equal(BackgroundPriority.Idle, phases.Current);
+    }
+
+    [Theory]
+    [InlineData("on", SecondCopierWhileTaskRuns.Always)]
+    [InlineData("off", SecondCopierWhileTaskRuns.Never)]
+    [InlineData("following", SecondCopierWhileTaskRuns.WhenFollowing)]
+    public void The_second_copier_rule_while_a_task_runs_is_one_of_three_words(string word, SecondCopierWhileTaskRuns expected)
+    {
+        var config = ConfigurationFactory.ParseString($"lazy-actors.engine.second-copier-while-task-runs = {word}");
+        Assert.Equal(expected, EngineSettings.Create(config, "/images").SecondCopierWhileTaskRuns);
+        var invalid = ConfigurationFactory.ParseString("lazy-actors.engine.second-copier-while-task-runs = sometimes");
+        var error = Assert.Throws<ConfigurationException>(() => EngineSettings.Create(invalid, "/images"));
+        Assert.Contains("second-copier-while-task-runs", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -102,6 +102,16 @@ public sealed class RealCriuRestoreTests(ITestOutputHelper output) : IDisposable
         AssertEveryByteVerified(ours, checkpoint);
         AssertEveryByteVerified(criu, checkpoint);
         Assert.True(checkpoint.LazyBytes > 24L << 20);
+        foreach (var run in new[] { ours, criu })
+        {
+            // python's own account of trigger -> answer, and the root's state at the trigger (it was sleeping or about to).
+            var task = Assert.Single(run.Tasks);
+            Assert.True(task.CpuSeconds > 0 && task.RunDelaySeconds >= 0 && task.BlockedSeconds >= 0, $"cpu {task.CpuSeconds}, run delay {task.RunDelaySeconds}, blocked {task.BlockedSeconds}");
+            Assert.True(task.CpuSeconds + task.RunDelaySeconds + task.BlockedSeconds <= run.TriggerToVerifiedSeconds + 0.001,
+                $"python's own {task.CpuSeconds + task.RunDelaySeconds + task.BlockedSeconds} s against trigger -> answer {run.TriggerToVerifiedSeconds} s");
+            Assert.Contains("SigBlk:", run.RootAtTrigger, StringComparison.Ordinal);
+            Assert.Contains("syscall", run.RootAtTrigger, StringComparison.Ordinal);
+        }
     }
 
     [SkippableFact]

@@ -77,6 +77,12 @@ public sealed class WorkloadTests : IDisposable
         Assert.Equal(ready[0].Fields["expected"], report.Answer);
         Assert.Equal(4L << 20, report.BytesVerified);
         Assert.NotNull(workload.Problem(ready[0], report with { Answer = "0:0" }));
+        // Its own account of trigger -> answer: CPU (hashing 4 MiB and folding 20,000 entries takes some), run delay and
+        // minor faults, none of them more than the wall time between its two stamps.
+        long wall = report.VerifiedMonoNs - report.TriggerMonoNs;
+        Assert.InRange(report.CpuNs ?? -1, 1, wall);
+        Assert.InRange(report.RunDelayNs ?? -1, 0, wall);
+        Assert.True(report.MinorFaults >= 0, $"minor faults {report.MinorFaults}");
     }
 
     private async Task<(ReaperOutcome Outcome, IReadOnlyList<WorkloadReady> Ready, IReadOnlyList<WorkloadTaskReport> Reports)> RunAsync(CriuWorkload workload)

@@ -85,6 +85,22 @@ public sealed record CriuScenarioSummary
     [JsonPropertyName("touch_s")]
     public MetricSummary TouchSeconds { get; init; } = MetricSummary.Empty;
 
+    /// <summary>The python workload: its CPU between trigger and answer, s.</summary>
+    [JsonPropertyName("task_cpu_s")]
+    public MetricSummary TaskCpuSeconds { get; init; } = MetricSummary.Empty;
+
+    /// <summary>The python workload: runnable without a CPU between trigger and answer, s.</summary>
+    [JsonPropertyName("task_run_delay_s")]
+    public MetricSummary TaskRunDelaySeconds { get; init; } = MetricSummary.Empty;
+
+    /// <summary>The python workload: blocked (in faults) between trigger and answer, s.</summary>
+    [JsonPropertyName("task_blocked_s")]
+    public MetricSummary TaskBlockedSeconds { get; init; } = MetricSummary.Empty;
+
+    /// <summary>The python workload: minor faults between trigger and answer.</summary>
+    [JsonPropertyName("task_minor_faults")]
+    public MetricSummary TaskMinorFaults { get; init; } = MetricSummary.Empty;
+
     /// <summary>Daemon CPU seconds.</summary>
     [JsonPropertyName("daemon_cpu_s")]
     public MetricSummary DaemonCpuSeconds { get; init; } = MetricSummary.Empty;
@@ -143,6 +159,10 @@ public sealed record CriuScenarioSummary
             TouchP99Us = Of(r => r.TouchP99Us),
             TouchMaxUs = Of(r => r.TouchMaxUs),
             TouchSeconds = Of(r => r.TouchSeconds),
+            TaskCpuSeconds = Of(r => r.TaskCpuSeconds),
+            TaskRunDelaySeconds = Of(r => r.TaskRunDelaySeconds),
+            TaskBlockedSeconds = Of(r => r.TaskBlockedSeconds),
+            TaskMinorFaults = Of(r => r.TaskMinorFaults),
             DaemonCpuSeconds = Of(r => r.DaemonCpuSeconds),
             DaemonCpuSecondsPerGiB = Of(r => r.DaemonCpuSecondsPerGiB),
             DaemonPeakAnonRssMiB = Of(r => r.DaemonPeakAnonRssMiB),

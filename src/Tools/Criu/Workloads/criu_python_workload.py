@@ -8,7 +8,8 @@ every dict entry in insertion order), writes DIR/ready-0 (task, pid, expected an
 lazy restore the signal makes it compute the answer again over all its memory, write DIR/result-0.json (opened only
 now: CRIU checks the sizes of files open at dump time) and exit 0 when the answer equals the one before the dump,
 1 otherwise. Times are on the host's CLOCK_MONOTONIC: CRIU restores the process in a time namespace whose clock
-continues from the dump, so its offset (/proc/self/timens_offsets) is taken out.
+continues from the dump, so its offset (/proc/self/timens_offsets) is taken out. Between trigger and answer it also
+counts its own CPU time, its time runnable but without a CPU and its minor faults (cpu_ns, run_delay_ns, minor_faults).
 """
 
 import hashlib
@@ -59,6 +60,20 @@ def timens_offset_ns():
     return 0
 
 
+def own_schedstat():
+    """This thread's CPU time and time spent runnable but waiting for a CPU, ns (/proc/thread-self/schedstat), and the
+    process's minor faults so far (/proc/self/stat): with the wall time between trigger and answer they tell computing
+    from waiting for a CPU from being blocked (in a fault the daemon has not served yet). None where unavailable."""
+    try:
+        with open("/proc/thread-self/schedstat") as stats:
+            words = stats.read().split()
+        with open("/proc/self/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return int(words[0]), int(words[1]), int(fields[7])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def write_atomically(path, text):
     temporary = path + ".tmp"
     with open(temporary, "w") as out:
@@ -88,9 +103,11 @@ def main():
         pass
 
     trigger_ns = time.monotonic_ns()
+    before = own_schedstat()
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     got = answer(data, table)
     answered_ns = time.monotonic_ns()
+    after = own_schedstat()
     offset = timens_offset_ns()
     ok = got == expected
     result = {
@@ -107,6 +124,10 @@ def main():
         "verified_mono_ns": answered_ns - offset,
         "timens_offset_ns": offset,
     }
+    if before is not None and after is not None:
+        result["cpu_ns"] = after[0] - before[0]
+        result["run_delay_ns"] = after[1] - before[1]
+        result["minor_faults"] = after[2] - before[2]
     with open(os.path.join(directory, "result-0.json"), "w") as out:
         out.write(json.dumps(result) + "\n")
     return 0 if ok else 1
