@@ -70,6 +70,12 @@ public sealed record RemoteFetchSettings
     public int ReceiveLowWaterBytes { get; init; }
 
     /// <summary>
+    /// The connections' replies are read with one blocking recv(MSG_WAITALL) each and their requests sent with blocking
+    /// sends, outside .NET's socket engine (<c>remote.direct-io</c>; see <see cref="Protocol.Client.PageServerClientOptions.DirectIo"/>).
+    /// </summary>
+    public bool DirectIo { get; init; }
+
+    /// <summary>
     /// Background receive buffers of 2 MiB and more are transparent huge pages (MADV_HUGEPAGE): the replies written into
     /// them fault once per 2 MiB instead of once per page (on by default).
     /// </summary>
@@ -113,6 +119,7 @@ public sealed record RemoteFetchSettings
         FaultReadAheadMaxBytes = keys.SmallBytes("remote.fault-read-ahead-max"),
         BulkBuffers = keys.Int("remote.bulk-buffers"),
         ReceiveLowWaterBytes = keys.SmallBytes("remote.receive-low-water"),
+        DirectIo = keys.Boolean("remote.direct-io"),
         HugePageBuffers = keys.Boolean("remote.huge-page-buffers"),
         FaultOvertakesBackground = keys.Boolean("remote.fault-overtakes-background"),
         PrefetchDuringRestoreBytes = keys.BytesOr("remote.prefetch-during-restore", "off") ?? 0,

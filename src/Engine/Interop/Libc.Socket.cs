@@ -51,4 +51,18 @@ internal static partial class Libc
     /// <summary>recvmsg(2).</summary>
     [LibraryImport(Libraries.Libc, EntryPoint = "recvmsg", SetLastError = true)]
     internal static unsafe partial nint RecvMsg(SafeFdHandle socket, Msghdr* message, int flags);
+
+    /// <summary>MSG_WAITALL: a blocking recv returns only once the whole buffer is filled (or EOF, an error, a signal).</summary>
+    internal const int MSG_WAITALL = 0x100;
+
+    /// <summary>MSG_NOSIGNAL: a send to a closed peer fails with EPIPE instead of raising SIGPIPE.</summary>
+    internal const int MSG_NOSIGNAL = 0x4000;
+
+    /// <summary>recv(2) on a .NET socket's descriptor (held for the call, so it cannot be closed under it).</summary>
+    [LibraryImport(Libraries.Libc, EntryPoint = "recv", SetLastError = true)]
+    internal static unsafe partial nint Recv(System.Net.Sockets.SafeSocketHandle socket, void* buffer, nuint length, int flags);
+
+    /// <summary>send(2) on a .NET socket's descriptor.</summary>
+    [LibraryImport(Libraries.Libc, EntryPoint = "send", SetLastError = true)]
+    internal static unsafe partial nint Send(System.Net.Sockets.SafeSocketHandle socket, void* buffer, nuint length, int flags);
 }

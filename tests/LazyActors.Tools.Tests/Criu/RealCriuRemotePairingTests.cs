@@ -47,6 +47,29 @@ public sealed class RealCriuRemotePairingTests(ITestOutputHelper output) : IDisp
         Assert.Equal("criu-ps", result.Source);
     }
 
+    /// <summary>remote.direct-io (blocking recv(MSG_WAITALL) of the daemon's own) against CRIU's page server, which
+    /// serves one connection and answers strictly in order, and against ours (a fault connection and bulk ones).</summary>
+    [SkippableTheory]
+    [InlineData(false, 1)]
+    [InlineData(false, 4)]
+    [InlineData(true, 4)]
+    public async Task Our_daemon_with_direct_io_restores_through_a_page_server(bool ourSource, int tasks)
+    {
+        var (harness, checkpoint) = await DumpAsync(tasks);
+        var config = Path.Combine(_dir.Path, "direct-io.conf");
+        await File.WriteAllTextAsync(config, "lazy-actors.engine.remote.direct-io = on\n");
+        var daemon = OurDaemon() with { ExtraArgs = [.. OurDaemon().ExtraArgs, "--config", config] };
+
+        var result = ourSource
+            ? await harness.RestoreThroughPageServerAsync(checkpoint, daemon, CriuSourceSpec.Self())
+            : await harness.RestoreThroughPageServerAsync(checkpoint, daemon);
+
+        AssertEveryByteVerified(result, checkpoint.Workload);
+        Assert.Equal(ourSource ? "lazyactors-ps" : "criu-ps", result.Source);
+        Assert.Contains("session closed (status 0)", DaemonLog(result), StringComparison.Ordinal);
+        Assert.Contains("(direct I/O: blocking recv/send)", DaemonLog(result), StringComparison.Ordinal);
+    }
+
     [SkippableTheory]
     [MemberData(nameof(Trees))]
     public async Task Criu_daemon_restores_through_our_page_server(int tasks)

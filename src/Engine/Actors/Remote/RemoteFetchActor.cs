@@ -221,7 +221,7 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
         {
             Install(up.Links);
             _statistics.Connected(up.Links.Choice, reconnect: false);
-            _log.Info("page server {Peer}: connected{Tls}; {Choice}", up.Links.Main.Client.Peer, TlsNote(up.Links.Main.Client), up.Links.Choice);
+            _log.Info("page server {Peer}: connected{Tls}{Direct}; {Choice}", up.Links.Main.Client.Peer, TlsNote(up.Links.Main.Client), DirectNote(up.Links.Main.Client), up.Links.Choice);
             StartupTrace.Mark(StartupStep.FetcherServing);
             Become(Serving);
             Dispatch();
@@ -680,6 +680,8 @@ public sealed class RemoteFetchActor : EngineActor, IWithTimers
         _faults.Clear();
         _background.Clear();
     }
+
+    private static string DirectNote(PageServerClient client) => client.UsesDirectIo ? " (direct I/O: blocking recv/send)" : string.Empty;
 
     private static string TlsNote(PageServerClient client) => client.TlsSession is { } tls ? $" over TLS ({tls})" : string.Empty;
 

@@ -31,6 +31,7 @@ internal static class SourceConnector
         ConnectTimeout = settings.ConnectTimeout,
         InlineCompletions = true,
         ReceiveLowWater = settings.ReceiveLowWaterBytes,
+        DirectIo = settings.DirectIo,
         ReaderThreadStarted = readerNice is { } nice ? () => Scheduling.ThreadScheduling.TrySetNice(nice) : null,
     };
 

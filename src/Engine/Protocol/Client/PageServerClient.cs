@@ -6,6 +6,7 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using LazyActors.Engine.Images;
+using LazyActors.Engine.Interop;
 
 namespace LazyActors.Engine.Protocol.Client;
 
@@ -52,15 +53,19 @@ public sealed class PageServerClient : IAsyncDisposable
     private long _deadlineArmedAt;
     private byte[]? _discard;
     private readonly Socket? _lowWaterSocket;
+    private readonly DirectSocketIo? _direct;
     private int _lowWater = 1;
 
-    private PageServerClient(Stream stream, string peer, PageServerClientOptions options)
+    private PageServerClient(Stream stream, string peer, PageServerClientOptions options, bool ownConnection = false)
     {
         _stream = stream;
         Peer = peer;
         TlsSession = stream is SslStream { IsAuthenticated: true } ssl ? $"{ssl.SslProtocol} {ssl.NegotiatedCipherSuite}" : null;
         _options = options;
         _lowWaterSocket = options.ReceiveLowWater > 0 && stream is NetworkStream network ? network.Socket : null;
+        // Only a connection this client made itself: an inherited socket is shared with the process that passed it,
+        // which the blocking mode (and the shutdown that ends a blocked read) would reach too.
+        _direct = options.DirectIo && ownConnection && stream is NetworkStream plain ? DirectSocketIo.Take(plain.Socket) : null;
         _window = new SemaphoreSlim(options.MaxInFlight);
         _batch = new byte[(options.MaxInFlight + 1) * PageServerIov.Size];
         _spare = new byte[_batch.Length];
@@ -73,6 +78,9 @@ public sealed class PageServerClient : IAsyncDisposable
 
     /// <summary>The negotiated TLS protocol and cipher suite ("Tls13 TLS_AES_256_GCM_SHA384"), or null on plain TCP.</summary>
     public string? TlsSession { get; }
+
+    /// <summary>True when this connection does its I/O in blocking system calls of its own (<see cref="PageServerClientOptions.DirectIo"/>).</summary>
+    internal bool UsesDirectIo => _direct is not null;
 
     /// <summary>The most requests on the wire at once.</summary>
     public int MaxInFlight => _options.MaxInFlight;
@@ -137,7 +145,7 @@ public sealed class PageServerClient : IAsyncDisposable
                 }
 
                 string peer = literal is null ? $"{target} [{address}]" : target;
-                return await AttachAsync(socket, peer, host, options, bounded.Token).ConfigureAwait(false);
+                return await AttachAsync(socket, peer, host, options, ownConnection: true, bounded.Token).ConfigureAwait(false);
             }
 
             throw new PageServerException(target, addresses.Length == 0
@@ -171,7 +179,7 @@ public sealed class PageServerClient : IAsyncDisposable
         bounded.CancelAfter(options.ConnectTimeout);
         try
         {
-            return await AttachAsync(socket, peer, tlsPeerName ?? peer, options, bounded.Token).ConfigureAwait(false);
+            return await AttachAsync(socket, peer, tlsPeerName ?? peer, options, ownConnection: false, bounded.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {
@@ -278,7 +286,8 @@ public sealed class PageServerClient : IAsyncDisposable
         }
     }
 
-    private static async Task<PageServerClient> AttachAsync(Socket socket, string peer, string tlsPeerName, PageServerClientOptions options, CancellationToken cancellationToken)
+    private static async Task<PageServerClient> AttachAsync(Socket socket, string peer, string tlsPeerName, PageServerClientOptions options, bool ownConnection,
+        CancellationToken cancellationToken)
     {
         socket.NoDelay = true; // requests are batched here; never wait for an ACK before sending one
         Stream stream = new NetworkStream(socket, ownsSocket: true);
@@ -294,7 +303,15 @@ public sealed class PageServerClient : IAsyncDisposable
             }
         }
 
-        return new PageServerClient(stream, peer, options);
+        try
+        {
+            return new PageServerClient(stream, peer, options, ownConnection);
+        }
+        catch (LinuxException e)
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
+            throw new PageServerException(peer, e.Message, e);
+        }
     }
 
     private static string FormatEndpoint(string host, int port) =>
@@ -386,7 +403,15 @@ public sealed class PageServerClient : IAsyncDisposable
 
             try
             {
-                await _stream.WriteAsync(writing.AsMemory(0, length), _lifetime.Token).ConfigureAwait(false);
+                if (_direct is not null)
+                {
+                    // A batch of 24-byte headers: the send buffer takes it at once unless the peer stopped reading.
+                    _direct.SendAll(writing.AsSpan(0, length));
+                }
+                else
+                {
+                    await _stream.WriteAsync(writing.AsMemory(0, length), _lifetime.Token).ConfigureAwait(false);
+                }
             }
             catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
             {
@@ -582,7 +607,7 @@ public sealed class PageServerClient : IAsyncDisposable
             // Only ever up to what is left of this reply: those bytes are sure to come (or EOF, or the deadline), so a
             // low-water mark never waits for bytes the peer will not send.
             SetLowWater(buffer.Length >= LowWaterMinRead ? Math.Min(buffer.Length - done, _options.ReceiveLowWater) : 1);
-            int read = _stream.Read(buffer[done..]);
+            int read = _direct is not null ? _direct.Receive(buffer[done..]) : _stream.Read(buffer[done..]);
             if (read == 0)
             {
                 throw Violation($"connection closed by the peer after {done} of {buffer.Length} bytes of {what}");
@@ -666,6 +691,7 @@ public sealed class PageServerClient : IAsyncDisposable
     private void Shutdown()
     {
         _lifetime.Cancel();
+        _direct?.Interrupt(); // a read blocked in the kernel ends only with the connection
         try
         {
             _stream.Dispose();

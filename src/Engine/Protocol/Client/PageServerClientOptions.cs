@@ -42,6 +42,14 @@ public sealed record PageServerClientOptions
     /// </summary>
     public int ReceiveLowWater { get; init; }
 
+    /// <summary>
+    /// Plain TCP connections this client makes itself: replies are read with one blocking recv(MSG_WAITALL) each and
+    /// requests written with blocking sends, in system calls of the reader's (and sender's) own, instead of through
+    /// .NET's socket engine (its epoll thread and a wake-up hand-off per wait). See <see cref="DirectSocketIo"/>.
+    /// False (default): .NET's streams.
+    /// </summary>
+    public bool DirectIo { get; init; }
+
     /// <summary>TLS credentials (CRIU's <c>--tls</c>), or null for plain TCP. Load once and share across reconnects.</summary>
     public PageServerTlsCredentials? Tls { get; init; }
 
