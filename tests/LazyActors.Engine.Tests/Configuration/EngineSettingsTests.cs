@@ -105,6 +105,22 @@ public sealed class EngineSettingsTests
     }
 
     [Fact]
+    public void The_second_copier_copies_fixed_halves_by_default_and_pieces_from_both_ends_when_asked()
+    {
+        var defaults = EngineSettings.Create("/images");
+        Assert.Null(defaults.SecondCopierPieceBytes);
+        using (var halves = defaults.CreateSecondCopier())
+        {
+            Assert.Equal(0UL, halves!.PieceBytes);
+        }
+
+        var settings = EngineSettings.Create(ConfigurationFactory.ParseString("lazy-actors.engine.second-copier-piece = 128KiB"), "/images");
+        Assert.Equal(128 * 1024, settings.SecondCopierPieceBytes);
+        using var pieces = settings.CreateSecondCopier();
+        Assert.Equal(128UL * 1024, pieces!.PieceBytes);
+    }
+
+    [Fact]
     public void Dispatcher_thread_count_zero_means_one_per_cpu_within_bounds()
     {
         const string path = "lazy-actors.engine.dispatcher.dedicated-thread-pool.thread-count";
@@ -144,6 +160,9 @@ public sealed class EngineSettingsTests
     [InlineData("chunk-max = 4MiB\nmax-background-in-flight = 1MiB", "lazy-actors.engine.max-background-in-flight")]
     [InlineData("eagain-retry-limit = 0", "lazy-actors.engine.eagain-retry-limit")]
     [InlineData("scheduling.gate-priority = always", "lazy-actors.engine.scheduling.gate-priority")]
+    [InlineData("second-copier-piece = 1000", "lazy-actors.engine.second-copier-piece")]
+    [InlineData("second-copier-piece = 128MiB", "lazy-actors.engine.second-copier-piece")]
+    [InlineData("second-copier-piece = some", "lazy-actors.engine.second-copier-piece")]
     public void Invalid_values_name_their_own_key(string lines, string key)
     {
         var config = ConfigurationFactory.ParseString($"lazy-actors.engine {{\n{lines}\n}}");
