@@ -59,12 +59,15 @@ public sealed record EngineSettings
     /// </summary>
     public long? SecondCopierPieceBytes { get; init; }
 
+    /// <summary>Rounds the second copier spins for its next slice before it blocks (0: blocks at once).</summary>
+    public int SecondCopierHelperSpin { get; init; }
+
     /// <summary>The restore's second copier, or null when <see cref="SecondCopierSliceBytes"/> is off.</summary>
     public Uffd.SecondCopier? CreateSecondCopier() => CreateSecondCopier(BackgroundPriorityPhases.Fixed(BackgroundPriority));
 
     /// <summary>The restore's second copier following <paramref name="phases"/>, or null when <see cref="SecondCopierSliceBytes"/> is off.</summary>
     public Uffd.SecondCopier? CreateSecondCopier(BackgroundPriorityPhases phases) =>
-        SecondCopierSliceBytes is null ? null : new Uffd.SecondCopier(GatePriority, EngineThreadsNice, phases, SecondCopierBalance, (ulong)(SecondCopierPieceBytes ?? 0));
+        SecondCopierSliceBytes is null ? null : new Uffd.SecondCopier(GatePriority, EngineThreadsNice, phases, SecondCopierBalance, (ulong)(SecondCopierPieceBytes ?? 0), SecondCopierHelperSpin);
 
     /// <summary>Largest read-ahead on sequential faults.</summary>
     public required int FaultReadAheadMaxBytes { get; init; }
@@ -314,6 +317,7 @@ public sealed record EngineSettings
             SecondCopierBalance = keys.Boolean("second-copier-balance"),
             SecondCopierWhileTaskRuns = keys.Boolean("second-copier-while-task-runs"),
             SecondCopierPieceBytes = keys.BytesOr("second-copier-piece", "off"),
+            SecondCopierHelperSpin = keys.Int("second-copier-helper-spin"),
             FaultReadAheadMaxBytes = keys.SmallBytes("fault-read-ahead-max"),
             FaultReadAheadMinBytes = keys.SmallBytes("fault-read-ahead-min"),
             ScatteredFaultDistanceBytes = keys.BytesOr("scattered-fault-distance", "off"),
@@ -424,6 +428,11 @@ public sealed record EngineSettings
         if (SecondCopierPieceBytes is { } piece && (piece < (long)PageGeometry.PageSize || piece % (long)PageGeometry.PageSize != 0 || piece > (long)Uffd.SecondCopier.MaxPieceBytes))
         {
             throw Invalid("second-copier-piece", $"must be off or a multiple of {PageGeometry.PageSize} bytes up to {Uffd.SecondCopier.MaxPieceBytes}, got {piece}");
+        }
+
+        if (SecondCopierHelperSpin is < 0 or > Uffd.SecondCopier.MaxHelperSpin)
+        {
+            throw Invalid("second-copier-helper-spin", $"must be from 0 to {Uffd.SecondCopier.MaxHelperSpin}, got {SecondCopierHelperSpin}");
         }
 
         if (LivenessProbeInterval is { } probe && probe <= TimeSpan.Zero)

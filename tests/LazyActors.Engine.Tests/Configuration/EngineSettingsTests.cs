@@ -109,6 +109,8 @@ public sealed class EngineSettingsTests
     {
         var defaults = EngineSettings.Create("/images");
         Assert.Null(defaults.SecondCopierPieceBytes);
+        Assert.Equal(0, defaults.SecondCopierHelperSpin);
+        Assert.Equal(40, EngineSettings.Create(ConfigurationFactory.ParseString("lazy-actors.engine.second-copier-helper-spin = 40"), "/images").SecondCopierHelperSpin);
         using (var halves = defaults.CreateSecondCopier())
         {
             Assert.Equal(0UL, halves!.PieceBytes);
@@ -163,6 +165,8 @@ public sealed class EngineSettingsTests
     [InlineData("second-copier-piece = 1000", "lazy-actors.engine.second-copier-piece")]
     [InlineData("second-copier-piece = 128MiB", "lazy-actors.engine.second-copier-piece")]
     [InlineData("second-copier-piece = some", "lazy-actors.engine.second-copier-piece")]
+    [InlineData("second-copier-helper-spin = -1", "lazy-actors.engine.second-copier-helper-spin")]
+    [InlineData("second-copier-helper-spin = 5000", "lazy-actors.engine.second-copier-helper-spin")]
     public void Invalid_values_name_their_own_key(string lines, string key)
     {
         var config = ConfigurationFactory.ParseString($"lazy-actors.engine {{\n{lines}\n}}");

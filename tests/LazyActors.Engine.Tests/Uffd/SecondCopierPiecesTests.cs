@@ -120,6 +120,12 @@ public sealed class SecondCopierPiecesTests : IDisposable
                 return new UffdOpResult(0, Errno.EAGAIN);
             }
 
+            if (half == SplitHalf.First)
+            {
+                // Slow enough that the helper wakes and takes a piece before the caller is through the slice.
+                Thread.Sleep(20);
+            }
+
             return uffd.Copy(d, s, l);
         });
 
