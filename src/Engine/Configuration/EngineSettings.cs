@@ -53,12 +53,22 @@ public sealed record EngineSettings
     /// </summary>
     public SecondCopierWhileTaskRuns SecondCopierWhileTaskRuns { get; init; } = SecondCopierWhileTaskRuns.Always;
 
+    /// <summary>
+    /// Non-null: a split slice is copied in pieces of this many bytes that the task's thread claims from its start and
+    /// the second copier from its end until they meet (<see cref="Uffd.SecondCopier.CopyFromBothEnds"/>); null: two
+    /// fixed halves.
+    /// </summary>
+    public long? SecondCopierPieceBytes { get; init; }
+
+    /// <summary>Rounds the second copier spins for its next slice before it blocks (0: blocks at once).</summary>
+    public int SecondCopierHelperSpin { get; init; }
+
     /// <summary>The restore's second copier, or null when <see cref="SecondCopierSliceBytes"/> is off.</summary>
     public Uffd.SecondCopier? CreateSecondCopier() => CreateSecondCopier(BackgroundPriorityPhases.Fixed(BackgroundPriority));
 
     /// <summary>The restore's second copier following <paramref name="phases"/>, or null when <see cref="SecondCopierSliceBytes"/> is off.</summary>
     public Uffd.SecondCopier? CreateSecondCopier(BackgroundPriorityPhases phases) =>
-        SecondCopierSliceBytes is null ? null : new Uffd.SecondCopier(GatePriority, EngineThreadsNice, phases, SecondCopierBalance);
+        SecondCopierSliceBytes is null ? null : new Uffd.SecondCopier(GatePriority, EngineThreadsNice, phases, SecondCopierBalance, (ulong)(SecondCopierPieceBytes ?? 0), SecondCopierHelperSpin);
 
     /// <summary>Largest read-ahead on sequential faults.</summary>
     public required int FaultReadAheadMaxBytes { get; init; }
@@ -308,6 +318,8 @@ public sealed record EngineSettings
             SecondCopierBalance = keys.Boolean("second-copier-balance"),
             SecondCopierWhileTaskRuns = keys.OneOf("second-copier-while-task-runs", ("on", SecondCopierWhileTaskRuns.Always),
                 ("off", SecondCopierWhileTaskRuns.Never), ("following", SecondCopierWhileTaskRuns.WhenFollowing)),
+            SecondCopierPieceBytes = keys.BytesOr("second-copier-piece", "off"),
+            SecondCopierHelperSpin = keys.Int("second-copier-helper-spin"),
             FaultReadAheadMaxBytes = keys.SmallBytes("fault-read-ahead-max"),
             FaultReadAheadMinBytes = keys.SmallBytes("fault-read-ahead-min"),
             ScatteredFaultDistanceBytes = keys.BytesOr("scattered-fault-distance", "off"),
@@ -413,6 +425,16 @@ public sealed record EngineSettings
         if (SecondCopierSliceBytes is { } split && (split < 2 * (long)Uffd.SecondCopier.MinSplitBytes || split % (long)PageGeometry.PageSize != 0 || split > int.MaxValue))
         {
             throw Invalid("second-copier-slice", $"must be off or a multiple of {PageGeometry.PageSize} bytes from {2 * Uffd.SecondCopier.MinSplitBytes} up, got {split}");
+        }
+
+        if (SecondCopierPieceBytes is { } piece && (piece < (long)PageGeometry.PageSize || piece % (long)PageGeometry.PageSize != 0 || piece > (long)Uffd.SecondCopier.MaxPieceBytes))
+        {
+            throw Invalid("second-copier-piece", $"must be off or a multiple of {PageGeometry.PageSize} bytes up to {Uffd.SecondCopier.MaxPieceBytes}, got {piece}");
+        }
+
+        if (SecondCopierHelperSpin is < 0 or > Uffd.SecondCopier.MaxHelperSpin)
+        {
+            throw Invalid("second-copier-helper-spin", $"must be from 0 to {Uffd.SecondCopier.MaxHelperSpin}, got {SecondCopierHelperSpin}");
         }
 
         if (LivenessProbeInterval is { } probe && probe <= TimeSpan.Zero)

@@ -76,7 +76,9 @@ public sealed class SecondCopier : IDisposable
     private static readonly TimeSpan HalfLimit = TimeSpan.FromSeconds(60);
 
     private readonly Thread _thread;
-    private readonly ManualResetEventSlim _work = new(false, spinCount: 0);
+    // The helper blocks between slices at once by default; with a helper spin it spins (then yields) that many rounds
+    // first, so that the next slice of a push, which follows within microseconds, does not wait for a wake-up.
+    private readonly ManualResetEventSlim _work;
     // The caller spins briefly before it blocks for the helper's half. The spin (ending in sched_yield) is about 3 % of a
     // 1 GiB push's CPU in perf, but blocking at once (spinCount 0) measured worse, interleaved: +0.2 CPU-s and +0.25 s
     // on a 1 GiB sequential restore (docs/benchmarks.md, cpu22).
@@ -105,6 +107,25 @@ public sealed class SecondCopier : IDisposable
     // The caller's part of a split slice in 1/ShareUnits (see SplitPoint); touched only by the caller holding the helper.
     private int _callerShare = ShareUnits / 2;
 
+    // Pieces claimed from both ends (_piece > 0). _ends packs the slice's unclaimed part in pages: the caller's next
+    // page (low 32 bits, moving up) and the end of what the helper has not taken (high 32 bits, moving down); both claim
+    // with one compare-exchange. _job says whether the helper took the posted slice (Running) or the caller finished it
+    // before the helper woke (Cancelled: the helper then never touches it, and the caller does not wait for a wake-up).
+    private readonly ulong _piece;
+    private long _ends;
+    private int _job;
+    private bool _callerFailed;
+    private bool _helperGaveBack;
+    private const int JobPosted = 1;
+    private const int JobRunning = 2;
+    private const int JobCancelled = 3;
+
+    /// <summary>Largest helper spin (ManualResetEventSlim's own bound).</summary>
+    public const int MaxHelperSpin = 2047;
+
+    /// <summary>Largest piece of <see cref="CopyFromBothEnds"/>.</summary>
+    public const ulong MaxPieceBytes = 64UL << 20;
+
     /// <summary>Granularity of the split point: the caller's part moves by 1/64 of a slice per split when balancing.</summary>
     public const int ShareUnits = 64;
 
@@ -122,8 +143,13 @@ public sealed class SecondCopier : IDisposable
     /// </param>
     /// <param name="balance">Move the split point after every split towards the thread that finished last (see
     /// <see cref="SplitPoint"/>); false = always split in the middle.</param>
-    public SecondCopier(GatePriority priority = GatePriority.Off, int? nice = null, BackgroundPriority background = BackgroundPriority.Gate, bool balance = false)
-        : this(priority, nice, BackgroundPriorityPhases.Fixed(background), balance)
+    /// <param name="piece">
+    /// Non-zero: a split slice is not cut in two fixed halves but copied in pieces of this many bytes claimed from both
+    /// ends (see <see cref="CopyFromBothEnds"/>); 0: halves.
+    /// </param>
+    /// <param name="helperSpin">Rounds the helper spins for the next slice before it blocks (0: blocks at once).</param>
+    public SecondCopier(GatePriority priority = GatePriority.Off, int? nice = null, BackgroundPriority background = BackgroundPriority.Gate, bool balance = false, ulong piece = 0, int helperSpin = 0)
+        : this(priority, nice, BackgroundPriorityPhases.Fixed(background), balance, piece, helperSpin)
     {
     }
 
@@ -135,9 +161,20 @@ public sealed class SecondCopier : IDisposable
     /// <param name="nice">As for the other constructor.</param>
     /// <param name="background">The restore's background priority over time (shared with its uffds' gates).</param>
     /// <param name="balance">As for the other constructor.</param>
-    public SecondCopier(GatePriority priority, int? nice, BackgroundPriorityPhases background, bool balance = false)
+    /// <param name="piece">As for the other constructor.</param>
+    /// <param name="helperSpin">As for the other constructor.</param>
+    public SecondCopier(GatePriority priority, int? nice, BackgroundPriorityPhases background, bool balance = false, ulong piece = 0, int helperSpin = 0)
     {
         ArgumentNullException.ThrowIfNull(background);
+        ArgumentOutOfRangeException.ThrowIfNegative(helperSpin);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(helperSpin, MaxHelperSpin);
+        _work = new ManualResetEventSlim(false, spinCount: helperSpin);
+        if (piece % PageGeometry.PageSize != 0 || piece > MaxPieceBytes)
+        {
+            throw new ArgumentOutOfRangeException(nameof(piece), piece, $"a piece is a multiple of {PageGeometry.PageSize} bytes up to {MaxPieceBytes}");
+        }
+
+        _piece = piece;
         _priority = priority;
         _background = background;
         _nice = nice;
@@ -172,6 +209,206 @@ public sealed class SecondCopier : IDisposable
         var share = _balance ? _callerShare : ShareUnits / 2;
         var split = PageGeometry.AlignDown(length / ShareUnits * (ulong)share);
         return Math.Clamp(split, PageGeometry.PageSize, PageGeometry.AlignDown(length - PageGeometry.PageSize));
+    }
+
+    /// <summary>Bytes of a piece claimed from either end of a split slice; 0 = fixed halves (<see cref="SplitPoint"/>).</summary>
+    public ulong PieceBytes => _piece;
+
+    /// <summary>Slices the caller finished alone before the helper woke up (pieces mode).</summary>
+    public long Unwoken => Interlocked.Read(ref _unwoken);
+
+    private long _unwoken;
+
+    /// <summary>
+    /// Copies one slice with the helper, in pieces of <see cref="PieceBytes"/> (after <see cref="TryBegin"/> returned
+    /// true): this thread claims pieces from the start upwards, the helper from the end downwards, until they meet. With
+    /// fixed halves the caller, which starts at once, reaches the middle a wake-up of the helper (tens of microseconds)
+    /// before the helper is done and spins for the difference, and the helper cannot help with what is left of the
+    /// caller's half; with pieces whichever thread is free takes the next piece, the caller waits for one piece of the
+    /// helper's at most, and a slice the caller finishes before the helper woke does not wait for it at all.
+    /// </summary>
+    /// <returns>
+    /// As <see cref="BulkCopyResult"/>: the caller's part [0, SplitAt) copied upwards from 0 (its bytes from 0 and the
+    /// first error met) and the helper's part [SplitAt, length), always wholly copied: a helper piece the kernel refuses
+    /// is given back to the caller, which meets the error itself (or EEXIST for the pages the helper's piece did copy).
+    /// After a caller error nobody claims more; what lies between the two parts stays for later.
+    /// </returns>
+    public BulkCopyResult CopyFromBothEnds(UserFaultFd uffd, HalfCopy copy, ulong destination, nint source, ulong length)
+    {
+        ArgumentNullException.ThrowIfNull(uffd);
+        ArgumentNullException.ThrowIfNull(copy);
+        if (_piece == 0)
+        {
+            throw new InvalidOperationException("this second copier splits slices in halves (no piece size)");
+        }
+
+        try
+        {
+            var pages = length / PageGeometry.PageSize;
+            if (length % PageGeometry.PageSize != 0 || pages > int.MaxValue)
+            {
+                throw new ArgumentOutOfRangeException(nameof(length), length, "a split slice is whole pages");
+            }
+
+            _uffd = uffd;
+            _copy = copy;
+            _destination = destination;
+            _source = source;
+            _length = length;
+            _failure = null;
+            _callerFailed = false;
+            _helperGaveBack = false;
+            Volatile.Write(ref _ends, Pack(0, (uint)pages));
+            _done.Reset();
+            lock (_boost)
+            {
+                _working = true;
+            }
+
+            Volatile.Write(ref _job, JobPosted);
+            _work.Set();
+
+            var first = new UffdOpResult((long)length, Errno.None);
+            ulong copiedUpTo = 0;
+            var helperTookIt = true;
+            while (true)
+            {
+                while (TryClaim(fromLow: true, out var offset, out var bytes))
+                {
+                    var result = copy(uffd, SplitHalf.First, destination + offset, source + (nint)offset, bytes);
+                    if (!result.IsSuccess)
+                    {
+                        first = new UffdOpResult((long)offset + Math.Max(0, result.Bytes), result.Error);
+                        Volatile.Write(ref _callerFailed, true);
+                        break;
+                    }
+
+                    copiedUpTo = offset + bytes;
+                }
+
+                if (helperTookIt && Interlocked.CompareExchange(ref _job, JobCancelled, JobPosted) == JobPosted)
+                {
+                    // Done before the helper woke: it will find the slice cancelled and leave it alone.
+                    helperTookIt = false;
+                    Interlocked.Increment(ref _unwoken);
+                    lock (_boost)
+                    {
+                        _working = false;
+                    }
+                }
+                else if (helperTookIt)
+                {
+                    if (!_done.IsSet)
+                    {
+                        Interlocked.Increment(ref _waits);
+                    }
+
+                    if (!_done.Wait(HalfLimit))
+                    {
+                        throw new InvalidOperationException($"the second copier did not finish its pieces (UFFDIO_COPY 0x{destination:x}+0x{length:x}) within {HalfLimit.TotalSeconds} s");
+                    }
+
+                    if (_failure is { } failure)
+                    {
+                        throw new InvalidOperationException($"the second copier failed on UFFDIO_COPY 0x{destination:x}+0x{length:x}: {failure.Message}", failure);
+                    }
+
+                    helperTookIt = false;
+                }
+
+                // A piece the helper gave back (the kernel refused it) is the caller's now: claim on.
+                if (first.IsSuccess && Volatile.Read(ref _helperGaveBack) && Low(Volatile.Read(ref _ends)) < High(Volatile.Read(ref _ends)))
+                {
+                    continue;
+                }
+
+                break;
+            }
+
+            var splitAt = High(Volatile.Read(ref _ends)) * PageGeometry.PageSize;
+            if (first.IsSuccess)
+            {
+                // Everything below the helper's part was copied by this thread.
+                first = new UffdOpResult((long)Math.Max(copiedUpTo, splitAt), Errno.None);
+                splitAt = Math.Max(copiedUpTo, splitAt);
+            }
+
+            Interlocked.Increment(ref _splits);
+            return new BulkCopyResult(first, splitAt, new UffdOpResult((long)(length - splitAt), Errno.None));
+        }
+        finally
+        {
+            _uffd = null;
+            _copy = null;
+            Volatile.Write(ref _busy, 0);
+        }
+    }
+
+    private static long Pack(uint low, uint high) => (long)(((ulong)high << 32) | low);
+
+    private static uint Low(long ends) => (uint)((ulong)ends & 0xffffffffUL);
+
+    private static uint High(long ends) => (uint)((ulong)ends >> 32);
+
+    // Claims the next piece at the low end (the caller) or the high end (the helper) of what is unclaimed; false when
+    // nothing is left, or (helper) when the caller met an error or the helper gave a piece back.
+    private bool TryClaim(bool fromLow, out ulong offset, out ulong bytes)
+    {
+        var piecePages = (uint)(_piece / PageGeometry.PageSize);
+        while (true)
+        {
+            if (!fromLow && (Volatile.Read(ref _callerFailed) || Volatile.Read(ref _helperGaveBack)))
+            {
+                break;
+            }
+
+            var ends = Volatile.Read(ref _ends);
+            uint low = Low(ends), high = High(ends);
+            if (low >= high)
+            {
+                break;
+            }
+
+            var take = Math.Min(piecePages, high - low);
+            var next = fromLow ? Pack(low + take, high) : Pack(low, high - take);
+            if (Interlocked.CompareExchange(ref _ends, next, ends) == ends)
+            {
+                offset = (fromLow ? low : high - take) * PageGeometry.PageSize;
+                bytes = take * PageGeometry.PageSize;
+                return true;
+            }
+        }
+
+        offset = 0;
+        bytes = 0;
+        return false;
+    }
+
+    // The helper's side of CopyFromBothEnds: pieces from the high end until the two ends meet. A refused piece goes back
+    // (the unclaimed part grows to its end again) and the helper stops, so its part stays whole and copied.
+    private void CopyPiecesFromTop()
+    {
+        while (TryClaim(fromLow: false, out var offset, out var bytes))
+        {
+            var result = _copy!(_uffd!, SplitHalf.Second, _destination + offset, _source + (nint)offset, bytes);
+            if (result.IsSuccess)
+            {
+                continue;
+            }
+
+            while (true)
+            {
+                var ends = Volatile.Read(ref _ends);
+                // Only this thread lowers the high end, and the caller never claims past it, so it is still offset here.
+                if (Interlocked.CompareExchange(ref _ends, Pack(Low(ends), (uint)((offset + bytes) / PageGeometry.PageSize)), ends) == ends)
+                {
+                    break;
+                }
+            }
+
+            Volatile.Write(ref _helperGaveBack, true);
+            return;
+        }
     }
 
     /// <summary>Takes the helper for one split; false when another task's slice has it (copy whole then).</summary>
@@ -283,10 +520,24 @@ public sealed class SecondCopier : IDisposable
                 return;
             }
 
+            if (_piece > 0 && Interlocked.CompareExchange(ref _job, JobRunning, JobPosted) != JobPosted)
+            {
+                // The caller finished the slice before this thread woke (or a stale wake-up): nothing to do, and no
+                // _done to set (the caller does not wait for a slice it cancelled).
+                continue;
+            }
+
             FollowPhase();
             try
             {
-                _result = _copy!(_uffd!, SplitHalf.Second, _destination, _source, _length);
+                if (_piece > 0)
+                {
+                    CopyPiecesFromTop();
+                }
+                else
+                {
+                    _result = _copy!(_uffd!, SplitHalf.Second, _destination, _source, _length);
+                }
             }
             catch (Exception ex)
             {

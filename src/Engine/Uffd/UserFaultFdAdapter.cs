@@ -100,8 +100,20 @@ public sealed class UserFaultFdAdapter : IUffd
                 return BulkCopyResult.Whole(copyHalf(_uffd, SplitHalf.First, destination, source, length), length);
             }
 
-            var half = _second.SplitPoint(length);
             Barrier.Helper = _second;
+            if (_second.PieceBytes > 0)
+            {
+                try
+                {
+                    return _second.CopyFromBothEnds(_uffd, copyHalf, destination, source, length);
+                }
+                finally
+                {
+                    Barrier.Helper = null;
+                }
+            }
+
+            var half = _second.SplitPoint(length);
             try
             {
                 _second.Start(_uffd, copyHalf, destination + half, source + (nint)half, length - half);

@@ -118,6 +118,24 @@ public sealed class EngineSettingsTests
     }
 
     [Fact]
+    public void The_second_copier_copies_fixed_halves_by_default_and_pieces_from_both_ends_when_asked()
+    {
+        var defaults = EngineSettings.Create("/images");
+        Assert.Null(defaults.SecondCopierPieceBytes);
+        Assert.Equal(0, defaults.SecondCopierHelperSpin);
+        Assert.Equal(40, EngineSettings.Create(ConfigurationFactory.ParseString("lazy-actors.engine.second-copier-helper-spin = 40"), "/images").SecondCopierHelperSpin);
+        using (var halves = defaults.CreateSecondCopier())
+        {
+            Assert.Equal(0UL, halves!.PieceBytes);
+        }
+
+        var settings = EngineSettings.Create(ConfigurationFactory.ParseString("lazy-actors.engine.second-copier-piece = 128KiB"), "/images");
+        Assert.Equal(128 * 1024, settings.SecondCopierPieceBytes);
+        using var pieces = settings.CreateSecondCopier();
+        Assert.Equal(128UL * 1024, pieces!.PieceBytes);
+    }
+
+    [Fact]
     public void Dispatcher_thread_count_zero_means_one_per_cpu_within_bounds()
     {
         const string path = "lazy-actors.engine.dispatcher.dedicated-thread-pool.thread-count";
@@ -157,6 +175,11 @@ public sealed class EngineSettingsTests
     [InlineData("chunk-max = 4MiB\nmax-background-in-flight = 1MiB", "lazy-actors.engine.max-background-in-flight")]
     [InlineData("eagain-retry-limit = 0", "lazy-actors.engine.eagain-retry-limit")]
     [InlineData("scheduling.gate-priority = always", "lazy-actors.engine.scheduling.gate-priority")]
+    [InlineData("second-copier-piece = 1000", "lazy-actors.engine.second-copier-piece")]
+    [InlineData("second-copier-piece = 128MiB", "lazy-actors.engine.second-copier-piece")]
+    [InlineData("second-copier-piece = some", "lazy-actors.engine.second-copier-piece")]
+    [InlineData("second-copier-helper-spin = -1", "lazy-actors.engine.second-copier-helper-spin")]
+    [InlineData("second-copier-helper-spin = 5000", "lazy-actors.engine.second-copier-helper-spin")]
     public void Invalid_values_name_their_own_key(string lines, string key)
     {
         var config = ConfigurationFactory.ParseString($"lazy-actors.engine {{\n{lines}\n}}");
