@@ -20,6 +20,7 @@ public sealed class EngineSettingsTests
         Assert.True(settings.PushFrontFollowing);
         Assert.Equal(128 << 10, settings.FaultReadAheadMinBytes);
         Assert.Equal(4L << 20, settings.ScatteredFaultDistanceBytes);
+        Assert.Null(settings.ScatteredFaultWindowBytes);
         Assert.Equal("/images/lazy-pages.socket", settings.SocketPath);
     }
 
@@ -144,6 +145,8 @@ public sealed class EngineSettingsTests
     [InlineData("chunk-max = 4MiB\nmax-background-in-flight = 1MiB", "lazy-actors.engine.max-background-in-flight")]
     [InlineData("eagain-retry-limit = 0", "lazy-actors.engine.eagain-retry-limit")]
     [InlineData("scheduling.gate-priority = always", "lazy-actors.engine.scheduling.gate-priority")]
+    [InlineData("scattered-fault-window = 768KiB", "lazy-actors.engine.scattered-fault-window")]
+    [InlineData("scattered-fault-window = 8MiB", "lazy-actors.engine.scattered-fault-window")]
     public void Invalid_values_name_their_own_key(string lines, string key)
     {
         var config = ConfigurationFactory.ParseString($"lazy-actors.engine {{\n{lines}\n}}");
