@@ -66,6 +66,10 @@ internal sealed class FaultLocality
     /// (never one in order at the push front).</summary>
     public int ScatteredFaultsSinceChunk { get; private set; }
 
+    /// <summary>Whether the last fault was scattered (farther than the scatter distance from the previous one and not in
+    /// order at the push front).</summary>
+    public bool LastFaultScattered { get; private set; }
+
     /// <summary>Faults since the last background chunk was finished.</summary>
     public int FaultsSinceChunk { get; private set; }
 
@@ -90,8 +94,9 @@ internal sealed class FaultLocality
         var sequential = forward && page - _lastFaultPage <= ReadAheadBytes;
         var inOrder = forward && _frontWindowBytes > 0 && page - _lastFaultPage <= Math.Max(ReadAheadBytes, _frontWindowBytes);
         _inOrder = inOrder ? _inOrder + 1 : 0;
-        if (!inOrder && _scatterDistanceBytes > 0 && _lastFaultPage != NoFault
-            && (page > _lastFaultPage ? page - _lastFaultPage : _lastFaultPage - page) > _scatterDistanceBytes)
+        LastFaultScattered = !inOrder && _scatterDistanceBytes > 0 && _lastFaultPage != NoFault
+            && (page > _lastFaultPage ? page - _lastFaultPage : _lastFaultPage - page) > _scatterDistanceBytes;
+        if (LastFaultScattered)
         {
             ScatteredFaultsSinceChunk++;
         }

@@ -65,6 +65,10 @@ public sealed class TaskProgress
     /// <summary>Why the task stopped, when it failed or exited.</summary>
     public string? Reason { get; private set; }
 
+    /// <summary>This task's own fault latencies (from the reader reading a fault to the copy that woke its thread), so
+    /// that a task's slow first touches can be laid beside what the daemon saw of them.</summary>
+    public FaultLatencyHistogram FaultLatency { get; } = new();
+
     /// <summary>The restore's fault-latency histogram this task records into (set when the task is added).</summary>
     internal FaultLatencyHistogram? Latencies { get; set; }
 
@@ -109,6 +113,7 @@ public sealed class TaskProgress
     internal void RecordFaultServed(long readTimestamp)
     {
         var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(readTimestamp);
+        FaultLatency.Record(elapsed);
         Latencies?.Record(elapsed);
         if (RecordsMeters)
         {

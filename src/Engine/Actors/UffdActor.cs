@@ -209,6 +209,12 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
     private readonly FaultInjector? _faults;
     private readonly ulong _chunkMaxBytes;
     private readonly ulong _overtakeWindowBytes;
+
+    /// <summary>scattered-fault-window in bytes (0: off, or no scatter distance to tell scattered faults by).</summary>
+    private readonly ulong _scatteredWindowBytes;
+
+    /// <summary>Reused list of the pieces a scattered fault's window claims before its page.</summary>
+    private readonly List<AddressRange> _windowPieces = [];
     private readonly ulong _prefetchBytes;
     private bool _restoreFinishedSeen;
     private int _goneUnconfirmed;
@@ -225,6 +231,7 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         _faults = faults;
         _chunkMaxBytes = (ulong)settings.ChunkMaxBytes;
         _overtakeWindowBytes = settings.FaultOvertakesBackgroundReads ? (ulong)settings.UrgentCopyWindowBytes : 0;
+        _scatteredWindowBytes = settings.ScatteredFaultDistanceBytes is null ? 0 : (ulong)(settings.ScatteredFaultWindowBytes ?? 0);
         _prefetchBytes = (ulong)settings.PrefetchDuringRestoreBytes;
         _task = task;
         _pid = task.Pid;
@@ -589,10 +596,17 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
     {
         var page = PageGeometry.AlignDown(address);
         var readAhead = _locality.ReadAheadBytes;
+        ulong windowStart = page;
         if (retry == 0)
         {
             _progress.AddFault();
             readAhead = _locality.OnFault(page);
+            if (_scatteredWindowBytes > 0 && _locality.LastFaultScattered)
+            {
+                // The aligned window around the page: from the page on first (it wakes the task), the rest after.
+                windowStart = page & ~(_scatteredWindowBytes - 1);
+                readAhead = windowStart + _scatteredWindowBytes - page;
+            }
         }
 
         var decision = _book.OnFault(page, readAhead);
@@ -609,7 +623,24 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
                 return ZeroPage(address, page, retry);
             default:
                 RequestPages(decision.Range, background: false, budgetBytes: 0);
+                if (windowStart < page)
+                {
+                    ClaimWindowBefore(windowStart, page);
+                }
+
                 return true;
+        }
+    }
+
+    /// <summary>The pending pages of a scattered fault's window before the faulting page, read with fault priority
+    /// right after the faulting page's part (no fault waits on them: their copies record no fault latency).</summary>
+    private void ClaimWindowBefore(ulong windowStart, ulong page)
+    {
+        _windowPieces.Clear();
+        _book.ClaimWindowPart(windowStart, page, _windowPieces);
+        foreach (var piece in _windowPieces)
+        {
+            RequestPages(piece, background: false, budgetBytes: 0, faultTimestamp: 0);
         }
     }
 
@@ -715,19 +746,22 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
 
     /// <summary>Gets the pages of a claimed range: at once when the source maps them (the job is queued; the caller runs
     /// the copies), otherwise through the page cache.</summary>
-    private void RequestPages(AddressRange range, bool background, ulong budgetBytes)
+    private void RequestPages(AddressRange range, bool background, ulong budgetBytes) =>
+        RequestPages(range, background, budgetBytes, background ? 0 : _batchReadTimestamp);
+
+    private void RequestPages(AddressRange range, bool background, ulong budgetBytes, long faultTimestamp)
     {
         var pages = (int)range.Pages;
         if (_direct is not null && _direct.TryReadNow(_pid, range.DumpStart, pages, out var read))
         {
             _statistics?.CountRead(pages, zeroCopy: true, _direct.IsCacheLayer);
             var data = new PageData(range.DumpStart, pages, [new SharedPageRead(read)]);
-            _copies.Add(new CopyJob(range.DumpStart, pages, background, budgetBytes, data) { FaultTimestamp = background ? 0 : _batchReadTimestamp });
+            _copies.Add(new CopyJob(range.DumpStart, pages, background, budgetBytes, data) { FaultTimestamp = faultTimestamp });
             return;
         }
 
         var id = ++_nextRequestId;
-        _requests.Add(id, new FetchRequest(range.DumpStart, pages, background, budgetBytes, background ? 0 : _batchReadTimestamp));
+        _requests.Add(id, new FetchRequest(range.DumpStart, pages, background, budgetBytes, faultTimestamp));
         _cache.Tell(new PageCacheActor.Fetch(_pid, range.DumpStart, pages,
             background ? ReadPriority.Background : ReadPriority.Fault, id));
     }

@@ -55,4 +55,22 @@ public sealed class FaultLatencyHistogram
         Interlocked.Increment(ref _counts[bucket]);
         Interlocked.Add(ref _totalTicks, latency.Ticks);
     }
+
+    /// <summary>The non-empty buckets as "≤BOUND:COUNT" (µs; the last as "&gt;BOUND"), and the mean, for a log line.</summary>
+    public string Describe()
+    {
+        var counts = Snapshot();
+        var parts = new List<string>(counts.Length + 1);
+        for (var i = 0; i < counts.Length; i++)
+        {
+            if (counts[i] > 0)
+            {
+                var bound = i < BoundsMicroseconds.Count ? $"<={BoundsMicroseconds[i]:0}" : $">{BoundsMicroseconds[^1]:0}";
+                parts.Add(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{bound}:{counts[i]}"));
+            }
+        }
+
+        parts.Add(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"mean {Mean.TotalMicroseconds:0.0}"));
+        return string.Join(' ', parts);
+    }
 }

@@ -104,6 +104,24 @@ public sealed class TaskRangeBook
     }
 
     /// <summary>
+    /// After a fault claimed from its page on (<see cref="OnFault"/>): claims every pending page of
+    /// <c>[<paramref name="start"/>, <paramref name="end"/>)</c> too (the part of an aligned window before the faulting
+    /// page), appending the claimed pieces to <paramref name="claimed"/> in address order. Returns the bytes claimed.
+    /// </summary>
+    public ulong ClaimWindowPart(ulong start, ulong end, List<AddressRange> claimed)
+    {
+        ArgumentNullException.ThrowIfNull(claimed);
+        var first = claimed.Count;
+        var bytes = Pending.ExtractTo(start, end, claimed);
+        for (var i = first; i < claimed.Count; i++)
+        {
+            InFlight.Add(claimed[i]);
+        }
+
+        return bytes;
+    }
+
+    /// <summary>
     /// Claims a background chunk (CRIU <c>xfer_pages</c>): the first <paramref name="maxBytes"/> at most of the
     /// lowest pending range move to in flight. False when nothing is pending.
     /// </summary>

@@ -344,8 +344,8 @@ internal static class LazyPagesCommand
 
         foreach (var task in result.Statistics.Tasks)
         {
-            Log.Information("{Label}: {Phase}, copied {Copied}/{Total} pages ({Faults} faults, {Zero} zero pages, {Dropped} dropped)",
-                task.Label, task.Phase, task.CopiedPages, task.TotalPages, task.Faults, task.ZeroPages, task.DroppedPages);
+            Log.Information("{Label}: {Phase}, copied {Copied}/{Total} pages ({Faults} faults, {Zero} zero pages, {Dropped} dropped); fault latency, us: {FaultLatency}",
+                task.Label, task.Phase, task.CopiedPages, task.TotalPages, task.Faults, task.ZeroPages, task.DroppedPages, task.FaultLatency.Describe());
         }
 
         if (result.Statistics.Remote.Connections is { } connections)

@@ -145,7 +145,7 @@ public sealed class CriuHarness
         foreach (var file in Directory.EnumerateFiles(checkpoint.WorkloadDirectory))
         {
             var name = Path.GetFileName(file);
-            if (name.StartsWith("result-", StringComparison.Ordinal))
+            if (name.StartsWith("result-", StringComparison.Ordinal) || name.StartsWith("slow-", StringComparison.Ordinal))
             {
                 continue;
             }
@@ -443,6 +443,7 @@ public sealed class CriuHarness
                 DaemonCpuSecondsPerGiB = checkpoint.LazyBytes > 0 ? cpu / (checkpoint.LazyBytes / (double)(1L << 30)) : double.NaN,
                 DaemonMaxRssMiB = daemonEnd.Exits.Count == 0 ? double.NaN : daemonEnd.Exits.Max(e => e.MaxRssKiB) / 1024.0,
             };
+            KeepTaskResults(resultsDirectory, work);
             return CollectResults(Finish(), checkpoint, resultsDirectory, start, trigger, failures, notes, rss);
         }
         finally
@@ -633,13 +634,33 @@ public sealed class CriuHarness
     }
 
     /// <summary>
+    /// The tasks' result lines and slow-touch lists (<c>slow-N.tsv</c>, touches over 250 µs) are copied into the run's
+    /// own directory beside its daemon log, since the next restore of the checkpoint starts without them: with
+    /// <c>--keep-temp</c> every run's slow touches can be laid beside its daemon's log.
+    /// </summary>
+    private static void KeepTaskResults(string resultsDirectory, string work)
+    {
+        if (!Directory.Exists(resultsDirectory) || !Directory.Exists(work))
+        {
+            return;
+        }
+
+        foreach (var file in Directory.EnumerateFiles(resultsDirectory, "result-*")
+                     .Concat(Directory.EnumerateFiles(resultsDirectory, "slow-*")))
+        {
+            File.Copy(file, Path.Combine(work, Path.GetFileName(file)), overwrite: true);
+        }
+    }
+
+    /// <summary>
     /// Before each restore of the same checkpoint: no result of an earlier restore may be mistaken for this one's, and
     /// the workload's log must have its size at dump time again (CRIU refuses to restore a file open at dump time whose
     /// size changed; an earlier restored tree may have appended to it).
     /// </summary>
     private static void ResetWorkload(CriuCheckpoint checkpoint)
     {
-        foreach (var stale in Directory.EnumerateFiles(checkpoint.WorkloadDirectory, "result-*"))
+        foreach (var stale in Directory.EnumerateFiles(checkpoint.WorkloadDirectory, "result-*")
+                     .Concat(Directory.EnumerateFiles(checkpoint.WorkloadDirectory, "slow-*")))
         {
             File.Delete(stale);
         }

@@ -70,6 +70,18 @@ public sealed record WorkloadTaskReport
     [JsonPropertyName("mean_ns")]
     public long? MeanNs { get; init; }
 
+    /// <summary>The bound above which a touch counts as slow (issue 10's p99 bound, 250 µs), ns.</summary>
+    [JsonPropertyName("slow_touch_ns")]
+    public long? SlowTouchNs { get; init; }
+
+    /// <summary>Touches longer than <see cref="SlowTouchNs"/>; each is listed in <c>slow-N.tsv</c> beside the result.</summary>
+    [JsonPropertyName("slow_touches")]
+    public long? SlowTouches { get; init; }
+
+    /// <summary>Touches per power-of-two band of µs: [0] under 1 µs, [i] from 2^(i-1) to 2^i µs, the last everything longer.</summary>
+    [JsonPropertyName("touch_histogram")]
+    public long[]? TouchHistogram { get; init; }
+
     /// <summary>From the first touch to the end of the last, ns.</summary>
     [JsonPropertyName("touch_ns")]
     public long? TouchNs { get; init; }

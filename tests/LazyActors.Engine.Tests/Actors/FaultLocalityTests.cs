@@ -234,6 +234,22 @@ public sealed class FaultLocalityTests
     }
 
     [Fact]
+    public void The_last_fault_says_whether_it_was_scattered()
+    {
+        var locality = new FaultLocality(4 * Page, scatterDistanceBytes: 64 * Page);
+        locality.OnFault(Base);
+        Assert.False(locality.LastFaultScattered); // follows nothing
+        locality.OnFault(Base + (1000 * Page));
+        Assert.True(locality.LastFaultScattered);
+        locality.OnFault(Base + (1010 * Page));
+        Assert.False(locality.LastFaultScattered);
+        var unscattered = new FaultLocality(4 * Page);
+        unscattered.OnFault(Base);
+        unscattered.OnFault(Base + (100_000 * Page));
+        Assert.False(unscattered.LastFaultScattered); // no scatter distance
+    }
+
+    [Fact]
     public void Without_a_scatter_distance_no_fault_is_scattered()
     {
         var locality = new FaultLocality(4 * Page);

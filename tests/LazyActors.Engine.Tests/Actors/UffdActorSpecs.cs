@@ -76,6 +76,42 @@ public sealed class UffdActorSpecs : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task UffdActor_must_claim_the_aligned_window_of_a_scattered_fault_its_own_part_first()
+    {
+        // Scattered: farther than 8 pages from the previous fault. Window 16 pages: the second fault (page 37) claims
+        // pages 37-47 first (its fetch carries the fault), then 32-36; the first fault (page 3) is not scattered.
+        var settings = SpecSettings with { ScatteredFaultDistanceBytes = 8 * 4096, ScatteredFaultWindowBytes = 16 * 4096, ChunkMaxBytes = 16 * 4096 };
+        var actor = Start(Book((Base, Base + (64 * Page))), settings: settings);
+        actor.Tell(UffdActor.Events.Of([Fault(Base + (3 * Page))]));
+        var first = await ServeFetchAsync(actor, ReadPriority.Fault);
+        Assert.Equal((Base + (3 * Page), 1), (first.DumpAddress, first.Pages));
+
+        actor.Tell(UffdActor.Events.Of([Fault(Base + (37 * Page) + 8)]));
+        var own = await ServeFetchAsync(actor, ReadPriority.Fault);
+        var before = await ServeFetchAsync(actor, ReadPriority.Fault);
+        Assert.Equal((Base + (37 * Page), 11), (own.DumpAddress, own.Pages));
+        Assert.Equal((Base + (32 * Page), 5), (before.DumpAddress, before.Pages));
+        await AwaitAssertAsync(() => Assert.Equal(3, _uffd.Copies.Count));
+        Assert.Equal([Base + (3 * Page), Base + (37 * Page), Base + (32 * Page)], _uffd.Copies.Select(c => c.Address));
+        Assert.Equal(17, _progress.CopiedByFaults);
+        Assert.Equal(2, _progress.FaultLatency.Count); // the window's part before the page answers no fault
+        Assert.All(_uffd.Pages, p => Assert.Equal(FakePageSource.PatternByte(Pid, p.Key), p.Value));
+    }
+
+    [Fact]
+    public async Task UffdActor_must_claim_read_ahead_from_the_page_for_a_scattered_fault_without_a_window()
+    {
+        var settings = SpecSettings with { ScatteredFaultDistanceBytes = 8 * 4096, ScatteredFaultWindowBytes = null, FaultReadAheadMinBytes = 4 * 4096 };
+        var actor = Start(Book((Base, Base + (64 * Page))), settings: settings);
+        actor.Tell(UffdActor.Events.Of([Fault(Base + (3 * Page))]));
+        await ServeFetchAsync(actor, ReadPriority.Fault);
+        actor.Tell(UffdActor.Events.Of([Fault(Base + (37 * Page))]));
+        var fetch = await ServeFetchAsync(actor, ReadPriority.Fault);
+        Assert.Equal((Base + (37 * Page), 4), (fetch.DumpAddress, fetch.Pages));
+        await _cache.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(50));
+    }
+
+    [Fact]
     public async Task UffdActor_must_copy_pages_a_source_maps_at_once_without_asking_the_cache()
     {
         _source.Immediate = true;

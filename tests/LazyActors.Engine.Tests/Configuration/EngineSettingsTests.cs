@@ -20,6 +20,7 @@ public sealed class EngineSettingsTests
         Assert.True(settings.PushFrontFollowing);
         Assert.Equal(128 << 10, settings.FaultReadAheadMinBytes);
         Assert.Equal(4L << 20, settings.ScatteredFaultDistanceBytes);
+        Assert.Null(settings.ScatteredFaultWindowBytes);
         Assert.Equal("/images/lazy-pages.socket", settings.SocketPath);
     }
 
@@ -180,6 +181,8 @@ public sealed class EngineSettingsTests
     [InlineData("second-copier-piece = some", "lazy-actors.engine.second-copier-piece")]
     [InlineData("second-copier-helper-spin = -1", "lazy-actors.engine.second-copier-helper-spin")]
     [InlineData("second-copier-helper-spin = 5000", "lazy-actors.engine.second-copier-helper-spin")]
+    [InlineData("scattered-fault-window = 768KiB", "lazy-actors.engine.scattered-fault-window")]
+    [InlineData("scattered-fault-window = 8MiB", "lazy-actors.engine.scattered-fault-window")]
     public void Invalid_values_name_their_own_key(string lines, string key)
     {
         var config = ConfigurationFactory.ParseString($"lazy-actors.engine {{\n{lines}\n}}");

@@ -36,6 +36,11 @@ public sealed class WorkloadTests : IDisposable
             Assert.Equal(1024, report.Pages);
             Assert.Equal(0, report.ZeroPages);
             Assert.True(report.P50Ns > 0 && report.P50Ns <= report.P99Ns && report.P99Ns <= report.MaxNs);
+            Assert.Equal(report.Pages, Assert.IsType<long[]>(report.TouchHistogram).Sum());
+            Assert.Equal(250_000, report.SlowTouchNs);
+            var slowList = Path.Combine(_dir.Path, "wl", $"slow-{report.Task}.tsv");
+            var listed = File.Exists(slowList) ? (await File.ReadAllLinesAsync(slowList)).Length - 1 : 0; // a header, then one line per touch
+            Assert.Equal(report.SlowTouches, listed);
             Assert.True(report.VerifiedMonoNs > report.TriggerMonoNs);
             Assert.Equal(ready[report.Task].Pid, report.Pid);
         }
