@@ -20,7 +20,7 @@ public sealed class EngineSettingsTests
         Assert.True(settings.PushFrontFollowing);
         Assert.Equal(128 << 10, settings.FaultReadAheadMinBytes);
         Assert.Equal(4L << 20, settings.ScatteredFaultDistanceBytes);
-        Assert.Null(settings.ScatteredFaultWindowBytes);
+        Assert.Equal(512L << 10, settings.ScatteredFaultWindowBytes);
         Assert.Equal("/images/lazy-pages.socket", settings.SocketPath);
     }
 
