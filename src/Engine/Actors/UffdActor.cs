@@ -231,7 +231,7 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
         _faults = faults;
         _chunkMaxBytes = (ulong)settings.ChunkMaxBytes;
         _overtakeWindowBytes = settings.FaultOvertakesBackgroundReads ? (ulong)settings.UrgentCopyWindowBytes : 0;
-        _scatteredWindowBytes = settings.ScatteredFaultDistanceBytes is null ? 0 : (ulong)(settings.ScatteredFaultWindowBytes ?? 0);
+        _scatteredWindowBytes = settings.ScatteredFaultDistanceBytes is null ? 0 : (ulong)settings.EffectiveScatteredFaultWindowBytes;
         _prefetchBytes = (ulong)settings.PrefetchDuringRestoreBytes;
         _task = task;
         _pid = task.Pid;

@@ -94,6 +94,14 @@ public sealed record EngineSettings
     /// </summary>
     public long? ScatteredFaultWindowBytes { get; init; }
 
+    /// <summary>
+    /// <see cref="ScatteredFaultWindowBytes"/> as the fault path uses it: never above chunk-max (a claim is at most one
+    /// chunk), so a window larger than a user's smaller chunk-max is cut to the largest power of two within it instead of
+    /// making that chunk-max invalid (the 512 KiB default with chunk-max = 256KiB); 0 when off.
+    /// </summary>
+    public long EffectiveScatteredFaultWindowBytes =>
+        ScatteredFaultWindowBytes is { } window ? Math.Min(window, (long)System.Numerics.BitOperations.RoundUpToPowerOf2((ulong)ChunkMaxBytes + 1) >> 1) : 0;
+
     /// <summary>Bytes copied at once when a fault hits data that arrived but is not copied yet.</summary>
     public required int UrgentCopyWindowBytes { get; init; }
 
@@ -463,10 +471,9 @@ public sealed record EngineSettings
             throw Invalid("scattered-fault-distance", $"must be off or a positive multiple of {PageGeometry.PageSize} bytes, got {scatter}");
         }
 
-        if (ScatteredFaultWindowBytes is { } window
-            && (window < (long)PageGeometry.PageSize || (window & (window - 1)) != 0 || window > ChunkMaxBytes))
+        if (ScatteredFaultWindowBytes is { } window && (window < (long)PageGeometry.PageSize || (window & (window - 1)) != 0))
         {
-            throw Invalid("scattered-fault-window", $"must be off or a power of two from {PageGeometry.PageSize} bytes up to chunk-max ({ChunkMaxBytes} bytes), got {window}");
+            throw Invalid("scattered-fault-window", $"must be off or a power of two of at least {PageGeometry.PageSize} bytes (cut to chunk-max, {ChunkMaxBytes} bytes, where larger), got {window}");
         }
 
         if (FaultReadAheadMinBytes > FaultReadAheadMaxBytes)

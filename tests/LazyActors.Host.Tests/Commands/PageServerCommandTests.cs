@@ -112,9 +112,10 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory("psk");
-        // Three times remote.prefetch-during-restore (16 MiB read while the restore runs): two thirds of every task are
-        // still on the source when it dies, whatever the tasks faulted in before.
-        var images = Images(work, 3, 48);
+        // Six times remote.prefetch-during-restore (16 MiB read while the restore runs), and 192 scattered-fault windows
+        // of 512 KiB per task: most of every task is still on the source when it dies 100 ms into the faults (at 48 MiB
+        // a random toucher's 96 windows could all arrive before the kill, and nothing would be left to reconnect for).
+        var images = Images(work, 3, 96);
         var port = BackgroundVerb.FreePort();
         var first = StartServer(images, work, "ps1.log", port, []);
         // Background transfer waits, so the tasks are still faulting their pages in when the source dies.
@@ -124,7 +125,7 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
 
         Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", Bound), WorkLog.Read(work, "lp.log"));
         Assert.True(first.Process.WaitForLog(Path.Combine(work.Path, "ps1.log"), "Accepted connection", Bound));
-        Thread.Sleep(300); // faults are being served
+        Thread.Sleep(100); // faults are being served
         first.Process.Signal(SigKill);
         first.Process.WaitForExit(Bound);
         first.Dispose();
@@ -149,9 +150,10 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory("psg");
-        // Four times remote.prefetch-during-restore: most of every task is still on the source when it dies (12288
-        // pages per task that random faults would have to fetch one by one within 300 ms), so the tree is given up.
-        var images = Images(work, 2, 64);
+        // Eight times remote.prefetch-during-restore, and 256 scattered-fault windows of 512 KiB per task: most of every
+        // task is still on the source when it dies 100 ms into the faults, so the tree is given up (at 64 MiB and 300 ms
+        // a random toucher's 128 windows per task all arrived first in CI-like run 19: the daemon exited 0).
+        var images = Images(work, 2, 128);
         var port = BackgroundVerb.FreePort();
         using var server = StartServer(images, work, "ps.log", port, []);
         var config = RemoteTestConfig.Write(work, giveUpAfter: "2s", pushDelay: "5s");
@@ -159,7 +161,7 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
         var simulation = Task.Run(() => Simulate(images, work));
 
         Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", Bound), WorkLog.Read(work, "lp.log"));
-        Thread.Sleep(300);
+        Thread.Sleep(100);
         server.Process.Signal(SigKill);
 
         var (exit, _, stderr) = daemon.Process.WaitForExit(Bound);
