@@ -137,8 +137,25 @@ public sealed class SecondCopierPiecesTests : IDisposable
     [SkippableFact]
     public void After_a_caller_error_nobody_claims_more_and_the_helpers_part_is_whole()
     {
+        // The helper's first piece waits (bounded) until the caller has met its error on its second piece: otherwise a
+        // fast helper on a slow caller claims every piece down to the second first (CI-like run 20: the whole slice
+        // copied, no error to test).
+        using var callerFailed = new ManualResetEventSlim();
         var result = _adapter.CopyBulk(_target.Start, _source.Address, SplitSlice, (uffd, half, d, s, l) =>
-            half == SplitHalf.First && d == _target.Start + Piece ? new UffdOpResult(0, Errno.EFAULT) : uffd.Copy(d, s, l));
+        {
+            if (half == SplitHalf.First && d == _target.Start + Piece)
+            {
+                callerFailed.Set();
+                return new UffdOpResult(0, Errno.EFAULT);
+            }
+
+            if (half == SplitHalf.Second)
+            {
+                callerFailed.Wait(TimeSpan.FromSeconds(5));
+            }
+
+            return uffd.Copy(d, s, l);
+        });
 
         Assert.Equal(new UffdOpResult((long)Piece, Errno.EFAULT), result.Combined);
         Assert.True(result.SplitAt >= 2 * Piece, $"split at 0x{result.SplitAt:x}");
