@@ -707,6 +707,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         if (_tasks.TryGetValue(failed.Child, out var progress))
         {
             progress.End(TaskPhase.Failed, reason);
+            _restore.Faults?.ThrowIfFires(FaultPoint.SupervisorThrows, "the restore supervisor (a task's end)");
         }
     }
 

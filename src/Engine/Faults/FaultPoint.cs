@@ -46,6 +46,7 @@ public enum FaultPoint
     /// <summary><c>actor.remote-fetch</c>: the remote fetcher throws as it takes a read.</summary>
     RemoteFetchThrows,
 
-    /// <summary><c>actor.supervisor</c>: the restore supervisor throws as it takes a task's end.</summary>
+    /// <summary><c>actor.supervisor</c>: the restore supervisor throws as it takes a task's end (its TaskEnded, or the
+    /// failure of its actor).</summary>
     SupervisorThrows,
 }

@@ -46,6 +46,12 @@ public static class RestoreSimProcess
             info.ArgumentList.Add("--no-verify");
         }
 
+        if (options.TouchGate is { } gate)
+        {
+            info.ArgumentList.Add("--touch-gate");
+            info.ArgumentList.Add(gate);
+        }
+
         // The simulator bounds its own waits by `timeout`; allow it time to kill and reap its tasks on top.
         var limit = timeout + options.HoldBeforeTouch + TimeSpan.FromSeconds(30);
         var outcome = ChildProcess.Run(info, limit);

@@ -25,9 +25,11 @@ internal static class RestoreSimCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
         var hold = new Option<int>("--hold-before-touch") { Description = "Milliseconds between the handshake and the first touch (the daemon's background transfer runs meanwhile).", DefaultValueFactory = _ => 0 };
 
+        var gate = new Option<string?>("--touch-gate") { Description = "A file whose creation lets the tasks touch (after --hold-before-touch); waited for up to --timeout." };
+
         var command = new Command("restore-sim", "Simulate `criu restore --lazy-pages` against a lazy-pages daemon with real processes and userfaultfd.")
         {
-            images, workDir, touch, threads, verify, noVerify, scenario, timeout, seed, json, hold,
+            images, workDir, touch, threads, verify, noVerify, scenario, timeout, seed, json, hold, gate,
         };
         command.SetAction(parse =>
         {
@@ -43,6 +45,7 @@ internal static class RestoreSimCommand
                 Timeout = TimeSpan.FromSeconds(Math.Max(1, parse.GetValue(timeout))),
                 Seed = parse.GetValue(seed),
                 HoldBeforeTouch = TimeSpan.FromMilliseconds(Math.Max(0, parse.GetValue(hold))),
+                TouchGate = parse.GetValue(gate) is { } g ? Path.GetFullPath(g) : null,
                 Progress = asJson ? null : line => Console.Error.WriteLine($"restore-sim: {line}"),
             };
             var report = new RestoreSimulator(options).Run();

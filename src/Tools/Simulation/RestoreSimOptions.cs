@@ -41,6 +41,13 @@ public sealed record RestoreSimOptions
     /// progress, for observing a daemon while it serves); zero = at once, as CRIU's restored tasks do.</summary>
     public TimeSpan HoldBeforeTouch { get; init; } = TimeSpan.Zero;
 
+    /// <summary>
+    /// A file whose creation lets the tasks touch (after <see cref="HoldBeforeTouch"/>), or null: a test kills or stops
+    /// something after "restore finished" and before the first touch on any machine's timing (a timed hold loses that
+    /// race on a machine that is slower to kill than to restore). Waiting for it is bounded by <see cref="Timeout"/>.
+    /// </summary>
+    public string? TouchGate { get; init; }
+
     /// <summary>Optional sink for progress lines (task started, handed over, finished).</summary>
     public Action<string>? Progress { get; init; }
 

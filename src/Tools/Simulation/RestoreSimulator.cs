@@ -113,6 +113,11 @@ public sealed class RestoreSimulator
                     Thread.Sleep(_options.HoldBeforeTouch);
                 }
 
+                if (_options.TouchGate is { } gate)
+                {
+                    WaitForTouchGate(gate, deadline);
+                }
+
                 var verifyClock = Stopwatch.StartNew();
                 foreach (var t in tasks)
                 {
@@ -383,6 +388,21 @@ public sealed class RestoreSimulator
     {
         var left = bound - deadline.Elapsed;
         return left > TimeSpan.FromMilliseconds(10) ? left : TimeSpan.FromMilliseconds(10);
+    }
+
+    private void WaitForTouchGate(string gate, Stopwatch deadline)
+    {
+        while (!File.Exists(gate))
+        {
+            if (deadline.Elapsed > _options.Timeout)
+            {
+                throw new TimeoutException($"the touch gate {gate} was not opened within {_options.Timeout.TotalSeconds:0.#} s");
+            }
+
+            Thread.Sleep(5);
+        }
+
+        Report($"touch gate {gate} open");
     }
 
     private void Report(string line) => _options.Progress?.Invoke(line);

@@ -77,16 +77,18 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
         var empty = work.CreateSub("nothing-here");
         var port = BackgroundVerb.FreePort();
         var first = StartServer(images, work, "ps1.log", port, config: null);
-        // Background transfer waits, so the tasks are still faulting their pages in when the source dies.
+        // Background transfer waits, and the tasks touch only once the source is dead: they fault their pages in while it
+        // is gone and wait until it is back.
         var config = RemoteTestConfig.Write(work, giveUpAfter: "40s", pushDelay: "3s");
         using var daemon = StartDaemon(empty, work, port, config);
-        var simulation = Task.Run(() => Simulate(images, work));
+        var gate = new TouchGate(work);
+        var simulation = Task.Run(() => Simulate(images, work, gate));
 
         Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", Bound), WorkLog.Read(work, "lp.log"));
-        Thread.Sleep(300); // faults are being served
         first.Process.Signal(SigKill);
         first.Process.WaitForExit(Bound);
         first.Dispose();
+        gate.Open();
         Thread.Sleep(1500); // the daemon notices and retries meanwhile; its faulting tasks wait
         using var second = StartServer(images, work, "ps2.log", port, config: null);
 
@@ -115,11 +117,14 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
         using var server = StartServer(images, work, "ps.log", port, config: null);
         var config = RemoteTestConfig.Write(work, giveUpAfter: "3s", pushDelay: "10s");
         using var daemon = StartDaemon(work.CreateSub("nothing-here"), work, port, config);
-        var simulation = Task.Run(() => Simulate(images, work));
+        var gate = new TouchGate(work);
+        var simulation = Task.Run(() => Simulate(images, work, gate));
 
+        // The source dies before the first touch (CI run 23: the tasks had every page 270 ms after "restore finished").
         Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", Bound), WorkLog.Read(work, "lp.log"));
-        Thread.Sleep(300);
         server.Process.Signal(SigKill);
+        server.Process.WaitForExit(Bound);
+        gate.Open();
 
         var (exit, _, stderr) = daemon.Process.WaitForExit(Bound);
         var report = await simulation.WaitAsync(Bound); // TimeoutException: the simulation did not end
@@ -141,16 +146,17 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
         var images = Images(work, 2, 16);
         var port = BackgroundVerb.FreePort();
         using var server = StartServer(images, work, "ps.log", port, config: null);
-        // The background transfer waits 10 s and the tasks 2 s before they touch: the kill lands with every lazy page still
+        // The background transfer waits 10 s and the tasks touch only after the kill: it lands with every lazy page still
         // missing (on a loaded machine an undelayed transfer was over before the kill), and the tasks then fault on the
         // dead daemon's uffds, waiting until the successor serves them.
         var config = RemoteTestConfig.Write(work, giveUpAfter: "30s", pushDelay: "10s");
         using var daemon = StartDaemon(work.CreateSub("nothing-here"), work, port, config);
-        var simulation = Task.Run(() => SimulateInOwnProcess(images, work, TimeSpan.FromSeconds(2)));
+        var gate = new TouchGate(work);
+        var simulation = Task.Run(() => SimulateInOwnProcess(images, work, gate));
 
         Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", Bound), WorkLog.Read(work, "lp.log"));
-        Thread.Sleep(300);
         daemon.Process.Signal(SigKill);
+        gate.Open();
 
         var report = await simulation.WaitAsync(Bound); // TimeoutException: the simulation did not end
         SimulatorTestSupport.WriteTasks(output, report);
@@ -179,13 +185,16 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
         using var server = StartServer(images, work, "ps.log", port, config: null);
         var config = RemoteTestConfig.Write(work, giveUpAfter: "60s", pushDelay: "10s", restartBudget: 1);
         using var daemon = StartDaemon(work.CreateSub("nothing-here"), work, port, config);
-        var simulation = Task.Run(() => SimulateInOwnProcess(images, work, TimeSpan.Zero));
+        var gate = new TouchGate(work);
+        var simulation = Task.Run(() => SimulateInOwnProcess(images, work, gate));
 
+        // Both die before the first touch (CI run 23: with the tasks touching at once, every page was served 280 ms after
+        // "restore finished", before the kills, and the guardian had nothing to resume or stop).
         Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", Bound), WorkLog.Read(work, "lp.log"));
-        Thread.Sleep(300);
         server.Process.Signal(SigKill);
         server.Process.WaitForExit(Bound);
         daemon.Process.Signal(SigKill);
+        gate.Open();
 
         var report = await simulation.WaitAsync(Bound); // TimeoutException: the simulation did not end
         SimulatorTestSupport.WriteTasks(output, report);
@@ -253,19 +262,20 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
         return new Daemon(process);
     }
 
-    private SimReport Simulate(string images, ScratchDirectory work) => new RestoreSimulator(new RestoreSimOptions
+    private SimReport Simulate(string images, ScratchDirectory work, TouchGate? gate = null) => new RestoreSimulator(new RestoreSimOptions
     {
         ImagesDir = images,
         WorkDir = work.Path,
         Touch = TouchOrder.Rand,
         Threads = 2,
         Timeout = Bound,
+        TouchGate = gate?.Path,
         Progress = output.WriteLine,
     }).Run();
 
     /// <summary>The simulator as a restorer process of its own, as each <c>criu restore</c> is: what it starts is this
     /// restore's alone, the test process is never the restorer.</summary>
-    private static SimReport SimulateInOwnProcess(string images, ScratchDirectory work, TimeSpan hold) =>
+    private static SimReport SimulateInOwnProcess(string images, ScratchDirectory work, TouchGate gate) =>
         RestoreSimProcess.Run(new RestoreSimOptions
         {
             ImagesDir = images,
@@ -273,7 +283,7 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
             Touch = TouchOrder.Rand,
             Threads = 2,
             Timeout = Bound,
-            HoldBeforeTouch = hold,
+            TouchGate = gate.Path,
         }, out var error) ?? new SimReport { Ok = false, Error = error };
 
     private sealed record Server(BackgroundVerb Process, int Port) : IDisposable

@@ -112,23 +112,22 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory("psk");
-        // Six times remote.prefetch-during-restore (16 MiB read while the restore runs), and 192 scattered-fault windows
-        // of 512 KiB per task: most of every task is still on the source when it dies 100 ms into the faults (at 48 MiB
-        // a random toucher's 96 windows could all arrive before the kill, and nothing would be left to reconnect for).
-        var images = Images(work, 3, 96);
+        var images = Images(work, 3, 16);
         var port = BackgroundVerb.FreePort();
         var first = StartServer(images, work, "ps1.log", port, []);
-        // Background transfer waits, so the tasks are still faulting their pages in when the source dies.
+        // Background transfer waits, and the tasks touch only once the source is dead (a kill timed after "restore
+        // finished" came after the last page on fast machines: CI run 23): they fault while it is gone and wait.
         var config = RemoteTestConfig.Write(work, giveUpAfter: "30s", pushDelay: "2s");
         using var daemon = StartDaemon(images, work, "127.0.0.1", port, config, []);
-        var simulation = Task.Run(() => Simulate(images, work));
+        var gate = new TouchGate(work);
+        var simulation = Task.Run(() => Simulate(images, work, gate));
 
         Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", Bound), WorkLog.Read(work, "lp.log"));
         Assert.True(first.Process.WaitForLog(Path.Combine(work.Path, "ps1.log"), "Accepted connection", Bound));
-        Thread.Sleep(100); // faults are being served
         first.Process.Signal(SigKill);
         first.Process.WaitForExit(Bound);
         first.Dispose();
+        gate.Open();
         Thread.Sleep(500); // the daemon retries meanwhile; its faulting tasks wait
         using var second = StartServer(images, work, "ps2.log", port, []);
 
@@ -150,19 +149,20 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory("psg");
-        // Eight times remote.prefetch-during-restore, and 256 scattered-fault windows of 512 KiB per task: most of every
-        // task is still on the source when it dies 100 ms into the faults, so the tree is given up (at 64 MiB and 300 ms
-        // a random toucher's 128 windows per task all arrived first in CI-like run 19: the daemon exited 0).
-        var images = Images(work, 2, 128);
+        // The source dies before the first touch, so the tree is given up (a kill timed after "restore finished" came
+        // after the last page in CI-like run 19: the daemon exited 0).
+        var images = Images(work, 2, 16);
         var port = BackgroundVerb.FreePort();
         using var server = StartServer(images, work, "ps.log", port, []);
         var config = RemoteTestConfig.Write(work, giveUpAfter: "2s", pushDelay: "5s");
         using var daemon = StartDaemon(images, work, "127.0.0.1", port, config, []);
-        var simulation = Task.Run(() => Simulate(images, work));
+        var gate = new TouchGate(work);
+        var simulation = Task.Run(() => Simulate(images, work, gate));
 
         Assert.True(daemon.Process.WaitForLog(Path.Combine(work.Path, "lp.log"), "restore finished", Bound), WorkLog.Read(work, "lp.log"));
-        Thread.Sleep(100);
         server.Process.Signal(SigKill);
+        server.Process.WaitForExit(Bound);
+        gate.Open();
 
         var (exit, _, stderr) = daemon.Process.WaitForExit(Bound);
         var report = await simulation.WaitAsync(Bound); // TimeoutException: the simulation did not end
@@ -221,13 +221,14 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
         return new Daemon(process);
     }
 
-    private SimReport Simulate(string images, ScratchDirectory work) => new RestoreSimulator(new RestoreSimOptions
+    private SimReport Simulate(string images, ScratchDirectory work, TouchGate? gate = null) => new RestoreSimulator(new RestoreSimOptions
     {
         ImagesDir = images,
         WorkDir = work.Path,
         Touch = TouchOrder.Rand,
         Threads = 2,
         Timeout = Bound,
+        TouchGate = gate?.Path,
         Progress = output.WriteLine,
     }).Run();
 

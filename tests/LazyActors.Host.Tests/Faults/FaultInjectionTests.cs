@@ -161,19 +161,27 @@ public sealed class FaultInjectionTests(ITestOutputHelper output) : IDisposable
 
     /// <summary>
     /// A local restore given up after an exception inside the supervisor stops its tree before the uffds are let go: a
-    /// task failing early (EFAULT on the 5th copy) makes the supervisor throw at that task's end while every read is slow,
-    /// so the other tasks still lack pages. Each task that gave no result must be one of the processes SIGKILLed (killed
-    /// mid-touch, its control socket closed), and no task may have read a wrong (zero) byte: without the stop, the tasks
-    /// would go on running once the engine closed their uffds, and read zeros.
+    /// task failing early (EFAULT on the 5th copy) makes the supervisor throw at that task's end (the first end: faults
+    /// only, one page per fault, every read 150 ms late, so no other task can be complete; with the push and 512 KiB fault
+    /// windows another task's completion came first and every task had its pages in CI run 23). Each task that gave no
+    /// result must be one of the processes SIGKILLed (killed mid-touch, its control socket closed), and no task may have
+    /// read a wrong (zero) byte: without the stop, the tasks would go on running once the engine closed their uffds, and
+    /// read zeros.
     /// </summary>
     [SkippableFact]
     public async Task A_local_restore_given_up_by_the_supervisor_stops_its_tree_before_the_uffds_go()
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
-        var (report, result) = await RunAsync("uffd.copy=EFAULT@5; actor.supervisor@1; source.delay=150%1", settings => settings);
+        var (report, result) = await RunAsync("uffd.copy=EFAULT@5; actor.supervisor@1; source.delay=150%1", settings => settings with
+        {
+            BackgroundPush = false,
+            ScatteredFaultWindowBytes = null,
+            FaultReadAheadMinBytes = 4096,
+            FaultReadAheadMaxBytes = 4096,
+        });
 
         Assert.Equal(1, result.ExitCode);
-        Assert.Contains("internal error in the restore supervisor handling TaskEnded", result.Error, StringComparison.Ordinal);
+        Assert.Contains("internal error in the restore supervisor handling ChildFailed", result.Error, StringComparison.Ordinal);
         var stopped = System.Text.RegularExpressions.Regex.Match(result.Error!, "SIGKILL to (\\d+) process\\(es\\) of the restored tree: ([0-9, ]+)");
         Assert.True(stopped.Success, $"the tree was not stopped: {result.Error}");
         var signalled = stopped.Groups[2].Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToHashSet();
