@@ -250,12 +250,7 @@ public sealed class SecondCopier : IDisposable
                 throw new ArgumentOutOfRangeException(nameof(length), length, "a split slice is whole pages");
             }
 
-            _uffd = uffd;
-            _copy = copy;
-            _destination = destination;
-            _source = source;
-            _length = length;
-            _failure = null;
+            Load(uffd, copy, destination, source, length);
             _callerFailed = false;
             _helperGaveBack = false;
             Volatile.Write(ref _ends, Pack(0, (uint)pages));
@@ -411,11 +406,8 @@ public sealed class SecondCopier : IDisposable
         }
     }
 
-    /// <summary>Takes the helper for one split; false when another task's slice has it (copy whole then).</summary>
-    public bool TryBegin() => !Volatile.Read(ref _stopping) && Interlocked.CompareExchange(ref _busy, 1, 0) == 0;
-
-    /// <summary>Starts the helper on one half (after <see cref="TryBegin"/> returned true).</summary>
-    public void Start(UserFaultFd uffd, HalfCopy copy, ulong destination, nint source, ulong length)
+    /// <summary>The slice both halves (or all pieces) come from, and no failure yet.</summary>
+    private void Load(UserFaultFd uffd, HalfCopy copy, ulong destination, nint source, ulong length)
     {
         _uffd = uffd;
         _copy = copy;
@@ -423,6 +415,15 @@ public sealed class SecondCopier : IDisposable
         _source = source;
         _length = length;
         _failure = null;
+    }
+
+    /// <summary>Takes the helper for one split; false when another task's slice has it (copy whole then).</summary>
+    public bool TryBegin() => !Volatile.Read(ref _stopping) && Interlocked.CompareExchange(ref _busy, 1, 0) == 0;
+
+    /// <summary>Starts the helper on one half (after <see cref="TryBegin"/> returned true).</summary>
+    public void Start(UserFaultFd uffd, HalfCopy copy, ulong destination, nint source, ulong length)
+    {
+        Load(uffd, copy, destination, source, length);
         _done.Reset();
         lock (_boost)
         {
