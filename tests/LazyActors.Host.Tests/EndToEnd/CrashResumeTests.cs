@@ -28,13 +28,16 @@ public sealed class CrashResumeTests(ITestOutputHelper output)
         var images = work.CreateSub("images");
         SyntheticCheckpoint.Write(images, new SyntheticCheckpointOptions(4, 64L << 20, 0xC4A5));
         // Faults only (no background push): the tasks' random touches keep the daemon serving for seconds, so the kill
-        // lands while it serves, right after the first task forked (its FORK logged).
+        // lands while it serves, right after the first task forked (its FORK logged) and "restore finished" was journalled
+        // (logged after the journal record: on a loaded machine the FORK event was read before the restorer's word, and
+        // the successor rightly found the restore unfinished, CI-like run 22).
         using var daemon = GuardedDaemon.Start(images, work.Path, "--no-background");
         int? killed = null;
         var killer = new Thread(() =>
         {
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            while (clock.Elapsed < TimeSpan.FromSeconds(60) && !daemon.Log().Contains(": FORK: child", StringComparison.Ordinal))
+            while (clock.Elapsed < TimeSpan.FromSeconds(60)
+                && !(daemon.Log() is var log && log.Contains(": FORK: child", StringComparison.Ordinal) && log.Contains("restore finished; pushing", StringComparison.Ordinal)))
             {
                 Thread.Sleep(5);
             }
