@@ -115,19 +115,20 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
         using var work = new ScratchDirectory("aks");
-        // 4 x 96 MiB: the background transfer must still be under way 200 ms after "restore finished" when the source is
-        // killed; 4 x 24 MiB was fetched whole in 220 ms on a faster machine (a CI-like run of 2026-12-01), so no switch.
-        var images = Images(work, 4, 96);
-        var config = RemoteTestConfig.Write(work, pushDelay: "0s", giveUpAfter: "40s", timeouts: "2s");
+        // The background transfer waits and the tasks touch only once the source is dead (a touch gate): every page comes
+        // after the kill, by faults the daemon must send to the second source (a kill timed 200 ms after "restore
+        // finished" came after the last page of 4 x 24 MiB on a faster machine, a CI-like run of 2026-12-01).
+        var images = Images(work, 4, 24);
+        var config = RemoteTestConfig.Write(work, pushDelay: "10s", giveUpAfter: "40s", timeouts: "2s");
         using var first = StartSource(images, work, "ps1.log", seed: null);
         using var second = StartSource(images, work, "ps2.log", seed: first.Port);
         using var daemon = StartDestination(work, "a", first.Port, config);
         var lp = Path.Combine(work.Path, "a", "lp.log");
         WaitForLines(work, "a/lp.log", $@"node akka\.tcp://lazy-cluster@\S+ registered as source of checkpoint '{Name}'", 2);
 
-        var restore = Task.Run(() => Simulate(images, work, "a", TimeSpan.FromSeconds(3)));
+        var gate = new TouchGate(work);
+        var restore = Task.Run(() => Simulate(images, work, "a", TimeSpan.Zero, gate));
         Assert.True(daemon.WaitForLog(lp, "restore finished", Bound), WorkLog.Tail(WorkLog.Read(work, "a/lp.log")));
-        Thread.Sleep(200);
         // The source the daemon asks first (the registry's first in address order) is the one killed.
         var used = FirstSourceRegex().Match(WorkLog.Read(work, "a/lp.log"));
         Assert.True(used.Success, WorkLog.Tail(WorkLog.Read(work, "a/lp.log")));
@@ -136,6 +137,7 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
         killed.Process.Signal(SigKill);
         killed.Process.WaitForExit(Bound);
         killed.Dispose();
+        gate.Open();
 
         var report = await restore.WaitAsync(Bound);
         SimulatorTestSupport.WriteTasks(output, report);
@@ -273,7 +275,7 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
     /// not carry the checkpoint's pids) stops what the restorer started, which in one shared test process would be every
     /// destination's tasks.
     /// </summary>
-    private static SimReport Simulate(string images, ScratchDirectory work, string which, TimeSpan hold) =>
+    private static SimReport Simulate(string images, ScratchDirectory work, string which, TimeSpan hold, TouchGate? gate = null) =>
         RestoreSimProcess.Run(new RestoreSimOptions
         {
             ImagesDir = images,
@@ -282,6 +284,7 @@ public sealed partial class AkkaClusterCommandTests(ITestOutputHelper output)
             Threads = 2,
             Timeout = Bound,
             HoldBeforeTouch = hold,
+            TouchGate = gate?.Path,
         }, out var error) ?? new SimReport { Ok = false, Error = $"{which}: {error}" };
 
     private sealed record Source(BackgroundVerb Process, int Port) : IDisposable
