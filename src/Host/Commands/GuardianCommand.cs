@@ -40,6 +40,8 @@ internal static class GuardianCommand
         command.SetAction(parse =>
         {
             var log = LogTo(parse.GetValue(logFile));
+            var program = parse.GetValue(daemonProgram);
+            log($"running as {Environment.ProcessPath ?? "?"}; a successor runs {program ?? "this program"}");
             if (parse.GetValue(startedBelowNormal))
             {
                 log(GuardianPriority.RestoreNormal());
@@ -57,7 +59,6 @@ internal static class GuardianCommand
             var options = new GuardianOptions(parse.GetValue(daemonPid), parse.GetValue(images)!, parse.GetValue(pidFile),
                 Path.Combine(workDir, StatusFileName), settings, Path.Combine(workDir, DescribedCheckpoint.FileName));
             var arguments = parse.GetValue(daemonArguments)!;
-            var program = parse.GetValue(daemonProgram);
             var guardian = new Guardian(options, fd => StartSuccessor(program, arguments, fd), log, error => Console.Error.WriteLine($"lazy-pages: {error}"));
             return guardian.Run(new SafeFdHandle(parse.GetValue(channel), ownsHandle: true));
         });
