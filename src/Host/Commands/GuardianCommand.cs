@@ -30,15 +30,18 @@ internal static class GuardianCommand
         var pidFile = new Option<string?>("--pidfile");
         var logFile = new Option<string?>("--log-file");
         var startedBelowNormal = new Option<bool>(GuardianPriority.StartedBelowNormalOption) { Description = "The daemon lowered this guardian's priority for its start-up: return to normal once up." };
+        var daemonProgram = new Option<string?>(GuardianLauncher.DaemonProgramOption) { Description = "The daemon's program, which a successor runs (default: this program): given when the guardian is a program of its own (LazyActors.Guardian)." };
         var daemonArguments = new Argument<string[]>("daemon-arguments") { Arity = ArgumentArity.OneOrMore };
         var command = new Command("guardian", "Internal: the crash guardian of a lazy-pages restore (started by lazy-pages).")
         {
-            channel, daemonPid, images, work, budget, giveUp, signal, pidFile, logFile, startedBelowNormal, daemonArguments,
+            channel, daemonPid, images, work, budget, giveUp, signal, pidFile, logFile, startedBelowNormal, daemonProgram, daemonArguments,
         };
         command.Hidden = true;
         command.SetAction(parse =>
         {
             var log = LogTo(parse.GetValue(logFile));
+            var program = parse.GetValue(daemonProgram);
+            log($"running as {Environment.ProcessPath ?? "?"}; a successor runs {program ?? "this program"}");
             if (parse.GetValue(startedBelowNormal))
             {
                 log(GuardianPriority.RestoreNormal());
@@ -56,17 +59,18 @@ internal static class GuardianCommand
             var options = new GuardianOptions(parse.GetValue(daemonPid), parse.GetValue(images)!, parse.GetValue(pidFile),
                 Path.Combine(workDir, StatusFileName), settings, Path.Combine(workDir, DescribedCheckpoint.FileName));
             var arguments = parse.GetValue(daemonArguments)!;
-            var guardian = new Guardian(options, fd => StartSuccessor(arguments, fd), log, error => Console.Error.WriteLine($"lazy-pages: {error}"));
+            var guardian = new Guardian(options, fd => StartSuccessor(program, arguments, fd), log, error => Console.Error.WriteLine($"lazy-pages: {error}"));
             return guardian.Run(new SafeFdHandle(parse.GetValue(channel), ownsHandle: true));
         });
         return command;
     }
 
     /// <summary>A successor: the daemon's own command line plus <c>--resume-fd</c>, in the guardian's session, with the
-    /// daemon's GC settings (not the guardian's).</summary>
-    private static (int Pid, Func<TimeSpan, bool> WaitForExit) StartSuccessor(IReadOnlyList<string> arguments, int channelFd)
+    /// daemon's GC settings (not the guardian's). <paramref name="daemonProgram"/>: the daemon's native program when the
+    /// guardian runs as a program of its own; null = this program (the daemon's own, started with the guardian verb).</summary>
+    private static (int Pid, Func<TimeSpan, bool> WaitForExit) StartSuccessor(string? daemonProgram, IReadOnlyList<string> arguments, int channelFd)
     {
-        var prefix = SelfInvocation.Prefix();
+        var prefix = daemonProgram is null ? SelfInvocation.Prefix() : [daemonProgram];
         var start = new ProcessStartInfo(prefix[0]) { UseShellExecute = false };
         foreach (var part in prefix.Skip(1).Concat(arguments))
         {

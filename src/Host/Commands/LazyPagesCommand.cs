@@ -141,9 +141,9 @@ internal static class LazyPagesCommand
                         : LazyPagesEngine.Listen(settings, remote, akka);
                 if (journal is null && guarded)
                 {
-                    (journal, guardian) = GuardianLauncher.Start(parse.Tokens.Select(t => t.Value).ToList(), settings, pidPath, logFile, m => Log.Warning("{Warning}", m));
+                    (journal, guardian, var program) = GuardianLauncher.Start(parse.Tokens.Select(t => t.Value).ToList(), settings, pidPath, logFile, m => Log.Warning("{Warning}", m));
                     engine.Protect(journal);
-                    Log.Information("crash guardian pid {Guardian} holds the socket, the restorer's connection and every uffd{Mode}", guardian.Id,
+                    Log.Information("crash guardian pid {Guardian} ({Program:l}) holds the socket, the restorer's connection and every uffd{Mode}", guardian.Id, program,
                         akkaSource is null ? string.Empty : "; a successor describes the checkpoint again from the source (Akka transport)");
                 }
 
