@@ -67,7 +67,7 @@ public sealed class PageServerSession
     {
         ArgumentNullException.ThrowIfNull(socket);
         string peer = socket.RemoteEndPoint?.ToString() ?? "inherited socket";
-        socket.NoDelay = true; // each reply goes out whole at once; replies are two writes (header, data)
+        socket.NoDelay = true; // each reply goes out at once: one send, or a header held by MSG_MORE that the sendfile after it pushes
         Stream stream = new NetworkStream(socket, ownsSocket: true);
         if (options.Tls is { } tls)
         {
