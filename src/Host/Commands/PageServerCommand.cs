@@ -41,11 +41,19 @@ internal static class PageServerCommand
         var config = new Option<string?>("--config") { Description = "With --transport akka: HOCON overrides (lazy-actors.engine.remote.akka; default: config/lazy-actors.hocon next to the program, if present)." };
         var cluster = new Option<bool>("--cluster") { Description = "With --transport akka: join an Akka.Cluster (--seed-node, or akka.cluster.seed-nodes in --config; none: found a new one) and register the checkpoint under --name, so `lazy-pages --transport akka --cluster --checkpoint NAME` finds it on this node." };
         var seedNodes = new Option<string[]>("--seed-node") { Description = "With --cluster: a seed node, akka.tcp://lazy-cluster@HOST:PORT or HOST:PORT (repeat for more).", AllowMultipleArgumentsPerToken = false };
+        var sessionNice = new Option<int?>("--session-nice") { Description = "Nice value (-20..19) of each session's thread (opt-in; default: inherited). Lower lets a GET's answer preempt a busy client CPU sooner; negative values need CAP_SYS_NICE (refused: logged, ignored)." };
+        sessionNice.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int?>() is { } value && (value < -20 || value > 19))
+            {
+                result.AddError($"--session-nice {value}: a nice value is -20..19");
+            }
+        });
         var tls = new TlsOptions();
 
         var command = new Command("page-server", "Serve the lazy pages of a checkpoint to remote `lazy-pages --page-server` daemons (like `criu page-server --lazy-pages`, for any number of sessions until stopped).")
         {
-            images, workDir, address, port, lazyPages, log, verbosity, statusFd, daemon, pidFile, drain, transport, name, config, cluster, seedNodes,
+            images, workDir, address, port, lazyPages, log, verbosity, statusFd, daemon, pidFile, drain, transport, name, config, cluster, seedNodes, sessionNice,
         };
         foreach (var option in tls.All)
         {
@@ -85,7 +93,7 @@ internal static class PageServerCommand
                     throw new ArgumentException("--cluster and --seed-node need --transport akka");
                 }
 
-                return await ServeAsync(imagesDir, parse.GetValue(address), parse.GetValue(port), tls.Read(parse), parse.GetValue(statusFd), TimeSpan.FromSeconds(parse.GetValue(drain))).ConfigureAwait(false);
+                return await ServeAsync(imagesDir, parse.GetValue(address), parse.GetValue(port), tls.Read(parse), parse.GetValue(statusFd), TimeSpan.FromSeconds(parse.GetValue(drain)), parse.GetValue(sessionNice)).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is IOException or ImageFormatException or InvalidDataException or UnauthorizedAccessException or ArgumentException or SocketException
                 or Akka.Configuration.ConfigurationException or TimeoutException)
@@ -102,13 +110,13 @@ internal static class PageServerCommand
         return command;
     }
 
-    private static async Task<int> ServeAsync(string imagesDir, string? address, int port, PageServerTlsSettings? tls, int? statusFd, TimeSpan drain)
+    private static async Task<int> ServeAsync(string imagesDir, string? address, int port, PageServerTlsSettings? tls, int? statusFd, TimeSpan drain, int? sessionNice)
     {
         var endpoint = LazyPageServer.ListenEndPoint(address, port);
         using var credentials = tls is null ? null : PageServerTlsCredentials.Load(tls);
         using var store = LazyPageStore.Open(imagesDir);
         using var loggers = new SerilogLoggerFactory(Log.Logger);
-        var options = new LazyPageServerOptions { Tls = credentials, TlsClientName = tls is { VerifyPeerName: true } ? address : null };
+        var options = new LazyPageServerOptions { Tls = credentials, TlsClientName = tls is { VerifyPeerName: true } ? address : null, SessionNice = sessionNice };
         var server = LazyPageServer.Start(store, endpoint, options, loggers.CreateLogger("page-server"));
         var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         void OnSignal(PosixSignalContext context)

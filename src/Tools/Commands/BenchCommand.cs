@@ -35,9 +35,18 @@ internal static class BenchCommand
         };
         var source = new Option<string[]>("--source")
         {
-            Description = "--restorer criu, remote scenarios: page server(s) the daemons fetch from, paired with every --daemon: criu (criu page-server --lazy-pages) and/or self (this host's page-server: the publish of --host-dir when given, else the IL build next to these tools); default both.",
+            Description = "--restorer criu, remote scenarios: page server(s) the daemons fetch from, paired with every --daemon: criu (criu page-server --lazy-pages), self (this host's page-server: the publish of --host-dir when given, else the IL build next to these tools) and/or self=DIR (the page-server of the host published in DIR, labelled lazyactors-ps@NAME-OF-DIR: two builds of our server side by side in one run); default criu and self.",
         };
-        source.AcceptOnlyFromAmong("criu", "self");
+        source.Validators.Add(result =>
+        {
+            foreach (var text in result.Tokens.Select(t => t.Value))
+            {
+                if (CriuSourceSpec.ParseProblem(text) is { } problem)
+                {
+                    result.AddError($"--source {text}: {problem}");
+                }
+            }
+        });
         var criuPath = new Option<string?>("--criu") { Description = "The criu binary for --restorer criu (default: $LAZYACTORS_CRIU, else ../shared/tools/criu-4.2/criu next to the repository)." };
         var runBudget = new Option<double>("--run-budget")
         {

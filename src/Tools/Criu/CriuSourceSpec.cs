@@ -12,6 +12,8 @@ namespace LazyActors.Tools.Criu;
 /// </summary>
 public sealed record CriuSourceSpec
 {
+    private const string SelfDirPrefix = "self=";
+
     /// <summary>The name of this source in results and tables.</summary>
     public required string Label { get; init; }
 
@@ -33,6 +35,59 @@ public sealed record CriuSourceSpec
     /// </summary>
     public static CriuSourceSpec Self(IReadOnlyList<string>? hostPrefix = null) =>
         new() { Label = "lazyactors-ps", Template = [.. hostPrefix ?? HostInvocation.Prefix(), "page-server"], StopsOnSignal = true, ExtraArgs = ["-v", "3"] };
+
+    /// <summary>
+    /// The source a <c>bench --source</c> word names: <c>criu</c>, <c>self</c> (run by <paramref name="ownHostPrefix"/>)
+    /// or <c>self=DIR</c> (the page server of the host published in DIR, labelled <c>lazyactors-ps@</c>DIR's name, so
+    /// two builds of our server can be compared in one run).
+    /// </summary>
+    /// <exception cref="ArgumentException">The word is none of these (<see cref="ParseProblem"/> says why).</exception>
+    public static CriuSourceSpec Parse(string text, IReadOnlyList<string>? ownHostPrefix, CriuTool criu)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (ParseProblem(text) is { } problem)
+        {
+            throw new ArgumentException($"--source {text}: {problem}", nameof(text));
+        }
+
+        if (text == "criu")
+        {
+            return Criu(criu);
+        }
+
+        if (text == "self")
+        {
+            return Self(ownHostPrefix);
+        }
+
+        string dir = text[SelfDirPrefix.Length..];
+        return Self(PublishedHost.PrefixFor(dir)) with { Label = $"lazyactors-ps@{Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)))}" };
+    }
+
+    /// <summary>Why <paramref name="text"/> names no source (see <see cref="Parse"/>), or null when it names one.</summary>
+    public static string? ParseProblem(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (text is "criu" or "self")
+        {
+            return null;
+        }
+
+        if (!text.StartsWith(SelfDirPrefix, StringComparison.Ordinal) || text.Length == SelfDirPrefix.Length)
+        {
+            return "expected criu, self or self=DIR (a directory holding a published host)";
+        }
+
+        try
+        {
+            _ = PublishedHost.PrefixFor(text[SelfDirPrefix.Length..]);
+            return null;
+        }
+        catch (Exception e) when (e is FileNotFoundException or IOException or ArgumentException)
+        {
+            return e.Message;
+        }
+    }
 
     /// <summary>CRIU's <c>criu page-server --lazy-pages</c>.</summary>
     public static CriuSourceSpec Criu(CriuTool criu)

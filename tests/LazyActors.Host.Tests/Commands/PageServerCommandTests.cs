@@ -30,6 +30,17 @@ public sealed class PageServerCommandTests(ITestOutputHelper output)
         Assert.Contains("only --lazy-pages is supported", stderr, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("-21")]
+    [InlineData("20")]
+    public async Task Page_server_refuses_a_session_nice_value_outside_minus_20_to_19(string nice)
+    {
+        using var work = new ScratchDirectory("psv");
+        var (exit, _, stderr) = await VerbProcess.RunAsync(HostInvocation.Prefix(), Bound, "page-server", "-D", work.Path, "--port", "0", "--lazy-pages", "--session-nice", nice);
+        Assert.NotEqual(0, exit);
+        Assert.Contains($"--session-nice {nice}: a nice value is -20..19", stderr, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Page_server_names_the_image_directory_it_cannot_read()
     {

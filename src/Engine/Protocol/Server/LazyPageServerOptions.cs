@@ -34,4 +34,12 @@ public sealed record LazyPageServerOptions
     /// nothing for a long time). A graceful stop ends idle sessions regardless.
     /// </summary>
     public TimeSpan IdleTimeout { get; init; } = Timeout.InfiniteTimeSpan;
+
+    /// <summary>
+    /// The nice value of each session's thread (-20..19), or null to leave it as inherited. Opt-in: a lower value lets
+    /// the thread that answers a GET preempt busier threads on the client's CPU sooner (CRIU's own daemon polls and
+    /// keeps a CPU busy); negative values need CAP_SYS_NICE, and a refusal is logged once per session and ignored.
+    /// Measured in docs/benchmarks.md ("ps60").
+    /// </summary>
+    public int? SessionNice { get; init; }
 }

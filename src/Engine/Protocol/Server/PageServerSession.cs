@@ -27,10 +27,7 @@ public sealed class PageServerSession
 {
     private const int PageSize = (int)PageGeometry.PageSize;
     private const int RequestsPerRead = 128;
-    private const int IpProtoTcp = 6;
-    private const int TcpCork = 3;
-    private static readonly byte[] Corked = BitConverter.GetBytes(1);
-    private static readonly byte[] Uncorked = BitConverter.GetBytes(0);
+    private const int MsgMore = 0x8000;
 
     private readonly Stream _stream;
     private readonly LazyPageStore _store;
@@ -70,7 +67,7 @@ public sealed class PageServerSession
     {
         ArgumentNullException.ThrowIfNull(socket);
         string peer = socket.RemoteEndPoint?.ToString() ?? "inherited socket";
-        socket.NoDelay = true; // each reply goes out whole at once; replies are two writes (header, data)
+        socket.NoDelay = true; // each reply goes out at once: one send, or a header held by MSG_MORE that the sendfile after it pushes
         Stream stream = new NetworkStream(socket, ownsSocket: true);
         if (options.Tls is { } tls)
         {
@@ -147,6 +144,11 @@ public sealed class PageServerSession
     private PageServerSessionResult Run(CancellationToken cancellationToken)
     {
         _cpuAtStart = Diagnostics.ThreadCpu.OfCurrentThread();
+        if (_options.SessionNice is { } nice && !Scheduling.ThreadScheduling.TrySetNice(nice))
+        {
+            _logger.LogWarning("{Peer}: the session's thread keeps its nice value: setpriority({Nice}) refused ({Errno})", Peer, nice, Interop.LinuxException.LastErrno());
+        }
+
         try
         {
             while (true)
@@ -227,14 +229,13 @@ public sealed class PageServerSession
         }
         else if (_plainSocket is { } socket && _store.TryGetPagesFile(lookup.Pid, out var file))
         {
-            // The kernel sends the bytes from the page cache (sendfile): no copy through this process. Corked, so the
-            // header leaves in the first full segment with the data instead of a 32-byte segment of its own (CRIU's
-            // server corks each reply too): a client waiting for the header wakes once per reply, not twice.
+            // The kernel sends the bytes from the page cache (sendfile): no copy through this process. The header goes
+            // with MSG_MORE, so it waits in the socket for the data and leaves in the first full segment with it instead
+            // of a 32-byte segment of its own (a client waiting for the header wakes once per reply, not twice); the
+            // last sendfile pushes everything. Two syscalls per reply, where corking around it took four.
             PageServerIov.PagesReply(request, lookup.Pages).WriteTo(_replyHeader);
-            socket.SetRawSocketOption(IpProtoTcp, TcpCork, Corked);
-            _stream.Write(_replyHeader);
+            SendAll(socket, _replyHeader, MsgMore);
             SendFile(socket, file, lookup.PagesFileOffset, bytes, lookup.Pid);
-            socket.SetRawSocketOption(IpProtoTcp, TcpCork, Uncorked);
         }
         else
         {
@@ -245,6 +246,26 @@ public sealed class PageServerSession
 
         _pagesSent += (long)lookup.Pages;
         return null;
+    }
+
+    /// <summary>send(2) with <paramref name="flags"/> until every byte went, waiting for room in the socket as <see cref="SendFile"/> does.</summary>
+    private static unsafe void SendAll(Socket socket, ReadOnlySpan<byte> bytes, int flags)
+    {
+        fixed (byte* start = bytes)
+        {
+            int sent = 0;
+            while (sent < bytes.Length)
+            {
+                nint n = Interop.Libc.Send(socket.SafeHandle, start + sent, (nuint)(bytes.Length - sent), flags | Interop.Libc.MSG_NOSIGNAL);
+                if (n >= 0)
+                {
+                    sent += (int)n;
+                    continue;
+                }
+
+                WaitForRoom(socket, "send");
+            }
+        }
     }
 
     /// <summary>sendfile until every byte went, waiting for room in the socket (bounded slices, so a stop is noticed).</summary>
@@ -265,25 +286,34 @@ public sealed class PageServerSession
                 throw new ImageFormatException($"pages file of pid {pid}", $"it ended before offset {offset + left}");
             }
 
-            var errno = Interop.LinuxException.LastErrno();
-            if (errno == Interop.Errno.EINTR)
-            {
-                continue;
-            }
-
-            if (errno != Interop.Errno.EAGAIN)
-            {
-                throw new IOException($"sendfile: {errno}", new SocketException((int)errno));
-            }
-
-            var poll = new Interop.PollFd { Fd = (int)socket.SafeHandle.DangerousGetHandle(), Events = Interop.PollFd.POLLOUT };
-            if (socket.SafeHandle.IsClosed)
-            {
-                throw new ObjectDisposedException(nameof(Socket));
-            }
-
-            _ = Interop.Libc.Poll(&poll, 1, 200);
+            WaitForRoom(socket, "sendfile");
         }
+    }
+
+    /// <summary>
+    /// After a send that moved nothing (errno set): returns at once on EINTR, polls (200 ms at most, so a stop is
+    /// noticed) on EAGAIN, throws on anything else.
+    /// </summary>
+    private static unsafe void WaitForRoom(Socket socket, string call)
+    {
+        var errno = Interop.LinuxException.LastErrno();
+        if (errno == Interop.Errno.EINTR)
+        {
+            return;
+        }
+
+        if (errno != Interop.Errno.EAGAIN)
+        {
+            throw new IOException($"{call}: {errno}", new SocketException((int)errno));
+        }
+
+        if (socket.SafeHandle.IsClosed)
+        {
+            throw new ObjectDisposedException(nameof(Socket));
+        }
+
+        var poll = new Interop.PollFd { Fd = (int)socket.SafeHandle.DangerousGetHandle(), Events = Interop.PollFd.POLLOUT };
+        _ = Interop.Libc.Poll(&poll, 1, 200);
     }
 
     private PageServerSessionResult Close()

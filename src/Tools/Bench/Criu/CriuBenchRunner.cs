@@ -79,7 +79,7 @@ public sealed class CriuBenchRunner(BenchOptions options)
     private async Task<IReadOnlyList<CriuScenarioSummary>> RunScenarioAsync(CriuBenchScenario scenario, IReadOnlyList<(string Label, CriuDaemonSpec? Spec, string? Problem)> daemonList, CriuHarness harness, string runDir, Stopwatch clock, CancellationToken cancellationToken)
     {
         // A remote scenario has one column per daemon and source: "daemon<-source".
-        var sources = scenario.Remote ? options.CriuSources.Select(s => s == "self" ? CriuSourceSpec.Self(options.OwnHostPrefix) : CriuSourceSpec.Criu(harness.Criu)).ToList() : [];
+        var sources = scenario.Remote ? options.CriuSources.Select(s => CriuSourceSpec.Parse(s, options.OwnHostPrefix, harness.Criu)).ToList() : [];
         var daemons = scenario.Remote
             ? daemonList.SelectMany(d => sources.Select(s => (Label: $"{d.Label}<-{s.Label}", d.Spec, d.Problem, Source: (CriuSourceSpec?)s))).ToList()
             : daemonList.Select(d => (d.Label, d.Spec, d.Problem, Source: (CriuSourceSpec?)null)).ToList();
