@@ -349,7 +349,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         Receive<UffdActor.ForkChildBorn>(born => OnForkChild(born, restoreFinished));
         Receive<UffdActor.TaskEnded>(ended =>
         {
-            _restore.Faults?.ThrowIfFires(FaultPoint.SupervisorThrows, "the restore supervisor (a task's end)");
+            InjectAtTaskEnd();
             if (ended.Phase == TaskPhase.Exited)
             {
                 _log.Info("{Task}: task exited ({Reason})", ended.Label, ended.Reason);
@@ -707,9 +707,14 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         if (_tasks.TryGetValue(failed.Child, out var progress))
         {
             progress.End(TaskPhase.Failed, reason);
-            _restore.Faults?.ThrowIfFires(FaultPoint.SupervisorThrows, "the restore supervisor (a task's end)");
+            InjectAtTaskEnd();
         }
     }
+
+    /// <summary>The <c>actor.supervisor</c> fault point: the supervisor throws as it takes a task's end, whether the task
+    /// reported it (TaskEnded) or failed (ChildFailed), so tests reach the supervisor's restart either way.</summary>
+    private void InjectAtTaskEnd() =>
+        _restore.Faults?.ThrowIfFires(FaultPoint.SupervisorThrows, "the restore supervisor (a task's end)");
 
     /// <summary>A child threw and is restarted: counted and logged; its work in flight is re-issued by the new instance.</summary>
     private void RecordRestart(ChildRestarted restarted)

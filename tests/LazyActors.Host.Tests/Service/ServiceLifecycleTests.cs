@@ -78,6 +78,10 @@ public sealed class ServiceLifecycleTests(ITestOutputHelper output)
     {
         Skip.IfNot(File.Exists("/usr/bin/setpriv"), "setpriv (util-linux) is needed to run a client as another uid");
         Skip.If(PeerUid() != 0, "the test runs a client as uid 65534, which needs root");
+        // A checkout under a private directory (mktemp -d makes 0700) keeps uid 65534 from loading the client at all,
+        // and every refusal below would then pass for the wrong reason.
+        Skip.IfNot(await NobodyCanReadAsync(HostInvocation.AssemblyPath),
+            $"uid 65534 cannot read {HostInvocation.AssemblyPath} (a directory above it is private), so it cannot run the client");
         using var scratch = new ScratchDirectory("sec");
         await using var service = await ServiceProcess.StartAsync(scratch.Path, http: false);
         var mode = File.GetUnixFileMode(service.ControlSocket);
@@ -336,6 +340,13 @@ public sealed class ServiceLifecycleTests(ITestOutputHelper output)
     private static Task<(int ExitCode, string Stdout, string Stderr)> AsNobodyAsync(string socket) =>
         VerbProcess.RunAsync(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "HOME=/tmp", "DOTNET_CLI_HOME=/tmp", HostInvocation.DotnetExecutable(), HostInvocation.AssemblyPath],
             VerbLimit, "jobs", "list", "--control-socket", socket);
+
+    private static async Task<bool> NobodyCanReadAsync(string path)
+    {
+        var probe = await VerbProcess.RunAsync(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/sh", "-c", "test -r \"$0\""],
+            VerbLimit, path);
+        return probe.ExitCode == 0;
+    }
 
     private static uint PeerUid() => Host.Service.Grpc.PeerCredentials.EffectiveUid();
 }

@@ -68,11 +68,13 @@ public sealed class PublishedDaemonTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(0, result.DaemonExitCode);
         Assert.Contains("ended the restore with exit code 0", ReadLog(result, "daemon.log.guardian"), StringComparison.Ordinal);
         // The guardian is the trimmed program published beside the daemon, not the daemon's own program again (cpu61).
-        Assert.Contains($"running as {Path.Combine(Path.GetDirectoryName(native[0])!, GuardianProgramName)}; a successor runs {native[0]}",
-            ReadLog(result, "daemon.log.guardian"), StringComparison.Ordinal);
+        Assert.Contains(GuardianProgramLine(native), ReadLog(result, "daemon.log.guardian"), StringComparison.Ordinal);
     }
 
-    private const string GuardianProgramName = "LazyActors.Guardian";
+    /// <summary>The line a guardian logs when it is the trimmed program published beside the daemon (cpu61), which runs
+    /// the daemon's own program as a successor.</summary>
+    private static string GuardianProgramLine(IReadOnlyList<string> native) =>
+        $"running as {Path.Combine(Path.GetDirectoryName(native[0])!, "LazyActors.Guardian")}; a successor runs {native[0]}";
 
     [SkippableFact]
     public async Task The_native_daemon_killed_after_the_restore_is_replaced_and_every_byte_is_right()
@@ -104,8 +106,7 @@ public sealed class PublishedDaemonTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("ended the restore with exit code 0", guardianLog, StringComparison.Ordinal);
         Assert.Contains("resuming a restore whose daemon died (restart 1)", ReadLog(result, "daemon.log"), StringComparison.Ordinal);
         // The guardian that started the successor is the guardian program, which runs the daemon's program for it.
-        Assert.Contains($"running as {Path.Combine(Path.GetDirectoryName(native[0])!, GuardianProgramName)}; a successor runs {native[0]}",
-            guardianLog, StringComparison.Ordinal);
+        Assert.Contains(GuardianProgramLine(native), guardianLog, StringComparison.Ordinal);
     }
 
     [SkippableFact]
