@@ -405,7 +405,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
             return;
         }
 
-        if (ThreadScheduling.HasCapSysNice())
+        if (SchedulingGrants.DescribeRefusals() is not { } refused)
         {
             _log.Info("scheduling: reader {Reader}, engine threads nice {Nice}, gate priority {Gate}, background {Background}",
                 settings.ReaderRealtime ? "SCHED_FIFO 1" : $"nice {settings.ReaderNice}",
@@ -417,7 +417,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         }
         else
         {
-            _log.Warning("scheduling: no CAP_SYS_NICE, so the reader, the engine threads and copies keep normal priority; on a machine the restored tasks keep busy, faults may wait a scheduler tick or more (run as root or grant CAP_SYS_NICE)");
+            _log.Warning("scheduling: {Refused}, so what it refuses stays at normal priority (the reader, the engine threads, copies); on a machine the restored tasks keep busy, faults may wait a scheduler tick or more (run as root or grant CAP_SYS_NICE)", refused);
         }
     }
 

@@ -40,21 +40,31 @@ internal static class ProcessThreads
 
     /// <summary>
     /// Every SCHED_IDLE thread back to SCHED_OTHER (each keeps its nice value, so engine threads are at
-    /// <c>engine-threads-nice</c> again at once); returns how many were raised.
+    /// <c>engine-threads-nice</c> again at once); returns how many were raised and how many the kernel refused.
     /// </summary>
-    public static unsafe int RaiseIdleToNormal()
+    public static unsafe (int Raised, int Refused) RaiseIdleToNormal()
     {
         var raised = 0;
+        var refused = 0;
         foreach (var tid in Ids())
         {
             var param = 0;
-            if (PolicyOf(tid) == Libc.SCHED_IDLE && Libc.SchedSetScheduler(tid, Libc.SCHED_OTHER, &param) == 0)
+            if (PolicyOf(tid) != Libc.SCHED_IDLE)
+            {
+                continue;
+            }
+
+            if (Libc.SchedSetScheduler(tid, Libc.SCHED_OTHER, &param) == 0)
             {
                 raised++;
             }
+            else if (PolicyOf(tid) >= 0)
+            {
+                refused++; // not a thread that ended meanwhile
+            }
         }
 
-        return raised;
+        return (raised, refused);
     }
 
     /// <summary>

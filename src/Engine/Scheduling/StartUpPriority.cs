@@ -28,18 +28,32 @@ internal static class StartUpPriority
     private static Timer? s_bound;
     private static string? s_endedBy;
     private static int s_raised;
+    private static int s_refused;
+    private static string? s_notApplied;
 
     /// <summary>Whether the start-up is lowered now.</summary>
     public static bool Lowered => Volatile.Read(ref s_state) == LoweredState;
 
     /// <summary>What ended the lowered start-up and how many threads it raised then, or null (not ended, never begun).</summary>
-    public static string? Describe() => Volatile.Read(ref s_endedBy) is { } by
-        ? $"start-up below the restorer until {by} ({Volatile.Read(ref s_raised)} thread(s) raised)"
-        : null;
+    public static string? Describe() => Volatile.Read(ref s_notApplied) is { } why
+        ? $"start-up below the restorer not applied: {why}"
+        : Volatile.Read(ref s_endedBy) is { } by
+            ? $"start-up below the restorer until {by} ({Volatile.Read(ref s_raised)} thread(s) raised{(Volatile.Read(ref s_refused) is > 0 and var refused ? $", {refused} refused" : "")})"
+            : null;
 
-    /// <summary>Starts the lowered start-up (once per process); the calling thread is left as it is (it signals readiness).</summary>
+    /// <summary>
+    /// Starts the lowered start-up (once per process); the calling thread is left as it is (it signals readiness). Not
+    /// where the kernel refuses a SCHED_IDLE thread its way back to SCHED_OTHER: the daemon would serve the whole
+    /// restore from threads that only run when a CPU is idle.
+    /// </summary>
     public static void Begin()
     {
+        if (!SchedulingGrants.LeaveIdle)
+        {
+            Interlocked.CompareExchange(ref s_notApplied, SchedulingGrants.DescribeRefusals(), null);
+            return;
+        }
+
         if (Interlocked.CompareExchange(ref s_state, LoweredState, NotStarted) != NotStarted)
         {
             return;
@@ -78,7 +92,9 @@ internal static class StartUpPriority
         }
 
         Interlocked.Exchange(ref s_bound, null)?.Dispose();
-        Volatile.Write(ref s_raised, ProcessThreads.RaiseIdleToNormal());
+        var (raised, refused) = ProcessThreads.RaiseIdleToNormal();
+        Volatile.Write(ref s_raised, raised);
+        Volatile.Write(ref s_refused, refused);
         Volatile.Write(ref s_endedBy, reason);
     }
 }

@@ -22,32 +22,6 @@ internal static class ThreadScheduling
         return Libc.SchedSetScheduler(tid, Libc.SCHED_FIFO, &param) == 0;
     }
 
-    /// <summary>
-    /// Whether this process holds CAP_SYS_NICE in its effective set (bit 23 of <c>CapEff</c> in /proc/self/status),
-    /// i.e. whether negative nice values and real-time policies will be granted; false when it cannot be told.
-    /// </summary>
-    public static bool HasCapSysNice()
-    {
-        const int capSysNice = 23;
-        try
-        {
-            foreach (var line in File.ReadLines("/proc/self/status"))
-            {
-                if (line.StartsWith("CapEff:", StringComparison.Ordinal))
-                {
-                    var mask = ulong.Parse(line.AsSpan(7).Trim(), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
-                    return (mask & (1UL << capSysNice)) != 0;
-                }
-            }
-        }
-        catch (Exception ex) when (ex is IOException or FormatException or UnauthorizedAccessException)
-        {
-            return false;
-        }
-
-        return false;
-    }
-
     /// <summary>The calling thread's nice value; false when it cannot be read.</summary>
     public static bool TryGetNice(out int niceValue)
     {

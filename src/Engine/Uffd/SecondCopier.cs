@@ -589,7 +589,13 @@ public sealed class SecondCopier : IDisposable
         switch (background)
         {
             case BackgroundPriority.Idle:
-                _ = ThreadScheduling.TrySetIdle();
+                // Only where the kernel lets the thread leave SCHED_IDLE again (a fault lends it real time, a later phase
+                // raises it); elsewhere the half keeps the thread's own priority.
+                if (SchedulingGrants.LeaveIdle)
+                {
+                    _ = ThreadScheduling.TrySetIdle();
+                }
+
                 break;
             case BackgroundPriority.Normal:
                 _ = ThreadScheduling.TrySetNice(0);

@@ -149,7 +149,7 @@ public sealed class UffdEventBarrier
         {
             lowered = BackgroundPriority.Gate;
         }
-        else if (!(lowered == BackgroundPriority.Idle ? ThreadScheduling.TrySetIdle() : LowerNiceForSlice()))
+        else if (!(lowered == BackgroundPriority.Idle ? SchedulingGrants.LeaveIdle && ThreadScheduling.TrySetIdle() : LowerNiceForSlice()))
         {
             lowered = BackgroundPriority.Gate;
         }
@@ -244,14 +244,14 @@ public sealed class UffdEventBarrier
 
             if (boosted)
             {
-                ThreadScheduling.TrySetNormal();
+                BackFromBoost();
             }
         }
 
         // A lowered slice is raised again before the gate is left: the read it may perform on the way out serves faults.
         if (scope.Lowered == BackgroundPriority.Idle)
         {
-            ThreadScheduling.TrySetNormal();
+            BackFromBoost();
         }
         else if (scope.Lowered == BackgroundPriority.Normal)
         {
@@ -262,7 +262,7 @@ public sealed class UffdEventBarrier
         ServeRequestedRead();
         if (scope.CeilingBoosted && !t_ceilingHeld)
         {
-            ThreadScheduling.TrySetNormal();
+            BackFromBoost();
         }
     }
 
@@ -285,7 +285,19 @@ public sealed class UffdEventBarrier
     private static bool ReleaseHeldCeilingNow()
     {
         t_ceilingHeld = false;
-        return ThreadScheduling.TrySetNormal();
+        return BackFromBoost();
+    }
+
+    /// <summary>
+    /// After a copy's boost or idle slice: SCHED_OTHER at the thread's nice value, or back to SCHED_IDLE while the
+    /// start-up is held below the restorer (the warm-up's stand-in copies otherwise freed the engine threads from it
+    /// before the restorer connected: CI, 5 threads SCHED_IDLE while listening, none left at the bound).
+    /// </summary>
+    private static bool BackFromBoost()
+    {
+        var normal = ThreadScheduling.TrySetNormal();
+        StartUpPriority.LowerCallingThread();
+        return normal;
     }
 
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Style", "IDE1006", Justification = "t_ marks a [ThreadStatic] field; naming rules cannot tell it from other statics")]

@@ -41,20 +41,44 @@ public sealed class ThreadSchedulingTests
     }
 
     [Fact]
-    public void With_CapSysNice_real_time_is_granted()
+    public void The_grants_probe_answers_what_a_fresh_thread_is_granted()
     {
-        var granted = false;
+        (bool NegativeNice, bool Realtime, bool LeaveIdle) direct = default;
         var thread = new Thread(() =>
         {
-            granted = ThreadScheduling.TrySetRealtime(1);
-            if (granted)
+            var negative = ThreadScheduling.TrySetNice(-1);
+            var realtime = ThreadScheduling.TrySetRealtime(1);
+            if (realtime)
             {
-                ThreadScheduling.TrySetNormal();
+                Assert.True(ThreadScheduling.TrySetNormal());
             }
+
+            direct = (negative, realtime, ThreadScheduling.TrySetIdle() && ThreadScheduling.TrySetNormal());
         });
         thread.Start();
         Assert.True(thread.Join(TimeSpan.FromSeconds(10)));
-        // With CAP_SYS_NICE real time is granted (without it, RLIMIT_RTPRIO may still allow it).
-        Assert.True(!ThreadScheduling.HasCapSysNice() || granted, "CAP_SYS_NICE present but SCHED_FIFO refused");
+
+        Assert.Equal(direct, (SchedulingGrants.NegativeNice, SchedulingGrants.Realtime, SchedulingGrants.LeaveIdle));
+        Assert.Equal(direct is (true, true, true), SchedulingGrants.DescribeRefusals() is null);
+    }
+
+    [SkippableFact]
+    public void A_thread_made_SCHED_IDLE_returns_to_SCHED_OTHER_at_its_nice_value_where_the_probe_says_so()
+    {
+        Skip.IfNot(SchedulingGrants.LeaveIdle, SchedulingGrants.DescribeRefusals());
+        (int Policy, int Nice) idle = default, back = default;
+        var thread = new Thread(() =>
+        {
+            Assert.True(ThreadScheduling.TrySetNice(3));
+            Assert.True(ThreadScheduling.TrySetIdle());
+            idle = ThreadStat.Current();
+            Assert.True(ThreadScheduling.TrySetNormal());
+            back = ThreadStat.Current();
+        });
+        thread.Start();
+        Assert.True(thread.Join(TimeSpan.FromSeconds(10)));
+
+        Assert.Equal(Libc.SCHED_IDLE, idle.Policy);
+        Assert.Equal((Libc.SCHED_OTHER, 3), back);
     }
 }

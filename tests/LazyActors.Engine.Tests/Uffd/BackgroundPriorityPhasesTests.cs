@@ -63,7 +63,7 @@ public sealed class BackgroundPriorityPhasesTests : IDisposable
     [SkippableFact]
     public void Both_copiers_run_idle_while_the_restorer_runs_and_at_the_ceiling_once_it_has_gone()
     {
-        Skip.IfNot(ThreadScheduling.HasCapSysNice(), "needs CAP_SYS_NICE (negative nice values, SCHED_FIFO)");
+        Skip.IfNot(SchedulingGrants.NegativeNice && SchedulingGrants.Realtime && SchedulingGrants.LeaveIdle, SchedulingGrants.DescribeRefusals());
         var phases = new BackgroundPriorityPhases(BackgroundPriority.Idle, BackgroundPriority.Gate, TimeSpan.FromSeconds(30));
         using var helper = new SecondCopier(GatePriority.Ceiling, -10, phases);
         using var adapter = new UserFaultFdAdapter(_uffd.Handle, GatePriority.Ceiling, reportsMemoryChanges: true, helper, phases);
@@ -113,7 +113,7 @@ public sealed class BackgroundPriorityPhasesTests : IDisposable
     [SkippableFact]
     public void A_restorer_that_never_goes_holds_the_push_down_only_until_the_wait_is_over()
     {
-        Skip.IfNot(ThreadScheduling.HasCapSysNice(), "needs CAP_SYS_NICE (negative nice values, SCHED_FIFO)");
+        Skip.IfNot(SchedulingGrants.NegativeNice && SchedulingGrants.Realtime && SchedulingGrants.LeaveIdle, SchedulingGrants.DescribeRefusals());
         var phases = new BackgroundPriorityPhases(BackgroundPriority.Normal, BackgroundPriority.Gate, TimeSpan.FromMilliseconds(100));
         using var helper = new SecondCopier(GatePriority.Ceiling, -10, phases);
         using var adapter = new UserFaultFdAdapter(_uffd.Handle, GatePriority.Ceiling, reportsMemoryChanges: true, helper, phases);

@@ -36,7 +36,7 @@ public sealed class BackgroundPriorityTests : IDisposable
     [SkippableFact]
     public void Idle_background_slices_run_SCHED_IDLE_on_both_copiers_and_fault_copies_keep_the_ceiling()
     {
-        Skip.IfNot(ThreadScheduling.HasCapSysNice(), "needs CAP_SYS_NICE (negative nice values, SCHED_FIFO)");
+        Skip.IfNot(SchedulingGrants.NegativeNice && SchedulingGrants.Realtime && SchedulingGrants.LeaveIdle, SchedulingGrants.DescribeRefusals());
         using var helper = new SecondCopier(GatePriority.Ceiling, -10, BackgroundPriority.Idle);
         using var adapter = new UserFaultFdAdapter(_uffd.Handle, GatePriority.Ceiling, reportsMemoryChanges: true, helper, BackgroundPriority.Idle);
         var inside = new System.Collections.Concurrent.ConcurrentDictionary<SplitHalf, (int Policy, int Nice)>();
@@ -76,7 +76,7 @@ public sealed class BackgroundPriorityTests : IDisposable
     [SkippableFact]
     public void Normal_background_slices_run_at_nice_0_and_the_thread_gets_its_own_nice_back()
     {
-        Skip.IfNot(ThreadScheduling.HasCapSysNice(), "needs CAP_SYS_NICE (negative nice values, SCHED_FIFO)");
+        Skip.IfNot(SchedulingGrants.NegativeNice && SchedulingGrants.Realtime && SchedulingGrants.LeaveIdle, SchedulingGrants.DescribeRefusals());
         using var helper = new SecondCopier(GatePriority.Ceiling, -10, BackgroundPriority.Normal);
         using var adapter = new UserFaultFdAdapter(_uffd.Handle, GatePriority.Ceiling, reportsMemoryChanges: true, helper, BackgroundPriority.Normal);
         var inside = new System.Collections.Concurrent.ConcurrentDictionary<SplitHalf, (int Policy, int Nice)>();
@@ -107,7 +107,7 @@ public sealed class BackgroundPriorityTests : IDisposable
     [SkippableFact]
     public void A_read_waiting_for_an_idle_slice_lends_both_copiers_real_time_until_the_slice_ends()
     {
-        Skip.IfNot(ThreadScheduling.HasCapSysNice(), "needs CAP_SYS_NICE (negative nice values, SCHED_FIFO)");
+        Skip.IfNot(SchedulingGrants.NegativeNice && SchedulingGrants.Realtime && SchedulingGrants.LeaveIdle, SchedulingGrants.DescribeRefusals());
         using var helper = new SecondCopier(GatePriority.Ceiling, -10, BackgroundPriority.Idle);
         using var adapter = new UserFaultFdAdapter(_uffd.Handle, GatePriority.Ceiling, reportsMemoryChanges: true, helper, BackgroundPriority.Idle);
         var reads = 0;

@@ -209,7 +209,7 @@ public sealed class UffdEventBarrierTests
     public void Ceiling_held_keeps_real_time_between_copies_until_released_or_a_lowered_slice()
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
-        Skip.IfNot(ThreadScheduling.HasCapSysNice(), "SCHED_FIFO needs CAP_SYS_NICE");
+        Skip.IfNot(SchedulingGrants.Realtime, SchedulingGrants.DescribeRefusals());
         using var region = MappedRegion.Map(4 * 4096);
         using var raw = UserFaultFd.Create();
         raw.Api(UffdFeatures.NonCooperative);
@@ -262,7 +262,7 @@ public sealed class UffdEventBarrierTests
     public void Plain_ceiling_still_drops_real_time_after_every_copy()
     {
         Skip.If(UffdAvailability.Reason is not null, UffdAvailability.Reason);
-        Skip.IfNot(ThreadScheduling.HasCapSysNice(), "SCHED_FIFO needs CAP_SYS_NICE");
+        Skip.IfNot(SchedulingGrants.Realtime, SchedulingGrants.DescribeRefusals());
         using var region = MappedRegion.Map(4096);
         using var raw = UserFaultFd.Create();
         raw.Api(UffdFeatures.NonCooperative);

@@ -31,7 +31,12 @@ public sealed class CrashResumeTests(ITestOutputHelper output)
         // lands while it serves, right after the first task forked (its FORK logged) and "restore finished" was journalled
         // (logged after the journal record: on a loaded machine the FORK event was read before the restorer's word, and
         // the successor rightly found the restore unfinished, CI-like run 22).
-        using var daemon = GuardedDaemon.Start(images, work.Path, "--no-background");
+        // Every page read is 2 ms late: the fork child's own faults then take seconds too. Without it, on the fast CI
+        // machine the child had touched its 64 MiB in 202 ms and was complete before the kill, and there was nothing
+        // of it left to take over.
+        var config = Path.Combine(work.Path, "slow-reads.hocon");
+        File.WriteAllText(config, "lazy-actors.engine.fault-injection = \"seed=1; source.delay=2%1\"\n");
+        using var daemon = GuardedDaemon.Start(images, work.Path, "--no-background", "--config", config);
         int? killed = null;
         var killer = new Thread(() =>
         {
