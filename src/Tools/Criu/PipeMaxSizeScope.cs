@@ -34,20 +34,28 @@ public sealed class PipeMaxSizeScope : IDisposable
         var handle = new SafeFdHandle(fd, ownsHandle: true);
         try
         {
-            Lock(handle, CriuNative.LockEx);
-            string recorded = ReadLockFile(handle);
-            long current = ReadSysctl();
-            if (recorded.Length == 0 && current < Needed)
-            {
-                WriteLockFile(handle, current.ToString(CultureInfo.InvariantCulture));
-            }
-
-            if (current < Needed)
-            {
-                File.WriteAllText(SysctlPath, Needed.ToString(CultureInfo.InvariantCulture));
-            }
-
+            // Shared first: a scope that finds the limit already raised joins the live ones at once. Taking the lock
+            // exclusively first made a second bench or test wait for the first to end ("stayed locked for 30 s").
             Lock(handle, CriuNative.LockSh);
+            if (ReadSysctl() < Needed)
+            {
+                _ = CriuNative.Flock(handle, CriuNative.LockUn);
+                Lock(handle, CriuNative.LockEx);
+                string recorded = ReadLockFile(handle);
+                long current = ReadSysctl();
+                if (recorded.Length == 0 && current < Needed)
+                {
+                    WriteLockFile(handle, current.ToString(CultureInfo.InvariantCulture));
+                }
+
+                if (current < Needed)
+                {
+                    File.WriteAllText(SysctlPath, Needed.ToString(CultureInfo.InvariantCulture));
+                }
+
+                Lock(handle, CriuNative.LockSh);
+            }
+
             _lock = handle;
         }
         catch
