@@ -1,5 +1,6 @@
 using Grpc.Core;
 using LazyActors.Host.Control;
+using LazyActors.Testing;
 using LazyActors.Tools.Simulation;
 using Xunit;
 using Proto = LazyActors.Host.Control.V1;
@@ -32,7 +33,8 @@ internal static class ServiceRestores
     /// <param name="hold">How long the tasks wait after the restore before they touch.</param>
     /// <param name="timeout">Every wait of the simulator (60 s unless told: a restore that outlives a restart of the service
     /// waits for the successor's start too).</param>
-    public static Task<SimReport> RestoreAsync(string images, string work, TouchOrder touch = TouchOrder.Rand, bool verify = true, TimeSpan hold = default, TimeSpan? timeout = null) =>
+    /// <param name="gate">A touch gate: the tasks touch only once it is open (after <paramref name="hold"/>).</param>
+    public static Task<SimReport> RestoreAsync(string images, string work, TouchOrder touch = TouchOrder.Rand, bool verify = true, TimeSpan hold = default, TimeSpan? timeout = null, TouchGate? gate = null) =>
         Task.Run(() => new RestoreSimulator(new RestoreSimOptions
         {
             ImagesDir = images,
@@ -41,6 +43,7 @@ internal static class ServiceRestores
             Verify = verify,
             HoldBeforeTouch = hold,
             Timeout = timeout ?? TimeSpan.FromSeconds(60),
+            TouchGate = gate?.Path,
         }).Run());
 
     /// <summary>Follows the job with WatchJob until its final state; returns the last update and every event seen.</summary>
