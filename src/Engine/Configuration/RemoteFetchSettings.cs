@@ -89,6 +89,12 @@ public sealed record RemoteFetchSettings
     public bool ReceiveArena { get; init; }
 
     /// <summary>
+    /// <see cref="EngineSettings.DispatcherIdleSpin"/> in a remote restore (<c>remote.dispatcher-idle-spin</c>); null
+    /// ("same") keeps the engine's own.
+    /// </summary>
+    public bool? DispatcherIdleSpin { get; init; }
+
+    /// <summary>
     /// A fault on a page whose background read is still on its way asks the fault path for a window of its own instead
     /// of waiting for that whole read (<c>remote.fault-overtakes-background</c>); becomes
     /// <see cref="EngineSettings.FaultOvertakesBackgroundReads"/> in a remote restore.
@@ -129,6 +135,7 @@ public sealed record RemoteFetchSettings
         DirectIo = keys.Boolean("remote.direct-io"),
         HugePageBuffers = keys.Boolean("remote.huge-page-buffers"),
         ReceiveArena = keys.Boolean("remote.receive-arena"),
+        DispatcherIdleSpin = keys.OneOf<bool?>("remote.dispatcher-idle-spin", ("same", null), ("on", true), ("off", false)),
         FaultOvertakesBackground = keys.Boolean("remote.fault-overtakes-background"),
         PrefetchDuringRestoreBytes = keys.BytesOr("remote.prefetch-during-restore", "off") ?? 0,
     };
