@@ -62,14 +62,14 @@ public sealed class RemoteBulkConnectionsSpecs(ITestOutputHelper output) : Akka.
     }
 
     [Fact]
-    public async Task With_the_receive_arena_every_byte_arrives_through_blocks_of_the_two_arenas()
+    public async Task Without_the_receive_arena_every_byte_arrives_through_the_per_size_pools()
     {
         using var dir = new ScratchDirectory();
         SyntheticCheckpoint.Write(dir.Path, new SyntheticCheckpointOptions(2, 2 << 20, 23));
         using var store = LazyPageStore.Open(dir.Path);
         await using var server = FaultyPageServer.Start(store, (_, _, _) => SourceFault.None);
 
-        long pages = await FetchEverythingAsync(store, server.Port, receiveArena: true);
+        long pages = await FetchEverythingAsync(store, server.Port, receiveArena: false);
 
         Assert.Equal((long)store.ServedPages, pages);
     }
@@ -94,8 +94,9 @@ public sealed class RemoteBulkConnectionsSpecs(ITestOutputHelper output) : Akka.
     }
 
     /// <summary>Reads every served page (background reads of every run at once, a fault read at each run's start) and
-    /// compares it with the pages file; then closes the session.</summary>
-    private async Task<long> FetchEverythingAsync(LazyPageStore store, int port, bool receiveArena = false)
+    /// compares it with the pages file; then closes the session. Buffers from the receive arenas (the default) or from
+    /// the per-size pools.</summary>
+    private async Task<long> FetchEverythingAsync(LazyPageStore store, int port, bool receiveArena = true)
     {
         var settings = Settings();
         settings = settings with { Remote = settings.Remote with { ReceiveArena = receiveArena } };

@@ -256,9 +256,9 @@ public sealed class EngineSettingsTests
     }
 
     [Fact]
-    public void The_receive_arena_is_off_unless_asked_for()
+    public void The_receive_arena_is_on_unless_turned_off()
     {
-        Assert.False(EngineSettings.Create("/images").Remote.ReceiveArena);
-        Assert.True(EngineSettings.Create(ConfigurationFactory.ParseString("lazy-actors.engine.remote.receive-arena = on"), "/images").Remote.ReceiveArena);
+        Assert.True(EngineSettings.Create("/images").Remote.ReceiveArena);
+        Assert.False(EngineSettings.Create(ConfigurationFactory.ParseString("lazy-actors.engine.remote.receive-arena = off"), "/images").Remote.ReceiveArena);
     }
 }
