@@ -291,6 +291,7 @@ public sealed record EngineSettings
         BulkBuffers = Remote.BulkBuffers,
         FaultOvertakesBackgroundReads = Remote.FaultOvertakesBackground,
         PrefetchDuringRestoreBytes = Remote.PrefetchDuringRestoreBytes,
+        DispatcherIdleSpin = Remote.DispatcherIdleSpin ?? DispatcherIdleSpin,
     };
 
     /// <summary>The fault path's scheduling as the uffd layer takes it.</summary>

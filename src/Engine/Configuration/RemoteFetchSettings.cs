@@ -82,6 +82,19 @@ public sealed record RemoteFetchSettings
     public bool HugePageBuffers { get; init; }
 
     /// <summary>
+    /// Receive buffers (fault and background) carved out of one arena each, written once while the daemon waits for the
+    /// restorer, so no reply is received into a page it faults on (<c>remote.receive-arena</c>; see
+    /// <see cref="Pages.ArenaBufferPool"/>).
+    /// </summary>
+    public bool ReceiveArena { get; init; }
+
+    /// <summary>
+    /// <see cref="EngineSettings.DispatcherIdleSpin"/> in a remote restore (<c>remote.dispatcher-idle-spin</c>); null
+    /// ("same") keeps the engine's own.
+    /// </summary>
+    public bool? DispatcherIdleSpin { get; init; }
+
+    /// <summary>
     /// A fault on a page whose background read is still on its way asks the fault path for a window of its own instead
     /// of waiting for that whole read (<c>remote.fault-overtakes-background</c>); becomes
     /// <see cref="EngineSettings.FaultOvertakesBackgroundReads"/> in a remote restore.
@@ -121,6 +134,8 @@ public sealed record RemoteFetchSettings
         ReceiveLowWaterBytes = keys.SmallBytes("remote.receive-low-water"),
         DirectIo = keys.Boolean("remote.direct-io"),
         HugePageBuffers = keys.Boolean("remote.huge-page-buffers"),
+        ReceiveArena = keys.Boolean("remote.receive-arena"),
+        DispatcherIdleSpin = keys.OneOf<bool?>("remote.dispatcher-idle-spin", ("same", null), ("on", true), ("off", false)),
         FaultOvertakesBackground = keys.Boolean("remote.fault-overtakes-background"),
         PrefetchDuringRestoreBytes = keys.BytesOr("remote.prefetch-during-restore", "off") ?? 0,
     };

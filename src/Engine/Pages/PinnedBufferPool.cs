@@ -8,7 +8,7 @@ namespace LazyActors.Engine.Pages;
 /// are allocated on first use and kept until the pool is disposed; <see cref="RentAsync"/> waits (asynchronously)
 /// while all are rented, so memory stays bounded at <c>count × size</c>. Thread-safe.
 /// </summary>
-public sealed class PinnedBufferPool : IDisposable
+public sealed class PinnedBufferPool : ISizedBufferPool
 {
     private readonly SemaphoreSlim _available;
     private readonly Stack<nint> _free = new();
@@ -28,6 +28,9 @@ public sealed class PinnedBufferPool : IDisposable
 
     /// <summary>Size of each buffer.</summary>
     public int BufferBytes { get; }
+
+    /// <inheritdoc />
+    int ISizedBufferPool.MaxBufferBytes => BufferBytes;
 
     /// <summary>Maximum number of buffers.</summary>
     public int Capacity { get; }
@@ -66,6 +69,16 @@ public sealed class PinnedBufferPool : IDisposable
             return buffer;
         }
     }
+
+    /// <inheritdoc />
+    ValueTask<nint> ISizedBufferPool.RentAsync(int bytes, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(bytes, BufferBytes);
+        return RentAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    void ISizedBufferPool.Return(nint buffer, int bytes) => Return(buffer);
 
     /// <summary>Gives a rented buffer back.</summary>
     public void Return(nint buffer)

@@ -17,7 +17,7 @@ namespace LazyActors.Engine.Pages;
 /// else changes.
 /// </para>
 /// </summary>
-public sealed class SizeClassBufferPool : IDisposable
+public sealed class SizeClassBufferPool : ISizedBufferPool
 {
     private readonly Stack<nint>[] _free;
     private readonly List<(nint Buffer, long Bytes)> _all = [];

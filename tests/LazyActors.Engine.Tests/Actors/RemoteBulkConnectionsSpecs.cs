@@ -62,6 +62,19 @@ public sealed class RemoteBulkConnectionsSpecs(ITestOutputHelper output) : Akka.
     }
 
     [Fact]
+    public async Task Without_the_receive_arena_every_byte_arrives_through_the_per_size_pools()
+    {
+        using var dir = new ScratchDirectory();
+        SyntheticCheckpoint.Write(dir.Path, new SyntheticCheckpointOptions(2, 2 << 20, 23));
+        using var store = LazyPageStore.Open(dir.Path);
+        await using var server = FaultyPageServer.Start(store, (_, _, _) => SourceFault.None);
+
+        long pages = await FetchEverythingAsync(store, server.Port, receiveArena: false);
+
+        Assert.Equal((long)store.ServedPages, pages);
+    }
+
+    [Fact]
     public async Task A_bulk_connection_reset_mid_restore_is_recovered_and_every_byte_arrives()
     {
         using var dir = new ScratchDirectory();
@@ -81,11 +94,14 @@ public sealed class RemoteBulkConnectionsSpecs(ITestOutputHelper output) : Akka.
     }
 
     /// <summary>Reads every served page (background reads of every run at once, a fault read at each run's start) and
-    /// compares it with the pages file; then closes the session.</summary>
-    private async Task<long> FetchEverythingAsync(LazyPageStore store, int port)
+    /// compares it with the pages file; then closes the session. Buffers from the receive arenas (the default) or from
+    /// the per-size pools.</summary>
+    private async Task<long> FetchEverythingAsync(LazyPageStore store, int port, bool receiveArena = true)
     {
         var settings = Settings();
+        settings = settings with { Remote = settings.Remote with { ReceiveArena = receiveArena } };
         using var source = new RemotePageSource(settings);
+        Assert.True(await source.Populated.WaitAsync(Bound)); // true also where there is no arena
         var firstPid = store.Index.Pids.First();
         var probe = new ProbePage(firstPid, store.Index.RunsOf(firstPid).First(r => r.HasData).Vaddr);
         var fetcher = Sys.ActorOf(RemoteFetchActor.Props(PageServerEndpoint.Tcp("127.0.0.1", port), settings.Remote, probe, source));

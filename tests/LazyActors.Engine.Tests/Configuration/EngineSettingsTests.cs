@@ -240,4 +240,25 @@ public sealed class EngineSettingsTests
     {
         Assert.True(EngineSettings.ReferenceConfig.HasPath(EngineSettings.DispatcherId));
     }
+
+    [Theory]
+    [InlineData("same", true, true)]
+    [InlineData("same", false, false)]
+    [InlineData("off", true, false)]
+    [InlineData("on", false, true)]
+    public void A_remote_restore_takes_remote_dispatcher_idle_spin_unless_it_says_same(string remote, bool engine, bool expected)
+    {
+        var config = ConfigurationFactory.ParseString(
+            $"lazy-actors.engine {{ scheduling.dispatcher-idle-spin = {(engine ? "on" : "off")}, remote.dispatcher-idle-spin = {remote} }}");
+        var settings = EngineSettings.Create(config, "/images");
+        Assert.Equal(engine, settings.DispatcherIdleSpin); // a local restore keeps the engine's own
+        Assert.Equal(expected, settings.ForRemoteSource().DispatcherIdleSpin);
+    }
+
+    [Fact]
+    public void The_receive_arena_is_on_unless_turned_off()
+    {
+        Assert.True(EngineSettings.Create("/images").Remote.ReceiveArena);
+        Assert.False(EngineSettings.Create(ConfigurationFactory.ParseString("lazy-actors.engine.remote.receive-arena = off"), "/images").Remote.ReceiveArena);
+    }
 }

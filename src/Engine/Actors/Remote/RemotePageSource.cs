@@ -16,8 +16,9 @@ public sealed class RemotePageSource : IPageSource
 {
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(15);
 
-    private readonly PinnedBufferPool _faultPool;
-    private readonly SizeClassBufferPool _bulkPool;
+    private readonly ISizedBufferPool _faultPool;
+    private readonly int _faultBufferBytes;
+    private readonly ISizedBufferPool _bulkPool;
     private IActorRef _fetcher = ActorRefs.Nobody;
     private Task? _drained;
     private Task<SourceLinks>? _earlyLinks;
@@ -31,9 +32,34 @@ public sealed class RemotePageSource : IPageSource
     public RemotePageSource(EngineSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        _faultPool = new PinnedBufferPool(settings.FaultBufferBytes, settings.FaultBuffers);
-        _bulkPool = new SizeClassBufferPool(settings.BulkBufferBytes, (long)settings.BulkBufferBytes * settings.BulkBuffers, settings.Remote.HugePageBuffers);
+        _faultBufferBytes = settings.FaultBufferBytes;
+        var bulkBytes = (long)settings.BulkBufferBytes * settings.BulkBuffers;
+        if (settings.Remote.ReceiveArena)
+        {
+            // A fault's read-ahead (up to fault-read-ahead-max) gets a block of the fault arena too, where one pool of
+            // fault-buffer-size buffers gives a bigger read a fresh allocation (which faults as the reply comes in).
+            var faultBytes = (long)settings.FaultBufferBytes * settings.FaultBuffers;
+            _faultBufferBytes = (int)Math.Min(faultBytes, Math.Max(settings.FaultBufferBytes, settings.FaultReadAheadMaxBytes));
+            var faultArena = new ArenaBufferPool(_faultBufferBytes, faultBytes, settings.Remote.HugePageBuffers);
+            var bulkArena = new ArenaBufferPool(settings.BulkBufferBytes, bulkBytes, settings.Remote.HugePageBuffers);
+            _faultPool = faultArena;
+            _bulkPool = bulkArena;
+
+            // The source is opened before the restorer connects: the pages are written meanwhile, off the hot path.
+            Populated = Task.Run(() => faultArena.Populate() & bulkArena.Populate());
+        }
+        else
+        {
+            _faultPool = new PinnedBufferPool(settings.FaultBufferBytes, settings.FaultBuffers);
+            _bulkPool = new SizeClassBufferPool(settings.BulkBufferBytes, bulkBytes, settings.Remote.HugePageBuffers);
+        }
     }
+
+    /// <summary>
+    /// With <c>remote.receive-arena</c>: ends once both arenas' pages are written (false where the kernel refused; they
+    /// then fault on first use). Completed (true) without it.
+    /// </summary>
+    public Task<bool> Populated { get; } = Task.FromResult(true);
 
     /// <summary>True once the fetcher is bound.</summary>
     public bool IsBound => !_fetcher.IsNobody();
@@ -63,10 +89,10 @@ public sealed class RemotePageSource : IPageSource
         var bytes = (long)pages << PageGeometry.PageShift;
         nint buffer;
         Action release;
-        if (priority == ReadPriority.Fault && bytes <= _faultPool.BufferBytes)
+        if (priority == ReadPriority.Fault && bytes <= _faultBufferBytes)
         {
-            buffer = await _faultPool.RentAsync(cancellationToken).ConfigureAwait(false);
-            release = () => _faultPool.Return(buffer);
+            buffer = await _faultPool.RentAsync((int)bytes, cancellationToken).ConfigureAwait(false);
+            release = () => _faultPool.Return(buffer, (int)bytes);
         }
         else if (priority == ReadPriority.Background && bytes <= _bulkPool.MaxBufferBytes)
         {
