@@ -250,6 +250,14 @@ public sealed record EngineSettings
     /// </summary>
     public bool OwnsProcess { get; init; }
 
+    /// <summary>Whether a big zero-copy read's mapped pages are mapped with MADV_POPULATE_READ before the copy
+    /// (<c>mapped-pages-populate</c>).</summary>
+    public bool MappedPagesPopulate { get; init; }
+
+    /// <summary>Whether a big zero-copy read's mapped pages are given back (MADV_DONTNEED) after the copy
+    /// (<c>mapped-pages-release</c>).</summary>
+    public bool MappedPagesRelease { get; init; } = true;
+
     /// <summary>
     /// Whether the one-shot daemon, once its restore has an outcome, leaves the tear-down to the process's exit: the
     /// no-GC region stays, the actors are not stopped nor the actor system terminated, the mappings and uffds are
@@ -375,6 +383,8 @@ public sealed record EngineSettings
             StartUpBelowRestorer = keys.Boolean("scheduling.start-up-below-restorer"),
             ReadyAfterStartUp = keys.Boolean("scheduling.ready-after-start-up"),
             QuickExit = keys.Boolean("quick-exit"),
+            MappedPagesPopulate = keys.Boolean("mapped-pages-populate"),
+            MappedPagesRelease = keys.Boolean("mapped-pages-release"),
             AfterRestoreNice = keys.IntOr("scheduling.after-restore-nice", "off"),
             NoGcBudgetBytes = keys.BytesOr("no-gc-budget", "off", "0"),
             Remote = RemoteFetchSettings.Read(keys),

@@ -139,7 +139,8 @@ public sealed class RestoreSource : IDisposable
         var faultPool = new PinnedBufferPool(settings.FaultBufferBytes, settings.FaultBuffers);
         var bulkPool = new PinnedBufferPool(settings.BulkBufferBytes, settings.BulkBuffers);
         pools = new PoolPair(faultPool, bulkPool);
-        return new SizedPageSource(new LocalPageSource(checkpoint, faultPool), new LocalPageSource(checkpoint, bulkPool), settings.FaultBufferBytes);
+        var mapped = new MappedPagesUse(settings.MappedPagesPopulate, settings.MappedPagesRelease);
+        return new SizedPageSource(new LocalPageSource(checkpoint, faultPool, mapped: mapped), new LocalPageSource(checkpoint, bulkPool, mapped: mapped), settings.FaultBufferBytes);
     }
 
     /// <inheritdoc />

@@ -45,6 +45,8 @@ public enum MadviseAdvice
     MADV_REMOVE = 9,
     /// <summary>Back the range with transparent huge pages where possible.</summary>
     MADV_HUGEPAGE = 14,
+    /// <summary>Map the range's pages now, as a read of each page would, without reading them (Linux 5.14+).</summary>
+    MADV_POPULATE_READ = 22,
     /// <summary>Fault the range in writable now, as a write into each page would (Linux 5.14+).</summary>
     MADV_POPULATE_WRITE = 23,
 }

@@ -16,13 +16,19 @@ public sealed class LocalPageSource : IPageSource
     private readonly Checkpoint _checkpoint;
     private readonly PinnedBufferPool _pool;
     private readonly bool _ownsCheckpoint;
+    private readonly MappedPagesUse _mapped;
 
     /// <summary>Serves pages of <paramref name="checkpoint"/>, buffering through <paramref name="pool"/>.</summary>
-    public LocalPageSource(Checkpoint checkpoint, PinnedBufferPool pool, bool ownsCheckpoint = false)
+    /// <param name="checkpoint">The checkpoint whose pages files are mapped.</param>
+    /// <param name="pool">Buffers for reads that cannot be served from the mapping.</param>
+    /// <param name="ownsCheckpoint">Whether disposing this source disposes the checkpoint.</param>
+    /// <param name="mapped">How big zero-copy reads treat the mapping (default: fault in, release after).</param>
+    public LocalPageSource(Checkpoint checkpoint, PinnedBufferPool pool, bool ownsCheckpoint = false, MappedPagesUse? mapped = null)
     {
         _checkpoint = checkpoint;
         _pool = pool;
         _ownsCheckpoint = ownsCheckpoint;
+        _mapped = mapped ?? MappedPagesUse.Default;
     }
 
     /// <inheritdoc />
@@ -86,7 +92,18 @@ public sealed class LocalPageSource : IPageSource
 
         // Once copied, big reads give their mapped pages back (the page cache keeps them): without this every pages
         // file would end up resident in this process and count in its RSS. Small (fault) reads skip the syscall.
-        var release = pages >= ReleaseMappedPagesFrom ? (Action)(() => ReleaseMapped(segments)) : null;
+        var big = pages >= ReleaseMappedPagesFrom;
+        if (big && _mapped.Populate)
+        {
+            // One system call maps every page the copy will read, instead of a fault per 16 pages inside UFFDIO_COPY.
+            // Best effort: where refused (before Linux 5.14) the copy faults them in as before.
+            foreach (var segment in segments)
+            {
+                _ = Interop.Libc.Madvise(segment.Address, (nuint)segment.Length, Interop.MadviseAdvice.MADV_POPULATE_READ);
+            }
+        }
+
+        var release = big && _mapped.Release ? (Action)(() => ReleaseMapped(segments)) : null;
         read = new PageRead(segments, release) { IsZeroCopy = true };
         return true;
     }

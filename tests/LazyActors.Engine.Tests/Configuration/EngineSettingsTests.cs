@@ -50,6 +50,17 @@ public sealed class EngineSettingsTests
     }
 
     [Fact]
+    public void The_mapped_pages_are_faulted_in_and_released_by_default_and_both_can_be_changed()
+    {
+        var defaults = EngineSettings.Create("/images");
+        Assert.False(defaults.MappedPagesPopulate);
+        Assert.True(defaults.MappedPagesRelease);
+        var changed = EngineSettings.Create(ConfigurationFactory.ParseString("lazy-actors.engine { mapped-pages-populate = on, mapped-pages-release = off }"), "/images");
+        Assert.True(changed.MappedPagesPopulate);
+        Assert.False(changed.MappedPagesRelease);
+    }
+
+    [Fact]
     public void Scheduling_and_gc_defaults_and_overrides()
     {
         var defaults = EngineSettings.Create("/images");
