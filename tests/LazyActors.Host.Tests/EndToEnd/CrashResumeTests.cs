@@ -111,9 +111,16 @@ public sealed class CrashResumeTests(ITestOutputHelper output)
             {
                 if (step == at && sent == entries && !killed)
                 {
-                    // Give the daemon the time to take (and journal) what was sent, then kill it; the restorer goes on
-                    // writing into the connection the guardian holds.
-                    Thread.Sleep(300);
+                    // Let the daemon take (and journal) what was sent, then kill it; the restorer goes on writing into
+                    // the connection the guardian holds. Its "uffd received" line comes after the journal record; a
+                    // fixed 300 ms was too short once in a CI-like run.
+                    var clock = System.Diagnostics.Stopwatch.StartNew();
+                    while (CountOf(daemon.Log(), ": uffd received") < entries && clock.Elapsed < TimeSpan.FromSeconds(30))
+                    {
+                        Thread.Sleep(10);
+                    }
+
+                    Thread.Sleep(100);
                     daemon.KillDaemon();
                     killed = true;
                 }
@@ -330,5 +337,16 @@ public sealed class CrashResumeTests(ITestOutputHelper output)
         Assert.True(daemon.WaitForAllGone(TimeSpan.FromSeconds(30)), $"left behind: {string.Join(", ", daemon.Leftovers())}");
         Assert.Contains("ended the restore with exit code 0", daemon.GuardianLog());
         Assert.False(File.Exists(daemon.StatusFile));
+    }
+
+    private static int CountOf(string text, string what)
+    {
+        var count = 0;
+        for (var at = text.IndexOf(what, StringComparison.Ordinal); at >= 0; at = text.IndexOf(what, at + what.Length, StringComparison.Ordinal))
+        {
+            count++;
+        }
+
+        return count;
     }
 }
