@@ -361,6 +361,9 @@ internal static class LazyPagesCommand
             Log.Information("fault injection: {Injected} fault(s) injected by plan {Plan}", faults.TotalInjected, faults.Plan);
         }
 
-        Log.Information("done in {Elapsed} ms with exit code {ExitCode}; GCs {Gen0}/{Gen1}/{Gen2} (gen0/1/2), GC pauses {GcPauseMs:0.0} ms in all, {AllocatedMiB:0.0} MiB allocated", (long)result.Elapsed.TotalMilliseconds, result.ExitCode, GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration().TotalMilliseconds, GC.GetTotalAllocatedBytes() / 1048576.0);
+        // The gen0 budget beside the collections: whether a restore's few MiB of allocations collected depends on it,
+        // and it differs between machines (the processor's reported cache) and publishes (LazyActorsGcGen0Size).
+        var gen0Budget = Gen0Budget.MaxBytes() is { } budget ? $"{budget / 1048576.0:0.#} MiB" : "unknown";
+        Log.Information("done in {Elapsed} ms with exit code {ExitCode}; GCs {Gen0}/{Gen1}/{Gen2} (gen0/1/2), GC pauses {GcPauseMs:0.0} ms in all, {AllocatedMiB:0.0} MiB allocated, gen0 budget up to {Gen0Budget}", (long)result.Elapsed.TotalMilliseconds, result.ExitCode, GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration().TotalMilliseconds, GC.GetTotalAllocatedBytes() / 1048576.0, gen0Budget);
     }
 }
