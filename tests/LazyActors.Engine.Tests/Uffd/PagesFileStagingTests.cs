@@ -1,7 +1,10 @@
 using System.Buffers.Binary;
+using Akka.Event;
+using LazyActors.Engine.Actors;
 using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Pages;
+using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Scheduling;
 using LazyActors.Engine.Tests.Images;
 using LazyActors.Engine.Uffd;
@@ -129,6 +132,47 @@ public sealed class PagesFileStagingTests : IDisposable
         {
             Assert.True(uffd.ZeroPage(target.Start + (ulong)(page * PageSize), PageSize).IsSuccess, $"page {page} is present");
         }
+    }
+
+    [SkippableFact]
+    public void A_pages_file_cut_under_the_second_copiers_half_fails_the_task_with_EIO_naming_the_file()
+    {
+        const int pages = 256; // one 1 MiB split slice: the caller copies the lower half, the second copier the upper one
+        SyntheticCheckpoint.Write(_dir.Path, new SyntheticCheckpointOptions(1, 4 << 20, 59) { HoleBlockOneIn = 0, LazyVmasPerTask = 1, MaxEntryPages = 256 });
+        using var checkpoint = Checkpoint.Open(_dir.Path);
+        var (pid, start, _) = LongestPresentStretch(checkpoint, pages);
+        var task = checkpoint.GetTask(pid);
+        var run = task.Pagemap[task.FindRun(start)];
+        Assert.True(checkpoint.Pages.TryGetMappedPages(pid, start, pages, out var mapped));
+        var pagesFile = Path.Combine(_dir.Path, PagemapFile.PagesFileNameFor(task.PagesId));
+        using (var file = File.OpenHandle(pagesFile, FileMode.Open, FileAccess.Write))
+        {
+            RandomAccess.SetLength(file, run.PagesFileOffset + (long)(start - run.Vaddr) + (192 * PageSize)); // in the upper half
+        }
+
+        var (uffd, target) = RegisteredTarget(pages * PageSize);
+        using var copier = new SecondCopier();
+        using var staging = new PagesFileStaging(Piece, faultCopies: true);
+        using var adapter = new UserFaultFdAdapter(uffd.Handle, GatePriority.Off, true, copier, BackgroundPriorityPhases.Fixed(BackgroundPriority.Gate), staging);
+        var book = new TaskRangeBook();
+        book.AddLazy(target.Start, target.Start + (pages * PageSize), start);
+        Assert.True(book.TryClaimBackground(pages * PageSize, out _));
+        var queue = new TaskCopyQueue(1, "1", adapter, book, new TaskProgress(1, "1", pages, isForkChild: false), sliceBytes: 512 * 1024,
+            urgentWindowBytes: 64 * 1024, NoLogger.Instance, splitSliceBytes: 1024 * 1024)
+        {
+            SplitBackground = true,
+        };
+        var data = new PageData(start, pages, [new SharedPageRead(new PageRead([new PageSegment(start, pages, mapped)], null))]);
+        queue.Add(new CopyJob(start, pages, background: true, pages * PageSize, data));
+
+        var failure = Assert.Throws<TaskFailedException>(() => queue.Run());
+        Assert.Equal(Errno.EIO, failure.Errno);
+        Assert.Contains(pagesFile, failure.Message, StringComparison.Ordinal);
+        Assert.Contains("the file ends at byte", failure.Message, StringComparison.Ordinal);
+        // The failed piece was the helper's: its exception reached the task through the split's hand-back.
+        var handBack = Assert.IsType<InvalidOperationException>(failure.InnerException);
+        Assert.Contains("second copier", handBack.Message, StringComparison.Ordinal);
+        Assert.IsType<PagesFileReadException>(handBack.InnerException);
     }
 
     [SkippableFact]
