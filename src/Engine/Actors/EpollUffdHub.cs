@@ -20,15 +20,19 @@ public sealed class EpollUffdHub : IUffdHub, IDisposable
     private readonly CrashJournal? _journal;
     private readonly ConcurrentDictionary<IUffd, int> _journalIds = new();
     private readonly SecondCopier? _secondCopier;
+    private readonly PagesFileStaging? _staging;
     private readonly BackgroundPriorityPhases _backgroundPhases;
 
     /// <summary>Starts the reader thread; <paramref name="onReaderFailure"/> is called if the loop itself dies. With a
     /// <paramref name="journal"/>, every FORK/REMAP/REMOVE/UNMAP event is journalled on the reader thread as it is read,
     /// before its task's actor hears of it (a FORK child's uffd first of all). With <paramref name="secondCopier"/>
-    /// (owned by the hub from now on) every uffd it opens may split background slices across it.</summary>
+    /// (owned by the hub from now on) every uffd it opens may split background slices across it. With
+    /// <paramref name="staging"/> (owned by the hub too) every uffd it opens reads big copies of the pages files with
+    /// pread (<c>local-bulk-read = pread</c>).</summary>
     public EpollUffdHub(Action<Exception> onReaderFailure, UffdScheduling? scheduling = null, CrashJournal? journal = null,
-        SecondCopier? secondCopier = null)
+        SecondCopier? secondCopier = null, PagesFileStaging? staging = null)
     {
+        _staging = staging;
         _gatePriority = scheduling?.GatePriority ?? GatePriority.Off;
         _scheduling = scheduling ?? UffdScheduling.Unchanged;
         _backgroundPhases = _scheduling.BackgroundPhases;
@@ -73,7 +77,7 @@ public sealed class EpollUffdHub : IUffdHub, IDisposable
         }
 
         var uffd = new UserFaultFdAdapter(descriptor, _gatePriority, state.ReportsMemoryChanges, _secondCopier,
-            _backgroundPhases);
+            _backgroundPhases, _staging);
         if (_journal is not null && _journal.TakeId(descriptor.Fd) is var id and > 0)
         {
             _journalIds[uffd] = id;
@@ -109,6 +113,7 @@ public sealed class EpollUffdHub : IUffdHub, IDisposable
     {
         _reader.Dispose();
         _secondCopier?.Dispose();
+        _staging?.Dispose();
     }
 
     /// <summary>Token of one watched uffd: who gets its messages, and the barrier that orders its copies.</summary>

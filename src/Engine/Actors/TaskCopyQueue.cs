@@ -1,4 +1,5 @@
 using Akka.Event;
+using LazyActors.Engine.Images;
 using LazyActors.Engine.Interop;
 using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Uffd;
@@ -242,30 +243,18 @@ internal sealed class TaskCopyQueue
 
             var length = Math.Min(Math.Min(current.Length, available), _boundaries.Clamp(current.DumpStart, enoentLimit));
             UffdOpResult result;
-            if (split)
+            try
             {
-                if (_splitSliceBytes >= PageTableSpan)
-                {
-                    length = SplitPiece(current.Start, length, _splitSliceBytes);
-                    // One piece per turn, so the next turn starts where a piece centred on a boundary can.
-                    budget = length;
-                }
+                result = CopyOnce(job, current, source, ref length, ref budget, ref pagesCopied, background, split);
+            }
+            catch (Exception ex) when (ReadFailureOf(ex) is { } failure)
+            {
+                // local-bulk-read = pread: the pages file could not be read (a cut file, an I/O error); those pages have
+                // no data, and the task fails naming the file rather than being given anything else.
+                throw new TaskFailedException(_pid, $"cannot read the data of 0x{current.Start:x}+0x{length:x} (dump address 0x{current.DumpStart:x}): {failure.Message}",
+                    Errno.EIO, current.Start, ex);
+            }
 
-                var bulk = _uffd.CopyBulk(current.Start, source, length);
-                result = bulk.Combined;
-                if (!bulk.First.IsSuccess && PageGeometry.AlignDown(bulk.UpperBytes) is var upper and > 0)
-                {
-                    // The lower half stopped early but the second copier's half went in: those pages leave the book now,
-                    // so the cursor skips them later instead of meeting each as EEXIST.
-                    var upperCopied = (long)_book.Complete(new AddressRange(current.Start + bulk.SplitAt, current.Start + bulk.SplitAt + upper, current.DumpStart + bulk.SplitAt), upper);
-                    _progress.AddCopied(upperCopied, job.Background);
-                    pagesCopied += upperCopied;
-                }
-            }
-            else
-            {
-                result = background ? _uffd.CopyBackground(current.Start, source, length) : _uffd.Copy(current.Start, source, length);
-            }
             var done = result.IsSuccess ? length : PageGeometry.AlignDown((ulong)Math.Max(0, result.Bytes));
             if (done > 0)
             {
@@ -311,6 +300,42 @@ internal sealed class TaskCopyQueue
 
         return CopyRound.Copied(null);
     }
+
+    /// <summary>One UFFDIO_COPY of [current.Start, +length) from <paramref name="source"/>: split across the second copier
+    /// (a split-mode piece may shorten <paramref name="length"/> and the turn's <paramref name="budget"/>), or whole.</summary>
+    private UffdOpResult CopyOnce(CopyJob job, AddressRange current, nint source, ref ulong length, ref ulong budget, ref long pagesCopied, bool background, bool split)
+    {
+        UffdOpResult result;
+        if (split)
+        {
+            if (_splitSliceBytes >= PageTableSpan)
+            {
+                length = SplitPiece(current.Start, length, _splitSliceBytes);
+                // One piece per turn, so the next turn starts where a piece centred on a boundary can.
+                budget = length;
+            }
+
+            var bulk = _uffd.CopyBulk(current.Start, source, length);
+            result = bulk.Combined;
+            if (!bulk.First.IsSuccess && PageGeometry.AlignDown(bulk.UpperBytes) is var upper and > 0)
+            {
+                // The lower half stopped early but the second copier's half went in: those pages leave the book now,
+                // so the cursor skips them later instead of meeting each as EEXIST.
+                var upperCopied = (long)_book.Complete(new AddressRange(current.Start + bulk.SplitAt, current.Start + bulk.SplitAt + upper, current.DumpStart + bulk.SplitAt), upper);
+                _progress.AddCopied(upperCopied, job.Background);
+                pagesCopied += upperCopied;
+            }
+        }
+        else
+        {
+            result = background ? _uffd.CopyBackground(current.Start, source, length) : _uffd.Copy(current.Start, source, length);
+        }
+
+        return result;
+    }
+
+    private static PagesFileReadException? ReadFailureOf(Exception ex) =>
+        ex as PagesFileReadException ?? ex.InnerException as PagesFileReadException;
 
     /// <summary>Bytes mapped by one page-table page (512 PTEs of 4 KiB on x86_64).</summary>
     internal const ulong PageTableSpan = 2UL << 20;

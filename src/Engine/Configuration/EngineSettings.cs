@@ -1,4 +1,5 @@
 using Akka.Configuration;
+using LazyActors.Engine.Pages;
 using LazyActors.Engine.Ranges;
 using LazyActors.Engine.Scheduling;
 
@@ -258,6 +259,19 @@ public sealed record EngineSettings
     /// (<c>mapped-pages-release</c>).</summary>
     public bool MappedPagesRelease { get; init; } = true;
 
+    /// <summary>How big copies of a local restore read the pages files (<c>local-bulk-read</c>).</summary>
+    public LocalBulkRead LocalBulkRead { get; init; }
+
+    /// <summary>Bytes per pread and UFFDIO_COPY with <see cref="LocalBulkRead.Pread"/> (<c>local-bulk-read-piece</c>).</summary>
+    public int LocalBulkReadPieceBytes { get; init; } = 512 << 10;
+
+    /// <summary>Whether fault windows are read with pread too, not only background slices (<c>local-bulk-read-faults</c>).</summary>
+    public bool LocalBulkReadFaults { get; init; } = true;
+
+    /// <summary>The restore's pread staging (<see cref="Uffd.PagesFileStaging"/>), or null with <see cref="LocalBulkRead.Mapped"/>.</summary>
+    public Uffd.PagesFileStaging? CreatePagesFileStaging() =>
+        LocalBulkRead == LocalBulkRead.Pread ? new Uffd.PagesFileStaging(LocalBulkReadPieceBytes, LocalBulkReadFaults) : null;
+
     /// <summary>
     /// Whether the one-shot daemon, once its restore has an outcome, leaves the tear-down to the process's exit: the
     /// no-GC region stays, the actors are not stopped nor the actor system terminated, the mappings and uffds are
@@ -385,6 +399,9 @@ public sealed record EngineSettings
             QuickExit = keys.Boolean("quick-exit"),
             MappedPagesPopulate = keys.Boolean("mapped-pages-populate"),
             MappedPagesRelease = keys.Boolean("mapped-pages-release"),
+            LocalBulkRead = keys.OneOf("local-bulk-read", ("mapped", LocalBulkRead.Mapped), ("pread", LocalBulkRead.Pread)),
+            LocalBulkReadPieceBytes = keys.SmallBytes("local-bulk-read-piece"),
+            LocalBulkReadFaults = keys.Boolean("local-bulk-read-faults"),
             AfterRestoreNice = keys.IntOr("scheduling.after-restore-nice", "off"),
             NoGcBudgetBytes = keys.BytesOr("no-gc-budget", "off", "0"),
             Remote = RemoteFetchSettings.Read(keys),
@@ -421,13 +438,18 @@ public sealed record EngineSettings
         {
             ("copy-slice", CopySliceBytes), ("fault-read-ahead-max", FaultReadAheadMaxBytes), ("fault-read-ahead-min", FaultReadAheadMinBytes), ("urgent-copy-window", UrgentCopyWindowBytes),
             ("chunk-initial", ChunkInitialBytes), ("chunk-max", ChunkMaxBytes), ("fault-buffer-size", FaultBufferBytes),
-            ("bulk-buffer-size", BulkBufferBytes),
+            ("bulk-buffer-size", BulkBufferBytes), ("local-bulk-read-piece", LocalBulkReadPieceBytes),
         })
         {
             if (value < (long)PageGeometry.PageSize || value % (long)PageGeometry.PageSize != 0)
             {
                 throw Invalid(key, $"must be a positive multiple of {PageGeometry.PageSize} bytes, got {value}");
             }
+        }
+
+        if (LocalBulkReadPieceBytes > Uffd.PagesFileStaging.MaxPieceBytes)
+        {
+            throw Invalid("local-bulk-read-piece", $"must be at most {Uffd.PagesFileStaging.MaxPieceBytes} bytes (each copying thread holds one), got {LocalBulkReadPieceBytes}");
         }
 
         foreach (var (key, value, least) in new (string, long, long)[]

@@ -65,7 +65,8 @@ internal static class RestoreRun
                 t => t.Result.Tell(new RestoreSupervisor.Fatal($"uffd epoll reader failed: {ex.Message}")), TaskScheduler.Default);
             var backgroundPhases = settings.CreateBackgroundPhases();
             hub = hubFactory is null
-                ? new EpollUffdHub(onReaderFailure, settings.UffdScheduling with { Phases = backgroundPhases }, journal, settings.CreateSecondCopier(backgroundPhases))
+                ? new EpollUffdHub(onReaderFailure, settings.UffdScheduling with { Phases = backgroundPhases }, journal, settings.CreateSecondCopier(backgroundPhases),
+                    settings.CreatePagesFileStaging())
                 : hubFactory(onReaderFailure);
             var pages = source.Pages;
             FaultInjector? faults = null;

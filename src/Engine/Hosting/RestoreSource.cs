@@ -139,7 +139,8 @@ public sealed class RestoreSource : IDisposable
         var faultPool = new PinnedBufferPool(settings.FaultBufferBytes, settings.FaultBuffers);
         var bulkPool = new PinnedBufferPool(settings.BulkBufferBytes, settings.BulkBuffers);
         pools = new PoolPair(faultPool, bulkPool);
-        var mapped = new MappedPagesUse(settings.MappedPagesPopulate, settings.MappedPagesRelease);
+        // With pread the copies do not read the mapping: populating it would fault in the very pages they pread.
+        var mapped = new MappedPagesUse(settings.MappedPagesPopulate && settings.LocalBulkRead == LocalBulkRead.Mapped, settings.MappedPagesRelease);
         return new SizedPageSource(new LocalPageSource(checkpoint, faultPool, mapped: mapped), new LocalPageSource(checkpoint, bulkPool, mapped: mapped), settings.FaultBufferBytes);
     }
 

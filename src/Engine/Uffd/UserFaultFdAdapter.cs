@@ -30,16 +30,22 @@ public sealed class UserFaultFdAdapter : IUffd
     /// <param name="reportsMemoryChanges">See <see cref="IUffd.ReportsMemoryChanges"/>.</param>
     /// <param name="secondCopier">The restore's helper for <see cref="CopyBulk(ulong, nint, ulong)"/> (null: never split).</param>
     /// <param name="backgroundPhases">How background slices are scheduled before and after the restorer has gone.</param>
+    /// <param name="staging">The restore's <c>local-bulk-read = pread</c> (null: every copy straight from its source).</param>
     public UserFaultFdAdapter(SafeFdHandle handle, GatePriority gatePriority, bool reportsMemoryChanges,
-        SecondCopier? secondCopier, BackgroundPriorityPhases backgroundPhases)
+        SecondCopier? secondCopier, BackgroundPriorityPhases backgroundPhases, PagesFileStaging? staging = null)
     {
         _uffd = UserFaultFd.FromHandle(handle);
         Barrier = new UffdEventBarrier(gatePriority, backgroundPhases);
         ReportsMemoryChanges = reportsMemoryChanges;
         _second = secondCopier;
+        _staging = staging;
+        _plainHalf = staging is null ? static (uffd, _, d, s, l) => uffd.Copy(d, s, l) : (uffd, _, d, s, l) => staging.Copy(uffd, d, s, l);
     }
 
     private readonly SecondCopier? _second;
+    private readonly PagesFileStaging? _staging;
+    // Each half of a split slice without the fault seam: the plain ioctl, or through the copying thread's buffer.
+    private readonly HalfCopy _plainHalf;
 
     /// <inheritdoc />
     public bool ReportsMemoryChanges { get; }
@@ -55,7 +61,12 @@ public sealed class UserFaultFdAdapter : IUffd
     {
         using (Barrier.EnterCopy())
         {
-            return Barrier.HasUnhandledEvents ? new UffdOpResult(0, Errno.EAGAIN) : _uffd.Copy(destination, source, length);
+            if (Barrier.HasUnhandledEvents)
+            {
+                return new UffdOpResult(0, Errno.EAGAIN);
+            }
+
+            return _staging is { FaultCopies: true } staging ? staging.Copy(_uffd, destination, source, length) : _uffd.Copy(destination, source, length);
         }
     }
 
@@ -64,7 +75,12 @@ public sealed class UserFaultFdAdapter : IUffd
     {
         using (Barrier.EnterCopy(background: true))
         {
-            return Barrier.HasUnhandledEvents ? new UffdOpResult(0, Errno.EAGAIN) : _uffd.Copy(destination, source, length);
+            if (Barrier.HasUnhandledEvents)
+            {
+                return new UffdOpResult(0, Errno.EAGAIN);
+            }
+
+            return _staging is { } staging ? staging.Copy(_uffd, destination, source, length) : _uffd.Copy(destination, source, length);
         }
     }
 
@@ -73,7 +89,8 @@ public sealed class UserFaultFdAdapter : IUffd
 
     /// <summary>
     /// <see cref="CopyBulk(ulong, nint, ulong)"/> with each half's ioctl made by <paramref name="copyHalf"/> (the
-    /// fault-injection seam; null = the plain ioctl). With a free second copier and at least
+    /// fault-injection seam, which makes the ioctl itself; null = the plain ioctl, or with <c>local-bulk-read = pread</c>
+    /// through each copying thread's buffer). With a free second copier and at least
     /// <see cref="SecondCopier.MinSplitBytes"/> the slice is split at a page boundary (<see cref="SecondCopier.SplitPoint"/>): the helper copies the upper half
     /// while this thread copies the lower one, inside one hold of the gate, so no event is read, let alone applied,
     /// between them and both halves see the same memory layout (a copy already running when an event is raised finishes
@@ -87,7 +104,7 @@ public sealed class UserFaultFdAdapter : IUffd
             return BulkCopyResult.Whole(copyHalf is null ? CopyBackground(destination, source, length) : CopyWhole(destination, source, length, copyHalf), length);
         }
 
-        copyHalf ??= static (uffd, _, d, s, l) => uffd.Copy(d, s, l);
+        copyHalf ??= _plainHalf;
         using (Barrier.EnterCopy(background: true))
         {
             if (Barrier.HasUnhandledEvents)

@@ -1,5 +1,6 @@
 using Akka.Configuration;
 using LazyActors.Engine.Configuration;
+using LazyActors.Engine.Pages;
 using LazyActors.Engine.Scheduling;
 using Xunit;
 
@@ -58,6 +59,35 @@ public sealed class EngineSettingsTests
         var changed = EngineSettings.Create(ConfigurationFactory.ParseString("lazy-actors.engine { mapped-pages-populate = on, mapped-pages-release = off }"), "/images");
         Assert.True(changed.MappedPagesPopulate);
         Assert.False(changed.MappedPagesRelease);
+    }
+
+    [Fact]
+    public void Local_bulk_reads_are_mapped_by_default_and_pread_is_chosen_with_its_piece_and_fault_switch()
+    {
+        var defaults = EngineSettings.Create("/images");
+        Assert.Equal(LocalBulkRead.Mapped, defaults.LocalBulkRead);
+        Assert.Equal(512 << 10, defaults.LocalBulkReadPieceBytes);
+        Assert.True(defaults.LocalBulkReadFaults);
+        Assert.Null(defaults.CreatePagesFileStaging());
+
+        var pread = EngineSettings.Create(ConfigurationFactory.ParseString(
+            "lazy-actors.engine { local-bulk-read = pread, local-bulk-read-piece = 128KiB, local-bulk-read-faults = off }"), "/images");
+        Assert.Equal((LocalBulkRead.Pread, 128 << 10, false), (pread.LocalBulkRead, pread.LocalBulkReadPieceBytes, pread.LocalBulkReadFaults));
+        using var staging = pread.CreatePagesFileStaging();
+        Assert.NotNull(staging);
+        Assert.Equal((128 << 10, false), (staging.PieceBytes, staging.FaultCopies));
+    }
+
+    [Theory]
+    [InlineData("local-bulk-read = preadv", "local-bulk-read")]
+    [InlineData("local-bulk-read-piece = 6000", "local-bulk-read-piece")]
+    [InlineData("local-bulk-read-piece = 0", "local-bulk-read-piece")]
+    [InlineData("local-bulk-read-piece = 128MiB", "local-bulk-read-piece")]
+    [InlineData("local-bulk-read-faults = sometimes", "local-bulk-read-faults")]
+    public void A_bad_local_bulk_read_value_is_refused_naming_its_key(string line, string key)
+    {
+        var ex = Assert.Throws<ConfigurationException>(() => EngineSettings.Create(ConfigurationFactory.ParseString($"lazy-actors.engine {{ {line} }}"), "/images"));
+        Assert.Contains(key, ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -67,7 +67,7 @@ public sealed class ParentChainTests
     }
 
     /// <summary>Copies <paramref name="parentDir"/> to <paramref name="childDir"/>, turning every other pagemap entry into PE_PARENT (no data).</summary>
-    private static void MakeIncrementalChild(string parentDir, string childDir, bool linkParent)
+    internal static void MakeIncrementalChild(string parentDir, string childDir, bool linkParent)
     {
         Directory.CreateDirectory(childDir);
         foreach (string file in Directory.EnumerateFiles(parentDir))
