@@ -39,6 +39,7 @@ internal sealed class FaultLocality
     private readonly ulong _scatterDistanceBytes;
     private ulong _lastFaultPage = NoFault;
     private bool _nearFaultSinceChunk;
+    private int _chunksWithoutFault;
 
     /// <summary>How many faults in a row, up to the last one, followed their previous fault forward within the front
     /// window (across chunks); 0 after any other fault.</summary>
@@ -86,6 +87,20 @@ internal sealed class FaultLocality
     /// </summary>
     public int FrontFaultsSinceChunk => FollowingFront ? Math.Min(FaultsSinceChunk, _inOrder + 1) : 0;
 
+    /// <summary>How many background chunks in a row may finish without a fault of the task before a task that follows
+    /// the push front no longer counts as held up by it. Not 1: a sequential reader at the front of a two-copier push
+    /// does not fault in every chunk, and letting it go after one quiet chunk halves the push until it catches up again.
+    /// 8 chunks are at most 32 MiB (chunk-max), ~10 ms of push.</summary>
+    internal const int ChunksWithoutFaultToLetGo = 8;
+
+    /// <summary>
+    /// <see cref="FollowingFront"/>, and the task faulted since the previous background chunk finished or during one of
+    /// the last <see cref="ChunksWithoutFaultToLetGo"/> chunks: it is held up by the push now. A task that followed the
+    /// front once and then stopped faulting (the push stays ahead of it) is no longer held up, although its last faults
+    /// were in order and <see cref="FollowingFront"/> stays true until it faults elsewhere.
+    /// </summary>
+    public bool HeldUpAtFront => FollowingFront && (FaultsSinceChunk > 0 || _chunksWithoutFault < ChunksWithoutFaultToLetGo);
+
     /// <summary>Records a new fault on <paramref name="page"/> (page-aligned) and returns the bytes to claim from it.</summary>
     public ulong OnFault(ulong page)
     {
@@ -124,6 +139,7 @@ internal sealed class FaultLocality
     public int TakeFaultsSinceChunk()
     {
         var faults = FaultsSinceChunk;
+        _chunksWithoutFault = faults > 0 ? 0 : _chunksWithoutFault + 1;
         FaultsSinceChunk = 0;
         ScatteredFaultsSinceChunk = 0;
         _nearFaultSinceChunk = false;

@@ -742,7 +742,8 @@ public sealed class UffdActor : EngineActor, IWithTimers, IWithStash
     /// on pages it has, and the second copier would take its CPU rather than help it, unless (following) it reads in
     /// order at the push front, i.e. the push is what holds it up.
     /// </summary>
-    private bool MaySplitNow() => Scheduling.SecondCopierRule.MaySplit(_splitRule, _locality.FollowingFront, _runState);
+    private bool MaySplitNow() => Scheduling.SecondCopierRule.MaySplit(_splitRule,
+        _splitRule == Scheduling.SecondCopierWhileTaskRuns.WhenHeldUp ? _locality.HeldUpAtFront : _locality.FollowingFront, _runState);
 
     /// <summary>Gets the pages of a claimed range: at once when the source maps them (the job is queued; the caller runs
     /// the copies), otherwise through the page cache.</summary>

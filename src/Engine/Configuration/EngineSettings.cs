@@ -52,7 +52,7 @@ public sealed record EngineSettings
     /// pages it has): always, never, or only while it reads in order at the push front (see
     /// <see cref="Scheduling.SecondCopierWhileTaskRuns"/> and <see cref="Scheduling.TaskRunState"/>).
     /// </summary>
-    public SecondCopierWhileTaskRuns SecondCopierWhileTaskRuns { get; init; } = SecondCopierWhileTaskRuns.Always;
+    public SecondCopierWhileTaskRuns SecondCopierWhileTaskRuns { get; init; } = SecondCopierWhileTaskRuns.WhenHeldUp;
 
     /// <summary>
     /// Non-null: a split slice is copied in pieces of this many bytes that the task's thread claims from its start and
@@ -358,7 +358,8 @@ public sealed record EngineSettings
             SecondCopierSliceBytes = keys.BytesOr("second-copier-slice", "off"),
             SecondCopierBalance = keys.Boolean("second-copier-balance"),
             SecondCopierWhileTaskRuns = keys.OneOf("second-copier-while-task-runs", ("on", SecondCopierWhileTaskRuns.Always),
-                ("off", SecondCopierWhileTaskRuns.Never), ("following", SecondCopierWhileTaskRuns.WhenFollowing)),
+                ("off", SecondCopierWhileTaskRuns.Never), ("following", SecondCopierWhileTaskRuns.WhenFollowing),
+                ("held-up", SecondCopierWhileTaskRuns.WhenHeldUp)),
             SecondCopierPieceBytes = keys.BytesOr("second-copier-piece", "off"),
             SecondCopierHelperSpin = keys.Int("second-copier-helper-spin"),
             FaultReadAheadMaxBytes = keys.SmallBytes("fault-read-ahead-max"),

@@ -23,4 +23,12 @@ public enum SecondCopierWhileTaskRuns
     /// gets both copiers again after a few faults, a program computing on pages it has keeps its CPU (py51).
     /// </summary>
     WhenFollowing,
+
+    /// <summary>
+    /// As <see cref="WhenFollowing"/>, but only while the task is held up by the push now: it also faulted during the
+    /// current background chunk or one of the few before it (<see cref="Actors.FaultLocality.HeldUpAtFront"/>). A program that read in order at the front once and then computes on
+    /// pages the push keeps ahead of it (python: ~25 faults, most of them early) stops faulting, and the second copier
+    /// leaves its CPU to it; a sequential reader that keeps catching up with the push keeps both copiers (lead90).
+    /// </summary>
+    WhenHeldUp,
 }

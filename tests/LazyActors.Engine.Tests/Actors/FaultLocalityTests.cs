@@ -125,6 +125,47 @@ public sealed class FaultLocalityTests
     }
 
     [Fact]
+    public void A_task_following_the_front_is_held_up_until_several_chunks_in_a_row_pass_without_its_fault()
+    {
+        var locality = new FaultLocality(4 * Page, frontWindowBytes: 64 * Page);
+        var page = Base;
+        for (var i = 0; i < 5; i++)
+        {
+            locality.OnFault(page);
+            page += 32 * Page;
+        }
+
+        Assert.True(locality.HeldUpAtFront);
+        Assert.Equal(5, locality.TakeFaultsSinceChunk());
+        // Chunks without a fault of the task: it stays held up for a few (a sequential reader at a two-copier front does
+        // not fault in every chunk), then the push is taken to be ahead of it: it still counts as following (its last
+        // faults were in order) but is no longer held up.
+        for (var quiet = 1; quiet < FaultLocality.ChunksWithoutFaultToLetGo; quiet++)
+        {
+            Assert.True(locality.HeldUpAtFront, $"after {quiet - 1} quiet chunk(s)");
+            Assert.Equal(0, locality.TakeFaultsSinceChunk());
+        }
+
+        Assert.True(locality.HeldUpAtFront);
+        Assert.Equal(0, locality.TakeFaultsSinceChunk());
+        Assert.True(locality.FollowingFront);
+        Assert.False(locality.HeldUpAtFront);
+        locality.OnFault(page);
+        Assert.True(locality.HeldUpAtFront);
+    }
+
+    [Fact]
+    public void A_task_faulting_out_of_order_is_never_held_up_at_the_front()
+    {
+        var locality = new FaultLocality(4 * Page, frontWindowBytes: 64 * Page);
+        for (var i = 0; i < 8; i++)
+        {
+            locality.OnFault(Base + ((ulong)((i * 7919) % 1000) * 1024 * Page));
+            Assert.False(locality.HeldUpAtFront);
+        }
+    }
+
+    [Fact]
     public void The_run_goes_on_across_chunks()
     {
         var locality = new FaultLocality(4 * Page, frontWindowBytes: 64 * Page);

@@ -121,11 +121,11 @@ public sealed class EngineSettingsTests
     }
 
     [Fact]
-    public void The_push_lowered_until_the_restorer_has_gone_and_the_second_copier_rule_are_opt_in()
+    public void The_push_lowered_until_the_restorer_has_gone_is_opt_in_and_a_running_task_shares_the_second_copier_only_when_held_up()
     {
         var defaults = EngineSettings.Create("/images");
         Assert.Null(defaults.BackgroundPriorityWhileRestorerRuns);
-        Assert.Equal(SecondCopierWhileTaskRuns.Always, defaults.SecondCopierWhileTaskRuns);
+        Assert.Equal(SecondCopierWhileTaskRuns.WhenHeldUp, defaults.SecondCopierWhileTaskRuns);
         var phases = defaults.CreateBackgroundPhases();
         Assert.False(phases.CanLower);
         Assert.Equal(TimeSpan.FromMilliseconds(250), phases.RestorerExitWait);
@@ -143,6 +143,7 @@ public sealed class EngineSettingsTests
     [InlineData("on", SecondCopierWhileTaskRuns.Always)]
     [InlineData("off", SecondCopierWhileTaskRuns.Never)]
     [InlineData("following", SecondCopierWhileTaskRuns.WhenFollowing)]
+    [InlineData("held-up", SecondCopierWhileTaskRuns.WhenHeldUp)]
     public void The_second_copier_rule_while_a_task_runs_is_one_of_three_words(string word, SecondCopierWhileTaskRuns expected)
     {
         var config = ConfigurationFactory.ParseString($"lazy-actors.engine.second-copier-while-task-runs = {word}");

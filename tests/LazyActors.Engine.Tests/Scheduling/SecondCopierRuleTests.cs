@@ -20,6 +20,8 @@ public sealed class SecondCopierRuleTests
     [InlineData(SecondCopierWhileTaskRuns.Never, true, false)]
     [InlineData(SecondCopierWhileTaskRuns.WhenFollowing, false, false)]
     [InlineData(SecondCopierWhileTaskRuns.WhenFollowing, true, true)]
+    [InlineData(SecondCopierWhileTaskRuns.WhenHeldUp, false, false)]
+    [InlineData(SecondCopierWhileTaskRuns.WhenHeldUp, true, true)]
     public void A_running_task_gets_the_second_copier_as_the_mode_says(SecondCopierWhileTaskRuns mode, bool following, bool splits)
     {
         using var spinner = Start("while :; do :; done");
@@ -42,6 +44,7 @@ public sealed class SecondCopierRuleTests
     [InlineData(SecondCopierWhileTaskRuns.Always)]
     [InlineData(SecondCopierWhileTaskRuns.Never)]
     [InlineData(SecondCopierWhileTaskRuns.WhenFollowing)]
+    [InlineData(SecondCopierWhileTaskRuns.WhenHeldUp)]
     public void A_sleeping_task_or_one_without_a_run_state_always_gets_it(SecondCopierWhileTaskRuns mode)
     {
         using var sleeper = Start("exec sleep 30");
