@@ -101,7 +101,9 @@ public sealed class AkkaTransportCommandTests(ITestOutputHelper output)
         output.WriteLine(log);
         Assert.True(exit == 0, $"lazy-pages exited {exit}: {stderr}");
         Assert.Contains("page source akka.tcp://lazy-source@127.0.0.1", log, StringComparison.Ordinal);
-        Assert.Matches("lost: (the source stopped answering|no reply for)", log);
+        // Which detector notices first is a race: the reply deadline, Akka's failure detector, or (when the killed
+        // source's connection is reset at once) the watch's Terminated for the source actor (CI-like run 31).
+        Assert.Matches("lost: (the source stopped answering|no reply for|the source actor stopped)", log);
         Assert.Contains("reconnected after", log, StringComparison.Ordinal);
         Assert.Matches(@"\d+ reconnection\(s\)", log);
         Assert.Contains("destination akka.tcp://lazy-actors@", WorkLog.Read(work, "ps2.log"), StringComparison.Ordinal);
