@@ -134,6 +134,8 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
     private Thread? _handshake;
     private int _forkChildren;
     private RestoredTree? _tree;
+    private bool _restorerConnected;
+    private bool _lateTreeStopped;
     private int _tasksReceived;
     private bool _givingUp;
 
@@ -232,6 +234,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         Receive<RestorerConnected>(connected =>
         {
             _tree = connected.Tree;
+            _restorerConnected = true;
             _log.Info("restorer connected (pid {RestorerPid}), expecting {Entries} pstree entries", connected.RestorerPid, _restore.Checkpoint.Tasks.Count);
             _restore.Statistics.SetPhase(RestorePhase.ReceivingTasks);
             Become(ReceivingTasks);
@@ -279,8 +282,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
             _log.Warning("the page-server session did not close within {Seconds} s", CloseWait(_restore.Settings).TotalSeconds);
             Complete(exitCode, error);
         });
-        Receive<TaskUffdReceived>(received => received.Uffd.Dispose());
-        Receive<UffdActor.ForkChildBorn>(born => born.Uffd.Dispose());
+        ReceiveLateArrivals();
         Receive<ChildFailed>(RecordFailure);
         Receive<Terminated>(terminated =>
         {
@@ -314,6 +316,13 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
             }
         });
         Receive<ReportsTimedOut>(_ => StopTreeAndFinish(cause, reports));
+        // Before the tree is stopped a late restorer only records its tree (StopTreeAndFinish stops it); a late uffd
+        // is let go once that stop is done (its task is in the tree).
+        Receive<RestorerConnected>(connected =>
+        {
+            _tree = connected.Tree;
+            _restorerConnected = true;
+        });
         Receive<TaskUffdReceived>(received => received.Uffd.Dispose());
         Receive<UffdActor.ForkChildBorn>(born => born.Uffd.Dispose());
         Receive<ChildFailed>(RecordFailure);
@@ -336,11 +345,52 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
 
     private void Finished()
     {
-        Receive<TaskUffdReceived>(received => received.Uffd.Dispose());
-        Receive<UffdActor.ForkChildBorn>(born => born.Uffd.Dispose());
+        ReceiveLateArrivals();
         Receive<ChildFailed>(RecordFailure);
         Receive<Terminated>(terminated => ForgetTask(terminated.ActorRef));
         ReceiveAny(_ => { });
+    }
+
+    /// <summary>
+    /// The restore has ended (or is closing its source) when a restorer connects or hands over a task: the handshake
+    /// may be past its accept when the end comes. Such a task's uffd is not served; let go, it would leave the task
+    /// reading zeros where the checkpoint has data, so the restorer's tree is stopped first (the handshake reported it
+    /// on connect).
+    /// </summary>
+    private void ReceiveLateArrivals()
+    {
+        Receive<RestorerConnected>(connected =>
+        {
+            _tree = connected.Tree;
+            _restorerConnected = true;
+            StopLateTree($"the restorer (pid {connected.RestorerPid}) connected");
+        });
+        Receive<TaskUffdReceived>(received =>
+        {
+            StopLateTree($"the restorer handed over task {received.Pid}");
+            received.Uffd.Dispose();
+        });
+        // A fork child's uffd comes from a task this daemon served: its tree is already stopped if the restore failed.
+        Receive<UffdActor.ForkChildBorn>(born => born.Uffd.Dispose());
+    }
+
+    private void StopLateTree(string what)
+    {
+        if (_lateTreeStopped)
+        {
+            return;
+        }
+
+        _lateTreeStopped = true;
+        if (_tree is not { } tree)
+        {
+            _log.Error("{What} after the restore had ended, and its tree cannot be stopped: the restorer's pid is unknown", what);
+            return;
+        }
+
+        var signal = _restore.Remote is null ? _restore.Settings.CrashSafety.StopSignal : _restore.Settings.Remote.StopSignal;
+        var result = tree.Stop((int)signal, TimeSpan.FromSeconds(5));
+        _log.Error("{What} after the restore had ended: its tree is stopped ({Stopped}) before any uffd is let go, so no task reads zeros", what, result);
     }
 
     /// <summary>What every phase before the outcome handles: the children's lives and fatal errors.</summary>
@@ -362,7 +412,10 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         });
         Receive<ChildFailed>(RecordFailure);
         Receive<ChildRestarted>(RecordRestart);
-        Receive<RemoteFetchActor.ConnectFailed>(failed => Finish(1, $"cannot connect to the page server {failed.Peer}: {failed.Reason}"));
+        // Tasks may already be served when the first contact fails (the Akka fetcher looks its source up when the restorer
+        // connects; a source killed right then never answers): their tree is stopped before the uffds are let go, or
+        // they would read zeros where the source had data (a rerun of AkkaTransportCommandTests, lead90).
+        Receive<RemoteFetchActor.ConnectFailed>(failed => GiveUpOrFinish($"cannot connect to the page server {failed.Peer}: {failed.Reason}"));
         Receive<RemoteFetchActor.SourceLost>(OnSourceLost);
         Receive<Terminated>(terminated =>
         {
@@ -381,11 +434,12 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         Receive<Fatal>(fatal => GiveUpOrFinish(fatal.Reason));
     }
 
-    /// <summary>A fatal error: with tasks still served the restore is given up (their tree stopped before any uffd is
-    /// let go); with none, there is nothing to stop and the restore simply ends.</summary>
+    /// <summary>A fatal error: once the restorer has connected the restore is given up (its tree stopped before any
+    /// uffd is let go: a task whose uffd this daemon never took would read zeros as much as one it serves); before,
+    /// there is nothing to stop and the restore simply ends.</summary>
     private void GiveUpOrFinish(string cause)
     {
-        if (_tasks.Count == 0)
+        if (_tasks.Count == 0 && !_restorerConnected)
         {
             Finish(1, cause);
             return;
@@ -853,7 +907,7 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         }
 
         var notReceived = _restore.Checkpoint.Tasks.Count - _tasksReceived - _restore.Checkpoint.Tasks.Count(t => t.State == TaskState.Dead);
-        if (notReceived > 0 && _tasksReceived > 0)
+        if (notReceived > 0 && _restorerConnected)
         {
             missing.Add($"{notReceived} task(s) of pstree.img never handed over by the restorer");
         }
