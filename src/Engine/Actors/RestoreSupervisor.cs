@@ -434,12 +434,12 @@ public sealed class RestoreSupervisor : EngineActor, IWithTimers
         Receive<Fatal>(fatal => GiveUpOrFinish(fatal.Reason));
     }
 
-    /// <summary>A fatal error: once the restorer has connected the restore is given up (its tree stopped before any
-    /// uffd is let go: a task whose uffd this daemon never took would read zeros as much as one it serves); before,
-    /// there is nothing to stop and the restore simply ends.</summary>
+    /// <summary>A fatal error: with tasks still served the restore is given up (their tree stopped before any uffd is
+    /// let go); with none, there is nothing to stop and the restore simply ends (a task handed over after that has its
+    /// tree stopped then: <see cref="ReceiveLateArrivals"/>).</summary>
     private void GiveUpOrFinish(string cause)
     {
-        if (_tasks.Count == 0 && !_restorerConnected)
+        if (_tasks.Count == 0)
         {
             Finish(1, cause);
             return;
